@@ -1,0 +1,23 @@
+import { Command, CommanderError } from 'commander';
+import { ExitError } from './cli/common.ts';
+import { identityCommands } from './cli/identity-commands.ts';
+import { serverCommand } from './cli/server-command.ts';
+
+const program = new Command('aibridge')
+  .description('AI Bridge: an auditing, tool-injecting gateway for coding agents')
+  .showHelpAfterError()
+  .exitOverride();
+
+serverCommand(program);
+identityCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else {
+    process.stderr.write(`aibridge: ${(err as Error).message}\n`);
+    process.exitCode = err instanceof ExitError ? err.code : 1;
+  }
+}

@@ -1,0 +1,35 @@
+import { existsSync } from 'node:fs';
+import type { Config } from '../config/config.ts';
+import { ConfigError, loadConfig } from '../config/load.ts';
+import { Users } from '../identity/users.ts';
+import { openStore } from '../store/open.ts';
+
+export class ExitError extends Error {
+  readonly code: number;
+  constructor(message: string, code = 1) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** --config, then AIBRIDGE_CONFIG, then ./aibridge.yaml if present, else built-in defaults. */
+export function resolveConfig(file: string | undefined): Config {
+  const chosen = file ?? process.env.AIBRIDGE_CONFIG ?? (existsSync('aibridge.yaml') ? 'aibridge.yaml' : undefined);
+  try {
+    return loadConfig(chosen);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ExitError(err.message, 2);
+    throw err;
+  }
+}
+
+/** Runs an admin action against the configured (or embedded) database and closes it after. */
+export async function withUsers<T>(configFile: string | undefined, action: (users: Users) => Promise<T>): Promise<T> {
+  const config = resolveConfig(configFile);
+  const store = await openStore(config, (line) => process.stderr.write(`${line}\n`));
+  try {
+    return await action(new Users(store.db));
+  } finally {
+    await store.close();
+  }
+}

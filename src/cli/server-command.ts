@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { startServer } from '../server/start.ts';
+import { resolveConfig } from './common.ts';
+
+function clientSetup(url: string, token: string): string {
+  return [
+    '',
+    'AI Bridge created the owner "admin". Its token is shown only this once:',
+    '',
+    `  ${token}`,
+    '',
+    'Claude Code:',
+    `  export ANTHROPIC_BASE_URL=${url}/anthropic`,
+    `  export ANTHROPIC_AUTH_TOKEN=${token}`,
+    'Codex / OpenAI SDKs:',
+    `  export OPENAI_BASE_URL=${url}/openai/v1`,
+    `  export OPENAI_API_KEY=${token}`,
+    '',
+  ].join('\n');
+}
+
+export function serverCommand(program: Command): void {
+  program
+    .command('server')
+    .description('run the bridge')
+    .option('-c, --config <file>', 'configuration file, YAML or JSON (env AIBRIDGE_CONFIG)')
+    .option('--listen <host:port>', 'listen address (env AIBRIDGE_LISTEN)')
+    .option('--trace', 'export OpenTelemetry traces (env AIBRIDGE_TRACE_ENABLE)')
+    .option('--trace-logs', 'add log lines to spans as events (env AIBRIDGE_TRACE_LOGS)')
+    .action(async (opts: { config?: string; listen?: string; trace?: boolean; traceLogs?: boolean }) => {
+      if (opts.listen) process.env.AIBRIDGE_LISTEN = opts.listen;
+      if (opts.trace) process.env.AIBRIDGE_TRACE_ENABLE = 'true';
+      if (opts.traceLogs) process.env.AIBRIDGE_TRACE_LOGS = 'true';
+      const config = resolveConfig(opts.config);
+      const server = await startServer(config);
+      server.ctx.logger.info({ url: server.url }, 'aibridge listening');
+      if (server.bootstrap) process.stderr.write(clientSetup(server.url, server.bootstrap.token));
+      let signals = 0;
+      const stop = (signal: string) => {
+        if (++signals > 1) process.exit(130); // a second Ctrl-C means now
+        server.ctx.logger.info({ signal }, 'shutting down');
+        server.close().then(
+          () => process.exit(0),
+          (err) => {
+            server.ctx.logger.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+}

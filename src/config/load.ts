@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { parse as parseYaml } from 'yaml';
+import schema from '../../schemas/config.schema.json' with { type: 'json' };
+import type { Config } from './config.ts';
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(file: string, problems: string[]) {
+    super(`invalid configuration ${file}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.problems = problems;
+  }
+}
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+const ajv = addFormats(new Ajv({ allErrors: true, useDefaults: true, allowUnionTypes: true, strict: false }));
+const validate = ajv.compile<Config>(schema);
+
+/** Replaces ${VAR} and ${VAR:-default} in every string of a parsed document. */
+export function interpolate(value: unknown, env: NodeJS.ProcessEnv): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback?: string) => {
+      const found = env[name];
+      return found !== undefined && found !== '' ? found : (fallback ?? '');
+    });
+  }
+  if (Array.isArray(value)) return value.map((item) => interpolate(item, env));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env)]));
+  }
+  return value;
+}
+
+/** "/providers/1/base_url" → "providers[1].base_url" */
+function pathOf(error: ErrorObject): string {
+  let path = '';
+  for (const part of error.instancePath.split('/').slice(1)) {
+    path += /^\d+$/.test(part) ? `[${part}]` : `${path ? '.' : ''}${part}`;
+  }
+  if (error.keyword === 'required') path += `${path ? '.' : ''}${error.params.missingProperty}`;
+  if (error.keyword === 'additionalProperties') path += `${path ? '.' : ''}${error.params.additionalProperty}`;
+  return path || '(root)';
+}
+
+function messageOf(error: ErrorObject): string {
+  switch (error.keyword) {
+    case 'required':
+      return 'is required';
+    case 'additionalProperties':
+      return 'is not a known setting';
+    case 'format':
+      return error.params.format === 'uri' ? 'must be a URL' : `must be a valid ${error.params.format}`;
+    case 'pattern':
+      return `must match ${error.params.pattern}`;
+    default:
+      return error.message ?? 'is invalid';
+  }
+}
+
+function describe(errors: ErrorObject[]): string[] {
+  // A union type (retention) yields one error per branch; keep each distinct message once.
+  const lines = errors.filter((e) => e.keyword !== 'if').map((e) => `${pathOf(e)}: ${messageOf(e)}`);
+  return [...new Set(lines)];
+}
+
+const truthy = (v: string) => /^(1|true|yes|on)$/i.test(v);
+
+/** Applies the documented environment overrides onto the interpolated document. */
+function applyEnvOverrides(doc: Record<string, any>, env: NodeJS.ProcessEnv): void {
+  if (env.AIBRIDGE_LISTEN) doc.listen = env.AIBRIDGE_LISTEN;
+  if (env.AIBRIDGE_MONGODB_URI) doc.mongodb = { ...(doc.mongodb ?? {}), uri: env.AIBRIDGE_MONGODB_URI };
+  if (env.AIBRIDGE_TRACE_ENABLE) doc.tracing = { ...(doc.tracing ?? {}), enabled: truthy(env.AIBRIDGE_TRACE_ENABLE) };
+  if (env.AIBRIDGE_TRACE_LOGS) doc.tracing = { ...(doc.tracing ?? {}), logs: truthy(env.AIBRIDGE_TRACE_LOGS) };
+}
+
+function semanticProblems(config: Config): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  config.providers.forEach((p, i) => {
+    if (seen.has(p.name)) problems.push(`providers[${i}].name: duplicates another provider's name "${p.name}"`);
+    seen.add(p.name);
+  });
+  const servers = new Set<string>();
+  config.mcp_servers.forEach((s, i) => {
+    if (servers.has(s.name)) problems.push(`mcp_servers[${i}].name: duplicates another server's name "${s.name}"`);
+    servers.add(s.name);
+  });
+  return problems;
+}
+
+/** Validates an already-parsed document (after interpolation and overrides). */
+export function validateConfig(document: unknown, file = '(inline)', env: NodeJS.ProcessEnv = process.env): Config {
+  const doc = interpolate(document ?? {}, env);
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError(file, ['(root): must be a mapping of settings']);
+  }
+  applyEnvOverrides(doc as Record<string, unknown>, env);
+  if (!validate(doc)) throw new ConfigError(file, describe(validate.errors ?? []));
+  const problems = semanticProblems(doc);
+  if (problems.length) throw new ConfigError(file, problems);
+  return doc;
+}
+
+/** Reads a YAML or JSON file; relative data_dir resolves against the working directory. */
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+  if (!file) return validateConfig({}, '(defaults)', env);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [`(file): cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`]);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text); // YAML is a superset of JSON, so one parser serves both.
+  } catch (err) {
+    throw new ConfigError(file, [`(file): not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  const config = validateConfig(parsed, file, env);
+  config.data_dir = resolve(config.data_dir);
+  return config;
+}
+
+export const configDir = (file: string) => dirname(resolve(file));

@@ -1,0 +1,75 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/config.ts';
+import { Authenticator } from '../identity/authenticator.ts';
+import { Users } from '../identity/users.ts';
+import { createLogger, type Logger } from '../observability/logger.ts';
+import { Recorder } from '../recorder/recorder.ts';
+import { type OpenedStore, openStore } from '../store/open.ts';
+import { buildApp } from './app.ts';
+import type { AppContext } from './context.ts';
+import { SERVICES } from './services.ts';
+
+export interface RunningServer {
+  url: string;
+  app: FastifyInstance;
+  ctx: AppContext;
+  /** Set when this start created the first owner. */
+  bootstrap?: { username: string; token: string };
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** An already-open store (tests share one); otherwise opened from config and closed on close(). */
+  store?: OpenedStore;
+  /** Grace period for in-flight requests on shutdown. */
+  drainMs?: number;
+}
+
+function splitListen(listen: string): { host: string; port: number } {
+  const at = listen.lastIndexOf(':');
+  return { host: listen.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(listen.slice(at + 1)) };
+}
+
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger();
+  const store = options.store ?? (await openStore(config, (line) => logger.info(line)));
+  const users = new Users(store.db);
+
+  let bootstrap: RunningServer['bootstrap'];
+  if ((await users.count()) === 0) {
+    const admin = await users.create('admin', { name: 'Administrator', role: 'owner' }).catch(() => undefined);
+    if (admin) bootstrap = { username: admin.username, token: (await users.createToken(admin._id)).token };
+  }
+
+  const ctx: AppContext = {
+    config,
+    store,
+    users,
+    authenticator: new Authenticator(users),
+    logger,
+    recorder: new Recorder(store.db, logger),
+    readiness: [],
+  };
+  const services: Array<{ stop(): Promise<void> }> = [];
+  for (const start of SERVICES) services.push(await start(ctx));
+  const app = buildApp(ctx);
+  const { host, port } = splitListen(config.listen);
+  await app.listen({ host, port });
+  const address = app.server.address();
+  const bound = typeof address === 'object' && address ? address.port : port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      const drain = new Promise((r) => setTimeout(r, options.drainMs ?? 30_000).unref());
+      await Promise.race([app.close(), drain]);
+      for (const service of services.reverse()) await service.stop().catch(() => {});
+      await ctx.recorder.close();
+      if (!options.store) await store.close();
+    })();
+    return closing;
+  };
+  return { url, app, ctx, bootstrap, close };
+}

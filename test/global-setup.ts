@@ -1,0 +1,25 @@
+import { resolve } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { type EmbeddedDatabase, startEmbedded } from '../src/store/embedded.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    mongoUri: string;
+  }
+}
+
+let embedded: EmbeddedDatabase | undefined;
+
+/** One real MongoDB-wire server for the whole run: MONGODB_URI if given, else the embedded launcher's. */
+export async function setup(project: TestProject): Promise<void> {
+  let uri = process.env.MONGODB_URI;
+  if (!uri) {
+    embedded = await startEmbedded(resolve('.data-test'), (line) => console.log(`[test db] ${line}`));
+    uri = embedded.uri;
+  }
+  project.provide('mongoUri', uri);
+}
+
+export async function teardown(): Promise<void> {
+  await embedded?.stop();
+}
