@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { type EmbeddedDatabase, startEmbedded } from '../src/store/embedded.ts';
@@ -9,12 +10,14 @@ declare module 'vitest' {
 }
 
 let embedded: EmbeddedDatabase | undefined;
+// One directory per run, so runs side by side never share (and stop) each other's database.
+const dataDir = resolve('.data-test', `run-${process.pid}`);
 
 /** One real MongoDB-wire server for the whole run: MONGODB_URI if given, else the embedded launcher's. */
 export async function setup(project: TestProject): Promise<void> {
   let uri = process.env.MONGODB_URI;
   if (!uri) {
-    embedded = await startEmbedded(resolve('.data-test'), (line) => console.log(`[test db] ${line}`));
+    embedded = await startEmbedded(dataDir, (line) => console.log(`[test db] ${line}`));
     uri = embedded.uri;
   }
   project.provide('mongoUri', uri);
@@ -22,4 +25,5 @@ export async function setup(project: TestProject): Promise<void> {
 
 export async function teardown(): Promise<void> {
   await embedded?.stop();
+  if (embedded) rmSync(dataDir, { recursive: true, force: true });
 }

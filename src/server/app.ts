@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { AppContext } from './context.ts';
 import { ROUTES, type RouteRegistrar } from './routes.ts';
 
@@ -9,7 +9,8 @@ import { ROUTES, type RouteRegistrar } from './routes.ts';
 export function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTES): FastifyInstance {
   const app = Fastify({
     loggerInstance: ctx.logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Per-request log lines would sit on the hot path; interceptions are recorded instead.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ctx.config.limits.body_bytes,
     requestTimeout: 0,
     keepAliveTimeout: 75_000,

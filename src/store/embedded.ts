@@ -196,8 +196,13 @@ async function lock(lockFile: string): Promise<(() => Promise<void>) | undefined
   }
 }
 
-async function launch(dataDir: string, stateFile: string, log: (l: string) => void): Promise<EmbeddedDatabase> {
-  const port = await freePort();
+async function launch(
+  dataDir: string,
+  stateFile: string,
+  log: (l: string) => void,
+  fixedPort?: number,
+): Promise<EmbeddedDatabase> {
+  const port = fixedPort ?? (await freePort());
   const { kind, argv } = await commandFor(dataDir, port, log);
   const started = Date.now();
   const guardian: ChildProcess = spawn('sh', ['-c', GUARDIAN, 'aibridge-db', ...argv], {
@@ -241,6 +246,7 @@ async function launch(dataDir: string, stateFile: string, log: (l: string) => vo
 export async function startEmbedded(
   dataDir: string,
   log: (line: string) => void = () => {},
+  options: { port?: number } = {},
 ): Promise<EmbeddedDatabase> {
   const dir = resolve(dataDir);
   await mkdir(dir, { recursive: true });
@@ -252,7 +258,7 @@ export async function startEmbedded(
     const release = await lock(lockFile);
     if (release) {
       try {
-        return (await reuse(stateFile)) ?? (await launch(dir, stateFile, log));
+        return (await reuse(stateFile)) ?? (await launch(dir, stateFile, log, options.port));
       } finally {
         await release();
       }

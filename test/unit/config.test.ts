@@ -1,0 +1,130 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseDuration } from '../../src/config/duration.ts';
+import { ConfigError, interpolate, loadConfig, validateConfig } from '../../src/config/load.ts';
+
+function problemsOf(doc: unknown, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    validateConfig(doc, 'test', env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('interpolation', () => {
+  it('replaces ${VAR} and ${VAR:-default} in nested strings only', () => {
+    const env = { A: 'alpha', EMPTY: '' };
+    expect(
+      interpolate({ x: '${A}', y: ['pre-${A}-post', '${MISSING:-fallback}'], z: 3, e: '${EMPTY:-d}' }, env),
+    ).toEqual({
+      x: 'alpha',
+      y: ['pre-alpha-post', 'fallback'],
+      z: 3,
+      e: 'd',
+    });
+    expect(interpolate('${MISSING}', env)).toBe('');
+  });
+});
+
+describe('defaults', () => {
+  it('fills every default from the schema', () => {
+    const config = validateConfig({}, 'test', {});
+    expect(config).toMatchObject({
+      listen: '127.0.0.1:4000',
+      data_dir: './.data',
+      mongodb: { uri: '', database: 'aibridge' },
+      providers: [],
+      mcp_servers: [],
+      tool_loop: { max_iterations: 16 },
+      retention: '60d',
+      tracing: { enabled: false, logs: false },
+    });
+  });
+
+  it('applies environment overrides', () => {
+    const config = validateConfig({ listen: '0.0.0.0:1' }, 'test', {
+      AIBRIDGE_LISTEN: '127.0.0.1:9999',
+      AIBRIDGE_MONGODB_URI: 'mongodb://db:27017',
+      AIBRIDGE_TRACE_ENABLE: 'true',
+      AIBRIDGE_TRACE_LOGS: '1',
+    });
+    expect(config.listen).toBe('127.0.0.1:9999');
+    expect(config.mongodb.uri).toBe('mongodb://db:27017');
+    expect(config.tracing).toEqual({ enabled: true, logs: true });
+  });
+
+  it('loads the shipped example with keys from the environment', () => {
+    const config = loadConfig('aibridge.example.yaml', { OPENAI_API_KEY: 'sk-x', ANTHROPIC_API_KEY: 'ak-y' });
+    expect(config.providers.map((p) => [p.name, p.type, p.api_key])).toEqual([
+      ['openai', 'openai', 'sk-x'],
+      ['anthropic', 'anthropic', 'ak-y'],
+    ]);
+  });
+});
+
+describe('errors', () => {
+  it('lists every problem by its path', () => {
+    const problems = problemsOf({
+      listen: 'nope',
+      providers: [
+        { name: 'ok', type: 'openai', base_url: 'https://x' },
+        { name: 'Bad_Name', type: 'gemini', base_url: 'not a url' },
+        { type: 'anthropic', base_url: 'https://y' },
+      ],
+      retention: '10 weeks',
+      tool_loop: { max_iterations: 0 },
+      typo: true,
+    });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^listen: must match/),
+        'providers[1].name: must match ^[a-z0-9]+(-[a-z0-9]+)*$',
+        expect.stringMatching(/^providers\[1\]\.type: must be equal to one of the allowed values/),
+        'providers[1].base_url: must be a URL',
+        'providers[2].name: is required',
+        expect.stringMatching(/^retention: must match/),
+        expect.stringMatching(/^tool_loop\.max_iterations: must be >= 1/),
+        'typo: is not a known setting',
+      ]),
+    );
+  });
+
+  it('rejects duplicate provider names and bad regexes', () => {
+    const problems = problemsOf({
+      providers: [
+        { name: 'a', type: 'openai', base_url: 'https://x' },
+        { name: 'a', type: 'anthropic', base_url: 'https://y' },
+      ],
+    });
+    expect(problems).toEqual(['providers[1].name: duplicates another provider\'s name "a"']);
+    expect(problemsOf({ mcp_servers: [{ name: 'gh', url: 'https://m', tool_deny_regex: '(' }] })).toEqual([
+      'mcp_servers[0].tool_deny_regex: must be a valid regex',
+    ]);
+  });
+
+  it('names unreadable and unparsable files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aibridge-config-'));
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'listen: [unclosed');
+    expect(() => loadConfig(bad, {})).toThrow(/not valid YAML or JSON/);
+    expect(() => loadConfig(join(dir, 'missing.yaml'), {})).toThrow(/cannot be read \(ENOENT\)/);
+    const json = join(dir, 'ok.json');
+    writeFileSync(json, JSON.stringify({ listen: '127.0.0.1:1234' }));
+    expect(loadConfig(json, {}).listen).toBe('127.0.0.1:1234');
+  });
+});
+
+describe('durations', () => {
+  it('parses the retention units', () => {
+    expect(parseDuration('60d')).toBe(60 * 86_400_000);
+    expect(parseDuration('1440h')).toBe(1440 * 3_600_000);
+    expect(parseDuration('30m')).toBe(1_800_000);
+    expect(parseDuration('45s')).toBe(45_000);
+    expect(parseDuration(0)).toBe(0);
+    expect(() => parseDuration('5y')).toThrow();
+  });
+});
