@@ -1,0 +1,214 @@
+import { readFileSync } from 'node:fs';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** A fake OpenAI / Anthropic upstream that answers each request with the next queued fixture from `fixtures/`. */
+
+const FIXTURES = new URL('../../fixtures/', import.meta.url);
+
+export interface UpstreamRequest {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  /** The parsed body, or undefined when it is empty or not JSON. */
+  json: any;
+}
+
+export type SseChunk = { data: string } | { delayMs: number } | { cut: true } | { hang: true };
+export type Fixture =
+  | { kind: 'json'; status: number; headers: Record<string, string>; body: string }
+  | { kind: 'sse'; chunks: SseChunk[] };
+
+export interface FixtureUsage {
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens: number;
+  cache_write_input_tokens: number;
+}
+
+/** What `fixtures/manifest.json` says a fixture contains (usage normalised as the bridge records it). */
+export interface FixtureFacts {
+  text: string | null;
+  refusal: string | null;
+  tool_calls: Array<{ id: string; name: string; arguments: Record<string, unknown> }>;
+  thinking: string | null;
+  stop_reason: string | null;
+  usage: FixtureUsage | null;
+  response_id: string | null;
+  status: number;
+  error: boolean;
+}
+
+const cache = new Map<string, Fixture>();
+
+/** Loads (once) a fixture by its path relative to `fixtures/`, e.g. `anthropic-messages/text.sse`. */
+export function loadFixture(path: string): Fixture {
+  let fixture = cache.get(path);
+  if (!fixture) {
+    const text = readFileSync(new URL(path, FIXTURES), 'utf8');
+    if (path.endsWith('.json')) {
+      const file = JSON.parse(text) as { status: number; headers: Record<string, string>; body: unknown };
+      fixture = { kind: 'json', status: file.status, headers: file.headers, body: JSON.stringify(file.body) };
+    } else if (path.endsWith('.sse')) {
+      fixture = { kind: 'sse', chunks: parseSseFixture(text) };
+    } else {
+      throw new Error(`unknown fixture kind: ${path}`);
+    }
+    cache.set(path, fixture);
+  }
+  return fixture;
+}
+
+const DIRECTIVE = /^: fixture-(?:delay (\d+)|(cut)|(hang))$/;
+
+/** Splits an SSE file into events (each sent as one write) and replay directives (never sent). */
+export function parseSseFixture(text: string): SseChunk[] {
+  const chunks: SseChunk[] = [];
+  for (const block of text.replace(/\r\n/g, '\n').split(/\n{2,}/)) {
+    if (!block.trim()) continue;
+    const matches = block.split('\n').map((line) => DIRECTIVE.exec(line));
+    if (matches.some((m) => !m)) {
+      if (matches.some(Boolean)) throw new Error(`a fixture directive must be its own block: ${block}`);
+      chunks.push({ data: `${block}\n\n` });
+      continue;
+    }
+    for (const m of matches as RegExpExecArray[]) {
+      chunks.push(m[1] ? { delayMs: Number(m[1]) } : m[2] ? { cut: true } : { hang: true });
+    }
+  }
+  return chunks;
+}
+
+let manifestCache: Record<string, FixtureFacts> | undefined;
+
+/** The typed contents of `fixtures/manifest.json`, keyed by fixture path. */
+export function manifest(): Record<string, FixtureFacts> {
+  manifestCache ??= JSON.parse(readFileSync(new URL('manifest.json', FIXTURES), 'utf8')) as Record<
+    string,
+    FixtureFacts
+  >;
+  return manifestCache;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Writes one chunk and resolves once it is handed to the OS, or the response is gone. */
+function write(res: ServerResponse, data: string): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('close', done);
+      resolve();
+    };
+    res.once('close', done);
+    res.write(data, done);
+  });
+}
+
+export class ReplayUpstream {
+  readonly url: string;
+  readonly requests: UpstreamRequest[] = [];
+  /** Requests whose client disconnected before the response ended. */
+  aborted = 0;
+  #server: Server;
+  #queue: string[] = [];
+  #default: string | undefined;
+
+  private constructor(server: Server, url: string) {
+    this.#server = server;
+    this.url = url;
+  }
+
+  static async start(): Promise<ReplayUpstream> {
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    const { port } = server.address() as AddressInfo;
+    const upstream = new ReplayUpstream(server, `http://127.0.0.1:${port}`);
+    server.on('request', (req, res) => void upstream.#handle(req, res));
+    return upstream;
+  }
+
+  /** Queues fixtures (paths relative to `fixtures/`); each request takes the next one. */
+  enqueue(...fixtures: string[]): void {
+    for (const f of fixtures) loadFixture(f); // fail fast on a typo
+    this.#queue.push(...fixtures);
+  }
+
+  /** The fixture served when the queue is empty (otherwise such a request gets a 599). */
+  setDefault(fixture: string | undefined): void {
+    if (fixture) loadFixture(fixture);
+    this.#default = fixture;
+  }
+
+  reset(): void {
+    this.#queue = [];
+    this.requests.length = 0;
+    this.aborted = 0;
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let cutBySelf = false;
+    res.on('close', () => {
+      if (!res.writableFinished && !cutBySelf) this.aborted++;
+    });
+    const parts: Buffer[] = [];
+    try {
+      for await (const part of req) parts.push(part as Buffer);
+    } catch {
+      return; // the client went away while sending
+    }
+    const body = Buffer.concat(parts).toString('utf8');
+    let json: unknown;
+    try {
+      json = body ? JSON.parse(body) : undefined;
+    } catch {}
+    this.requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, json });
+
+    const name = this.#queue.shift() ?? this.#default;
+    let fixture: Fixture;
+    try {
+      if (!name) throw new Error('no fixture queued');
+      fixture = loadFixture(name);
+    } catch (err) {
+      const message = (err as Error).message;
+      const payload = JSON.stringify({ error: { message, type: 'replay_upstream_error' } });
+      res.writeHead(599, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+      res.end(payload);
+      return;
+    }
+
+    if (fixture.kind === 'json') {
+      res.writeHead(fixture.status, { ...fixture.headers, 'content-length': Buffer.byteLength(fixture.body) });
+      res.end(fixture.body);
+      return;
+    }
+
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    res.flushHeaders();
+    for (const chunk of fixture.chunks) {
+      if (res.destroyed) return;
+      if ('data' in chunk) await write(res, chunk.data);
+      else if ('delayMs' in chunk) await sleep(chunk.delayMs);
+      else if ('cut' in chunk) {
+        cutBySelf = true;
+        res.socket?.destroy();
+        return;
+      } else return; // hang: leave the response open until the client (or close()) ends it
+    }
+    res.end();
+  }
+}
