@@ -22,7 +22,7 @@ export interface Config {
   mongodb: { uri: string; database: string };
   providers: ProviderConfig[];
   mcp_servers: McpServerConfig[];
-  tool_loop: { max_iterations: number };
+  tool_loop: { max_iterations: number; keepalive: string };
   retention: string | number;
   tracing: { enabled: boolean; logs: boolean };
   limits: { body_bytes: number; max_concurrent_interceptions: number; upstream_timeout: string };

@@ -3,6 +3,7 @@ import type { Config } from '../config/config.ts';
 import { Authenticator } from '../identity/authenticator.ts';
 import { Users } from '../identity/users.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
+import { Provider } from '../providers/provider.ts';
 import { Recorder } from '../recorder/recorder.ts';
 import { type OpenedStore, openStore } from '../store/open.ts';
 import { buildApp } from './app.ts';
@@ -49,6 +50,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     authenticator: new Authenticator(users),
     logger,
     recorder: new Recorder(store.db, logger),
+    providers: config.providers.map((p) => new Provider(p, config.limits.upstream_timeout)),
     readiness: [],
   };
   const services: Array<{ stop(): Promise<void> }> = [];
@@ -67,6 +69,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await Promise.race([app.close(), drain]);
       for (const service of services.reverse()) await service.stop().catch(() => {});
       await ctx.recorder.close();
+      await Promise.all(ctx.providers.map((p) => p.close()));
       if (!options.store) await store.close();
     })();
     return closing;

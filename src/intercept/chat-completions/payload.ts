@@ -1,0 +1,72 @@
+import { functionTools, openaiUsage, validateModel } from '../openai-common.ts';
+import { resultText } from '../tool-runner.ts';
+import type { ApiModule, Json, Turn, Usage } from '../types.ts';
+
+export const chatUsage = (usage: Json | undefined | null): Usage | null =>
+  openaiUsage(usage, 'prompt_tokens', 'completion_tokens', 'prompt_tokens_details');
+
+/** The turn of one assistant message (blocking body, or rebuilt from chunks). */
+export function chatTurn(id: string | null, message: Json, usage: Json | undefined | null): Turn {
+  const calls: Json[] = Array.isArray(message.tool_calls) ? message.tool_calls : [];
+  return {
+    responseId: id,
+    usage: chatUsage(usage),
+    toolCalls: calls.map((c) => ({ id: c.id, name: c.function?.name ?? '', arguments: c.function?.arguments ?? '' })),
+    // Some OpenAI-compatible upstreams stream reasoning as `reasoning_content`.
+    thoughts:
+      typeof message.reasoning_content === 'string' && message.reasoning_content ? [message.reasoning_content] : [],
+    output: { role: 'assistant', content: message.content ?? null, ...(calls.length ? { tool_calls: calls } : {}) },
+  };
+}
+
+function lastUserText(body: Json): string | null {
+  const messages: Json[] = body.messages;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const message = messages[i] as Json;
+    if (message.role !== 'user') continue;
+    if (typeof message.content === 'string') return message.content;
+    if (!Array.isArray(message.content)) return null;
+    const texts = (message.content as Json[]).filter((p) => p.type === 'text');
+    return texts.length ? (texts[texts.length - 1]?.text ?? null) : null;
+  }
+  return null;
+}
+
+export const chatPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
+  provider: 'openai',
+  path: '/v1/chat/completions',
+  thoughtSource: 'reasoning_content',
+
+  validate(body) {
+    return validateModel(body) ?? (Array.isArray(body.messages) ? null : 'messages: an array of messages is required');
+  },
+
+  prompt: lastUserText,
+
+  inject(body, tools) {
+    const injected = functionTools(tools).map((f) => ({ type: 'function', function: f }));
+    body.tools = [...injected, ...(Array.isArray(body.tools) ? body.tools : [])];
+    body.parallel_tool_calls = false;
+  },
+
+  prepareStreaming(body) {
+    if (body.stream_options?.include_usage === true) return { clientWantsUsage: true };
+    body.stream_options = { ...(body.stream_options ?? {}), include_usage: true };
+    return { clientWantsUsage: false };
+  },
+
+  disableTools(body) {
+    body.tool_choice = 'none';
+  },
+
+  appendToolResults(body, turn, exchanges) {
+    body.messages.push(turn.output);
+    for (const exchange of exchanges) {
+      body.messages.push({ role: 'tool', tool_call_id: exchange.call.id, content: resultText(exchange) });
+    }
+  },
+
+  parseResponse(json) {
+    return chatTurn(json.id ?? null, json.choices?.[0]?.message ?? {}, json.usage);
+  },
+};

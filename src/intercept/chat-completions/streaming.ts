@@ -1,0 +1,161 @@
+import { errorEvent } from '../../providers/errors.ts';
+import { sumOpenaiUsage } from '../openai-common.ts';
+import { KEEPALIVE_COMMENT, type SseEvent } from '../sse.ts';
+import type { Json, SseSink, StreamRelay, Turn } from '../types.ts';
+import { chatTurn } from './payload.ts';
+
+interface CallState {
+  id: string;
+  name: string;
+  arguments: string;
+  clientIndex: number | null;
+}
+
+/**
+ * Chat Completions chunk relay. Deltas of injected tool calls are removed (and client
+ * calls renumbered); the finish chunk, the usage chunk and `[DONE]` are held until the
+ * loop ends; the usage chunk reaches the client only if it asked for one.
+ */
+export class ChatRelay implements StreamRelay {
+  readonly #sink: SseSink;
+  readonly #isInjected: (name: string) => boolean;
+  readonly #clientWantsUsage: boolean;
+  #turns = 0;
+  #firstId: string | undefined;
+  #nextCallIndex = 0;
+  #calls = new Map<number, CallState>();
+  #text = '';
+  #reasoning = '';
+  #id: string | null = null;
+  #finish: Json | undefined;
+  #finishRaw: string | undefined;
+  #usageChunk: Json | undefined;
+  #usages: Json[] = [];
+  #done = false;
+  upstreamError: string | undefined;
+
+  constructor(sink: SseSink, options: { isInjected: (name: string) => boolean; clientWantsUsage: boolean }) {
+    this.#sink = sink;
+    this.#isInjected = options.isInjected;
+    this.#clientWantsUsage = options.clientWantsUsage;
+  }
+
+  onEvent(event: SseEvent): void {
+    if (!event.data) {
+      this.#sink.write(event.raw);
+      return;
+    }
+    if (event.data === '[DONE]') {
+      this.#done = true;
+      return;
+    }
+    const chunk = JSON.parse(event.data) as Json;
+    if (chunk.error) {
+      this.upstreamError = chunk.error.message ?? 'upstream error';
+      this.#sink.write(event.raw);
+      return;
+    }
+    this.#id ??= chunk.id ?? null;
+    this.#firstId ??= chunk.id;
+    if (chunk.usage) this.#usages[this.#turns] = chunk.usage;
+    const choice = chunk.choices?.[0] as Json | undefined;
+    if (!choice) {
+      if (chunk.usage) this.#usageChunk = chunk;
+      else this.#sink.write(event.raw);
+      return;
+    }
+    const delta: Json = choice.delta ?? {};
+    if (typeof delta.content === 'string') this.#text += delta.content;
+    if (typeof delta.reasoning_content === 'string') this.#reasoning += delta.reasoning_content;
+    let rewritten = this.#turns > 0 && chunk.id !== this.#firstId;
+    if (Array.isArray(delta.tool_calls)) {
+      const kept = [];
+      for (const call of delta.tool_calls as Json[]) {
+        const state = this.#track(call);
+        if (state.clientIndex === null) continue;
+        kept.push(state.clientIndex === call.index ? call : { ...call, index: state.clientIndex });
+      }
+      if (kept.length !== delta.tool_calls.length || kept.some((k, i) => k !== delta.tool_calls[i])) {
+        rewritten = true;
+        if (kept.length) delta.tool_calls = kept;
+        else delete delta.tool_calls;
+      }
+    }
+    if (choice.finish_reason) {
+      this.#finish = chunk;
+      this.#finishRaw = rewritten ? undefined : event.raw;
+      return;
+    }
+    if (rewritten && !Object.keys(delta).length) return; // only hidden calls were in it
+    if (!rewritten) {
+      this.#sink.write(event.raw);
+      return;
+    }
+    this.#write(chunk);
+  }
+
+  #track(call: Json): CallState {
+    let state = this.#calls.get(call.index);
+    if (!state) {
+      const name = call.function?.name ?? '';
+      state = {
+        id: call.id ?? '',
+        name,
+        arguments: '',
+        clientIndex: this.#isInjected(name) ? null : this.#nextCallIndex++,
+      };
+      this.#calls.set(call.index, state);
+    }
+    if (call.function?.arguments) state.arguments += call.function.arguments;
+    return state;
+  }
+
+  #write(chunk: Json): void {
+    this.#sink.write(`data: ${JSON.stringify(this.#firstId ? { ...chunk, id: this.#firstId } : chunk)}\n\n`);
+  }
+
+  endTurn(): Turn | undefined {
+    if (!this.#finish) return undefined;
+    const toolCalls = [...this.#calls.values()].map((c) => ({
+      id: c.id,
+      type: 'function',
+      function: { name: c.name, arguments: c.arguments },
+    }));
+    const message = {
+      content: this.#text || null,
+      tool_calls: toolCalls,
+      reasoning_content: this.#reasoning || undefined,
+    };
+    const turn = chatTurn(this.#id, message, this.#usages[this.#turns]);
+    this.#turns++;
+    return turn;
+  }
+
+  nextTurn(): void {
+    this.#calls = new Map();
+    this.#text = this.#reasoning = '';
+    this.#id = null;
+    this.#finish = this.#finishRaw = this.#usageChunk = undefined;
+    this.#done = false;
+  }
+
+  finish(): void {
+    if (this.#finish) {
+      if (this.#finishRaw && this.#turns === 1) this.#sink.write(this.#finishRaw);
+      else this.#write(this.#finish);
+    }
+    if (this.#clientWantsUsage && this.#usageChunk) {
+      const usage = this.#turns > 1 ? sumOpenaiUsage(this.#usages) : this.#usageChunk.usage;
+      this.#write({ ...this.#usageChunk, usage });
+    }
+    if (this.#done || this.#finish) this.#sink.write('data: [DONE]\n\n');
+  }
+
+  fail(kind: Parameters<typeof errorEvent>[1], message: string): void {
+    this.#sink.write(errorEvent('openai', kind, message));
+  }
+
+  keepAlive(): void {
+    this.#sink.write(KEEPALIVE_COMMENT);
+  }
+}

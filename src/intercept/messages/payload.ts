@@ -1,0 +1,97 @@
+import type { InjectedTool } from '../../mcp/types.ts';
+import type { ApiModule, Json, ToolExchange, Turn, Usage } from '../types.ts';
+
+/** Anthropic usage → SPEC §6: cache creation is the cache write. */
+export function messagesUsage(usage: Json | undefined): Usage | null {
+  if (!usage) return null;
+  const { input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens, ...rest } = usage;
+  return {
+    input_tokens: input_tokens ?? 0,
+    output_tokens: output_tokens ?? 0,
+    cache_read_input_tokens: cache_read_input_tokens ?? 0,
+    cache_write_input_tokens: cache_creation_input_tokens ?? 0,
+    metadata: rest,
+  };
+}
+
+/** The turn of a complete message (blocking body, or one rebuilt from a stream). */
+export function messageTurn(message: Json): Turn {
+  const content: Json[] = Array.isArray(message.content) ? message.content : [];
+  return {
+    responseId: message.id ?? null,
+    usage: messagesUsage(message.usage),
+    toolCalls: content
+      .filter((b) => b.type === 'tool_use')
+      .map((b) => ({ id: b.id, name: b.name, arguments: JSON.stringify(b.input ?? {}) })),
+    thoughts: content.filter((b) => b.type === 'thinking' && b.thinking).map((b) => b.thinking as string),
+    output: content,
+  };
+}
+
+function lastUserText(body: Json): string | null {
+  const messages: Json[] = body.messages;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const message = messages[i] as Json;
+    if (message.role !== 'user') continue;
+    if (typeof message.content === 'string') return message.content;
+    if (!Array.isArray(message.content)) return null;
+    const texts = (message.content as Json[]).filter((b) => b.type === 'text');
+    return texts.length ? (texts[texts.length - 1]?.text ?? null) : null;
+  }
+  return null;
+}
+
+function toolResultContent(exchange: ToolExchange): Json[] {
+  const blocks: Json[] = exchange.result.content.map((c) =>
+    c.type === 'text'
+      ? { type: 'text', text: c.text }
+      : { type: 'image', source: { type: 'base64', media_type: c.mimeType, data: c.data } },
+  );
+  if (!blocks.length && exchange.result.error) blocks.push({ type: 'text', text: exchange.result.error });
+  return blocks;
+}
+
+export const messagesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
+  provider: 'anthropic',
+  path: '/v1/messages',
+  thoughtSource: 'thinking',
+
+  validate(body) {
+    if (typeof body.model !== 'string' || !body.model) return 'model: a model name is required';
+    if (!Array.isArray(body.messages)) return 'messages: an array of messages is required';
+    return null;
+  },
+
+  prompt: lastUserText,
+
+  inject(body, tools: readonly InjectedTool[]) {
+    const injected = tools.map((t) => ({ name: t.name, description: t.description, input_schema: t.inputSchema }));
+    // Injected first: client cache_control breakpoints sit on client tools and stay valid.
+    body.tools = [...injected, ...(Array.isArray(body.tools) ? body.tools : [])];
+    const choice: Json = body.tool_choice ?? { type: 'auto' };
+    if (choice.type !== 'none') body.tool_choice = { ...choice, disable_parallel_tool_use: true };
+  },
+
+  prepareStreaming() {
+    return { clientWantsUsage: true };
+  },
+
+  disableTools(body) {
+    body.tool_choice = { type: 'none' };
+  },
+
+  appendToolResults(body, turn, exchanges) {
+    body.messages.push({ role: 'assistant', content: turn.output });
+    body.messages.push({
+      role: 'user',
+      content: exchanges.map((e) => ({
+        type: 'tool_result',
+        tool_use_id: e.call.id,
+        content: toolResultContent(e),
+        ...(e.result.isError ? { is_error: true } : {}),
+      })),
+    });
+  },
+
+  parseResponse: messageTurn,
+};

@@ -1,0 +1,153 @@
+import { errorEvent } from '../../providers/errors.ts';
+import { addUsage } from '../recording.ts';
+import type { SseEvent } from '../sse.ts';
+import type { Json, SseSink, StreamRelay, Turn, Usage } from '../types.ts';
+import { messagesUsage, messageTurn } from './payload.ts';
+
+const PING = 'event: ping\ndata: {"type": "ping"}\n\n';
+
+/**
+ * Anthropic Messages stream relay. Content blocks of injected tool calls are hidden;
+ * the client's blocks are renumbered so indexes stay contiguous across iterations;
+ * only the first `message_start` and the last `message_delta`/`message_stop` reach it.
+ */
+export class MessagesRelay implements StreamRelay {
+  readonly #sink: SseSink;
+  readonly #isInjected: (name: string) => boolean;
+  #turns = 0;
+  #nextIndex = 0;
+  #indexMap = new Map<number, number | null>();
+  #message: Json = {};
+  #blocks: Json[] = [];
+  #partialJson = new Map<number, string>();
+  #delta: SseEvent | undefined;
+  #deltaJson: Json | undefined;
+  #stop: SseEvent | undefined;
+  #total: Usage | null = null;
+  upstreamError: string | undefined;
+
+  constructor(sink: SseSink, options: { isInjected: (name: string) => boolean }) {
+    this.#sink = sink;
+    this.#isInjected = options.isInjected;
+  }
+
+  onEvent(event: SseEvent): void {
+    if (event.event === 'ping' || !event.data) {
+      this.#sink.write(event.raw);
+      return;
+    }
+    const data = JSON.parse(event.data) as Json;
+    switch (data.type) {
+      case 'message_start':
+        this.#message = data.message ?? {};
+        if (this.#turns === 0) this.#sink.write(event.raw);
+        return;
+      case 'content_block_start': {
+        const block = { ...data.content_block } as Json;
+        this.#blocks[data.index] = block;
+        const hidden = block.type === 'tool_use' && this.#isInjected(block.name);
+        this.#indexMap.set(data.index, hidden ? null : this.#nextIndex++);
+        if (block.type === 'tool_use') this.#partialJson.set(data.index, '');
+        this.#forward(event, data);
+        return;
+      }
+      case 'content_block_delta':
+        this.#applyDelta(data.index, data.delta ?? {});
+        this.#forward(event, data);
+        return;
+      case 'content_block_stop': {
+        const partial = this.#partialJson.get(data.index);
+        const block = this.#blocks[data.index];
+        if (partial !== undefined && block) block.input = partial ? JSON.parse(partial) : (block.input ?? {});
+        this.#forward(event, data);
+        return;
+      }
+      case 'message_delta':
+        this.#delta = event;
+        this.#deltaJson = data;
+        return;
+      case 'message_stop':
+        this.#stop = event;
+        return;
+      case 'error':
+        this.upstreamError = data.error?.message ?? 'upstream error';
+        this.#sink.write(event.raw);
+        return;
+      default:
+        this.#sink.write(event.raw); // future event types pass through
+    }
+  }
+
+  #applyDelta(index: number, delta: Json): void {
+    const block = this.#blocks[index];
+    if (!block) return;
+    switch (delta.type) {
+      case 'text_delta':
+        block.text = (block.text ?? '') + delta.text;
+        break;
+      case 'thinking_delta':
+        block.thinking = (block.thinking ?? '') + delta.thinking;
+        break;
+      case 'signature_delta':
+        block.signature = delta.signature;
+        break;
+      case 'input_json_delta':
+        this.#partialJson.set(index, (this.#partialJson.get(index) ?? '') + delta.partial_json);
+        break;
+      case 'citations_delta':
+        block.citations = [...(block.citations ?? []), delta.citation];
+        break;
+    }
+  }
+
+  /** Relays a block event under the client's index: raw bytes when the index is unchanged. */
+  #forward(event: SseEvent, data: Json): void {
+    const index = this.#indexMap.get(data.index);
+    if (index === null || index === undefined) return;
+    if (index === data.index) this.#sink.write(event.raw);
+    else this.#sink.write(`event: ${event.event ?? data.type}\ndata: ${JSON.stringify({ ...data, index })}\n\n`);
+  }
+
+  endTurn(): Turn | undefined {
+    if (!this.#stop || !this.#deltaJson) return undefined;
+    const usage = { ...(this.#message.usage ?? {}), output_tokens: this.#deltaJson.usage?.output_tokens ?? 0 };
+    const turn = messageTurn({ ...this.#message, content: this.#blocks.filter(Boolean), usage });
+    turn.usage = messagesUsage(usage);
+    this.#total = addUsage(this.#total, turn.usage);
+    this.#turns++;
+    return turn;
+  }
+
+  nextTurn(): void {
+    this.#indexMap = new Map();
+    this.#blocks = [];
+    this.#partialJson = new Map();
+    this.#delta = this.#deltaJson = this.#stop = undefined;
+  }
+
+  finish(): void {
+    if (this.#delta && this.#deltaJson) {
+      if (this.#turns > 1 && this.#total) {
+        const usage = {
+          ...this.#deltaJson.usage,
+          input_tokens: this.#total.input_tokens,
+          cache_read_input_tokens: this.#total.cache_read_input_tokens,
+          cache_creation_input_tokens: this.#total.cache_write_input_tokens,
+          output_tokens: this.#total.output_tokens,
+        };
+        this.#sink.write(`event: message_delta\ndata: ${JSON.stringify({ ...this.#deltaJson, usage })}\n\n`);
+      } else {
+        this.#sink.write(this.#delta.raw);
+      }
+    }
+    if (this.#stop) this.#sink.write(this.#stop.raw);
+  }
+
+  fail(kind: Parameters<typeof errorEvent>[1], message: string): void {
+    this.#sink.write(errorEvent('anthropic', kind, message));
+  }
+
+  keepAlive(): void {
+    this.#sink.write(PING);
+  }
+}

@@ -1,0 +1,19 @@
+import { sumOpenaiUsage } from '../openai-common.ts';
+import type { ApiModule, Json } from '../types.ts';
+import { responsesPayload } from './payload.ts';
+import { ResponsesRelay } from './streaming.ts';
+
+export const responsesApi: ApiModule = {
+  ...responsesPayload,
+
+  /** The last response's id stays: a client chaining with previous_response_id needs the final one. */
+  mergeResponses(responses, _turns, isInjected) {
+    const last = responses[responses.length - 1] as Json;
+    const output = responses.flatMap((r) =>
+      ((r.output ?? []) as Json[]).filter((item) => !(item.type === 'function_call' && isInjected(item.name))),
+    );
+    return { ...last, output, usage: sumOpenaiUsage(responses.map((r) => r.usage)) };
+  },
+
+  createRelay: (sink, options) => new ResponsesRelay(sink, options),
+};

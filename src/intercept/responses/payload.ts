@@ -1,0 +1,83 @@
+import { functionTools, openaiUsage, validateModel } from '../openai-common.ts';
+import { resultText } from '../tool-runner.ts';
+import type { ApiModule, Json, Turn, Usage } from '../types.ts';
+
+export const responsesUsage = (usage: Json | undefined | null): Usage | null =>
+  openaiUsage(usage, 'input_tokens', 'output_tokens', 'input_tokens_details');
+
+/** The turn of one complete response object. */
+export function responseTurn(response: Json, output: Json[] = response.output ?? []): Turn {
+  return {
+    responseId: response.id ?? null,
+    usage: responsesUsage(response.usage),
+    toolCalls: output
+      .filter((item) => item.type === 'function_call')
+      .map((item) => ({ id: item.call_id, name: item.name, arguments: item.arguments ?? '' })),
+    thoughts: output
+      .filter((item) => item.type === 'reasoning')
+      .map((item) => ((item.summary ?? []) as Json[]).map((s) => s.text).join('\n'))
+      .filter(Boolean),
+    output,
+  };
+}
+
+function promptOf(body: Json): string | null {
+  if (typeof body.input === 'string') return body.input;
+  if (!Array.isArray(body.input)) return null;
+  for (let i = body.input.length - 1; i >= 0; i--) {
+    const item = body.input[i] as Json;
+    if (item.role !== 'user' || (item.type && item.type !== 'message')) continue;
+    if (typeof item.content === 'string') return item.content;
+    const texts = ((item.content ?? []) as Json[]).filter((p) => p.type === 'input_text').map((p) => p.text);
+    return texts.length ? texts.join('\n') : null;
+  }
+  return null;
+}
+
+export const responsesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
+  provider: 'openai',
+  path: '/v1/responses',
+  thoughtSource: 'reasoning_summary',
+
+  validate(body) {
+    const model = validateModel(body);
+    if (model) return model;
+    const input = body.input;
+    if (typeof input === 'string' || Array.isArray(input)) return null;
+    if (input === undefined && (body.previous_response_id || body.conversation)) return null;
+    return 'input: a string or an array of input items is required';
+  },
+
+  prompt: promptOf,
+
+  inject(body, tools) {
+    const injected = functionTools(tools).map((f) => ({ type: 'function', ...f, strict: false }));
+    body.tools = [...injected, ...(Array.isArray(body.tools) ? body.tools : [])];
+    body.parallel_tool_calls = false;
+  },
+
+  prepareStreaming() {
+    return { clientWantsUsage: true };
+  },
+
+  disableTools(body) {
+    body.tool_choice = 'none';
+  },
+
+  appendToolResults(body, turn, exchanges) {
+    const outputs = exchanges.map((e) => ({ type: 'function_call_output', call_id: e.call.id, output: resultText(e) }));
+    if (body.store !== false && turn.responseId && !body.conversation) {
+      // Stored responses chain: the upstream already holds this turn's input and output.
+      body.previous_response_id = turn.responseId;
+      body.input = outputs;
+      return;
+    }
+    const input: Json[] =
+      typeof body.input === 'string' ? [{ role: 'user', content: body.input }] : [...(body.input ?? [])];
+    // Unstored reasoning can only be replayed with its encrypted content.
+    const items = (turn.output as Json[]).filter((item) => item.type !== 'reasoning' || item.encrypted_content);
+    body.input = [...input, ...items, ...outputs];
+  },
+
+  parseResponse: (json) => responseTurn(json),
+};

@@ -1,0 +1,122 @@
+import type { BridgeErrorKind } from '../../providers/errors.ts';
+import { sumOpenaiUsage } from '../openai-common.ts';
+import { KEEPALIVE_COMMENT, type SseEvent } from '../sse.ts';
+import type { Json, SseSink, StreamRelay, Turn } from '../types.ts';
+import { responseTurn } from './payload.ts';
+
+const OPENING = new Set(['response.created', 'response.in_progress', 'response.queued']);
+const TERMINAL = new Set(['response.completed', 'response.incomplete']);
+
+/**
+ * Responses typed-event relay. Items of injected tool calls are hidden; the client's
+ * output indexes and sequence numbers stay contiguous across iterations; the terminal
+ * event is held and, after several turns, carries every visible item and summed usage.
+ */
+export class ResponsesRelay implements StreamRelay {
+  readonly #sink: SseSink;
+  readonly #isInjected: (name: string) => boolean;
+  #turns = 0;
+  #sequence = 0;
+  #nextOutputIndex = 0;
+  #indexMap = new Map<number, number | null>();
+  #items: Json[] = [];
+  #visible: Json[] = [];
+  #usages: Json[] = [];
+  #terminal: { event: SseEvent; data: Json } | undefined;
+  upstreamError: string | undefined;
+
+  constructor(sink: SseSink, options: { isInjected: (name: string) => boolean }) {
+    this.#sink = sink;
+    this.#isInjected = options.isInjected;
+  }
+
+  onEvent(event: SseEvent): void {
+    if (!event.data) {
+      this.#sink.write(event.raw);
+      return;
+    }
+    const data = JSON.parse(event.data) as Json;
+    const type: string = data.type ?? event.event;
+    if (OPENING.has(type)) {
+      if (this.#turns === 0) this.#forward(event, data, undefined);
+      return;
+    }
+    if (TERMINAL.has(type)) {
+      this.#terminal = { event, data };
+      return;
+    }
+    if (type === 'response.failed' || type === 'error') {
+      this.upstreamError = data.response?.error?.message ?? data.message ?? 'upstream error';
+      this.#forward(event, data, undefined);
+      return;
+    }
+    if (typeof data.output_index !== 'number') {
+      this.#forward(event, data, undefined);
+      return;
+    }
+    if (type === 'response.output_item.added') {
+      const hidden = data.item?.type === 'function_call' && this.#isInjected(data.item.name);
+      this.#indexMap.set(data.output_index, hidden ? null : this.#nextOutputIndex++);
+    }
+    if (type === 'response.output_item.done') this.#items[data.output_index] = data.item;
+    const index = this.#indexMap.get(data.output_index);
+    if (index === null) return;
+    this.#forward(event, data, index ?? data.output_index);
+  }
+
+  /** Writes the event with the client's sequence number and output index, raw when both already match. */
+  #forward(event: SseEvent, data: Json, outputIndex: number | undefined): void {
+    const sequence = this.#sequence++;
+    const sameIndex = outputIndex === undefined || outputIndex === data.output_index;
+    if (sameIndex && (data.sequence_number === undefined || data.sequence_number === sequence)) {
+      this.#sink.write(event.raw);
+      return;
+    }
+    const patched: Json = { ...data };
+    if (data.sequence_number !== undefined) patched.sequence_number = sequence;
+    if (!sameIndex) patched.output_index = outputIndex;
+    this.#sink.write(`event: ${event.event ?? data.type}\ndata: ${JSON.stringify(patched)}\n\n`);
+  }
+
+  endTurn(): Turn | undefined {
+    if (!this.#terminal) return undefined;
+    const response: Json = this.#terminal.data.response ?? {};
+    const output = response.output?.length ? (response.output as Json[]) : this.#items.filter(Boolean);
+    this.#usages.push(response.usage);
+    this.#visible.push(...output.filter((item) => !(item.type === 'function_call' && this.#isInjected(item.name))));
+    this.#turns++;
+    return responseTurn(response, output);
+  }
+
+  nextTurn(): void {
+    this.#indexMap = new Map();
+    this.#items = [];
+    this.#terminal = undefined;
+  }
+
+  finish(): void {
+    if (!this.#terminal) return;
+    const { event, data } = this.#terminal;
+    if (this.#turns === 1 && this.#visible.length === (data.response?.output?.length ?? 0)) {
+      this.#forward(event, data, undefined);
+      return;
+    }
+    const response = { ...data.response, output: this.#visible, usage: sumOpenaiUsage(this.#usages) };
+    this.#forward(event, { ...data, response }, undefined);
+  }
+
+  fail(kind: BridgeErrorKind, message: string): void {
+    const data = {
+      type: 'error',
+      code: kind === 'upstream' ? 'upstream_error' : kind,
+      message,
+      param: null,
+      sequence_number: this.#sequence++,
+    };
+    this.#sink.write(`event: error\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+
+  keepAlive(): void {
+    this.#sink.write(KEEPALIVE_COMMENT);
+  }
+}

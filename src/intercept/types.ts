@@ -1,0 +1,84 @@
+import type { InjectedTool, ToolCallResult } from '../mcp/types.ts';
+import type { BridgeErrorKind } from '../providers/errors.ts';
+import type { ProviderType } from '../providers/provider.ts';
+import type { SseEvent } from './sse.ts';
+
+export type Json = Record<string, any>;
+
+/** Token counts normalised as SPEC §6 records them. */
+export interface Usage {
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens: number;
+  cache_write_input_tokens: number;
+  /** Every other counter the provider reported. */
+  metadata: Record<string, unknown>;
+}
+
+export interface ToolCall {
+  id: string;
+  name: string;
+  /** JSON text of the arguments, as the model produced it. */
+  arguments: string;
+}
+
+/** What one upstream response amounted to. */
+export interface Turn {
+  responseId: string | null;
+  usage: Usage | null;
+  toolCalls: ToolCall[];
+  thoughts: string[];
+  /** The assistant output in the API's own shape, appended to the conversation for the next call. */
+  output: unknown;
+}
+
+export interface ToolExchange {
+  call: ToolCall;
+  result: ToolCallResult;
+}
+
+export interface SseSink {
+  write(text: string): void;
+}
+
+/**
+ * Reads one streaming turn, relaying to the client as events arrive. Events that end
+ * a turn are held back: the loop decides afterwards whether the client sees them
+ * (`finish`) or another upstream call follows (`nextTurn`).
+ */
+export interface StreamRelay {
+  onEvent(event: SseEvent): void;
+  /** The turn just read; undefined when the stream ended without its terminal event. */
+  endTurn(): Turn | undefined;
+  /** Set when the upstream reported an error inside the stream (already relayed). */
+  readonly upstreamError: string | undefined;
+  nextTurn(): void;
+  finish(): void;
+  fail(kind: BridgeErrorKind, message: string): void;
+  keepAlive(): void;
+}
+
+/** Everything that differs between Chat Completions, Responses and Messages. */
+export interface ApiModule {
+  readonly provider: ProviderType;
+  /** Client path under the provider prefix, e.g. `/v1/messages`. */
+  readonly path: string;
+  readonly thoughtSource: string;
+  /** A message naming what is wrong with the body, or null when the upstream can take it. */
+  validate(body: Json): string | null;
+  prompt(body: Json): string | null;
+  /** Adds the injected tools (and asks for one tool call per turn) in the API's own format. */
+  inject(body: Json, tools: readonly InjectedTool[]): void;
+  /** Prepares a streaming request (e.g. asks for usage); returns what must be hidden from the client again. */
+  prepareStreaming(body: Json): { clientWantsUsage: boolean };
+  /** For the last call at the iteration cap: the model must answer in words. */
+  disableTools(body: Json): void;
+  appendToolResults(body: Json, turn: Turn, exchanges: ToolExchange[]): void;
+  parseResponse(json: Json): Turn;
+  /** The one response the client sees for all the turns of a blocking interception. */
+  mergeResponses(responses: Json[], turns: Turn[], isInjected: (name: string) => boolean): Json;
+  createRelay(
+    sink: SseSink,
+    options: { isInjected: (name: string) => boolean; clientWantsUsage: boolean },
+  ): StreamRelay;
+}

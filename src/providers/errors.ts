@@ -1,0 +1,79 @@
+import type { ProviderType } from './provider.ts';
+
+/** The error kinds the bridge itself raises, each mapped once to each provider's vocabulary. */
+export type BridgeErrorKind =
+  | 'invalid_request'
+  | 'authentication'
+  | 'permission'
+  | 'not_found'
+  | 'too_large'
+  | 'rate_limited'
+  | 'overloaded'
+  | 'upstream'
+  | 'internal';
+
+const STATUS: Record<BridgeErrorKind, number> = {
+  invalid_request: 400,
+  authentication: 401,
+  permission: 403,
+  not_found: 404,
+  too_large: 413,
+  rate_limited: 429,
+  overloaded: 503,
+  upstream: 502,
+  internal: 500,
+};
+
+const ANTHROPIC_TYPE: Record<BridgeErrorKind, string> = {
+  invalid_request: 'invalid_request_error',
+  authentication: 'authentication_error',
+  permission: 'permission_error',
+  not_found: 'not_found_error',
+  too_large: 'request_too_large',
+  rate_limited: 'rate_limit_error',
+  overloaded: 'overloaded_error',
+  upstream: 'api_error',
+  internal: 'api_error',
+};
+
+const OPENAI_TYPE: Record<BridgeErrorKind, { type: string; code: string | null }> = {
+  invalid_request: { type: 'invalid_request_error', code: null },
+  authentication: { type: 'invalid_request_error', code: 'invalid_api_key' },
+  permission: { type: 'invalid_request_error', code: 'insufficient_permissions' },
+  not_found: { type: 'invalid_request_error', code: 'not_found' },
+  too_large: { type: 'invalid_request_error', code: 'request_too_large' },
+  rate_limited: { type: 'requests', code: 'rate_limit_exceeded' },
+  overloaded: { type: 'server_error', code: 'overloaded' },
+  upstream: { type: 'server_error', code: 'upstream_error' },
+  internal: { type: 'server_error', code: null },
+};
+
+export class BridgeError extends Error {
+  readonly kind: BridgeErrorKind;
+  readonly headers: Record<string, string>;
+  constructor(kind: BridgeErrorKind, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.kind = kind;
+    this.headers = headers;
+  }
+  get status(): number {
+    return STATUS[this.kind];
+  }
+}
+
+/** The JSON body a provider's own SDK understands for this error. */
+export function errorBody(provider: ProviderType, kind: BridgeErrorKind, message: string): Record<string, unknown> {
+  if (provider === 'anthropic') return { type: 'error', error: { type: ANTHROPIC_TYPE[kind], message } };
+  const { type, code } = OPENAI_TYPE[kind];
+  return { error: { message, type, param: null, code } };
+}
+
+/** The same error as a streaming event, for failures after the response has started. */
+export function errorEvent(provider: ProviderType, kind: BridgeErrorKind, message: string): string {
+  const body = errorBody(provider, kind, message);
+  return provider === 'anthropic'
+    ? `event: error\ndata: ${JSON.stringify(body)}\n\n`
+    : `data: ${JSON.stringify(body)}\n\n`;
+}
+
+export const statusOf = (kind: BridgeErrorKind) => STATUS[kind];

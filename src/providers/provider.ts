@@ -1,0 +1,100 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { Agent } from 'undici';
+import type { ProviderConfig } from '../config/config.ts';
+import { parseDuration } from '../config/duration.ts';
+
+export type ProviderType = ProviderConfig['type'];
+
+/** Never forwarded: hop-by-hop, framing, and the client's own credentials. */
+const DROPPED_REQUEST_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+  'accept-encoding',
+  'authorization',
+  'x-api-key',
+  'coder-session-token',
+  'http2-settings',
+]);
+
+const DROPPED_RESPONSE_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** A configured upstream: where it lives, how to authenticate to it, and a pooled keep-alive dispatcher. */
+export class Provider {
+  readonly name: string;
+  readonly type: ProviderType;
+  readonly origin: string;
+  readonly #basePath: string;
+  readonly #apiKey: string;
+  readonly dispatcher: Agent;
+
+  constructor(config: ProviderConfig, upstreamTimeout = '10m') {
+    const url = new URL(config.base_url);
+    this.name = config.name;
+    this.type = config.type;
+    this.origin = url.origin;
+    this.#basePath = url.pathname.replace(/\/+$/, '');
+    this.#apiKey = config.api_key;
+    const timeout = parseDuration(upstreamTimeout);
+    this.dispatcher = new Agent({
+      keepAliveTimeout: 60_000,
+      keepAliveMaxTimeout: 600_000,
+      headersTimeout: timeout, // long generations may think for minutes before the first byte
+      bodyTimeout: timeout,
+      connections: 512,
+      pipelining: 1,
+    });
+  }
+
+  /** Client path after `/<name>` (e.g. `/v1/messages`) → upstream path under base_url. */
+  upstreamPath(clientPath: string): string {
+    // OpenAI base URLs conventionally end in /v1; Anthropic's do not.
+    const rest = this.type === 'openai' ? clientPath.replace(/^\/v1(?=\/|$)/, '') : clientPath;
+    return this.#basePath + rest;
+  }
+
+  /** The client's headers minus the dropped ones, plus the provider's own credentials. */
+  upstreamHeaders(client: IncomingHttpHeaders): Record<string, string | string[]> {
+    const headers: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(client)) {
+      if (value !== undefined && !DROPPED_REQUEST_HEADERS.has(name)) headers[name] = value;
+    }
+    if (this.type === 'anthropic') headers['x-api-key'] = this.#apiKey;
+    else headers.authorization = `Bearer ${this.#apiKey}`;
+    return headers;
+  }
+
+  close(): Promise<void> {
+    return this.dispatcher.close();
+  }
+}
+
+/** Upstream response headers safe to hand to the client as they are. */
+export function clientResponseHeaders(
+  upstream: Record<string, string | string[] | undefined>,
+  options: { dropLength?: boolean } = {},
+): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(upstream)) {
+    if (value === undefined || DROPPED_RESPONSE_HEADERS.has(name)) continue;
+    if (options.dropLength && (name === 'content-length' || name === 'content-encoding')) continue;
+    headers[name] = value;
+  }
+  return headers;
+}

@@ -1,0 +1,138 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { tokenFrom } from '../identity/authenticator.ts';
+import type { Principal } from '../identity/users.ts';
+import { chatCompletionsApi } from '../intercept/chat-completions/index.ts';
+import { intercept, sendError } from '../intercept/interceptor.ts';
+import { messagesApi } from '../intercept/messages/index.ts';
+import { responsesApi } from '../intercept/responses/index.ts';
+import type { ApiModule } from '../intercept/types.ts';
+import { clientResponseHeaders, type Provider } from '../providers/provider.ts';
+import type { AppContext } from './context.ts';
+
+/** Clients configured for Coder's AI Bridge use the same routes under this prefix. */
+export const CODER_PREFIX = '/api/v2/aibridge';
+
+const BRIDGED: Record<Provider['type'], ApiModule[]> = {
+  openai: [chatCompletionsApi, responsesApi],
+  anthropic: [messagesApi],
+};
+
+const PASSTHROUGH: Record<Provider['type'], Array<{ methods: string[]; path: string }>> = {
+  openai: [
+    { methods: ['GET'], path: '/v1/models' },
+    { methods: ['GET'], path: '/v1/models/*' },
+    { methods: ['GET', 'POST', 'DELETE'], path: '/v1/responses/*' },
+    { methods: ['GET', 'POST', 'DELETE'], path: '/v1/conversations' },
+    { methods: ['GET', 'POST', 'DELETE'], path: '/v1/conversations/*' },
+  ],
+  anthropic: [
+    { methods: ['GET'], path: '/v1/models' },
+    { methods: ['GET'], path: '/v1/models/*' },
+    { methods: ['POST'], path: '/v1/messages/count_tokens' },
+  ],
+};
+
+/** Resolves the caller, answering 401 (or 503 when identity cannot be checked) in the provider's format. */
+async function authenticate(
+  ctx: AppContext,
+  provider: Provider,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<Principal | undefined> {
+  const token = tokenFrom(request.headers);
+  if (!token) {
+    sendError(
+      reply.raw,
+      provider.type,
+      'authentication',
+      401,
+      'missing credentials: send your AI Bridge token as a Bearer token or X-Api-Key',
+    );
+    return undefined;
+  }
+  try {
+    const principal = await ctx.authenticator.authenticate(token);
+    if (!principal) sendError(reply.raw, provider.type, 'authentication', 401, 'invalid or expired AI Bridge token');
+    return principal ?? undefined;
+  } catch (err) {
+    request.log.error({ err: (err as Error).message }, 'token lookup failed');
+    sendError(reply.raw, provider.type, 'overloaded', 503, 'authentication is temporarily unavailable', {
+      'retry-after': '5',
+    });
+    return undefined;
+  }
+}
+
+/** Forwards a request the bridge does not rewrite; the answer reaches the client byte for byte. */
+async function passthrough(
+  provider: Provider,
+  prefix: string,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<void> {
+  const abort = new AbortController();
+  reply.raw.on('close', () => {
+    if (!reply.raw.writableFinished) abort.abort();
+  });
+  const hasBody = request.method !== 'GET' && request.method !== 'HEAD' && Buffer.isBuffer(request.body);
+  try {
+    const upstream = await provider.dispatcher.request({
+      origin: provider.origin,
+      path: provider.upstreamPath(request.url.slice(prefix.length)),
+      method: request.method as 'GET',
+      headers: provider.upstreamHeaders(request.headers),
+      body: hasBody ? (request.body as Buffer) : undefined,
+      signal: abort.signal,
+    });
+    reply.raw.writeHead(upstream.statusCode, clientResponseHeaders(upstream.headers));
+    for await (const chunk of upstream.body) reply.raw.write(chunk);
+    reply.raw.end();
+  } catch (err) {
+    if (abort.signal.aborted) return;
+    sendError(reply.raw, provider.type, 'upstream', 502, `upstream request failed: ${(err as Error).message}`);
+  }
+}
+
+export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
+  for (const provider of ctx.providers) {
+    for (const root of ['', CODER_PREFIX]) {
+      const prefix = `${root}/${provider.name}`;
+      // Claude Code probes its base URL with HEAD before anything else: answer fast, no auth.
+      app.head(prefix, (_request, reply) => reply.code(200).send());
+      app.head(`${prefix}/`, (_request, reply) => reply.code(200).send());
+
+      for (const api of BRIDGED[provider.type]) {
+        app.post(`${prefix}${api.path}`, async (request, reply) => {
+          reply.hijack();
+          const principal = await authenticate(ctx, provider, request, reply);
+          if (principal) await intercept({ ctx, provider, api, principal, request, res: reply.raw });
+        });
+      }
+      for (const route of PASSTHROUGH[provider.type]) {
+        app.route({
+          method: route.methods as ['GET'],
+          url: `${prefix}${route.path}`,
+          handler: async (request, reply) => {
+            reply.hijack();
+            if (await authenticate(ctx, provider, request, reply)) await passthrough(provider, prefix, request, reply);
+          },
+        });
+      }
+    }
+  }
+
+  // Codex may try a WebSocket on /v1/responses first; a plain refusal makes it fall back to HTTP.
+  app.server.on('upgrade', (request, socket) => {
+    const body = JSON.stringify({
+      error: {
+        message: `WebSocket is not supported on ${request.url}; use HTTP`,
+        type: 'invalid_request_error',
+        param: null,
+        code: 'websocket_unsupported',
+      },
+    });
+    socket.end(
+      `HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+}
