@@ -256,8 +256,8 @@ async function blockingLoop(loop: Loop, send: () => Buffer | string): Promise<'c
   return 'completed';
 }
 
-/** Reads one upstream stream into the relay; false when it broke or reported an error. */
-async function pump(upstream: UpstreamResponse, relay: StreamRelay): Promise<Turn | undefined> {
+/** Reads one upstream stream into the relay; undefined when it broke or reported an error. */
+async function pump(upstream: UpstreamResponse, relay: StreamRelay, signal: AbortSignal): Promise<Turn | undefined> {
   const parser = new SseParser();
   try {
     for await (const chunk of upstream.body) {
@@ -265,6 +265,7 @@ async function pump(upstream: UpstreamResponse, relay: StreamRelay): Promise<Tur
       if (relay.upstreamError) return undefined;
     }
   } catch (err) {
+    if (signal.aborted) throw err; // the client left; nothing to tell it
     relay.fail('upstream', `upstream stream broke: ${(err as Error).message}`);
     return undefined;
   }
@@ -313,7 +314,7 @@ async function streamLoop(loop: Loop, send: () => Buffer | string): Promise<'com
         res.writeHead(200, clientResponseHeaders(upstream.headers, { dropLength: true }));
         res.flushHeaders();
       }
-      const turn = await pump(upstream, relay);
+      const turn = await pump(upstream, relay, abort.signal);
       if (!turn) {
         if (relay.upstreamError) loop.metadata.error = relay.upstreamError;
         return 'failed';

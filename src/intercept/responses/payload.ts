@@ -15,7 +15,7 @@ export function responseTurn(response: Json, output: Json[] = response.output ??
       .map((item) => ({ id: item.call_id, name: item.name, arguments: item.arguments ?? '' })),
     thoughts: output
       .filter((item) => item.type === 'reasoning')
-      .map((item) => ((item.summary ?? []) as Json[]).map((s) => s.text).join('\n'))
+      .map((item) => ((item.summary ?? []) as Json[]).map((s) => s.text).join('\n\n'))
       .filter(Boolean),
     output,
   };
