@@ -137,7 +137,19 @@ export async function intercept(ex: Exchange): Promise<void> {
   const metadata: Record<string, unknown> = {};
   let status: 'completed' | 'failed' = 'failed';
   try {
-    const loop = { ex, body, bridge, log, isInjected, abort, prompt, metadata, maxIterations, clientWantsUsage };
+    const loop = {
+      ex,
+      body,
+      bridge,
+      log,
+      isInjected,
+      abort,
+      prompt,
+      metadata,
+      maxIterations,
+      clientWantsUsage,
+      toolsInjected: tools.length > 0,
+    };
     const send = () => (modified ? JSON.stringify(body) : rawBody);
     status = streaming ? await streamLoop(loop, send) : await blockingLoop(loop, send);
   } catch (err) {
@@ -166,6 +178,7 @@ interface Loop {
   metadata: Record<string, unknown>;
   maxIterations: number;
   clientWantsUsage: boolean;
+  toolsInjected: boolean;
 }
 
 /** Records a turn; returns the injected calls to run, or undefined when the loop ends here. */
@@ -242,7 +255,8 @@ async function blockingLoop(loop: Loop, send: () => Buffer | string): Promise<'c
     await continueLoop(loop, turn, calls, iteration);
   }
   loop.metadata.iterations = turns.length;
-  if (turns.length === 1 && !turns[0]?.toolCalls.some((c) => loop.isInjected(c.name))) {
+  const hidden = turns[0]?.toolCalls.some((c) => loop.isInjected(c.name)) || (ex.api.echoesTools && loop.toolsInjected);
+  if (turns.length === 1 && !hidden) {
     ex.res.writeHead(200, clientResponseHeaders(lastHeaders));
     ex.res.end(lastRaw); // nothing to hide: the provider's bytes, untouched
   } else {

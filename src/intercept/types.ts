@@ -64,6 +64,8 @@ export interface ApiModule {
   /** Client path under the provider prefix, e.g. `/v1/messages`. */
   readonly path: string;
   readonly thoughtSource: string;
+  /** True when response objects repeat the request's tools (so injected ones must be cut out). */
+  readonly echoesTools: boolean;
   /** A message naming what is wrong with the body, or null when the upstream can take it. */
   validate(body: Json): string | null;
   prompt(body: Json): string | null;

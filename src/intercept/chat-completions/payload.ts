@@ -36,6 +36,7 @@ export const chatPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
   provider: 'openai',
   path: '/v1/chat/completions',
   thoughtSource: 'reasoning_content',
+  echoesTools: false,
 
   validate(body) {
     return validateModel(body) ?? (Array.isArray(body.messages) ? null : 'messages: an array of messages is required');

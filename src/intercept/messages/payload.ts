@@ -55,6 +55,7 @@ export const messagesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> 
   provider: 'anthropic',
   path: '/v1/messages',
   thoughtSource: 'thinking',
+  echoesTools: false,
 
   validate(body) {
     if (typeof body.model !== 'string' || !body.model) return 'model: a model name is required';

@@ -1,6 +1,6 @@
 import { sumOpenaiUsage } from '../openai-common.ts';
 import type { ApiModule, Json } from '../types.ts';
-import { responsesPayload } from './payload.ts';
+import { responsesPayload, withoutInjectedTools } from './payload.ts';
 import { ResponsesRelay } from './streaming.ts';
 
 export const responsesApi: ApiModule = {
@@ -12,7 +12,7 @@ export const responsesApi: ApiModule = {
     const output = responses.flatMap((r) =>
       ((r.output ?? []) as Json[]).filter((item) => !(item.type === 'function_call' && isInjected(item.name))),
     );
-    return { ...last, output, usage: sumOpenaiUsage(responses.map((r) => r.usage)) };
+    return withoutInjectedTools({ ...last, output, usage: sumOpenaiUsage(responses.map((r) => r.usage)) }, isInjected);
   },
 
   createRelay: (sink, options) => new ResponsesRelay(sink, options),

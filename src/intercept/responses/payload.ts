@@ -5,6 +5,13 @@ import type { ApiModule, Json, Turn, Usage } from '../types.ts';
 export const responsesUsage = (usage: Json | undefined | null): Usage | null =>
   openaiUsage(usage, 'input_tokens', 'output_tokens', 'input_tokens_details');
 
+/** A response object as the client may see it: without the injected tools it echoes. */
+export function withoutInjectedTools(response: Json, isInjected: (name: string) => boolean): Json {
+  if (!Array.isArray(response.tools)) return response;
+  const tools = (response.tools as Json[]).filter((t) => !(t.type === 'function' && isInjected(t.name)));
+  return tools.length === response.tools.length ? response : { ...response, tools };
+}
+
 /** The turn of one complete response object. */
 export function responseTurn(response: Json, output: Json[] = response.output ?? []): Turn {
   return {
@@ -38,6 +45,7 @@ export const responsesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'>
   provider: 'openai',
   path: '/v1/responses',
   thoughtSource: 'reasoning_summary',
+  echoesTools: true,
 
   validate(body) {
     const model = validateModel(body);

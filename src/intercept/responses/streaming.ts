@@ -2,7 +2,7 @@ import type { BridgeErrorKind } from '../../providers/errors.ts';
 import { sumOpenaiUsage } from '../openai-common.ts';
 import { KEEPALIVE_COMMENT, type SseEvent } from '../sse.ts';
 import type { Json, SseSink, StreamRelay, Turn } from '../types.ts';
-import { responseTurn } from './payload.ts';
+import { responseTurn, withoutInjectedTools } from './payload.ts';
 
 const OPENING = new Set(['response.created', 'response.in_progress', 'response.queued']);
 const TERMINAL = new Set(['response.completed', 'response.incomplete']);
@@ -38,7 +38,7 @@ export class ResponsesRelay implements StreamRelay {
     const data = JSON.parse(event.data) as Json;
     const type: string = data.type ?? event.event;
     if (OPENING.has(type)) {
-      if (this.#turns === 0) this.#forward(event, data, undefined);
+      if (this.#turns === 0) this.#forwardResponse(event, data);
       return;
     }
     if (TERMINAL.has(type)) {
@@ -64,11 +64,18 @@ export class ResponsesRelay implements StreamRelay {
     this.#forward(event, data, index ?? data.output_index);
   }
 
+  /** Events carrying a response object repeat the request's tools: cut the injected ones out. */
+  #forwardResponse(event: SseEvent, data: Json): void {
+    const response = data.response ? withoutInjectedTools(data.response, this.#isInjected) : data.response;
+    if (response === data.response) this.#forward(event, data, undefined);
+    else this.#forward(event, { ...data, response }, undefined, true);
+  }
+
   /** Writes the event with the client's sequence number and output index, raw when both already match. */
-  #forward(event: SseEvent, data: Json, outputIndex: number | undefined): void {
+  #forward(event: SseEvent, data: Json, outputIndex: number | undefined, changed = false): void {
     const sequence = this.#sequence++;
     const sameIndex = outputIndex === undefined || outputIndex === data.output_index;
-    if (sameIndex && (data.sequence_number === undefined || data.sequence_number === sequence)) {
+    if (!changed && sameIndex && (data.sequence_number === undefined || data.sequence_number === sequence)) {
       this.#sink.write(event.raw);
       return;
     }
@@ -98,11 +105,14 @@ export class ResponsesRelay implements StreamRelay {
     if (!this.#terminal) return;
     const { event, data } = this.#terminal;
     if (this.#turns === 1 && this.#visible.length === (data.response?.output?.length ?? 0)) {
-      this.#forward(event, data, undefined);
+      this.#forwardResponse(event, data);
       return;
     }
-    const response = { ...data.response, output: this.#visible, usage: sumOpenaiUsage(this.#usages) };
-    this.#forward(event, { ...data, response }, undefined);
+    const response = withoutInjectedTools(
+      { ...data.response, output: this.#visible, usage: sumOpenaiUsage(this.#usages) },
+      this.#isInjected,
+    );
+    this.#forward(event, { ...data, response }, undefined, true);
   }
 
   fail(kind: BridgeErrorKind, message: string): void {
