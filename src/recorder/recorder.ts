@@ -1,6 +1,7 @@
 import type { AnyBulkWriteOperation, Db, Document } from 'mongodb';
 import type { Logger } from '../observability/logger.ts';
 import { COLLECTIONS } from '../store/mongo.ts';
+import type { Journal } from './journal.ts';
 import type { RecordOp } from './records.ts';
 
 const COLLECTION_OF = {
@@ -13,8 +14,14 @@ const COLLECTION_OF = {
 } as const;
 
 export interface RecorderStats {
+  /** Records in memory, not yet written. */
   pending: number;
+  /** Records appended to the journal since start. */
+  journaled: number;
+  /** True while records wait in the journal for MongoDB. */
+  journalPending: boolean;
   written: number;
+  /** Records lost (only when even the journal could not be written). */
   dropped: number;
 }
 
@@ -22,89 +29,144 @@ export interface RecorderOptions {
   /** How long records may wait to be batched. */
   flushIntervalMs?: number;
   batchSize?: number;
-  /** Records kept in memory while MongoDB is away; beyond it the oldest are dropped (and counted). */
-  maxPending?: number;
-  onWritten?: (count: number) => void;
+  /** Records held in memory before they overflow into the journal. */
+  maxMemory?: number;
+  journal?: Journal;
 }
 
 /**
- * Takes records from the request path without waiting, and writes them in batches:
- * inserts per collection (unordered, ids chosen by the bridge, so a retried batch
- * only meets duplicate-key errors, which mean "already written"), then the updates.
- * While MongoDB is unreachable it keeps them, in order, and retries with backoff.
+ * Takes records from the request path without waiting and writes them in batches:
+ * inserts per collection (unordered; ids are the bridge's, so a retried batch only meets
+ * duplicate keys, which mean "already written"), then the updates. When a write fails or
+ * memory fills, records go to the append-only journal, and every later record follows
+ * them there until the journal has been replayed, so MongoDB receives them in order.
  */
 export class Recorder {
   readonly #db: Db;
   readonly #log: Logger;
-  readonly #queue: RecordOp[] = [];
+  readonly #journal: Journal | undefined;
   readonly #intervalMs: number;
   readonly #batchSize: number;
-  readonly #maxPending: number;
+  readonly #maxMemory: number;
+  #queue: RecordOp[] = [];
   #timer: NodeJS.Timeout | undefined;
-  #flushing: Promise<void> | undefined;
+  #running: Promise<void> | undefined;
   #backoffMs = 0;
-  #written = 0;
-  #dropped = 0;
+  #spilling = false;
   #closed = false;
-  readonly #onWritten?: (count: number) => void;
+  #written = 0;
+  #journaled = 0;
+  #dropped = 0;
 
   constructor(db: Db, log: Logger, options: RecorderOptions = {}) {
     this.#db = db;
     this.#log = log;
+    this.#journal = options.journal;
     this.#intervalMs = options.flushIntervalMs ?? 50;
     this.#batchSize = options.batchSize ?? 1_000;
-    this.#maxPending = options.maxPending ?? 100_000;
-    this.#onWritten = options.onWritten;
+    this.#maxMemory = options.maxMemory ?? 10_000;
+    this.#spilling = this.#journal?.pending ?? false;
+    if (this.#spilling) this.#schedule(0); // replay what a previous run left
   }
 
   record(op: RecordOp): void {
-    if (this.#queue.length >= this.#maxPending) {
-      this.#queue.shift();
-      this.#dropped++;
+    if (this.#spilling && this.#journal) {
+      this.#toJournal([op]);
+    } else {
+      this.#queue.push(op);
+      if (this.#queue.length >= this.#maxMemory) this.#spill();
     }
-    this.#queue.push(op);
     this.#schedule(this.#intervalMs);
   }
 
   stats(): RecorderStats {
-    return { pending: this.#queue.length, written: this.#written, dropped: this.#dropped };
+    return {
+      pending: this.#queue.length,
+      journaled: this.#journaled,
+      journalPending: this.#journal?.pending ?? false,
+      written: this.#written,
+      dropped: this.#dropped,
+    };
+  }
+
+  #toJournal(ops: RecordOp[]): void {
+    try {
+      for (const op of ops) this.#journal?.append(op);
+      this.#journaled += ops.length;
+    } catch (err) {
+      this.#dropped += ops.length;
+      this.#log.error({ err: (err as Error).message, count: ops.length }, 'recorder: journal append failed; records dropped');
+    }
+  }
+
+  /** Moves the memory queue into the journal; from now on records go there first. */
+  #spill(): void {
+    if (!this.#journal) {
+      // No journal configured: keep the newest records within the memory bound.
+      const excess = this.#queue.length - this.#maxMemory;
+      if (excess > 0) {
+        this.#queue.splice(0, excess);
+        this.#dropped += excess;
+      }
+      return;
+    }
+    this.#spilling = true;
+    const ops = this.#queue;
+    this.#queue = [];
+    this.#toJournal(ops);
   }
 
   #schedule(delayMs: number): void {
-    if (this.#timer || this.#flushing || this.#closed) return;
+    if (this.#timer || this.#running || this.#closed) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       void this.flush();
     }, delayMs);
+    this.#timer.unref();
   }
 
-  /** Writes everything queued so far; resolves when it is in MongoDB or the attempt failed. */
-  async flush(): Promise<void> {
-    if (this.#flushing) return this.#flushing;
-    this.#flushing = this.#drain().finally(() => {
-      this.#flushing = undefined;
-      if (this.#queue.length) this.#schedule(this.#backoffMs || this.#intervalMs);
-    });
-    return this.#flushing;
+  /** One attempt to write everything queued (and journaled); resolves when that attempt ends. */
+  flush(): Promise<void> {
+    this.#running ??= this.#drain()
+      .catch((err: Error) => {
+        this.#backoffMs = Math.min(Math.max(this.#backoffMs * 2, 250), 5_000);
+        this.#log.warn({ err: err.message, ...this.stats() }, 'recorder: MongoDB write failed; will retry');
+        if (this.#queue.length) this.#spill();
+      })
+      .finally(() => {
+        this.#running = undefined;
+        if (this.#queue.length || this.#spilling) this.#schedule(this.#backoffMs || this.#intervalMs);
+      });
+    return this.#running;
   }
 
   async #drain(): Promise<void> {
-    while (this.#queue.length) {
+    if (this.#spilling) await this.#replay();
+    while (this.#queue.length && !this.#spilling) {
       const batch = this.#queue.slice(0, this.#batchSize);
-      try {
-        await this.#write(batch);
-      } catch (err) {
-        this.#backoffMs = Math.min(Math.max(this.#backoffMs * 2, 250), 5_000);
-        this.#log.warn(
-          { err: (err as Error).message, pending: this.#queue.length },
-          'recorder: MongoDB write failed; will retry',
-        );
-        return;
-      }
+      await this.#write(batch);
       this.#queue.splice(0, batch.length);
-      this.#backoffMs = 0;
       this.#written += batch.length;
-      this.#onWritten?.(batch.length);
+    }
+    this.#backoffMs = 0;
+  }
+
+  /** Writes the journal back, oldest segment first; memory mode resumes once it is empty. */
+  async #replay(): Promise<void> {
+    const journal = this.#journal;
+    if (!journal) return;
+    await journal.rotate();
+    for (let path = journal.oldest(); path; path = journal.oldest()) {
+      for await (const batch of journal.read(path, this.#batchSize)) {
+        await this.#write(batch);
+        this.#written += batch.length;
+      }
+      await journal.remove(path);
+      if (!journal.oldest()) await journal.rotate(); // pick up what arrived meanwhile
+    }
+    if (!journal.pending) {
+      this.#spilling = false;
+      this.#log.info({ written: this.#written }, 'recorder: journal replayed; writing directly again');
     }
   }
 
@@ -139,17 +201,23 @@ export class Recorder {
     }
   }
 
-  /** Stops the timer and writes what is left, trying for at most `timeoutMs`. */
+  /**
+   * Shutdown: tries to write everything for up to `timeoutMs`; whatever MongoDB did not
+   * take by then is appended to the journal (and replayed by the next start).
+   */
   async close(timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    while (this.#queue.length && Date.now() < deadline) {
+    while ((this.#queue.length || this.#spilling) && Date.now() < deadline) {
       await this.flush();
-      if (this.#queue.length) await new Promise((r) => setTimeout(r, Math.min(250, this.#backoffMs || 50)));
+      if (this.#queue.length || this.#spilling) await new Promise((r) => setTimeout(r, Math.min(250, this.#backoffMs || 50)));
     }
     this.#closed = true;
-    if (this.#queue.length)
-      this.#log.error({ pending: this.#queue.length }, 'recorder: records not written at shutdown');
+    clearTimeout(this.#timer);
+    await this.#running;
+    if (this.#queue.length) this.#spill();
+    await this.#journal?.close();
+    if (this.#queue.length) this.#log.error({ pending: this.#queue.length }, 'recorder: records lost at shutdown');
   }
 }

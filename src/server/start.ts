@@ -4,6 +4,7 @@ import { Authenticator } from '../identity/authenticator.ts';
 import { Users } from '../identity/users.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { Provider } from '../providers/provider.ts';
+import { Journal } from '../recorder/journal.ts';
 import { Recorder } from '../recorder/recorder.ts';
 import { type OpenedStore, openStore } from '../store/open.ts';
 import { buildApp } from './app.ts';
@@ -43,13 +44,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     if (admin) bootstrap = { username: admin.username, token: (await users.createToken(admin._id)).token };
   }
 
+  const journal = new Journal(config.data_dir);
+  await journal.open();
   const ctx: AppContext = {
     config,
     store,
     users,
     authenticator: new Authenticator(users),
     logger,
-    recorder: new Recorder(store.db, logger),
+    recorder: new Recorder(store.db, logger, { journal }),
     providers: config.providers.map((p) => new Provider(p, config.limits.upstream_timeout)),
     readiness: [],
   };

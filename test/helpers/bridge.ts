@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { validateConfig } from '../../src/config/load.ts';
 import type { Role } from '../../src/identity/users.ts';
@@ -26,7 +29,7 @@ export interface TestBridge extends RunningServer {
 /** Starts the real server on an ephemeral port against the given store, with config overrides. */
 export async function startTestBridge(store: Store, overrides: Record<string, unknown> = {}): Promise<TestBridge> {
   const config = validateConfig(
-    { listen: '127.0.0.1:0', data_dir: '.data-test/bridge', retention: 0, ...overrides },
+    { listen: '127.0.0.1:0', data_dir: mkdtempSync(join(tmpdir(), 'aibridge-bridge-')), retention: 0, ...overrides },
     'test',
     {},
   );
