@@ -25,5 +25,13 @@ export interface Config {
   tool_loop: { max_iterations: number; keepalive: string };
   retention: string | number;
   tracing: { enabled: boolean; logs: boolean };
-  limits: { body_bytes: number; max_concurrent_interceptions: number; upstream_timeout: string };
+  limits: {
+    body_bytes: number;
+    max_concurrent_interceptions: number;
+    upstream_timeout: string;
+    user_requests_per_minute: number;
+    max_header_bytes: number;
+    breaker_threshold: number;
+    breaker_cooldown: string;
+  };
 }

@@ -4,7 +4,7 @@ import { classifyClient, clientSessionId } from '../clients.ts';
 import { parseDuration } from '../config/duration.ts';
 import type { Principal } from '../identity/users.ts';
 import type { InjectedTool, RequestBridge } from '../mcp/types.ts';
-import { type BridgeErrorKind, errorBody } from '../providers/errors.ts';
+import { BridgeError, type BridgeErrorKind, errorBody } from '../providers/errors.ts';
 import { clientResponseHeaders, type Provider } from '../providers/provider.ts';
 import type { AppContext } from '../server/context.ts';
 import { InterceptionLog } from './recording.ts';
@@ -155,6 +155,9 @@ export async function intercept(ex: Exchange): Promise<void> {
   } catch (err) {
     if (abort.signal.aborted) {
       metadata.error = 'client disconnected';
+    } else if (err instanceof BridgeError) {
+      metadata.error = err.message;
+      sendError(res, provider.type, err.kind, err.status, err.message, err.headers);
     } else {
       metadata.error = (err as Error).message;
       request.log.warn({ err: (err as Error).message, interception_id: log.id }, 'upstream call failed');
@@ -232,6 +235,7 @@ async function blockingLoop(loop: Loop, send: () => Buffer | string): Promise<'c
       ex.request.headers,
       iteration ? JSON.stringify(loop.body) : send(),
       abort.signal,
+      String(loop.body.model),
     );
     if (upstream.statusCode !== 200) {
       loop.metadata.upstream_status = upstream.statusCode;
@@ -314,6 +318,7 @@ async function streamLoop(loop: Loop, send: () => Buffer | string): Promise<'com
         ex.request.headers,
         iteration ? JSON.stringify(loop.body) : send(),
         abort.signal,
+        String(loop.body.model),
       );
       if (upstream.statusCode !== 200) {
         loop.metadata.upstream_status = upstream.statusCode;

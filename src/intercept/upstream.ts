@@ -1,27 +1,56 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
+import { BridgeError } from '../providers/errors.ts';
 import type { Provider } from '../providers/provider.ts';
 
 export type UpstreamResponse = Dispatcher.ResponseData;
 
-/** One POST to the provider with the client's headers (credentials swapped) and the given body. */
-export function callUpstream(
+/** Upstream answers that count against a model's circuit: server errors and Anthropic's 529 overload. */
+const isFailure = (status: number) => status >= 500;
+
+/**
+ * One POST to the provider with the client's headers (credentials swapped) and the given
+ * body, through the circuit breaker of this provider and model.
+ */
+export async function callUpstream(
   provider: Provider,
   path: string,
   clientHeaders: IncomingHttpHeaders,
   body: Buffer | string,
   signal: AbortSignal,
+  model: string,
 ): Promise<UpstreamResponse> {
+  const breaker = provider.breakers.for(model);
+  if (!breaker.allow()) {
+    const retryAfter = breaker.retryAfterSeconds();
+    throw new BridgeError(
+      'overloaded',
+      `${provider.name} is failing for model ${model}; circuit open, retry in ${retryAfter}s`,
+      {
+        'retry-after': String(retryAfter),
+      },
+    );
+  }
   const headers = provider.upstreamHeaders(clientHeaders);
   headers['content-type'] = 'application/json';
-  return provider.dispatcher.request({
-    origin: provider.origin,
-    path: provider.upstreamPath(path),
-    method: 'POST',
-    headers,
-    body,
-    signal,
-  });
+  let response: UpstreamResponse;
+  try {
+    response = await provider.dispatcher.request({
+      origin: provider.origin,
+      path: provider.upstreamPath(path),
+      method: 'POST',
+      headers,
+      body,
+      signal,
+    });
+  } catch (err) {
+    if (!signal.aborted) breaker.failure();
+    else breaker.success(); // a client leaving says nothing about the upstream
+    throw err;
+  }
+  if (isFailure(response.statusCode)) breaker.failure();
+  else breaker.success();
+  return response;
 }
 
 /** Reads at most `limit` bytes of an error body for a message, discarding the rest. */

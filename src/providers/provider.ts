@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Agent } from 'undici';
 import type { ProviderConfig } from '../config/config.ts';
 import { parseDuration } from '../config/duration.ts';
+import { BreakerSet } from '../limits/circuit-breaker.ts';
 
 export type ProviderType = ProviderConfig['type'];
 
@@ -43,15 +44,24 @@ export class Provider {
   readonly #basePath: string;
   readonly #apiKey: string;
   readonly dispatcher: Agent;
+  /** One circuit per model served by this provider. */
+  readonly breakers: BreakerSet;
 
-  constructor(config: ProviderConfig, upstreamTimeout = '10m') {
+  constructor(
+    config: ProviderConfig,
+    options: { upstreamTimeout?: string; breakerThreshold?: number; breakerCooldown?: string } = {},
+  ) {
     const url = new URL(config.base_url);
     this.name = config.name;
     this.type = config.type;
     this.origin = url.origin;
     this.#basePath = url.pathname.replace(/\/+$/, '');
     this.#apiKey = config.api_key;
-    const timeout = parseDuration(upstreamTimeout);
+    const timeout = parseDuration(options.upstreamTimeout ?? '10m');
+    this.breakers = new BreakerSet({
+      threshold: options.breakerThreshold ?? 5,
+      cooldownMs: parseDuration(options.breakerCooldown ?? '30s'),
+    });
     this.dispatcher = new Agent({
       keepAliveTimeout: 60_000,
       keepAliveMaxTimeout: 600_000,

@@ -1,6 +1,22 @@
+import { createServer } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { type BridgeErrorKind, errorBody } from '../providers/errors.ts';
 import type { AppContext } from './context.ts';
 import { ROUTES, type RouteRegistrar } from './routes.ts';
+
+const KIND_BY_STATUS: Record<number, BridgeErrorKind> = {
+  400: 'invalid_request',
+  404: 'not_found',
+  413: 'too_large',
+  415: 'invalid_request',
+};
+
+/** The provider whose routes a path belongs to (`/P/...` or `/api/v2/aibridge/P/...`), for its error format. */
+function providerTypeOf(ctx: AppContext, url: string) {
+  const segments = url.split('?')[0]?.split('/') ?? [];
+  const name = segments[1] === 'api' ? segments[4] : segments[1];
+  return ctx.providers.find((p) => p.name === name)?.type;
+}
 
 /**
  * Bodies stay raw Buffers: passthrough forwards them byte for byte, and bridged
@@ -15,6 +31,7 @@ export function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTES): Fa
     requestTimeout: 0,
     keepAliveTimeout: 75_000,
     return503OnClosing: true,
+    serverFactory: (handler) => createServer({ maxHeaderSize: ctx.config.limits.max_header_bytes }, handler),
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
@@ -22,17 +39,20 @@ export function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTES): Fa
   for (const register of routes) register(app, ctx);
 
   app.setNotFoundHandler((request, reply) => {
+    const message = `no route for ${request.method} ${request.url.split('?')[0]}`;
+    const provider = providerTypeOf(ctx, request.url);
     reply
       .code(404)
-      .send({ error: { type: 'not_found', message: `no route for ${request.method} ${request.url.split('?')[0]}` } });
+      .send(provider ? errorBody(provider, 'not_found', message) : { error: { type: 'not_found', message } });
   });
-  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
+  // Errors raised before a handler runs (body too large, bad framing): no stack or internals reach the client.
+  app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (status === 500) request.log.error({ err: error, url: request.url }, 'request failed');
     const message = status === 500 ? 'internal error' : error.message;
-    reply
-      .code(status)
-      .send({ error: { type: status === 413 ? 'request_too_large' : 'invalid_request_error', message } });
+    const kind = KIND_BY_STATUS[status] ?? (status === 500 ? 'internal' : 'invalid_request');
+    const provider = providerTypeOf(ctx, request.url);
+    reply.code(status).send(provider ? errorBody(provider, kind, message) : { error: { type: kind, message } });
   });
   return app;
 }

@@ -63,6 +63,31 @@ async function authenticate(
   }
 }
 
+/** Per-user rate and global concurrency limits; on refusal answers in the provider's format. */
+function admit(ctx: AppContext, provider: Provider, principal: Principal, reply: FastifyReply): boolean {
+  const wait = ctx.limits.userRate.take(principal.user._id);
+  if (wait) {
+    sendError(
+      reply.raw,
+      provider.type,
+      'rate_limited',
+      429,
+      `rate limit reached for ${principal.user.username}; retry in ${wait}s`,
+      {
+        'retry-after': String(wait),
+      },
+    );
+    return false;
+  }
+  if (!ctx.limits.concurrency.tryAcquire()) {
+    sendError(reply.raw, provider.type, 'overloaded', 503, 'the bridge is at its concurrency limit; retry shortly', {
+      'retry-after': '1',
+    });
+    return false;
+  }
+  return true;
+}
+
 /** Forwards a request the bridge does not rewrite; the answer reaches the client byte for byte. */
 async function passthrough(
   provider: Provider,
@@ -105,7 +130,12 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
         app.post(`${prefix}${api.path}`, async (request, reply) => {
           reply.hijack();
           const principal = await authenticate(ctx, provider, request, reply);
-          if (principal) await intercept({ ctx, provider, api, principal, request, res: reply.raw });
+          if (!principal || !admit(ctx, provider, principal, reply)) return;
+          try {
+            await intercept({ ctx, provider, api, principal, request, res: reply.raw });
+          } finally {
+            ctx.limits.concurrency.release();
+          }
         });
       }
       for (const route of PASSTHROUGH[provider.type]) {

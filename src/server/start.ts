@@ -3,6 +3,7 @@ import type { Config } from '../config/config.ts';
 import { Authenticator } from '../identity/authenticator.ts';
 import { Users } from '../identity/users.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
+import { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
 import { Provider } from '../providers/provider.ts';
 import { Journal } from '../recorder/journal.ts';
 import { Recorder } from '../recorder/recorder.ts';
@@ -53,7 +54,18 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     authenticator: new Authenticator(users),
     logger,
     recorder: new Recorder(store.db, logger, { journal }),
-    providers: config.providers.map((p) => new Provider(p, config.limits.upstream_timeout)),
+    providers: config.providers.map(
+      (p) =>
+        new Provider(p, {
+          upstreamTimeout: config.limits.upstream_timeout,
+          breakerThreshold: config.limits.breaker_threshold || Number.POSITIVE_INFINITY,
+          breakerCooldown: config.limits.breaker_cooldown,
+        }),
+    ),
+    limits: {
+      concurrency: new ConcurrencyLimit(config.limits.max_concurrent_interceptions),
+      userRate: new UserRateLimit(config.limits.user_requests_per_minute),
+    },
     readiness: [],
   };
   const services: Array<{ stop(): Promise<void> }> = [];

@@ -1,0 +1,77 @@
+export type BreakerState = 'closed' | 'open' | 'half_open';
+
+export interface BreakerOptions {
+  /** Consecutive failures that open the circuit. */
+  threshold: number;
+  /** How long it stays open before one probe is let through. */
+  cooldownMs: number;
+}
+
+/**
+ * Per provider and model: after `threshold` consecutive upstream failures (5xx, 529,
+ * timeouts) requests are refused at once for `cooldownMs`; then one probe decides.
+ */
+export class CircuitBreaker {
+  readonly #options: BreakerOptions;
+  #failures = 0;
+  #openedAt = 0;
+  #probing = false;
+  state: BreakerState = 'closed';
+  trips = 0;
+
+  constructor(options: BreakerOptions) {
+    this.#options = options;
+  }
+
+  /** Whether a call may go ahead; in half-open state only one at a time. */
+  allow(now = Date.now()): boolean {
+    if (this.state === 'closed') return true;
+    if (this.state === 'open') {
+      if (now - this.#openedAt < this.#options.cooldownMs) return false;
+      this.state = 'half_open';
+    }
+    if (this.#probing) return false;
+    this.#probing = true;
+    return true;
+  }
+
+  /** Seconds until a probe will be allowed. */
+  retryAfterSeconds(now = Date.now()): number {
+    return Math.max(1, Math.ceil((this.#options.cooldownMs - (now - this.#openedAt)) / 1000));
+  }
+
+  success(): void {
+    this.#failures = 0;
+    this.#probing = false;
+    this.state = 'closed';
+  }
+
+  failure(now = Date.now()): void {
+    this.#probing = false;
+    this.#failures++;
+    if (this.state === 'half_open' || this.#failures >= this.#options.threshold) {
+      if (this.state !== 'open') this.trips++;
+      this.state = 'open';
+      this.#openedAt = now;
+    }
+  }
+}
+
+/** One breaker per key (provider/model), created on first use. */
+export class BreakerSet {
+  readonly #options: BreakerOptions;
+  readonly breakers = new Map<string, CircuitBreaker>();
+
+  constructor(options: BreakerOptions) {
+    this.#options = options;
+  }
+
+  for(key: string): CircuitBreaker {
+    let breaker = this.breakers.get(key);
+    if (!breaker) {
+      breaker = new CircuitBreaker(this.#options);
+      this.breakers.set(key, breaker);
+    }
+    return breaker;
+  }
+}
