@@ -1,0 +1,109 @@
+import type { McpServerConfig } from '../config/config.ts';
+import type { Logger } from '../observability/logger.ts';
+import { ProxyBridge } from './proxy-bridge.ts';
+import { inSpan } from './span.ts';
+import { StreamableHTTPServerProxy } from './streamable-http-proxy.ts';
+import type { InjectedTool, McpServerStatus, RequestBridge } from './types.ts';
+
+export interface ManagerOptions {
+  /** Bound on each connect attempt, and so on init(). Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Background reconnect backoff. Defaults 1 s doubling to 30 s. */
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+}
+
+/**
+ * Owns every MCP proxy: one shared proxy per static server, and per-user proxies made for
+ * the pool (tracked here so /readyz can report them).
+ */
+export class ServerProxyManager {
+  readonly servers: readonly McpServerConfig[];
+  readonly #log: Logger;
+  readonly #options: ManagerOptions;
+  readonly #shared: StreamableHTTPServerProxy[];
+  readonly #perUser = new Map<string, Set<StreamableHTTPServerProxy>>();
+  readonly #bridge: ProxyBridge;
+
+  constructor(servers: readonly McpServerConfig[], logger: Logger, options: ManagerOptions = {}) {
+    this.servers = servers;
+    this.#log = logger;
+    this.#options = options;
+    this.#shared = servers.filter((s) => !s.per_user_credentials).map((s) => this.#proxy(s, {}));
+    for (const s of servers) if (s.per_user_credentials) this.#perUser.set(s.name, new Set());
+    this.#bridge = new ProxyBridge(this.#shared);
+  }
+
+  /** Servers whose tools need each user's own headers. */
+  get perUserServers(): McpServerConfig[] {
+    return this.servers.filter((s) => s.per_user_credentials);
+  }
+
+  get sharedProxies(): readonly StreamableHTTPServerProxy[] {
+    return this.#shared;
+  }
+
+  /** Connects every shared server concurrently; returns within the connect timeout even if some are down. */
+  init(): Promise<void> {
+    return inSpan('ServerProxyManager.Init', { mcp_servers: this.#shared.length }, async () => {
+      const ready = await Promise.all(this.#shared.map((p) => p.init()));
+      const down = this.#shared.filter((_, i) => !ready[i]).map((p) => p.name);
+      if (down.length)
+        this.#log.warn({ servers: down }, 'MCP servers unavailable at start-up; retrying in the background');
+    });
+  }
+
+  /** Tools of the shared servers, merged and sorted by name. */
+  tools(): readonly InjectedTool[] {
+    return this.#bridge.tools;
+  }
+
+  /** One bridge over the shared servers, good for every user who has no per-user servers. */
+  sharedBridge(): RequestBridge {
+    return this.#bridge;
+  }
+
+  /** A new (not yet initialised) proxy for one user's connection to a per-user server. */
+  createUserProxy(server: McpServerConfig, headers: Record<string, string>, userId: string): StreamableHTTPServerProxy {
+    const live = this.#perUser.get(server.name);
+    if (!live) throw new Error(`MCP server "${server.name}" is not a per_user_credentials server`);
+    const proxy = this.#proxy(server, { headers, userId, onClose: () => live.delete(proxy) });
+    live.add(proxy);
+    return proxy;
+  }
+
+  status(): Record<string, McpServerStatus> {
+    const out: Record<string, McpServerStatus> = {};
+    for (const p of this.#shared) out[p.name] = p.status();
+    for (const s of this.perUserServers) out[s.name] = perUserStatus(s, [...(this.#perUser.get(s.name) ?? [])]);
+    return out;
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.#shared, ...[...this.#perUser.values()].flatMap((set) => [...set])];
+    await Promise.all(all.map((p) => p.close()));
+  }
+
+  #proxy(
+    server: McpServerConfig,
+    extra: { headers?: Record<string, string>; userId?: string; onClose?: () => void },
+  ): StreamableHTTPServerProxy {
+    return new StreamableHTTPServerProxy(server, { logger: this.#log, ...this.#options, ...extra });
+  }
+}
+
+/** A per-user server's state is the best of its users' connections; "closed" when nobody is connected. */
+function perUserStatus(server: McpServerConfig, proxies: StreamableHTTPServerProxy[]): McpServerStatus {
+  const order: McpServerStatus['state'][] = ['ready', 'connecting', 'failed'];
+  const state = order.find((s) => proxies.some((p) => p.state === s)) ?? 'closed';
+  const best = proxies.find((p) => p.state === state);
+  const failed = proxies.find((p) => p.state === 'failed');
+  return {
+    state,
+    url: server.url,
+    tools: best?.tools.length ?? 0,
+    last_error: failed?.status().last_error ?? null,
+    per_user: true,
+    users: proxies.length,
+  };
+}

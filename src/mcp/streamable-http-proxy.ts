@@ -1,0 +1,376 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {
+  type CallToolResult,
+  ErrorCode,
+  McpError,
+  type Tool,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { McpServerConfig } from '../config/config.ts';
+import { parseDuration } from '../config/duration.ts';
+import type { Logger } from '../observability/logger.ts';
+import { tracedFetch } from '../observability/tracing.ts';
+import { inSpan } from './span.ts';
+import { compareNames, injectedName, toolFilter } from './tool-names.ts';
+import { errorResult, mapToolResult } from './tool-result.ts';
+import type { InjectedTool, McpServerStatus, ToolCallResult } from './types.ts';
+
+export interface ProxyOptions {
+  logger: Logger;
+  /** Per-user headers, set over the configured ones (names compared case-insensitively). */
+  headers?: Record<string, string>;
+  /** Logged with every line of a per-user proxy; never a header value. */
+  userId?: string;
+  /** Bound on one connect attempt (initialize + every tools/list page). */
+  connectTimeoutMs?: number;
+  /** Background reconnect backoff: first delay, doubled per failure up to the cap. */
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+  /** Called once after close(), so owners can forget the proxy. */
+  onClose?: () => void;
+}
+
+const CLIENT_INFO = { name: 'aibridge', version: '0.1.0' };
+const MAX_PAGES = 1_000;
+const PING_TIMEOUT_MS = 5_000;
+
+/**
+ * One MCP server connection over streamable HTTP. It never throws at callers: a server
+ * that is down is reported in status() and retried in the background, and failed calls
+ * come back as isError results the model can read.
+ */
+export class StreamableHTTPServerProxy {
+  readonly name: string;
+  readonly url: string;
+  readonly #headers: Record<string, string>;
+  readonly #keep: (rawName: string) => boolean;
+  readonly #callTimeoutMs: number;
+  readonly #connectTimeoutMs: number;
+  readonly #retryInitialMs: number;
+  readonly #retryMaxMs: number;
+  readonly #log: Logger;
+  readonly #onClose: (() => void) | undefined;
+  readonly #listeners = new Set<() => void>();
+
+  #state: McpServerStatus['state'] = 'connecting';
+  #lastError: string | null = null;
+  #tools: readonly InjectedTool[] = [];
+  #byRaw = new Map<string, InjectedTool>();
+  #client: Client | undefined;
+  #connecting: Promise<void> | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #attempt = 0;
+  #checking = false;
+  #refreshing: Promise<void> | undefined;
+  #refreshAgain = false;
+
+  constructor(config: McpServerConfig, options: ProxyOptions) {
+    this.name = config.name;
+    this.url = config.url;
+    const headers = new Headers(config.headers);
+    for (const [k, v] of Object.entries(options.headers ?? {})) headers.set(k, v);
+    this.#headers = Object.fromEntries(headers);
+    this.#keep = toolFilter(config.tool_allow_regex, config.tool_deny_regex);
+    this.#callTimeoutMs = parseDuration(config.call_timeout || '60s') || 60_000;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.#retryInitialMs = options.retryInitialMs ?? 1_000;
+    this.#retryMaxMs = options.retryMaxMs ?? 30_000;
+    this.#log = options.logger.child({
+      mcp_server: config.name,
+      ...(options.userId ? { user_id: options.userId } : {}),
+    });
+    this.#onClose = options.onClose;
+  }
+
+  /** Sorted by name; a new array whenever the list changes, so callers can compare by identity. */
+  get tools(): readonly InjectedTool[] {
+    return this.#tools;
+  }
+
+  get state(): McpServerStatus['state'] {
+    return this.#state;
+  }
+
+  status(): McpServerStatus {
+    const tools = this.#state === 'closed' ? 0 : this.#tools.length;
+    return { state: this.#state, url: this.url, tools, last_error: this.#lastError };
+  }
+
+  /** Subscribes to tool list changes; returns the unsubscribe function. */
+  onToolsChanged(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** One bounded connect attempt; on failure the proxy keeps retrying in the background. Resolves to ready-or-not. */
+  init(): Promise<boolean> {
+    return inSpan('StreamableHTTPServerProxy.Init', { mcp_server_name: this.name }, async () => {
+      try {
+        await this.#connect();
+        return true;
+      } catch (err) {
+        this.#failed(err);
+        return false;
+      }
+    });
+  }
+
+  /** Calls a tool by its raw MCP name; only tools in the current (filtered) list are callable. */
+  async callTool(rawName: string, args: unknown, options: { signal?: AbortSignal } = {}): Promise<ToolCallResult> {
+    const started = performance.now();
+    const done = (r: Omit<ToolCallResult, 'durationMs'>): ToolCallResult => ({
+      ...r,
+      durationMs: Math.round(performance.now() - started),
+    });
+    if (this.#state === 'closed') return done(errorResult(`MCP server "${this.name}" is closed`));
+    if (args !== undefined && args !== null && (typeof args !== 'object' || Array.isArray(args))) {
+      return done(errorResult(`arguments for tool "${rawName}" must be a JSON object`));
+    }
+    if (!this.#client && this.#connecting) await this.#connecting.catch(() => {});
+    if (!this.#client) return done(errorResult(this.#unavailable()));
+    if (!this.#byRaw.has(rawName)) {
+      return done(errorResult(`unknown tool "${rawName}" on MCP server "${this.name}"`));
+    }
+    const params = { name: rawName, arguments: (args ?? {}) as Record<string, unknown> };
+    for (let attempt = 0; ; attempt++) {
+      const client = this.#client;
+      if (!client) return done(errorResult(this.#unavailable()));
+      try {
+        const result = await client.callTool(params, undefined, {
+          timeout: this.#callTimeoutMs,
+          signal: options.signal,
+        });
+        if (!('content' in result)) return done(errorResult('the MCP server returned no content'));
+        return done(mapToolResult(result as CallToolResult));
+      } catch (err) {
+        if (options.signal?.aborted) return done(errorResult(`tool call "${rawName}" was cancelled`));
+        if (isTimeout(err))
+          return done(errorResult(`tool call "${rawName}" timed out after ${this.#callTimeoutMs} ms`));
+        if (!isConnectionLoss(err)) return done(errorResult(`tool call "${rawName}" failed: ${message(err)}`));
+        await this.#recover(client, err);
+        // A lost session (404) means the server never ran the call, so one retry is safe.
+        if (attempt > 0 || !isSessionLost(err)) return done(errorResult(this.#unavailable(err)));
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    clearTimeout(this.#retryTimer);
+    const client = this.#client;
+    this.#client = undefined;
+    // The list stays, so a request still holding this proxy is told "closed", not "unknown tool".
+    this.#listeners.clear();
+    await client?.close().catch(() => {});
+    this.#onClose?.();
+  }
+
+  /** A method, not a field read, so TypeScript does not keep a narrowing across awaits. */
+  #isClosed(): boolean {
+    return this.#state === 'closed';
+  }
+
+  #unavailable(err?: unknown): string {
+    const why = err ? message(err) : this.#lastError;
+    return `MCP server "${this.name}" is unavailable${why ? `: ${why}` : ''}`;
+  }
+
+  /** Single flight: concurrent callers share one attempt. */
+  #connect(): Promise<void> {
+    this.#connecting ??= this.#open().finally(() => {
+      this.#connecting = undefined;
+    });
+    return this.#connecting;
+  }
+
+  async #open(): Promise<void> {
+    if (this.#state === 'closed') throw new Error('closed');
+    const client = new Client(CLIENT_INFO, { capabilities: {} });
+    const transport = new StreamableHTTPClientTransport(new URL(this.url), {
+      requestInit: { headers: this.#headers },
+      fetch: tracedFetch, // carries the active span's traceparent when tracing is on
+      // The SDK's own stream resumption is off: a drop surfaces as an error and we reconnect whole.
+      reconnectionOptions: {
+        maxRetries: 0,
+        initialReconnectionDelay: 1_000,
+        maxReconnectionDelay: 30_000,
+        reconnectionDelayGrowFactor: 2,
+      },
+    });
+    client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
+      this.#refresh(client);
+    });
+    client.onerror = (err) => this.#onTransportError(client, err);
+    client.onclose = () => {
+      if (this.#client === client) void this.#recover(client, new Error('connection closed'));
+    };
+    const deadline = AbortSignal.timeout(this.#connectTimeoutMs);
+    try {
+      await client.connect(transport, { timeout: this.#connectTimeoutMs, signal: deadline });
+      const tools = await this.#fetchTools(client, deadline);
+      if (this.#isClosed()) throw new Error('closed');
+      this.#client = client;
+      this.#setTools(tools);
+      this.#state = 'ready';
+      this.#lastError = null;
+      this.#attempt = 0;
+      this.#log.info({ tools: tools.length }, 'MCP server connected');
+    } catch (err) {
+      await client.close().catch(() => {});
+      throw deadline.aborted ? new Error(`no answer within ${this.#connectTimeoutMs} ms`) : err;
+    }
+  }
+
+  #fetchTools(client: Client, signal: AbortSignal): Promise<InjectedTool[]> {
+    return inSpan('StreamableHTTPServerProxy.Init.fetchTools', { mcp_server_name: this.name }, async () => {
+      const listed: Tool[] = [];
+      let cursor: string | undefined;
+      for (let page = 0; page < MAX_PAGES; page++) {
+        const result = await client.listTools(cursor === undefined ? undefined : { cursor }, {
+          timeout: this.#connectTimeoutMs,
+          signal,
+        });
+        listed.push(...result.tools);
+        if (!result.nextCursor || result.nextCursor === cursor) break;
+        cursor = result.nextCursor;
+      }
+      return this.#toInjected(listed);
+    });
+  }
+
+  #toInjected(listed: Tool[]): InjectedTool[] {
+    const byName = new Map<string, InjectedTool>();
+    for (const tool of listed) {
+      if (!this.#keep(tool.name)) continue;
+      const name = injectedName(this.name, tool.name);
+      if (byName.has(name)) {
+        this.#log.warn({ tool: tool.name }, 'MCP tool listed twice; keeping the first');
+        continue;
+      }
+      byName.set(name, {
+        name,
+        server: this.name,
+        serverUrl: this.url,
+        rawName: tool.name,
+        description: tool.description ?? '',
+        inputSchema: tool.inputSchema as Record<string, unknown>,
+      });
+    }
+    return [...byName.values()].sort(compareNames);
+  }
+
+  #setTools(tools: InjectedTool[]): void {
+    if (JSON.stringify(tools) === JSON.stringify(this.#tools)) return;
+    this.#tools = tools;
+    this.#byRaw = new Map(tools.map((t) => [t.rawName, t]));
+    for (const listener of this.#listeners) listener();
+  }
+
+  /** list_changed: re-read every page; notifications during a refresh cause one more. */
+  #refresh(client: Client): void {
+    if (this.#refreshing) {
+      this.#refreshAgain = true;
+      return;
+    }
+    this.#refreshing = (async () => {
+      do {
+        this.#refreshAgain = false;
+        try {
+          const tools = await this.#fetchTools(client, AbortSignal.timeout(this.#connectTimeoutMs));
+          if (this.#client !== client) return;
+          this.#setTools(tools);
+          this.#log.info({ tools: tools.length }, 'MCP tool list refreshed');
+        } catch (err) {
+          this.#log.warn({ err: message(err) }, 'MCP tool list refresh failed; keeping the previous list');
+        }
+      } while (this.#refreshAgain && this.#client === client);
+    })().finally(() => {
+      this.#refreshing = undefined;
+    });
+  }
+
+  /** A transport error (e.g. the event stream dropped): ping to tell a blip from a dead server or lost session. */
+  #onTransportError(client: Client, err: Error): void {
+    if (this.#client !== client || this.#checking) return;
+    this.#checking = true;
+    this.#log.debug({ err: err.message }, 'MCP transport error; checking the connection');
+    client
+      .ping({ timeout: PING_TIMEOUT_MS })
+      .then(
+        () => {},
+        (pingErr) => this.#recover(client, pingErr),
+      )
+      .finally(() => {
+        this.#checking = false;
+      });
+  }
+
+  /** Drops a broken client and reconnects at once; if that fails, back off in the background. */
+  async #recover(client: Client, err: unknown): Promise<void> {
+    if (this.#client === client) {
+      this.#client = undefined;
+      this.#lastError = message(err);
+      this.#log.warn({ err: this.#lastError }, 'MCP server connection lost; reconnecting');
+      void client.close().catch(() => {});
+      try {
+        await this.#connect();
+      } catch (connectErr) {
+        this.#failed(connectErr);
+      }
+    } else if (this.#connecting) {
+      await this.#connecting.catch(() => {});
+    }
+  }
+
+  /**
+   * The last known list stays: the injected block (and the prompt cache) survives an outage,
+   * and a model that calls a tool meanwhile gets a readable "unavailable" result.
+   */
+  #failed(err: unknown): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'failed';
+    this.#lastError = message(err);
+    this.#scheduleRetry();
+  }
+
+  #scheduleRetry(): void {
+    if (this.#state === 'closed' || this.#retryTimer) return;
+    const base = Math.min(this.#retryInitialMs * 2 ** this.#attempt, this.#retryMaxMs);
+    const delay = Math.round(base * (0.8 + Math.random() * 0.4)); // jitter: replicas do not retry in step
+    // Warn once per outage; the retries that follow are debug noise.
+    this.#log[this.#attempt === 0 ? 'warn' : 'debug'](
+      { err: this.#lastError, retry_in_ms: delay },
+      'MCP server unavailable',
+    );
+    this.#attempt++;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (this.#client || this.#state === 'closed') return;
+      this.#connect().catch((err) => this.#failed(err));
+    }, delay);
+    this.#retryTimer.unref();
+  }
+}
+
+function message(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = (err.cause as { code?: string; message?: string } | undefined) ?? undefined;
+    const detail = cause?.code ?? cause?.message;
+    return detail && !err.message.includes(detail) ? `${err.message} (${detail})` : err.message;
+  }
+  return String(err);
+}
+
+const isTimeout = (err: unknown) => err instanceof McpError && err.code === ErrorCode.RequestTimeout;
+
+const isSessionLost = (err: unknown) => err instanceof StreamableHTTPError && err.code === 404;
+
+/** Errors that mean the connection (not the tool) is broken: refused/reset sockets, lost session, closed client. */
+function isConnectionLoss(err: unknown): boolean {
+  if (isSessionLost(err)) return true;
+  if (err instanceof McpError) return err.code === ErrorCode.ConnectionClosed;
+  if (err instanceof StreamableHTTPError) return false;
+  return err instanceof TypeError || (err instanceof Error && /fetch failed|ECONN|socket|network/i.test(err.message));
+}
