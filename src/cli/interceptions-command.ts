@@ -1,0 +1,250 @@
+import { once } from 'node:events';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { ApiInterception, ApiList } from '../audit/list.ts';
+import { formatTerm, parseRfc3339, type QueryKey } from '../audit/query.ts';
+import { ExitError } from './common.ts';
+
+interface ListOptions {
+  initiator?: string;
+  provider?: string;
+  providerName?: string;
+  model?: string;
+  client?: string;
+  startedAfter?: string;
+  startedBefore?: string;
+  afterId?: string;
+  limit?: number;
+  all?: boolean;
+  format: 'json' | 'ndjson' | 'csv';
+  url: string;
+  token?: string;
+}
+
+const FILTERS: Array<[QueryKey, keyof ListOptions]> = [
+  ['initiator', 'initiator'],
+  ['provider', 'provider'],
+  ['provider_name', 'providerName'],
+  ['model', 'model'],
+  ['client', 'client'],
+  ['started_after', 'startedAfter'],
+  ['started_before', 'startedBefore'],
+];
+
+function parseLimit(text: string): number {
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n >= 1 && n <= 1000)) throw new InvalidArgumentError('must be an integer from 1 to 1000');
+  return n;
+}
+
+/** Builds `q` from the flags; bad times and unquotable values stop here, before any request. */
+export function queryFromFlags(opts: Partial<ListOptions>): string {
+  const terms: string[] = [];
+  for (const [key, flag] of FILTERS) {
+    const value = opts[flag];
+    if (typeof value !== 'string') continue;
+    const option = `--${key.replace('_', '-')}`;
+    if (value === '') throw new ExitError(`${option} must not be empty`, 2);
+    if (key.startsWith('started_') && !parseRfc3339(value)) {
+      throw new ExitError(`${option} "${value}" is not an RFC 3339 time, e.g. 2025-01-31T13:45:00Z`, 2);
+    }
+    try {
+      terms.push(formatTerm(key, value));
+    } catch (err) {
+      throw new ExitError(`${option}: ${(err as Error).message}`, 2);
+    }
+  }
+  const after = opts.startedAfter && parseRfc3339(opts.startedAfter);
+  const before = opts.startedBefore && parseRfc3339(opts.startedBefore);
+  if (after && before && before <= after) throw new ExitError('--started-before must be later than --started-after', 2);
+  return terms.join(' ');
+}
+
+/** One page from the audit API; any non-200 becomes one line naming the server's reason. */
+async function fetchPage(opts: ListOptions, q: string, limit: number | undefined, afterId: string | undefined) {
+  const url = new URL(`${opts.url.replace(/\/+$/, '')}/api/v2/aibridge/interceptions`);
+  if (q) url.searchParams.set('q', q);
+  if (limit !== undefined) url.searchParams.set('limit', String(limit));
+  if (afterId) url.searchParams.set('after_id', afterId);
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      headers: { authorization: `Bearer ${opts.token}`, accept: 'application/json' },
+      signal: AbortSignal.timeout(300_000), // a page on a large FerretDB can take tens of seconds
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new ExitError(`cannot reach ${url.origin}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+  }
+  const text = await response.text();
+  if (response.status !== 200) {
+    let reason = text.slice(0, 200);
+    try {
+      const body = JSON.parse(text) as { message?: string; validations?: Array<{ field: string; detail: string }> };
+      const details = (body.validations ?? []).map((v) => `${v.field}: ${v.detail}`).join('; ');
+      reason = `${body.message ?? reason}${details ? ` (${details})` : ''}`;
+    } catch {}
+    throw new ExitError(`server answered ${response.status}: ${reason}`);
+  }
+  return JSON.parse(text) as ApiList;
+}
+
+const CSV_HEADER = [
+  'id',
+  'started_at',
+  'ended_at',
+  'initiator',
+  'provider',
+  'provider_name',
+  'model',
+  'client',
+  'input_tokens',
+  'output_tokens',
+  'cache_read_input_tokens',
+  'cache_write_input_tokens',
+  'tool_count',
+  'prompt',
+];
+
+/** RFC 4180: quote a field holding a comma, quote or line break, doubling inner quotes. */
+const csvField = (value: string | number | null) => {
+  const text = value === null ? '' : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+};
+
+function csvRow(r: ApiInterception): string {
+  const sum = (key: 'input_tokens' | 'output_tokens' | 'cache_read_input_tokens' | 'cache_write_input_tokens') =>
+    r.token_usages.reduce((total, u) => total + u[key], 0);
+  return [
+    r.id,
+    r.started_at,
+    r.ended_at,
+    r.initiator.username,
+    r.provider,
+    r.provider_name,
+    r.model,
+    r.client,
+    sum('input_tokens'),
+    sum('output_tokens'),
+    sum('cache_read_input_tokens'),
+    sum('cache_write_input_tokens'),
+    r.tool_usages.length,
+    r.user_prompts[0]?.prompt ?? '',
+  ]
+    .map(csvField)
+    .join(',');
+}
+
+/** Writes rows as they arrive, waiting for stdout to drain, so an export never sits in memory. */
+class Output {
+  readonly #format: ListOptions['format'];
+  #rows = 0;
+  constructor(format: ListOptions['format']) {
+    this.#format = format;
+  }
+
+  async #write(text: string) {
+    if (!process.stdout.write(text)) await once(process.stdout, 'drain');
+  }
+
+  async start() {
+    if (this.#format === 'csv') await this.#write(`${CSV_HEADER.join(',')}\r\n`);
+  }
+
+  /** The same bytes JSON.stringify(all, null, 2) would give, written piece by piece. */
+  async rows(results: ApiInterception[]) {
+    let chunk = '';
+    for (const r of results) {
+      if (this.#format === 'ndjson') chunk += `${JSON.stringify(r)}\n`;
+      else if (this.#format === 'csv') chunk += `${csvRow(r)}\r\n`;
+      else chunk += `${this.#rows === 0 ? '[\n' : ',\n'}  ${JSON.stringify(r, null, 2).replaceAll('\n', '\n  ')}`;
+      this.#rows++;
+    }
+    if (chunk) await this.#write(chunk);
+  }
+
+  async end() {
+    if (this.#format === 'json') await this.#write(this.#rows === 0 ? '[]\n' : '\n]\n');
+  }
+}
+
+/** Progress on stderr: rewritten in place on a terminal, else a line every few seconds. */
+function progress() {
+  const started = Date.now();
+  let lastLine = 0;
+  const line = (pages: number, rows: number, total: number) => {
+    const seconds = (Date.now() - started) / 1000;
+    const rate = seconds > 0 ? Math.round(rows / seconds) : rows;
+    return `${rows}/${total} interceptions, ${pages} page${pages === 1 ? '' : 's'}, ${seconds.toFixed(1)} s, ${rate}/s`;
+  };
+  return {
+    page(pages: number, rows: number, total: number) {
+      if (process.stderr.isTTY) process.stderr.write(`\r${line(pages, rows, total)}\x1b[K`);
+      else if (Date.now() - lastLine > 2_000) {
+        lastLine = Date.now();
+        process.stderr.write(`${line(pages, rows, total)}\n`);
+      }
+    },
+    done(pages: number, rows: number) {
+      const tty = process.stderr.isTTY;
+      process.stderr.write(`${tty ? '\r' : ''}exported ${line(pages, rows, rows)}${tty ? '\x1b[K' : ''}\n`);
+    },
+  };
+}
+
+async function list(opts: ListOptions): Promise<void> {
+  const q = queryFromFlags(opts);
+  if (!URL.canParse(opts.url) || !/^https?:$/.test(new URL(opts.url).protocol)) {
+    throw new ExitError(`--url "${opts.url}" is not an http(s) URL`, 2);
+  }
+  if (!opts.token) throw new ExitError('no session token: pass --token or set AIBRIDGE_SESSION_TOKEN', 2);
+  // A reader that stops early (`| head`) is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+  const out = new Output(opts.format);
+  await out.start();
+  if (!opts.all) {
+    const page = await fetchPage(opts, q, opts.limit, opts.afterId);
+    await out.rows(page.results);
+    return out.end();
+  }
+  const pageSize = opts.limit ?? 1000;
+  const shown = progress();
+  let afterId = opts.afterId;
+  let pages = 0;
+  let rows = 0;
+  for (;;) {
+    const page = await fetchPage(opts, q, pageSize, afterId);
+    pages++;
+    rows += page.results.length;
+    await out.rows(page.results);
+    shown.page(pages, rows, page.count);
+    if (page.results.length < pageSize) break;
+    afterId = page.results.at(-1)?.id;
+  }
+  await out.end();
+  shown.done(pages, rows);
+}
+
+export function interceptionsCommand(program: Command): void {
+  program
+    .command('interceptions')
+    .description('read the audit log of the bridge')
+    .command('list')
+    .description('list interceptions, newest first, through the audit API')
+    .option('--initiator <who>', 'me, a user id or a username')
+    .option('--provider <type>', 'provider type: openai or anthropic')
+    .option('--provider-name <name>', 'configured provider name')
+    .option('--model <model>', 'model name')
+    .option('--client <client>', 'client, e.g. "Claude Code"')
+    .option('--started-after <time>', 'RFC 3339 time, e.g. 2025-01-31T00:00:00Z')
+    .option('--started-before <time>', 'RFC 3339 time')
+    .option('--after-id <id>', 'start after this interception (the last id of a previous page)')
+    .option('--limit <n>', 'rows per page, 1-1000 (server default 100; 1000 with --all)', parseLimit)
+    .option('--all', 'follow the pages to the end, streaming the output')
+    .addOption(new Option('--format <format>', 'output format').choices(['json', 'ndjson', 'csv']).default('json'))
+    .addOption(new Option('--url <url>', 'bridge URL').env('AIBRIDGE_URL').default('http://127.0.0.1:4000'))
+    .addOption(new Option('--token <token>', 'session token').env('AIBRIDGE_SESSION_TOKEN'))
+    .action((opts: ListOptions) => list(opts));
+}

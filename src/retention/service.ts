@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { parseDuration } from '../config/duration.ts';
+import type { AppContext } from '../server/context.ts';
+import type { Service } from '../server/services.ts';
+import { childTotal, type PurgeRun, purge } from './purge.ts';
+
+export const PURGE_INTERVAL_MS = 10 * 60_000;
+
+/** What retention has done in this process; for logs now and a metric later. */
+export interface RetentionState {
+  retentionMs: number;
+  runs: number;
+  purgedInterceptions: number;
+  purgedChildren: number;
+  lastRun?: PurgeRun & { finishedAt: Date };
+  lastError?: string;
+}
+
+const states = new WeakMap<AppContext, RetentionState>();
+
+/** The retention state of a running server, if retention is on. */
+export const retentionStateOf = (ctx: AppContext): RetentionState | undefined => states.get(ctx);
+
+/**
+ * Purges at start-up (in the background, so a backlog never delays serving) and every
+ * 10 minutes. Every replica runs this; the lease in MongoDB lets one purge at a time.
+ */
+export const retentionService: Service = async (ctx) => {
+  const retentionMs = parseDuration(ctx.config.retention);
+  const log = ctx.logger.child({ component: 'retention' });
+  if (retentionMs === 0) {
+    log.debug('retention is 0: interceptions are kept forever');
+    return { stop: async () => {} };
+  }
+  const state: RetentionState = { retentionMs, runs: 0, purgedInterceptions: 0, purgedChildren: 0 };
+  states.set(ctx, state);
+  const holder = `${hostname()}:${process.pid}:${randomUUID()}`;
+  const abort = new AbortController();
+  let current: Promise<void> | undefined;
+
+  const once = async () => {
+    try {
+      const run = await purge(ctx.store.db, {
+        holder,
+        cutoff: new Date(Date.now() - retentionMs),
+        signal: abort.signal,
+      });
+      if (!run.ran) {
+        log.debug('another replica holds the retention lease; skipped');
+        return;
+      }
+      const children = childTotal(run);
+      state.runs++;
+      state.purgedInterceptions += run.interceptions;
+      state.purgedChildren += children;
+      state.lastRun = { ...run, finishedAt: new Date() };
+      state.lastError = undefined;
+      const facts = {
+        interceptions: run.interceptions,
+        children: run.children,
+        batches: run.batches,
+        cutoff: run.cutoff.toISOString(),
+        duration_ms: run.durationMs,
+      };
+      if (run.interceptions || children) log.info(facts, 'retention purge deleted old interceptions');
+      else log.debug(facts, 'retention purge found nothing to delete');
+    } catch (err) {
+      state.lastError = (err as Error).message;
+      log.warn({ err }, 'retention purge failed; will retry at the next interval');
+    }
+  };
+  const tick = () => {
+    current ??= once().finally(() => {
+      current = undefined;
+    });
+  };
+
+  tick();
+  const timer = setInterval(tick, PURGE_INTERVAL_MS);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      abort.abort();
+      await current;
+    },
+  };
+};
