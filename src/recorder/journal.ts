@@ -53,7 +53,9 @@ export class Journal {
     const active = this.#active;
     if (!active) return;
     this.#active = undefined;
-    await new Promise<void>((resolve, reject) => active.stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      active.stream.end((err?: Error | null) => (err ? reject(err) : resolve())),
+    );
     if (active.count) this.#closed.push(active.path);
     else await rm(active.path, { force: true });
   }

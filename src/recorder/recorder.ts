@@ -95,7 +95,10 @@ export class Recorder {
       this.#journaled += ops.length;
     } catch (err) {
       this.#dropped += ops.length;
-      this.#log.error({ err: (err as Error).message, count: ops.length }, 'recorder: journal append failed; records dropped');
+      this.#log.error(
+        { err: (err as Error).message, count: ops.length },
+        'recorder: journal append failed; records dropped',
+      );
     }
   }
 
@@ -211,7 +214,8 @@ export class Recorder {
     this.#timer = undefined;
     while ((this.#queue.length || this.#spilling) && Date.now() < deadline) {
       await this.flush();
-      if (this.#queue.length || this.#spilling) await new Promise((r) => setTimeout(r, Math.min(250, this.#backoffMs || 50)));
+      if (this.#queue.length || this.#spilling)
+        await new Promise((r) => setTimeout(r, Math.min(250, this.#backoffMs || 50)));
     }
     this.#closed = true;
     clearTimeout(this.#timer);

@@ -118,7 +118,9 @@ export class ReplayUpstream {
   aborted = 0;
   #server: Server;
   #queue: string[] = [];
-  #default: string | undefined;
+  #default: string | ((request: UpstreamRequest) => string) | undefined;
+  /** Keep every request in `requests` (off for benchmarks, which send hundreds of thousands). */
+  keepRequests = true;
 
   private constructor(server: Server, url: string) {
     this.#server = server;
@@ -143,9 +145,12 @@ export class ReplayUpstream {
     this.#queue.push(...fixtures);
   }
 
-  /** The fixture served when the queue is empty (otherwise such a request gets a 599). */
-  setDefault(fixture: string | undefined): void {
-    if (fixture) loadFixture(fixture);
+  /**
+   * The fixture served when the queue is empty (otherwise such a request gets a 599); a
+   * function picks one per request (e.g. the answer after a tool result in a tool loop).
+   */
+  setDefault(fixture: string | ((request: UpstreamRequest) => string) | undefined): void {
+    if (typeof fixture === 'string') loadFixture(fixture);
     this.#default = fixture;
   }
 
@@ -176,9 +181,11 @@ export class ReplayUpstream {
     try {
       json = body ? JSON.parse(body) : undefined;
     } catch {}
-    this.requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, json });
+    const request = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, json };
+    if (this.keepRequests) this.requests.push(request);
 
-    const name = this.#queue.shift() ?? this.#default;
+    const chosen = this.#queue.shift() ?? this.#default;
+    const name = typeof chosen === 'function' ? chosen(request) : chosen;
     let fixture: Fixture;
     try {
       if (!name) throw new Error('no fixture queued');

@@ -1,0 +1,24 @@
+// Benchmark upstream: the test replayer answering by route, plus a real MCP server for the tool loop.
+import { startTestMcpServer } from '../test/helpers/mcp-server.ts';
+import { ReplayUpstream, type UpstreamRequest } from '../test/helpers/upstream.ts';
+
+function choose(request: UpstreamRequest): string {
+  const body = request.json ?? {};
+  const ext = body.stream ? 'sse' : 'json';
+  if (request.headers['x-bench-hang']) return 'anthropic-messages/hang.sse';
+  if (request.path.endsWith('/chat/completions')) return `openai-chat/text.${ext}`;
+  if (request.path.endsWith('/responses')) return `openai-responses/text.${ext}`;
+  const messages: Array<{ content?: unknown }> = body.messages ?? [];
+  const afterTool = JSON.stringify(messages.at(-1)?.content ?? '').includes('tool_result');
+  const injected = (body.tools ?? []).some((t: { name?: string }) => t.name?.startsWith('bmcp_'));
+  if (afterTool) return `anthropic-messages/after-tool.${ext}`;
+  if (injected) return `anthropic-messages/injected-tool.${ext}`;
+  return `anthropic-messages/text.${ext}`;
+}
+
+const upstream = await ReplayUpstream.start();
+upstream.keepRequests = false;
+upstream.setDefault(choose);
+const mcp = await startTestMcpServer({ extraTools: 0 });
+process.stdout.write(`${JSON.stringify({ upstream: upstream.url, mcp: mcp.url })}\n`);
+process.on('SIGTERM', () => process.exit(0));
