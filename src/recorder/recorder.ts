@@ -13,6 +13,8 @@ const COLLECTION_OF = {
   interception_ended: COLLECTIONS.interceptions,
 } as const;
 
+const UPDATE_CHUNK = 50;
+
 export interface RecorderStats {
   /** Records in memory, not yet written. */
   pending: number;
@@ -175,16 +177,26 @@ export class Recorder {
 
   async #write(batch: RecordOp[]): Promise<void> {
     const inserts = new Map<string, Document[]>();
+    const started = new Map<string, Document>();
     const updates: AnyBulkWriteOperation<{ _id: string }>[] = [];
     for (const op of batch) {
       if (op.kind === 'interception_ended') {
+        const doc = started.get(op.id);
+        if (doc) {
+          // Started and ended within one batch: one insert instead of an insert and an update.
+          Object.assign(doc, { ended_at: op.ended_at, status: op.status });
+          doc.metadata = { ...doc.metadata, ...op.metadata };
+          continue;
+        }
         const set: Document = { ended_at: op.ended_at, status: op.status };
         for (const [key, value] of Object.entries(op.metadata ?? {})) set[`metadata.${key}`] = value;
         updates.push({ updateOne: { filter: { _id: op.id }, update: { $set: set } } });
       } else {
+        const doc: Document = op.kind === 'interception' ? { ...op.doc } : op.doc;
+        if (op.kind === 'interception') started.set(op.doc._id, doc);
         const name = COLLECTION_OF[op.kind];
         const docs = inserts.get(name) ?? [];
-        docs.push(op.doc);
+        docs.push(doc);
         inserts.set(name, docs);
       }
     }
@@ -199,8 +211,10 @@ export class Recorder {
           }),
       ),
     );
-    if (updates.length) {
-      await this.#db.collection<{ _id: string }>(COLLECTIONS.interceptions).bulkWrite(updates, { ordered: true });
+    // FerretDB 1.24 stalls on an update command of 100 or more statements, so updates go in chunks.
+    const interceptions = this.#db.collection<{ _id: string }>(COLLECTIONS.interceptions);
+    for (let i = 0; i < updates.length; i += UPDATE_CHUNK) {
+      await interceptions.bulkWrite(updates.slice(i, i + UPDATE_CHUNK), { ordered: true });
     }
   }
 

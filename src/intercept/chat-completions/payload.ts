@@ -1,6 +1,8 @@
 import { functionTools, openaiUsage, validateModel } from '../openai-common.ts';
+import { openingUserMessage, textOf } from '../prompt.ts';
 import { resultText } from '../tool-runner.ts';
 import type { ApiModule, Json, Turn, Usage } from '../types.ts';
+import { validateCommon } from '../validate.ts';
 
 export const chatUsage = (usage: Json | undefined | null): Usage | null =>
   openaiUsage(usage, 'prompt_tokens', 'completion_tokens', 'prompt_tokens_details');
@@ -19,18 +21,7 @@ export function chatTurn(id: string | null, message: Json, usage: Json | undefin
   };
 }
 
-function lastUserText(body: Json): string | null {
-  const messages: Json[] = body.messages;
-  for (let i = messages.length - 1; i >= 0; i--) {
-    const message = messages[i] as Json;
-    if (message.role !== 'user') continue;
-    if (typeof message.content === 'string') return message.content;
-    if (!Array.isArray(message.content)) return null;
-    const texts = (message.content as Json[]).filter((p) => p.type === 'text');
-    return texts.length ? (texts[texts.length - 1]?.text ?? null) : null;
-  }
-  return null;
-}
+const lastUserText = (body: Json) => textOf(openingUserMessage(body.messages), 'text', 'last');
 
 export const chatPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
   provider: 'openai',
@@ -39,7 +30,8 @@ export const chatPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
   echoesTools: false,
 
   validate(body) {
-    return validateModel(body) ?? (Array.isArray(body.messages) ? null : 'messages: an array of messages is required');
+    if (!Array.isArray(body.messages)) return validateModel(body) ?? 'messages: an array of messages is required';
+    return validateModel(body) ?? validateCommon(body, 'messages');
   },
 
   prompt: lastUserText,

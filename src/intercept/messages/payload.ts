@@ -1,5 +1,7 @@
 import type { InjectedTool } from '../../mcp/types.ts';
+import { openingUserMessage, textOf } from '../prompt.ts';
 import type { ApiModule, Json, ToolExchange, Turn, Usage } from '../types.ts';
+import { validateCommon } from '../validate.ts';
 
 /** Anthropic usage → SPEC §6: cache creation is the cache write. */
 export function messagesUsage(usage: Json | undefined): Usage | null {
@@ -28,18 +30,7 @@ export function messageTurn(message: Json): Turn {
   };
 }
 
-function lastUserText(body: Json): string | null {
-  const messages: Json[] = body.messages;
-  for (let i = messages.length - 1; i >= 0; i--) {
-    const message = messages[i] as Json;
-    if (message.role !== 'user') continue;
-    if (typeof message.content === 'string') return message.content;
-    if (!Array.isArray(message.content)) return null;
-    const texts = (message.content as Json[]).filter((b) => b.type === 'text');
-    return texts.length ? (texts[texts.length - 1]?.text ?? null) : null;
-  }
-  return null;
-}
+const lastUserText = (body: Json) => textOf(openingUserMessage(body.messages), 'text', 'last');
 
 function toolResultContent(exchange: ToolExchange): Json[] {
   const blocks: Json[] = exchange.result.content.map((c) =>
@@ -60,7 +51,7 @@ export const messagesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> 
   validate(body) {
     if (typeof body.model !== 'string' || !body.model) return 'model: a model name is required';
     if (!Array.isArray(body.messages)) return 'messages: an array of messages is required';
-    return null;
+    return validateCommon(body, 'messages');
   },
 
   prompt: lastUserText,

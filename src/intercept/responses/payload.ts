@@ -1,6 +1,8 @@
 import { functionTools, openaiUsage, validateModel } from '../openai-common.ts';
+import { openingUserMessage, textOf } from '../prompt.ts';
 import { resultText } from '../tool-runner.ts';
 import type { ApiModule, Json, Turn, Usage } from '../types.ts';
+import { validateCommon } from '../validate.ts';
 
 export const responsesUsage = (usage: Json | undefined | null): Usage | null =>
   openaiUsage(usage, 'input_tokens', 'output_tokens', 'input_tokens_details');
@@ -30,15 +32,7 @@ export function responseTurn(response: Json, output: Json[] = response.output ??
 
 function promptOf(body: Json): string | null {
   if (typeof body.input === 'string') return body.input;
-  if (!Array.isArray(body.input)) return null;
-  for (let i = body.input.length - 1; i >= 0; i--) {
-    const item = body.input[i] as Json;
-    if (item.role !== 'user' || (item.type && item.type !== 'message')) continue;
-    if (typeof item.content === 'string') return item.content;
-    const texts = ((item.content ?? []) as Json[]).filter((p) => p.type === 'input_text').map((p) => p.text);
-    return texts.length ? texts.join('\n') : null;
-  }
-  return null;
+  return Array.isArray(body.input) ? textOf(openingUserMessage(body.input), 'input_text', 'joined') : null;
 }
 
 export const responsesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
@@ -51,8 +45,8 @@ export const responsesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'>
     const model = validateModel(body);
     if (model) return model;
     const input = body.input;
-    if (typeof input === 'string' || Array.isArray(input)) return null;
-    if (input === undefined && (body.previous_response_id || body.conversation)) return null;
+    if (typeof input === 'string' || Array.isArray(input)) return validateCommon(body, 'input');
+    if (input === undefined && (body.previous_response_id || body.conversation)) return validateCommon(body, 'input');
     return 'input: a string or an array of input items is required';
   },
 
