@@ -1,0 +1,329 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { type Harness, startHarness } from '../helpers/harness.ts';
+import { startTestMcpServer, type TestMcpServer } from '../helpers/mcp-server.ts';
+import { manifest } from '../helpers/upstream.ts';
+import { type AgentRouter, agentFacts, routeAgents } from './router.ts';
+import {
+  type AgentRun,
+  baseEnv,
+  describeRun,
+  type EgressSink,
+  type Exchange,
+  recordedSince,
+  runAgent,
+  startEgressSink,
+  startTap,
+  type Tap,
+  traceTraffic,
+  upstreamSaw,
+  usageOf,
+} from './support.ts';
+
+/**
+ * The real, unmodified Claude Code CLI (`claude -p`) through the bridge, against the replaying
+ * upstream, offline. A tap between the CLI and the bridge keeps every request it sent.
+ */
+
+/** Provided by test/agents/global-setup.ts; absent when a run without it (plain `npm test`) picks this file up. */
+const agents = inject('agents');
+const facts = manifest();
+const RUN_TIMEOUT = 60_000;
+const TEXT = facts['anthropic-messages/text.sse']!;
+const CALL = facts['anthropic-messages/injected-tool.sse']!;
+const AFTER = facts['anthropic-messages/after-tool.sse']!;
+const READ = agentFacts()['agents/claude-code-read.sse']!;
+const AFTER_READ = agentFacts()['agents/claude-code-after-read.sse']!;
+const NOTE = 'the note says 42\n';
+
+let h: Harness;
+let mcp: TestMcpServer;
+let tap: Tap;
+let sink: EgressSink;
+let router: AgentRouter;
+const homes: string[] = [];
+
+interface ClaudeOptions {
+  /** Where the bridge token goes: `ANTHROPIC_AUTH_TOKEN` (Bearer) or `ANTHROPIC_API_KEY` (x-api-key). */
+  credential: 'ANTHROPIC_AUTH_TOKEN' | 'ANTHROPIC_API_KEY';
+  /**
+   * `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1` and every other host behind a refusing proxy.
+   * Claude Code skips its HEAD preconnect whenever either is set, so the run that checks the
+   * probe goes without both; with telemetry off its only other request is then a credential-less
+   * `GET https://api.anthropic.com/api/directory/server-urls`, which fails here (no network) and
+   * does not affect the run.
+   */
+  essentialOnly: boolean;
+  format: 'json' | 'stream-json';
+  /** Files to put in the project directory first. */
+  files?: Record<string, string>;
+}
+
+/** Runs `claude -p PROMPT` in a fresh HOME and project directory. */
+async function claude(prompt: string, options: ClaudeOptions): Promise<AgentRun> {
+  const home = mkdtempSync(join(tmpdir(), 'aibridge-claude-'));
+  homes.push(home);
+  const cwd = join(home, 'project');
+  mkdirSync(cwd);
+  for (const [name, text] of Object.entries(options.files ?? {})) writeFileSync(join(cwd, name), text);
+  const env = baseEnv({
+    HOME: home,
+    CLAUDE_CONFIG_DIR: join(home, '.claude'),
+    ANTHROPIC_BASE_URL: `${tap.url}/anthropic`,
+    [options.credential]: h.token,
+    DISABLE_AUTOUPDATER: '1',
+    DISABLE_TELEMETRY: '1',
+    DISABLE_ERROR_REPORTING: '1',
+    ...(options.essentialOnly
+      ? {
+          CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+          HTTPS_PROXY: sink.url,
+          HTTP_PROXY: sink.url,
+          NO_PROXY: '127.0.0.1,localhost',
+        }
+      : {}),
+  });
+  const args = ['-p', prompt, '--output-format', options.format];
+  if (options.format === 'stream-json') args.push('--verbose');
+  const run = await runAgent(agents.claude, args, { cwd, env, timeoutMs: RUN_TIMEOUT });
+  traceTraffic(`claude ${args.join(' ')} (${options.credential})`, tap, h.upstream.requests, sink.attempts);
+  return run;
+}
+
+/** The CLI's final `result` message (json: the whole stdout; stream-json: the last line of type result). */
+function resultOf(run: AgentRun): any {
+  const lines = run.stdout.trim().split('\n').filter(Boolean);
+  const parsed = lines.map((l) => {
+    try {
+      return JSON.parse(l);
+    } catch {
+      return undefined;
+    }
+  });
+  return parsed.reverse().find((m) => m?.type === 'result');
+}
+
+const isMessages = (e: Exchange) => e.method === 'POST' && /^\/anthropic\/v1\/messages(\?|$)/.test(e.path);
+
+/** What every run must show, whatever the credential: returns the model calls the CLI made. */
+async function expectBridged(run: AgentRun, since: Date, credential: Exchange['credential']) {
+  const why = () => describeRun(run, [h.token]);
+  expect(run.code, why()).toBe(0);
+  expect(router.unexpected, 'requests the replaying upstream had no fixture for').toEqual([]);
+
+  // Every request reached the bridge on a route it serves and was answered without error.
+  const unanswered = tap.exchanges
+    .filter((e) => e.method !== 'HEAD') // the preconnect probe is checked on its own
+    .filter((e) => e.status === 0 || e.status >= 400)
+    .map((e) => `${e.method} ${e.path} → ${e.status}`);
+  expect(unanswered, 'requests the bridge refused or failed').toEqual([]);
+  for (const e of tap.exchanges.filter((x) => x.method !== 'HEAD')) {
+    expect(e.credential, `${e.method} ${e.path}`).toBe(credential);
+  }
+
+  const calls = tap.exchanges.filter(isMessages);
+  expect(calls.length).toBeGreaterThan(0);
+  for (const call of calls) {
+    expect(call.headers['user-agent']).toMatch(/^claude-cli\/\d+\.\d+\.\d+ /);
+    expect(call.headers['anthropic-version']).toBeTruthy();
+    expect(call.headers['x-claude-code-session-id']).toMatch(/^[0-9a-f-]{36}$/);
+  }
+  const sessionId = calls[0]!.headers['x-claude-code-session-id'];
+  expect(resultOf(run)?.session_id).toBe(sessionId);
+
+  // Every model call is one interception with the CLI's identity.
+  const recorded = await recordedSince(h, since, calls.length);
+  expect(recorded).toHaveLength(calls.length);
+  for (const [i, r] of recorded.entries()) {
+    expect(r.interception).toMatchObject({
+      initiator_id: h.userId,
+      api_key_id: h.apiKeyId,
+      provider: 'anthropic',
+      provider_name: 'anthropic',
+      client: 'Claude Code',
+      client_session_id: sessionId,
+      status: 'completed',
+    });
+    expect(r.interception.user_agent).toMatch(/^claude-cli\//);
+    expect(calls.map((c) => c.body?.model)).toContain(r.interception.model);
+    expect(r.tokens.length, `interception ${i}`).toBeGreaterThan(0);
+  }
+
+  // The upstream got the CLI's headers, the provider key, and never the bridge token.
+  expect(upstreamSaw(h.upstream.requests, h.token), 'the upstream saw the bridge token').toBe(false);
+  const models = h.upstream.requests.filter((r) => r.path.startsWith('/v1/messages'));
+  expect(models.length).toBeGreaterThanOrEqual(calls.length);
+  for (const r of models) {
+    expect(r.headers['x-api-key']).toBe('sk-ant-upstream-key');
+    expect(r.headers.authorization).toBeUndefined();
+    expect(r.headers['x-claude-code-session-id']).toBe(sessionId);
+    expect(r.headers['user-agent']).toBe(calls[0]!.headers['user-agent']);
+  }
+  for (const call of calls) {
+    const beta = call.headers['anthropic-beta'];
+    if (beta) expect(models.map((r) => r.headers['anthropic-beta'])).toContain(beta);
+  }
+
+  // The first model call went up as sent, but for the injected tools (first, so the client's
+  // cache breakpoints stay valid) and the tool choice that comes with them.
+  const { tools: sentTools, tool_choice: _sentChoice, ...sent } = calls[0]!.body;
+  const { tools: upTools, tool_choice: _upChoice, ...up } = models[0]!.json;
+  expect(up).toEqual(sent);
+  const names = (tools: any[]) => (tools ?? []).map((t: any) => t.name);
+  expect(names(upTools)).toEqual(['bmcp_test_echo', ...names(sentTools)]);
+  expect(upTools.slice(1)).toEqual(sentTools);
+  return { calls, recorded, sessionId };
+}
+
+describe.skipIf(!agents)(`Claude Code ${agents?.claude.version} (npm run test:agents)`, () => {
+  beforeAll(async () => {
+    mcp = await startTestMcpServer({ extraTools: 0 });
+    h = await startHarness('agents-claude-code', {
+      mcp_servers: [{ name: 'test', url: mcp.url, tool_allow_regex: '^echo$' }],
+    });
+    router = routeAgents(h.upstream);
+    tap = await startTap(h.bridge.url);
+    sink = await startEgressSink();
+  });
+
+  afterAll(async () => {
+    await tap?.close();
+    await sink?.close();
+    await h?.close();
+    await mcp?.stop();
+    for (const home of homes) rmSync(home, { recursive: true, force: true });
+  });
+
+  beforeEach(() => {
+    h.upstream.reset();
+    router.reset();
+    tap.reset();
+    sink.attempts.length = 0;
+  });
+
+  it('answers through the bridge with ANTHROPIC_AUTH_TOKEN, and its HEAD probe is answered', async () => {
+    const since = new Date();
+    const prompt = 'Say hello to the bridge';
+    const run = await claude(prompt, { credential: 'ANTHROPIC_AUTH_TOKEN', essentialOnly: false, format: 'json' });
+    const result = resultOf(run);
+    expect(result?.result, describeRun(run, [h.token])).toBe(TEXT.text);
+    expect(result?.is_error).toBe(false);
+
+    // Claude Code preconnects with `HEAD <base>/api/hello`, without credentials.
+    const probes = tap.exchanges.filter((e) => e.method === 'HEAD');
+    for (const probe of probes) {
+      expect.soft(probe.credential).toBeNull();
+      expect.soft(probe.status, `HEAD ${probe.path} (answered without auth?)`).toBeLessThan(400);
+    }
+
+    const { calls, recorded } = await expectBridged(run, since, 'authorization');
+    expect(calls.every((c) => c.headers['anthropic-beta'])).toBe(true);
+    const main = recorded.find((r) => r.prompts.some((p) => p.prompt?.includes(prompt)));
+    expect(main, 'no interception recorded the prompt').toBeDefined();
+    expect(main!.prompts).toHaveLength(1);
+    expect(main!.prompts[0].prompt).toBe(prompt);
+    expect(main!.tokens.map(usageOf)).toEqual([TEXT.usage]);
+    expect(main!.tokens[0].provider_response_id).toBe(TEXT.response_id);
+    expect(main!.tools).toEqual([]);
+  });
+
+  it('answers through the bridge with ANTHROPIC_API_KEY and sends nothing elsewhere', async () => {
+    const since = new Date();
+    const prompt = 'Say hello again';
+    const run = await claude(prompt, { credential: 'ANTHROPIC_API_KEY', essentialOnly: true, format: 'json' });
+    expect(resultOf(run)?.result, describeRun(run, [h.token])).toBe(TEXT.text);
+    const { recorded } = await expectBridged(run, since, 'x-api-key');
+    expect(sink.attempts, 'traffic to hosts other than the bridge').toEqual([]);
+    const main = recorded.find((r) => r.prompts.some((p) => p.prompt === prompt));
+    expect(main, 'no interception recorded the prompt').toBeDefined();
+    expect(main!.tokens.map(usageOf)).toEqual([TEXT.usage]);
+  });
+
+  it('runs the injected MCP tool inside one request; Claude Code only sees the final answer', async () => {
+    router.scenario = 'tool';
+    const since = new Date();
+    const before = mcp.calls.get('echo') ?? 0;
+    const prompt = 'Use the echo tool, then tell me what it said';
+    const run = await claude(prompt, {
+      credential: 'ANTHROPIC_AUTH_TOKEN',
+      essentialOnly: true,
+      format: 'stream-json',
+    });
+    const why = describeRun(run, [h.token]);
+    expect(resultOf(run)?.result, why).toContain(AFTER.text);
+    expect(run.stdout, 'an injected tool call reached the client').not.toContain('bmcp_test_echo');
+    expect(mcp.calls.get('echo') ?? 0).toBe(before + 1);
+
+    // One request from the CLI; it went up twice (the tool call, then the follow-up with its result).
+    const { calls, recorded } = await expectBridged(run, since, 'authorization');
+    expect(calls).toHaveLength(1);
+    expect(h.upstream.requests).toHaveLength(2);
+    const main = recorded.find((r) => r.tools.length > 0);
+    expect(main, 'no interception recorded a tool call').toBeDefined();
+    expect(main!.tools).toEqual([
+      expect.objectContaining({
+        tool_call_id: CALL.tool_calls[0]!.id,
+        tool: 'echo',
+        server_url: mcp.url,
+        injected: true,
+        invocation_error: null,
+        provider_response_id: CALL.response_id,
+      }),
+    ]);
+    expect(JSON.parse(main!.tools[0].input)).toEqual(CALL.tool_calls[0]!.arguments);
+    expect(main!.tokens.map(usageOf)).toEqual([CALL.usage, AFTER.usage]);
+    expect(main!.prompts.map((p) => p.prompt)).toEqual([prompt]);
+    const followUp = h.upstream.requests.find((r) => JSON.stringify(r.json?.messages ?? []).includes('tool_result'));
+    expect(followUp, 'no follow-up with the tool result').toBeDefined();
+    expect(JSON.stringify(followUp!.json.messages)).toContain(CALL.tool_calls[0]!.id);
+    expect(followUp!.headers['anthropic-beta']).toBeTruthy();
+  });
+
+  it('runs its own tool (Read): the call reaches it untouched and its result goes back up', async () => {
+    router.scenario = 'client-tool';
+    const since = new Date();
+    const before = mcp.calls.get('echo') ?? 0;
+    const prompt = 'What does note.txt say?';
+    const run = await claude(prompt, {
+      credential: 'ANTHROPIC_AUTH_TOKEN',
+      essentialOnly: true,
+      format: 'stream-json',
+      files: { 'note.txt': NOTE },
+    });
+    expect(resultOf(run)?.result, describeRun(run, [h.token])).toBe(AFTER_READ.text);
+    expect(mcp.calls.get('echo') ?? 0).toBe(before);
+
+    // Two model calls from the CLI: the one answered with the Read call, and the one with its result.
+    const { calls, recorded } = await expectBridged(run, since, 'authorization');
+    expect(calls).toHaveLength(2);
+    const call = READ.tool_calls[0]!;
+    const lastUser = (body: any) => [...body.messages].reverse().find((m: any) => m.role === 'user');
+    const result = lastUser(calls[1]!.body).content.find((b: any) => b.type === 'tool_result');
+    expect(result?.tool_use_id).toBe(call.id);
+    expect(JSON.stringify(result.content)).toContain(NOTE.trim());
+    // ...and it went up as the client sent it.
+    const upstreamResult = lastUser(h.upstream.requests[1]!.json).content.find((b: any) => b.type === 'tool_result');
+    expect(upstreamResult).toEqual(result);
+
+    expect(recorded).toHaveLength(2);
+    const [first, second] = recorded as [any, any];
+    expect(first.tools).toEqual([
+      expect.objectContaining({
+        tool_call_id: call.id,
+        tool: 'Read',
+        server_url: null,
+        injected: false,
+        invocation_error: null,
+        provider_response_id: READ.response_id,
+      }),
+    ]);
+    expect(JSON.parse(first.tools[0].input)).toEqual(call.arguments);
+    expect(first.prompts.map((p: any) => p.prompt)).toEqual([prompt]);
+    expect(first.tokens.map(usageOf)).toEqual([READ.usage]);
+    expect(second.tools).toEqual([]);
+    expect(second.tokens.map(usageOf)).toEqual([AFTER_READ.usage]);
+    expect(second.tokens[0].provider_response_id).toBe(AFTER_READ.response_id);
+  });
+});
