@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { startServer } from '../server/start.ts';
 import { resolveConfig } from './common.ts';
 
 function clientSetup(url: string, token: string): string {
@@ -32,6 +31,8 @@ export function serverCommand(program: Command): void {
       if (opts.trace) process.env.AIBRIDGE_TRACE_ENABLE = 'true';
       if (opts.traceLogs) process.env.AIBRIDGE_TRACE_LOGS = 'true';
       const config = resolveConfig(opts.config);
+      // Loaded on demand so admin commands start fast.
+      const { startServer } = await import('../server/start.ts');
       const server = await startServer(config);
       server.ctx.logger.info({ url: server.url }, 'aibridge listening');
       if (server.bootstrap) process.stderr.write(clientSetup(server.url, server.bootstrap.token));
