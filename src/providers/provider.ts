@@ -6,8 +6,8 @@ import { BreakerSet } from '../limits/circuit-breaker.ts';
 
 export type ProviderType = ProviderConfig['type'];
 
-/** Never forwarded: hop-by-hop, framing, and the client's own credentials. */
-const DROPPED_REQUEST_HEADERS = new Set([
+/** Hop-by-hop headers: they describe one connection, not the message. */
+const HOP_BY_HOP = [
   'connection',
   'keep-alive',
   'proxy-authenticate',
@@ -16,6 +16,11 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
+];
+
+/** Never forwarded upstream: hop-by-hop, framing, and the client's own credentials. */
+const DROPPED_REQUEST_HEADERS = new Set([
+  ...HOP_BY_HOP,
   'host',
   'content-length',
   'accept-encoding',
@@ -25,16 +30,7 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'http2-settings',
 ]);
 
-const DROPPED_RESPONSE_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
+const DROPPED_RESPONSE_HEADERS = new Set(HOP_BY_HOP);
 
 /** A configured upstream: where it lives, how to authenticate to it, and a pooled keep-alive dispatcher. */
 export class Provider {
@@ -67,7 +63,6 @@ export class Provider {
       keepAliveMaxTimeout: 600_000,
       headersTimeout: timeout, // long generations may think for minutes before the first byte
       bodyTimeout: timeout,
-      connections: 512,
       pipelining: 1,
     });
   }

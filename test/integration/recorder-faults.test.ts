@@ -1,37 +1,32 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freePort, startEmbedded } from '../../src/store/embedded.ts';
 import { COLLECTIONS, connectStore, ensureIndexes } from '../../src/store/mongo.ts';
 import { startTestBridge } from '../helpers/bridge.ts';
 import { waitUntil } from '../helpers/process.ts';
+import { tempDirs } from '../helpers/temp.ts';
 import { ReplayUpstream } from '../helpers/upstream.ts';
 
-const dirs: string[] = [];
-const temp = (prefix: string) => {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
-};
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirs('aibridge-fault-');
 
 const ask = { model: 'claude-test-1', max_tokens: 64, messages: [{ role: 'user' as const, content: 'hi' }] };
 
 describe('recorder under database faults', () => {
   it('answers every request while MongoDB is down, journals, and writes every record once it is back; a restart replays the journal', async () => {
-    const dbDir = temp('aibridge-fault-db-');
-    const dataDir = temp('aibridge-fault-data-');
+    const dbDir = tempDir();
+    const dataDir = tempDir();
     const port = await freePort();
     let db = await startEmbedded(dbDir, () => {}, { port });
     const store = await connectStore(db.uri, 'faults', 2_000);
     await ensureIndexes(store.db);
     const upstream = await ReplayUpstream.start();
     upstream.setDefault('anthropic-messages/text.json');
-    const overrides = { data_dir: dataDir, providers: [{ name: 'anthropic', type: 'anthropic', base_url: upstream.url, api_key: 'k' }] };
+    const overrides = {
+      data_dir: dataDir,
+      providers: [{ name: 'anthropic', type: 'anthropic', base_url: upstream.url, api_key: 'k' }],
+    };
     let bridge = await startTestBridge(store, overrides);
     const { token } = await bridge.user('faulty');
     const client = () => new Anthropic({ baseURL: `${bridge.url}/anthropic`, apiKey: token, maxRetries: 0 });

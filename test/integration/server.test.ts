@@ -1,22 +1,14 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freePort, startEmbedded } from '../../src/store/embedded.ts';
 import { connectStore } from '../../src/store/mongo.ts';
 import { startTestBridge } from '../helpers/bridge.ts';
 import { CLI, isAlive, NODE, ROOT, runCli, waitForOutput, waitUntil } from '../helpers/process.ts';
+import { tempDirs } from '../helpers/temp.ts';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'aibridge-server-'));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirs('aibridge-server-');
 
 describe('health endpoints', () => {
   it('serves /healthz, and /readyz follows the database down and back up', async () => {
