@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { ExitError } from './cli/common.ts';
 import { identityCommands } from './cli/identity-commands.ts';
+import { interceptionsCommand } from './cli/interceptions-command.ts';
+import { mcpCredentialsCommand } from './cli/mcp-credentials-command.ts';
 import { serverCommand } from './cli/server-command.ts';
 
 const program = new Command('aibridge')
@@ -10,6 +12,8 @@ const program = new Command('aibridge')
 
 serverCommand(program);
 identityCommands(program);
+interceptionsCommand(program);
+mcpCredentialsCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import type { Config } from '../config/config.ts';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { Users } from '../identity/users.ts';
-import { openStore } from '../store/open.ts';
+import { type OpenedStore, openStore } from '../store/open.ts';
 
 export class ExitError extends Error {
   readonly code: number;
@@ -24,12 +24,19 @@ export function resolveConfig(file: string | undefined): Config {
 }
 
 /** Runs an admin action against the configured (or embedded) database and closes it after. */
-export async function withUsers<T>(configFile: string | undefined, action: (users: Users) => Promise<T>): Promise<T> {
+export async function withStore<T>(
+  configFile: string | undefined,
+  action: (store: OpenedStore, config: Config) => Promise<T>,
+): Promise<T> {
   const config = resolveConfig(configFile);
   const store = await openStore(config, (line) => process.stderr.write(`${line}\n`));
   try {
-    return await action(new Users(store.db));
+    return await action(store, config);
   } finally {
     await store.close();
   }
+}
+
+export function withUsers<T>(configFile: string | undefined, action: (users: Users) => Promise<T>): Promise<T> {
+  return withStore(configFile, (store) => action(new Users(store.db)));
 }

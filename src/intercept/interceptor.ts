@@ -4,10 +4,12 @@ import { classifyClient, clientSessionId } from '../clients.ts';
 import { parseDuration } from '../config/duration.ts';
 import type { Principal } from '../identity/users.ts';
 import type { InjectedTool, RequestBridge } from '../mcp/types.ts';
+import { InterceptionTelemetry } from '../observability/interception.ts';
+import { ObservedInterceptionLog } from '../observability/interception-log.ts';
 import { BridgeError, type BridgeErrorKind, errorBody } from '../providers/errors.ts';
 import { clientResponseHeaders, type Provider } from '../providers/provider.ts';
 import type { AppContext } from '../server/context.ts';
-import { InterceptionLog } from './recording.ts';
+import type { InterceptionLog } from './recording.ts';
 import { SseParser } from './sse.ts';
 import { runInjectedTools } from './tool-runner.ts';
 import type { ApiModule, Json, StreamRelay, Turn } from './types.ts';
@@ -58,6 +60,12 @@ async function relayRaw(res: ServerResponse, upstream: UpstreamResponse): Promis
   res.end();
 }
 
+/** The API path plus the client's query string (Claude Code sends `?beta=true`). */
+function upstreamPathOf(ex: Exchange): string {
+  const query = ex.request.url.indexOf('?');
+  return query < 0 ? ex.api.path : ex.api.path + ex.request.url.slice(query);
+}
+
 /** Parses and checks the client's body; answers 400 in the provider's format when it is unusable. */
 function parseBody(ex: Exchange): Json | undefined {
   const raw = ex.request.body;
@@ -91,18 +99,32 @@ function parseBody(ex: Exchange): Json | undefined {
  * calls the model makes and call again, until the model is done; the client sees one response.
  */
 export async function intercept(ex: Exchange): Promise<void> {
-  const { ctx, provider, api, principal, request, res } = ex;
   const body = parseBody(ex);
   if (!body) return;
+  const tel = new InterceptionTelemetry(ex.ctx.metrics, {
+    provider: ex.provider,
+    route: ex.api.path,
+    method: ex.request.method,
+    path: ex.request.url.split('?')[0] as string,
+    user: ex.principal.user,
+    model: String(body.model),
+    streaming: body.stream === true,
+    headers: ex.request.headers,
+  });
+  await tel.run(() => interceptParsed(ex, body, tel));
+}
 
+async function interceptParsed(ex: Exchange, body: Json, tel: InterceptionTelemetry): Promise<void> {
+  const { ctx, provider, api, principal, request, res } = ex;
   const bridge = (await ctx.mcp?.pool.acquire(principal.user._id)) ?? NO_TOOLS;
+  const creating = tel.span('Intercept.CreateInterceptor');
   const maxIterations = ctx.config.tool_loop.max_iterations;
   const tools: readonly InjectedTool[] = maxIterations > 1 ? bridge.tools : [];
   const injected = new Set(tools.map((t) => t.name));
   const isInjected = (name: string) => injected.has(name);
   const streaming = body.stream === true;
 
-  const log = new InterceptionLog(ctx.recorder, {
+  const log = new ObservedInterceptionLog(tel, ctx.recorder, {
     initiator_id: principal.user._id,
     api_key_id: principal.apiKeyId,
     provider: provider.type,
@@ -127,6 +149,7 @@ export async function intercept(ex: Exchange): Promise<void> {
     modified ||= !clientWantsUsage;
   }
   const rawBody = request.body as Buffer;
+  creating?.end();
 
   const abort = new AbortController();
   res.on('close', () => {
@@ -149,9 +172,10 @@ export async function intercept(ex: Exchange): Promise<void> {
       maxIterations,
       clientWantsUsage,
       toolsInjected: tools.length > 0,
+      tel,
     };
     const send = () => (modified ? JSON.stringify(body) : rawBody);
-    status = streaming ? await streamLoop(loop, send) : await blockingLoop(loop, send);
+    status = await tel.processRequest(() => (streaming ? streamLoop(loop, send) : blockingLoop(loop, send)));
   } catch (err) {
     if (abort.signal.aborted) {
       metadata.error = 'client disconnected';
@@ -182,6 +206,7 @@ interface Loop {
   maxIterations: number;
   clientWantsUsage: boolean;
   toolsInjected: boolean;
+  tel: InterceptionTelemetry;
 }
 
 /** Records a turn; returns the injected calls to run, or undefined when the loop ends here. */
@@ -214,7 +239,15 @@ function settleTurn(loop: Loop, turn: Turn, iteration: number) {
 
 /** Runs the calls and appends them and their results; the last allowed call gets tools turned off. */
 async function continueLoop(loop: Loop, turn: Turn, calls: Turn['toolCalls'], iteration: number): Promise<void> {
-  const exchanges = await runInjectedTools(loop.bridge, calls, loop.log, turn.responseId, loop.abort.signal);
+  const exchanges = await runInjectedTools(
+    loop.bridge,
+    calls,
+    loop.log,
+    turn.responseId,
+    loop.abort.signal,
+    (call, server, ok, durationMs) =>
+      loop.tel.toolInvoked(server, loop.bridge.find(call.name)?.rawName ?? call.name, ok, durationMs),
+  );
   loop.ex.api.appendToolResults(loop.body, turn, exchanges);
   if (iteration + 2 >= loop.maxIterations) {
     loop.ex.api.disableTools(loop.body);
@@ -229,16 +262,19 @@ async function blockingLoop(loop: Loop, send: () => Buffer | string): Promise<'c
   let lastRaw = '';
   let lastHeaders: UpstreamResponse['headers'] = {};
   for (let iteration = 0; ; iteration++) {
-    const upstream = await callUpstream(
-      ex.provider,
-      ex.api.path,
-      ex.request.headers,
-      iteration ? JSON.stringify(loop.body) : send(),
-      abort.signal,
-      String(loop.body.model),
+    const upstream = await loop.tel.upstream(() =>
+      callUpstream(
+        ex.provider,
+        upstreamPathOf(ex),
+        ex.request.headers,
+        iteration ? JSON.stringify(loop.body) : send(),
+        abort.signal,
+        String(loop.body.model),
+      ),
     );
     if (upstream.statusCode !== 200) {
       loop.metadata.upstream_status = upstream.statusCode;
+      loop.tel.upstreamDone(null, `upstream answered ${upstream.statusCode}`);
       await relayRaw(ex.res, upstream);
       return 'failed';
     }
@@ -252,6 +288,7 @@ async function blockingLoop(loop: Loop, send: () => Buffer | string): Promise<'c
       return 'failed';
     }
     const turn = ex.api.parseResponse(json);
+    loop.tel.upstreamDone(turn.usage);
     responses.push(json);
     turns.push(turn);
     const calls = settleTurn(loop, turn, iteration);
@@ -312,16 +349,19 @@ async function streamLoop(loop: Loop, send: () => Buffer | string): Promise<'com
   );
   try {
     for (let iteration = 0; ; iteration++) {
-      const upstream = await callUpstream(
-        ex.provider,
-        ex.api.path,
-        ex.request.headers,
-        iteration ? JSON.stringify(loop.body) : send(),
-        abort.signal,
-        String(loop.body.model),
+      const upstream = await loop.tel.upstream(() =>
+        callUpstream(
+          ex.provider,
+          upstreamPathOf(ex),
+          ex.request.headers,
+          iteration ? JSON.stringify(loop.body) : send(),
+          abort.signal,
+          String(loop.body.model),
+        ),
       );
       if (upstream.statusCode !== 200) {
         loop.metadata.upstream_status = upstream.statusCode;
+        loop.tel.upstreamDone(null, `upstream answered ${upstream.statusCode}`);
         if (iteration === 0) {
           await relayRaw(res, upstream);
         } else {
@@ -334,6 +374,7 @@ async function streamLoop(loop: Loop, send: () => Buffer | string): Promise<'com
         res.flushHeaders();
       }
       const turn = await pump(upstream, relay, abort.signal);
+      loop.tel.upstreamDone(turn?.usage ?? null, turn ? undefined : (relay.upstreamError ?? 'stream broke'));
       if (!turn) {
         if (relay.upstreamError) loop.metadata.error = relay.upstreamError;
         return 'failed';

@@ -1,4 +1,5 @@
 import type { RequestBridge } from '../mcp/types.ts';
+import { traceToolCall } from '../observability/interception.ts';
 import type { InterceptionLog } from './recording.ts';
 import type { ToolCall, ToolExchange } from './types.ts';
 
@@ -23,7 +24,7 @@ export async function runInjectedTools(
     } catch {
       args = undefined;
     }
-    const result =
+    const result = await traceToolCall(tool, call.name, async () =>
       args === undefined || typeof args !== 'object' || args === null || Array.isArray(args)
         ? {
             content: [{ type: 'text' as const, text: 'error: the tool arguments were not a JSON object' }],
@@ -31,7 +32,8 @@ export async function runInjectedTools(
             error: 'arguments were not a JSON object',
             durationMs: 0,
           }
-        : await bridge.call(call.name, args, { signal });
+        : bridge.call(call.name, args, { signal }),
+    );
     log.tool(call, responseId, {
       tool: tool?.rawName ?? call.name,
       serverUrl: tool?.serverUrl ?? null,

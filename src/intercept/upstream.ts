@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
+import { injectTraceHeaders } from '../observability/tracing.ts';
 import { BridgeError } from '../providers/errors.ts';
 import type { Provider } from '../providers/provider.ts';
 
@@ -33,6 +34,7 @@ export async function callUpstream(
   }
   const headers = provider.upstreamHeaders(clientHeaders);
   headers['content-type'] = 'application/json';
+  injectTraceHeaders(headers); // our upstream span replaces the client's traceparent
   let response: UpstreamResponse;
   try {
     response = await provider.dispatcher.request({

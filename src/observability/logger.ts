@@ -1,4 +1,5 @@
 import { type Logger, pino } from 'pino';
+import { logToSpan, mergeTraceIds, traceIds } from './trace-logs.ts';
 
 export type { Logger };
 
@@ -20,7 +21,15 @@ const REDACT = [
 export function createLogger(options: { level?: string; destination?: NodeJS.WritableStream } = {}): Logger {
   const level = options.level ?? process.env.AIBRIDGE_LOG_LEVEL ?? 'info';
   return pino(
-    { level, redact: { paths: REDACT, censor: '[redacted]' }, base: undefined },
+    {
+      level,
+      redact: { paths: REDACT, censor: '[redacted]' },
+      base: undefined,
+      // Both check one flag and return at once while tracing is off.
+      mixin: traceIds,
+      mixinMergeStrategy: mergeTraceIds,
+      hooks: { streamWrite: logToSpan },
+    },
     options.destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }

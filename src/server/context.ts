@@ -1,7 +1,12 @@
 import type { Config } from '../config/config.ts';
 import type { Authenticator } from '../identity/authenticator.ts';
 import type { Users } from '../identity/users.ts';
+import type { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
+import type { ServerProxyManager } from '../mcp/server-proxy-manager.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { CachedBridgePool } from '../pool/cached-bridge-pool.ts';
+import type { Provider } from '../providers/provider.ts';
 import type { Recorder } from '../recorder/recorder.ts';
 import type { Store } from '../store/mongo.ts';
 
@@ -13,6 +18,14 @@ export interface AppContext {
   authenticator: Authenticator;
   logger: Logger;
   recorder: Recorder;
+  /** Configured upstreams, each with its pooled dispatcher. */
+  providers: Provider[];
+  /** Admission limits on provider routes. */
+  limits: { concurrency: ConcurrencyLimit; userRate: UserRateLimit };
+  /** Prometheus series served on /metrics. */
+  metrics: Metrics;
   /** Extra readiness facts (MCP servers, recorder) merged into /readyz. */
   readiness: Array<() => Record<string, unknown>>;
+  /** MCP servers and per-user tool bridges; set by mcpService at start-up. */
+  mcp?: { manager: ServerProxyManager; pool: CachedBridgePool };
 }

@@ -122,9 +122,9 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
   for (const provider of ctx.providers) {
     for (const root of ['', CODER_PREFIX]) {
       const prefix = `${root}/${provider.name}`;
-      // Claude Code probes its base URL with HEAD before anything else: answer fast, no auth.
+      // Claude Code probes reachability with HEAD (e.g. `/api/hello`) before anything else: answer fast, no auth.
       app.head(prefix, (_request, reply) => reply.code(200).send());
-      app.head(`${prefix}/`, (_request, reply) => reply.code(200).send());
+      app.head(`${prefix}/*`, (_request, reply) => reply.code(200).send());
 
       for (const api of BRIDGED[provider.type]) {
         app.post(`${prefix}${api.path}`, async (request, reply) => {
@@ -133,6 +133,10 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
           if (!principal || !admit(ctx, provider, principal, reply)) return;
           try {
             await intercept({ ctx, provider, api, principal, request, res: reply.raw });
+          } catch (err) {
+            // A bug must not leave the client hanging or show it internals.
+            request.log.error({ err }, 'interception failed');
+            sendError(reply.raw, provider.type, 'internal', 500, 'internal error');
           } finally {
             ctx.limits.concurrency.release();
           }
@@ -144,14 +148,17 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
           url: `${prefix}${route.path}`,
           handler: async (request, reply) => {
             reply.hijack();
-            if (await authenticate(ctx, provider, request, reply)) await passthrough(provider, prefix, request, reply);
+            if (!(await authenticate(ctx, provider, request, reply))) return;
+            ctx.metrics.passthrough.labels(provider.name, route.path, request.method).inc(); // the template, not the raw path
+            await passthrough(provider, prefix, request, reply);
           },
         });
       }
     }
   }
 
-  // Codex may try a WebSocket on /v1/responses first; a plain refusal makes it fall back to HTTP.
+  // Codex may try a WebSocket on /v1/responses first. 426 makes it fall back to HTTP after one
+  // attempt; a 404 costs several retries and a 400 makes it give up.
   app.server.on('upgrade', (request, socket) => {
     const body = JSON.stringify({
       error: {
@@ -162,7 +169,7 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
       },
     });
     socket.end(
-      `HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 426 Upgrade Required\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     );
   });
 }

@@ -1,7 +1,10 @@
+import { mcpService } from '../mcp/service.ts';
+import { tracingService } from '../observability/service.ts';
+import { retentionService } from '../retention/service.ts';
 import type { AppContext } from './context.ts';
 
 /** A background job started with the server and stopped, in reverse order, on shutdown. */
 export type Service = (ctx: AppContext) => Promise<{ stop(): Promise<void> }>;
 
-/** Background jobs that run beside the HTTP server, one per concern. */
-export const SERVICES: Service[] = [];
+/** Background jobs that run beside the HTTP server, one per concern. Tracing first: it must see the others' spans. */
+export const SERVICES: Service[] = [tracingService, retentionService, mcpService];

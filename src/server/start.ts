@@ -2,8 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/config.ts';
 import { Authenticator } from '../identity/authenticator.ts';
 import { Users } from '../identity/users.ts';
-import { createLogger, type Logger } from '../observability/logger.ts';
 import { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
+import { createLogger, type Logger } from '../observability/logger.ts';
+import { Metrics } from '../observability/metrics.ts';
 import { Provider } from '../providers/provider.ts';
 import { Journal } from '../recorder/journal.ts';
 import { Recorder } from '../recorder/recorder.ts';
@@ -54,6 +55,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     authenticator: new Authenticator(users),
     logger,
     recorder: new Recorder(store.db, logger, { journal }),
+    metrics: new Metrics(),
     providers: config.providers.map(
       (p) =>
         new Provider(p, {

@@ -184,7 +184,7 @@ describe('tracing', () => {
   it('emits the spans named in the contract, nested, with their attributes', async () => {
     const exporter = new tracing.InMemorySpanExporter();
     // Through the bridge's own start-up: spans are a no-op check until tracing is started.
-    const handle = startTracing({ logs: false, spanProcessors: [new tracing.SimpleSpanProcessor(exporter)] });
+    const handle = await startTracing({ logs: false, spanProcessors: [new tracing.SimpleSpanProcessor(exporter)] });
     try {
       const lee = await user('lee', 'lee-token');
       const { pool } = await poolWith();

@@ -12,7 +12,11 @@ afterAll(() => h.close());
 beforeEach(() => h.upstream.reset());
 
 const chat = { model: 'gpt-4.1', messages: [{ role: 'user' as const, content: 'Say hello' }] };
-const codexHeaders = { 'user-agent': 'codex_cli_rs/0.171.0 (Debian 12; x86_64)', originator: 'codex_cli_rs', session_id: 'codex-session-9' };
+const codexHeaders = {
+  'user-agent': 'codex_cli_rs/0.171.0 (Debian 12; x86_64)',
+  originator: 'codex_cli_rs',
+  session_id: 'codex-session-9',
+};
 
 describe('Chat Completions', () => {
   it('blocking: returns the body and records usage with cached tokens split out', async () => {
@@ -25,7 +29,12 @@ describe('Chat Completions', () => {
     expect(sent.path).toBe('/v1/chat/completions');
     expect(sent.headers.authorization).toBe('Bearer sk-upstream-openai-key');
     const r = await h.records();
-    expect(r.interception).toMatchObject({ provider: 'openai', provider_name: 'openai', model: 'gpt-4.1', status: 'completed' });
+    expect(r.interception).toMatchObject({
+      provider: 'openai',
+      provider_name: 'openai',
+      model: 'gpt-4.1',
+      status: 'completed',
+    });
     expect(r.tokens[0]).toMatchObject(expected.usage!);
     expect(r.tokens[0].metadata).toHaveProperty('total_tokens');
   });
@@ -45,7 +54,11 @@ describe('Chat Completions', () => {
 
   it('streaming: keeps the usage chunk when the client asked for it', async () => {
     h.upstream.enqueue('openai-chat/text.sse');
-    const stream = await h.openai.chat.completions.create({ ...chat, stream: true, stream_options: { include_usage: true } });
+    const stream = await h.openai.chat.completions.create({
+      ...chat,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let usage: unknown;
     for await (const chunk of stream) usage ??= chunk.usage;
     expect(usage).toMatchObject({ prompt_tokens: 21, completion_tokens: 10 });
@@ -58,9 +71,9 @@ describe('Chat Completions', () => {
     const final = await runner.finalChatCompletion();
     const expected = facts['openai-chat/parallel-tools.sse']!;
     const calls = final.choices[0]?.message.tool_calls ?? [];
-    expect(calls.map((c) => (c.type === 'function' ? [c.id, c.function.name, JSON.parse(c.function.arguments)] : []))).toEqual(
-      expected.tool_calls.map((c) => [c.id, c.name, c.arguments]),
-    );
+    expect(
+      calls.map((c) => (c.type === 'function' ? [c.id, c.function.name, JSON.parse(c.function.arguments)] : [])),
+    ).toEqual(expected.tool_calls.map((c) => [c.id, c.name, c.arguments]));
     const r = await h.records();
     expect(r.tools.map((t) => [t.tool_call_id, t.tool, JSON.parse(t.input), t.injected])).toEqual(
       expected.tool_calls.map((c) => [c.id, c.name, c.arguments, false]),
@@ -101,7 +114,10 @@ describe('Chat Completions', () => {
 });
 
 describe('Responses', () => {
-  const ask = { model: 'gpt-5', input: [{ role: 'user' as const, content: [{ type: 'input_text' as const, text: 'What is 17 × 23?' }] }] };
+  const ask = {
+    model: 'gpt-5',
+    input: [{ role: 'user' as const, content: [{ type: 'input_text' as const, text: 'What is 17 × 23?' }] }],
+  };
 
   it('blocking: records the input_text prompt, reasoning summary and usage', async () => {
     h.upstream.enqueue('openai-responses/thinking.json');
@@ -109,7 +125,11 @@ describe('Responses', () => {
     const expected = facts['openai-responses/thinking.json']!;
     expect(response.output_text).toBe(expected.text);
     const r = await h.records();
-    expect(r.interception).toMatchObject({ client: 'Codex', client_session_id: 'codex-session-9', status: 'completed' });
+    expect(r.interception).toMatchObject({
+      client: 'Codex',
+      client_session_id: 'codex-session-9',
+      status: 'completed',
+    });
     expect(r.prompts.map((p) => p.prompt)).toEqual(['What is 17 × 23?']);
     expect(r.thoughts.map((t) => [t.content, t.source])).toEqual([[expected.thinking, 'reasoning_summary']]);
     expect(r.tokens[0]).toMatchObject(expected.usage!);
@@ -132,11 +152,9 @@ describe('Responses', () => {
     const final = await h.openai.responses.stream({ model: 'gpt-4.1', input: 'Weather?' }).finalResponse();
     const expected = facts['openai-responses/client-tool.sse']!;
     const call = final.output.find((o) => o.type === 'function_call');
-    expect(call && call.type === 'function_call' ? [call.call_id, call.name, JSON.parse(call.arguments)] : null).toEqual([
-      expected.tool_calls[0]!.id,
-      'get_weather',
-      expected.tool_calls[0]!.arguments,
-    ]);
+    expect(
+      call && call.type === 'function_call' ? [call.call_id, call.name, JSON.parse(call.arguments)] : null,
+    ).toEqual([expected.tool_calls[0]!.id, 'get_weather', expected.tool_calls[0]!.arguments]);
     expect((await h.records()).tools[0]).toMatchObject({ tool_call_id: expected.tool_calls[0]!.id, injected: false });
   });
 
@@ -197,7 +215,10 @@ describe('passthrough and routes', () => {
   it('aborts the upstream call when a streaming client goes away', async () => {
     h.upstream.enqueue('openai-responses/hang.sse');
     const controller = new AbortController();
-    const stream = await h.openai.responses.create({ model: 'gpt-4.1', input: 'x', stream: true }, { signal: controller.signal });
+    const stream = await h.openai.responses.create(
+      { model: 'gpt-4.1', input: 'x', stream: true },
+      { signal: controller.signal },
+    );
     const iterator = stream[Symbol.asyncIterator]();
     await iterator.next();
     controller.abort();

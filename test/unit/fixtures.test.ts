@@ -9,6 +9,8 @@ import { type FixtureFacts, type FixtureUsage, loadFixture, manifest } from '../
 
 const root = new URL('../../fixtures/', import.meta.url);
 const files = readdirSync(root, { recursive: true, encoding: 'utf8' })
+  // fixtures/agents/ belongs to the agent CLI suite and has a manifest of its own.
+  .filter((f) => !f.startsWith('agents/'))
   .filter((f) => f.endsWith('.sse') || (f.endsWith('.json') && f.includes('/')))
   .sort();
 

@@ -1,0 +1,14 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../server/context.ts';
+
+/** GET /metrics: Prometheus text. Unauthenticated, like any scrape target; it carries no tokens or prompts. */
+export function metricsRoutes(app: FastifyInstance, ctx: AppContext): void {
+  ctx.metrics.watch({
+    recorder: () => ctx.recorder.stats(),
+    mcpServers: () => ctx.mcp?.manager.status() ?? {},
+  });
+  app.get('/metrics', async (_request, reply) => {
+    const text = await ctx.metrics.registry.metrics();
+    return reply.header('content-type', ctx.metrics.registry.contentType).send(text);
+  });
+}

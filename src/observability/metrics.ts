@@ -1,0 +1,145 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { RecorderStats } from '../recorder/recorder.ts';
+
+/** What the scrape-time gauges read; nothing on the request path touches them. */
+export interface MetricSources {
+  recorder(): RecorderStats;
+  /** Tool count per configured MCP server. */
+  mcpServers(): Record<string, { tools: number }>;
+}
+
+/** Labels are cut to this length, so a client sending absurd model or tool names cannot bloat a series. */
+const MAX_LABEL = 128;
+export const label = (value: string): string => (value.length > MAX_LABEL ? value.slice(0, MAX_LABEL) : value);
+
+/**
+ * Every Prometheus series of SPEC §10, on a registry of its own (one per server, so
+ * servers in one process, as in tests, never share counts). Labels are bounded: route is
+ * the API route template, provider the configured name, status completed|failed|ok|error.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly interceptions = new Counter({
+    name: 'aibridge_interceptions_total',
+    help: 'Interceptions that ended, by outcome.',
+    labelNames: ['provider', 'model', 'status', 'route', 'method', 'initiator_id', 'client'] as const,
+    registers: [this.registry],
+  });
+  readonly inflight = new Gauge({
+    name: 'aibridge_interceptions_inflight',
+    help: 'Interceptions in progress.',
+    labelNames: ['provider', 'model', 'route'] as const,
+    registers: [this.registry],
+  });
+  readonly duration = new Histogram({
+    name: 'aibridge_interceptions_duration_seconds',
+    help: 'Wall time of an interception, tool calls and every upstream call included.',
+    labelNames: ['provider', 'model'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600],
+    registers: [this.registry],
+  });
+  readonly passthrough = new Counter({
+    name: 'aibridge_passthrough_total',
+    help: 'Requests forwarded to the provider unchanged.',
+    labelNames: ['provider', 'route', 'method'] as const,
+    registers: [this.registry],
+  });
+  readonly prompts = new Counter({
+    name: 'aibridge_prompts_total',
+    help: 'User prompts recorded.',
+    labelNames: ['provider', 'model', 'initiator_id', 'client'] as const,
+    registers: [this.registry],
+  });
+  readonly tokens = new Counter({
+    name: 'aibridge_tokens_total',
+    help: 'Tokens the provider reported, by type (input excludes cache reads and writes).',
+    labelNames: ['provider', 'model', 'type', 'initiator_id', 'client'] as const,
+    registers: [this.registry],
+  });
+  readonly injectedTools = new Counter({
+    name: 'aibridge_injected_tool_invocations_total',
+    help: 'Calls of injected MCP tools the bridge ran, by outcome.',
+    labelNames: ['provider', 'model', 'server', 'name', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly toolDuration = new Histogram({
+    name: 'aibridge_injected_tool_duration_seconds',
+    help: 'Duration of one injected MCP tool call.',
+    labelNames: ['server', 'name'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  readonly clientTools = new Counter({
+    name: 'aibridge_non_injected_tool_selections_total',
+    help: 'Calls of client-defined tools the model made (returned to the client).',
+    labelNames: ['provider', 'model', 'name'] as const,
+    registers: [this.registry],
+  });
+  readonly ttfb = new Histogram({
+    name: 'aibridge_upstream_ttfb_seconds',
+    help: 'Time from sending an upstream request to its response headers.',
+    labelNames: ['provider', 'model'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  readonly userInfo = new Gauge({
+    name: 'aibridge_user_info',
+    help: 'Always 1: maps initiator_id to username for dashboards.',
+    labelNames: ['initiator_id', 'username'] as const,
+    registers: [this.registry],
+  });
+  #sources: MetricSources | undefined;
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+    const sources = () => this.#sources;
+    new Gauge({
+      name: 'aibridge_mcp_server_tools',
+      help: 'Tools each MCP server offers (after the allow/deny filters).',
+      labelNames: ['server'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [server, status] of Object.entries(sources()?.mcpServers() ?? {}))
+          this.set({ server }, status.tools);
+      },
+    });
+    new Gauge({
+      name: 'aibridge_recorder_pending_records',
+      help: 'Records in memory waiting to be written to MongoDB.',
+      registers: [this.registry],
+      collect() {
+        this.set(sources()?.recorder().pending ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'aibridge_recorder_journal_pending',
+      help: '1 while records wait in the on-disk journal for MongoDB.',
+      registers: [this.registry],
+      collect() {
+        this.set(sources()?.recorder().journalPending ? 1 : 0);
+      },
+    });
+    // Counters kept by the recorder itself, copied at scrape time.
+    for (const [name, help, key] of [
+      ['aibridge_recorder_dropped_records_total', 'Records lost (even the journal could not take them).', 'dropped'],
+      ['aibridge_recorder_written_records_total', 'Records written to MongoDB.', 'written'],
+      ['aibridge_recorder_journaled_records_total', 'Records that overflowed to the on-disk journal.', 'journaled'],
+    ] as const) {
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          this.inc(sources()?.recorder()[key] ?? 0);
+        },
+      });
+    }
+  }
+
+  /** Binds the scrape-time gauges to a server's state. */
+  watch(sources: MetricSources): void {
+    this.#sources = sources;
+  }
+}

@@ -1,0 +1,177 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+
+/** One span as a collector sees it, from either OTLP/HTTP encoding. */
+export interface ReceivedSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+  attributes: Record<string, string | number | boolean>;
+}
+
+export interface ReceivedExport {
+  path: string;
+  contentType: string;
+  headers: IncomingHttpHeaders;
+  serviceName: string | undefined;
+  spans: ReceivedSpan[];
+}
+
+/** A minimal OTLP/HTTP trace collector: decodes http/json and http/protobuf exports and answers 200. */
+export class OtlpReceiver {
+  readonly exports: ReceivedExport[] = [];
+  readonly url: string;
+  readonly #server: Server;
+
+  private constructor(server: Server, url: string) {
+    this.#server = server;
+    this.url = url;
+  }
+
+  static async start(): Promise<OtlpReceiver> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const receiver = new OtlpReceiver(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    server.on('request', async (req, res) => {
+      const parts: Buffer[] = [];
+      for await (const part of req) parts.push(part as Buffer);
+      let body = Buffer.concat(parts);
+      if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
+      const contentType = req.headers['content-type'] ?? '';
+      const decoded = contentType.includes('json') ? decodeJson(body) : decodeProtobuf(body);
+      receiver.exports.push({ path: req.url ?? '', contentType, headers: req.headers, ...decoded });
+      res.writeHead(200, { 'content-type': contentType.includes('json') ? 'application/json' : contentType });
+      res.end(contentType.includes('json') ? '{}' : undefined);
+    });
+    return receiver;
+  }
+
+  get spans(): ReceivedSpan[] {
+    return this.exports.flatMap((e) => e.spans);
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+type Decoded = Pick<ReceivedExport, 'serviceName' | 'spans'>;
+
+interface JsonKeyValue {
+  key: string;
+  value: { stringValue?: string; intValue?: string | number; boolValue?: boolean; doubleValue?: number };
+}
+
+const jsonValue = (v: JsonKeyValue['value']) =>
+  v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : (v.boolValue ?? v.doubleValue ?? ''));
+
+function decodeJson(body: Buffer): Decoded {
+  const request = JSON.parse(body.toString('utf8')) as {
+    resourceSpans: Array<{
+      resource?: { attributes?: JsonKeyValue[] };
+      scopeSpans: Array<{
+        spans: Array<{
+          traceId: string;
+          spanId: string;
+          parentSpanId?: string;
+          name: string;
+          attributes?: JsonKeyValue[];
+        }>;
+      }>;
+    }>;
+  };
+  let serviceName: string | undefined;
+  const spans: ReceivedSpan[] = [];
+  for (const rs of request.resourceSpans) {
+    const service = rs.resource?.attributes?.find((a) => a.key === 'service.name');
+    if (service) serviceName = String(jsonValue(service.value));
+    for (const ss of rs.scopeSpans) {
+      for (const s of ss.spans) {
+        spans.push({
+          traceId: s.traceId,
+          spanId: s.spanId,
+          parentSpanId: s.parentSpanId ?? '',
+          name: s.name,
+          attributes: Object.fromEntries((s.attributes ?? []).map((a) => [a.key, jsonValue(a.value)])),
+        });
+      }
+    }
+  }
+  return { serviceName, spans };
+}
+
+/** Protobuf wire format: just enough to walk ExportTraceServiceRequest (no schema library needed). */
+type Field = { no: number; varint?: bigint; bytes?: Buffer; fixed64?: Buffer };
+
+function readFields(buf: Buffer): Field[] {
+  const fields: Field[] = [];
+  let pos = 0;
+  const varint = (): bigint => {
+    let result = 0n;
+    let shift = 0n;
+    for (;;) {
+      const byte = buf[pos++] as number;
+      result |= BigInt(byte & 0x7f) << shift;
+      if (!(byte & 0x80)) return result;
+      shift += 7n;
+    }
+  };
+  while (pos < buf.length) {
+    const key = Number(varint());
+    const no = key >> 3;
+    const wire = key & 7;
+    if (wire === 0) fields.push({ no, varint: varint() });
+    else if (wire === 1) {
+      fields.push({ no, fixed64: buf.subarray(pos, pos + 8) });
+      pos += 8;
+    } else if (wire === 2) {
+      const len = Number(varint());
+      fields.push({ no, bytes: buf.subarray(pos, pos + len) });
+      pos += len;
+    } else if (wire === 5) pos += 4;
+    else throw new Error(`unsupported protobuf wire type ${wire}`);
+  }
+  return fields;
+}
+
+const sub = (fields: Field[], no: number) => fields.filter((f) => f.no === no && f.bytes).map((f) => f.bytes as Buffer);
+
+function keyValues(fields: Field[], no: number): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const kv of sub(fields, no).map(readFields)) {
+    const key = sub(kv, 1)[0]?.toString('utf8') ?? '';
+    const any = readFields(sub(kv, 2)[0] ?? Buffer.alloc(0))[0];
+    if (!any) continue;
+    if (any.no === 1) out[key] = any.bytes?.toString('utf8') ?? '';
+    else if (any.no === 2) out[key] = any.varint === 1n;
+    else if (any.no === 3) out[key] = Number(any.varint);
+    else if (any.no === 4) out[key] = any.fixed64?.readDoubleLE(0) ?? 0;
+  }
+  return out;
+}
+
+function decodeProtobuf(body: Buffer): Decoded {
+  let serviceName: string | undefined;
+  const spans: ReceivedSpan[] = [];
+  for (const rs of sub(readFields(body), 1).map(readFields)) {
+    const resource = sub(rs, 1)[0];
+    const service = resource ? keyValues(readFields(resource), 1)['service.name'] : undefined;
+    if (service !== undefined) serviceName = String(service);
+    for (const ss of sub(rs, 2).map(readFields)) {
+      for (const s of sub(ss, 2).map(readFields)) {
+        const hex = (no: number) => sub(s, no)[0]?.toString('hex') ?? '';
+        spans.push({
+          traceId: hex(1),
+          spanId: hex(2),
+          parentSpanId: hex(4),
+          name: sub(s, 5)[0]?.toString('utf8') ?? '',
+          attributes: keyValues(s, 9),
+        });
+      }
+    }
+  }
+  return { serviceName, spans };
+}
