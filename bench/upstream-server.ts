@@ -8,11 +8,13 @@ function choose(request: UpstreamRequest): string {
   if (request.headers['x-bench-hang']) return 'anthropic-messages/hang.sse';
   if (request.path.endsWith('/chat/completions')) return `openai-chat/text.${ext}`;
   if (request.path.endsWith('/responses')) return `openai-responses/text.${ext}`;
+  // Tools are injected into every request; like a model, this upstream only calls one when asked to.
   const messages: Array<{ content?: unknown }> = body.messages ?? [];
-  const afterTool = JSON.stringify(messages.at(-1)?.content ?? '').includes('tool_result');
-  const injected = (body.tools ?? []).some((t: { name?: string }) => t.name?.startsWith('bmcp_'));
-  if (afterTool) return `anthropic-messages/after-tool.${ext}`;
-  if (injected) return `anthropic-messages/injected-tool.${ext}`;
+  const last = JSON.stringify(messages.at(-1)?.content ?? '');
+  if (last.includes('tool_result')) return `anthropic-messages/after-tool.${ext}`;
+  if (last === '"Echo"' && (body.tools ?? []).some((t: { name?: string }) => t.name?.startsWith('bmcp_'))) {
+    return `anthropic-messages/injected-tool.${ext}`;
+  }
   return `anthropic-messages/text.${ext}`;
 }
 

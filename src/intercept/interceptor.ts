@@ -116,6 +116,10 @@ export async function intercept(ex: Exchange): Promise<void> {
 
 async function interceptParsed(ex: Exchange, body: Json, tel: InterceptionTelemetry): Promise<void> {
   const { ctx, provider, api, principal, request, res } = ex;
+  const abort = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
   const bridge = (await ctx.mcp?.pool.acquire(principal.user._id)) ?? NO_TOOLS;
   const creating = tel.span('Intercept.CreateInterceptor');
   const maxIterations = ctx.config.tool_loop.max_iterations;
@@ -150,11 +154,6 @@ async function interceptParsed(ex: Exchange, body: Json, tel: InterceptionTeleme
   }
   const rawBody = request.body as Buffer;
   creating?.end();
-
-  const abort = new AbortController();
-  res.on('close', () => {
-    if (!res.writableFinished) abort.abort();
-  });
 
   const prompt = api.prompt(body);
   const metadata: Record<string, unknown> = {};
@@ -255,26 +254,28 @@ async function continueLoop(loop: Loop, turn: Turn, calls: Turn['toolCalls'], it
   }
 }
 
+/** One upstream call of the loop, traced; a non-200 answer is noted on the interception. */
+async function callModel(loop: Loop, body: Buffer | string): Promise<UpstreamResponse> {
+  const { ex } = loop;
+  const upstream = await loop.tel.upstream(() =>
+    callUpstream(ex.provider, upstreamPathOf(ex), ex.request.headers, body, loop.abort.signal, String(loop.body.model)),
+  );
+  if (upstream.statusCode !== 200) {
+    loop.metadata.upstream_status = upstream.statusCode;
+    loop.tel.upstreamDone(null, `upstream answered ${upstream.statusCode}`);
+  }
+  return upstream;
+}
+
 async function blockingLoop(loop: Loop, send: () => Buffer | string): Promise<'completed' | 'failed'> {
-  const { ex, abort } = loop;
+  const { ex } = loop;
   const responses: Json[] = [];
   const turns: Turn[] = [];
   let lastRaw = '';
   let lastHeaders: UpstreamResponse['headers'] = {};
   for (let iteration = 0; ; iteration++) {
-    const upstream = await loop.tel.upstream(() =>
-      callUpstream(
-        ex.provider,
-        upstreamPathOf(ex),
-        ex.request.headers,
-        iteration ? JSON.stringify(loop.body) : send(),
-        abort.signal,
-        String(loop.body.model),
-      ),
-    );
+    const upstream = await callModel(loop, iteration ? JSON.stringify(loop.body) : send());
     if (upstream.statusCode !== 200) {
-      loop.metadata.upstream_status = upstream.statusCode;
-      loop.tel.upstreamDone(null, `upstream answered ${upstream.statusCode}`);
       await relayRaw(ex.res, upstream);
       return 'failed';
     }
@@ -349,19 +350,8 @@ async function streamLoop(loop: Loop, send: () => Buffer | string): Promise<'com
   );
   try {
     for (let iteration = 0; ; iteration++) {
-      const upstream = await loop.tel.upstream(() =>
-        callUpstream(
-          ex.provider,
-          upstreamPathOf(ex),
-          ex.request.headers,
-          iteration ? JSON.stringify(loop.body) : send(),
-          abort.signal,
-          String(loop.body.model),
-        ),
-      );
+      const upstream = await callModel(loop, iteration ? JSON.stringify(loop.body) : send());
       if (upstream.statusCode !== 200) {
-        loop.metadata.upstream_status = upstream.statusCode;
-        loop.tel.upstreamDone(null, `upstream answered ${upstream.statusCode}`);
         if (iteration === 0) {
           await relayRaw(res, upstream);
         } else {

@@ -56,6 +56,8 @@ export class Recorder {
   #backoffMs = 0;
   #spilling = false;
   #closed = false;
+  /** Shutdown deadline: write loops stop after the batch in hand once it has passed. */
+  #stopAt = Number.POSITIVE_INFINITY;
   #written = 0;
   #journaled = 0;
   #dropped = 0;
@@ -147,7 +149,7 @@ export class Recorder {
 
   async #drain(): Promise<void> {
     if (this.#spilling) await this.#replay();
-    while (this.#queue.length && !this.#spilling) {
+    while (this.#queue.length && !this.#spilling && Date.now() < this.#stopAt) {
       const batch = this.#queue.slice(0, this.#batchSize);
       await this.#write(batch);
       this.#queue.splice(0, batch.length);
@@ -165,6 +167,7 @@ export class Recorder {
       for await (const batch of journal.read(path, this.#batchSize)) {
         await this.#write(batch);
         this.#written += batch.length;
+        if (Date.now() >= this.#stopAt) return; // shutting down: the segment stays for the next start
       }
       await journal.remove(path);
       if (!journal.oldest()) await journal.rotate(); // pick up what arrived meanwhile
@@ -224,6 +227,7 @@ export class Recorder {
    */
   async close(timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    this.#stopAt = deadline;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     while ((this.#queue.length || this.#spilling) && Date.now() < deadline) {
