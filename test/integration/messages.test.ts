@@ -85,6 +85,13 @@ describe('Anthropic Messages, streaming', () => {
     expect(t.thoughts[0].source).toBe('thinking');
   });
 
+  it('relays a refusal stop reason', async () => {
+    h.upstream.enqueue('anthropic-messages/refusal.sse');
+    const message = await h.anthropic.messages.stream(ask).finalMessage();
+    expect(message.stop_reason).toBe('refusal');
+    expect((await h.records()).interception.status).toBe('completed');
+  });
+
   it('relays a mid-stream error and records the interception as failed', async () => {
     h.upstream.enqueue('anthropic-messages/mid-stream-error.sse');
     await expect(h.anthropic.messages.stream(ask).finalMessage()).rejects.toThrow(/Overloaded/i);

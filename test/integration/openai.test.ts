@@ -101,6 +101,20 @@ describe('Chat Completions', () => {
     expect((await h.records()).interception.status).toBe('failed');
   });
 
+  it('relays refusals as the provider sent them', async () => {
+    h.upstream.enqueue('openai-chat/refusal.json');
+    const completion = await h.openai.chat.completions.create(chat);
+    expect(completion.choices[0]?.message.refusal).toBe(facts['openai-chat/refusal.json']!.refusal);
+    expect((await h.records()).interception.status).toBe('completed');
+    h.upstream.enqueue('openai-chat/refusal.sse');
+    let refusal = '';
+    for await (const chunk of await h.openai.chat.completions.create({ ...chat, stream: true })) {
+      refusal += chunk.choices[0]?.delta.refusal ?? '';
+    }
+    expect(refusal).toBe(facts['openai-chat/refusal.sse']!.refusal);
+    await h.records();
+  });
+
   it('refuses bad tokens and bad bodies in OpenAI format', async () => {
     const bad = new OpenAI({ baseURL: `${h.bridge.url}/openai/v1`, apiKey: 'nope', maxRetries: 0 });
     const denied = await bad.chat.completions.create(chat).catch((e) => e);
