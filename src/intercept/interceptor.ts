@@ -5,11 +5,10 @@ import { parseDuration } from '../config/duration.ts';
 import type { Principal } from '../identity/users.ts';
 import type { InjectedTool, RequestBridge } from '../mcp/types.ts';
 import { InterceptionTelemetry } from '../observability/interception.ts';
-import { ObservedInterceptionLog } from '../observability/interception-log.ts';
-import { BridgeError, type BridgeErrorKind, errorBody } from '../providers/errors.ts';
-import { clientResponseHeaders, type Provider } from '../providers/provider.ts';
+import { BridgeError, sendError, sendJson } from '../providers/errors.ts';
+import { abortOnClose, clientResponseHeaders, type Provider, relayResponse } from '../providers/provider.ts';
 import type { AppContext } from '../server/context.ts';
-import type { InterceptionLog } from './recording.ts';
+import { InterceptionLog } from './recording.ts';
 import { SseParser } from './sse.ts';
 import { runInjectedTools } from './tool-runner.ts';
 import type { ApiModule, Json, StreamRelay, Turn } from './types.ts';
@@ -30,36 +29,6 @@ interface Exchange {
   res: ServerResponse;
 }
 
-function sendJson(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string | string[]> = {},
-): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-export function sendError(
-  res: ServerResponse,
-  provider: Provider['type'],
-  kind: BridgeErrorKind,
-  status: number,
-  message: string,
-  headers: Record<string, string> = {},
-): void {
-  if (!res.headersSent) sendJson(res, status, errorBody(provider, kind, message), headers);
-  else res.end();
-}
-
-/** Relays a non-200 upstream answer exactly as the provider sent it. */
-async function relayRaw(res: ServerResponse, upstream: UpstreamResponse): Promise<void> {
-  res.writeHead(upstream.statusCode, clientResponseHeaders(upstream.headers));
-  for await (const chunk of upstream.body) res.write(chunk);
-  res.end();
-}
-
 /** The API path plus the client's query string (Claude Code sends `?beta=true`). */
 function upstreamPathOf(ex: Exchange): string {
   const query = ex.request.url.indexOf('?');
@@ -73,22 +42,16 @@ function parseBody(ex: Exchange): Json | undefined {
   try {
     body = Buffer.isBuffer(raw) && raw.length ? JSON.parse(raw.toString('utf8')) : undefined;
   } catch (err) {
-    sendError(
-      ex.res,
-      ex.provider.type,
-      'invalid_request',
-      400,
-      `request body is not valid JSON: ${(err as Error).message}`,
-    );
+    sendError(ex.res, ex.provider.type, 'invalid_request', `request body is not valid JSON: ${(err as Error).message}`);
     return undefined;
   }
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
-    sendError(ex.res, ex.provider.type, 'invalid_request', 400, 'request body must be a JSON object');
+    sendError(ex.res, ex.provider.type, 'invalid_request', 'request body must be a JSON object');
     return undefined;
   }
   const problem = ex.api.validate(body as Json);
   if (problem) {
-    sendError(ex.res, ex.provider.type, 'invalid_request', 400, problem);
+    sendError(ex.res, ex.provider.type, 'invalid_request', problem);
     return undefined;
   }
   return body as Json;
@@ -116,10 +79,7 @@ export async function intercept(ex: Exchange): Promise<void> {
 
 async function interceptParsed(ex: Exchange, body: Json, tel: InterceptionTelemetry): Promise<void> {
   const { ctx, provider, api, principal, request, res } = ex;
-  const abort = new AbortController();
-  res.on('close', () => {
-    if (!res.writableFinished) abort.abort();
-  });
+  const abort = abortOnClose(res);
   const bridge = (await ctx.mcp?.pool.acquire(principal.user._id)) ?? NO_TOOLS;
   const creating = tel.span('Intercept.CreateInterceptor');
   const maxIterations = ctx.config.tool_loop.max_iterations;
@@ -128,7 +88,7 @@ async function interceptParsed(ex: Exchange, body: Json, tel: InterceptionTeleme
   const isInjected = (name: string) => injected.has(name);
   const streaming = body.stream === true;
 
-  const log = new ObservedInterceptionLog(tel, ctx.recorder, {
+  const log = new InterceptionLog(tel, ctx.recorder, {
     initiator_id: principal.user._id,
     api_key_id: principal.apiKeyId,
     provider: provider.type,
@@ -172,19 +132,20 @@ async function interceptParsed(ex: Exchange, body: Json, tel: InterceptionTeleme
       clientWantsUsage,
       toolsInjected: tools.length > 0,
       tel,
+      // Untouched bodies go upstream as the client's bytes; later calls carry the grown conversation.
+      firstBody: modified ? JSON.stringify(body) : rawBody,
     };
-    const send = () => (modified ? JSON.stringify(body) : rawBody);
-    status = await tel.processRequest(() => (streaming ? streamLoop(loop, send) : blockingLoop(loop, send)));
+    status = await tel.processRequest(() => (streaming ? streamLoop(loop) : blockingLoop(loop)));
   } catch (err) {
     if (abort.signal.aborted) {
       metadata.error = 'client disconnected';
     } else if (err instanceof BridgeError) {
       metadata.error = err.message;
-      sendError(res, provider.type, err.kind, err.status, err.message, err.headers);
+      sendError(res, provider.type, err.kind, err.message, err.headers);
     } else {
       metadata.error = (err as Error).message;
       request.log.warn({ err: (err as Error).message, interception_id: log.id }, 'upstream call failed');
-      sendError(res, provider.type, 'upstream', 502, `upstream request failed: ${(err as Error).message}`);
+      sendError(res, provider.type, 'upstream', `upstream request failed: ${(err as Error).message}`);
     }
   } finally {
     if (!res.writableEnded) res.end();
@@ -206,6 +167,7 @@ interface Loop {
   clientWantsUsage: boolean;
   toolsInjected: boolean;
   tel: InterceptionTelemetry;
+  firstBody: Buffer | string;
 }
 
 /** Records a turn; returns the injected calls to run, or undefined when the loop ends here. */
@@ -238,15 +200,7 @@ function settleTurn(loop: Loop, turn: Turn, iteration: number) {
 
 /** Runs the calls and appends them and their results; the last allowed call gets tools turned off. */
 async function continueLoop(loop: Loop, turn: Turn, calls: Turn['toolCalls'], iteration: number): Promise<void> {
-  const exchanges = await runInjectedTools(
-    loop.bridge,
-    calls,
-    loop.log,
-    turn.responseId,
-    loop.abort.signal,
-    (call, server, ok, durationMs) =>
-      loop.tel.toolInvoked(server, loop.bridge.find(call.name)?.rawName ?? call.name, ok, durationMs),
-  );
+  const exchanges = await runInjectedTools(loop.bridge, calls, loop.log, loop.tel, turn.responseId, loop.abort.signal);
   loop.ex.api.appendToolResults(loop.body, turn, exchanges);
   if (iteration + 2 >= loop.maxIterations) {
     loop.ex.api.disableTools(loop.body);
@@ -255,8 +209,9 @@ async function continueLoop(loop: Loop, turn: Turn, calls: Turn['toolCalls'], it
 }
 
 /** One upstream call of the loop, traced; a non-200 answer is noted on the interception. */
-async function callModel(loop: Loop, body: Buffer | string): Promise<UpstreamResponse> {
+async function callModel(loop: Loop, iteration: number): Promise<UpstreamResponse> {
   const { ex } = loop;
+  const body = iteration ? JSON.stringify(loop.body) : loop.firstBody;
   const upstream = await loop.tel.upstream(() =>
     callUpstream(ex.provider, upstreamPathOf(ex), ex.request.headers, body, loop.abort.signal, String(loop.body.model)),
   );
@@ -267,16 +222,16 @@ async function callModel(loop: Loop, body: Buffer | string): Promise<UpstreamRes
   return upstream;
 }
 
-async function blockingLoop(loop: Loop, send: () => Buffer | string): Promise<'completed' | 'failed'> {
+async function blockingLoop(loop: Loop): Promise<'completed' | 'failed'> {
   const { ex } = loop;
   const responses: Json[] = [];
   const turns: Turn[] = [];
   let lastRaw = '';
   let lastHeaders: UpstreamResponse['headers'] = {};
   for (let iteration = 0; ; iteration++) {
-    const upstream = await callModel(loop, iteration ? JSON.stringify(loop.body) : send());
+    const upstream = await callModel(loop, iteration);
     if (upstream.statusCode !== 200) {
-      await relayRaw(ex.res, upstream);
+      await relayResponse(ex.res, upstream);
       return 'failed';
     }
     lastRaw = await upstream.body.text();
@@ -285,7 +240,7 @@ async function blockingLoop(loop: Loop, send: () => Buffer | string): Promise<'c
     try {
       json = JSON.parse(lastRaw) as Json;
     } catch {
-      sendError(ex.res, ex.provider.type, 'upstream', 502, 'upstream returned a body that is not JSON');
+      sendError(ex.res, ex.provider.type, 'upstream', 'upstream returned a body that is not JSON');
       return 'failed';
     }
     const turn = ex.api.parseResponse(json);
@@ -330,7 +285,7 @@ async function pump(upstream: UpstreamResponse, relay: StreamRelay, signal: Abor
   return turn;
 }
 
-async function streamLoop(loop: Loop, send: () => Buffer | string): Promise<'completed' | 'failed'> {
+async function streamLoop(loop: Loop): Promise<'completed' | 'failed'> {
   const { ex, abort } = loop;
   const res = ex.res;
   let lastWrite = Date.now();
@@ -350,10 +305,10 @@ async function streamLoop(loop: Loop, send: () => Buffer | string): Promise<'com
   );
   try {
     for (let iteration = 0; ; iteration++) {
-      const upstream = await callModel(loop, iteration ? JSON.stringify(loop.body) : send());
+      const upstream = await callModel(loop, iteration);
       if (upstream.statusCode !== 200) {
         if (iteration === 0) {
-          await relayRaw(res, upstream);
+          await relayResponse(res, upstream);
         } else {
           relay.fail('upstream', `upstream answered ${upstream.statusCode}: ${await readSnippet(upstream)}`);
         }

@@ -1,22 +1,38 @@
 import { randomUUID } from 'node:crypto';
+import type { InterceptionTelemetry } from '../observability/interception.ts';
 import type { Recorder } from '../recorder/recorder.ts';
 import type { InterceptionRecord } from '../recorder/records.ts';
 import type { ToolCall, Usage } from './types.ts';
 
-/** Hands one interception's records to the recorder; never waits on the database. */
+/**
+ * Hands one interception's records to the recorder; never waits on the database. Each
+ * hand-off is an `Intercept.Record*` span (the hand-off only: the write happens later,
+ * in batches) and feeds the prompt, token and tool counters.
+ */
 export class InterceptionLog {
   readonly id = randomUUID();
   readonly #recorder: Recorder;
+  readonly #telemetry: InterceptionTelemetry;
   #promptRecorded = false;
 
-  constructor(recorder: Recorder, fields: Omit<InterceptionRecord, '_id' | 'ended_at' | 'status'>) {
+  constructor(
+    telemetry: InterceptionTelemetry,
+    recorder: Recorder,
+    fields: Omit<InterceptionRecord, '_id' | 'ended_at' | 'status'>,
+  ) {
+    this.#telemetry = telemetry;
     this.#recorder = recorder;
+    const span = telemetry.span('Intercept.RecordInterception');
     recorder.record({ kind: 'interception', doc: { _id: this.id, ...fields, ended_at: null, status: null } });
+    telemetry.identify(this.id, fields.client);
+    span?.setAttribute('interception_id', this.id);
+    span?.end();
   }
 
   prompt(text: string | null, responseId: string | null): void {
     if (this.#promptRecorded || text === null) return;
     this.#promptRecorded = true;
+    const span = this.#telemetry.span('Intercept.RecordPromptUsage');
     this.#recorder.record({
       kind: 'user_prompt',
       doc: {
@@ -27,9 +43,12 @@ export class InterceptionLog {
         created_at: new Date(),
       },
     });
+    span?.end();
+    this.#telemetry.prompt();
   }
 
   tokens(usage: Usage, responseId: string | null): void {
+    const span = this.#telemetry.span('Intercept.RecordTokenUsage');
     this.#recorder.record({
       kind: 'token_usage',
       doc: {
@@ -40,6 +59,8 @@ export class InterceptionLog {
         created_at: new Date(),
       },
     });
+    span?.end();
+    this.#telemetry.tokens(usage);
   }
 
   tool(
@@ -53,6 +74,7 @@ export class InterceptionLog {
       metadata?: Record<string, unknown>;
     },
   ): void {
+    const span = this.#telemetry.span('Intercept.RecordToolUsage', { tool: fields.tool, injected: fields.injected });
     this.#recorder.record({
       kind: 'tool_usage',
       doc: {
@@ -69,6 +91,8 @@ export class InterceptionLog {
         created_at: new Date(),
       },
     });
+    span?.end();
+    if (!fields.injected) this.#telemetry.clientTool(call.name);
   }
 
   thought(content: string, source: string): void {
@@ -80,7 +104,10 @@ export class InterceptionLog {
   }
 
   ended(status: 'completed' | 'failed', metadata?: Record<string, unknown>): void {
+    const span = this.#telemetry.span('Intercept.RecordInterceptionEnded', { status });
     this.#recorder.record({ kind: 'interception_ended', id: this.id, ended_at: new Date(), status, metadata });
+    span?.end();
+    this.#telemetry.finish(status, typeof metadata?.error === 'string' ? metadata.error : undefined);
   }
 }
 

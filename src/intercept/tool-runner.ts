@@ -1,37 +1,39 @@
+import { errorResult } from '../mcp/tool-result.ts';
 import type { RequestBridge } from '../mcp/types.ts';
-import { traceToolCall } from '../observability/interception.ts';
+import { type InterceptionTelemetry, traceToolCall } from '../observability/interception.ts';
 import type { InterceptionLog } from './recording.ts';
 import type { ToolCall, ToolExchange } from './types.ts';
 
+const NOT_JSON = Symbol('not JSON');
+
+function parseArguments(text: string): unknown {
+  try {
+    return text.trim() ? JSON.parse(text) : {};
+  } catch {
+    return NOT_JSON;
+  }
+}
+
 /**
  * Runs the model's calls of injected tools one after another (the model was asked for one
- * per turn), recording each. A failure becomes an error result the model can read.
+ * per turn), recording and counting each. A failure becomes an error result the model can
+ * read (the bridge also refuses arguments that are not a JSON object).
  */
 export async function runInjectedTools(
   bridge: RequestBridge,
   calls: ToolCall[],
   log: InterceptionLog,
+  telemetry: InterceptionTelemetry,
   responseId: string | null,
   signal: AbortSignal,
-  observe: (call: ToolCall, server: string, ok: boolean, durationMs: number) => void = () => {},
 ): Promise<ToolExchange[]> {
   const exchanges: ToolExchange[] = [];
   for (const call of calls) {
     const tool = bridge.find(call.name);
-    let args: unknown;
-    try {
-      args = call.arguments.trim() ? JSON.parse(call.arguments) : {};
-    } catch {
-      args = undefined;
-    }
+    const args = parseArguments(call.arguments);
     const result = await traceToolCall(tool, call.name, async () =>
-      args === undefined || typeof args !== 'object' || args === null || Array.isArray(args)
-        ? {
-            content: [{ type: 'text' as const, text: 'error: the tool arguments were not a JSON object' }],
-            isError: true,
-            error: 'arguments were not a JSON object',
-            durationMs: 0,
-          }
+      args === NOT_JSON
+        ? { ...errorResult('the tool arguments were not valid JSON'), durationMs: 0 }
         : bridge.call(call.name, args, { signal }),
     );
     log.tool(call, responseId, {
@@ -41,7 +43,7 @@ export async function runInjectedTools(
       error: result.error,
       metadata: { duration_ms: result.durationMs, server: tool?.server ?? null },
     });
-    observe(call, tool?.server ?? 'unknown', !result.isError, result.durationMs);
+    telemetry.toolInvoked(tool?.server ?? 'unknown', tool?.rawName ?? call.name, !result.isError, result.durationMs);
     exchanges.push({ call, result });
   }
   return exchanges;

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { ProviderType } from './provider.ts';
 
 /** The error kinds the bridge itself raises, each mapped once to each provider's vocabulary. */
@@ -76,4 +77,26 @@ export function errorEvent(provider: ProviderType, kind: BridgeErrorKind, messag
     : `data: ${JSON.stringify(body)}\n\n`;
 }
 
-export const statusOf = (kind: BridgeErrorKind) => STATUS[kind];
+/** Answers with a JSON body (used for bridge-made responses; relayed ones keep the provider's bytes). */
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string | string[]> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** Answers an error in the provider's format; once a response has started it can only be ended. */
+export function sendError(
+  res: ServerResponse,
+  provider: ProviderType,
+  kind: BridgeErrorKind,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
+  if (!res.headersSent) sendJson(res, STATUS[kind], errorBody(provider, kind, message), headers);
+  else res.end();
+}

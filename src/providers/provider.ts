@@ -1,4 +1,5 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
 import { Agent } from 'undici';
 import type { ProviderConfig } from '../config/config.ts';
 import { parseDuration } from '../config/duration.ts';
@@ -102,4 +103,20 @@ export function clientResponseHeaders(
     headers[name] = value;
   }
   return headers;
+}
+
+/** Relays an upstream answer exactly as the provider sent it: status, headers, bytes. */
+export async function relayResponse(res: ServerResponse, upstream: Dispatcher.ResponseData): Promise<void> {
+  res.writeHead(upstream.statusCode, clientResponseHeaders(upstream.headers));
+  for await (const chunk of upstream.body) res.write(chunk);
+  res.end();
+}
+
+/** An abort signal that fires when the client goes away before its response is complete. */
+export function abortOnClose(res: ServerResponse): AbortController {
+  const abort = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  return abort;
 }

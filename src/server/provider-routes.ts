@@ -2,11 +2,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { tokenFrom } from '../identity/authenticator.ts';
 import type { Principal } from '../identity/users.ts';
 import { chatCompletionsApi } from '../intercept/chat-completions/index.ts';
-import { intercept, sendError } from '../intercept/interceptor.ts';
+import { intercept } from '../intercept/interceptor.ts';
 import { messagesApi } from '../intercept/messages/index.ts';
 import { responsesApi } from '../intercept/responses/index.ts';
 import type { ApiModule } from '../intercept/types.ts';
-import { clientResponseHeaders, type Provider } from '../providers/provider.ts';
+import { errorBody, sendError } from '../providers/errors.ts';
+import { abortOnClose, type Provider, relayResponse } from '../providers/provider.ts';
 import type { AppContext } from './context.ts';
 
 /** Clients configured for Coder's AI Bridge use the same routes under this prefix. */
@@ -45,18 +46,17 @@ async function authenticate(
       reply.raw,
       provider.type,
       'authentication',
-      401,
       'missing credentials: send your AI Bridge token as a Bearer token or X-Api-Key',
     );
     return undefined;
   }
   try {
     const principal = await ctx.authenticator.authenticate(token);
-    if (!principal) sendError(reply.raw, provider.type, 'authentication', 401, 'invalid or expired AI Bridge token');
+    if (!principal) sendError(reply.raw, provider.type, 'authentication', 'invalid or expired AI Bridge token');
     return principal ?? undefined;
   } catch (err) {
     request.log.error({ err: (err as Error).message }, 'token lookup failed');
-    sendError(reply.raw, provider.type, 'overloaded', 503, 'authentication is temporarily unavailable', {
+    sendError(reply.raw, provider.type, 'overloaded', 'authentication is temporarily unavailable', {
       'retry-after': '5',
     });
     return undefined;
@@ -71,7 +71,6 @@ function admit(ctx: AppContext, provider: Provider, principal: Principal, reply:
       reply.raw,
       provider.type,
       'rate_limited',
-      429,
       `rate limit reached for ${principal.user.username}; retry in ${wait}s`,
       {
         'retry-after': String(wait),
@@ -80,7 +79,7 @@ function admit(ctx: AppContext, provider: Provider, principal: Principal, reply:
     return false;
   }
   if (!ctx.limits.concurrency.tryAcquire()) {
-    sendError(reply.raw, provider.type, 'overloaded', 503, 'the bridge is at its concurrency limit; retry shortly', {
+    sendError(reply.raw, provider.type, 'overloaded', 'the bridge is at its concurrency limit; retry shortly', {
       'retry-after': '1',
     });
     return false;
@@ -95,10 +94,7 @@ async function passthrough(
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<void> {
-  const abort = new AbortController();
-  reply.raw.on('close', () => {
-    if (!reply.raw.writableFinished) abort.abort();
-  });
+  const abort = abortOnClose(reply.raw);
   const hasBody = request.method !== 'GET' && request.method !== 'HEAD' && Buffer.isBuffer(request.body);
   try {
     const upstream = await provider.dispatcher.request({
@@ -109,12 +105,10 @@ async function passthrough(
       body: hasBody ? (request.body as Buffer) : undefined,
       signal: abort.signal,
     });
-    reply.raw.writeHead(upstream.statusCode, clientResponseHeaders(upstream.headers));
-    for await (const chunk of upstream.body) reply.raw.write(chunk);
-    reply.raw.end();
+    await relayResponse(reply.raw, upstream);
   } catch (err) {
     if (abort.signal.aborted) return;
-    sendError(reply.raw, provider.type, 'upstream', 502, `upstream request failed: ${(err as Error).message}`);
+    sendError(reply.raw, provider.type, 'upstream', `upstream request failed: ${(err as Error).message}`);
   }
 }
 
@@ -136,7 +130,7 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
           } catch (err) {
             // A bug must not leave the client hanging or show it internals.
             request.log.error({ err }, 'interception failed');
-            sendError(reply.raw, provider.type, 'internal', 500, 'internal error');
+            sendError(reply.raw, provider.type, 'internal', 'internal error');
           } finally {
             ctx.limits.concurrency.release();
           }
@@ -160,14 +154,9 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
   // Codex may try a WebSocket on /v1/responses first. 426 makes it fall back to HTTP after one
   // attempt; a 404 costs several retries and a 400 makes it give up.
   app.server.on('upgrade', (request, socket) => {
-    const body = JSON.stringify({
-      error: {
-        message: `WebSocket is not supported on ${request.url}; use HTTP`,
-        type: 'invalid_request_error',
-        param: null,
-        code: 'websocket_unsupported',
-      },
-    });
+    const body = JSON.stringify(
+      errorBody('openai', 'invalid_request', `WebSocket is not supported on ${request.url}; use HTTP`),
+    );
     socket.end(
       `HTTP/1.1 426 Upgrade Required\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     );
