@@ -26,37 +26,16 @@ export interface Page {
 }
 
 type Iso = string;
-export interface ApiTokenUsage {
+
+/** A child record as the API shows it: `id` for `_id`, times as RFC 3339. */
+type ApiChild<T extends { _id: string; created_at: Date }> = Omit<T, '_id' | 'created_at'> & {
   id: string;
-  interception_id: string;
-  provider_response_id: string | null;
-  input_tokens: number;
-  output_tokens: number;
-  cache_read_input_tokens: number;
-  cache_write_input_tokens: number;
-  metadata: Record<string, unknown>;
   created_at: Iso;
-}
-export interface ApiUserPrompt {
-  id: string;
-  interception_id: string;
-  provider_response_id: string | null;
-  prompt: string;
-  created_at: Iso;
-}
-export interface ApiToolUsage {
-  id: string;
-  interception_id: string;
-  provider_response_id: string | null;
-  tool_call_id: string;
-  server_url: string | null;
-  tool: string;
-  input: string;
-  injected: boolean;
-  invocation_error: string | null;
-  metadata: Record<string, unknown>;
-  created_at: Iso;
-}
+};
+export type ApiTokenUsage = ApiChild<TokenUsageRecord>;
+export type ApiUserPrompt = ApiChild<UserPromptRecord>;
+export type ApiToolUsage = ApiChild<ToolUsageRecord>;
+
 export interface ApiInterception {
   id: string;
   initiator: { id: string; username: string | null; name: string | null };
@@ -132,37 +111,9 @@ async function childrenOf<T extends { _id: string; interception_id: string; crea
   return groups;
 }
 
-const tokenUsage = (d: TokenUsageRecord): ApiTokenUsage => ({
-  id: d._id,
-  interception_id: d.interception_id,
-  provider_response_id: d.provider_response_id ?? null,
-  input_tokens: d.input_tokens ?? 0,
-  output_tokens: d.output_tokens ?? 0,
-  cache_read_input_tokens: d.cache_read_input_tokens ?? 0,
-  cache_write_input_tokens: d.cache_write_input_tokens ?? 0,
-  metadata: d.metadata ?? {},
-  created_at: iso(d.created_at) as Iso,
-});
-const userPrompt = (d: UserPromptRecord): ApiUserPrompt => ({
-  id: d._id,
-  interception_id: d.interception_id,
-  provider_response_id: d.provider_response_id ?? null,
-  prompt: d.prompt ?? '',
-  created_at: iso(d.created_at) as Iso,
-});
-const toolUsage = (d: ToolUsageRecord): ApiToolUsage => ({
-  id: d._id,
-  interception_id: d.interception_id,
-  provider_response_id: d.provider_response_id ?? null,
-  tool_call_id: d.tool_call_id ?? '',
-  server_url: d.server_url ?? null,
-  tool: d.tool,
-  input: d.input ?? '',
-  injected: d.injected === true,
-  invocation_error: d.invocation_error ?? null,
-  metadata: d.metadata ?? {},
-  created_at: iso(d.created_at) as Iso,
-});
+function apiChild<T extends { _id: string; created_at: Date }>({ _id, created_at, ...fields }: T): ApiChild<T> {
+  return { id: _id, ...fields, created_at: created_at.toISOString() };
+}
 
 /** Turns a page of interceptions into API objects: one query per child collection and one for users. */
 export async function expand(db: Db, rows: InterceptionRecord[]): Promise<ApiInterception[]> {
@@ -194,9 +145,9 @@ export async function expand(db: Db, rows: InterceptionRecord[]): Promise<ApiInt
       metadata: r.metadata ?? {},
       started_at: iso(r.started_at) as Iso,
       ended_at: iso(r.ended_at),
-      token_usages: (tokens.get(r._id) ?? []).map(tokenUsage),
-      user_prompts: (prompts.get(r._id) ?? []).map(userPrompt),
-      tool_usages: (tools.get(r._id) ?? []).map(toolUsage),
+      token_usages: (tokens.get(r._id) ?? []).map(apiChild),
+      user_prompts: (prompts.get(r._id) ?? []).map(apiChild),
+      tool_usages: (tools.get(r._id) ?? []).map(apiChild),
     };
   });
 }
