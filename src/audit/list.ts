@@ -7,11 +7,13 @@ import type { AuditQuery, Validation } from './query.ts';
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
 
-/** Bad input found while running a query (e.g. an `after_id` that names nothing): a 400, never a 500. */
-export class BadInput extends Error {
-  readonly validations: Validation[];
-  constructor(message: string, validations: Validation[]) {
+/** A refusal with the status and body the audit API promises (SPEC §7): 400 with validations, 401, 403, 404. */
+export class AuditError extends Error {
+  readonly status: number;
+  readonly validations?: Validation[];
+  constructor(status: number, message: string, validations?: Validation[]) {
     super(message);
+    this.status = status;
     this.validations = validations;
   }
 }
@@ -166,7 +168,7 @@ export async function listInterceptions(db: Db, query: ResolvedQuery, page: Page
       { projection: { _id: 1, started_at: 1 } },
     );
     if (!cursor) {
-      throw new BadInput('invalid after_id', [
+      throw new AuditError(400, 'invalid after_id', [
         { field: 'after_id', detail: `no interception "${page.afterId}" in this result set` },
       ]);
     }

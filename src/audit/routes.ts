@@ -4,7 +4,7 @@ import type { Principal } from '../identity/users.ts';
 import type { AppContext } from '../server/context.ts';
 import type { RouteRegistrar } from '../server/routes.ts';
 import {
-  BadInput,
+  AuditError,
   DEFAULT_LIMIT,
   distinctValues,
   getInterception,
@@ -17,26 +17,15 @@ import { parseQuery, type Validation } from './query.ts';
 
 const BASE = '/api/v2/aibridge';
 
-/** A refusal with the status and body the audit API promises (SPEC §7). */
-class Refusal extends Error {
-  readonly status: number;
-  readonly validations?: Validation[];
-  constructor(status: number, message: string, validations?: Validation[]) {
-    super(message);
-    this.status = status;
-    this.validations = validations;
-  }
-}
-
 const seesEveryone = (p: Principal) => p.user.role === 'owner' || p.user.role === 'auditor';
 
 async function principalOf(ctx: AppContext, request: FastifyRequest): Promise<Principal> {
   const token = tokenFrom(request.headers);
   if (!token) {
-    throw new Refusal(401, 'missing session token: send Authorization: Bearer, Coder-Session-Token or X-Api-Key');
+    throw new AuditError(401, 'missing session token: send Authorization: Bearer, Coder-Session-Token or X-Api-Key');
   }
   const principal = await ctx.authenticator.authenticate(token);
-  if (!principal) throw new Refusal(401, 'invalid or expired session token');
+  if (!principal) throw new AuditError(401, 'invalid or expired session token');
   return principal;
 }
 
@@ -52,13 +41,14 @@ async function initiatorId(
   const self = principal.user;
   const isSelf = value === 'me' || value === self._id || value === self.username;
   if (!seesEveryone(principal)) {
-    if (value !== undefined && !isSelf) throw new Refusal(403, 'members can only see their own interceptions');
+    if (value !== undefined && !isSelf) throw new AuditError(403, 'members can only see their own interceptions');
     return self._id;
   }
   if (value === undefined) return undefined;
   if (isSelf) return self._id;
   const user = await ctx.users.resolve(value);
-  if (!user) throw new Refusal(400, 'invalid query parameters', [{ field: 'initiator', detail: `no user "${value}"` }]);
+  if (!user)
+    throw new AuditError(400, 'invalid query parameters', [{ field: 'initiator', detail: `no user "${value}"` }]);
   return user._id;
 }
 
@@ -94,7 +84,7 @@ async function readQuery(ctx: AppContext, principal: Principal, raw: Record<stri
   if (afterId !== undefined && offset !== undefined) {
     problems.push({ field: 'after_id', detail: 'after_id cannot be combined with offset' });
   }
-  if (problems.length) throw new Refusal(400, 'invalid query parameters', problems);
+  if (problems.length) throw new AuditError(400, 'invalid query parameters', problems);
   const { initiator, ...rest } = query;
   const resolved: ResolvedQuery = { ...rest, initiatorId: await initiatorId(ctx, principal, initiator) };
   const page: Page = { limit, offset, afterId };
@@ -105,8 +95,7 @@ async function answer(reply: FastifyReply, work: () => Promise<unknown>) {
   try {
     return reply.code(200).send(await work());
   } catch (err) {
-    if (err instanceof BadInput) return reply.code(400).send({ message: err.message, validations: err.validations });
-    if (!(err instanceof Refusal)) throw err;
+    if (!(err instanceof AuditError)) throw err;
     const body = err.validations ? { message: err.message, validations: err.validations } : { message: err.message };
     return reply.code(err.status).send(body);
   }
@@ -133,7 +122,7 @@ export const auditRoutes: RouteRegistrar = (app, ctx) => {
       const principal = await principalOf(ctx, request);
       const visible: ResolvedQuery = seesEveryone(principal) ? {} : { initiatorId: principal.user._id };
       const found = await getInterception(db(), visible, request.params.id);
-      if (!found) throw new Refusal(404, `no interception "${request.params.id}"`);
+      if (!found) throw new AuditError(404, `no interception "${request.params.id}"`);
       return found;
     }),
   );
