@@ -88,6 +88,17 @@ export class Metrics {
     labelNames: ['initiator_id', 'username'] as const,
     registers: [this.registry],
   });
+  readonly retentionRuns = new Counter({
+    name: 'aibridge_retention_runs_total',
+    help: 'Retention purges this replica ran (while it held the lease).',
+    registers: [this.registry],
+  });
+  readonly retentionPurged = new Counter({
+    name: 'aibridge_retention_purged_documents_total',
+    help: 'Documents deleted by retention, by collection.',
+    labelNames: ['collection'] as const,
+    registers: [this.registry],
+  });
   #sources: MetricSources | undefined;
 
   constructor() {

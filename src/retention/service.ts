@@ -1,26 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parseDuration } from '../config/duration.ts';
-import type { AppContext } from '../server/context.ts';
 import type { Service } from '../server/services.ts';
-import { childTotal, type PurgeRun, purge } from './purge.ts';
+import { COLLECTIONS } from '../store/mongo.ts';
+import { childTotal, purge } from './purge.ts';
 
-export const PURGE_INTERVAL_MS = 10 * 60_000;
-
-/** What retention has done in this process; for logs now and a metric later. */
-export interface RetentionState {
-  retentionMs: number;
-  runs: number;
-  purgedInterceptions: number;
-  purgedChildren: number;
-  lastRun?: PurgeRun & { finishedAt: Date };
-  lastError?: string;
-}
-
-const states = new WeakMap<AppContext, RetentionState>();
-
-/** The retention state of a running server, if retention is on. */
-export const retentionStateOf = (ctx: AppContext): RetentionState | undefined => states.get(ctx);
+const PURGE_INTERVAL_MS = 10 * 60_000;
 
 /**
  * Purges at start-up (in the background, so a backlog never delays serving) and every
@@ -33,8 +18,6 @@ export const retentionService: Service = async (ctx) => {
     log.debug('retention is 0: interceptions are kept forever');
     return { stop: async () => {} };
   }
-  const state: RetentionState = { retentionMs, runs: 0, purgedInterceptions: 0, purgedChildren: 0 };
-  states.set(ctx, state);
   const holder = `${hostname()}:${process.pid}:${randomUUID()}`;
   const abort = new AbortController();
   let current: Promise<void> | undefined;
@@ -50,12 +33,10 @@ export const retentionService: Service = async (ctx) => {
         log.debug('another replica holds the retention lease; skipped');
         return;
       }
+      ctx.metrics.retentionRuns.inc();
+      ctx.metrics.retentionPurged.labels(COLLECTIONS.interceptions).inc(run.interceptions);
+      for (const [name, count] of Object.entries(run.children)) ctx.metrics.retentionPurged.labels(name).inc(count);
       const children = childTotal(run);
-      state.runs++;
-      state.purgedInterceptions += run.interceptions;
-      state.purgedChildren += children;
-      state.lastRun = { ...run, finishedAt: new Date() };
-      state.lastError = undefined;
       const facts = {
         interceptions: run.interceptions,
         children: run.children,
@@ -66,7 +47,6 @@ export const retentionService: Service = async (ctx) => {
       if (run.interceptions || children) log.info(facts, 'retention purge deleted old interceptions');
       else log.debug(facts, 'retention purge found nothing to delete');
     } catch (err) {
-      state.lastError = (err as Error).message;
       log.warn({ err }, 'retention purge failed; will retry at the next interval');
     }
   };

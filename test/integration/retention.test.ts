@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import type { Counter } from 'prom-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseDuration } from '../../src/config/duration.ts';
 import type { InterceptionRecord } from '../../src/recorder/records.ts';
 import { acquireLease, purge } from '../../src/retention/purge.ts';
-import { retentionStateOf } from '../../src/retention/service.ts';
 import { CHILD_COLLECTIONS, COLLECTIONS, type Store } from '../../src/store/mongo.ts';
 import { startTestBridge } from '../helpers/bridge.ts';
 import { testStore } from '../helpers/db.ts';
@@ -99,15 +99,24 @@ describe('retention purge', () => {
   });
 });
 
+/** A counter's total over the series whose labels match. */
+async function counted(counter: Counter, labels: Record<string, string> = {}): Promise<number> {
+  const { values } = await counter.get();
+  return values
+    .filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))
+    .reduce((n, v) => n + v.value, 0);
+}
+
 describe('retention service', () => {
   it('purges at start-up from the configured period and logs how much', async () => {
     const old = await seed(7, 2 * HOUR);
     const recent = await seed(2, 60_000);
     const bridge = await startTestBridge(store, { retention: '1h' });
     try {
-      await waitUntil(() => (retentionStateOf(bridge.ctx)?.runs ?? 0) >= 1);
-      const state = retentionStateOf(bridge.ctx)!;
-      expect(state).toMatchObject({ retentionMs: HOUR, purgedInterceptions: 7, purgedChildren: 7 * 4 });
+      const metrics = bridge.ctx.metrics;
+      await waitUntil(async () => (await counted(metrics.retentionRuns)) >= 1);
+      expect(await counted(metrics.retentionPurged, { collection: COLLECTIONS.interceptions })).toBe(7);
+      expect(await counted(metrics.retentionPurged)).toBe(7 + 7 * 4);
       expect(await remaining(COLLECTIONS.interceptions, old)).toBe(0);
       expect(await remaining(COLLECTIONS.interceptions, recent)).toBe(2);
       const line = bridge.logs.lines.map((l) => JSON.parse(l)).find((l) => l.component === 'retention');
@@ -121,8 +130,8 @@ describe('retention service', () => {
     await seed(4, 400 * 24 * HOUR);
     const bridge = await startTestBridge(store, { retention: 0 });
     try {
-      expect(retentionStateOf(bridge.ctx)).toBeUndefined();
       await new Promise((r) => setTimeout(r, 200));
+      expect(await counted(bridge.ctx.metrics.retentionRuns)).toBe(0);
       expect(await store.db.collection(COLLECTIONS.interceptions).countDocuments({})).toBe(4);
     } finally {
       await bridge.close();
