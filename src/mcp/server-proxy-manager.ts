@@ -1,7 +1,7 @@
 import type { McpServerConfig } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
+import { inSpan } from '../observability/tracing.ts';
 import { ProxyBridge } from './proxy-bridge.ts';
-import { inSpan } from './span.ts';
 import { StreamableHTTPServerProxy } from './streamable-http-proxy.ts';
 import type { InjectedTool, McpServerStatus, RequestBridge } from './types.ts';
 
@@ -19,6 +19,8 @@ export interface ManagerOptions {
  */
 export class ServerProxyManager {
   readonly servers: readonly McpServerConfig[];
+  /** Servers whose tools need each user's own headers. */
+  readonly perUserServers: readonly McpServerConfig[];
   readonly #log: Logger;
   readonly #options: ManagerOptions;
   readonly #shared: StreamableHTTPServerProxy[];
@@ -27,16 +29,12 @@ export class ServerProxyManager {
 
   constructor(servers: readonly McpServerConfig[], logger: Logger, options: ManagerOptions = {}) {
     this.servers = servers;
+    this.perUserServers = servers.filter((s) => s.per_user_credentials);
     this.#log = logger;
     this.#options = options;
     this.#shared = servers.filter((s) => !s.per_user_credentials).map((s) => this.#proxy(s, {}));
-    for (const s of servers) if (s.per_user_credentials) this.#perUser.set(s.name, new Set());
+    for (const s of this.perUserServers) this.#perUser.set(s.name, new Set());
     this.#bridge = new ProxyBridge(this.#shared);
-  }
-
-  /** Servers whose tools need each user's own headers. */
-  get perUserServers(): McpServerConfig[] {
-    return this.servers.filter((s) => s.per_user_credentials);
   }
 
   get sharedProxies(): readonly StreamableHTTPServerProxy[] {

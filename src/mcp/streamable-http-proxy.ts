@@ -10,8 +10,7 @@ import {
 import type { McpServerConfig } from '../config/config.ts';
 import { parseDuration } from '../config/duration.ts';
 import type { Logger } from '../observability/logger.ts';
-import { tracedFetch } from '../observability/tracing.ts';
-import { inSpan } from './span.ts';
+import { inSpan, tracedFetch } from '../observability/tracing.ts';
 import { compareNames, injectedName, toolFilter } from './tool-names.ts';
 import { errorResult, mapToolResult } from './tool-result.ts';
 import type { InjectedTool, McpServerStatus, ToolCallResult } from './types.ts';

@@ -1,10 +1,10 @@
 import type { McpCredentials } from '../mcp/credentials.ts';
 import { ProxyBridge } from '../mcp/proxy-bridge.ts';
 import type { ServerProxyManager } from '../mcp/server-proxy-manager.ts';
-import { inSpan } from '../mcp/span.ts';
 import type { StreamableHTTPServerProxy } from '../mcp/streamable-http-proxy.ts';
 import type { RequestBridge } from '../mcp/types.ts';
 import type { Logger } from '../observability/logger.ts';
+import { inSpan } from '../observability/tracing.ts';
 
 export interface PoolOptions {
   /** Users kept at once; the least recently used is evicted beyond it. Default 1000. */
@@ -38,6 +38,8 @@ export class CachedBridgePool {
   /** Map order is recency order: a hit is moved to the end, eviction takes from the front. */
   readonly #entries = new Map<string, Entry>();
   readonly #sweep: NodeJS.Timeout | undefined;
+  /** Fixed by the configuration: whether any user needs connections of their own. */
+  readonly #perUser: boolean;
 
   constructor(
     manager: ServerProxyManager,
@@ -51,6 +53,7 @@ export class CachedBridgePool {
     this.#maxUsers = Math.max(1, options.maxUsers ?? 1_000);
     this.#idleMs = options.idleMs ?? 15 * 60_000;
     this.#recheckMs = options.recheckMs ?? 60_000;
+    this.#perUser = credentials !== undefined && manager.perUserServers.length > 0;
     if (this.#perUser) {
       this.#sweep = setInterval(() => this.#sweepIdle(), Math.min(this.#idleMs, 60_000));
       this.#sweep.unref();
@@ -60,10 +63,6 @@ export class CachedBridgePool {
   /** Users with a cached bridge. */
   get size(): number {
     return this.#entries.size;
-  }
-
-  get #perUser(): boolean {
-    return this.#credentials !== undefined && this.#manager.perUserServers.length > 0;
   }
 
   acquire(userId: string): Promise<RequestBridge> {
