@@ -1,68 +1,28 @@
 // npm run bench [-- --quick] [-- --profile]: the bridge (recording on, embedded database) against
 // the floor proxy and the upstream itself; prints a table and writes bench/results.json.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Pool } from 'undici';
 import { latencies, percentile, type Target, throughput } from './load.ts';
+import { ROOT, start, startUpstream, stopAll, writeBridgeConfig } from './processes.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
-const NODE = process.execPath;
 const quick = process.argv.includes('--quick');
 const profile = process.argv.includes('--profile');
 const COUNT = quick ? 100 : 400;
 const DURATION = quick ? 1_000 : 3_000;
 const IDLE_STREAMS = 1_000;
 
-const children: ChildProcess[] = [];
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGTERM'); // also when the bench itself crashes
-});
-function start(
-  args: string[],
-  pattern: RegExp,
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const child = spawn(NODE, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  return new Promise((done, reject) => {
-    let seen = '';
-    const onData = (chunk: Buffer) => {
-      seen += chunk.toString();
-      const match = pattern.exec(seen);
-      if (match) done({ child, match });
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}:\n${seen}`)));
-  });
-}
-
 const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
 
 async function main() {
   const work = mkdtempSync(join(tmpdir(), 'aibridge-bench-'));
-  const up = await start(['bench/upstream-server.ts'], /\{"upstream":"([^"]+)","mcp":"([^"]+)"\}/);
-  const [upstreamUrl, mcpUrl] = [up.match[1] as string, up.match[2] as string];
-  const floor = await start(['bench/floor-proxy.ts', upstreamUrl], /\{"url":"([^"]+)"\}/);
-  const floorUrl = floor.match[1] as string;
-  const configFile = join(work, 'aibridge.yaml');
-  writeFileSync(
-    configFile,
-    [
-      'listen: 127.0.0.1:0',
-      `data_dir: ${join(work, 'data')}`,
-      'retention: 0',
-      'providers:',
-      `  - { name: openai, type: openai, base_url: "${upstreamUrl}/v1", api_key: sk-bench }`,
-      `  - { name: anthropic, type: anthropic, base_url: "${upstreamUrl}", api_key: sk-ant-bench }`,
-      'mcp_servers:',
-      `  - { name: test, url: "${mcpUrl}", tool_allow_regex: "^echo$" }`,
-    ].join('\n'),
-  );
+  const { upstreamUrl, mcpUrl } = await startUpstream();
+  const floor = await start(['bench/floor-proxy.ts', upstreamUrl], [/\{"url":"([^"]+)"\}/]);
+  const floorUrl = floor.matches[0]?.[1] as string;
+  const configFile = writeBridgeConfig(work, upstreamUrl, mcpUrl);
   const bridgeArgs = [
     ...(profile ? ['--cpu-prof', '--cpu-prof-dir', join(ROOT, 'bench/profiles')] : []),
     'src/cli.ts',
@@ -72,10 +32,10 @@ async function main() {
   ];
   const bridge = await start(
     bridgeArgs,
-    /ANTHROPIC_BASE_URL=(http:\/\/[^\s]+)\/anthropic\s+export ANTHROPIC_AUTH_TOKEN=(\S+)/,
+    [/ANTHROPIC_BASE_URL=(http:\/\/[^\s]+)\/anthropic\s+export ANTHROPIC_AUTH_TOKEN=(\S+)/],
     { AIBRIDGE_LOG_LEVEL: 'warn' },
   );
-  const [bridgeUrl, token] = [bridge.match[1] as string, bridge.match[2] as string];
+  const [bridgeUrl, token] = [bridge.matches[0]?.[1] as string, bridge.matches[0]?.[2] as string];
   const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 
   const chat = JSON.stringify({ model: 'gpt-4.1', messages: [{ role: 'user', content: 'Say hello' }] });
@@ -224,6 +184,7 @@ async function main() {
   for (const row of rows) process.stdout.write(`${row}\n`);
   writeFileSync(join(ROOT, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write('\nwritten to bench/results.json\n');
+  await stopAll(); // the bridge stops its embedded database before the directory goes
   rmSync(work, { recursive: true, force: true });
 }
 

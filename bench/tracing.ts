@@ -2,43 +2,20 @@
 // database, one with tracing off and one exporting every span over OTLP/HTTP (protobuf) to a
 // local sink, are timed alternately on the same requests. Prints a table and writes
 // bench/tracing-results.json.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { latencies, percentile, type Target } from './load.ts';
+import { ROOT, start, startUpstream, stopAll, writeBridgeConfig } from './processes.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
 const arg = (name: string, fallback: number) => {
   const at = process.argv.indexOf(name);
   return at > 0 ? Number(process.argv[at + 1]) : fallback;
 };
 const COUNT = arg('--count', 500);
 const ROUNDS = arg('--rounds', 4); // off/on alternate, so drift (JIT, GC, database) hits both alike
-
-const children: ChildProcess[] = [];
-/** Spawns a process and resolves once every pattern has appeared in its output. */
-function start(args: string[], patterns: RegExp[], env: NodeJS.ProcessEnv = {}): Promise<RegExpExecArray[]> {
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  return new Promise((done, reject) => {
-    let seen = '';
-    const onData = (chunk: Buffer) => {
-      seen += chunk.toString();
-      const matches = patterns.map((p) => p.exec(seen));
-      if (matches.every(Boolean)) done(matches as RegExpExecArray[]);
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}:\n${seen}`)));
-  });
-}
 
 /** Stands in for a collector: accepts every export, counts them. */
 async function sink(): Promise<{ url: string; exports: () => number; bytes: () => number }> {
@@ -61,37 +38,21 @@ async function sink(): Promise<{ url: string; exports: () => number; bytes: () =
 async function main() {
   const work = mkdtempSync(join(tmpdir(), 'aibridge-bench-tracing-'));
   const collector = await sink();
-  const [up] = (await start(['bench/upstream-server.ts'], [/\{"upstream":"([^"]+)","mcp":"([^"]+)"\}/])) as [
-    RegExpExecArray,
-  ];
-  const [upstreamUrl, mcpUrl] = [up[1] as string, up[2] as string];
-  const configFile = join(work, 'aibridge.yaml');
-  writeFileSync(
-    configFile,
-    [
-      'listen: 127.0.0.1:0',
-      `data_dir: ${join(work, 'data')}`,
-      'retention: 0',
-      'providers:',
-      `  - { name: openai, type: openai, base_url: "${upstreamUrl}/v1", api_key: sk-bench }`,
-      `  - { name: anthropic, type: anthropic, base_url: "${upstreamUrl}", api_key: sk-ant-bench }`,
-      'mcp_servers:',
-      `  - { name: test, url: "${mcpUrl}", tool_allow_regex: "^echo$" }`,
-    ].join('\n'),
-  );
+  const { upstreamUrl, mcpUrl } = await startUpstream();
+  const configFile = writeBridgeConfig(work, upstreamUrl, mcpUrl);
   const listening = /"url":"(http:\/\/[^"]+)"[^\n]*aibridge listening/;
   const serve = ['src/cli.ts', 'server', '--config', configFile];
   // The first start creates the owner and prints its token; the second shares the database.
-  const [offListening, offToken] = (await start(serve, [listening, /ANTHROPIC_AUTH_TOKEN=(\S+)/], {
-    AIBRIDGE_LOG_LEVEL: 'info',
-  })) as [RegExpExecArray, RegExpExecArray];
+  const off = await start(serve, [listening, /ANTHROPIC_AUTH_TOKEN=(\S+)/], { AIBRIDGE_LOG_LEVEL: 'info' });
+  const [offListening, offToken] = off.matches as [RegExpExecArray, RegExpExecArray];
   const [offUrl, token] = [offListening[1] as string, offToken[1] as string];
-  const [onListening] = (await start(serve, [listening], {
+  const on = await start(serve, [listening], {
     AIBRIDGE_LOG_LEVEL: 'info',
     AIBRIDGE_TRACE_ENABLE: 'true',
     OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
-  })) as [RegExpExecArray];
+  });
+  const [onListening] = on.matches as [RegExpExecArray];
   const onUrl = onListening[1] as string;
 
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
@@ -147,11 +108,6 @@ let work: string | undefined;
 try {
   work = await main();
 } finally {
-  for (const child of children.reverse()) {
-    if (child.exitCode !== null) continue;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited; // the bridge stops its embedded database before the directory goes
-  }
+  await stopAll(); // the bridges stop their embedded database before the directory goes
   if (work) rmSync(work, { recursive: true, force: true });
 }

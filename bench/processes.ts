@@ -1,0 +1,72 @@
+// What the benchmarks share: child processes of this tree, and the bridge's configuration.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+
+const children: ChildProcess[] = [];
+process.on('exit', () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM'); // also when a bench crashes
+});
+
+/** Spawns `node ARGS` and resolves once every pattern has appeared in its output. */
+export function start(
+  args: string[],
+  patterns: RegExp[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; matches: RegExpExecArray[] }> {
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  return new Promise((done, reject) => {
+    let seen = '';
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      const matches = patterns.map((p) => p.exec(seen));
+      if (matches.every(Boolean)) done({ child, matches: matches as RegExpExecArray[] });
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}:\n${seen}`)));
+  });
+}
+
+/** Stops every child, newest first, waiting for each (a bridge stops its embedded database). */
+export async function stopAll(): Promise<void> {
+  for (const child of children.reverse()) {
+    if (child.exitCode !== null) continue;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+/** The replaying upstream with its MCP server (bench/upstream-server.ts). */
+export async function startUpstream(): Promise<{ upstreamUrl: string; mcpUrl: string }> {
+  const { matches } = await start(['bench/upstream-server.ts'], [/\{"upstream":"([^"]+)","mcp":"([^"]+)"\}/]);
+  const [match] = matches as [RegExpExecArray];
+  return { upstreamUrl: match[1] as string, mcpUrl: match[2] as string };
+}
+
+/** A bridge configuration on the benchmark upstream, with its embedded database under `work`. */
+export function writeBridgeConfig(work: string, upstreamUrl: string, mcpUrl: string): string {
+  const file = join(work, 'aibridge.yaml');
+  writeFileSync(
+    file,
+    [
+      'listen: 127.0.0.1:0',
+      `data_dir: ${join(work, 'data')}`,
+      'retention: 0',
+      'providers:',
+      `  - { name: openai, type: openai, base_url: "${upstreamUrl}/v1", api_key: sk-bench }`,
+      `  - { name: anthropic, type: anthropic, base_url: "${upstreamUrl}", api_key: sk-ant-bench }`,
+      'mcp_servers:',
+      `  - { name: test, url: "${mcpUrl}", tool_allow_regex: "^echo$" }`,
+    ].join('\n'),
+  );
+  return file;
+}
