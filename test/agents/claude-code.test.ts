@@ -1,22 +1,16 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { type Harness, startHarness } from '../helpers/harness.ts';
-import { startTestMcpServer, type TestMcpServer } from '../helpers/mcp-server.ts';
+import { describe, expect, inject, it } from 'vitest';
 import { manifest } from '../helpers/upstream.ts';
-import { type AgentRouter, agentFacts, routeAgents } from './router.ts';
+import { agentFacts } from './router.ts';
+import { agentStage } from './stage.ts';
 import {
   type AgentRun,
   baseEnv,
   describeRun,
-  type EgressSink,
   type Exchange,
   recordedSince,
   runAgent,
-  startEgressSink,
-  startTap,
-  type Tap,
   traceTraffic,
   upstreamSaw,
   usageOf,
@@ -38,12 +32,8 @@ const READ = agentFacts()['agents/claude-code-read.sse']!;
 const AFTER_READ = agentFacts()['agents/claude-code-after-read.sse']!;
 const NOTE = 'the note says 42\n';
 
-let h: Harness;
-let mcp: TestMcpServer;
-let tap: Tap;
-let sink: EgressSink;
-let router: AgentRouter;
-const homes: string[] = [];
+const stage = agentStage('agents-claude-code');
+const { home: newHome } = stage;
 
 interface ClaudeOptions {
   /** Where the bridge token goes: `ANTHROPIC_AUTH_TOKEN` (Bearer) or `ANTHROPIC_API_KEY` (x-api-key). */
@@ -63,24 +53,23 @@ interface ClaudeOptions {
 
 /** Runs `claude -p PROMPT` in a fresh HOME and project directory. */
 async function claude(prompt: string, options: ClaudeOptions): Promise<AgentRun> {
-  const home = mkdtempSync(join(tmpdir(), 'aibridge-claude-'));
-  homes.push(home);
+  const home = newHome('aibridge-claude-');
   const cwd = join(home, 'project');
   mkdirSync(cwd);
   for (const [name, text] of Object.entries(options.files ?? {})) writeFileSync(join(cwd, name), text);
   const env = baseEnv({
     HOME: home,
     CLAUDE_CONFIG_DIR: join(home, '.claude'),
-    ANTHROPIC_BASE_URL: `${tap.url}/anthropic`,
-    [options.credential]: h.token,
+    ANTHROPIC_BASE_URL: `${stage.tap.url}/anthropic`,
+    [options.credential]: stage.h.token,
     DISABLE_AUTOUPDATER: '1',
     DISABLE_TELEMETRY: '1',
     DISABLE_ERROR_REPORTING: '1',
     ...(options.essentialOnly
       ? {
           CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-          HTTPS_PROXY: sink.url,
-          HTTP_PROXY: sink.url,
+          HTTPS_PROXY: stage.sink.url,
+          HTTP_PROXY: stage.sink.url,
           NO_PROXY: '127.0.0.1,localhost',
         }
       : {}),
@@ -88,7 +77,12 @@ async function claude(prompt: string, options: ClaudeOptions): Promise<AgentRun>
   const args = ['-p', prompt, '--output-format', options.format];
   if (options.format === 'stream-json') args.push('--verbose');
   const run = await runAgent(agents.claude, args, { cwd, env, timeoutMs: RUN_TIMEOUT });
-  traceTraffic(`claude ${args.join(' ')} (${options.credential})`, tap, h.upstream.requests, sink.attempts);
+  traceTraffic(
+    `claude ${args.join(' ')} (${options.credential})`,
+    stage.tap,
+    stage.h.upstream.requests,
+    stage.sink.attempts,
+  );
   return run;
 }
 
@@ -109,21 +103,21 @@ const isMessages = (e: Exchange) => e.method === 'POST' && /^\/anthropic\/v1\/me
 
 /** What every run must show, whatever the credential: returns the model calls the CLI made. */
 async function expectBridged(run: AgentRun, since: Date, credential: Exchange['credential']) {
-  const why = () => describeRun(run, [h.token]);
+  const why = () => describeRun(run, [stage.h.token]);
   expect(run.code, why()).toBe(0);
-  expect(router.unexpected, 'requests the replaying upstream had no fixture for').toEqual([]);
+  expect(stage.router.unexpected, 'requests the replaying upstream had no fixture for').toEqual([]);
 
   // Every request reached the bridge on a route it serves and was answered without error.
-  const unanswered = tap.exchanges
+  const unanswered = stage.tap.exchanges
     .filter((e) => e.method !== 'HEAD') // the preconnect probe is checked on its own
     .filter((e) => e.status === 0 || e.status >= 400)
     .map((e) => `${e.method} ${e.path} → ${e.status}`);
   expect(unanswered, 'requests the bridge refused or failed').toEqual([]);
-  for (const e of tap.exchanges.filter((x) => x.method !== 'HEAD')) {
+  for (const e of stage.tap.exchanges.filter((x) => x.method !== 'HEAD')) {
     expect(e.credential, `${e.method} ${e.path}`).toBe(credential);
   }
 
-  const calls = tap.exchanges.filter(isMessages);
+  const calls = stage.tap.exchanges.filter(isMessages);
   expect(calls.length).toBeGreaterThan(0);
   for (const call of calls) {
     expect(call.headers['user-agent']).toMatch(/^claude-cli\/\d+\.\d+\.\d+ /);
@@ -134,12 +128,12 @@ async function expectBridged(run: AgentRun, since: Date, credential: Exchange['c
   expect(resultOf(run)?.session_id).toBe(sessionId);
 
   // Every model call is one interception with the CLI's identity.
-  const recorded = await recordedSince(h, since, calls.length);
+  const recorded = await recordedSince(stage.h, since, calls.length);
   expect(recorded).toHaveLength(calls.length);
   for (const [i, r] of recorded.entries()) {
     expect(r.interception).toMatchObject({
-      initiator_id: h.userId,
-      api_key_id: h.apiKeyId,
+      initiator_id: stage.h.userId,
+      api_key_id: stage.h.apiKeyId,
       provider: 'anthropic',
       provider_name: 'anthropic',
       client: 'Claude Code',
@@ -152,8 +146,8 @@ async function expectBridged(run: AgentRun, since: Date, credential: Exchange['c
   }
 
   // The upstream got the CLI's headers, the provider key, and never the bridge token.
-  expect(upstreamSaw(h.upstream.requests, h.token), 'the upstream saw the bridge token').toBe(false);
-  const models = h.upstream.requests.filter((r) => r.path.startsWith('/v1/messages'));
+  expect(upstreamSaw(stage.h.upstream.requests, stage.h.token), 'the upstream saw the bridge token').toBe(false);
+  const models = stage.h.upstream.requests.filter((r) => r.path.startsWith('/v1/messages'));
   expect(models.length).toBeGreaterThanOrEqual(calls.length);
   for (const r of models) {
     expect(r.headers['x-api-key']).toBe('sk-ant-upstream-key');
@@ -178,41 +172,16 @@ async function expectBridged(run: AgentRun, since: Date, credential: Exchange['c
 }
 
 describe.skipIf(!agents)(`Claude Code ${agents?.claude.version} (npm run test:agents)`, () => {
-  beforeAll(async () => {
-    mcp = await startTestMcpServer({ extraTools: 0 });
-    h = await startHarness('agents-claude-code', {
-      mcp_servers: [{ name: 'test', url: mcp.url, tool_allow_regex: '^echo$' }],
-    });
-    router = routeAgents(h.upstream);
-    tap = await startTap(h.bridge.url);
-    sink = await startEgressSink();
-  });
-
-  afterAll(async () => {
-    await tap?.close();
-    await sink?.close();
-    await h?.close();
-    await mcp?.stop();
-    for (const home of homes) rmSync(home, { recursive: true, force: true });
-  });
-
-  beforeEach(() => {
-    h.upstream.reset();
-    router.reset();
-    tap.reset();
-    sink.attempts.length = 0;
-  });
-
   it('answers through the bridge with ANTHROPIC_AUTH_TOKEN, and its HEAD probe is answered', async () => {
     const since = new Date();
     const prompt = 'Say hello to the bridge';
     const run = await claude(prompt, { credential: 'ANTHROPIC_AUTH_TOKEN', essentialOnly: false, format: 'json' });
     const result = resultOf(run);
-    expect(result?.result, describeRun(run, [h.token])).toBe(TEXT.text);
+    expect(result?.result, describeRun(run, [stage.h.token])).toBe(TEXT.text);
     expect(result?.is_error).toBe(false);
 
     // Claude Code preconnects with `HEAD <base>/api/hello`, without credentials.
-    const probes = tap.exchanges.filter((e) => e.method === 'HEAD');
+    const probes = stage.tap.exchanges.filter((e) => e.method === 'HEAD');
     for (const probe of probes) {
       expect.soft(probe.credential).toBeNull();
       expect.soft(probe.status, `HEAD ${probe.path} (answered without auth?)`).toBeLessThan(400);
@@ -233,40 +202,40 @@ describe.skipIf(!agents)(`Claude Code ${agents?.claude.version} (npm run test:ag
     const since = new Date();
     const prompt = 'Say hello again';
     const run = await claude(prompt, { credential: 'ANTHROPIC_API_KEY', essentialOnly: true, format: 'json' });
-    expect(resultOf(run)?.result, describeRun(run, [h.token])).toBe(TEXT.text);
+    expect(resultOf(run)?.result, describeRun(run, [stage.h.token])).toBe(TEXT.text);
     const { recorded } = await expectBridged(run, since, 'x-api-key');
-    expect(sink.attempts, 'traffic to hosts other than the bridge').toEqual([]);
+    expect(stage.sink.attempts, 'traffic to hosts other than the bridge').toEqual([]);
     const main = recorded.find((r) => r.prompts.some((p) => p.prompt === prompt));
     expect(main, 'no interception recorded the prompt').toBeDefined();
     expect(main!.tokens.map(usageOf)).toEqual([TEXT.usage]);
   });
 
   it('runs the injected MCP tool inside one request; Claude Code only sees the final answer', async () => {
-    router.scenario = 'tool';
+    stage.router.scenario = 'tool';
     const since = new Date();
-    const before = mcp.calls.get('echo') ?? 0;
+    const before = stage.mcp.calls.get('echo') ?? 0;
     const prompt = 'Use the echo tool, then tell me what it said';
     const run = await claude(prompt, {
       credential: 'ANTHROPIC_AUTH_TOKEN',
       essentialOnly: true,
       format: 'stream-json',
     });
-    const why = describeRun(run, [h.token]);
+    const why = describeRun(run, [stage.h.token]);
     expect(resultOf(run)?.result, why).toContain(AFTER.text);
     expect(run.stdout, 'an injected tool call reached the client').not.toContain('bmcp_test_echo');
-    expect(mcp.calls.get('echo') ?? 0).toBe(before + 1);
+    expect(stage.mcp.calls.get('echo') ?? 0).toBe(before + 1);
 
     // One request from the CLI; it went up twice (the tool call, then the follow-up with its result).
     const { calls, recorded } = await expectBridged(run, since, 'authorization');
     expect(calls).toHaveLength(1);
-    expect(h.upstream.requests).toHaveLength(2);
+    expect(stage.h.upstream.requests).toHaveLength(2);
     const main = recorded.find((r) => r.tools.length > 0);
     expect(main, 'no interception recorded a tool call').toBeDefined();
     expect(main!.tools).toEqual([
       expect.objectContaining({
         tool_call_id: CALL.tool_calls[0]!.id,
         tool: 'echo',
-        server_url: mcp.url,
+        server_url: stage.mcp.url,
         injected: true,
         invocation_error: null,
         provider_response_id: CALL.response_id,
@@ -275,16 +244,18 @@ describe.skipIf(!agents)(`Claude Code ${agents?.claude.version} (npm run test:ag
     expect(JSON.parse(main!.tools[0].input)).toEqual(CALL.tool_calls[0]!.arguments);
     expect(main!.tokens.map(usageOf)).toEqual([CALL.usage, AFTER.usage]);
     expect(main!.prompts.map((p) => p.prompt)).toEqual([prompt]);
-    const followUp = h.upstream.requests.find((r) => JSON.stringify(r.json?.messages ?? []).includes('tool_result'));
+    const followUp = stage.h.upstream.requests.find((r) =>
+      JSON.stringify(r.json?.messages ?? []).includes('tool_result'),
+    );
     expect(followUp, 'no follow-up with the tool result').toBeDefined();
     expect(JSON.stringify(followUp!.json.messages)).toContain(CALL.tool_calls[0]!.id);
     expect(followUp!.headers['anthropic-beta']).toBeTruthy();
   });
 
   it('runs its own tool (Read): the call reaches it untouched and its result goes back up', async () => {
-    router.scenario = 'client-tool';
+    stage.router.scenario = 'client-tool';
     const since = new Date();
-    const before = mcp.calls.get('echo') ?? 0;
+    const before = stage.mcp.calls.get('echo') ?? 0;
     const prompt = 'What does note.txt say?';
     const run = await claude(prompt, {
       credential: 'ANTHROPIC_AUTH_TOKEN',
@@ -292,8 +263,8 @@ describe.skipIf(!agents)(`Claude Code ${agents?.claude.version} (npm run test:ag
       format: 'stream-json',
       files: { 'note.txt': NOTE },
     });
-    expect(resultOf(run)?.result, describeRun(run, [h.token])).toBe(AFTER_READ.text);
-    expect(mcp.calls.get('echo') ?? 0).toBe(before);
+    expect(resultOf(run)?.result, describeRun(run, [stage.h.token])).toBe(AFTER_READ.text);
+    expect(stage.mcp.calls.get('echo') ?? 0).toBe(before);
 
     // Two model calls from the CLI: the one answered with the Read call, and the one with its result.
     const { calls, recorded } = await expectBridged(run, since, 'authorization');
@@ -304,7 +275,9 @@ describe.skipIf(!agents)(`Claude Code ${agents?.claude.version} (npm run test:ag
     expect(result?.tool_use_id).toBe(call.id);
     expect(JSON.stringify(result.content)).toContain(NOTE.trim());
     // ...and it went up as the client sent it.
-    const upstreamResult = lastUser(h.upstream.requests[1]!.json).content.find((b: any) => b.type === 'tool_result');
+    const upstreamResult = lastUser(stage.h.upstream.requests[1]!.json).content.find(
+      (b: any) => b.type === 'tool_result',
+    );
     expect(upstreamResult).toEqual(result);
 
     expect(recorded).toHaveLength(2);

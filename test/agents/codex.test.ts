@@ -1,23 +1,17 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { type Harness, startHarness } from '../helpers/harness.ts';
-import { startTestMcpServer, type TestMcpServer } from '../helpers/mcp-server.ts';
+import { describe, expect, inject, it } from 'vitest';
 import { manifest } from '../helpers/upstream.ts';
 import { pathWithNode } from './install.ts';
-import { type AgentRouter, agentFacts, routeAgents } from './router.ts';
+import { agentFacts } from './router.ts';
+import { agentStage } from './stage.ts';
 import {
   type AgentRun,
   baseEnv,
   describeRun,
-  type EgressSink,
   type Exchange,
   recordedSince,
   runAgent,
-  startEgressSink,
-  startTap,
-  type Tap,
   traceTraffic,
   upstreamSaw,
   usageOf,
@@ -39,12 +33,8 @@ const EXEC = agentFacts()['agents/codex-exec.sse']!;
 const AFTER_EXEC = agentFacts()['agents/codex-after-exec.sse']!;
 const NOTE = 'the note says 42\n';
 
-let h: Harness;
-let mcp: TestMcpServer;
-let tap: Tap;
-let sink: EgressSink;
-let router: AgentRouter;
-const homes: string[] = [];
+const stage = agentStage('agents-codex');
+const { home: newHome } = stage;
 
 /**
  * `$CODEX_HOME/config.toml`: the bridge as a Responses provider, and the features that call
@@ -58,7 +48,7 @@ function configToml(websockets: boolean): string {
     '',
     '[model_providers.aibridge]',
     'name = "AI Bridge"',
-    `base_url = "${tap.url}/openai/v1"`,
+    `base_url = "${stage.tap.url}/openai/v1"`,
     'env_key = "AIBRIDGE_TOKEN"',
     'wire_api = "responses"',
     `supports_websockets = ${websockets}`,
@@ -80,8 +70,7 @@ async function codex(
   prompt: string,
   options: { websockets?: boolean; files?: Record<string, string> } = {},
 ): Promise<AgentRun> {
-  const home = mkdtempSync(join(tmpdir(), 'aibridge-codex-'));
-  homes.push(home);
+  const home = newHome('aibridge-codex-');
   const codexHome = join(home, '.codex');
   const cwd = join(home, 'project');
   mkdirSync(codexHome);
@@ -91,17 +80,17 @@ async function codex(
   const env = baseEnv({
     HOME: home,
     CODEX_HOME: codexHome,
-    AIBRIDGE_TOKEN: h.token,
+    AIBRIDGE_TOKEN: stage.h.token,
     PATH: pathWithNode(),
-    HTTPS_PROXY: sink.url,
-    HTTP_PROXY: sink.url,
+    HTTPS_PROXY: stage.sink.url,
+    HTTP_PROXY: stage.sink.url,
     NO_PROXY: '127.0.0.1,localhost',
   });
   // exec never asks for approval; its default read-only sandbox is enough (the client-tool run
   // only reads note.txt, through Codex's bundled bubblewrap).
   const args = ['exec', '--skip-git-repo-check', '--color', 'never', prompt];
   const run = await runAgent(agents.codex, args, { cwd, env, timeoutMs: RUN_TIMEOUT });
-  traceTraffic(`codex ${args.join(' ')}`, tap, h.upstream.requests, sink.attempts);
+  traceTraffic(`codex ${args.join(' ')}`, stage.tap, stage.h.upstream.requests, stage.sink.attempts);
   return run;
 }
 
@@ -109,18 +98,18 @@ const isResponses = (e: Exchange) => e.method === 'POST' && /^\/openai\/v1\/resp
 
 /** What every run must show: returns the model calls the CLI made and what was recorded. */
 async function expectBridged(run: AgentRun, since: Date) {
-  const why = () => describeRun(run, [h.token]);
+  const why = () => describeRun(run, [stage.h.token]);
   expect(run.code, why()).toBe(0);
-  expect(router.unexpected, 'requests the replaying upstream had no fixture for').toEqual([]);
-  expect(sink.attempts, 'traffic to hosts other than the bridge').toEqual([]);
+  expect(stage.router.unexpected, 'requests the replaying upstream had no fixture for').toEqual([]);
+  expect(stage.sink.attempts, 'traffic to hosts other than the bridge').toEqual([]);
 
-  const unanswered = tap.exchanges
+  const unanswered = stage.tap.exchanges
     .filter((e) => !e.upgrade && (e.status === 0 || e.status >= 400))
     .map((e) => `${e.method} ${e.path} → ${e.status}`);
   expect(unanswered, 'requests the bridge refused or failed').toEqual([]);
-  for (const e of tap.exchanges) expect(e.credential, `${e.method} ${e.path}`).toBe('authorization');
+  for (const e of stage.tap.exchanges) expect(e.credential, `${e.method} ${e.path}`).toBe('authorization');
 
-  const calls = tap.exchanges.filter(isResponses);
+  const calls = stage.tap.exchanges.filter(isResponses);
   expect(calls.length).toBeGreaterThan(0);
   for (const call of calls) {
     expect(call.headers['user-agent']).toMatch(/^codex_(exec|cli_rs)\/\d+\.\d+\.\d+/);
@@ -130,12 +119,12 @@ async function expectBridged(run: AgentRun, since: Date) {
   }
   const sessionId = calls[0]!.headers['session-id'];
 
-  const recorded = await recordedSince(h, since, calls.length);
+  const recorded = await recordedSince(stage.h, since, calls.length);
   expect(recorded).toHaveLength(calls.length);
   for (const r of recorded) {
     expect(r.interception).toMatchObject({
-      initiator_id: h.userId,
-      api_key_id: h.apiKeyId,
+      initiator_id: stage.h.userId,
+      api_key_id: stage.h.apiKeyId,
       provider: 'openai',
       provider_name: 'openai',
       model: 'gpt-4.1',
@@ -146,8 +135,8 @@ async function expectBridged(run: AgentRun, since: Date) {
     expect(r.interception.user_agent).toBe(calls[0]!.headers['user-agent']);
   }
 
-  expect(upstreamSaw(h.upstream.requests, h.token), 'the upstream saw the bridge token').toBe(false);
-  const models = h.upstream.requests.filter((r) => r.path.startsWith('/v1/responses'));
+  expect(upstreamSaw(stage.h.upstream.requests, stage.h.token), 'the upstream saw the bridge token').toBe(false);
+  const models = stage.h.upstream.requests.filter((r) => r.path.startsWith('/v1/responses'));
   expect(models.length).toBeGreaterThanOrEqual(calls.length);
   for (const r of models) {
     expect(r.headers.authorization).toBe('Bearer sk-upstream-openai-key');
@@ -170,37 +159,12 @@ async function expectBridged(run: AgentRun, since: Date) {
 }
 
 describe.skipIf(!agents)(`Codex ${agents?.codex.version} (npm run test:agents)`, () => {
-  beforeAll(async () => {
-    mcp = await startTestMcpServer({ extraTools: 0 });
-    h = await startHarness('agents-codex', {
-      mcp_servers: [{ name: 'test', url: mcp.url, tool_allow_regex: '^echo$' }],
-    });
-    router = routeAgents(h.upstream);
-    tap = await startTap(h.bridge.url);
-    sink = await startEgressSink();
-  });
-
-  afterAll(async () => {
-    await tap?.close();
-    await sink?.close();
-    await h?.close();
-    await mcp?.stop();
-    for (const home of homes) rmSync(home, { recursive: true, force: true });
-  });
-
-  beforeEach(() => {
-    h.upstream.reset();
-    router.reset();
-    tap.reset();
-    sink.attempts.length = 0;
-  });
-
   it('answers through the bridge and is recorded as Codex', async () => {
     const since = new Date();
     const prompt = 'Say hello to the bridge';
     const run = await codex(prompt);
-    expect(run.stdout.trim(), describeRun(run, [h.token])).toBe(TEXT.text);
-    expect(tap.exchanges.filter((e) => e.upgrade)).toEqual([]);
+    expect(run.stdout.trim(), describeRun(run, [stage.h.token])).toBe(TEXT.text);
+    expect(stage.tap.exchanges.filter((e) => e.upgrade)).toEqual([]);
     const { recorded } = await expectBridged(run, since);
     expect(recorded).toHaveLength(1);
     const [r] = recorded as [any];
@@ -211,26 +175,26 @@ describe.skipIf(!agents)(`Codex ${agents?.codex.version} (npm run test:agents)`,
   });
 
   it('runs the injected MCP tool inside one request; Codex only sees the final answer', async () => {
-    router.scenario = 'tool';
+    stage.router.scenario = 'tool';
     const since = new Date();
-    const before = mcp.calls.get('echo') ?? 0;
+    const before = stage.mcp.calls.get('echo') ?? 0;
     const prompt = 'Use the echo tool, then tell me what it said';
     const run = await codex(prompt);
-    expect(run.stdout.trim(), describeRun(run, [h.token])).toBe(AFTER.text);
+    expect(run.stdout.trim(), describeRun(run, [stage.h.token])).toBe(AFTER.text);
     expect(run.stderr, 'an injected tool call reached the client').not.toContain('bmcp_test_echo');
-    expect(mcp.calls.get('echo') ?? 0).toBe(before + 1);
+    expect(stage.mcp.calls.get('echo') ?? 0).toBe(before + 1);
 
     // One request from the CLI; it went up twice (the tool call, then the follow-up with its result).
     const { calls, recorded } = await expectBridged(run, since);
     expect(calls).toHaveLength(1);
-    expect(h.upstream.requests).toHaveLength(2);
+    expect(stage.h.upstream.requests).toHaveLength(2);
     expect(recorded).toHaveLength(1);
     const [r] = recorded as [any];
     expect(r.tools).toEqual([
       expect.objectContaining({
         tool_call_id: CALL.tool_calls[0]!.id,
         tool: 'echo',
-        server_url: mcp.url,
+        server_url: stage.mcp.url,
         injected: true,
         invocation_error: null,
         provider_response_id: CALL.response_id,
@@ -239,7 +203,7 @@ describe.skipIf(!agents)(`Codex ${agents?.codex.version} (npm run test:agents)`,
     expect(JSON.parse(r.tools[0].input)).toEqual(CALL.tool_calls[0]!.arguments);
     expect(r.tokens.map(usageOf)).toEqual([CALL.usage, AFTER.usage]);
     expect(r.prompts.map((p: any) => p.prompt)).toEqual([prompt]);
-    const followUp = h.upstream.requests[1];
+    const followUp = stage.h.upstream.requests[1];
     expect(followUp?.json?.input?.at(-1)).toMatchObject({
       type: 'function_call_output',
       call_id: CALL.tool_calls[0]!.id,
@@ -250,8 +214,8 @@ describe.skipIf(!agents)(`Codex ${agents?.codex.version} (npm run test:agents)`,
     const since = new Date();
     const prompt = 'Say hello over whatever transport works';
     const run = await codex(prompt, { websockets: true });
-    expect(run.stdout.trim(), describeRun(run, [h.token])).toBe(TEXT.text);
-    const upgrades = tap.exchanges.filter((e) => e.upgrade);
+    expect(run.stdout.trim(), describeRun(run, [stage.h.token])).toBe(TEXT.text);
+    const upgrades = stage.tap.exchanges.filter((e) => e.upgrade);
     expect(upgrades.length, 'Codex did not try a WebSocket').toBeGreaterThan(0);
     for (const u of upgrades) {
       expect(u.path).toBe('/openai/v1/responses');
@@ -266,13 +230,13 @@ describe.skipIf(!agents)(`Codex ${agents?.codex.version} (npm run test:agents)`,
   });
 
   it('runs its own tool (exec_command): the call reaches it untouched and its output goes back up', async () => {
-    router.scenario = 'client-tool';
+    stage.router.scenario = 'client-tool';
     const since = new Date();
-    const before = mcp.calls.get('echo') ?? 0;
+    const before = stage.mcp.calls.get('echo') ?? 0;
     const prompt = 'What does note.txt say?';
     const run = await codex(prompt, { files: { 'note.txt': NOTE } });
-    expect(run.stdout.trim(), describeRun(run, [h.token])).toBe(AFTER_EXEC.text);
-    expect(mcp.calls.get('echo') ?? 0).toBe(before);
+    expect(run.stdout.trim(), describeRun(run, [stage.h.token])).toBe(AFTER_EXEC.text);
+    expect(stage.mcp.calls.get('echo') ?? 0).toBe(before);
 
     const { calls, recorded } = await expectBridged(run, since);
     expect(calls).toHaveLength(2);
@@ -280,7 +244,7 @@ describe.skipIf(!agents)(`Codex ${agents?.codex.version} (npm run test:agents)`,
     const output = calls[1]!.body.input.at(-1);
     expect(output).toMatchObject({ type: 'function_call_output', call_id: call.id });
     expect(JSON.stringify(output.output)).toContain(NOTE.trim());
-    expect(h.upstream.requests[1]!.json.input.at(-1)).toEqual(output);
+    expect(stage.h.upstream.requests[1]!.json.input.at(-1)).toEqual(output);
 
     expect(recorded).toHaveLength(2);
     const [first, second] = recorded as [any, any];
