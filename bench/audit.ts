@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Db } from 'mongodb';
+import type { Db, Document } from 'mongodb';
 import { validateConfig } from '../src/config/load.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import type {
@@ -108,29 +108,14 @@ async function seed(db: Db, userIds: string[]): Promise<number> {
   const newest = Date.now() - 60_000;
   for (let from = 0; from < ROWS; from += BATCH) {
     const rows = Array.from({ length: Math.min(BATCH, ROWS - from) }, (_, k) => generate(from + k, userIds, newest));
-    const opts = { ordered: false };
-    await Promise.all([
-      db.collection<InterceptionRecord>(COLLECTIONS.interceptions).insertMany(
-        rows.map((r) => r.interception),
-        opts,
-      ),
-      db.collection<UserPromptRecord>(COLLECTIONS.userPrompts).insertMany(
-        rows.flatMap((r) => r.prompts),
-        opts,
-      ),
-      db.collection<TokenUsageRecord>(COLLECTIONS.tokenUsages).insertMany(
-        rows.flatMap((r) => r.usages),
-        opts,
-      ),
-      db.collection<ToolUsageRecord>(COLLECTIONS.toolUsages).insertMany(
-        rows.flatMap((r) => r.tools),
-        opts,
-      ),
-      db.collection<ModelThoughtRecord>(COLLECTIONS.modelThoughts).insertMany(
-        rows.flatMap((r) => r.thoughts),
-        opts,
-      ),
-    ]);
+    const byCollection: Array<[string, Document[]]> = [
+      [COLLECTIONS.interceptions, rows.map((r) => r.interception)],
+      [COLLECTIONS.userPrompts, rows.flatMap((r) => r.prompts)],
+      [COLLECTIONS.tokenUsages, rows.flatMap((r) => r.usages)],
+      [COLLECTIONS.toolUsages, rows.flatMap((r) => r.tools)],
+      [COLLECTIONS.modelThoughts, rows.flatMap((r) => r.thoughts)],
+    ];
+    await Promise.all(byCollection.map(([name, docs]) => db.collection(name).insertMany(docs, { ordered: false })));
     if ((from / BATCH) % 10 === 0) process.stderr.write(`seeded ${from + rows.length}/${ROWS}\r`);
   }
   process.stderr.write('\n');

@@ -72,6 +72,20 @@ async function shut(server: Server): Promise<void> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
+/** What the tap keeps of one request, before the answer is known. */
+function exchangeOf(req: IncomingMessage, upgrade: boolean, body: unknown): Exchange {
+  return {
+    method: req.method ?? '',
+    path: req.url ?? '',
+    headers: safeHeaders(req.headers),
+    credential: credentialOf(req.headers),
+    upgrade,
+    status: 0,
+    responseHeaders: {},
+    body,
+  };
+}
+
 /**
  * A transparent recording proxy in front of the bridge: the agents talk to it as if it were the
  * bridge, and it keeps every request (and the status the bridge answered) to compare with the
@@ -87,16 +101,7 @@ export async function startTap(target: string): Promise<Tap> {
     try {
       json = body.length ? JSON.parse(body.toString('utf8')) : undefined;
     } catch {}
-    const exchange: Exchange = {
-      method: req.method ?? '',
-      path: req.url ?? '',
-      headers: safeHeaders(req.headers),
-      credential: credentialOf(req.headers),
-      upgrade: false,
-      status: 0,
-      responseHeaders: {},
-      body: json,
-    };
+    const exchange = exchangeOf(req, false, json);
     exchanges.push(exchange);
     const headers = { ...req.headers, host: to.host };
     const forward = httpRequest(
@@ -120,16 +125,7 @@ export async function startTap(target: string): Promise<Tap> {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
-    const exchange: Exchange = {
-      method: req.method ?? '',
-      path: req.url ?? '',
-      headers: safeHeaders(req.headers),
-      credential: credentialOf(req.headers),
-      upgrade: true,
-      status: 0,
-      responseHeaders: {},
-      body: undefined,
-    };
+    const exchange = exchangeOf(req, true, undefined);
     exchanges.push(exchange);
     const bridge = connect(Number(to.port), to.hostname, () => {
       const lines = [`${req.method} ${req.url} HTTP/1.1`];
