@@ -1,7 +1,7 @@
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
 export interface BreakerOptions {
-  /** Consecutive failures that open the circuit. */
+  /** Consecutive failures that open the circuit; 0 = never. */
   threshold: number;
   /** How long it stays open before one probe is let through. */
   cooldownMs: number;
@@ -49,7 +49,8 @@ export class CircuitBreaker {
   failure(now = Date.now()): void {
     this.#probing = false;
     this.#failures++;
-    if (this.state === 'half_open' || this.#failures >= this.#options.threshold) {
+    const { threshold } = this.#options;
+    if (this.state === 'half_open' || (threshold > 0 && this.#failures >= threshold)) {
       if (this.state !== 'open') this.trips++;
       this.state = 'open';
       this.#openedAt = now;

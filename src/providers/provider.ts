@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { Agent } from 'undici';
-import type { ProviderConfig } from '../config/config.ts';
+import type { Config, ProviderConfig } from '../config/config.ts';
 import { parseDuration } from '../config/duration.ts';
 import { BreakerSet } from '../limits/circuit-breaker.ts';
 
@@ -44,20 +44,17 @@ export class Provider {
   /** One circuit per model served by this provider. */
   readonly breakers: BreakerSet;
 
-  constructor(
-    config: ProviderConfig,
-    options: { upstreamTimeout?: string; breakerThreshold?: number; breakerCooldown?: string } = {},
-  ) {
+  constructor(config: ProviderConfig, limits: Config['limits']) {
     const url = new URL(config.base_url);
     this.name = config.name;
     this.type = config.type;
     this.origin = url.origin;
     this.#basePath = url.pathname.replace(/\/+$/, '');
     this.#apiKey = config.api_key;
-    const timeout = parseDuration(options.upstreamTimeout ?? '10m');
+    const timeout = parseDuration(limits.upstream_timeout);
     this.breakers = new BreakerSet({
-      threshold: options.breakerThreshold ?? 5,
-      cooldownMs: parseDuration(options.breakerCooldown ?? '30s'),
+      threshold: limits.breaker_threshold,
+      cooldownMs: parseDuration(limits.breaker_cooldown),
     });
     this.dispatcher = new Agent({
       keepAliveTimeout: 60_000,

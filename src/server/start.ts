@@ -56,14 +56,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger,
     recorder: new Recorder(store.db, logger, { journal }),
     metrics: new Metrics(),
-    providers: config.providers.map(
-      (p) =>
-        new Provider(p, {
-          upstreamTimeout: config.limits.upstream_timeout,
-          breakerThreshold: config.limits.breaker_threshold || Number.POSITIVE_INFINITY,
-          breakerCooldown: config.limits.breaker_cooldown,
-        }),
-    ),
+    providers: config.providers.map((p) => new Provider(p, config.limits)),
     limits: {
       concurrency: new ConcurrencyLimit(config.limits.max_concurrent_interceptions),
       userRate: new UserRateLimit(config.limits.user_requests_per_minute),
