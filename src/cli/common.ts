@@ -12,6 +12,9 @@ export class ExitError extends Error {
   }
 }
 
+/** The --config option every admin command takes. */
+export const CONFIG_FLAG = ['-c, --config <file>', 'configuration file, YAML or JSON (env AIBRIDGE_CONFIG)'] as const;
+
 /** --config, then AIBRIDGE_CONFIG, then ./aibridge.yaml if present, else built-in defaults. */
 export function resolveConfig(file: string | undefined): Config {
   const chosen = file ?? process.env.AIBRIDGE_CONFIG ?? (existsSync('aibridge.yaml') ? 'aibridge.yaml' : undefined);

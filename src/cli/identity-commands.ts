@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { ROLES, type Role } from '../identity/users.ts';
-import { ExitError, withUsers } from './common.ts';
-
-const CONFIG_FLAG = ['-c, --config <file>', 'configuration file (env AIBRIDGE_CONFIG)'] as const;
+import { CONFIG_FLAG, ExitError, withUsers } from './common.ts';
 
 export function identityCommands(program: Command): void {
   const users = program.command('users').description('manage users');

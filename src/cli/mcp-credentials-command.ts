@@ -3,9 +3,7 @@ import type { Config } from '../config/config.ts';
 import { Users } from '../identity/users.ts';
 import { McpCredentials, parseHeader } from '../mcp/credentials.ts';
 import type { OpenedStore } from '../store/open.ts';
-import { ExitError, withStore } from './common.ts';
-
-const CONFIG_FLAG = ['-c, --config <file>', 'configuration file (env AIBRIDGE_CONFIG)'] as const;
+import { CONFIG_FLAG, ExitError, withStore } from './common.ts';
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { resolveConfig } from './common.ts';
+import { CONFIG_FLAG, resolveConfig } from './common.ts';
 
 function clientSetup(url: string, token: string): string {
   return [
@@ -22,7 +22,7 @@ export function serverCommand(program: Command): void {
   program
     .command('server')
     .description('run the bridge')
-    .option('-c, --config <file>', 'configuration file, YAML or JSON (env AIBRIDGE_CONFIG)')
+    .option(...CONFIG_FLAG)
     .option('--listen <host:port>', 'listen address (env AIBRIDGE_LISTEN)')
     .option('--trace', 'export OpenTelemetry traces (env AIBRIDGE_TRACE_ENABLE)')
     .option('--trace-logs', 'add log lines to spans as events (env AIBRIDGE_TRACE_LOGS)')
