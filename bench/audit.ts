@@ -60,6 +60,8 @@ function generate(i: number, userIds: string[], newest: number) {
     started_at: started,
     ended_at: i % 500 === 0 ? null : new Date(started.getTime() + 4_000),
     status: i % 500 === 0 ? null : i % 50 === 0 ? 'failed' : 'completed',
+    cost_usd: null,
+    totals: null,
     metadata: {},
   };
   const at = (ms: number) => new Date(started.getTime() + ms);
@@ -80,6 +82,7 @@ function generate(i: number, userIds: string[], newest: number) {
     output_tokens: 200 + (i % 101),
     cache_read_input_tokens: 5_000,
     cache_write_input_tokens: n === 0 ? 300 : 0,
+    cost_usd: null,
     metadata: {},
     created_at: at(1_000 * (n + 1)),
   }));
@@ -93,6 +96,8 @@ function generate(i: number, userIds: string[], newest: number) {
     input: '{"query":"is:open label:bug"}',
     injected: n === 0,
     invocation_error: null,
+    output: null,
+    duration_ms: null,
     metadata: {},
     created_at: at(1_500 + n),
   }));

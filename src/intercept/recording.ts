@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { InterceptionTelemetry } from '../observability/interception.ts';
 import type { Recorder } from '../recorder/recorder.ts';
-import type { InterceptionRecord } from '../recorder/records.ts';
+import type { InterceptionRecord, InterceptionTotals } from '../recorder/records.ts';
 import type { ToolCall, Usage } from './types.ts';
 
 /**
@@ -14,16 +14,24 @@ export class InterceptionLog {
   readonly #recorder: Recorder;
   readonly #telemetry: InterceptionTelemetry;
   #promptRecorded = false;
+  readonly #totals: InterceptionTotals = {
+    input_tokens: 0,
+    output_tokens: 0,
+    cache_read_input_tokens: 0,
+    cache_write_input_tokens: 0,
+    tool_calls: 0,
+  };
 
   constructor(
     telemetry: InterceptionTelemetry,
     recorder: Recorder,
-    fields: Omit<InterceptionRecord, '_id' | 'ended_at' | 'status'>,
+    fields: Omit<InterceptionRecord, '_id' | 'ended_at' | 'status' | 'cost_usd' | 'totals'>,
   ) {
     this.#telemetry = telemetry;
     this.#recorder = recorder;
     const span = telemetry.span('Intercept.RecordInterception');
-    recorder.record({ kind: 'interception', doc: { _id: this.id, ...fields, ended_at: null, status: null } });
+    recorder.record({ kind: 'interception', doc: { _id: this.id, ...fields, ended_at: null, status: null, cost_usd: null, totals: null },
+    });
     telemetry.identify(this.id, fields.client);
     span?.setAttribute('interception_id', this.id);
     span?.end();
@@ -56,10 +64,13 @@ export class InterceptionLog {
         interception_id: this.id,
         provider_response_id: responseId,
         ...usage,
+        cost_usd: null,
         created_at: new Date(),
       },
     });
     span?.end();
+    for (const key of ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_write_input_tokens'] as const)
+      this.#totals[key] += usage[key];
     this.#telemetry.tokens(usage);
   }
 
@@ -87,11 +98,14 @@ export class InterceptionLog {
         input: call.arguments,
         injected: fields.injected,
         invocation_error: fields.error,
+        output: null,
+        duration_ms: null,
         metadata: fields.metadata ?? {},
         created_at: new Date(),
       },
     });
     span?.end();
+    this.#totals.tool_calls++;
     if (!fields.injected) this.#telemetry.clientTool(call.name);
   }
 
@@ -105,7 +119,15 @@ export class InterceptionLog {
 
   ended(status: 'completed' | 'failed', metadata?: Record<string, unknown>): void {
     const span = this.#telemetry.span('Intercept.RecordInterceptionEnded', { status });
-    this.#recorder.record({ kind: 'interception_ended', id: this.id, ended_at: new Date(), status, metadata });
+    this.#recorder.record({
+      kind: 'interception_ended',
+      id: this.id,
+      ended_at: new Date(),
+      status,
+      cost_usd: null,
+      totals: { ...this.#totals },
+      metadata,
+    });
     span?.end();
     this.#telemetry.finish(status, typeof metadata?.error === 'string' ? metadata.error : undefined);
   }

@@ -72,6 +72,8 @@ function interception(
     started_at: started,
     ended_at: new Date(started.getTime() + 5_000),
     status: 'completed',
+    cost_usd: null,
+    totals: null,
     metadata: {},
     ...fields,
   };
@@ -114,6 +116,7 @@ async function seed(): Promise<void> {
     output_tokens: 10 * m,
     cache_read_input_tokens: m,
     cache_write_input_tokens: 0,
+    cost_usd: null,
     metadata: { web_search_requests: m },
   }));
   const prompts: UserPromptRecord[] = [
@@ -129,6 +132,8 @@ async function seed(): Promise<void> {
     input: JSON.stringify({ n: m }),
     injected: m === 1,
     invocation_error: m === 1 ? null : 'exit 1',
+    output: null,
+    duration_ms: null,
     metadata: {},
   }));
   await store.db.collection<TokenUsageRecord>(COLLECTIONS.tokenUsages).insertMany(usages);
@@ -245,6 +250,8 @@ describe('listing', () => {
       model: 'claude-sonnet-4',
       client: 'Claude Code',
       status: 'completed',
+      cost_usd: null,
+      totals: null,
       metadata: { streaming: true },
       started_at: '2025-03-01T13:00:00.000Z',
       ended_at: '2025-03-01T13:00:05.000Z',
@@ -256,6 +263,7 @@ describe('listing', () => {
         output_tokens: 10 * m,
         cache_read_input_tokens: m,
         cache_write_input_tokens: 0,
+        cost_usd: null,
         metadata: { web_search_requests: m },
         created_at: at(60 + m).toISOString(),
       })),
@@ -278,6 +286,8 @@ describe('listing', () => {
         input: JSON.stringify({ n: m }),
         injected: m === 1,
         invocation_error: m === 1 ? null : 'exit 1',
+        output: null,
+        duration_ms: null,
         metadata: {},
         created_at: at(60 + m).toISOString(),
       })),

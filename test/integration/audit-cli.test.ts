@@ -40,6 +40,8 @@ async function seed() {
       started_at: new Date(T0 + Math.floor(i / 2) * 3_600_000),
       ended_at: new Date(T0 + Math.floor(i / 2) * 3_600_000 + 1_000),
       status: 'completed',
+      cost_usd: null,
+      totals: null,
       metadata: {},
     });
   }
@@ -53,6 +55,7 @@ async function seed() {
     output_tokens: 10 * n,
     cache_read_input_tokens: n,
     cache_write_input_tokens: 2 * n,
+    cost_usd: null,
     metadata: {},
     created_at: new Date(T0 + n),
   });
@@ -74,6 +77,8 @@ async function seed() {
     input: '{}',
     injected: false,
     invocation_error: null,
+    output: null,
+    duration_ms: null,
     metadata: {},
     created_at: new Date(T0 + 3),
   });

@@ -40,6 +40,8 @@ async function seed(count: number, ageMs: number): Promise<string[]> {
       started_at: started,
       ended_at: started,
       status: 'completed' as const,
+      cost_usd: null,
+      totals: null,
       metadata: {},
     })),
   );

@@ -1,0 +1,278 @@
+/**
+ * The one storage interface (SPEC §1): every document the product keeps, and every query it
+ * makes of them. Two implementations — embedded SQLite (`store/sqlite/`) and MongoDB
+ * (`store/mongo/`) — pass the same contract suite (test/store/contract.ts).
+ */
+import type {
+  InterceptionRecord,
+  ModelThoughtRecord,
+  RecordOp,
+  TokenUsageRecord,
+  ToolUsageRecord,
+  UserPromptRecord,
+} from '../recorder/records.ts';
+
+export const ROLES = ['owner', 'auditor', 'member'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const BUDGET_PERIODS = ['day', 'week', 'month'] as const;
+export type BudgetPeriod = (typeof BUDGET_PERIODS)[number];
+export interface Budget {
+  usd: number;
+  period: BudgetPeriod;
+}
+
+export interface UserDoc {
+  _id: string;
+  username: string;
+  name: string;
+  role: Role;
+  created_at: Date;
+  /** Set while the user is disabled: their tokens answer 401. */
+  disabled_at: Date | null;
+  /** Set once deleted; the username stays reserved so records stay unambiguous. */
+  deleted_at: Date | null;
+  /** Overrides the role's default budget; null = the role default. */
+  budget: Budget | null;
+  /** MCP servers this user is never given, whatever their role allows. */
+  denied_servers: string[];
+}
+
+export type ApiKeyKind = 'api' | 'console';
+
+export interface ApiKeyDoc {
+  _id: string;
+  user_id: string;
+  /** SHA-256 of the token; the token itself is never stored. */
+  hash: string;
+  name: string;
+  /** `console`: a web console session (cookie), revoked at sign-out. */
+  kind: ApiKeyKind;
+  created_at: Date;
+  expires_at: Date | null;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+/** Stored form of per-user MCP headers: names in clear (to list them), values only sealed. */
+export interface CredentialDoc {
+  _id: string;
+  user_id: string;
+  server: string;
+  header_names: string[];
+  headers_enc: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** The audit filter (SPEC §7 `q`) after `initiator` has been resolved to a user id. */
+export interface InterceptionFilter {
+  initiator_id?: string;
+  provider?: string;
+  provider_name?: string;
+  model?: string;
+  client?: string;
+  client_session_id?: string;
+  /** `running` matches interceptions that have not ended. */
+  status?: 'completed' | 'failed' | 'running';
+  started_after?: Date;
+  started_before?: Date;
+}
+
+/** A keyset cursor: rows strictly after this one in (started_at desc, _id desc) order. */
+export interface Cursor {
+  _id: string;
+  started_at: Date;
+}
+
+export interface PageRequest {
+  limit: number;
+  offset?: number;
+  after?: Cursor;
+}
+
+/** One interception with everything recorded under it, children in created_at order. */
+export interface InterceptionDetail {
+  interception: InterceptionRecord;
+  initiator: { username: string; name: string } | null;
+  user_prompts: UserPromptRecord[];
+  token_usages: TokenUsageRecord[];
+  tool_usages: ToolUsageRecord[];
+  model_thoughts: ModelThoughtRecord[];
+}
+
+export const USAGE_KEYS = ['initiator', 'model', 'provider', 'client', 'day'] as const;
+export type UsageKey = (typeof USAGE_KEYS)[number];
+
+/** Sums over a group of interceptions (SPEC §13). */
+export interface UsageGroup {
+  /** One entry per group_by key; `initiator` is the user id, `day` is YYYY-MM-DD (UTC). */
+  key: Partial<Record<UsageKey, string>>;
+  interceptions: number;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens: number;
+  cache_write_input_tokens: number;
+  /** Sum over priced interceptions; null when none in the group was priced. */
+  cost_usd: number | null;
+  tool_calls: number;
+  /** Interceptions in the group that ended failed. */
+  failed: number;
+}
+
+/** Interceptions sharing one client session id (an agent's session), for the console. */
+export interface SessionSummary {
+  client_session_id: string;
+  initiator_id: string;
+  client: string;
+  first_started_at: Date;
+  last_started_at: Date;
+  interceptions: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number | null;
+}
+
+export interface PurgeBatch {
+  interceptions: number;
+  /** Deleted documents per child collection. */
+  children: Record<string, number>;
+}
+
+export interface RecordStore {
+  /**
+   * Writes records in order; idempotent, so a batch written twice (a replayed journal) changes
+   * nothing. An interception insert that meets an existing row takes its end fields.
+   */
+  write(ops: RecordOp[]): Promise<void>;
+  /** Deletes up to `limit` interceptions started before `cutoff`, children first. */
+  purge(cutoff: Date, limit: number): Promise<PurgeBatch>;
+}
+
+export interface AuditStore {
+  /** The (started_at, _id) of `id` when it matches the filter; null otherwise. */
+  cursor(filter: InterceptionFilter, id: string): Promise<Cursor | null>;
+  /** One page in (started_at desc, _id desc) order. */
+  list(filter: InterceptionFilter, page: PageRequest): Promise<InterceptionDetail[]>;
+  /** How many interceptions match, ignoring paging. */
+  count(filter: InterceptionFilter): Promise<number>;
+  get(filter: InterceptionFilter, id: string): Promise<InterceptionDetail | null>;
+  /** Distinct non-empty values of a field among matching interceptions, sorted. */
+  distinct(field: 'model' | 'client', filter: InterceptionFilter): Promise<string[]>;
+  /** Groups matching (ended) interceptions; computed by the store, never row by row in the bridge. */
+  usage(filter: InterceptionFilter, groupBy: readonly UsageKey[]): Promise<UsageGroup[]>;
+  /** Client sessions among matching interceptions, most recently active first. */
+  sessions(filter: InterceptionFilter, page: { limit: number; offset?: number }): Promise<SessionSummary[]>;
+  /** USD recorded for a user's interceptions started at or after `since` (budgets). */
+  spend(userId: string, since: Date): Promise<number>;
+}
+
+export interface IdentityStore {
+  /** Throws DuplicateError when the username is taken (deleted users keep theirs). */
+  createUser(user: UserDoc): Promise<void>;
+  users(options?: { includeDeleted?: boolean }): Promise<UserDoc[]>;
+  countUsers(): Promise<number>;
+  userById(id: string): Promise<UserDoc | null>;
+  userByUsername(username: string): Promise<UserDoc | null>;
+  usersByIds(ids: readonly string[]): Promise<UserDoc[]>;
+  /** False when no such user. */
+  updateUser(
+    id: string,
+    patch: Partial<Pick<UserDoc, 'name' | 'role' | 'disabled_at' | 'deleted_at' | 'budget' | 'denied_servers'>>,
+  ): Promise<boolean>;
+  createKey(key: ApiKeyDoc): Promise<void>;
+  keyByHash(hash: string): Promise<ApiKeyDoc | null>;
+  keyById(id: string): Promise<ApiKeyDoc | null>;
+  keys(userId?: string): Promise<ApiKeyDoc[]>;
+  /** Sets revoked_at on the given keys that are not revoked yet; returns how many changed. */
+  revokeKeys(ids: readonly string[], at: Date): Promise<number>;
+  /** Raises last_used_at (never lowers it); one call per batch of keys, not per request. */
+  touchKeys(lastUsed: ReadonlyArray<readonly [string, Date]>): Promise<void>;
+  /** Deletes expired console sessions and long-revoked keys; returns how many went. */
+  pruneKeys(before: Date): Promise<number>;
+}
+
+export interface CredentialStore {
+  /** Inserts or replaces the (user, server) row, keeping its _id and created_at. */
+  upsert(doc: CredentialDoc): Promise<void>;
+  get(userId: string, server: string): Promise<CredentialDoc | null>;
+  /** Sorted by user id, then server. */
+  list(userId?: string): Promise<CredentialDoc[]>;
+  delete(userId: string, server: string): Promise<boolean>;
+  deleteForUser(userId: string): Promise<number>;
+}
+
+export interface LeaseStore {
+  /** Takes (or renews) a named lease when free, expired or already ours; one atomic decision. */
+  acquire(name: string, holder: string, ms: number, now?: Date): Promise<boolean>;
+  release(name: string, holder: string): Promise<void>;
+}
+
+/** Every collection, for `aibridge migrate` (SPEC §1): documents in _id order, in pages. */
+export const COLLECTIONS = {
+  users: 'users',
+  apiKeys: 'api_keys',
+  interceptions: 'interceptions',
+  userPrompts: 'user_prompts',
+  tokenUsages: 'token_usages',
+  toolUsages: 'tool_usages',
+  modelThoughts: 'model_thoughts',
+  mcpCredentials: 'mcp_credentials',
+  leases: 'leases',
+} as const;
+export type CollectionName = (typeof COLLECTIONS)[keyof typeof COLLECTIONS];
+
+export const CHILD_COLLECTIONS = [
+  COLLECTIONS.userPrompts,
+  COLLECTIONS.tokenUsages,
+  COLLECTIONS.toolUsages,
+  COLLECTIONS.modelThoughts,
+] as const;
+
+/** Collections `migrate` copies (leases are per-deployment state). */
+export const MIGRATED_COLLECTIONS: readonly CollectionName[] = [
+  COLLECTIONS.users,
+  COLLECTIONS.apiKeys,
+  COLLECTIONS.mcpCredentials,
+  COLLECTIONS.interceptions,
+  ...CHILD_COLLECTIONS,
+];
+
+export interface DocumentSource {
+  /** Up to `limit` documents of a collection with _id > afterId, in _id order, as MongoDB stores them. */
+  scan(collection: CollectionName, afterId: string | null, limit: number): Promise<Array<{ _id: string }>>;
+  estimate(collection: CollectionName): Promise<number>;
+}
+
+export interface DocumentSink {
+  /** Inserts documents, skipping any whose _id already exists; returns how many were new. */
+  insertNew(collection: CollectionName, docs: ReadonlyArray<{ _id: string }>): Promise<number>;
+}
+
+export interface Store {
+  readonly kind: 'embedded' | 'mongodb';
+  /** Where it lives, safe to show (credentials hidden). */
+  readonly location: string;
+  readonly records: RecordStore;
+  readonly audit: AuditStore;
+  readonly identity: IdentityStore;
+  readonly credentials: CredentialStore;
+  readonly leases: LeaseStore;
+  readonly documents: DocumentSource & DocumentSink;
+  /** True when the store answers within `timeoutMs`. */
+  ping(timeoutMs?: number): Promise<boolean>;
+  /**
+   * Whether a failed write can never succeed as it is (e.g. a document the store refuses),
+   * as opposed to an outage worth retrying. The recorder dead-letters the former.
+   */
+  isPermanent(err: unknown): boolean;
+  close(): Promise<void>;
+}
+
+/** A unique key (username, token hash, (user, server)) already exists. */
+export class DuplicateError extends Error {}
+
+/** Hides credentials when a URI has to be shown to a person. */
+export function redactUri(uri: string): string {
+  return uri.replace(/\/\/[^@/]+@/, '//***@');
+}
