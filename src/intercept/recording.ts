@@ -30,7 +30,9 @@ export class InterceptionLog {
     this.#telemetry = telemetry;
     this.#recorder = recorder;
     const span = telemetry.span('Intercept.RecordInterception');
-    recorder.record({ kind: 'interception', doc: { _id: this.id, ...fields, ended_at: null, status: null, cost_usd: null, totals: null },
+    recorder.record({
+      kind: 'interception',
+      doc: { _id: this.id, ...fields, ended_at: null, status: null, cost_usd: null, totals: null },
     });
     telemetry.identify(this.id, fields.client);
     span?.setAttribute('interception_id', this.id);
