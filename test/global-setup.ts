@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { type EmbeddedDatabase, startEmbedded } from '../src/store/embedded.ts';
+import { type MongoServer, startMongoServer } from './helpers/mongo-server.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -9,7 +9,7 @@ declare module 'vitest' {
   }
 }
 
-let embedded: EmbeddedDatabase | undefined;
+let embedded: MongoServer | undefined;
 // One directory per run, so runs side by side never share (and stop) each other's database.
 const dataDir = resolve('.data-test', `run-${process.pid}`);
 
@@ -17,7 +17,7 @@ const dataDir = resolve('.data-test', `run-${process.pid}`);
 export async function setup(project: TestProject): Promise<void> {
   let uri = process.env.MONGODB_URI;
   if (!uri) {
-    embedded = await startEmbedded(dataDir, (line) => console.log(`[test db] ${line}`));
+    embedded = await startMongoServer(dataDir, (line) => console.log(`[test db] ${line}`));
     uri = embedded.uri;
   }
   project.provide('mongoUri', uri);

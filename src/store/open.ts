@@ -1,32 +1,13 @@
 import type { Config } from '../config/config.ts';
-import { type EmbeddedDatabase, startEmbedded } from './embedded.ts';
-import { connectStore, ensureIndexes, type Store } from './mongo.ts';
+import { openMongoStore } from './mongo/store.ts';
+import { openEmbeddedStore } from './sqlite/store.ts';
+import type { Store } from './store.ts';
 
-export interface OpenedStore extends Store {
-  embedded?: EmbeddedDatabase;
-}
-
-/** Connects to the configured MongoDB, or to the embedded one of data_dir (starting it if needed). */
-export async function openStore(config: Config, log: (line: string) => void = () => {}): Promise<OpenedStore> {
-  let embedded: EmbeddedDatabase | undefined;
-  let uri = config.mongodb.uri;
-  if (!uri) {
-    embedded = await startEmbedded(config.data_dir, log);
-    uri = embedded.uri;
-  }
-  try {
-    const store = await connectStore(uri, config.mongodb.database);
-    await ensureIndexes(store.db);
-    return {
-      ...store,
-      embedded,
-      async close() {
-        await store.close();
-        await embedded?.stop();
-      },
-    };
-  } catch (err) {
-    await embedded?.stop();
-    throw err;
-  }
+/**
+ * The configured store: MongoDB when `mongodb.uri` is set, else the embedded SQLite file in
+ * data_dir. The server runs embedded operations in worker threads; admin commands inline.
+ */
+export async function openStore(config: Config, use: 'server' | 'admin'): Promise<Store> {
+  if (config.mongodb.uri) return openMongoStore(config.mongodb.uri, config.mongodb.database);
+  return openEmbeddedStore(config.data_dir, use === 'server' ? 'threads' : 'inline');
 }

@@ -14,9 +14,9 @@ export const FERRETDB_VERSION = 'v1.24.2';
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const FERRETDB_BIN = join(PROJECT_ROOT, '.tools', 'bin', 'ferretdb');
 
-export class EmbeddedDatabaseError extends Error {}
+export class MongoServerStartError extends Error {}
 
-export interface EmbeddedDatabase {
+export interface MongoServer {
   uri: string;
   kind: 'mongod' | 'ferretdb';
   /** Process id of the database server itself. */
@@ -29,7 +29,7 @@ export interface EmbeddedDatabase {
 interface StateFile {
   pid: number;
   port: number;
-  kind: EmbeddedDatabase['kind'];
+  kind: MongoServer['kind'];
 }
 
 /**
@@ -104,10 +104,9 @@ export async function installFerretDB(log: (line: string) => void = () => {}): P
   if (existsSync(FERRETDB_BIN)) return FERRETDB_BIN;
   const go = await which('go');
   if (!go) {
-    throw new EmbeddedDatabaseError(
-      'The embedded database needs FerretDB, which is built with Go, and no `go` was found on PATH.\n' +
-        'Either install the Go toolchain (1.22 or newer) and start again, or point the bridge at a MongoDB:\n' +
-        '  AIBRIDGE_MONGODB_URI=mongodb://HOST:27017 npm start   (or set mongodb.uri in the config file)',
+    throw new MongoServerStartError(
+      'The MongoDB store tests need FerretDB, which is built with Go, and no `go` was found on PATH.\n' +
+        'Install the Go toolchain (1.22 or newer), or run the tests against a MongoDB: MONGODB_URI=mongodb://HOST:27017 npm test',
     );
   }
   log(`building FerretDB ${FERRETDB_VERSION} into ${FERRETDB_BIN} (first use only)`);
@@ -172,7 +171,7 @@ async function readState(file: string): Promise<StateFile | undefined> {
   }
 }
 
-async function reuse(stateFile: string): Promise<EmbeddedDatabase | undefined> {
+async function reuse(stateFile: string): Promise<MongoServer | undefined> {
   const state = await readState(stateFile);
   if (!state || !alive(state.pid)) return undefined;
   const uri = uriFor(state.port);
@@ -201,7 +200,7 @@ async function launch(
   stateFile: string,
   log: (l: string) => void,
   fixedPort?: number,
-): Promise<EmbeddedDatabase> {
+): Promise<MongoServer> {
   const port = fixedPort ?? (await freePort());
   const { kind, argv } = await commandFor(dataDir, port, log);
   const started = Date.now();
@@ -214,7 +213,7 @@ async function launch(
     guardian.once('error', reject);
     guardian.stdout?.once('data', (chunk: Buffer) => resolvePid(Number(chunk.toString().trim())));
     guardian.once('exit', () =>
-      reject(new EmbeddedDatabaseError(`${kind} exited at once; see ${dataDir}/embedded-db.log`)),
+      reject(new MongoServerStartError(`${kind} exited at once; see ${dataDir}/embedded-db.log`)),
     );
   });
   const uri = uriFor(port);
@@ -230,24 +229,24 @@ async function launch(
     if (await pings(uri, 500)) break;
     if (guardian.exitCode !== null || waited > 60_000) {
       await stop();
-      throw new EmbeddedDatabaseError(`${kind} did not answer a ping within 60 s; see ${dataDir}/embedded-db.log`);
+      throw new MongoServerStartError(`${kind} did not answer a ping within 60 s; see ${dataDir}/embedded-db.log`);
     }
     await sleep(100);
   }
   await writeFile(stateFile, JSON.stringify({ pid, port, kind } satisfies StateFile));
-  log(`embedded ${kind} ready on 127.0.0.1:${port} in ${Date.now() - started} ms (data in ${dataDir})`);
+  log(`test ${kind} ready on 127.0.0.1:${port} in ${Date.now() - started} ms (data in ${dataDir})`);
   return { uri, kind, pid, owner: true, stop };
 }
 
 /**
- * Returns the embedded database of `dataDir`: the one another aibridge process already
- * runs there, or a new child (mongod from PATH, else FerretDB on SQLite).
+ * A MongoDB-wire server for tests in `dataDir`: the one another test process already runs
+ * there, or a new child (mongod from PATH, else FerretDB 1.24 on SQLite, built with Go).
  */
-export async function startEmbedded(
+export async function startMongoServer(
   dataDir: string,
   log: (line: string) => void = () => {},
   options: { port?: number } = {},
-): Promise<EmbeddedDatabase> {
+): Promise<MongoServer> {
   const dir = resolve(dataDir);
   await mkdir(dir, { recursive: true });
   const stateFile = join(dir, 'embedded-db.json');
@@ -265,5 +264,5 @@ export async function startEmbedded(
     }
     await sleep(200); // another process is starting it; wait and reuse.
   }
-  throw new EmbeddedDatabaseError(`timed out waiting for the embedded database in ${dir}`);
+  throw new MongoServerStartError(`timed out waiting for the test database in ${dir}`);
 }

@@ -1,0 +1,59 @@
+import type { Db, IndexDescription } from 'mongodb';
+import { CHILD_COLLECTIONS, COLLECTIONS } from '../store.ts';
+
+const PAGE_ORDER = { started_at: -1, _id: -1 } as const;
+
+/**
+ * Every index the product's queries use, each with the plan it is for. Audit pages sort by
+ * (started_at desc, _id desc), so each audit filter key leads a compound index that ends in
+ * that order: a filtered first page is an IXSCAN over one key range that stops after `limit`
+ * documents (no in-memory SORT stage), and a deep `after_id` page starts mid-range.
+ */
+export const INDEXES: Record<string, IndexDescription[]> = {
+  [COLLECTIONS.users]: [{ key: { username: 1 }, name: 'username_unique', unique: true }],
+  [COLLECTIONS.apiKeys]: [
+    // Token lookup on every cache miss: IXSCAN hash_unique → one FETCH.
+    { key: { hash: 1 }, name: 'hash_unique', unique: true },
+    // tokens list USER: IXSCAN user_id.
+    { key: { user_id: 1 }, name: 'user_id' },
+  ],
+  [COLLECTIONS.interceptions]: [
+    // No filter, or only a time range: IXSCAN audit_started (backward-compatible bounds on started_at).
+    { key: PAGE_ORDER, name: 'audit_started' },
+    // initiator:X (every member's own view; budgets' spend): IXSCAN audit_initiator, equality + range.
+    { key: { initiator_id: 1, ...PAGE_ORDER }, name: 'audit_initiator' },
+    // provider:, provider_name:, model:, client:, session:, status: — IXSCAN on the key's index;
+    // a second equality key (e.g. provider + client) is a FETCH filter over that range.
+    ...(['provider', 'provider_name', 'model', 'client', 'client_session_id', 'status'] as const).map((key) => ({
+      key: { [key]: 1, ...PAGE_ORDER },
+      name: `audit_${key}`,
+    })),
+  ],
+  // A page's children: IXSCAN interception_created with $in over the page's ids, already in created_at order.
+  ...Object.fromEntries(
+    CHILD_COLLECTIONS.map((name) => [name, [{ key: { interception_id: 1, created_at: 1 }, name: 'interception_created' }]]),
+  ),
+  [COLLECTIONS.mcpCredentials]: [{ key: { user_id: 1, server: 1 }, name: 'user_server', unique: true }],
+};
+
+/** Indexes of earlier versions that the ones above replace. */
+const LEGACY: Record<string, string[]> = {
+  [COLLECTIONS.interceptions]: ['started_at_id', 'initiator_started', 'provider', 'model', 'client'],
+};
+
+/** Creates the indexes; idempotent, so every replica runs it at start-up. */
+export async function ensureIndexes(db: Db): Promise<void> {
+  await Promise.all(
+    Object.entries(LEGACY).flatMap(([collection, names]) =>
+      names.map((name) =>
+        db
+          .collection(collection)
+          .dropIndex(name)
+          .catch(() => {}),
+      ),
+    ),
+  );
+  await Promise.all(
+    Object.entries(INDEXES).map(([collection, indexes]) => db.collection(collection).createIndexes(indexes)),
+  );
+}

@@ -1,0 +1,113 @@
+import type { CollectionName } from '../store.ts';
+
+/**
+ * The embedded store keeps each document whole, as JSON in `doc` (dates as epoch
+ * milliseconds), with the fields it filters, sorts or sums on copied into STORED generated
+ * columns that carry the indexes. A document therefore reads back exactly as it was
+ * written, and queries run on real columns and indexes.
+ */
+interface Table {
+  /** Generated columns: name → JSON path in doc. */
+  columns: Record<string, string>;
+  /** Top-level fields holding dates (stored as epoch ms). */
+  dates: readonly string[];
+  indexes: string[];
+}
+
+const TOTAL = (field: string) => `$.totals.${field}`;
+
+export const TABLES: Record<CollectionName, Table> = {
+  users: {
+    columns: { username: '$.username' },
+    dates: ['created_at', 'disabled_at', 'deleted_at'],
+    indexes: ['CREATE UNIQUE INDEX IF NOT EXISTS users_username ON users(username)'],
+  },
+  api_keys: {
+    columns: { user_id: '$.user_id', hash: '$.hash', kind: '$.kind', expires_at: '$.expires_at' },
+    dates: ['created_at', 'expires_at', 'last_used_at', 'revoked_at'],
+    indexes: [
+      'CREATE UNIQUE INDEX IF NOT EXISTS api_keys_hash ON api_keys(hash)',
+      'CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys(user_id)',
+    ],
+  },
+  mcp_credentials: {
+    columns: { user_id: '$.user_id', server: '$.server' },
+    dates: ['created_at', 'updated_at'],
+    indexes: ['CREATE UNIQUE INDEX IF NOT EXISTS mcp_credentials_user_server ON mcp_credentials(user_id, server)'],
+  },
+  leases: {
+    columns: { holder: '$.holder', until: '$.until' },
+    dates: ['until'],
+    indexes: [],
+  },
+  interceptions: {
+    columns: {
+      initiator_id: '$.initiator_id',
+      provider: '$.provider',
+      provider_name: '$.provider_name',
+      model: '$.model',
+      client: '$.client',
+      client_session_id: '$.client_session_id',
+      started_at: '$.started_at',
+      ended_at: '$.ended_at',
+      status: '$.status',
+      cost_usd: '$.cost_usd',
+      input_tokens: TOTAL('input_tokens'),
+      output_tokens: TOTAL('output_tokens'),
+      cache_read_input_tokens: TOTAL('cache_read_input_tokens'),
+      cache_write_input_tokens: TOTAL('cache_write_input_tokens'),
+      tool_calls: TOTAL('tool_calls'),
+    },
+    dates: ['started_at', 'ended_at'],
+    // One index per audit filter key, each ending in the page order, so a filtered first
+    // page walks one index range and stops after `limit` rows.
+    indexes: [
+      'started_at',
+      'initiator_id',
+      'provider',
+      'provider_name',
+      'model',
+      'client',
+      'client_session_id',
+      'status',
+    ].map((key) => {
+      const columns = key === 'started_at' ? 'started_at, id' : `${key}, started_at, id`;
+      return `CREATE INDEX IF NOT EXISTS interceptions_${key} ON interceptions(${columns})`;
+    }),
+  },
+  user_prompts: child(),
+  token_usages: child(),
+  tool_usages: child(),
+  model_thoughts: child(),
+};
+
+function child(): Table {
+  return {
+    columns: { interception_id: '$.interception_id', created_at: '$.created_at' },
+    dates: ['created_at'],
+    indexes: [],
+  };
+}
+
+for (const [name, table] of Object.entries(TABLES)) {
+  if (table.columns.interception_id) {
+    table.indexes.push(`CREATE INDEX IF NOT EXISTS ${name}_parent ON ${name}(interception_id, created_at)`);
+  }
+}
+
+/** Bumped when the layout changes; `migrations` below bring older files up to date. */
+export const SCHEMA_VERSION = 1;
+
+export function createStatements(): string[] {
+  const statements: string[] = [];
+  for (const [name, table] of Object.entries(TABLES)) {
+    const generated = Object.entries(table.columns).map(
+      ([column, path]) => `${column} AS (doc ->> '${path}') STORED`,
+    );
+    statements.push(
+      `CREATE TABLE IF NOT EXISTS ${name} (id TEXT PRIMARY KEY, doc TEXT NOT NULL, ${generated.join(', ')})`,
+      ...table.indexes,
+    );
+  }
+  return statements;
+}

@@ -1,0 +1,490 @@
+/**
+ * The one contract every store passes (SPEC §1): each operation the product uses, run
+ * against the embedded SQLite store and the MongoDB store (FerretDB in CI) alike.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type {
+  InterceptionRecord,
+  InterceptionTotals,
+  RecordOp,
+  TokenUsageRecord,
+  ToolUsageRecord,
+  UserPromptRecord,
+} from '../../src/recorder/records.ts';
+import {
+  type ApiKeyDoc,
+  type CredentialDoc,
+  DuplicateError,
+  type InterceptionFilter,
+  type UserDoc,
+} from '../../src/store/store.ts';
+import { STORE_KINDS, type TestStore, testStore } from '../helpers/db.ts';
+
+const T0 = Date.parse('2026-03-01T12:00:00Z');
+const at = (minutes: number) => new Date(T0 + minutes * 60_000);
+
+const user = (username: string, fields: Partial<UserDoc> = {}): UserDoc => ({
+  _id: randomUUID(),
+  username,
+  name: username.toUpperCase(),
+  role: 'member',
+  created_at: at(0),
+  disabled_at: null,
+  deleted_at: null,
+  budget: null,
+  denied_servers: [],
+  ...fields,
+});
+
+const totals = (n: number, tools = 0): InterceptionTotals => ({
+  input_tokens: 100 * n,
+  output_tokens: 10 * n,
+  cache_read_input_tokens: n,
+  cache_write_input_tokens: 2 * n,
+  tool_calls: tools,
+});
+
+function interception(initiator: string, started: Date, fields: Partial<InterceptionRecord> = {}): InterceptionRecord {
+  return {
+    _id: randomUUID(),
+    initiator_id: initiator,
+    api_key_id: 'key-1',
+    provider: 'openai',
+    provider_name: 'openai',
+    model: 'gpt-5',
+    client: 'Codex',
+    user_agent: 'codex_cli_rs/0.171.0',
+    client_session_id: null,
+    started_at: started,
+    ended_at: new Date(started.getTime() + 2_000),
+    status: 'completed',
+    cost_usd: 0.5,
+    totals: totals(1),
+    metadata: {},
+    ...fields,
+  };
+}
+
+describe.each(STORE_KINDS)('%s store', (kind) => {
+  let store: TestStore;
+  const alice = user('alice');
+  const bob = user('bob', { role: 'auditor' });
+  beforeAll(async () => {
+    store = await testStore(kind, `contract-${kind}`);
+    await store.identity.createUser(alice);
+    await store.identity.createUser(bob);
+  });
+  afterAll(() => store?.close());
+
+  describe('records', () => {
+    it('writes an interception with its children and reads them back in created_at order', async () => {
+      const doc = interception(alice._id, at(1), { ended_at: null, status: null, cost_usd: null, totals: null });
+      const child = { interception_id: doc._id, provider_response_id: 'resp_1' };
+      const usage = (minute: number): TokenUsageRecord => ({
+        _id: randomUUID(),
+        ...child,
+        input_tokens: 7,
+        output_tokens: 3,
+        cache_read_input_tokens: 1,
+        cache_write_input_tokens: 0,
+        cost_usd: 0.25,
+        metadata: { web_search_requests: minute },
+        created_at: at(1 + minute / 100),
+      });
+      const tool: ToolUsageRecord = {
+        _id: randomUUID(),
+        ...child,
+        tool_call_id: 'call_1',
+        server_url: 'http://mcp.local/mcp',
+        tool: 'search',
+        input: '{"q":"x"}',
+        injected: true,
+        invocation_error: null,
+        output: 'found "x"',
+        duration_ms: 12,
+        truncated: true,
+        original_bytes: { output: 70_000 },
+        metadata: {},
+        created_at: at(1.01),
+      };
+      const prompt: UserPromptRecord = { _id: randomUUID(), ...child, prompt: 'hello\nworld', created_at: at(1) };
+      const later = usage(2);
+      const earlier = usage(1);
+      const ops: RecordOp[] = [
+        { kind: 'interception', doc },
+        { kind: 'token_usage', doc: later },
+        { kind: 'token_usage', doc: earlier },
+        { kind: 'tool_usage', doc: tool },
+        { kind: 'user_prompt', doc: prompt },
+        { kind: 'model_thought', doc: { _id: randomUUID(), interception_id: doc._id, content: 'hmm', source: 'reasoning', created_at: at(1) } },
+        {
+          kind: 'interception_ended',
+          id: doc._id,
+          ended_at: at(2),
+          status: 'completed',
+          cost_usd: 0.5,
+          totals: totals(2, 1),
+          metadata: { iterations: 2 },
+        },
+      ];
+      await store.records.write(ops);
+      await store.records.write(ops); // a replayed journal changes nothing
+      const found = await store.audit.get({}, doc._id);
+      expect(found?.interception).toEqual({
+        ...doc,
+        ended_at: at(2),
+        status: 'completed',
+        cost_usd: 0.5,
+        totals: totals(2, 1),
+        metadata: { iterations: 2 },
+      });
+      expect(found?.initiator).toEqual({ username: 'alice', name: 'ALICE' });
+      expect(found?.token_usages).toEqual([earlier, later]);
+      expect(found?.tool_usages).toEqual([tool]);
+      expect(found?.user_prompts).toEqual([prompt]);
+      expect(found?.model_thoughts.map((t) => t.content)).toEqual(['hmm']);
+    });
+
+    it('gives a re-sent interception that carries its end those end fields, merging metadata', async () => {
+      const start = interception(alice._id, at(3), {
+        ended_at: null,
+        status: null,
+        cost_usd: null,
+        totals: null,
+        metadata: { streaming: true },
+      });
+      await store.records.write([{ kind: 'interception', doc: start }]);
+      const ended = { ...start, ended_at: at(4), status: 'failed' as const, cost_usd: null, totals: totals(1), metadata: { error: 'boom' } };
+      await store.records.write([{ kind: 'interception', doc: ended }]);
+      const found = await store.audit.get({}, start._id);
+      expect(found?.interception).toMatchObject({ status: 'failed', ended_at: at(4), totals: totals(1) });
+      expect(found?.interception.metadata).toEqual({ streaming: true, error: 'boom' });
+    });
+
+    it('purges interceptions started before the cutoff, children first, in batches', async () => {
+      const old = [interception(bob._id, new Date(Date.UTC(2001, 0, 1))), interception(bob._id, new Date(Date.UTC(2001, 0, 2)))];
+      await store.records.write(
+        old.flatMap((doc): RecordOp[] => [
+          { kind: 'interception', doc },
+          {
+            kind: 'user_prompt',
+            doc: { _id: randomUUID(), interception_id: doc._id, provider_response_id: null, prompt: 'p', created_at: doc.started_at },
+          },
+        ]),
+      );
+      const cutoff = new Date(Date.UTC(2002, 0, 1));
+      const first = await store.records.purge(cutoff, 1);
+      expect(first.interceptions).toBe(1);
+      const second = await store.records.purge(cutoff, 10);
+      expect(second.interceptions).toBe(1);
+      expect(first.children.user_prompts! + second.children.user_prompts!).toBe(2);
+      expect((await store.records.purge(cutoff, 10)).interceptions).toBe(0);
+      for (const doc of old) expect(await store.audit.get({}, doc._id)).toBeNull();
+    });
+  });
+
+  describe('audit queries', () => {
+    const rows: Record<string, InterceptionRecord> = {};
+    const TIE = at(-600);
+    beforeAll(async () => {
+      const add = (name: string, doc: InterceptionRecord) => {
+        rows[name] = doc;
+        return { kind: 'interception' as const, doc };
+      };
+      const ops: RecordOp[] = [
+        add('aliceClaude', interception(alice._id, at(-100), {
+          provider: 'anthropic',
+          provider_name: 'anthropic',
+          model: 'claude-sonnet-4-5',
+          client: 'Claude Code',
+          client_session_id: 'sess-a',
+          cost_usd: 1.25,
+          totals: totals(3, 2),
+        })),
+        add('aliceClaude2', interception(alice._id, at(-90), {
+          provider: 'anthropic',
+          provider_name: 'anthropic',
+          model: 'claude-sonnet-4-5',
+          client: 'Claude Code',
+          client_session_id: 'sess-a',
+          cost_usd: 0.75,
+        })),
+        add('bobEu', interception(bob._id, at(-80), { provider_name: 'openai-eu', model: 'gpt-5-mini', cost_usd: null })),
+        add('bobFailed', interception(bob._id, at(-70), { status: 'failed', client: 'Zed', client_session_id: 'sess-b' })),
+        add('bobRunning', interception(bob._id, at(-60), { ended_at: null, status: null, cost_usd: null, totals: null })),
+      ];
+      for (let i = 0; i < 7; i++) ops.push(add(`tie${i}`, interception(bob._id, TIE, { model: 'tie-model', client: 'Unknown' })));
+      await store.records.write(ops);
+    });
+
+    const ids = async (filter: InterceptionFilter, limit = 100) =>
+      (await store.audit.list(filter, { limit })).map((d) => d.interception._id);
+    const scope = { started_after: at(-1000), started_before: at(0) };
+
+    it('filters by every key and orders by started_at then _id, descending', async () => {
+      const tieIds = [0, 1, 2, 3, 4, 5, 6].map((i) => rows[`tie${i}`]!._id).sort().reverse();
+      expect(await ids(scope)).toEqual([
+        rows.bobRunning!._id,
+        rows.bobFailed!._id,
+        rows.bobEu!._id,
+        rows.aliceClaude2!._id,
+        rows.aliceClaude!._id,
+        ...tieIds,
+      ]);
+      expect(await ids({ ...scope, initiator_id: alice._id })).toEqual([rows.aliceClaude2!._id, rows.aliceClaude!._id]);
+      expect(await ids({ ...scope, provider: 'anthropic' })).toHaveLength(2);
+      expect(await ids({ ...scope, provider_name: 'openai-eu' })).toEqual([rows.bobEu!._id]);
+      expect(await ids({ ...scope, model: 'gpt-5-mini' })).toEqual([rows.bobEu!._id]);
+      expect(await ids({ ...scope, client: 'Zed' })).toEqual([rows.bobFailed!._id]);
+      expect(await ids({ ...scope, client_session_id: 'sess-a' })).toEqual([rows.aliceClaude2!._id, rows.aliceClaude!._id]);
+      expect(await ids({ ...scope, status: 'failed' })).toEqual([rows.bobFailed!._id]);
+      expect(await ids({ ...scope, status: 'running' })).toEqual([rows.bobRunning!._id]);
+      expect(await ids({ ...scope, status: 'completed', provider: 'openai', client: 'Codex' })).toEqual([rows.bobEu!._id]);
+      expect(await ids({ started_after: at(-95), started_before: at(-65) })).toEqual([
+        rows.bobFailed!._id,
+        rows.bobEu!._id,
+        rows.aliceClaude2!._id,
+      ]);
+      expect(await store.audit.count(scope)).toBe(12);
+      expect(await store.audit.count({ ...scope, initiator_id: bob._id, model: 'tie-model' })).toBe(7);
+    });
+
+    it('pages with offset and with a keyset cursor through ties', async () => {
+      const all = await ids(scope);
+      expect((await store.audit.list(scope, { limit: 3, offset: 4 })).map((d) => d.interception._id)).toEqual(
+        all.slice(4, 7),
+      );
+      const seen: string[] = [];
+      let after: Awaited<ReturnType<typeof store.audit.cursor>> = null;
+      for (;;) {
+        const page = await store.audit.list(scope, { limit: 2, after: after ?? undefined });
+        seen.push(...page.map((d) => d.interception._id));
+        if (page.length < 2) break;
+        after = await store.audit.cursor(scope, page.at(-1)!.interception._id);
+        expect(after).not.toBeNull();
+      }
+      expect(seen).toEqual(all);
+      expect(await store.audit.cursor({ ...scope, initiator_id: alice._id }, rows.bobEu!._id)).toBeNull();
+      expect(await store.audit.cursor(scope, rows.bobEu!._id)).toEqual({ _id: rows.bobEu!._id, started_at: at(-80) });
+    });
+
+    it('finds one interception only within the visible filter', async () => {
+      expect(await store.audit.get({ initiator_id: alice._id }, rows.bobEu!._id)).toBeNull();
+      expect((await store.audit.get({ initiator_id: bob._id }, rows.bobEu!._id))?.interception.model).toBe('gpt-5-mini');
+      expect(await store.audit.get({}, 'no-such-id')).toBeNull();
+    });
+
+    it('lists distinct models and clients', async () => {
+      expect(await store.audit.distinct('model', scope)).toEqual(['claude-sonnet-4-5', 'gpt-5', 'gpt-5-mini', 'tie-model']);
+      expect(await store.audit.distinct('client', { ...scope, initiator_id: alice._id })).toEqual(['Claude Code']);
+    });
+
+    it('sums usage by any keys, ended interceptions only, null cost when nothing was priced', async () => {
+      const byModel = await store.audit.usage(scope, ['model']);
+      const sorted = byModel.sort((a, b) => (a.key.model! < b.key.model! ? -1 : 1));
+      expect(sorted).toEqual([
+        {
+          key: { model: 'claude-sonnet-4-5' },
+          interceptions: 2,
+          input_tokens: 400,
+          output_tokens: 40,
+          cache_read_input_tokens: 4,
+          cache_write_input_tokens: 8,
+          cost_usd: 2,
+          tool_calls: 2,
+          failed: 0,
+        },
+        expect.objectContaining({ key: { model: 'gpt-5' }, interceptions: 1, failed: 1, cost_usd: 0.5 }),
+        expect.objectContaining({ key: { model: 'gpt-5-mini' }, interceptions: 1, cost_usd: null }),
+        expect.objectContaining({ key: { model: 'tie-model' }, interceptions: 7, cost_usd: 3.5 }),
+      ]);
+      const all = await store.audit.usage(scope, []);
+      expect(all).toEqual([expect.objectContaining({ key: {}, interceptions: 11, input_tokens: 1_300 })]);
+      const byUserDay = await store.audit.usage(scope, ['initiator', 'day']);
+      expect(byUserDay.map((g) => g.key).sort((a, b) => (a.initiator! < b.initiator! ? -1 : 1))).toEqual(
+        [
+          { initiator: alice._id, day: '2026-03-01' },
+          { initiator: bob._id, day: '2026-03-01' },
+        ].sort((a, b) => (a.initiator < b.initiator ? -1 : 1)),
+      );
+      const byProviderClient = await store.audit.usage({ ...scope, initiator_id: bob._id }, ['provider', 'client']);
+      expect(byProviderClient.map((g) => [g.key, g.interceptions]).sort()).toEqual(
+        [
+          [{ provider: 'openai', client: 'Codex' }, 1],
+          [{ provider: 'openai', client: 'Unknown' }, 7],
+          [{ provider: 'openai', client: 'Zed' }, 1],
+        ].sort(),
+      );
+    });
+
+    it('groups days in UTC across a day boundary', async () => {
+      const day = (iso: string) => interception(alice._id, new Date(iso), { model: 'day-model' });
+      await store.records.write(
+        [day('2026-04-01T23:59:59Z'), day('2026-04-02T00:00:00Z'), day('2026-04-02T10:00:00Z')].map((doc) => ({
+          kind: 'interception' as const,
+          doc,
+        })),
+      );
+      const groups = await store.audit.usage({ model: 'day-model' }, ['day']);
+      expect(groups.map((g) => [g.key.day, g.interceptions]).sort()).toEqual([
+        ['2026-04-01', 1],
+        ['2026-04-02', 2],
+      ]);
+    });
+
+    it('summarises client sessions, most recently active first', async () => {
+      const sessions = await store.audit.sessions(scope, { limit: 10 });
+      expect(sessions).toEqual([
+        {
+          client_session_id: 'sess-b',
+          initiator_id: bob._id,
+          client: 'Zed',
+          first_started_at: at(-70),
+          last_started_at: at(-70),
+          interceptions: 1,
+          input_tokens: 100,
+          output_tokens: 10,
+          cost_usd: 0.5,
+        },
+        expect.objectContaining({
+          client_session_id: 'sess-a',
+          initiator_id: alice._id,
+          first_started_at: at(-100),
+          last_started_at: at(-90),
+          interceptions: 2,
+          cost_usd: 2,
+        }),
+      ]);
+      expect((await store.audit.sessions(scope, { limit: 1, offset: 1 })).map((s) => s.client_session_id)).toEqual([
+        'sess-a',
+      ]);
+      expect(await store.audit.sessions({ ...scope, initiator_id: alice._id }, { limit: 10 })).toHaveLength(1);
+    });
+
+    it('adds up a user’s spend since a time', async () => {
+      expect(await store.audit.spend(bob._id, at(-75))).toBeCloseTo(0.5);
+      expect(await store.audit.spend(bob._id, at(-1000))).toBeCloseTo(4);
+      expect(await store.audit.spend('nobody', at(-1000))).toBe(0);
+    });
+  });
+
+  describe('identity', () => {
+    it('creates users with unique usernames and lists them by name, hiding the deleted', async () => {
+      const carol = user('carol');
+      await store.identity.createUser(carol);
+      await expect(store.identity.createUser(user('carol'))).rejects.toBeInstanceOf(DuplicateError);
+      expect(await store.identity.userByUsername('carol')).toEqual(carol);
+      expect(await store.identity.userById(carol._id)).toEqual(carol);
+      expect((await store.identity.usersByIds([carol._id, alice._id, 'x'])).map((u) => u.username).sort()).toEqual([
+        'alice',
+        'carol',
+      ]);
+      expect(await store.identity.updateUser(carol._id, { role: 'owner', budget: { usd: 5, period: 'week' } })).toBe(true);
+      expect(await store.identity.userById(carol._id)).toMatchObject({ role: 'owner', budget: { usd: 5, period: 'week' } });
+      expect(await store.identity.updateUser('nobody', { role: 'owner' })).toBe(false);
+      await store.identity.updateUser(carol._id, { deleted_at: at(5) });
+      expect((await store.identity.users()).map((u) => u.username)).not.toContain('carol');
+      expect((await store.identity.users({ includeDeleted: true })).map((u) => u.username)).toContain('carol');
+      expect(await store.identity.countUsers()).toBeGreaterThanOrEqual(3);
+    });
+
+    it('keeps tokens by hash, revokes them once, and only ever raises last_used_at', async () => {
+      const key = (fields: Partial<ApiKeyDoc> = {}): ApiKeyDoc => ({
+        _id: randomUUID(),
+        user_id: alice._id,
+        hash: randomUUID(),
+        name: 'laptop',
+        kind: 'api',
+        created_at: at(0),
+        expires_at: null,
+        last_used_at: null,
+        revoked_at: null,
+        ...fields,
+      });
+      const a = key();
+      const b = key({ created_at: at(1), name: 'ci' });
+      await store.identity.createKey(a);
+      await store.identity.createKey(b);
+      await expect(store.identity.createKey({ ...key(), hash: a.hash })).rejects.toBeInstanceOf(DuplicateError);
+      expect(await store.identity.keyByHash(a.hash)).toEqual(a);
+      expect(await store.identity.keyById(b._id)).toEqual(b);
+      expect((await store.identity.keys(alice._id)).map((k) => k.name)).toEqual(['laptop', 'ci']);
+      await store.identity.touchKeys([[a._id, at(10)]]);
+      await store.identity.touchKeys([[a._id, at(9)]]);
+      expect((await store.identity.keyById(a._id))?.last_used_at).toEqual(at(10));
+      expect(await store.identity.revokeKeys([a._id, b._id], at(11))).toBe(2);
+      expect(await store.identity.revokeKeys([a._id], at(12))).toBe(0);
+      expect((await store.identity.keyById(a._id))?.revoked_at).toEqual(at(11));
+
+      const session = key({ kind: 'console', expires_at: at(20) });
+      const live = key({ kind: 'console', expires_at: at(100) });
+      await store.identity.createKey(session);
+      await store.identity.createKey(live);
+      expect(await store.identity.pruneKeys(at(50))).toBe(1);
+      expect(await store.identity.keyById(session._id)).toBeNull();
+      expect(await store.identity.keyById(live._id)).not.toBeNull();
+      expect(await store.identity.keyById(a._id)).not.toBeNull(); // API tokens stay for the audit trail
+    });
+  });
+
+  describe('MCP credentials', () => {
+    it('upserts one row per user and server, keeping its id and creation time', async () => {
+      const doc = (server: string, enc: string, minute: number): CredentialDoc => ({
+        _id: randomUUID(),
+        user_id: alice._id,
+        server,
+        header_names: ['Authorization'],
+        headers_enc: enc,
+        created_at: at(minute),
+        updated_at: at(minute),
+      });
+      const first = doc('github', 'v1.a', 1);
+      await store.credentials.upsert(first);
+      await store.credentials.upsert(doc('github', 'v1.b', 2));
+      await store.credentials.upsert(doc('atlassian', 'v1.c', 3));
+      expect(await store.credentials.get(alice._id, 'github')).toEqual({
+        ...first,
+        headers_enc: 'v1.b',
+        updated_at: at(2),
+      });
+      expect((await store.credentials.list(alice._id)).map((c) => c.server)).toEqual(['atlassian', 'github']);
+      expect(await store.credentials.delete(alice._id, 'github')).toBe(true);
+      expect(await store.credentials.delete(alice._id, 'github')).toBe(false);
+      expect(await store.credentials.deleteForUser(alice._id)).toBe(1);
+      expect(await store.credentials.list()).toEqual([]);
+    });
+  });
+
+  describe('leases', () => {
+    it('lets one holder at a time hold a lease until it expires or is released', async () => {
+      const now = at(0);
+      expect(await store.leases.acquire('retention', 'a', 60_000, now)).toBe(true);
+      expect(await store.leases.acquire('retention', 'b', 60_000, now)).toBe(false);
+      expect(await store.leases.acquire('retention', 'a', 60_000, at(0.5))).toBe(true); // renewal
+      expect(await store.leases.acquire('retention', 'b', 60_000, at(2))).toBe(true); // expired
+      await store.leases.release('retention', 'a'); // not the holder: no effect
+      expect(await store.leases.acquire('retention', 'a', 60_000, at(2))).toBe(false);
+      await store.leases.release('retention', 'b');
+      expect(await store.leases.acquire('retention', 'a', 60_000, at(2))).toBe(true);
+    });
+  });
+
+  describe('documents (migrate)', () => {
+    it('scans a collection in _id order and inserts only what is new', async () => {
+      const page1 = await store.documents.scan('users', null, 2);
+      const page2 = await store.documents.scan('users', page1.at(-1)!._id, 100);
+      const all = [...page1, ...page2].map((d) => d._id);
+      expect(all).toEqual([...all].sort());
+      expect(all).toHaveLength(await store.documents.estimate('users'));
+      const extra = user('dave');
+      expect(await store.documents.insertNew('users', [page1[0]!, extra])).toBe(1);
+      expect(await store.documents.insertNew('users', [extra])).toBe(0);
+      expect(await store.identity.userByUsername('dave')).toEqual(extra);
+    });
+  });
+
+  it('answers a ping', async () => {
+    expect(await store.ping()).toBe(true);
+  });
+});
