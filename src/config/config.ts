@@ -16,6 +16,23 @@ export interface McpServerConfig {
   call_timeout: string;
 }
 
+/** A `pricing:` entry: USD per million tokens for a model name or `*`/`?` glob (SPEC §13). */
+export interface PricingConfig {
+  model: string;
+  input: number;
+  output: number;
+  cache_read?: number;
+  cache_write?: number;
+  cache_write_1h?: number;
+}
+
+export type BudgetRole = 'owner' | 'auditor' | 'member';
+
+export interface BudgetConfig {
+  usd: number;
+  period: 'day' | 'week' | 'month';
+}
+
 export interface Config {
   listen: string;
   data_dir: string;
@@ -23,6 +40,9 @@ export interface Config {
   providers: ProviderConfig[];
   mcp_servers: McpServerConfig[];
   tool_loop: { max_iterations: number; keepalive: string };
+  pricing: PricingConfig[];
+  /** Default budget per role; a role without one is unlimited. */
+  budgets: Partial<Record<BudgetRole, BudgetConfig>>;
   retention: string | number;
   tracing: { enabled: boolean; logs: boolean };
   limits: {

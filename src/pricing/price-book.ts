@@ -1,0 +1,76 @@
+import type { PricingConfig } from '../config/config.ts';
+import type { Usage } from '../intercept/types.ts';
+import type { ProviderType } from '../providers/provider.ts';
+import { costOf, type Price } from './cost.ts';
+import shipped from './prices.json' with { type: 'json' };
+import { candidates, NameIndex } from './resolve.ts';
+
+/** A price under a model name or glob, as `pricing:` entries and shipped rows give it. */
+export interface NamedPrice extends Price {
+  model: string;
+  /** Other names the provider documents for the same model (`gpt-5.6`, `claude-opus-4-0`). */
+  aliases?: string[];
+}
+
+/** One row of the shipped table (schemas/prices.schema.json). */
+export interface ShippedPrice extends NamedPrice {
+  provider: ProviderType;
+  source: string;
+  as_of: string;
+  note?: string;
+}
+
+export interface PriceFile {
+  note: string;
+  unit: string;
+  sources: { url: string; taken: string }[];
+  models: ShippedPrice[];
+}
+
+export const SHIPPED_PRICES = shipped as PriceFile;
+
+// Bounded because model names come from clients; unknown names are remembered too.
+const MEMO_LIMIT = 1024;
+
+function indexOf(entries: readonly NamedPrice[]): NameIndex<Price> {
+  return new NameIndex(entries.flatMap((e) => [e.model, ...(e.aliases ?? [])].map((name) => [name, e] as const)));
+}
+
+/** Prices by model name: configured entries first, then the shipped table. */
+export class PriceBook {
+  readonly #layers: NameIndex<Price>[];
+  readonly #memo = new Map<string, Price | null>();
+
+  /** Each layer is consulted only when every earlier one has nothing for the name. */
+  constructor(...layers: readonly (readonly NamedPrice[])[]) {
+    this.#layers = layers.map(indexOf);
+  }
+
+  /** `pricing:` from the config adds to and overrides the shipped table. */
+  static fromConfig(pricing: readonly PricingConfig[] = []): PriceBook {
+    return new PriceBook(pricing, SHIPPED_PRICES.models);
+  }
+
+  price(model: string): Price | null {
+    const known = this.#memo.get(model);
+    if (known !== undefined) return known;
+    const found = this.#resolve(model);
+    if (this.#memo.size >= MEMO_LIMIT) this.#memo.delete(this.#memo.keys().next().value as string);
+    this.#memo.set(model, found);
+    return found;
+  }
+
+  /** USD for one upstream response of `model`; null when it has no price. */
+  cost(model: string, provider: ProviderType, usage: Usage): number | null {
+    return costOf(this.price(model), usage, provider);
+  }
+
+  #resolve(model: string): Price | null {
+    const names = candidates(model);
+    for (const layer of this.#layers) {
+      const price = layer.match(names);
+      if (price) return price;
+    }
+    return null;
+  }
+}
