@@ -29,8 +29,9 @@ COPY deploy/aibridge.yaml /etc/aibridge/aibridge.yaml
 RUN mkdir -p /var/lib/aibridge && chown node:node /var/lib/aibridge && chmod 700 /var/lib/aibridge
 VOLUME /var/lib/aibridge
 USER node
-# Listen where EXPOSE and HEALTHCHECK expect, whatever the mounted config says.
-ENV AIBRIDGE_LISTEN=0.0.0.0:4000
+# Listen where EXPOSE and HEALTHCHECK expect, whatever the mounted config says; admin
+# commands run in the image (`docker run … users list`) find the server's config.
+ENV AIBRIDGE_LISTEN=0.0.0.0:4000 AIBRIDGE_CONFIG=/etc/aibridge/aibridge.yaml
 EXPOSE 4000
 # slim images have no curl; Node's fetch does.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \

@@ -117,7 +117,9 @@ describe('Dockerfile', () => {
   });
 
   it('listens on 0.0.0.0:4000, checks /healthz with node and runs the compiled server', () => {
-    expect(at('ENV', /^AIBRIDGE_LISTEN=0\.0\.0\.0:4000$/)).toBeGreaterThan(0);
+    expect(at('ENV', /(^|\s)AIBRIDGE_LISTEN=0\.0\.0\.0:4000(\s|$)/)).toBeGreaterThan(0);
+    // Admin commands run in the image use the same file as the server.
+    expect(at('ENV', /(^|\s)AIBRIDGE_CONFIG=\/etc\/aibridge\/aibridge\.yaml(\s|$)/)).toBeGreaterThan(0);
     expect(at('EXPOSE', /^4000$/)).toBeGreaterThan(0);
     const health = runtime.find(([k]) => k === 'HEALTHCHECK')?.[1] ?? '';
     expect(health).toMatch(/CMD \["node", "-e", ".*http:\/\/127\.0\.0\.1:4000\/healthz/);
