@@ -4,9 +4,11 @@ import { identityCommands } from './cli/identity-commands.ts';
 import { interceptionsCommand } from './cli/interceptions-command.ts';
 import { mcpCredentialsCommand } from './cli/mcp-credentials-command.ts';
 import { serverCommand } from './cli/server-command.ts';
+import { packageVersion } from './paths.ts';
 
 const program = new Command('aibridge')
   .description('AI Bridge: an auditing, tool-injecting gateway for coding agents')
+  .version(packageVersion(), '-V, --version', 'print the version')
   .showHelpAfterError()
   .exitOverride();
 

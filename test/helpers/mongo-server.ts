@@ -3,15 +3,14 @@ import { constants, existsSync } from 'node:fs';
 import { access, chmod, cp, mkdir, open, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { delimiter, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
+import { PACKAGE_ROOT as PROJECT_ROOT } from '../../src/paths.ts';
 
 const run = promisify(execFile);
 
 export const FERRETDB_MODULE = 'github.com/FerretDB/FerretDB';
 export const FERRETDB_VERSION = 'v1.24.2';
-const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const FERRETDB_BIN = join(PROJECT_ROOT, '.tools', 'bin', 'ferretdb');
 
 export class MongoServerStartError extends Error {}

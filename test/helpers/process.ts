@@ -12,9 +12,9 @@ export interface Finished {
   stderr: string;
 }
 
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<Finished> {
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000, cwd = ROOT): Promise<Finished> {
   return new Promise((done, reject) => {
-    const child = spawn(NODE, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: 'pipe' });
+    const child = spawn(NODE, [CLI, ...args], { cwd, env: { ...process.env, ...env }, stdio: 'pipe' });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));

@@ -8,20 +8,26 @@ import { ROOT } from '../helpers/process.ts';
 import { parsePrometheus } from '../helpers/prometheus.ts';
 
 const dashboard = loadDashboard();
+const DATASOURCE = '$' + '{datasource}'; // Grafana's variable syntax, not a template string
 const panels: any[] = dashboard.panels;
 const queries = dashboardQueries(dashboard);
 
 describe('Grafana dashboard (deploy/grafana/dashboards/aibridge.json)', () => {
-  it('is a provisionable dashboard on the Prometheus datasource', () => {
+  it('is a provisionable dashboard on a Prometheus datasource the viewer picks, never a fixed uid', () => {
     expect(dashboard).toMatchObject({ uid: 'aibridge', title: 'AI Bridge' });
     expect(dashboard.id ?? null).toBeNull(); // provisioning assigns ids
+    const variable = dashboard.templating.list.find((v: any) => v.name === 'datasource');
+    expect(variable).toMatchObject({ type: 'datasource', query: 'prometheus' });
     const sources = [
       ...panels
         .filter((p) => p.type !== 'row')
         .flatMap((p) => [p.datasource, ...p.targets.map((t: any) => t.datasource)]),
-      ...dashboard.templating.list.map((v: any) => v.datasource),
+      ...dashboard.templating.list.filter((v: any) => v.type === 'query').map((v: any) => v.datasource),
     ];
-    expect(sources.every((d) => d.type === 'prometheus' && d.uid === 'prometheus')).toBe(true);
+    expect(sources.length).toBeGreaterThan(panels.length);
+    expect(sources.filter((d) => d?.type !== 'prometheus' || d?.uid !== DATASOURCE)).toEqual([]);
+    // No uid of a particular Grafana's datasource anywhere in the file.
+    expect(JSON.stringify(dashboard)).not.toMatch(/"uid":"(?!\$\{datasource\}|aibridge")/);
     const datasources = parse(
       readFileSync(resolve(ROOT, 'deploy/grafana/provisioning/datasources/prometheus.yml'), 'utf8'),
     );
@@ -34,7 +40,7 @@ describe('Grafana dashboard (deploy/grafana/dashboards/aibridge.json)', () => {
   });
 
   it('has the provider, model, client and user variables, used by the queries', () => {
-    const variables = dashboard.templating.list.map((v: any) => v.name);
+    const variables = dashboard.templating.list.filter((v: any) => v.type === 'query').map((v: any) => v.name);
     expect(variables).toEqual(['provider', 'model', 'client', 'user']);
     for (const name of variables)
       expect(

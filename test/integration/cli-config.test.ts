@@ -1,0 +1,90 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MongoClient } from 'mongodb';
+import { afterAll, describe, expect, it } from 'vitest';
+import { mongoUri } from '../helpers/db.ts';
+import { runCli } from '../helpers/process.ts';
+import { tempDirs } from '../helpers/temp.ts';
+
+const tempDir = tempDirs('aibridge-cli-config-');
+const NO_CONFIG = 'no configuration found: pass --config FILE, set AIBRIDGE_CONFIG or create ./aibridge.yaml';
+// Nothing from the environment the tests run in may point the CLI at a config or a store.
+const CLEAN = { AIBRIDGE_CONFIG: undefined, AIBRIDGE_MONGODB_URI: undefined };
+const database = `cliconf_${process.pid}`;
+
+afterAll(async () => {
+  const client = await MongoClient.connect(mongoUri());
+  await client.db(database).dropDatabase();
+  await client.close();
+});
+
+/** A config on the run's test database, in a file of its own. */
+function configFile(dir: string, name = 'aibridge.yaml'): string {
+  const file = join(dir, name);
+  writeFileSync(file, JSON.stringify({ data_dir: join(dir, 'data'), mongodb: { uri: mongoUri(), database } }));
+  return file;
+}
+
+const usernames = (stdout: string) => (JSON.parse(stdout) as Array<{ username: string }>).map((u) => u.username);
+
+describe('admin commands find the config as the server does', () => {
+  it('stop with exit 2 when there is no config and no store to open, creating nothing', async () => {
+    const cwd = tempDir();
+    for (const args of [
+      ['users', 'list'],
+      ['users', 'create', 'ann'],
+      ['tokens', 'create', 'ann'],
+      ['mcp-credentials', 'list'],
+    ]) {
+      const result = await runCli(args, CLEAN, 60_000, cwd);
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr.trim()).toBe(`aibridge: ${NO_CONFIG}`);
+    }
+    expect(existsSync(join(cwd, '.data'))).toBe(false);
+  });
+
+  it('take --config, then AIBRIDGE_CONFIG, then ./aibridge.yaml', async () => {
+    const cwd = tempDir();
+    const other = tempDir();
+    const created = await runCli(['users', 'create', 'ann', '--config', configFile(other)], CLEAN, 60_000, cwd);
+    expect(created.code, created.stderr).toBe(0);
+
+    const viaEnv = await runCli(['users', 'list'], { ...CLEAN, AIBRIDGE_CONFIG: configFile(other) }, 60_000, cwd);
+    expect(viaEnv.code, viaEnv.stderr).toBe(0);
+    expect(usernames(viaEnv.stdout)).toContain('ann');
+
+    // --config wins over AIBRIDGE_CONFIG, which would fail here.
+    const missing = join(other, 'missing.yaml');
+    const flag = await runCli(
+      ['users', 'list', '-c', configFile(other)],
+      { ...CLEAN, AIBRIDGE_CONFIG: missing },
+      60_000,
+      cwd,
+    );
+    expect(flag.code, flag.stderr).toBe(0);
+    const env = await runCli(['users', 'list'], { ...CLEAN, AIBRIDGE_CONFIG: missing }, 60_000, cwd);
+    expect(env.code).toBe(2);
+    expect(env.stderr).toContain(`invalid configuration ${missing}`);
+
+    configFile(cwd);
+    const local = await runCli(['users', 'list'], CLEAN, 60_000, cwd);
+    expect(local.code, local.stderr).toBe(0);
+    expect(usernames(local.stdout)).toContain('ann');
+  });
+
+  it('use the defaults when a store is there to open: AIBRIDGE_MONGODB_URI', async () => {
+    const cwd = tempDir();
+    const result = await runCli(['users', 'list'], { ...CLEAN, AIBRIDGE_MONGODB_URI: mongoUri() }, 60_000, cwd);
+    expect(result.code, result.stderr).toBe(0);
+    expect(Array.isArray(JSON.parse(result.stdout))).toBe(true);
+  });
+
+  it('use the defaults when a store is there to open: ./.data/aibridge.db', async () => {
+    const cwd = tempDir();
+    mkdirSync(join(cwd, '.data'));
+    writeFileSync(join(cwd, '.data', 'aibridge.db'), ''); // an empty file is an empty SQLite database
+    const result = await runCli(['users', 'list'], CLEAN, 120_000, cwd);
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual([]);
+  });
+});
