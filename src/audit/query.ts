@@ -11,6 +11,8 @@ export const QUERY_KEYS = [
   'client',
   'started_after',
   'started_before',
+  'session',
+  'status',
 ] as const;
 export type QueryKey = (typeof QUERY_KEYS)[number];
 
@@ -28,7 +30,12 @@ export interface AuditQuery {
   client?: string;
   started_after?: Date;
   started_before?: Date;
+  /** The agent's own session id (client_session_id). */
+  session?: string;
+  status?: 'completed' | 'failed' | 'running';
 }
+
+export const STATUSES = ['completed', 'failed', 'running'] as const;
 
 const TIME_KEYS = new Set<string>(['started_after', 'started_before']);
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
@@ -139,8 +146,14 @@ export function parseQuery(q: string): { query: AuditQuery; validations: Validat
         continue;
       }
       query[key as 'started_after' | 'started_before'] = time;
+    } else if (key === 'status') {
+      if (!(STATUSES as readonly string[]).includes(value)) {
+        validations.push({ field: 'status', detail: `status must be one of ${STATUSES.join(', ')}` });
+        continue;
+      }
+      query.status = value as AuditQuery['status'];
     } else {
-      query[key as Exclude<QueryKey, 'started_after' | 'started_before'>] = value;
+      query[key as Exclude<QueryKey, 'started_after' | 'started_before' | 'status'>] = value;
     }
   }
 

@@ -3,7 +3,8 @@ import type { Config } from '../config/config.ts';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { Users } from '../identity/users.ts';
 import { embeddedStorePath } from '../paths.ts';
-import { type OpenedStore, openStore } from '../store/open.ts';
+import { openStore } from '../store/open.ts';
+import type { Store } from '../store/store.ts';
 
 export class ExitError extends Error {
   readonly code: number;
@@ -51,13 +52,13 @@ export function resolveAdminConfig(file: string | undefined): Config {
   return config;
 }
 
-/** Runs an admin action against the configured (or embedded) database and closes it after. */
+/** Runs an admin action against the configured store (the embedded one, opened in this process) and closes it after. */
 export async function withStore<T>(
   configFile: string | undefined,
-  action: (store: OpenedStore, config: Config) => Promise<T>,
+  action: (store: Store, config: Config) => Promise<T>,
 ): Promise<T> {
   const config = resolveAdminConfig(configFile);
-  const store = await openStore(config, (line) => process.stderr.write(`${line}\n`));
+  const store = await openStore(config, 'admin');
   try {
     return await action(store, config);
   } finally {
@@ -66,5 +67,5 @@ export async function withStore<T>(
 }
 
 export function withUsers<T>(configFile: string | undefined, action: (users: Users) => Promise<T>): Promise<T> {
-  return withStore(configFile, (store) => action(new Users(store.db)));
+  return withStore(configFile, (store) => action(new Users(store)));
 }

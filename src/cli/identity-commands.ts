@@ -1,9 +1,38 @@
 import type { Command } from 'commander';
-import { ROLES, type Role } from '../identity/users.ts';
+import { parseExpiry, presentToken, presentUser } from '../api/users.ts';
+import { IdentityError, ROLES, type Role, type Users } from '../identity/users.ts';
+import { BUDGET_PERIODS, type BudgetPeriod } from '../store/store.ts';
 import { CONFIG_FLAG, ExitError, withUsers } from './common.ts';
+import { addOutputOptions, outputOf, printRows } from './output.ts';
 
+type Opts = { config?: string; output?: string; format?: string };
+
+/** Runs an identity change; refusals an admin can act on exit 1 with their message. */
+function change<T>(opts: Opts, action: (users: Users) => Promise<T>): Promise<T> {
+  return withUsers(opts.config, action).catch((err) => {
+    if (err instanceof IdentityError) throw new ExitError(err.message);
+    throw err;
+  });
+}
+
+function role(value: string): Role {
+  if (!ROLES.includes(value as Role)) throw new ExitError(`role must be one of ${ROLES.join(', ')}`, 2);
+  return value as Role;
+}
+
+const USER_COLUMNS = ['username', 'name', 'role', 'status', 'budget', 'created_at', 'id'];
+const TOKEN_COLUMNS = ['id', 'username', 'name', 'created_at', 'last_used_at', 'expires_at', 'status'];
+
+function tokenStatus(t: ReturnType<typeof presentToken>): string {
+  if (t.revoked_at) return 'revoked';
+  if (t.expires_at && Date.parse(t.expires_at) <= Date.now()) return 'expired';
+  return 'active';
+}
+
+/** aibridge users … and aibridge tokens … (SPEC §3): they talk to the store directly. */
 export function identityCommands(program: Command): void {
   const users = program.command('users').description('manage users');
+
   users
     .command('create')
     .description('create a user and print their first token as the last line')
@@ -11,46 +40,146 @@ export function identityCommands(program: Command): void {
     .option('--name <name>', 'display name (default: the username)')
     .option('--role <role>', `one of ${ROLES.join(', ')}`, 'member')
     .option(...CONFIG_FLAG)
-    .action(async (username: string, opts: { name?: string; role: string; config?: string }) => {
-      if (!ROLES.includes(opts.role as Role)) throw new ExitError(`--role must be one of ${ROLES.join(', ')}`, 2);
-      const token = await withUsers(opts.config, async (store) => {
-        const user = await store.create(username, { name: opts.name, role: opts.role as Role });
+    .action(async (username: string, opts: Opts & { name?: string; role: string }) => {
+      const wanted = role(opts.role);
+      const token = await change(opts, async (store) => {
+        const user = await store.create(username, { name: opts.name, role: wanted });
         process.stderr.write(`created ${user.role} ${user.username} (${user._id}); the token below is shown once:\n`);
-        return (await store.createToken(user._id)).token;
+        return (await store.createToken(user._id, { name: 'first token' })).token;
       });
       process.stdout.write(`${token}\n`);
     });
+
+  addOutputOptions(
+    users
+      .command('list')
+      .description('list users (a table; -o json for JSON)')
+      .option('--all', 'include deleted users')
+      .option(...CONFIG_FLAG),
+    ['table', 'json', 'csv'],
+    'table',
+  ).action(async (opts: Opts & { all?: boolean }) => {
+    const list = (await change(opts, (store) => store.list({ includeDeleted: opts.all }))).map(presentUser);
+    const rows = list.map((u) => ({
+      ...u,
+      status: u.deleted ? 'deleted' : u.disabled ? 'disabled' : 'active',
+      budget: u.budget ? `$${u.budget.usd}/${u.budget.period}` : null,
+    }));
+    printRows(rows, USER_COLUMNS, outputOf(opts), list);
+  });
+
+  const simple = (name: string, description: string, act: (users: Users, username: string) => Promise<string>) =>
+    users
+      .command(name)
+      .description(description)
+      .argument('<username>')
+      .option(...CONFIG_FLAG)
+      .action(async (username: string, opts: Opts) => {
+        process.stderr.write(`${await change(opts, (store) => act(store, username))}\n`);
+      });
+  simple('disable', 'refuse all of a user’s tokens until enabled again', async (s, u) => {
+    await s.disable(u);
+    return `disabled ${u}; their tokens are refused within 5 s on every replica`;
+  });
+  simple('enable', 'let a disabled user in again', async (s, u) => {
+    await s.enable(u);
+    return `enabled ${u}`;
+  });
+  simple('delete', 'delete a user: tokens revoked, MCP credentials removed; their records stay', async (s, u) => {
+    await s.delete(u);
+    return `deleted ${u}; their records stay, their username stays reserved`;
+  });
+
   users
-    .command('list')
-    .description('list users as JSON')
+    .command('set-role')
+    .description('change a user’s role')
+    .argument('<username>')
+    .argument('<role>', ROLES.join('|'))
     .option(...CONFIG_FLAG)
-    .action(async (opts: { config?: string }) => {
-      const list = await withUsers(opts.config, (store) => store.list());
-      const shown = list.map((u) => ({
-        id: u._id,
-        username: u.username,
-        name: u.name,
-        role: u.role,
-        created_at: u.created_at,
-      }));
-      process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+    .action(async (username: string, value: string, opts: Opts) => {
+      const wanted = role(value);
+      await change(opts, (s) => s.setRole(username, wanted));
+      process.stderr.write(`${username} is now ${wanted}\n`);
     });
 
-  program
-    .command('tokens')
-    .description('manage session tokens')
+  users
+    .command('set-budget')
+    .description('set a user’s own budget in USD per period (0 or "none" removes it: the role default applies)')
+    .argument('<username>')
+    .argument('<usd>')
+    .option('--period <period>', BUDGET_PERIODS.join('|'), 'month')
+    .option(...CONFIG_FLAG)
+    .action(async (username: string, usd: string, opts: Opts & { period: string }) => {
+      if (!BUDGET_PERIODS.includes(opts.period as BudgetPeriod)) {
+        throw new ExitError(`--period must be one of ${BUDGET_PERIODS.join(', ')}`, 2);
+      }
+      const amount = usd === 'none' ? 0 : Number(usd);
+      if (!Number.isFinite(amount) || amount < 0) throw new ExitError('USD must be a number of at least 0', 2);
+      const budget = amount === 0 ? null : { usd: amount, period: opts.period as BudgetPeriod };
+      await change(opts, (s) => s.setBudget(username, budget));
+      process.stderr.write(
+        budget ? `${username}: budget $${amount}/${budget.period}\n` : `${username}: own budget removed\n`,
+      );
+    });
+
+  const tokens = program.command('tokens').description('manage session tokens');
+
+  tokens
     .command('create')
     .description('issue a new token for a user and print it as the last line')
     .argument('<username>')
+    .option('--name <name>', 'what the token is for, e.g. "laptop"')
+    .option('--expires <when>', 'a duration (30d, 12h) or an RFC 3339 time')
     .option(...CONFIG_FLAG)
-    .action(async (username: string, opts: { config?: string }) => {
-      const token = await withUsers(opts.config, async (store) => {
-        const user = await store.resolve(username);
-        if (!user) throw new ExitError(`no user "${username}"`);
-        const issued = await store.createToken(user._id);
-        process.stderr.write(`new token ${issued.apiKeyId} for ${user.username}; shown once:\n`);
+    .action(async (username: string, opts: Opts & { name?: string; expires?: string }) => {
+      let expiresAt: Date | null;
+      try {
+        expiresAt = parseExpiry(opts.expires);
+      } catch {
+        throw new ExitError('--expires must be a duration like 30d or a future RFC 3339 time', 2);
+      }
+      const token = await change(opts, async (store) => {
+        const user = await store.require(username);
+        const issued = await store.createToken(user._id, { name: opts.name ?? '', expiresAt });
+        const until = expiresAt ? `, expires ${expiresAt.toISOString()}` : '';
+        process.stderr.write(`new token ${issued.apiKeyId} for ${user.username}${until}; shown once:\n`);
         return issued.token;
       });
       process.stdout.write(`${token}\n`);
+    });
+
+  addOutputOptions(
+    tokens
+      .command('list')
+      .description('list tokens (id, name, created, last used, expires — never the secret)')
+      .argument('[username]')
+      .option(...CONFIG_FLAG),
+    ['table', 'json', 'csv'],
+    'table',
+  ).action(async (username: string | undefined, opts: Opts) => {
+    const rows = await change(opts, async (store) => {
+      const owner = username ? await store.require(username) : undefined;
+      const keys = await store.tokens(owner?._id);
+      const names = new Map((await store.list({ includeDeleted: true })).map((u) => [u._id, u.username]));
+      return keys.map((k) => {
+        const t = presentToken(k);
+        return { ...t, username: names.get(k.user_id) ?? k.user_id, status: tokenStatus(t) };
+      });
+    });
+    printRows(rows, TOKEN_COLUMNS, outputOf(opts));
+  });
+
+  tokens
+    .command('revoke')
+    .description('revoke a token by id: refused within 5 s on every replica')
+    .argument('<id>')
+    .option(...CONFIG_FLAG)
+    .action(async (id: string, opts: Opts) => {
+      await change(opts, async (store) => {
+        const key = await store.token(id);
+        if (!key || key.kind !== 'api') throw new ExitError(`no token "${id}"`);
+        if (!(await store.revokeToken(id))) throw new ExitError(`token ${id} was already revoked`);
+      });
+      process.stderr.write(`revoked ${id}\n`);
     });
 }

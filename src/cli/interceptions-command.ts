@@ -1,8 +1,9 @@
 import { once } from 'node:events';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import type { ApiInterception, ApiList } from '../audit/list.ts';
+import type { ApiInterception, ApiList } from '../audit/present.ts';
 import { formatTerm, parseRfc3339, type QueryKey } from '../audit/query.ts';
 import { ExitError } from './common.ts';
+import { addOutputOptions, csvField, table } from './output.ts';
 
 interface ListOptions {
   initiator?: string;
@@ -15,7 +16,10 @@ interface ListOptions {
   afterId?: string;
   limit?: number;
   all?: boolean;
-  format: 'json' | 'ndjson' | 'csv';
+  format: 'json' | 'ndjson' | 'csv' | 'table';
+  output?: 'json' | 'ndjson' | 'csv' | 'table';
+  session?: string;
+  status?: string;
   url: string;
   token?: string;
 }
@@ -28,6 +32,8 @@ const FILTERS: Array<[QueryKey, keyof ListOptions]> = [
   ['client', 'client'],
   ['started_after', 'startedAfter'],
   ['started_before', 'startedBefore'],
+  ['session', 'session'],
+  ['status', 'status'],
 ];
 
 function parseLimit(text: string): number {
@@ -92,52 +98,59 @@ const CSV_HEADER = [
   'id',
   'started_at',
   'ended_at',
+  'status',
   'initiator',
   'provider',
   'provider_name',
   'model',
   'client',
+  'client_session_id',
   'input_tokens',
   'output_tokens',
   'cache_read_input_tokens',
   'cache_write_input_tokens',
+  'cost_usd',
   'tool_count',
   'prompt',
 ];
 
-/** RFC 4180: quote a field holding a comma, quote or line break, doubling inner quotes. */
-const csvField = (value: string | number | null) => {
-  const text = value === null ? '' : String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-};
-
-function csvRow(r: ApiInterception): string {
+/** One interception's row: its sums and first prompt (CSV and table). */
+function flat(r: ApiInterception): Record<string, unknown> {
   const sum = (key: 'input_tokens' | 'output_tokens' | 'cache_read_input_tokens' | 'cache_write_input_tokens') =>
     r.token_usages.reduce((total, u) => total + u[key], 0);
-  return [
-    r.id,
-    r.started_at,
-    r.ended_at,
-    r.initiator.username,
-    r.provider,
-    r.provider_name,
-    r.model,
-    r.client,
-    sum('input_tokens'),
-    sum('output_tokens'),
-    sum('cache_read_input_tokens'),
-    sum('cache_write_input_tokens'),
-    r.tool_usages.length,
-    r.user_prompts[0]?.prompt ?? '',
-  ]
-    .map(csvField)
-    .join(',');
+  return {
+    id: r.id,
+    started_at: r.started_at,
+    ended_at: r.ended_at,
+    status: r.status ?? 'running',
+    initiator: r.initiator.username,
+    provider: r.provider,
+    provider_name: r.provider_name,
+    model: r.model,
+    client: r.client,
+    client_session_id: r.client_session_id,
+    input_tokens: sum('input_tokens'),
+    output_tokens: sum('output_tokens'),
+    cache_read_input_tokens: sum('cache_read_input_tokens'),
+    cache_write_input_tokens: sum('cache_write_input_tokens'),
+    cost_usd: r.cost_usd,
+    tool_count: r.tool_usages.length,
+    prompt: r.user_prompts[0]?.prompt ?? '',
+  };
 }
+
+const csvRow = (r: ApiInterception) => {
+  const row = flat(r);
+  return CSV_HEADER.map((c) => csvField(row[c] as string | number | null)).join(',');
+};
+
+const TABLE_COLUMNS = ['started_at', 'initiator', 'client', 'model', 'input_tokens', 'output_tokens', 'cost_usd', 'status', 'id'];
 
 /** Writes rows as they arrive, waiting for stdout to drain, so an export never sits in memory. */
 class Output {
   readonly #format: ListOptions['format'];
   #rows = 0;
+  readonly #table: Array<Record<string, unknown>> = [];
   constructor(format: ListOptions['format']) {
     this.#format = format;
   }
@@ -156,6 +169,7 @@ class Output {
     for (const r of results) {
       if (this.#format === 'ndjson') chunk += `${JSON.stringify(r)}\n`;
       else if (this.#format === 'csv') chunk += `${csvRow(r)}\r\n`;
+      else if (this.#format === 'table') this.#table.push(flat(r));
       else chunk += `${this.#rows === 0 ? '[\n' : ',\n'}  ${JSON.stringify(r, null, 2).replaceAll('\n', '\n  ')}`;
       this.#rows++;
     }
@@ -164,6 +178,7 @@ class Output {
 
   async end() {
     if (this.#format === 'json') await this.#write(this.#rows === 0 ? '[]\n' : '\n]\n');
+    if (this.#format === 'table') await this.#write(this.#table.length ? table(this.#table, TABLE_COLUMNS) : '(none)\n');
   }
 }
 
@@ -202,7 +217,7 @@ async function list(opts: ListOptions): Promise<void> {
     if (err.code === 'EPIPE') process.exit(0);
     throw err;
   });
-  const out = new Output(opts.format);
+  const out = new Output((opts.output ?? opts.format) as ListOptions['format']);
   await out.start();
   if (!opts.all) {
     const page = await fetchPage(opts, q, opts.limit, opts.afterId);
@@ -228,7 +243,7 @@ async function list(opts: ListOptions): Promise<void> {
 }
 
 export function interceptionsCommand(program: Command): void {
-  program
+  const list_ = program
     .command('interceptions')
     .description('read the audit log of the bridge')
     .command('list')
@@ -240,10 +255,12 @@ export function interceptionsCommand(program: Command): void {
     .option('--client <client>', 'client, e.g. "Claude Code"')
     .option('--started-after <time>', 'RFC 3339 time, e.g. 2025-01-31T00:00:00Z')
     .option('--started-before <time>', 'RFC 3339 time')
+    .option('--session <id>', "the agent's own session id")
+    .option('--status <status>', 'completed, failed or running')
     .option('--after-id <id>', 'start after this interception (the last id of a previous page)')
     .option('--limit <n>', 'rows per page, 1-1000 (server default 100; 1000 with --all)', parseLimit)
-    .option('--all', 'follow the pages to the end, streaming the output')
-    .addOption(new Option('--format <format>', 'output format').choices(['json', 'ndjson', 'csv']).default('json'))
+    .option('--all', 'follow the pages to the end, streaming the output');
+  addOutputOptions(list_, ['json', 'ndjson', 'csv', 'table'], 'json')
     .addOption(new Option('--url <url>', 'bridge URL').env('AIBRIDGE_URL').default('http://127.0.0.1:4000'))
     .addOption(new Option('--token <token>', 'session token').env('AIBRIDGE_SESSION_TOKEN'))
     .action((opts: ListOptions) => list(opts));

@@ -2,13 +2,13 @@ import type { Command } from 'commander';
 import type { Config } from '../config/config.ts';
 import { Users } from '../identity/users.ts';
 import { McpCredentials, parseHeader } from '../mcp/credentials.ts';
-import type { OpenedStore } from '../store/open.ts';
+import type { Store } from '../store/store.ts';
 import { CONFIG_FLAG, ExitError, withStore } from './common.ts';
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
-async function userId(store: OpenedStore, username: string): Promise<string> {
-  const user = await new Users(store.db).resolve(username);
+async function userId(store: Store, username: string): Promise<string> {
+  const user = await new Users(store).resolve(username);
   if (!user) throw new ExitError(`no user "${username}"`);
   return user._id;
 }
@@ -46,7 +46,7 @@ export function mcpCredentialsCommand(program: Command): void {
       await withStore(opts.config, async (store, config) => {
         checkServer(config, server);
         const id = await userId(store, username);
-        await new McpCredentials(store.db).set(id, server, headers);
+        await new McpCredentials(store.credentials).set(id, server, headers);
         process.stderr.write(`stored ${Object.keys(headers).join(', ')} for ${username} on ${server}\n`);
       });
     });
@@ -59,7 +59,7 @@ export function mcpCredentialsCommand(program: Command): void {
     .option(...CONFIG_FLAG)
     .action(async (username: string, server: string, opts: { config?: string }) => {
       await withStore(opts.config, async (store) => {
-        const deleted = await new McpCredentials(store.db).delete(await userId(store, username), server);
+        const deleted = await new McpCredentials(store.credentials).delete(await userId(store, username), server);
         if (!deleted) throw new ExitError(`${username} has no credentials for "${server}"`);
         process.stderr.write(`deleted the credentials of ${username} for ${server}\n`);
       });
@@ -72,8 +72,8 @@ export function mcpCredentialsCommand(program: Command): void {
     .option(...CONFIG_FLAG)
     .action(async (username: string | undefined, opts: { config?: string }) => {
       const rows = await withStore(opts.config, async (store) => {
-        const users = new Users(store.db);
-        const list = await new McpCredentials(store.db).list(username ? await userId(store, username) : undefined);
+        const users = new Users(store);
+        const list = await new McpCredentials(store.credentials).list(username ? await userId(store, username) : undefined);
         const names = new Map<string, string>();
         for (const id of new Set(list.map((c) => c.user_id))) names.set(id, (await users.byId(id))?.username ?? id);
         return list.map((c) => ({

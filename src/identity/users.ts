@@ -1,50 +1,52 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Db } from 'mongodb';
-import { COLLECTIONS } from '../store/mongo.ts';
+import {
+  type ApiKeyDoc,
+  type ApiKeyKind,
+  type Budget,
+  DuplicateError,
+  ROLES,
+  type Role,
+  type Store,
+  type UserDoc,
+} from '../store/store.ts';
 
-export const ROLES = ['owner', 'auditor', 'member'] as const;
-export type Role = (typeof ROLES)[number];
-
-export interface User {
-  _id: string;
-  username: string;
-  name: string;
-  role: Role;
-  created_at: Date;
-}
-
-interface ApiKeyDoc {
-  _id: string;
-  user_id: string;
-  hash: string;
-  created_at: Date;
-  expires_at: Date | null;
-}
+export { ROLES, type Role };
+export type User = UserDoc;
 
 export interface Principal {
   user: User;
   apiKeyId: string;
+  /** The token's own record (its name, kind and expiry). */
+  key: ApiKeyDoc;
 }
 
+/** A refusal an admin can act on (bad name, unknown user, taken username). */
 export class IdentityError extends Error {}
 
 export const USERNAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
-const TOKEN_PREFIX = 'aib_';
+export const TOKEN_PREFIX = 'aib_';
 
 /** Tokens carry 32 random bytes, so a fast hash is as safe as a slow one and costs nothing per request. */
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
+/** Why a token does not (or no longer) identify anyone; null when it does. */
+export function refusal(key: ApiKeyDoc, user: User | null, now = Date.now()): string | null {
+  if (key.revoked_at) return 'revoked';
+  if (key.expires_at && key.expires_at.getTime() <= now) return 'expired';
+  if (!user || user.deleted_at) return 'user deleted';
+  if (user.disabled_at) return 'user disabled';
+  return null;
+}
+
+/** Users and their tokens (SPEC §3), over the store's identity collections. */
 export class Users {
-  readonly #db: Db;
-  constructor(db: Db) {
-    this.#db = db;
+  readonly #store: Store;
+  constructor(store: Store) {
+    this.#store = store;
   }
 
-  get #users() {
-    return this.#db.collection<User>(COLLECTIONS.users);
-  }
-  get #keys() {
-    return this.#db.collection<ApiKeyDoc>(COLLECTIONS.apiKeys);
+  get #identity() {
+    return this.#store.identity;
   }
 
   async create(username: string, options: { name?: string; role?: Role } = {}): Promise<User> {
@@ -53,30 +55,45 @@ export class Users {
     }
     const role = options.role ?? 'member';
     if (!ROLES.includes(role)) throw new IdentityError(`role must be one of ${ROLES.join(', ')}`);
-    const user: User = { _id: randomUUID(), username, name: options.name ?? username, role, created_at: new Date() };
+    const user: User = {
+      _id: randomUUID(),
+      username,
+      name: options.name ?? username,
+      role,
+      created_at: new Date(),
+      disabled_at: null,
+      deleted_at: null,
+      budget: null,
+      denied_servers: [],
+    };
     try {
-      await this.#users.insertOne(user);
+      await this.#identity.createUser(user);
     } catch (err) {
-      if ((err as { code?: number }).code === 11000) throw new IdentityError(`user "${username}" already exists`);
-      throw err;
+      if (!(err instanceof DuplicateError)) throw err;
+      const existing = await this.#identity.userByUsername(username);
+      throw new IdentityError(
+        existing?.deleted_at
+          ? `user "${username}" was deleted on ${existing.deleted_at.toISOString().slice(0, 10)}; usernames of deleted users stay reserved so their records stay unambiguous`
+          : `user "${username}" already exists`,
+      );
     }
     return user;
   }
 
-  list(): Promise<User[]> {
-    return this.#users.find({}, { sort: { username: 1 } }).toArray();
+  list(options?: { includeDeleted?: boolean }): Promise<User[]> {
+    return this.#identity.users(options);
   }
 
   count(): Promise<number> {
-    return this.#users.countDocuments({});
+    return this.#identity.countUsers();
   }
 
   byUsername(username: string): Promise<User | null> {
-    return this.#users.findOne({ username });
+    return this.#identity.userByUsername(username);
   }
 
   byId(id: string): Promise<User | null> {
-    return this.#users.findOne({ _id: id });
+    return this.#identity.userById(id);
   }
 
   /** Finds by id, then by username. */
@@ -84,24 +101,100 @@ export class Users {
     return (await this.byId(idOrUsername)) ?? (await this.byUsername(idOrUsername));
   }
 
-  /** Issues a token; only its hash is stored, so this is the one time it can be seen. */
-  async createToken(userId: string, expiresAt: Date | null = null): Promise<{ token: string; apiKeyId: string }> {
-    const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
-    const apiKeyId = randomUUID();
-    await this.#keys.insertOne({
-      _id: apiKeyId,
-      user_id: userId,
-      hash: hashToken(token),
-      created_at: new Date(),
-      expires_at: expiresAt,
-    });
-    return { token, apiKeyId };
+  /** Like resolve, but a missing or deleted user is an IdentityError naming it. */
+  async require(idOrUsername: string): Promise<User> {
+    const user = await this.resolve(idOrUsername);
+    if (!user || user.deleted_at) throw new IdentityError(`no user "${idOrUsername}"`);
+    return user;
   }
 
+  /** Issues a token; only its hash is stored, so this is the one time it can be seen. */
+  async createToken(
+    userId: string,
+    options: { name?: string; expiresAt?: Date | null; kind?: ApiKeyKind } = {},
+  ): Promise<{ token: string; apiKeyId: string; key: ApiKeyDoc }> {
+    const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+    const key: ApiKeyDoc = {
+      _id: randomUUID(),
+      user_id: userId,
+      hash: hashToken(token),
+      name: options.name ?? '',
+      kind: options.kind ?? 'api',
+      created_at: new Date(),
+      expires_at: options.expiresAt ?? null,
+      last_used_at: null,
+      revoked_at: null,
+    };
+    await this.#identity.createKey(key);
+    return { token, apiKeyId: key._id, key };
+  }
+
+  /** API tokens of a user (console sessions excluded), oldest first. */
+  async tokens(userId?: string): Promise<ApiKeyDoc[]> {
+    return (await this.#identity.keys(userId)).filter((k) => k.kind === 'api');
+  }
+
+  token(id: string): Promise<ApiKeyDoc | null> {
+    return this.#identity.keyById(id);
+  }
+
+  /** False when it was already revoked or does not exist. */
+  async revokeToken(id: string): Promise<boolean> {
+    return (await this.#identity.revokeKeys([id], new Date())) === 1;
+  }
+
+  /** The principal a token stands for, or null (unknown, revoked, expired, disabled, deleted). */
   async verify(token: string): Promise<Principal | null> {
-    const key = await this.#keys.findOne({ hash: hashToken(token) });
-    if (!key || (key.expires_at && key.expires_at.getTime() <= Date.now())) return null;
+    const key = await this.#identity.keyByHash(hashToken(token));
+    if (!key) return null;
     const user = await this.byId(key.user_id);
-    return user ? { user, apiKeyId: key._id } : null;
+    return refusal(key, user) === null ? { user: user as User, apiKeyId: key._id, key } : null;
+  }
+
+  async #update(idOrUsername: string, patch: Parameters<Store['identity']['updateUser']>[1]): Promise<User> {
+    const user = await this.require(idOrUsername);
+    await this.#identity.updateUser(user._id, patch);
+    return { ...user, ...patch };
+  }
+
+  setRole(idOrUsername: string, role: Role): Promise<User> {
+    if (!ROLES.includes(role)) throw new IdentityError(`role must be one of ${ROLES.join(', ')}`);
+    return this.#update(idOrUsername, { role });
+  }
+
+  disable(idOrUsername: string): Promise<User> {
+    return this.#update(idOrUsername, { disabled_at: new Date() });
+  }
+
+  enable(idOrUsername: string): Promise<User> {
+    return this.#update(idOrUsername, { disabled_at: null });
+  }
+
+  setBudget(idOrUsername: string, budget: Budget | null): Promise<User> {
+    if (budget && !(Number.isFinite(budget.usd) && budget.usd > 0)) {
+      throw new IdentityError('a budget must be a positive number of USD');
+    }
+    return this.#update(idOrUsername, { budget });
+  }
+
+  setDeniedServers(idOrUsername: string, servers: string[]): Promise<User> {
+    return this.#update(idOrUsername, { denied_servers: [...new Set(servers)].sort() });
+  }
+
+  /**
+   * Deletes a user: their tokens are revoked and their MCP credentials removed; the user
+   * document stays (marked deleted) so their records keep a name.
+   */
+  async delete(idOrUsername: string): Promise<User> {
+    const user = await this.require(idOrUsername);
+    const now = new Date();
+    const keys = await this.#identity.keys(user._id);
+    await this.#identity.revokeKeys(
+      keys.map((k) => k._id),
+      now,
+    );
+    await this.#store.credentials.deleteForUser(user._id);
+    await this.#identity.updateUser(user._id, { deleted_at: now });
+    return { ...user, deleted_at: now };
   }
 }

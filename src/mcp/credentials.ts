@@ -1,19 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
-import type { Db } from 'mongodb';
-import { COLLECTIONS } from '../store/mongo.ts';
+import type { CredentialDoc, CredentialStore } from '../store/store.ts';
 
 export const CREDENTIALS_KEY_ENV = 'AIBRIDGE_CREDENTIALS_KEY';
-
-/** Stored form: header names in clear (so they can be listed), values only inside headers_enc. */
-interface CredentialDoc {
-  _id: string;
-  user_id: string;
-  server: string;
-  header_names: string[];
-  headers_enc: string;
-  created_at: Date;
-  updated_at: Date;
-}
 
 export interface CredentialInfo {
   user_id: string;
@@ -52,12 +40,12 @@ export function parseHeader(line: string): [string, string] {
  * are the associated data, so a sealed value copied onto another row does not open.
  */
 export class McpCredentials {
-  readonly #db: Db;
+  readonly #docs: CredentialStore;
   readonly #key: () => Buffer;
 
   /** The key is read lazily (listing names needs none); pass it for tests. */
-  constructor(db: Db, key?: Buffer) {
-    this.#db = db;
+  constructor(docs: CredentialStore, key?: Buffer) {
+    this.#docs = docs;
     let cached = key;
     this.#key = () => {
       cached ??= credentialsKeyFromEnv();
@@ -65,26 +53,23 @@ export class McpCredentials {
     };
   }
 
-  get #docs() {
-    return this.#db.collection<CredentialDoc>(COLLECTIONS.mcpCredentials);
-  }
-
   async set(userId: string, server: string, headers: Record<string, string>): Promise<void> {
     const names = Object.keys(headers);
     if (names.length === 0) throw new Error('at least one header is needed');
     const now = new Date();
-    await this.#docs.updateOne(
-      { user_id: userId, server },
-      {
-        $set: { header_names: names, headers_enc: this.#seal(userId, server, headers), updated_at: now },
-        $setOnInsert: { _id: randomUUID(), created_at: now },
-      },
-      { upsert: true },
-    );
+    await this.#docs.upsert({
+      _id: randomUUID(),
+      user_id: userId,
+      server,
+      header_names: names,
+      headers_enc: this.#seal(userId, server, headers),
+      created_at: now,
+      updated_at: now,
+    });
   }
 
   async get(userId: string, server: string): Promise<Record<string, string> | null> {
-    const doc = await this.#docs.findOne({ user_id: userId, server });
+    const doc = await this.#docs.get(userId, server);
     return doc ? this.#open(doc) : null;
   }
 
@@ -94,7 +79,7 @@ export class McpCredentials {
     onError: (server: string, err: Error) => void = () => {},
   ): Promise<Map<string, Record<string, string>>> {
     const out = new Map<string, Record<string, string>>();
-    for (const doc of await this.#docs.find({ user_id: userId }).toArray()) {
+    for (const doc of await this.#docs.list(userId)) {
       try {
         out.set(doc.server, this.#open(doc));
       } catch (err) {
@@ -104,24 +89,18 @@ export class McpCredentials {
     return out;
   }
 
-  /** A cheap fingerprint of a user's stored credentials, to notice changes made by the CLI. */
+  /** A cheap fingerprint of a user's stored credentials, to notice changes made elsewhere. */
   async version(userId: string): Promise<string> {
-    const docs = await this.#docs
-      .find({ user_id: userId }, { projection: { server: 1, updated_at: 1 }, sort: { server: 1 } })
-      .toArray();
-    return docs.map((d) => `${d.server}@${d.updated_at.getTime()}`).join(',');
+    return (await this.#docs.list(userId)).map((d) => `${d.server}@${d.updated_at.getTime()}`).join(',');
   }
 
-  async delete(userId: string, server: string): Promise<boolean> {
-    return (await this.#docs.deleteOne({ user_id: userId, server })).deletedCount === 1;
+  delete(userId: string, server: string): Promise<boolean> {
+    return this.#docs.delete(userId, server);
   }
 
   /** Names and dates only, never values. */
   async list(userId?: string): Promise<CredentialInfo[]> {
-    const docs = await this.#docs
-      .find(userId ? { user_id: userId } : {}, { projection: { headers_enc: 0 }, sort: { user_id: 1, server: 1 } })
-      .toArray();
-    return docs.map(({ user_id, server, header_names, created_at, updated_at }) => ({
+    return (await this.#docs.list(userId)).map(({ user_id, server, header_names, created_at, updated_at }) => ({
       user_id,
       server,
       header_names,

@@ -11,7 +11,7 @@ export const mcpService: Service = async (ctx) => {
   const servers = ctx.config.mcp_servers;
   const perUser = servers.some((s) => s.per_user_credentials);
   // Fail start-up now, clearly, rather than on a user's first request.
-  const credentials = perUser ? new McpCredentials(ctx.store.db, credentialsKeyFromEnv()) : undefined;
+  const credentials = perUser ? new McpCredentials(ctx.store.credentials, credentialsKeyFromEnv()) : undefined;
   const logger = ctx.logger.child({ component: 'mcp' });
   const manager = new ServerProxyManager(servers, logger);
   await manager.init();

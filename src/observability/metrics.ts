@@ -88,6 +88,24 @@ export class Metrics {
     labelNames: ['initiator_id', 'username'] as const,
     registers: [this.registry],
   });
+  readonly cost = new Counter({
+    name: 'aibridge_cost_usd_total',
+    help: 'USD spent, from the price table and the tokens each upstream response reported.',
+    labelNames: ['provider', 'model', 'client'] as const,
+    registers: [this.registry],
+  });
+  readonly unpricedTokens = new Counter({
+    name: 'aibridge_unpriced_tokens_total',
+    help: 'Tokens of models with no price (their cost is recorded as null).',
+    labelNames: ['model'] as const,
+    registers: [this.registry],
+  });
+  readonly budgetRejections = new Counter({
+    name: 'aibridge_budget_rejections_total',
+    help: 'Model requests refused because the user reached their budget.',
+    labelNames: ['provider', 'period'] as const,
+    registers: [this.registry],
+  });
   readonly retentionRuns = new Counter({
     name: 'aibridge_retention_runs_total',
     help: 'Retention purges this replica ran (while it held the lease).',
@@ -117,7 +135,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'aibridge_recorder_pending_records',
-      help: 'Records in memory waiting to be written to MongoDB.',
+      help: 'Records not yet in the store (held until their interception ends, or queued).',
       registers: [this.registry],
       collect() {
         this.set(sources()?.recorder().pending ?? 0);
@@ -125,17 +143,31 @@ export class Metrics {
     });
     new Gauge({
       name: 'aibridge_recorder_journal_pending',
-      help: '1 while records wait in the on-disk journal for MongoDB.',
+      help: '1 while the store is behind and records are shipped from the on-disk journal.',
       registers: [this.registry],
       collect() {
-        this.set(sources()?.recorder().journalPending ? 1 : 0);
+        this.set(sources()?.recorder().fromDisk ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'aibridge_recorder_journal_backlog_bytes',
+      help: 'Journal bytes the store has not taken yet.',
+      registers: [this.registry],
+      collect() {
+        this.set(sources()?.recorder().backlogBytes ?? 0);
       },
     });
     // Counters kept by the recorder itself, copied at scrape time.
     for (const [name, help, key] of [
       ['aibridge_recorder_dropped_records_total', 'Records lost (even the journal could not take them).', 'dropped'],
-      ['aibridge_recorder_written_records_total', 'Records written to MongoDB.', 'written'],
-      ['aibridge_recorder_journaled_records_total', 'Records that overflowed to the on-disk journal.', 'journaled'],
+      ['aibridge_recorder_written_records_total', 'Records written to the store.', 'written'],
+      ['aibridge_recorder_journaled_records_total', 'Records appended to the on-disk journal (all of them).', 'journaled'],
+      [
+        'aibridge_recorder_dead_letters_total',
+        'Records the store refused for good, kept in data_dir/dead-letter.',
+        'deadLettered',
+      ],
+      ['aibridge_recorder_journal_errors_total', 'Journal appends that failed (disk full, no file handles).', 'journalErrors'],
     ] as const) {
       new Counter({
         name,

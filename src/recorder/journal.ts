@@ -1,96 +1,219 @@
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import {
+  closeSync,
+  fdatasync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { BSON } from 'mongodb';
+import { decodeOp, encodeOp } from './codec.ts';
 import type { RecordOp } from './records.ts';
 
 const SEGMENT = /^journal-(\d{12})\.ndjson$/;
+const segmentName = (n: number) => `journal-${String(n).padStart(12, '0')}.ndjson`;
+
+/** A place in the journal: just after some record. Ordered by segment, then byte offset. */
+export interface Position {
+  segment: number;
+  offset: number;
+}
+
+export const before = (a: Position, b: Position) => a.segment < b.segment || (a.segment === b.segment && a.offset < b.offset);
+
+export interface JournalOptions {
+  /** A new segment starts once the current one is this large. */
+  segmentBytes?: number;
+  /** fdatasync at most this often: what power loss can cost. */
+  syncIntervalMs?: number;
+}
 
 /**
- * Append-only overflow for records MongoDB could not take yet: numbered NDJSON segments
- * (Extended JSON, so dates survive) under `data_dir/journal`. New records go to the newest
- * segment; replay reads the older, closed ones in order and deletes each once written.
+ * The recorder's write-ahead log under `data_dir/journal`: numbered NDJSON segments that
+ * every record is appended to (synchronously, so it is on disk — in the OS's hands — before
+ * the request that made it is answered), and a checkpoint saying how far the store has
+ * taken them. A restart replays from the checkpoint; segments wholly behind it are deleted.
  */
 export class Journal {
   readonly dir: string;
-  #next = 1;
-  #closed: string[] = [];
-  #active: { path: string; stream: WriteStream; count: number } | undefined;
+  readonly #segmentBytes: number;
+  readonly #checkpointFile: string;
+  #fd: number | undefined;
+  #segment = 0;
+  #offset = 0;
+  #dirty = false;
+  readonly #syncTimer: NodeJS.Timeout;
+  #checkpoint: Position;
 
-  constructor(dataDir: string) {
+  constructor(dataDir: string, options: JournalOptions = {}) {
     this.dir = join(dataDir, 'journal');
+    this.#segmentBytes = options.segmentBytes ?? 32 * 1024 * 1024;
+    this.#checkpointFile = join(this.dir, 'checkpoint.json');
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const segments = this.segments();
+    this.#checkpoint = this.#readCheckpoint() ?? { segment: segments[0] ?? 1, offset: 0 };
+    // Never append to a segment a previous run left (its last line may be torn): start a new one.
+    this.#segment = Math.max(0, ...segments) + 1;
+    this.#syncTimer = setInterval(() => this.#sync(), options.syncIntervalMs ?? 100);
+    this.#syncTimer.unref();
   }
 
-  /** Finds the segments a previous run left behind. */
-  async open(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    const names = (await readdir(this.dir)).filter((n) => SEGMENT.test(n)).sort();
-    for (const name of names) {
-      const path = join(this.dir, name);
-      if ((await stat(path)).size > 0) this.#closed.push(path);
-      else await rm(path, { force: true });
-      this.#next = Math.max(this.#next, Number(SEGMENT.exec(name)?.[1]) + 1);
+  /** Segment numbers on disk, oldest first. */
+  segments(): number[] {
+    return readdirSync(this.dir)
+      .map((name) => SEGMENT.exec(name)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
+  }
+
+  /** Where the next record will go (i.e. just after the last one written). */
+  get end(): Position {
+    return { segment: this.#segment, offset: this.#offset };
+  }
+
+  get checkpoint(): Position {
+    return this.#checkpoint;
+  }
+
+  /** Bytes written but not yet taken by the store. */
+  get backlogBytes(): number {
+    let bytes = 0;
+    for (const n of this.segments()) {
+      if (n < this.#checkpoint.segment) continue;
+      const size = n === this.#segment ? this.#offset : this.#size(n);
+      bytes += size - (n === this.#checkpoint.segment ? this.#checkpoint.offset : 0);
+    }
+    return Math.max(0, bytes);
+  }
+
+  #path(n: number): string {
+    return join(this.dir, segmentName(n));
+  }
+
+  #size(n: number): number {
+    try {
+      return statSync(this.#path(n)).size;
+    } catch {
+      return 0;
     }
   }
 
-  /** True while any record waits in the journal (closed segments or the active one). */
-  get pending(): boolean {
-    return this.#closed.length > 0 || (this.#active?.count ?? 0) > 0;
-  }
-
-  append(op: RecordOp): void {
-    if (!this.#active) {
-      const path = join(this.dir, `journal-${String(this.#next++).padStart(12, '0')}.ndjson`);
-      this.#active = { path, stream: createWriteStream(path, { flags: 'a' }), count: 0 };
+  /**
+   * Appends records in one write; returns each one's end position. Throws on a file error
+   * (disk full, too many open files): the caller decides, the process never crashes.
+   */
+  append(ops: readonly RecordOp[]): Position[] {
+    if (!ops.length) return [];
+    if (this.#fd === undefined || this.#offset >= this.#segmentBytes) this.#rotate();
+    const lines = ops.map(encodeOp);
+    const buffer = Buffer.from(`${lines.join('\n')}\n`);
+    for (let written = 0; written < buffer.length; ) {
+      written += writeSync(this.#fd as number, buffer, written, buffer.length - written);
     }
-    this.#active.stream.write(`${BSON.EJSON.stringify(op, { relaxed: false })}\n`);
-    this.#active.count++;
+    this.#dirty = true;
+    const positions: Position[] = [];
+    let offset = this.#offset;
+    for (const line of lines) {
+      offset += Buffer.byteLength(line) + 1;
+      positions.push({ segment: this.#segment, offset });
+    }
+    this.#offset += buffer.length;
+    return positions;
   }
 
-  /** Closes the active segment (its bytes reach the file) so it can be replayed; later appends start a new one. */
-  async rotate(): Promise<void> {
-    const active = this.#active;
-    if (!active) return;
-    this.#active = undefined;
-    await new Promise<void>((resolve, reject) =>
-      active.stream.end((err?: Error | null) => (err ? reject(err) : resolve())),
-    );
-    if (active.count) this.#closed.push(active.path);
-    else await rm(active.path, { force: true });
+  #rotate(): void {
+    if (this.#fd !== undefined) {
+      closeSync(this.#fd);
+      this.#segment++;
+    }
+    this.#fd = openSync(join(this.dir, segmentName(this.#segment)), 'a', 0o600);
+    this.#offset = 0;
   }
 
-  /** The oldest closed segment, if any. */
-  oldest(): string | undefined {
-    return this.#closed[0];
+  #sync(): void {
+    if (!this.#dirty || this.#fd === undefined) return;
+    this.#dirty = false;
+    fdatasync(this.#fd, () => {});
   }
 
-  /** Reads a segment in batches of `size` records, in order. */
-  async *read(path: string, size: number): AsyncGenerator<RecordOp[]> {
-    const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
-    let batch: RecordOp[] = [];
-    for await (const line of lines) {
-      if (!line.trim()) continue;
+  /** Records from `from` up to `limit` of them, with the position after each; [] at the end. */
+  read(from: Position, limit: number): Array<{ op: RecordOp; end: Position }> {
+    const out: Array<{ op: RecordOp; end: Position }> = [];
+    let { segment, offset } = from;
+    while (out.length < limit) {
+      let fd: number;
       try {
-        batch.push(BSON.EJSON.parse(line, { relaxed: false }) as RecordOp);
+        fd = openSync(this.#path(segment), 'r');
       } catch {
-        continue; // a line torn by a crash mid-write; everything before it is intact
+        if (segment >= this.#segment) break; // the live segment is not created yet
+        segment++;
+        offset = 0;
+        continue;
       }
-      if (batch.length >= size) {
-        yield batch;
-        batch = [];
+      try {
+        let size = 1024 * 1024;
+        for (;;) {
+          const chunk = Buffer.allocUnsafe(size);
+          const got = readSync(fd, chunk, 0, size, offset);
+          let start = 0;
+          for (let nl = chunk.indexOf(10, 0); nl !== -1 && nl < got && out.length < limit; nl = chunk.indexOf(10, start)) {
+            const op = safeDecode(chunk.toString('utf8', start, nl));
+            offset += nl + 1 - start;
+            start = nl + 1;
+            if (op) out.push({ op, end: { segment, offset } });
+          }
+          if (out.length >= limit) return out;
+          if (got < size) break; // end of this segment (a torn last line, if any, is skipped)
+          if (start === 0) size *= 4; // one line longer than the chunk
+        }
+      } finally {
+        closeSync(fd);
       }
+      if (segment >= this.#segment) break; // the live segment: nothing more yet
+      segment++;
+      offset = 0;
     }
-    if (batch.length) yield batch;
+    return out;
   }
 
-  async remove(path: string): Promise<void> {
-    this.#closed = this.#closed.filter((p) => p !== path);
-    await rm(path, { force: true });
+  /** The store has everything before `position`: remember it, and delete segments wholly behind it. */
+  commit(position: Position): void {
+    if (!before(this.#checkpoint, position)) return;
+    this.#checkpoint = position;
+    writeFileSync(this.#checkpointFile, JSON.stringify(position), { mode: 0o600 });
+    for (const n of this.segments()) {
+      if (n < position.segment) rmSync(join(this.dir, segmentName(n)), { force: true });
+    }
   }
 
-  /** Flushes the active segment to disk (shutdown). */
-  close(): Promise<void> {
-    return this.rotate();
+  #readCheckpoint(): Position | undefined {
+    try {
+      const value = JSON.parse(readFileSync(this.#checkpointFile, 'utf8')) as Position;
+      return Number.isInteger(value.segment) && Number.isInteger(value.offset) ? value : undefined;
+    } catch {
+      return undefined; // none, or torn: replay every segment (records are idempotent)
+    }
+  }
+
+  close(): void {
+    clearInterval(this.#syncTimer);
+    if (this.#fd !== undefined) {
+      closeSync(this.#fd);
+      this.#fd = undefined;
+    }
+  }
+}
+
+function safeDecode(line: string): RecordOp | undefined {
+  try {
+    return decodeOp(line);
+  } catch {
+    return undefined; // a line torn by a crash mid-write; everything before it is intact
   }
 }

@@ -1,245 +1,301 @@
-import type { AnyBulkWriteOperation, Db, Document } from 'mongodb';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from '../observability/logger.ts';
-import { COLLECTIONS } from '../store/mongo.ts';
-import type { Journal } from './journal.ts';
-import type { RecordOp } from './records.ts';
-
-const COLLECTION_OF = {
-  interception: COLLECTIONS.interceptions,
-  user_prompt: COLLECTIONS.userPrompts,
-  token_usage: COLLECTIONS.tokenUsages,
-  tool_usage: COLLECTIONS.toolUsages,
-  model_thought: COLLECTIONS.modelThoughts,
-  interception_ended: COLLECTIONS.interceptions,
-} as const;
-
-const UPDATE_CHUNK = 50;
+import type { Store } from '../store/store.ts';
+import { encodeOp } from './codec.ts';
+import { before, Journal, type Position } from './journal.ts';
+import type { InterceptionRecord, RecordOp } from './records.ts';
 
 export interface RecorderStats {
-  /** Records in memory, not yet written. */
+  /** Records not yet in the store: held, buffered or queued in memory. */
   pending: number;
+  /** Bytes of journal the store has not taken yet. */
+  backlogBytes: number;
+  /** True while the store is behind and records are shipped from the journal on disk. */
+  fromDisk: boolean;
   /** Records appended to the journal since start. */
   journaled: number;
-  /** True while records wait in the journal for MongoDB. */
-  journalPending: boolean;
   written: number;
-  /** Records lost (only when even the journal could not be written). */
+  /** Records the store refused for good, kept in data_dir/dead-letter. */
+  deadLettered: number;
+  /** Records lost: only when the journal could not be written and memory was full too. */
   dropped: number;
+  /** Journal appends that failed (disk full, too many open files). */
+  journalErrors: number;
 }
 
 export interface RecorderOptions {
-  /** How long records may wait to be batched. */
-  flushIntervalMs?: number;
+  dataDir: string;
+  /** Records per store write. */
   batchSize?: number;
-  /** Records held in memory before they overflow into the journal. */
+  /** How long an interception's records wait for its end, to be written as one insert. */
+  holdMs?: number;
+  /** Journaled records kept in memory for shipping; beyond it they are read back from disk. */
   maxMemory?: number;
   journal?: Journal;
 }
 
+interface Held {
+  ops: RecordOp[];
+  since: number;
+}
+
+interface Queued {
+  op: RecordOp;
+  /** Where it ends in the journal. */
+  end: Position;
+}
+
+const TICK_MS = 50;
+
 /**
- * Takes records from the request path without waiting and writes them in batches:
- * inserts per collection (unordered; ids are the bridge's, so a retried batch only meets
- * duplicate keys, which mean "already written"), then the updates. When a write fails or
- * memory fills, records go to the append-only journal, and every later record follows
- * them there until the journal has been replayed, so MongoDB receives them in order.
+ * Takes records from the request path without waiting, and loses none (SPEC §6):
+ *  - an interception's records are held together until it ends (or for `holdMs`), so a
+ *    short request becomes inserts only — its start and end merged into one document;
+ *  - they are appended to the journal synchronously when it ends, so they are on local disk
+ *    before the response's last byte is written — a crash or kill -9 loses nothing;
+ *  - a shipper writes them to the store in batches and moves the journal's checkpoint on.
+ *    While the store is down or behind, records wait in the journal and are read back from
+ *    disk in order; a record the store refuses for good goes to data_dir/dead-letter.
  */
 export class Recorder {
-  readonly #db: Db;
+  readonly #store: Store;
   readonly #log: Logger;
-  readonly #journal: Journal | undefined;
-  readonly #intervalMs: number;
+  readonly #journal: Journal;
+  readonly #deadLetterDir: string;
   readonly #batchSize: number;
+  readonly #holdMs: number;
   readonly #maxMemory: number;
-  #queue: RecordOp[] = [];
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
+  readonly #held = new Map<string, Held>();
+  #buffer: RecordOp[] = [];
+  #queue: Queued[] = [];
+  /** Records the journal could not take: in memory only, shipped after the journaled ones. */
+  #volatile: RecordOp[] = [];
+  #fromDisk = true; // a previous run may have left records; the first pass reads the journal
+  readonly #timer: NodeJS.Timeout;
+  #shipping: Promise<void> | undefined;
+  #retryAt = 0;
   #backoffMs = 0;
-  #spilling = false;
   #closed = false;
-  /** Shutdown deadline: write loops stop after the batch in hand once it has passed. */
+  /** Shutdown deadline: shipping stops after the batch in hand once it has passed. */
   #stopAt = Number.POSITIVE_INFINITY;
-  #written = 0;
-  #journaled = 0;
-  #dropped = 0;
+  readonly #stats = { journaled: 0, written: 0, deadLettered: 0, dropped: 0, journalErrors: 0 };
 
-  constructor(db: Db, log: Logger, options: RecorderOptions = {}) {
-    this.#db = db;
+  constructor(store: Store, log: Logger, options: RecorderOptions) {
+    this.#store = store;
     this.#log = log;
-    this.#journal = options.journal;
-    this.#intervalMs = options.flushIntervalMs ?? 50;
+    this.#journal = options.journal ?? new Journal(options.dataDir);
+    this.#deadLetterDir = join(options.dataDir, 'dead-letter');
     this.#batchSize = options.batchSize ?? 1_000;
-    this.#maxMemory = options.maxMemory ?? 10_000;
-    this.#spilling = this.#journal?.pending ?? false;
-    if (this.#spilling) this.#schedule(0); // replay what a previous run left
+    this.#holdMs = options.holdMs ?? 1_000;
+    this.#maxMemory = options.maxMemory ?? 20_000;
+    this.#timer = setInterval(() => this.#tick(), TICK_MS);
+    this.#timer.unref();
+    this.#kick();
   }
 
   record(op: RecordOp): void {
-    if (this.#spilling && this.#journal) {
-      this.#toJournal([op]);
-    } else {
-      this.#queue.push(op);
-      if (this.#queue.length >= this.#maxMemory) this.#spill();
+    switch (op.kind) {
+      case 'interception':
+        this.#held.set(op.doc._id, { ops: [op], since: Date.now() });
+        return;
+      case 'interception_ended': {
+        const held = this.#held.get(op.id);
+        if (held) {
+          this.#held.delete(op.id);
+          const start = held.ops[0] as { kind: 'interception'; doc: InterceptionRecord };
+          const { ended_at, status, cost_usd, totals, metadata } = op;
+          const doc = { ...start.doc, ended_at, status, cost_usd, totals };
+          if (metadata) doc.metadata = { ...start.doc.metadata, ...metadata };
+          held.ops[0] = { kind: 'interception', doc };
+          this.#buffer.push(...held.ops);
+        } else {
+          this.#buffer.push(op);
+        }
+        this.#flushBuffer(); // on disk before the response ends
+        this.#kick();
+        return;
+      }
+      default: {
+        const held = this.#held.get(op.doc.interception_id);
+        if (held) held.ops.push(op);
+        else this.#buffer.push(op);
+      }
     }
-    this.#schedule(this.#intervalMs);
   }
 
   stats(): RecorderStats {
+    let held = 0;
+    for (const h of this.#held.values()) held += h.ops.length;
     return {
-      pending: this.#queue.length,
-      journaled: this.#journaled,
-      journalPending: this.#journal?.pending ?? false,
-      written: this.#written,
-      dropped: this.#dropped,
+      pending: held + this.#buffer.length + this.#queue.length + this.#volatile.length,
+      backlogBytes: this.#journal.backlogBytes,
+      fromDisk: this.#fromDisk,
+      ...this.#stats,
     };
   }
 
-  #toJournal(ops: RecordOp[]): void {
-    try {
-      for (const op of ops) this.#journal?.append(op);
-      this.#journaled += ops.length;
-    } catch (err) {
-      this.#dropped += ops.length;
-      this.#log.error(
-        { err: (err as Error).message, count: ops.length },
-        'recorder: journal append failed; records dropped',
-      );
+  /** Releases interceptions held past `holdMs` (long streams), journals the buffer, ships. */
+  #tick(): void {
+    const cutoff = Date.now() - this.#holdMs;
+    for (const [id, held] of this.#held) {
+      if (held.since > cutoff) continue;
+      this.#held.delete(id);
+      this.#buffer.push(...held.ops);
     }
+    this.#flushBuffer();
+    this.#kick();
   }
 
-  /** Moves the memory queue into the journal; from now on records go there first. */
-  #spill(): void {
-    if (!this.#journal) {
-      // No journal configured: keep the newest records within the memory bound.
-      const excess = this.#queue.length - this.#maxMemory;
+  #flushBuffer(): void {
+    if (!this.#buffer.length) return;
+    const ops = this.#buffer;
+    this.#buffer = [];
+    let ends: Position[];
+    try {
+      ends = this.#journal.append(ops);
+      this.#stats.journaled += ops.length;
+    } catch (err) {
+      // Never crash on a file error: keep the records in memory and say so, once per burst.
+      if (this.#stats.journalErrors++ % 1_000 === 0)
+        this.#log.error({ err: (err as Error).message, records: ops.length }, 'recorder: journal append failed');
+      this.#volatile.push(...ops);
+      const excess = this.#volatile.length - this.#maxMemory;
       if (excess > 0) {
-        this.#queue.splice(0, excess);
-        this.#dropped += excess;
+        this.#volatile.splice(0, excess);
+        this.#stats.dropped += excess;
       }
       return;
     }
-    this.#spilling = true;
-    const ops = this.#queue;
-    this.#queue = [];
-    this.#toJournal(ops);
+    if (this.#fromDisk) return; // the shipper reads them back from the journal
+    for (let i = 0; i < ops.length; i++) this.#queue.push({ op: ops[i] as RecordOp, end: ends[i] as Position });
+    if (this.#queue.length > this.#maxMemory) {
+      // The store is behind: stop holding journaled records in memory; ship from disk.
+      this.#queue = [];
+      this.#fromDisk = true;
+    }
   }
 
-  #schedule(delayMs: number): void {
-    if (this.#timer || this.#running || this.#closed) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      void this.flush();
-    }, delayMs);
-    this.#timer.unref();
+  #kick(): void {
+    if (this.#shipping || this.#closed || Date.now() < this.#retryAt) return;
+    this.#shipping = this.#ship().finally(() => {
+      this.#shipping = undefined;
+    });
   }
 
-  /** One attempt to write everything queued (and journaled); resolves when that attempt ends. */
-  flush(): Promise<void> {
-    this.#running ??= this.#drain()
-      .catch((err: Error) => {
-        this.#backoffMs = Math.min(Math.max(this.#backoffMs * 2, 250), 5_000);
-        this.#log.warn({ err: err.message, ...this.stats() }, 'recorder: MongoDB write failed; will retry');
-        if (this.#queue.length) this.#spill();
-      })
-      .finally(() => {
-        this.#running = undefined;
-        if (this.#queue.length || this.#spilling) this.#schedule(this.#backoffMs || this.#intervalMs);
-      });
-    return this.#running;
-  }
-
-  async #drain(): Promise<void> {
-    if (this.#spilling) await this.#replay();
-    while (this.#queue.length && !this.#spilling && Date.now() < this.#stopAt) {
+  /** The next batch in journal order: from disk while behind, else from memory; then volatile ones. */
+  #next(): { ops: RecordOp[]; end: Position | null } | undefined {
+    if (this.#fromDisk) {
+      const read = this.#journal.read(this.#journal.checkpoint, this.#batchSize);
+      if (read.length) return { ops: read.map((r) => r.op), end: (read.at(-1) as Queued).end };
+      // Caught up with everything journaled: later records are queued in memory again.
+      this.#journal.commit(this.#journal.end);
+      this.#fromDisk = false;
+    }
+    if (this.#queue.length) {
       const batch = this.#queue.slice(0, this.#batchSize);
-      await this.#write(batch);
-      this.#queue.splice(0, batch.length);
-      this.#written += batch.length;
+      return { ops: batch.map((q) => q.op), end: (batch.at(-1) as Queued).end };
     }
-    this.#backoffMs = 0;
+    if (this.#volatile.length) return { ops: this.#volatile.slice(0, this.#batchSize), end: null };
+    return undefined;
   }
 
-  /** Writes the journal back, oldest segment first; memory mode resumes once it is empty. */
-  async #replay(): Promise<void> {
-    const journal = this.#journal;
-    if (!journal) return;
-    await journal.rotate();
-    for (let path = journal.oldest(); path; path = journal.oldest()) {
-      for await (const batch of journal.read(path, this.#batchSize)) {
-        await this.#write(batch);
-        this.#written += batch.length;
-        if (Date.now() >= this.#stopAt) return; // shutting down: the segment stays for the next start
+  async #ship(): Promise<void> {
+    for (let batch = this.#next(); batch; batch = this.#next()) {
+      try {
+        await this.#write(batch.ops);
+      } catch (err) {
+        this.#backoffMs = Math.min(Math.max(this.#backoffMs * 2, 250), 5_000);
+        this.#retryAt = Date.now() + this.#backoffMs;
+        this.#log.warn({ err: (err as Error).message, ...this.stats() }, 'recorder: store write failed; will retry');
+        return;
       }
-      await journal.remove(path);
-      if (!journal.oldest()) await journal.rotate(); // pick up what arrived meanwhile
-    }
-    if (!journal.pending) {
-      this.#spilling = false;
-      this.#log.info({ written: this.#written }, 'recorder: journal replayed; writing directly again');
-    }
-  }
-
-  async #write(batch: RecordOp[]): Promise<void> {
-    const inserts = new Map<string, Document[]>();
-    const started = new Map<string, Document>();
-    const updates: AnyBulkWriteOperation<{ _id: string }>[] = [];
-    for (const op of batch) {
-      if (op.kind === 'interception_ended') {
-        const doc = started.get(op.id);
-        if (doc) {
-          // Started and ended within one batch: one insert instead of an insert and an update.
-          Object.assign(doc, { ended_at: op.ended_at, status: op.status });
-          doc.metadata = { ...doc.metadata, ...op.metadata };
-          continue;
-        }
-        const set: Document = { ended_at: op.ended_at, status: op.status };
-        for (const [key, value] of Object.entries(op.metadata ?? {})) set[`metadata.${key}`] = value;
-        updates.push({ updateOne: { filter: { _id: op.id }, update: { $set: set } } });
+      this.#backoffMs = 0;
+      this.#stats.written += batch.ops.length;
+      if (batch.end === null) {
+        this.#volatile.splice(0, batch.ops.length);
       } else {
-        const doc: Document = op.kind === 'interception' ? { ...op.doc } : op.doc;
-        if (op.kind === 'interception') started.set(op.doc._id, doc);
-        const name = COLLECTION_OF[op.kind];
-        const docs = inserts.get(name) ?? [];
-        docs.push(doc);
-        inserts.set(name, docs);
+        this.#journal.commit(batch.end);
+        if (!this.#fromDisk) this.#queue.splice(0, batch.ops.length);
+      }
+      if (Date.now() >= this.#stopAt) return; // shutting down: the rest stays in the journal
+    }
+  }
+
+  /** Writes a batch; when the store refuses it for good, writes one by one and sets the refused aside. */
+  async #write(ops: RecordOp[]): Promise<void> {
+    try {
+      await this.#store.records.write(ops);
+      return;
+    } catch (err) {
+      if (!this.#store.isPermanent(err)) throw err;
+    }
+    for (const op of ops) {
+      try {
+        await this.#store.records.write([op]);
+      } catch (err) {
+        if (!this.#store.isPermanent(err)) throw err;
+        this.#deadLetter(op, err as Error);
       }
     }
-    await Promise.all(
-      [...inserts].map(([name, docs]) =>
-        this.#db
-          .collection(name)
-          .insertMany(docs, { ordered: false })
-          .catch((err: { code?: number; writeErrors?: Array<{ code: number }> }) => {
-            const errors = err.writeErrors ?? (err.code ? [{ code: err.code }] : []);
-            if (!errors.length || errors.some((e) => e.code !== 11000)) throw err;
-          }),
-      ),
-    );
-    // FerretDB 1.24 stalls on an update command of 100 or more statements, so updates go in chunks.
-    const interceptions = this.#db.collection<{ _id: string }>(COLLECTIONS.interceptions);
-    for (let i = 0; i < updates.length; i += UPDATE_CHUNK) {
-      await interceptions.bulkWrite(updates.slice(i, i + UPDATE_CHUNK), { ordered: true });
+  }
+
+  #deadLetter(op: RecordOp, err: Error): void {
+    const at = new Date();
+    const id = op.kind === 'interception_ended' ? op.id : op.doc._id;
+    try {
+      mkdirSync(this.#deadLetterDir, { recursive: true, mode: 0o700 });
+      const file = join(this.#deadLetterDir, `${at.toISOString().slice(0, 10)}.ndjson`);
+      appendFileSync(file, `${JSON.stringify({ at, error: err.message, op: JSON.parse(encodeOp(op)) })}\n`, {
+        mode: 0o600,
+      });
+      this.#stats.deadLettered++;
+      this.#log.error(
+        { kind: op.kind, id, err: err.message, file },
+        'recorder: the store refused a record for good; kept in dead-letter, the rest flow on',
+      );
+    } catch (fileErr) {
+      this.#stats.dropped++;
+      this.#log.error({ kind: op.kind, id, err: err.message, fileErr: (fileErr as Error).message }, 'recorder: record lost');
     }
+  }
+
+  /** True while anything journaled or held in memory has not reached the store. */
+  #behind(): boolean {
+    return this.#queue.length > 0 || this.#volatile.length > 0 || before(this.#journal.checkpoint, this.#journal.end);
+  }
+
+  /** Journals everything buffered and ships until the store has it all, or a write fails. */
+  async flush(): Promise<void> {
+    do {
+      this.#flushBuffer();
+      this.#retryAt = 0;
+      this.#kick();
+      await this.#shipping;
+    } while (this.#behind() && !this.#backoffMs);
   }
 
   /**
-   * Shutdown: tries to write everything for up to `timeoutMs`; whatever MongoDB did not
-   * take by then is appended to the journal (and replayed by the next start).
+   * Shutdown: journals what is held (interceptions still running are recorded as started),
+   * then ships for up to `timeoutMs`; what the store did not take stays in the journal and
+   * the next start writes it.
    */
   async close(timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    this.#stopAt = deadline;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    while ((this.#queue.length || this.#spilling) && Date.now() < deadline) {
-      await this.flush();
-      if (this.#queue.length || this.#spilling)
-        await new Promise((r) => setTimeout(r, Math.min(250, this.#backoffMs || 50)));
+    clearInterval(this.#timer);
+    for (const held of this.#held.values()) this.#buffer.push(...held.ops);
+    this.#held.clear();
+    this.#flushBuffer();
+    this.#stopAt = Date.now() + timeoutMs;
+    while (Date.now() < this.#stopAt) {
+      this.#retryAt = 0;
+      this.#kick();
+      await this.#shipping;
+      if (!this.#behind()) break;
+      if (this.#backoffMs) await new Promise((r) => setTimeout(r, Math.min(this.#backoffMs, 250)));
     }
     this.#closed = true;
-    clearTimeout(this.#timer);
-    await this.#running;
-    if (this.#queue.length) this.#spill();
-    await this.#journal?.close();
-    if (this.#queue.length) this.#log.error({ pending: this.#queue.length }, 'recorder: records lost at shutdown');
+    await this.#shipping;
+    this.#journal.close();
+    if (this.#volatile.length) this.#log.error({ lost: this.#volatile.length }, 'recorder: records lost at shutdown');
   }
 }

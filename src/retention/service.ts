@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parseDuration } from '../config/duration.ts';
 import type { Service } from '../server/services.ts';
-import { COLLECTIONS } from '../store/mongo.ts';
+import { COLLECTIONS } from '../store/store.ts';
 import { childTotal, purge } from './purge.ts';
 
 const PURGE_INTERVAL_MS = 10 * 60_000;
 
 /**
  * Purges at start-up (in the background, so a backlog never delays serving) and every
- * 10 minutes. Every replica runs this; the lease in MongoDB lets one purge at a time.
+ * 10 minutes. Every replica runs this; the lease in the store lets one purge at a time.
  */
 export const retentionService: Service = async (ctx) => {
   const retentionMs = parseDuration(ctx.config.retention);
@@ -24,7 +24,7 @@ export const retentionService: Service = async (ctx) => {
 
   const once = async () => {
     try {
-      const run = await purge(ctx.store.db, {
+      const run = await purge(ctx.store, {
         holder,
         cutoff: new Date(Date.now() - retentionMs),
         signal: abort.signal,

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { type BridgeErrorKind, errorBody } from '../providers/errors.ts';
+import { registerApi } from '../api/index.ts';
 import type { AppContext } from './context.ts';
 import { ROUTES, type RouteRegistrar } from './routes.ts';
 
@@ -22,7 +23,7 @@ function providerTypeOf(ctx: AppContext, url: string) {
  * Bodies stay raw Buffers: passthrough forwards them byte for byte, and bridged
  * routes parse them themselves so a bad body gets the provider's own error format.
  */
-export function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTES): FastifyInstance {
+export async function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTES): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: ctx.logger as FastifyBaseLogger,
     // Per-request log lines would sit on the hot path; interceptions are recorded instead.
@@ -36,6 +37,7 @@ export function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTES): Fa
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
+  await registerApi(app, ctx);
   for (const register of routes) register(app, ctx);
 
   app.setNotFoundHandler((request, reply) => {
@@ -43,7 +45,7 @@ export function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTES): Fa
     const provider = providerTypeOf(ctx, request.url);
     reply
       .code(404)
-      .send(provider ? errorBody(provider, 'not_found', message) : { error: { type: 'not_found', message } });
+      .send(provider ? errorBody(provider, 'not_found', message) : { message });
   });
   // Errors raised before a handler runs (body too large, bad framing): no stack or internals reach the client.
   app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
@@ -52,7 +54,7 @@ export function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTES): Fa
     const message = status === 500 ? 'internal error' : error.message;
     const kind = KIND_BY_STATUS[status] ?? (status === 500 ? 'internal' : 'invalid_request');
     const provider = providerTypeOf(ctx, request.url);
-    reply.code(status).send(provider ? errorBody(provider, kind, message) : { error: { type: kind, message } });
+    reply.code(status).send(provider ? errorBody(provider, kind, message) : { message });
   });
   return app;
 }

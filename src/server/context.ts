@@ -1,3 +1,4 @@
+import type { Budgets } from '../budgets/budgets.ts';
 import type { Config } from '../config/config.ts';
 import type { Authenticator } from '../identity/authenticator.ts';
 import type { Users } from '../identity/users.ts';
@@ -6,9 +7,10 @@ import type { ServerProxyManager } from '../mcp/server-proxy-manager.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { CachedBridgePool } from '../pool/cached-bridge-pool.ts';
+import type { PriceBook } from '../pricing/price-book.ts';
 import type { Provider } from '../providers/provider.ts';
 import type { Recorder } from '../recorder/recorder.ts';
-import type { Store } from '../store/mongo.ts';
+import type { Store } from '../store/store.ts';
 
 /** Everything a route needs, built once at start-up and passed down explicitly. */
 export interface AppContext {
@@ -18,6 +20,9 @@ export interface AppContext {
   authenticator: Authenticator;
   logger: Logger;
   recorder: Recorder;
+  /** USD per token for every model the bridge knows a price of. */
+  prices: PriceBook;
+  budgets: Budgets;
   /** Configured upstreams, each with its pooled dispatcher. */
   providers: Provider[];
   /** Admission limits on provider routes. */

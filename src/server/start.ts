@@ -1,14 +1,16 @@
 import type { FastifyInstance } from 'fastify';
+import { Budgets } from '../budgets/budgets.ts';
 import type { Config } from '../config/config.ts';
 import { Authenticator } from '../identity/authenticator.ts';
 import { Users } from '../identity/users.ts';
 import { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { Metrics } from '../observability/metrics.ts';
+import { PriceBook } from '../pricing/price-book.ts';
 import { Provider } from '../providers/provider.ts';
-import { Journal } from '../recorder/journal.ts';
 import { Recorder } from '../recorder/recorder.ts';
-import { type OpenedStore, openStore } from '../store/open.ts';
+import { openStore } from '../store/open.ts';
+import type { Store } from '../store/store.ts';
 import { buildApp } from './app.ts';
 import type { AppContext } from './context.ts';
 import { SERVICES } from './services.ts';
@@ -25,7 +27,7 @@ export interface RunningServer {
 export interface StartOptions {
   logger?: Logger;
   /** An already-open store (tests share one); otherwise opened from config and closed on close(). */
-  store?: OpenedStore;
+  store?: Store;
   /** Grace period for in-flight requests on shutdown. */
   drainMs?: number;
 }
@@ -35,26 +37,30 @@ function splitListen(listen: string): { host: string; port: number } {
   return { host: listen.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(listen.slice(at + 1)) };
 }
 
+/** On a first start (no users at all) creates the owner `admin` and returns its token, shown once. */
+async function bootstrapOwner(users: Users): Promise<RunningServer['bootstrap']> {
+  if ((await users.count()) > 0) return undefined;
+  const admin = await users.create('admin', { name: 'Administrator', role: 'owner' }).catch(() => undefined);
+  if (!admin) return undefined; // another replica created it first
+  return { username: admin.username, token: (await users.createToken(admin._id, { name: 'first start' })).token };
+}
+
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger();
-  const store = options.store ?? (await openStore(config, (line) => logger.info(line)));
-  const users = new Users(store.db);
+  const store = options.store ?? (await openStore(config, 'server'));
+  logger.info({ store: store.kind, location: store.location }, 'store open');
+  const users = new Users(store);
+  const bootstrap = await bootstrapOwner(users);
 
-  let bootstrap: RunningServer['bootstrap'];
-  if ((await users.count()) === 0) {
-    const admin = await users.create('admin', { name: 'Administrator', role: 'owner' }).catch(() => undefined);
-    if (admin) bootstrap = { username: admin.username, token: (await users.createToken(admin._id)).token };
-  }
-
-  const journal = new Journal(config.data_dir);
-  await journal.open();
   const ctx: AppContext = {
     config,
     store,
     users,
-    authenticator: new Authenticator(users),
+    authenticator: new Authenticator(users, store, {}, logger),
     logger,
-    recorder: new Recorder(store.db, logger, { journal }),
+    recorder: new Recorder(store, logger.child({ component: 'recorder' }), { dataDir: config.data_dir }),
+    prices: PriceBook.fromConfig(config.pricing),
+    budgets: new Budgets(store, () => ctx.config),
     metrics: new Metrics(),
     providers: config.providers.map((p) => new Provider(p, config.limits)),
     limits: {
@@ -65,7 +71,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   };
   const services: Array<{ stop(): Promise<void> }> = [];
   for (const start of SERVICES) services.push(await start(ctx));
-  const app = buildApp(ctx);
+  const app = await buildApp(ctx);
   const { host, port } = splitListen(config.listen);
   await app.listen({ host, port });
   const address = app.server.address();
@@ -79,6 +85,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await Promise.race([app.close(), drain]);
       for (const service of services.reverse()) await service.stop().catch(() => {});
       await ctx.recorder.close();
+      await ctx.authenticator.close();
       await Promise.all(ctx.providers.map((p) => p.close()));
       if (!options.store) await store.close();
     })();

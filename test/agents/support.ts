@@ -7,7 +7,6 @@ import {
   type Server,
 } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
-import { COLLECTIONS } from '../../src/store/mongo.ts';
 import type { Harness } from '../helpers/harness.ts';
 import { waitUntil } from '../helpers/process.ts';
 import type { UpstreamRequest } from '../helpers/upstream.ts';
@@ -274,27 +273,18 @@ export interface Recorded {
  * `count` of them have ended.
  */
 export async function recordedSince(h: Harness, since: Date, count: number): Promise<Recorded[]> {
-  const db = h.store.db;
-  let rows: any[] = [];
+  let rows: Awaited<ReturnType<typeof h.store.audit.list>> = [];
   await waitUntil(async () => {
     await h.bridge.ctx.recorder.flush();
-    rows = await db
-      .collection(COLLECTIONS.interceptions)
-      .find({ started_at: { $gte: since } })
-      .sort({ started_at: 1 })
-      .toArray();
-    return rows.length >= count && rows.every((r) => r.ended_at !== null);
+    rows = (await h.store.audit.list({ started_after: new Date(since.getTime() - 1) }, { limit: 1000 })).reverse();
+    return rows.length >= count && rows.every((r) => r.interception.ended_at !== null);
   }, 20_000).catch(() => {});
-  const children = (name: string, id: string) =>
-    db.collection(name).find({ interception_id: id }).sort({ created_at: 1 }).toArray();
-  return Promise.all(
-    rows.map(async (interception) => ({
-      interception,
-      prompts: await children(COLLECTIONS.userPrompts, interception._id),
-      tokens: await children(COLLECTIONS.tokenUsages, interception._id),
-      tools: await children(COLLECTIONS.toolUsages, interception._id),
-    })),
-  );
+  return rows.map((r) => ({
+    interception: r.interception,
+    prompts: r.user_prompts,
+    tokens: r.token_usages,
+    tools: r.tool_usages,
+  }));
 }
 
 /** The four counters SPEC §6 records, as the manifest states them. */

@@ -6,7 +6,7 @@ import { validateConfig } from '../../src/config/load.ts';
 import type { Role } from '../../src/identity/users.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { type RunningServer, startServer } from '../../src/server/start.ts';
-import type { Store } from '../../src/store/mongo.ts';
+import type { Store } from '../../src/store/store.ts';
 
 /** Collects log lines so tests can assert on what was (and was not) logged. */
 export class LogCapture extends Writable {
@@ -41,7 +41,7 @@ export async function startTestBridge(store: Store, overrides: Record<string, un
     logs,
     async user(username, role = 'member') {
       const user = (await server.ctx.users.byUsername(username)) ?? (await server.ctx.users.create(username, { role }));
-      const { token, apiKeyId } = await server.ctx.users.createToken(user._id);
+      const { token, apiKeyId } = await server.ctx.users.createToken(user._id, { name: 'test' });
       return { id: user._id, token, apiKeyId };
     },
   };

@@ -1,14 +1,13 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import type { Store } from '../../src/store/mongo.ts';
-import { COLLECTIONS } from '../../src/store/mongo.ts';
+import type { InterceptionDetail } from '../../src/store/store.ts';
 import { startTestBridge, type TestBridge } from './bridge.ts';
-import { testStore } from './db.ts';
+import { type StoreKind, type TestStore, testStore } from './db.ts';
 import { waitUntil } from './process.ts';
 import { ReplayUpstream } from './upstream.ts';
 
 export interface Harness {
-  store: Store;
+  store: TestStore;
   upstream: ReplayUpstream;
   bridge: TestBridge;
   token: string;
@@ -29,9 +28,16 @@ export interface Records {
   thoughts: any[];
 }
 
-/** The real bridge on a fresh database, with an `openai` and an `anthropic` provider on a replaying upstream. */
-export async function startHarness(key: string, overrides: Record<string, unknown> = {}): Promise<Harness> {
-  const store = await testStore(key);
+/**
+ * The real bridge on a fresh store (the embedded one unless `kind` says otherwise), with an
+ * `openai` and an `anthropic` provider on a replaying upstream.
+ */
+export async function startHarness(
+  key: string,
+  overrides: Record<string, unknown> = {},
+  kind: StoreKind = 'embedded',
+): Promise<Harness> {
+  const store = await testStore(kind, key);
   const upstream = await ReplayUpstream.start();
   const bridge = await startTestBridge(store, {
     providers: [
@@ -54,28 +60,22 @@ export async function startHarness(key: string, overrides: Record<string, unknow
     anthropic,
     openai,
     async records() {
-      const db = store.db;
-      let interception: any;
+      let found: InterceptionDetail | undefined;
       await waitUntil(async () => {
         await bridge.ctx.recorder.flush();
-        const ended = await db
-          .collection(COLLECTIONS.interceptions)
-          .find({ ended_at: { $ne: null } })
-          .sort({ started_at: -1 })
-          .toArray();
+        const ended = (await store.audit.list({}, { limit: 1000 })).filter((d) => d.interception.ended_at !== null);
         if (ended.length <= seen) return false;
-        interception = ended[0];
+        found = ended[0];
         return true;
       });
       seen++;
-      const find = (name: string) =>
-        db.collection(name).find({ interception_id: interception._id }).sort({ created_at: 1 }).toArray();
+      const detail = found as InterceptionDetail;
       return {
-        interception,
-        prompts: await find(COLLECTIONS.userPrompts),
-        tokens: await find(COLLECTIONS.tokenUsages),
-        tools: await find(COLLECTIONS.toolUsages),
-        thoughts: await find(COLLECTIONS.modelThoughts),
+        interception: detail.interception,
+        prompts: detail.user_prompts,
+        tokens: detail.token_usages,
+        tools: detail.tool_usages,
+        thoughts: detail.model_thoughts,
       };
     },
     async close() {

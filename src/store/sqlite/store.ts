@@ -1,11 +1,10 @@
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { embeddedStorePath, siblingModule } from '../../paths.ts';
 import type { Store } from '../store.ts';
 import { EmbeddedDatabase, migrate, openDatabase } from './database.ts';
 import { type Request, type Response, revive, run } from './protocol.ts';
-
-export const EMBEDDED_FILE = 'aibridge.db';
 
 /** SQLite result codes (primary) that describe a passing condition, not a bad record. */
 const TRANSIENT = new Set([5 /* BUSY */, 6 /* LOCKED */, 7 /* NOMEM */, 10 /* IOERR */, 13 /* FULL */, 14, 15]);
@@ -64,8 +63,7 @@ class Channel {
 
   #spawn(): Worker {
     if (this.#worker) return this.#worker;
-    const here = import.meta.url;
-    const worker = new Worker(new URL(here.endsWith('.ts') ? './worker.ts' : './worker.js', here), {
+    const worker = new Worker(siblingModule(import.meta.url, './worker'), {
       workerData: { file: this.#file },
     });
     worker.on('message', (response: Response) => {
@@ -100,7 +98,7 @@ export function prepareDataDir(dataDir: string): string {
   const dir = resolve(dataDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
-  const file = join(dir, EMBEDDED_FILE);
+  const file = embeddedStorePath(dir);
   closeSync(openSync(file, 'a', 0o600));
   chmodSync(file, 0o600); // SQLite gives its -wal and -shm files the database file's mode
   return file;

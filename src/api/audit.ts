@@ -1,0 +1,236 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { present } from '../audit/present.ts';
+import { type AuditQuery, parseQuery } from '../audit/query.ts';
+import type { Principal } from '../identity/users.ts';
+import type { AppContext } from '../server/context.ts';
+import { type InterceptionFilter, USAGE_KEYS, type UsageGroup, type UsageKey } from '../store/store.ts';
+import { principalOf, seesEveryone } from './auth.ts';
+import { ApiError, invalid, storeUnavailable, type Validation } from './errors.ts';
+import { ref } from './schemas.ts';
+
+export const DEFAULT_LIMIT = 100;
+export const MAX_LIMIT = 1000;
+
+type Raw = Record<string, unknown>;
+
+/** Query-string parameters arrive as a string, an array (repeated) or not at all. */
+function single(query: Raw, name: string, problems: Validation[]): string | undefined {
+  const value = query[name];
+  if (value === undefined || value === '') return undefined;
+  if (typeof value === 'string') return value;
+  problems.push({ field: name, detail: `"${name}" must be given once` });
+  return undefined;
+}
+
+function integer(text: string | undefined, field: string, min: number, max: number, problems: Validation[]) {
+  if (text === undefined) return undefined;
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
+    problems.push({ field, detail: `${field} must be an integer ${range}` });
+    return undefined;
+  }
+  return n;
+}
+
+/**
+ * Maps `initiator` to a user id. A member may only name themselves; anyone else is a 403
+ * decided before any lookup, so members cannot probe which usernames exist.
+ */
+async function initiatorId(ctx: AppContext, principal: Principal, value: string | undefined) {
+  const self = principal.user;
+  const isSelf = value === 'me' || value === self._id || value === self.username;
+  if (!seesEveryone(principal)) {
+    if (value !== undefined && !isSelf) throw new ApiError(403, 'members can only see their own interceptions');
+    return self._id;
+  }
+  if (value === undefined) return undefined;
+  if (isSelf) return self._id;
+  const user = await ctx.users.resolve(value);
+  if (!user) throw invalid([{ field: 'initiator', detail: `no user "${value}"` }]);
+  return user._id;
+}
+
+/** The `q` filter as the store takes it, within what the caller may see. */
+async function filterOf(ctx: AppContext, principal: Principal, query: AuditQuery): Promise<InterceptionFilter> {
+  const { initiator, session, ...rest } = query;
+  const filter: InterceptionFilter = { ...rest, initiator_id: await initiatorId(ctx, principal, initiator) };
+  if (session !== undefined) filter.client_session_id = session;
+  for (const key of Object.keys(filter) as Array<keyof InterceptionFilter>)
+    if (filter[key] === undefined) delete filter[key];
+  return filter;
+}
+
+/** Everything about a list request that can be checked before touching the data. */
+async function readRequest(ctx: AppContext, request: FastifyRequest) {
+  const principal = await principalOf(ctx, request);
+  const raw = request.query as Raw;
+  const problems: Validation[] = [];
+  const { query, validations } = parseQuery(single(raw, 'q', problems) ?? '');
+  problems.push(...validations);
+  const limit = integer(single(raw, 'limit', problems), 'limit', 1, MAX_LIMIT, problems) ?? DEFAULT_LIMIT;
+  const offset = integer(single(raw, 'offset', problems), 'offset', 0, Number.MAX_SAFE_INTEGER, problems);
+  const afterId = single(raw, 'after_id', problems);
+  if (afterId !== undefined && offset !== undefined) {
+    problems.push({ field: 'after_id', detail: 'after_id cannot be combined with offset' });
+  }
+  if (problems.length) throw invalid(problems);
+  const filter = await guard(ctx, () => filterOf(ctx, principal, query));
+  return { principal, filter, limit, offset, afterId, raw };
+}
+
+/** Runs store work; an outage answers 503 within a second instead of a 500 after a long wait. */
+export async function guard<T>(ctx: AppContext, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof ApiError || ctx.store.isPermanent(err)) throw err;
+    throw storeUnavailable();
+  }
+}
+
+/** Users by id as the API names them. */
+async function initiators(ctx: AppContext, ids: string[]) {
+  const users = ids.length ? await ctx.store.identity.usersByIds([...new Set(ids)]) : [];
+  const byId = new Map(users.map((u) => [u._id, u]));
+  return (id: string) => ({ id, username: byId.get(id)?.username ?? null, name: byId.get(id)?.name ?? null });
+}
+
+function readGroupBy(raw: Raw): UsageKey[] {
+  const value = raw.group_by;
+  const parts = (Array.isArray(value) ? value : value === undefined ? [] : [value])
+    .flatMap((v) => String(v).split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
+  const problems = parts
+    .filter((p) => !(USAGE_KEYS as readonly string[]).includes(p))
+    .map((p) => ({ field: 'group_by', detail: `unknown key "${p}"; use ${USAGE_KEYS.join(', ')}` }));
+  if (new Set(parts).size !== parts.length) problems.push({ field: 'group_by', detail: 'a key is given twice' });
+  if (problems.length) throw invalid(problems);
+  return parts as UsageKey[];
+}
+
+/** Days in order; within a day (or without days) the biggest spenders first. */
+export function sortGroups(groups: UsageGroup[]): UsageGroup[] {
+  return groups.sort(
+    (a, b) =>
+      (a.key.day ?? '').localeCompare(b.key.day ?? '') ||
+      (b.cost_usd ?? -1) - (a.cost_usd ?? -1) ||
+      b.interceptions - a.interceptions ||
+      JSON.stringify(a.key).localeCompare(JSON.stringify(b.key)),
+  );
+}
+
+const listQuery = {
+  type: 'object',
+  properties: {
+    q: { type: 'string', description: 'space-separated key:value terms (SPEC §7)' },
+    limit: { type: 'string', description: `1..${MAX_LIMIT}, default ${DEFAULT_LIMIT}` },
+    offset: { type: 'string' },
+    after_id: { type: 'string', description: 'last id of the previous page' },
+  },
+};
+const errors = { 400: ref('Error'), 401: ref('Error'), 403: ref('Error'), 503: ref('Error') };
+
+/**
+ * The audit API (SPEC §7, §13): interceptions, pickers for filters, client sessions and usage
+ * summaries, all with one visibility rule — owners and auditors see everyone, members themselves.
+ * `GET …/interceptions/{id}` answers 404 for an interception the caller may not see, exactly as
+ * for one that does not exist, so ids of others' work are not confirmed.
+ */
+export function auditRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.get(
+    '/interceptions',
+    { schema: { tags: ['audit'], summary: 'List interceptions, newest first', querystring: listQuery, response: { 200: ref('InterceptionList'), ...errors } } },
+    async (request) => {
+      const { filter, limit, offset, afterId } = await readRequest(ctx, request);
+      return guard(ctx, async () => {
+        const after = afterId === undefined ? undefined : await ctx.store.audit.cursor(filter, afterId);
+        if (afterId !== undefined && !after) {
+          throw invalid([{ field: 'after_id', detail: `no interception "${afterId}" in this result set` }]);
+        }
+        const [rows, count] = await Promise.all([
+          ctx.store.audit.list(filter, { limit, offset, after: after ?? undefined }),
+          ctx.store.audit.count(filter),
+        ]);
+        return { count, results: rows.map(present) };
+      });
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/interceptions/:id',
+    { schema: { tags: ['audit'], summary: 'One interception with everything recorded under it', response: { 200: ref('Interception'), 404: ref('Error'), ...errors } } },
+    async (request) => {
+      const principal = await principalOf(ctx, request);
+      const visible: InterceptionFilter = seesEveryone(principal) ? {} : { initiator_id: principal.user._id };
+      const found = await guard(ctx, () => ctx.store.audit.get(visible, request.params.id));
+      if (!found) throw new ApiError(404, `no interception "${request.params.id}"`);
+      return present(found);
+    },
+  );
+
+  for (const field of ['model', 'client'] as const) {
+    app.get(
+      `/${field}s`,
+      { schema: { tags: ['audit'], summary: `Distinct ${field}s seen, for filter pickers`, querystring: listQuery, response: { 200: { type: 'array', items: { type: 'string' } }, ...errors } } },
+      async (request) => {
+        const { filter } = await readRequest(ctx, request);
+        return guard(ctx, () => ctx.store.audit.distinct(field, filter));
+      },
+    );
+  }
+
+  app.get(
+    '/sessions',
+    { schema: { tags: ['audit'], summary: "Agents' sessions (client session ids), most recently active first", querystring: listQuery, response: { 200: ref('SessionList'), ...errors } } },
+    async (request) => {
+      const { filter, limit, offset } = await readRequest(ctx, request);
+      return guard(ctx, async () => {
+        const sessions = await ctx.store.audit.sessions(filter, { limit, offset });
+        const name = await initiators(ctx, sessions.map((s) => s.initiator_id));
+        return {
+          results: sessions.map(({ initiator_id, first_started_at, last_started_at, ...s }) => ({
+            ...s,
+            initiator: name(initiator_id),
+            first_started_at: first_started_at.toISOString(),
+            last_started_at: last_started_at.toISOString(),
+          })),
+        };
+      });
+    },
+  );
+
+  app.get(
+    '/usage',
+    {
+      schema: {
+        tags: ['usage'],
+        summary: 'Tokens, cost and tool calls summed by initiator, model, provider, client and/or day',
+        querystring: {
+          type: 'object',
+          properties: { q: listQuery.properties.q, group_by: { type: 'string', description: `comma-separated: ${USAGE_KEYS.join(', ')}` } },
+        },
+        response: { 200: ref('Usage'), ...errors },
+      },
+    },
+    async (request) => {
+      const { filter, raw } = await readRequest(ctx, request);
+      const groupBy = readGroupBy(raw);
+      return guard(ctx, async () => {
+        const groups = sortGroups(await ctx.store.audit.usage(filter, groupBy));
+        const name = await initiators(
+          ctx,
+          groups.map((g) => g.key.initiator).filter((id): id is string => id !== undefined),
+        );
+        return {
+          group_by: groupBy,
+          groups: groups.map((g) => ({
+            ...g,
+            key: g.key.initiator === undefined ? g.key : { ...g.key, initiator: name(g.key.initiator) },
+          })),
+        };
+      });
+    },
+  );
+}

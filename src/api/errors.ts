@@ -1,0 +1,64 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+
+export interface Validation {
+  field: string;
+  detail: string;
+}
+
+/** The one error body of every non-provider route (SPEC §7): `message`, optional `detail` and `validations`. */
+export interface ApiErrorBody {
+  message: string;
+  detail?: string;
+  validations?: Validation[];
+}
+
+/** A refusal with its status; raised anywhere in an API handler, answered by `sendApiError`. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly detail?: string;
+  readonly validations?: Validation[];
+  constructor(status: number, message: string, extra: { detail?: string; validations?: Validation[] } = {}) {
+    super(message);
+    this.status = status;
+    this.detail = extra.detail;
+    this.validations = extra.validations;
+  }
+}
+
+export const invalid = (validations: Validation[]) =>
+  new ApiError(400, 'invalid request parameters', { validations });
+
+/** The store did not answer: a clear 503 rather than a 500 after a long wait. */
+export const storeUnavailable = () =>
+  new ApiError(503, 'the store is unavailable', { detail: 'records and users cannot be read right now; retry shortly' });
+
+function bodyOf(err: ApiError): ApiErrorBody {
+  const body: ApiErrorBody = { message: err.message };
+  if (err.detail) body.detail = err.detail;
+  if (err.validations) body.validations = err.validations;
+  return body;
+}
+
+/**
+ * Answers any error of an API route in the one shape. Fastify's own schema failures become
+ * validations; anything unexpected is logged with the request id and shown as an internal
+ * error naming that id, never with its message or stack.
+ */
+export function sendApiError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (err instanceof ApiError) {
+    if (err.status === 503) reply.header('retry-after', '5');
+    return reply.code(err.status).send(bodyOf(err));
+  }
+  const fastifyError = err as FastifyError;
+  if (fastifyError.validation) {
+    const validations = fastifyError.validation.map((v) => ({
+      field: (v.instancePath.replace(/^\//, '').replaceAll('/', '.') || v.params?.missingProperty) as string,
+      detail: v.message ?? 'is invalid',
+    }));
+    return reply.code(400).send(bodyOf(invalid(validations)));
+  }
+  const status = fastifyError.statusCode;
+  if (status && status >= 400 && status < 500) return reply.code(status).send({ message: fastifyError.message });
+  request.log.error({ err, request_id: request.id }, 'API request failed');
+  return reply.code(500).send({ message: 'internal error', detail: `request id ${request.id}` });
+}

@@ -1,0 +1,76 @@
+import swagger from '@fastify/swagger';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import type { FastifyInstance } from 'fastify';
+import { packageVersion } from '../paths.ts';
+import type { AppContext } from '../server/context.ts';
+import { auditRoutes } from './audit.ts';
+import { sendApiError } from './errors.ts';
+import { SCHEMAS } from './schemas.ts';
+import { sessionRoutes } from './session.ts';
+import { userRoutes } from './users.ts';
+
+/** Coder's AI Bridge routes, and the same after Coder renamed it AI Gateway (SPEC §4). */
+export const API_PREFIXES = ['/api/v2/aibridge', '/api/v2/ai-gateway'] as const;
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+/**
+ * Bodies are validated against the route schemas; query strings are read by the handlers
+ * themselves, so their problems come back as `validations` naming each parameter.
+ */
+function bodyValidator() {
+  const ajv = addFormats(new Ajv({ allErrors: true, strict: false }));
+  for (const [name, schema] of Object.entries(SCHEMAS)) ajv.addSchema({ ...schema, $id: name });
+  return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
+    httpPart === 'body' ? ajv.compile(schema) : () => true;
+}
+
+/**
+ * The non-provider API: audit, usage, users and tokens, console sessions, and the OpenAPI
+ * 3.1 document describing them, under both prefixes (documented once).
+ */
+export async function registerApi(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  for (const [name, schema] of Object.entries(SCHEMAS)) app.addSchema({ ...schema, $id: name });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'AI Bridge API',
+        version: packageVersion(),
+        description: 'Audit, usage, users and tokens. Authenticate with a bridge token as `Authorization: Bearer`.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (json.$id as string) || `def-${i}` },
+  });
+  const validator = bodyValidator();
+  for (const prefix of API_PREFIXES) {
+    await app.register(
+      async (api) => {
+        api.setValidatorCompiler(validator);
+        // The root keeps bodies raw for the provider routes; the API reads JSON.
+        api.removeAllContentTypeParsers();
+        api.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_r, body, done) => {
+          try {
+            done(null, body === '' ? undefined : JSON.parse(body as string));
+          } catch {
+            done(Object.assign(new Error('the body is not valid JSON'), { statusCode: 400 }), undefined);
+          }
+        });
+        api.setErrorHandler((err, request, reply) => sendApiError(err, request, reply));
+        if (prefix !== API_PREFIXES[0]) {
+          api.addHook('onRoute', (route) => {
+            route.schema = { ...route.schema, hide: true };
+          });
+        }
+        auditRoutes(api, ctx);
+        userRoutes(api, ctx);
+        sessionRoutes(api, ctx);
+        api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+      },
+      { prefix },
+    );
+  }
+}

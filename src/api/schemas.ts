@@ -1,0 +1,166 @@
+/**
+ * JSON Schemas of the non-provider API: they validate requests, serialise responses and are
+ * the OpenAPI 3.1 document's components (GET /api/v2/aibridge/openapi.json). Free-form
+ * objects say `additionalProperties: true`, or the serialiser would drop their keys.
+ */
+
+const str = { type: 'string' } as const;
+const nullableStr = { type: ['string', 'null'] } as const;
+const time = { type: 'string', format: 'date-time' } as const;
+const nullableTime = { type: ['string', 'null'], format: 'date-time' } as const;
+const count = { type: 'integer', minimum: 0 } as const;
+const usd = { type: ['number', 'null'], description: 'USD; null when the model has no price' } as const;
+const freeForm = { type: 'object', additionalProperties: true } as const;
+const truncation = {
+  truncated: { type: 'boolean', description: 'true when a text field was cut to recording.max_field_bytes' },
+  original_bytes: {
+    type: 'object',
+    additionalProperties: { type: 'integer' },
+    description: 'per cut field, its original length in bytes',
+  },
+} as const;
+
+const object = (properties: Record<string, unknown>, required = Object.keys(properties), extra = {}) => ({
+  type: 'object',
+  additionalProperties: false,
+  required,
+  properties,
+  ...extra,
+});
+
+const child = (properties: Record<string, unknown>, optional: Record<string, unknown> = {}) =>
+  object(
+    { id: str, interception_id: str, ...properties, created_at: time, ...optional },
+    ['id', 'interception_id', ...Object.keys(properties), 'created_at'],
+  );
+
+export const SCHEMAS = {
+  Error: object(
+    {
+      message: str,
+      detail: str,
+      validations: { type: 'array', items: object({ field: str, detail: str }) },
+    },
+    ['message'],
+    { description: 'Every non-provider error.' },
+  ),
+  TokenUsage: child({
+    provider_response_id: nullableStr,
+    input_tokens: count,
+    output_tokens: count,
+    cache_read_input_tokens: count,
+    cache_write_input_tokens: count,
+    cost_usd: usd,
+    metadata: { ...freeForm, description: 'every other usage counter the provider reported' },
+  }),
+  UserPrompt: child({ provider_response_id: nullableStr, prompt: str }, truncation),
+  ToolUsage: child(
+    {
+      provider_response_id: nullableStr,
+      tool_call_id: str,
+      server_url: { ...nullableStr, description: 'null for client-defined tools' },
+      tool: str,
+      input: { ...str, description: 'JSON text of the arguments' },
+      injected: { type: 'boolean' },
+      invocation_error: nullableStr,
+      output: { ...nullableStr, description: 'injected tools: the result text the model was given' },
+      duration_ms: { type: ['number', 'null'] },
+      metadata: freeForm,
+    },
+    truncation,
+  ),
+  ModelThought: child({ content: str, source: str }, truncation),
+  Interception: object({
+    id: str,
+    initiator: object({ id: str, username: nullableStr, name: nullableStr }),
+    api_key_id: str,
+    provider: { type: 'string', enum: ['openai', 'anthropic'] },
+    provider_name: str,
+    model: str,
+    client: str,
+    client_session_id: nullableStr,
+    user_agent: nullableStr,
+    status: { type: ['string', 'null'], enum: ['completed', 'failed', null], description: 'null while running' },
+    cost_usd: usd,
+    metadata: freeForm,
+    started_at: time,
+    ended_at: { ...nullableTime, description: 'null while running' },
+    token_usages: { type: 'array', items: { $ref: 'TokenUsage#' } },
+    user_prompts: { type: 'array', items: { $ref: 'UserPrompt#' } },
+    tool_usages: { type: 'array', items: { $ref: 'ToolUsage#' } },
+    model_thoughts: { type: 'array', items: { $ref: 'ModelThought#' } },
+  }),
+  InterceptionList: object({ count, results: { type: 'array', items: { $ref: 'Interception#' } } }),
+  Session: object({
+    client_session_id: str,
+    initiator: object({ id: str, username: nullableStr, name: nullableStr }),
+    client: str,
+    first_started_at: time,
+    last_started_at: time,
+    interceptions: count,
+    input_tokens: count,
+    output_tokens: count,
+    cost_usd: usd,
+  }),
+  SessionList: object({ results: { type: 'array', items: { $ref: 'Session#' } } }),
+  UsageGroup: object({
+    key: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        initiator: object({ id: str, username: nullableStr, name: nullableStr }),
+        model: str,
+        provider: str,
+        client: str,
+        day: { type: 'string', format: 'date' },
+      },
+    },
+    interceptions: count,
+    input_tokens: count,
+    output_tokens: count,
+    cache_read_input_tokens: count,
+    cache_write_input_tokens: count,
+    cost_usd: usd,
+    tool_calls: count,
+    failed: count,
+  }),
+  Usage: object({ group_by: { type: 'array', items: str }, groups: { type: 'array', items: { $ref: 'UsageGroup#' } } }),
+  Budget: object(
+    { usd: { type: 'number', exclusiveMinimum: 0 }, period: { type: 'string', enum: ['day', 'week', 'month'] } },
+    ['usd', 'period'],
+  ),
+  User: object({
+    id: str,
+    username: str,
+    name: str,
+    role: { type: 'string', enum: ['owner', 'auditor', 'member'] },
+    created_at: time,
+    disabled: { type: 'boolean' },
+    deleted: { type: 'boolean' },
+    budget: { anyOf: [{ $ref: 'Budget#' }, { type: 'null' }], description: 'null: the role default applies' },
+    denied_servers: { type: 'array', items: str },
+  }),
+  UserList: object({ users: { type: 'array', items: { $ref: 'User#' } } }),
+  Token: object({
+    id: str,
+    name: str,
+    created_at: time,
+    last_used_at: nullableTime,
+    expires_at: nullableTime,
+    revoked_at: nullableTime,
+  }),
+  TokenList: object({ tokens: { type: 'array', items: { $ref: 'Token#' } } }),
+  NewToken: object({ token: { ...str, description: 'shown this once; only its hash is stored' }, id: str, name: str, expires_at: nullableTime }),
+  NewUser: object({ user: { $ref: 'User#' }, token: str }),
+  Credential: object({ server: str, headers: { type: 'array', items: str }, created_at: time, updated_at: time }),
+  CredentialList: object({ credentials: { type: 'array', items: { $ref: 'Credential#' } } }),
+  Spend: object({
+    budget: { anyOf: [{ $ref: 'Budget#' }, { type: 'null' }], description: 'null: no budget applies' },
+    spent_usd: { type: 'number' },
+    period_start: nullableTime,
+    resets_at: nullableTime,
+  }),
+} as const;
+
+export type SchemaName = keyof typeof SCHEMAS;
+export const ref = (name: SchemaName) => ({ $ref: `${name}#` });

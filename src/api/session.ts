@@ -1,0 +1,71 @@
+import type { FastifyInstance } from 'fastify';
+import { hashToken } from '../identity/users.ts';
+import type { AppContext } from '../server/context.ts';
+import { guard } from './audit.ts';
+import { principalOf, SESSION_COOKIE, sessionCookie } from './auth.ts';
+import { ApiError } from './errors.ts';
+import { ref } from './schemas.ts';
+import { presentUser } from './users.ts';
+
+const SESSION_HOURS = 12;
+
+function cookie(value: string, maxAge: number, secure: boolean): string {
+  const flags = ['Path=/', 'HttpOnly', 'SameSite=Strict', `Max-Age=${maxAge}`, ...(secure ? ['Secure'] : [])];
+  return `${SESSION_COOKIE}=${encodeURIComponent(value)}; ${flags.join('; ')}`;
+}
+
+/**
+ * Web console sign-in: a bridge token is exchanged for a console session — a token of its
+ * own (kind `console`, 12 h), held only in an HttpOnly, SameSite=Strict cookie — and
+ * sign-out revokes it. The bridge token itself never reaches the browser's storage.
+ */
+export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.post<{ Body: { token: string } }>(
+    '/session',
+    {
+      schema: {
+        tags: ['console'],
+        summary: 'Sign in to the web console with a bridge token',
+        body: { type: 'object', additionalProperties: false, required: ['token'], properties: { token: { type: 'string', minLength: 1, maxLength: 512 } } },
+        response: { 200: ref('User'), 401: ref('Error'), 503: ref('Error') },
+      },
+    },
+    async (request, reply) => {
+      let principal: Awaited<ReturnType<typeof ctx.authenticator.authenticate>>;
+      try {
+        principal = await ctx.authenticator.authenticate(request.body.token.trim());
+      } catch {
+        throw new ApiError(503, 'the store is unavailable', { detail: 'sign-in cannot be checked right now' });
+      }
+      if (!principal) throw new ApiError(401, 'invalid or expired token');
+      const expiresAt = new Date(Date.now() + SESSION_HOURS * 3_600_000);
+      const session = await guard(ctx, () =>
+        ctx.users.createToken(principal.user._id, { kind: 'console', name: 'web console', expiresAt }),
+      );
+      reply.header('set-cookie', cookie(session.token, SESSION_HOURS * 3600, request.protocol === 'https'));
+      return presentUser(principal.user);
+    },
+  );
+
+  app.get(
+    '/session',
+    { schema: { tags: ['console'], summary: 'Who is signed in', response: { 200: ref('User'), 401: ref('Error') } } },
+    async (request) => presentUser((await principalOf(ctx, request)).user),
+  );
+
+  app.delete(
+    '/session',
+    { schema: { tags: ['console'], summary: 'Sign out: the console session is revoked', response: { 204: { type: 'null' } } } },
+    async (request, reply) => {
+      await principalOf(ctx, request); // a cookie sign-out needs the CSRF header like any write
+      const token = sessionCookie(request);
+      if (token) {
+        const key = await guard(ctx, () => ctx.store.identity.keyByHash(hashToken(token)));
+        if (key?.kind === 'console') await guard(ctx, () => ctx.users.revokeToken(key._id));
+        ctx.authenticator.forget();
+      }
+      reply.header('set-cookie', cookie('', 0, request.protocol === 'https'));
+      return reply.code(204).send();
+    },
+  );
+}

@@ -1,0 +1,65 @@
+import type { InterceptionRecord } from '../recorder/records.ts';
+import type { InterceptionDetail } from '../store/store.ts';
+
+type Iso = string;
+
+/** A child record as the API shows it: `id` for `_id`, times as RFC 3339. */
+type ApiChild<T extends { _id: string; created_at: Date }> = Omit<T, '_id' | 'created_at'> & {
+  id: string;
+  created_at: Iso;
+};
+
+export interface ApiInterception {
+  id: string;
+  initiator: { id: string; username: string | null; name: string | null };
+  api_key_id: string;
+  provider: string;
+  provider_name: string;
+  model: string;
+  client: string;
+  client_session_id: string | null;
+  user_agent: string | null;
+  status: InterceptionRecord['status'];
+  cost_usd: number | null;
+  metadata: Record<string, unknown>;
+  started_at: Iso;
+  ended_at: Iso | null;
+  token_usages: ApiChild<InterceptionDetail['token_usages'][number]>[];
+  user_prompts: ApiChild<InterceptionDetail['user_prompts'][number]>[];
+  tool_usages: ApiChild<InterceptionDetail['tool_usages'][number]>[];
+  model_thoughts: ApiChild<InterceptionDetail['model_thoughts'][number]>[];
+}
+
+export interface ApiList {
+  count: number;
+  results: ApiInterception[];
+}
+
+function child<T extends { _id: string; created_at: Date }>({ _id, created_at, ...fields }: T): ApiChild<T> {
+  return { id: _id, ...fields, created_at: created_at.toISOString() };
+}
+
+/** One interception as the audit API returns it (SPEC §7). */
+export function present(detail: InterceptionDetail): ApiInterception {
+  const r = detail.interception;
+  return {
+    id: r._id,
+    initiator: { id: r.initiator_id, username: detail.initiator?.username ?? null, name: detail.initiator?.name ?? null },
+    api_key_id: r.api_key_id,
+    provider: r.provider,
+    provider_name: r.provider_name,
+    model: r.model,
+    client: r.client,
+    client_session_id: r.client_session_id ?? null,
+    user_agent: r.user_agent ?? null,
+    status: r.status ?? null,
+    cost_usd: r.cost_usd ?? null,
+    metadata: r.metadata ?? {},
+    started_at: r.started_at.toISOString(),
+    ended_at: r.ended_at ? r.ended_at.toISOString() : null,
+    token_usages: detail.token_usages.map(child),
+    user_prompts: detail.user_prompts.map(child),
+    tool_usages: detail.tool_usages.map(child),
+    model_thoughts: detail.model_thoughts.map(child),
+  };
+}
