@@ -141,13 +141,23 @@ const errors = { 400: ref('Error'), 401: ref('Error'), 403: ref('Error'), 503: r
 export function auditRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get(
     '/interceptions',
-    { schema: { tags: ['audit'], summary: 'List interceptions, newest first', querystring: listQuery, response: { 200: ref('InterceptionList'), ...errors } } },
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'List interceptions, newest first',
+        querystring: listQuery,
+        response: { 200: ref('InterceptionList'), ...errors },
+      },
+    },
     async (request) => {
       const { filter, limit, offset, afterId } = await readRequest(ctx, request);
       return guard(ctx, async () => {
         const after = afterId === undefined ? undefined : await ctx.store.audit.cursor(filter, afterId);
         if (afterId !== undefined && !after) {
-          throw invalid([{ field: 'after_id', detail: `no interception "${afterId}" in this result set` }]);
+          throw invalid(
+            [{ field: 'after_id', detail: `no interception "${afterId}" in this result set` }],
+            'invalid after_id',
+          );
         }
         const [rows, count] = await Promise.all([
           ctx.store.audit.list(filter, { limit, offset, after: after ?? undefined }),
@@ -160,7 +170,13 @@ export function auditRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get<{ Params: { id: string } }>(
     '/interceptions/:id',
-    { schema: { tags: ['audit'], summary: 'One interception with everything recorded under it', response: { 200: ref('Interception'), 404: ref('Error'), ...errors } } },
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'One interception with everything recorded under it',
+        response: { 200: ref('Interception'), 404: ref('Error'), ...errors },
+      },
+    },
     async (request) => {
       const principal = await principalOf(ctx, request);
       const visible: InterceptionFilter = seesEveryone(principal) ? {} : { initiator_id: principal.user._id };
@@ -173,7 +189,14 @@ export function auditRoutes(app: FastifyInstance, ctx: AppContext): void {
   for (const field of ['model', 'client'] as const) {
     app.get(
       `/${field}s`,
-      { schema: { tags: ['audit'], summary: `Distinct ${field}s seen, for filter pickers`, querystring: listQuery, response: { 200: { type: 'array', items: { type: 'string' } }, ...errors } } },
+      {
+        schema: {
+          tags: ['audit'],
+          summary: `Distinct ${field}s seen, for filter pickers`,
+          querystring: listQuery,
+          response: { 200: { type: 'array', items: { type: 'string' } }, ...errors },
+        },
+      },
       async (request) => {
         const { filter } = await readRequest(ctx, request);
         return guard(ctx, () => ctx.store.audit.distinct(field, filter));
@@ -183,12 +206,22 @@ export function auditRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get(
     '/sessions',
-    { schema: { tags: ['audit'], summary: "Agents' sessions (client session ids), most recently active first", querystring: listQuery, response: { 200: ref('SessionList'), ...errors } } },
+    {
+      schema: {
+        tags: ['audit'],
+        summary: "Agents' sessions (client session ids), most recently active first",
+        querystring: listQuery,
+        response: { 200: ref('SessionList'), ...errors },
+      },
+    },
     async (request) => {
       const { filter, limit, offset } = await readRequest(ctx, request);
       return guard(ctx, async () => {
         const sessions = await ctx.store.audit.sessions(filter, { limit, offset });
-        const name = await initiators(ctx, sessions.map((s) => s.initiator_id));
+        const name = await initiators(
+          ctx,
+          sessions.map((s) => s.initiator_id),
+        );
         return {
           results: sessions.map(({ initiator_id, first_started_at, last_started_at, ...s }) => ({
             ...s,
@@ -209,7 +242,10 @@ export function auditRoutes(app: FastifyInstance, ctx: AppContext): void {
         summary: 'Tokens, cost and tool calls summed by initiator, model, provider, client and/or day',
         querystring: {
           type: 'object',
-          properties: { q: listQuery.properties.q, group_by: { type: 'string', description: `comma-separated: ${USAGE_KEYS.join(', ')}` } },
+          properties: {
+            q: listQuery.properties.q,
+            group_by: { type: 'string', description: `comma-separated: ${USAGE_KEYS.join(', ')}` },
+          },
         },
         response: { 200: ref('Usage'), ...errors },
       },

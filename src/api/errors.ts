@@ -25,12 +25,14 @@ export class ApiError extends Error {
   }
 }
 
-export const invalid = (validations: Validation[]) =>
-  new ApiError(400, 'invalid request parameters', { validations });
+export const invalid = (validations: Validation[], message = 'invalid query parameters') =>
+  new ApiError(400, message, { validations });
 
 /** The store did not answer: a clear 503 rather than a 500 after a long wait. */
 export const storeUnavailable = () =>
-  new ApiError(503, 'the store is unavailable', { detail: 'records and users cannot be read right now; retry shortly' });
+  new ApiError(503, 'the store is unavailable', {
+    detail: 'records and users cannot be read right now; retry shortly',
+  });
 
 function bodyOf(err: ApiError): ApiErrorBody {
   const body: ApiErrorBody = { message: err.message };
@@ -55,7 +57,9 @@ export function sendApiError(err: unknown, request: FastifyRequest, reply: Fasti
       field: (v.instancePath.replace(/^\//, '').replaceAll('/', '.') || v.params?.missingProperty) as string,
       detail: v.message ?? 'is invalid',
     }));
-    return reply.code(400).send(bodyOf(invalid(validations)));
+    return reply
+      .code(400)
+      .send(bodyOf(invalid(validations, `invalid request ${fastifyError.validationContext ?? 'body'}`)));
   }
   const status = fastifyError.statusCode;
   if (status && status >= 400 && status < 500) return reply.code(status).send({ message: fastifyError.message });

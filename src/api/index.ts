@@ -52,13 +52,17 @@ export async function registerApi(app: FastifyInstance, ctx: AppContext): Promis
         api.setValidatorCompiler(validator);
         // The root keeps bodies raw for the provider routes; the API reads JSON.
         api.removeAllContentTypeParsers();
-        api.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_r, body, done) => {
-          try {
-            done(null, body === '' ? undefined : JSON.parse(body as string));
-          } catch {
-            done(Object.assign(new Error('the body is not valid JSON'), { statusCode: 400 }), undefined);
-          }
-        });
+        api.addContentTypeParser(
+          'application/json',
+          { parseAs: 'string', bodyLimit: 1024 * 1024 },
+          (_r, body, done) => {
+            try {
+              done(null, body === '' ? undefined : JSON.parse(body as string));
+            } catch {
+              done(Object.assign(new Error('the body is not valid JSON'), { statusCode: 400 }), undefined);
+            }
+          },
+        );
         api.setErrorHandler((err, request, reply) => sendApiError(err, request, reply));
         if (prefix !== API_PREFIXES[0]) {
           api.addHook('onRoute', (route) => {

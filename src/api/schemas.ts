@@ -29,10 +29,12 @@ const object = (properties: Record<string, unknown>, required = Object.keys(prop
 });
 
 const child = (properties: Record<string, unknown>, optional: Record<string, unknown> = {}) =>
-  object(
-    { id: str, interception_id: str, ...properties, created_at: time, ...optional },
-    ['id', 'interception_id', ...Object.keys(properties), 'created_at'],
-  );
+  object({ id: str, interception_id: str, ...properties, created_at: time, ...optional }, [
+    'id',
+    'interception_id',
+    ...Object.keys(properties),
+    'created_at',
+  ]);
 
 export const SCHEMAS = {
   Error: object(
@@ -150,7 +152,12 @@ export const SCHEMAS = {
     revoked_at: nullableTime,
   }),
   TokenList: object({ tokens: { type: 'array', items: { $ref: 'Token#' } } }),
-  NewToken: object({ token: { ...str, description: 'shown this once; only its hash is stored' }, id: str, name: str, expires_at: nullableTime }),
+  NewToken: object({
+    token: { ...str, description: 'shown this once; only its hash is stored' },
+    id: str,
+    name: str,
+    expires_at: nullableTime,
+  }),
   NewUser: object({ user: { $ref: 'User#' }, token: str }),
   Credential: object({ server: str, headers: { type: 'array', items: str }, created_at: time, updated_at: time }),
   CredentialList: object({ credentials: { type: 'array', items: { $ref: 'Credential#' } } }),

@@ -26,7 +26,12 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
       schema: {
         tags: ['console'],
         summary: 'Sign in to the web console with a bridge token',
-        body: { type: 'object', additionalProperties: false, required: ['token'], properties: { token: { type: 'string', minLength: 1, maxLength: 512 } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['token'],
+          properties: { token: { type: 'string', minLength: 1, maxLength: 512 } },
+        },
         response: { 200: ref('User'), 401: ref('Error'), 503: ref('Error') },
       },
     },
@@ -55,7 +60,13 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.delete(
     '/session',
-    { schema: { tags: ['console'], summary: 'Sign out: the console session is revoked', response: { 204: { type: 'null' } } } },
+    {
+      schema: {
+        tags: ['console'],
+        summary: 'Sign out: the console session is revoked',
+        response: { 204: { type: 'null' } },
+      },
+    },
     async (request, reply) => {
       await principalOf(ctx, request); // a cookie sign-out needs the CSRF header like any write
       const token = sessionCookie(request);

@@ -43,7 +43,11 @@ export function parseExpiry(text: string | undefined | null, now = Date.now()): 
   } catch {
     at = parseRfc3339(text);
   }
-  if (!at || at.getTime() <= now) throw invalid([{ field: 'expires', detail: 'use a duration like 30d or a future RFC 3339 time' }]);
+  if (!at || at.getTime() <= now)
+    throw invalid(
+      [{ field: 'expires', detail: 'use a duration like 30d or a future RFC 3339 time' }],
+      'invalid request body',
+    );
   return at;
 }
 
@@ -107,7 +111,11 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
           type: 'object',
           additionalProperties: false,
           required: ['username'],
-          properties: { username: { type: 'string' }, name: { type: 'string' }, role: { type: 'string', enum: [...ROLES] } },
+          properties: {
+            username: { type: 'string' },
+            name: { type: 'string' },
+            role: { type: 'string', enum: [...ROLES] },
+          },
         },
         response: { 201: ref('NewUser'), 409: ref('Error'), ...errors },
       },
@@ -172,7 +180,14 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.delete<{ Params: Params }>(
     '/users/:user',
-    { schema: { tags: ['users'], summary: 'Delete a user (their records stay; tokens are revoked)', params: userParams, response: { 204: { type: 'null' }, 409: ref('Error'), ...errors } } },
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'Delete a user (their records stay; tokens are revoked)',
+        params: userParams,
+        response: { 204: { type: 'null' }, 409: ref('Error'), ...errors },
+      },
+    },
     async (request, reply) => {
       const principal = await caller(request);
       requireOwner(principal);
@@ -186,7 +201,14 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get<{ Params: Params }>(
     '/users/:user/tokens',
-    { schema: { tags: ['tokens'], summary: "A user's tokens (never the secrets)", params: userParams, response: { 200: ref('TokenList'), ...errors } } },
+    {
+      schema: {
+        tags: ['tokens'],
+        summary: "A user's tokens (never the secrets)",
+        params: userParams,
+        response: { 200: ref('TokenList'), ...errors },
+      },
+    },
     async (request) => {
       const user = await target(ctx, await caller(request), request.params.user, true);
       return { tokens: (await guard(ctx, () => ctx.users.tokens(user._id))).map(presentToken) };
@@ -214,8 +236,12 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request, reply) => {
       const user = await target(ctx, await caller(request), request.params.user, true);
       const expiresAt = parseExpiry(request.body?.expires);
-      const issued = await guard(ctx, () => ctx.users.createToken(user._id, { name: request.body?.name ?? '', expiresAt }));
-      return reply.code(201).send({ token: issued.token, id: issued.apiKeyId, name: issued.key.name, expires_at: iso(expiresAt) });
+      const issued = await guard(ctx, () =>
+        ctx.users.createToken(user._id, { name: request.body?.name ?? '', expiresAt }),
+      );
+      return reply
+        .code(201)
+        .send({ token: issued.token, id: issued.apiKeyId, name: issued.key.name, expires_at: iso(expiresAt) });
     },
   );
 
@@ -225,7 +251,8 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request, reply) => {
       const user = await target(ctx, await caller(request), request.params.user, true);
       const key = await guard(ctx, () => ctx.users.token(request.params.id));
-      if (!key || key.user_id !== user._id || key.kind !== 'api') throw new ApiError(404, `no token "${request.params.id}"`);
+      if (!key || key.user_id !== user._id || key.kind !== 'api')
+        throw new ApiError(404, `no token "${request.params.id}"`);
       await guard(ctx, () => ctx.users.revokeToken(key._id));
       ctx.authenticator.forget();
       return reply.code(204).send();
@@ -236,7 +263,14 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get<{ Params: Params }>(
     '/users/:user/mcp-credentials',
-    { schema: { tags: ['mcp'], summary: "A user's MCP credentials: servers and header names, never values", params: userParams, response: { 200: ref('CredentialList'), ...errors } } },
+    {
+      schema: {
+        tags: ['mcp'],
+        summary: "A user's MCP credentials: servers and header names, never values",
+        params: userParams,
+        response: { 200: ref('CredentialList'), ...errors },
+      },
+    },
     async (request) => {
       const user = await target(ctx, await caller(request), request.params.user, true);
       const list = await guard(ctx, () => credentials().list(user._id));
@@ -261,7 +295,14 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
           type: 'object',
           additionalProperties: false,
           required: ['headers'],
-          properties: { headers: { type: 'object', minProperties: 1, maxProperties: 20, additionalProperties: { type: 'string', maxLength: 8192 } } },
+          properties: {
+            headers: {
+              type: 'object',
+              minProperties: 1,
+              maxProperties: 20,
+              additionalProperties: { type: 'string', maxLength: 8192 },
+            },
+          },
         },
         response: { 204: { type: 'null' }, ...errors },
       },
@@ -271,7 +312,10 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
       const server = ctx.config.mcp_servers.find((s) => s.name === request.params.server);
       if (!server) throw new ApiError(404, `no MCP server "${request.params.server}" is configured`);
       if (!server.per_user_credentials) {
-        throw invalid([{ field: 'server', detail: `"${server.name}" does not take per-user credentials` }]);
+        throw invalid(
+          [{ field: 'server', detail: `"${server.name}" does not take per-user credentials` }],
+          'invalid server',
+        );
       }
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(request.body.headers)) {
@@ -279,14 +323,16 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
           const [n, v] = parseHeader(`${name}: ${value}`);
           headers[n] = v;
         } catch (err) {
-          throw invalid([{ field: `headers.${name}`, detail: (err as Error).message }]);
+          throw invalid([{ field: `headers.${name}`, detail: (err as Error).message }], 'invalid request body');
         }
       }
       try {
         await guard(ctx, () => credentials().set(user._id, server.name, headers));
       } catch (err) {
         if (err instanceof ApiError) throw err;
-        throw new ApiError(503, 'per-user MCP credentials are not enabled on this bridge', { detail: (err as Error).message });
+        throw new ApiError(503, 'per-user MCP credentials are not enabled on this bridge', {
+          detail: (err as Error).message,
+        });
       }
       return reply.code(204).send();
     },
@@ -294,7 +340,13 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.delete<{ Params: Params & { server: string } }>(
     '/users/:user/mcp-credentials/:server',
-    { schema: { tags: ['mcp'], summary: "Remove a user's headers for a server", response: { 204: { type: 'null' }, ...errors } } },
+    {
+      schema: {
+        tags: ['mcp'],
+        summary: "Remove a user's headers for a server",
+        response: { 204: { type: 'null' }, ...errors },
+      },
+    },
     async (request, reply) => {
       const user = await target(ctx, await caller(request), request.params.user, true);
       const deleted = await guard(ctx, () => credentials().delete(user._id, request.params.server));
@@ -305,7 +357,14 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get<{ Params: Params }>(
     '/users/:user/spend',
-    { schema: { tags: ['usage'], summary: "A user's spend in the current budget period", params: userParams, response: { 200: ref('Spend'), ...errors } } },
+    {
+      schema: {
+        tags: ['usage'],
+        summary: "A user's spend in the current budget period",
+        params: userParams,
+        response: { 200: ref('Spend'), ...errors },
+      },
+    },
     async (request) => {
       const user = await target(ctx, await caller(request), request.params.user, false);
       const budget = ctx.budgets.budgetOf(user);

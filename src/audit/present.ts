@@ -44,7 +44,11 @@ export function present(detail: InterceptionDetail): ApiInterception {
   const r = detail.interception;
   return {
     id: r._id,
-    initiator: { id: r.initiator_id, username: detail.initiator?.username ?? null, name: detail.initiator?.name ?? null },
+    initiator: {
+      id: r.initiator_id,
+      username: detail.initiator?.username ?? null,
+      name: detail.initiator?.name ?? null,
+    },
     api_key_id: r.api_key_id,
     provider: r.provider,
     provider_name: r.provider_name,

@@ -8,7 +8,10 @@ export function budgetWindow(period: BudgetPeriod, now: Date): { start: Date; re
   if (period === 'month') return { start: new Date(Date.UTC(y, m, 1)), resetsAt: new Date(Date.UTC(y, m + 1, 1)) };
   if (period === 'week') {
     const sinceMonday = (now.getUTCDay() + 6) % 7;
-    return { start: new Date(Date.UTC(y, m, d - sinceMonday)), resetsAt: new Date(Date.UTC(y, m, d - sinceMonday + 7)) };
+    return {
+      start: new Date(Date.UTC(y, m, d - sinceMonday)),
+      resetsAt: new Date(Date.UTC(y, m, d - sinceMonday + 7)),
+    };
   }
   return { start: new Date(Date.UTC(y, m, d)), resetsAt: new Date(Date.UTC(y, m, d + 1)) };
 }

@@ -144,7 +144,17 @@ const csvRow = (r: ApiInterception) => {
   return CSV_HEADER.map((c) => csvField(row[c] as string | number | null)).join(',');
 };
 
-const TABLE_COLUMNS = ['started_at', 'initiator', 'client', 'model', 'input_tokens', 'output_tokens', 'cost_usd', 'status', 'id'];
+const TABLE_COLUMNS = [
+  'started_at',
+  'initiator',
+  'client',
+  'model',
+  'input_tokens',
+  'output_tokens',
+  'cost_usd',
+  'status',
+  'id',
+];
 
 /** Writes rows as they arrive, waiting for stdout to drain, so an export never sits in memory. */
 class Output {
@@ -178,7 +188,8 @@ class Output {
 
   async end() {
     if (this.#format === 'json') await this.#write(this.#rows === 0 ? '[]\n' : '\n]\n');
-    if (this.#format === 'table') await this.#write(this.#table.length ? table(this.#table, TABLE_COLUMNS) : '(none)\n');
+    if (this.#format === 'table')
+      await this.#write(this.#table.length ? table(this.#table, TABLE_COLUMNS) : '(none)\n');
   }
 }
 

@@ -73,7 +73,9 @@ export function mcpCredentialsCommand(program: Command): void {
     .action(async (username: string | undefined, opts: { config?: string }) => {
       const rows = await withStore(opts.config, async (store) => {
         const users = new Users(store);
-        const list = await new McpCredentials(store.credentials).list(username ? await userId(store, username) : undefined);
+        const list = await new McpCredentials(store.credentials).list(
+          username ? await userId(store, username) : undefined,
+        );
         const names = new Map<string, string>();
         for (const id of new Set(list.map((c) => c.user_id))) names.set(id, (await users.byId(id))?.username ?? id);
         return list.map((c) => ({

@@ -161,13 +161,21 @@ export class Metrics {
     for (const [name, help, key] of [
       ['aibridge_recorder_dropped_records_total', 'Records lost (even the journal could not take them).', 'dropped'],
       ['aibridge_recorder_written_records_total', 'Records written to the store.', 'written'],
-      ['aibridge_recorder_journaled_records_total', 'Records appended to the on-disk journal (all of them).', 'journaled'],
+      [
+        'aibridge_recorder_journaled_records_total',
+        'Records appended to the on-disk journal (all of them).',
+        'journaled',
+      ],
       [
         'aibridge_recorder_dead_letters_total',
         'Records the store refused for good, kept in data_dir/dead-letter.',
         'deadLettered',
       ],
-      ['aibridge_recorder_journal_errors_total', 'Journal appends that failed (disk full, no file handles).', 'journalErrors'],
+      [
+        'aibridge_recorder_journal_errors_total',
+        'Journal appends that failed (disk full, no file handles).',
+        'journalErrors',
+      ],
     ] as const) {
       new Counter({
         name,

@@ -24,7 +24,8 @@ export interface Position {
   offset: number;
 }
 
-export const before = (a: Position, b: Position) => a.segment < b.segment || (a.segment === b.segment && a.offset < b.offset);
+export const before = (a: Position, b: Position) =>
+  a.segment < b.segment || (a.segment === b.segment && a.offset < b.offset);
 
 export interface JournalOptions {
   /** A new segment starts once the current one is this large. */
@@ -162,7 +163,11 @@ export class Journal {
           const chunk = Buffer.allocUnsafe(size);
           const got = readSync(fd, chunk, 0, size, offset);
           let start = 0;
-          for (let nl = chunk.indexOf(10, 0); nl !== -1 && nl < got && out.length < limit; nl = chunk.indexOf(10, start)) {
+          for (
+            let nl = chunk.indexOf(10, 0);
+            nl !== -1 && nl < got && out.length < limit;
+            nl = chunk.indexOf(10, start)
+          ) {
             const op = safeDecode(chunk.toString('utf8', start, nl));
             offset += nl + 1 - start;
             start = nl + 1;

@@ -228,16 +228,21 @@ export class Recorder {
       await this.#store.records.write(ops);
       return;
     } catch (err) {
-      if (!this.#store.isPermanent(err)) throw err;
+      if (!(await this.#refusedForGood(err))) throw err;
     }
     for (const op of ops) {
       try {
         await this.#store.records.write([op]);
       } catch (err) {
-        if (!this.#store.isPermanent(err)) throw err;
+        if (!(await this.#refusedForGood(err))) throw err;
         this.#deadLetter(op, err as Error);
       }
     }
+  }
+
+  /** A refusal of the record itself, from a store that answers: an outage never dead-letters. */
+  async #refusedForGood(err: unknown): Promise<boolean> {
+    return this.#store.isPermanent(err) && (await this.#store.ping().catch(() => false));
   }
 
   #deadLetter(op: RecordOp, err: Error): void {
@@ -256,7 +261,10 @@ export class Recorder {
       );
     } catch (fileErr) {
       this.#stats.dropped++;
-      this.#log.error({ kind: op.kind, id, err: err.message, fileErr: (fileErr as Error).message }, 'recorder: record lost');
+      this.#log.error(
+        { kind: op.kind, id, err: err.message, fileErr: (fileErr as Error).message },
+        'recorder: record lost',
+      );
     }
   }
 

@@ -37,7 +37,14 @@ export async function purge(store: Store, options: PurgeOptions): Promise<PurgeR
   const started = Date.now();
   const batchSize = options.batchSize ?? 500;
   const leaseMs = options.leaseMs ?? 120_000;
-  const run: PurgeRun = { ran: false, cutoff: options.cutoff, interceptions: 0, children: {}, batches: 0, durationMs: 0 };
+  const run: PurgeRun = {
+    ran: false,
+    cutoff: options.cutoff,
+    interceptions: 0,
+    children: {},
+    batches: 0,
+    durationMs: 0,
+  };
   for (const name of CHILD_COLLECTIONS) run.children[name] = 0;
   if (!(await store.leases.acquire(RETENTION_LEASE, options.holder, leaseMs))) return run;
   run.ran = true;

@@ -43,9 +43,7 @@ export async function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTE
   app.setNotFoundHandler((request, reply) => {
     const message = `no route for ${request.method} ${request.url.split('?')[0]}`;
     const provider = providerTypeOf(ctx, request.url);
-    reply
-      .code(404)
-      .send(provider ? errorBody(provider, 'not_found', message) : { message });
+    reply.code(404).send(provider ? errorBody(provider, 'not_found', message) : { message });
   });
   // Errors raised before a handler runs (body too large, bad framing): no stack or internals reach the client.
   app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {

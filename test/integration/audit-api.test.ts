@@ -1,47 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { Ajv } from 'ajv';
-import addFormatsModule from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import interceptionSchema from '../../schemas/interception.schema.json' with { type: 'json' };
-import listSchema from '../../schemas/interceptions-list.schema.json' with { type: 'json' };
-import type { ApiInterception, ApiList } from '../../src/audit/list.ts';
+import type { ApiList } from '../../src/audit/present.ts';
 import type {
   InterceptionRecord,
   TokenUsageRecord,
   ToolUsageRecord,
   UserPromptRecord,
 } from '../../src/recorder/records.ts';
-import { COLLECTIONS, type Store } from '../../src/store/mongo.ts';
 import { startTestBridge, type TestBridge } from '../helpers/bridge.ts';
-import { testStore } from '../helpers/db.ts';
+import { type TestStore, testStore } from '../helpers/db.ts';
+import { openApiValidator } from '../helpers/openapi.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
 import { manifest } from '../helpers/upstream.ts';
 
-const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
-const ajv = addFormats(new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }));
-ajv.addSchema(interceptionSchema);
-const validateList = ajv.compile<ApiList>(listSchema);
-const validateOne = ajv.getSchema<ApiInterception>(interceptionSchema.$id)!;
-const validateError = ajv.compile({
-  type: 'object',
-  additionalProperties: false,
-  required: ['message'],
-  properties: {
-    message: { type: 'string', minLength: 1 },
-    validations: {
-      type: 'array',
-      minItems: 1,
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['field', 'detail'],
-        properties: { field: { type: 'string', minLength: 1 }, detail: { type: 'string', minLength: 1 } },
-      },
-    },
-  },
-});
-
-let store: Store;
+let validate: (name: string, body: unknown) => void;
+let store: TestStore;
 let bridge: TestBridge;
 const tokens: Record<'owner' | 'auditor' | 'alice' | 'bob', string> = { owner: '', auditor: '', alice: '', bob: '' };
 const ids: Record<'owner' | 'alice' | 'bob', string> = { owner: '', alice: '', bob: '' };
@@ -103,7 +76,7 @@ async function seed(): Promise<void> {
   ];
   for (let i = 0; i < TIES; i++)
     docs.push(interception(`tie${i}`, ids.alice, TIE, { model: 'tie-model', client: 'Unknown' }));
-  await store.db.collection<InterceptionRecord>(COLLECTIONS.interceptions).insertMany(docs);
+  await store.records.write(docs.map((doc) => ({ kind: 'interception' as const, doc })));
 
   const parent = row.aliceClaude!;
   const child = (minute: number) => ({ interception_id: parent._id, created_at: at(60 + minute) });
@@ -136,22 +109,26 @@ async function seed(): Promise<void> {
     duration_ms: null,
     metadata: {},
   }));
-  await store.db.collection<TokenUsageRecord>(COLLECTIONS.tokenUsages).insertMany(usages);
-  await store.db.collection<UserPromptRecord>(COLLECTIONS.userPrompts).insertMany(prompts);
-  await store.db.collection<ToolUsageRecord>(COLLECTIONS.toolUsages).insertMany(tools);
   // A child of another interception must never leak into this one.
-  await store.db.collection<UserPromptRecord>(COLLECTIONS.userPrompts).insertOne({
+  const other: UserPromptRecord = {
     _id: 'up-other',
     interception_id: row.bobClaude!._id,
     provider_response_id: null,
     prompt: 'hello',
     created_at: at(241),
-  } satisfies UserPromptRecord);
+  };
+  await store.records.write([
+    ...usages.map((doc) => ({ kind: 'token_usage' as const, doc })),
+    ...prompts.map((doc) => ({ kind: 'user_prompt' as const, doc })),
+    ...tools.map((doc) => ({ kind: 'tool_usage' as const, doc })),
+    { kind: 'user_prompt', doc: other },
+  ]);
 }
 
 beforeAll(async () => {
-  store = await testStore('audit-api');
+  store = await testStore('embedded', 'audit-api');
   bridge = await startTestBridge(store);
+  validate = await openApiValidator(bridge.url);
   const owner = await bridge.user('olivia', 'owner');
   const auditor = await bridge.user('audrey', 'auditor');
   const alice = await bridge.user('alice', 'member');
@@ -176,15 +153,15 @@ async function get(path: string, token: string | undefined, header = 'authorizat
   if (token !== undefined) headers[header] = header === 'authorization' ? `Bearer ${token}` : token;
   const response = await fetch(`${bridge.url}/api/v2/aibridge${path}`, { headers });
   const body = await response.json();
-  const validate =
+  const schema =
     response.status !== 200
-      ? validateError
+      ? 'Error'
       : path.startsWith('/interceptions?') || path === '/interceptions'
-        ? validateList
+        ? 'InterceptionList'
         : path.startsWith('/interceptions/')
-          ? validateOne
+          ? 'Interception'
           : undefined;
-  if (validate && !validate(body)) throw new Error(`${path}: ${ajv.errorsText(validate.errors)}`);
+  if (schema) validate(schema, body);
   return { status: response.status, body };
 }
 
@@ -250,9 +227,11 @@ describe('listing', () => {
       model: 'claude-sonnet-4',
       client: 'Claude Code',
       status: 'completed',
+      client_session_id: null,
+      user_agent: 'codex_cli_rs/0.170.0',
       cost_usd: null,
-      totals: null,
       metadata: { streaming: true },
+      model_thoughts: [],
       started_at: '2025-03-01T13:00:00.000Z',
       ended_at: '2025-03-01T13:00:05.000Z',
       token_usages: [1, 2].map((m) => ({
@@ -508,8 +487,8 @@ describe('end to end, on records the bridge wrote itself', () => {
       headers: { 'Coder-Session-Token': h.token },
     });
     expect(response.status).toBe(200);
-    const body = await response.json();
-    if (!validateList(body)) throw new Error(ajv.errorsText(validateList.errors));
+    const body = (await response.json()) as ApiList;
+    (await openApiValidator(h.bridge.url))('InterceptionList', body);
     expect(body.count).toBe(1);
     const [found] = body.results;
     expect(found).toMatchObject({

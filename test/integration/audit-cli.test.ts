@@ -1,19 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiInterception } from '../../src/audit/list.ts';
+import type { ApiInterception } from '../../src/audit/present.ts';
 import type {
   InterceptionRecord,
   TokenUsageRecord,
   ToolUsageRecord,
   UserPromptRecord,
 } from '../../src/recorder/records.ts';
-import { freePort } from '../../src/store/embedded.ts';
-import { COLLECTIONS, type Store } from '../../src/store/mongo.ts';
 import { startTestBridge, type TestBridge } from '../helpers/bridge.ts';
-import { testStore } from '../helpers/db.ts';
+import { type TestStore, testEmbeddedStore } from '../helpers/db.ts';
+import { freePort } from '../helpers/mongo-server.ts';
 import { runCli } from '../helpers/process.ts';
 
-let store: Store;
+let store: TestStore;
 let bridge: TestBridge;
 let owner: { id: string; token: string };
 let member: { id: string; token: string };
@@ -45,7 +44,7 @@ async function seed() {
       metadata: {},
     });
   }
-  await store.db.collection<InterceptionRecord>(COLLECTIONS.interceptions).insertMany(docs);
+  await store.records.write(docs.map((doc) => ({ kind: 'interception' as const, doc })));
   const first = docs[0]!;
   const usage = (n: number): TokenUsageRecord => ({
     _id: randomUUID(),
@@ -59,33 +58,43 @@ async function seed() {
     metadata: {},
     created_at: new Date(T0 + n),
   });
-  await store.db.collection<TokenUsageRecord>(COLLECTIONS.tokenUsages).insertMany([usage(1), usage(2)]);
-  await store.db.collection<UserPromptRecord>(COLLECTIONS.userPrompts).insertOne({
-    _id: randomUUID(),
-    interception_id: first._id,
-    provider_response_id: null,
-    prompt: PROMPT,
-    created_at: new Date(T0),
-  } satisfies UserPromptRecord);
-  await store.db.collection<ToolUsageRecord>(COLLECTIONS.toolUsages).insertOne({
-    _id: randomUUID(),
-    interception_id: first._id,
-    provider_response_id: null,
-    tool_call_id: 'toolu_1',
-    server_url: null,
-    tool: 'Bash',
-    input: '{}',
-    injected: false,
-    invocation_error: null,
-    output: null,
-    duration_ms: null,
-    metadata: {},
-    created_at: new Date(T0 + 3),
-  });
+  await store.records.write([usage(1), usage(2)].map((doc) => ({ kind: 'token_usage' as const, doc })));
+  await store.records.write([
+    {
+      kind: 'user_prompt',
+      doc: {
+        _id: randomUUID(),
+        interception_id: first._id,
+        provider_response_id: null,
+        prompt: PROMPT,
+        created_at: new Date(T0),
+      } satisfies UserPromptRecord,
+    },
+  ]);
+  await store.records.write([
+    {
+      kind: 'tool_usage',
+      doc: {
+        _id: randomUUID(),
+        interception_id: first._id,
+        provider_response_id: null,
+        tool_call_id: 'toolu_1',
+        server_url: null,
+        tool: 'Bash',
+        input: '{}',
+        injected: false,
+        invocation_error: null,
+        output: null,
+        duration_ms: null,
+        metadata: {},
+        created_at: new Date(T0 + 3),
+      } satisfies ToolUsageRecord,
+    },
+  ]);
 }
 
 beforeAll(async () => {
-  store = await testStore('audit-cli');
+  store = testEmbeddedStore();
   bridge = await startTestBridge(store);
   owner = await bridge.user('owen', 'owner');
   member = await bridge.user('mia', 'member');
@@ -213,15 +222,18 @@ describe('aibridge interceptions list', () => {
       'id',
       'started_at',
       'ended_at',
+      'status',
       'initiator',
       'provider',
       'provider_name',
       'model',
       'client',
+      'client_session_id',
       'input_tokens',
       'output_tokens',
       'cache_read_input_tokens',
       'cache_write_input_tokens',
+      'cost_usd',
       'tool_count',
       'prompt',
     ]);
@@ -231,15 +243,18 @@ describe('aibridge interceptions list', () => {
       first._id,
       '2025-05-01T00:00:00.000Z',
       '2025-05-01T00:00:01.000Z',
+      'completed',
       'mia',
       'anthropic',
       'anthropic',
       'claude-sonnet-4',
       'Claude Code',
+      '',
       '300',
       '30',
       '3',
       '6',
+      '',
       '1',
       PROMPT,
     ]);

@@ -17,9 +17,8 @@ import { ServerProxyManager } from '../../src/mcp/server-proxy-manager.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { startTracing } from '../../src/observability/tracing.ts';
 import { CachedBridgePool, type PoolOptions } from '../../src/pool/cached-bridge-pool.ts';
-import { COLLECTIONS, type Store } from '../../src/store/mongo.ts';
 import { LogCapture, startTestBridge } from '../helpers/bridge.ts';
-import { mongoUri, testStore } from '../helpers/db.ts';
+import { type TestStore, testEmbeddedStore } from '../helpers/db.ts';
 import { startTestMcpServer, type TestMcpServer } from '../helpers/mcp-server.ts';
 import { runCli } from '../helpers/process.ts';
 
@@ -37,7 +36,7 @@ const cfg = (name: string, url: string, extra: Partial<McpServerConfig> = {}): M
   ...extra,
 });
 
-let store: Store;
+let store: TestStore;
 let users: Users;
 let credentials: McpCredentials;
 let shared: TestMcpServer;
@@ -45,9 +44,9 @@ let personal: TestMcpServer;
 const cleanup: Array<() => Promise<unknown>> = [];
 
 beforeAll(async () => {
-  store = await testStore('mcp-pool');
-  users = new Users(store.db);
-  credentials = new McpCredentials(store.db, KEY);
+  store = testEmbeddedStore();
+  users = new Users(store);
+  credentials = new McpCredentials(store.credentials, KEY);
   shared = await startTestMcpServer({ extraTools: 2 });
   personal = await startTestMcpServer({ extraTools: 0 });
 });
@@ -216,7 +215,7 @@ describe('McpCredentials', () => {
   it('stores values encrypted, bound to their user and server, and lists names only', async () => {
     const ivy = await user('ivy');
     await credentials.set(ivy, 'personal', { Authorization: 'Bearer ivy-secret', 'X-Org': 'acme-secret' });
-    const doc = await store.db.collection(COLLECTIONS.mcpCredentials).findOne({ user_id: ivy, server: 'personal' });
+    const doc = (await store.credentials.get(ivy, 'personal'))!;
     expect(JSON.stringify(doc)).not.toMatch(/ivy-secret|acme-secret/);
     expect(doc).toMatchObject({ user_id: ivy, server: 'personal', header_names: ['Authorization', 'X-Org'] });
     expect(await credentials.get(ivy, 'personal')).toEqual({
@@ -231,13 +230,11 @@ describe('McpCredentials', () => {
 
     // Another key cannot open it; a sealed value moved to another row does not open either.
     const reported: string[] = [];
-    const wrong = new McpCredentials(store.db, randomBytes(32));
+    const wrong = new McpCredentials(store.credentials, randomBytes(32));
     expect((await wrong.forUser(ivy, (server) => reported.push(server))).size).toBe(0);
     expect(reported).toEqual(['personal']);
     const jon = await user('jon');
-    await store.db
-      .collection(COLLECTIONS.mcpCredentials)
-      .insertOne({ ...doc, _id: 'moved' as never, user_id: jon } as never);
+    await store.credentials.upsert({ ...doc, _id: 'moved', user_id: jon });
     await expect(credentials.get(jon, 'personal')).rejects.toThrow(/cannot decrypt/);
     expect(await credentials.delete(ivy, 'personal')).toBe(true);
     expect(await credentials.get(ivy, 'personal')).toBeNull();
@@ -266,8 +263,7 @@ describe('aibridge mcp-credentials and the server', () => {
     writeFileSync(
       file,
       [
-        `data_dir: ${join(dir, 'data')}`,
-        `mongodb: { uri: "${mongoUri()}", database: ${store.db.databaseName} }`,
+        `data_dir: ${store.dataDir}`,
         'mcp_servers:',
         `  - { name: personal, url: "${personal.url}", per_user_credentials: true }`,
         '',

@@ -2,9 +2,9 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
-import { freePort, startEmbedded } from '../../src/store/embedded.ts';
-import { COLLECTIONS, connectStore, ensureIndexes } from '../../src/store/mongo.ts';
+import { openMongoStore } from '../../src/store/mongo/store.ts';
 import { startTestBridge } from '../helpers/bridge.ts';
+import { freePort, startMongoServer } from '../helpers/mongo-server.ts';
 import { waitUntil } from '../helpers/process.ts';
 import { tempDirs } from '../helpers/temp.ts';
 import { ReplayUpstream } from '../helpers/upstream.ts';
@@ -12,15 +12,15 @@ import { ReplayUpstream } from '../helpers/upstream.ts';
 const tempDir = tempDirs('aibridge-fault-');
 
 const ask = { model: 'claude-test-1', max_tokens: 64, messages: [{ role: 'user' as const, content: 'hi' }] };
+const segments = (dataDir: string) => readdirSync(join(dataDir, 'journal')).filter((n) => n.endsWith('.ndjson'));
 
-describe('recorder under database faults', () => {
-  it('answers every request while MongoDB is down, journals, and writes every record once it is back; a restart replays the journal', async () => {
+describe('recorder under MongoDB faults', () => {
+  it('answers every request while MongoDB is down, keeps records in the journal, writes them once it is back; a restart replays the rest', async () => {
     const dbDir = tempDir();
     const dataDir = tempDir();
     const port = await freePort();
-    let db = await startEmbedded(dbDir, () => {}, { port });
-    const store = await connectStore(db.uri, 'faults', 2_000);
-    await ensureIndexes(store.db);
+    let db = await startMongoServer(dbDir, () => {}, { port });
+    const store = await openMongoStore(db.uri, 'faults', 5_000);
     const upstream = await ReplayUpstream.start();
     upstream.setDefault('anthropic-messages/text.json');
     const overrides = {
@@ -30,7 +30,7 @@ describe('recorder under database faults', () => {
     let bridge = await startTestBridge(store, overrides);
     const { token } = await bridge.user('faulty');
     const client = () => new Anthropic({ baseURL: `${bridge.url}/anthropic`, apiKey: token, maxRetries: 0 });
-    const count = () => store.db.collection(COLLECTIONS.interceptions).countDocuments({ ended_at: { $ne: null } });
+    const ended = () => store.audit.count({ status: 'completed' });
     try {
       for (let i = 0; i < 10; i++) await client().messages.create(ask);
       await db.stop();
@@ -38,25 +38,25 @@ describe('recorder under database faults', () => {
         const message = await client().messages.create(ask);
         expect(message.stop_reason).toBe('end_turn');
       }
-      await waitUntil(() => bridge.ctx.recorder.stats().journaled > 0, 20_000);
-      expect(readdirSync(join(dataDir, 'journal')).length).toBeGreaterThan(0);
+      await waitUntil(() => bridge.ctx.recorder.stats().backlogBytes > 0, 20_000);
 
-      db = await startEmbedded(dbDir, () => {}, { port });
-      await waitUntil(async () => (await count().catch(() => 0)) === 20, 30_000);
-      expect(await store.db.collection(COLLECTIONS.tokenUsages).countDocuments({})).toBe(20);
-      expect(bridge.ctx.recorder.stats().dropped).toBe(0);
+      db = await startMongoServer(dbDir, () => {}, { port });
+      await waitUntil(async () => (await ended().catch(() => 0)) === 20, 30_000);
+      const all = await store.audit.list({}, { limit: 100 });
+      expect(all.every((d) => d.token_usages.length === 1 && d.user_prompts.length === 1)).toBe(true);
+      expect(bridge.ctx.recorder.stats()).toMatchObject({ dropped: 0, deadLettered: 0 });
 
-      // Down again; the bridge stops with records it could not write: they wait in the journal.
+      // Down again; the bridge stops with records the store did not take: they wait in the journal.
       await db.stop();
       for (let i = 0; i < 5; i++) await client().messages.create(ask);
       await bridge.close();
-      expect(readdirSync(join(dataDir, 'journal')).length).toBeGreaterThan(0);
+      expect(segments(dataDir).length).toBeGreaterThan(0);
 
-      db = await startEmbedded(dbDir, () => {}, { port });
+      db = await startMongoServer(dbDir, () => {}, { port });
       bridge = await startTestBridge(store, overrides);
-      await waitUntil(async () => (await count().catch(() => 0)) === 25, 30_000);
-      await waitUntil(() => readdirSync(join(dataDir, 'journal')).length === 0, 10_000);
-      expect(await store.db.collection(COLLECTIONS.userPrompts).countDocuments({})).toBe(25);
+      await waitUntil(async () => (await ended().catch(() => 0)) === 25, 30_000);
+      await waitUntil(() => bridge.ctx.recorder.stats().backlogBytes === 0, 10_000);
+      expect((await store.audit.list({}, { limit: 100 })).filter((d) => d.user_prompts.length === 1)).toHaveLength(25);
     } finally {
       await bridge.close();
       await upstream.close();

@@ -1,105 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Counter } from 'prom-client';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDuration } from '../../src/config/duration.ts';
-import type { InterceptionRecord } from '../../src/recorder/records.ts';
-import { acquireLease, purge } from '../../src/retention/purge.ts';
-import { CHILD_COLLECTIONS, COLLECTIONS, type Store } from '../../src/store/mongo.ts';
+import type { RecordOp } from '../../src/recorder/records.ts';
+import { purge, RETENTION_LEASE } from '../../src/retention/purge.ts';
+import { CHILD_COLLECTIONS, COLLECTIONS } from '../../src/store/store.ts';
 import { startTestBridge } from '../helpers/bridge.ts';
-import { testStore } from '../helpers/db.ts';
+import { STORE_KINDS, type TestStore, testStore } from '../helpers/db.ts';
 import { waitUntil } from '../helpers/process.ts';
 
-let store: Store;
 const HOUR = 3_600_000;
-
-beforeAll(async () => {
-  store = await testStore('retention');
-});
-afterAll(() => store?.close());
-beforeEach(async () => {
-  for (const name of [COLLECTIONS.interceptions, COLLECTIONS.leases, ...CHILD_COLLECTIONS]) {
-    await store.db.collection(name).deleteMany({});
-  }
-});
-
-/** Inserts interceptions started `ageMs` ago, each with one document in every child collection. */
-async function seed(count: number, ageMs: number): Promise<string[]> {
-  const started = new Date(Date.now() - ageMs);
-  const ids = Array.from({ length: count }, () => randomUUID());
-  await store.db.collection<InterceptionRecord>(COLLECTIONS.interceptions).insertMany(
-    ids.map((id) => ({
-      _id: id,
-      initiator_id: 'u1',
-      api_key_id: 'k1',
-      provider: 'openai' as const,
-      provider_name: 'openai',
-      model: 'gpt-5',
-      client: 'Codex',
-      user_agent: null,
-      client_session_id: null,
-      started_at: started,
-      ended_at: started,
-      status: 'completed' as const,
-      cost_usd: null,
-      totals: null,
-      metadata: {},
-    })),
-  );
-  for (const name of CHILD_COLLECTIONS) {
-    await store.db
-      .collection(name)
-      .insertMany(ids.map((id) => ({ _id: randomUUID() as never, interception_id: id, created_at: started })));
-  }
-  return ids;
-}
-
-const remaining = async (name: string, ids: string[]) =>
-  store.db
-    .collection(name)
-    .countDocuments(
-      name === COLLECTIONS.interceptions ? { _id: { $in: ids as never[] } } : { interception_id: { $in: ids } },
-    );
-
-describe('retention purge', () => {
-  it('deletes old interceptions with all their children, in batches, and spares recent data', async () => {
-    const old = await seed(23, 3 * HOUR);
-    const recent = await seed(5, 10 * 60_000);
-    const run = await purge(store.db, { holder: 'a', cutoff: new Date(Date.now() - HOUR), batchSize: 5, pauseMs: 0 });
-    expect(run).toMatchObject({ ran: true, interceptions: 23, batches: 5 });
-    for (const name of CHILD_COLLECTIONS) expect(run.children[name], name).toBe(23);
-    for (const name of [COLLECTIONS.interceptions, ...CHILD_COLLECTIONS]) {
-      expect(await remaining(name, old), name).toBe(0);
-      expect(await remaining(name, recent), name).toBe(5);
-    }
-    const again = await purge(store.db, { holder: 'a', cutoff: new Date(Date.now() - HOUR) });
-    expect(again).toMatchObject({ ran: true, interceptions: 0, batches: 0 });
-  });
-
-  it('lets only one of two racing purgers run, and deletes everything once', async () => {
-    const old = await seed(40, 2 * HOUR);
-    const cutoff = new Date(Date.now() - HOUR);
-    // Small batches with pauses keep the first run holding the lease while the second tries.
-    const runs = await Promise.all(
-      ['replica-1', 'replica-2'].map((holder) => purge(store.db, { holder, cutoff, batchSize: 4, pauseMs: 30 })),
-    );
-    expect(runs.filter((r) => r.ran)).toHaveLength(1);
-    expect(runs.map((r) => r.interceptions).sort()).toEqual([0, 40]);
-    expect(await remaining(COLLECTIONS.interceptions, old)).toBe(0);
-    // The winner released the lease: the next run, by anyone, may start at once.
-    expect(await acquireLease(store.db, 'replica-3', 60_000)).toBe(true);
-  });
-
-  it('takes over an expired lease but never a live one', async () => {
-    expect(await acquireLease(store.db, 'dead', 60_000, new Date(Date.now() - 120_000))).toBe(true);
-    expect(await acquireLease(store.db, 'live', 60_000)).toBe(true);
-    expect(await acquireLease(store.db, 'other', 60_000)).toBe(false);
-    expect(await acquireLease(store.db, 'live', 60_000)).toBe(true); // renewal by the holder
-    await seed(3, 2 * HOUR);
-    const blocked = await purge(store.db, { holder: 'other', cutoff: new Date(Date.now() - HOUR) });
-    expect(blocked).toMatchObject({ ran: false, interceptions: 0 });
-    expect(await store.db.collection(COLLECTIONS.interceptions).countDocuments({})).toBe(3);
-  });
-});
 
 /** A counter's total over the series whose labels match. */
 async function counted(counter: Counter, labels: Record<string, string> = {}): Promise<number> {
@@ -109,8 +19,128 @@ async function counted(counter: Counter, labels: Record<string, string> = {}): P
     .reduce((n, v) => n + v.value, 0);
 }
 
-describe('retention service', () => {
-  it('purges at start-up from the configured period and logs how much', async () => {
+describe.each(STORE_KINDS)('retention on the %s store', (kind) => {
+  let store: TestStore;
+  let initiator = '';
+  beforeAll(async () => {
+    store = await testStore(kind, `retention-${kind}`);
+  });
+  afterAll(() => store?.close());
+
+  /** Interceptions started `ageMs` ago by a fresh initiator, each with one document of every child kind. */
+  async function seed(count: number, ageMs: number): Promise<string[]> {
+    const started = new Date(Date.now() - ageMs);
+    const ids = Array.from({ length: count }, () => randomUUID());
+    const ops: RecordOp[] = [];
+    for (const id of ids) {
+      const child = { _id: randomUUID(), interception_id: id, provider_response_id: null, created_at: started };
+      ops.push(
+        {
+          kind: 'interception',
+          doc: {
+            _id: id,
+            initiator_id: initiator,
+            api_key_id: 'k1',
+            provider: 'openai',
+            provider_name: 'openai',
+            model: 'gpt-5',
+            client: 'Codex',
+            user_agent: null,
+            client_session_id: null,
+            started_at: started,
+            ended_at: started,
+            status: 'completed',
+            cost_usd: null,
+            totals: null,
+            metadata: {},
+          },
+        },
+        { kind: 'user_prompt', doc: { ...child, prompt: 'p' } },
+        {
+          kind: 'token_usage',
+          doc: {
+            ...child,
+            _id: randomUUID(),
+            input_tokens: 1,
+            output_tokens: 1,
+            cache_read_input_tokens: 0,
+            cache_write_input_tokens: 0,
+            cost_usd: null,
+            metadata: {},
+          },
+        },
+        {
+          kind: 'tool_usage',
+          doc: {
+            ...child,
+            _id: randomUUID(),
+            tool_call_id: 'c',
+            server_url: null,
+            tool: 't',
+            input: '{}',
+            injected: false,
+            invocation_error: null,
+            output: null,
+            duration_ms: null,
+            metadata: {},
+          },
+        },
+        {
+          kind: 'model_thought',
+          doc: { _id: randomUUID(), interception_id: id, content: 'x', source: 's', created_at: started },
+        },
+      );
+    }
+    await store.records.write(ops);
+    return ids;
+  }
+
+  const remaining = async (ids: string[]) =>
+    (await Promise.all(ids.map((id) => store.audit.get({}, id)))).filter((d) => d !== null).length;
+
+  it('deletes old interceptions with all their children, in batches, and spares recent data', async () => {
+    initiator = randomUUID();
+    const old = await seed(23, 3 * HOUR);
+    const recent = await seed(5, 10 * 60_000);
+    const run = await purge(store, { holder: 'a', cutoff: new Date(Date.now() - HOUR), batchSize: 5, pauseMs: 0 });
+    expect(run).toMatchObject({ ran: true, interceptions: 23, batches: 5 });
+    for (const name of CHILD_COLLECTIONS) expect(run.children[name], name).toBe(23);
+    expect(await remaining(old)).toBe(0);
+    expect(await remaining(recent)).toBe(5);
+    expect((await store.audit.get({}, recent[0]!))?.tool_usages).toHaveLength(1);
+    const again = await purge(store, { holder: 'a', cutoff: new Date(Date.now() - HOUR) });
+    expect(again).toMatchObject({ ran: true, interceptions: 0, batches: 0 });
+  });
+
+  it('lets only one of two racing purgers run, and deletes everything once', async () => {
+    initiator = randomUUID();
+    const old = await seed(40, 2 * HOUR);
+    const cutoff = new Date(Date.now() - HOUR);
+    // Small batches with pauses keep the first run holding the lease while the second tries.
+    const runs = await Promise.all(
+      ['replica-1', 'replica-2'].map((holder) => purge(store, { holder, cutoff, batchSize: 4, pauseMs: 30 })),
+    );
+    expect(runs.filter((r) => r.ran)).toHaveLength(1);
+    expect(runs.map((r) => r.interceptions).sort()).toEqual([0, 40]);
+    expect(await remaining(old)).toBe(0);
+    // The winner released the lease: the next run, by anyone, may start at once.
+    expect(await store.leases.acquire(RETENTION_LEASE, 'replica-3', 60_000)).toBe(true);
+    await store.leases.release(RETENTION_LEASE, 'replica-3');
+  });
+
+  it('never purges while another holder has a live lease', async () => {
+    initiator = randomUUID();
+    expect(await store.leases.acquire(RETENTION_LEASE, 'live', 60_000)).toBe(true);
+    const ids = await seed(3, 2 * HOUR);
+    const blocked = await purge(store, { holder: 'other', cutoff: new Date(Date.now() - HOUR) });
+    expect(blocked).toMatchObject({ ran: false, interceptions: 0 });
+    expect(await remaining(ids)).toBe(3);
+    await store.leases.release(RETENTION_LEASE, 'live');
+    expect((await purge(store, { holder: 'other', cutoff: new Date(Date.now() - HOUR) })).interceptions).toBe(3);
+  });
+
+  it('purges at start-up from the configured period, counts it and logs how much', async () => {
+    initiator = randomUUID();
     const old = await seed(7, 2 * HOUR);
     const recent = await seed(2, 60_000);
     const bridge = await startTestBridge(store, { retention: '1h' });
@@ -119,8 +149,8 @@ describe('retention service', () => {
       await waitUntil(async () => (await counted(metrics.retentionRuns)) >= 1);
       expect(await counted(metrics.retentionPurged, { collection: COLLECTIONS.interceptions })).toBe(7);
       expect(await counted(metrics.retentionPurged)).toBe(7 + 7 * 4);
-      expect(await remaining(COLLECTIONS.interceptions, old)).toBe(0);
-      expect(await remaining(COLLECTIONS.interceptions, recent)).toBe(2);
+      expect(await remaining(old)).toBe(0);
+      expect(await remaining(recent)).toBe(2);
       const line = bridge.logs.lines.map((l) => JSON.parse(l)).find((l) => l.component === 'retention');
       expect(line).toMatchObject({ interceptions: 7, msg: expect.stringMatching(/retention purge/) });
     } finally {
@@ -129,21 +159,22 @@ describe('retention service', () => {
   });
 
   it('keeps everything with retention 0', async () => {
-    await seed(4, 400 * 24 * HOUR);
+    initiator = randomUUID();
+    const ids = await seed(4, 400 * 24 * HOUR);
     const bridge = await startTestBridge(store, { retention: 0 });
     try {
       await new Promise((r) => setTimeout(r, 200));
       expect(await counted(bridge.ctx.metrics.retentionRuns)).toBe(0);
-      expect(await store.db.collection(COLLECTIONS.interceptions).countDocuments({})).toBe(4);
+      expect(await remaining(ids)).toBe(4);
     } finally {
       await bridge.close();
     }
   });
+});
 
-  it('reads the documented units', () => {
-    expect(parseDuration('60d')).toBe(60 * 24 * HOUR);
-    expect(parseDuration('1440h')).toBe(60 * 24 * HOUR);
-    expect(parseDuration('30m')).toBe(30 * 60_000);
-    expect(parseDuration(0)).toBe(0);
-  });
+it('reads the documented retention units', () => {
+  expect(parseDuration('60d')).toBe(60 * 24 * HOUR);
+  expect(parseDuration('1440h')).toBe(60 * 24 * HOUR);
+  expect(parseDuration('30m')).toBe(30 * 60_000);
+  expect(parseDuration(0)).toBe(0);
 });

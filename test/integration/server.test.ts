@@ -2,34 +2,39 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { freePort, startEmbedded } from '../../src/store/embedded.ts';
-import { connectStore } from '../../src/store/mongo.ts';
+import { statSync } from 'node:fs';
+import { openMongoStore } from '../../src/store/mongo/store.ts';
 import { startTestBridge } from '../helpers/bridge.ts';
-import { CLI, isAlive, NODE, ROOT, runCli, waitForOutput, waitUntil } from '../helpers/process.ts';
+import { testEmbeddedStore } from '../helpers/db.ts';
+import { freePort, startMongoServer } from '../helpers/mongo-server.ts';
+import { CLI, NODE, ROOT, runCli, waitForOutput, waitUntil } from '../helpers/process.ts';
 import { tempDirs } from '../helpers/temp.ts';
 
 const tempDir = tempDirs('aibridge-server-');
 
 describe('health endpoints', () => {
-  it('serves /healthz, and /readyz follows the database down and back up', async () => {
+  it('serves /healthz, and /readyz follows MongoDB down and back up, answering within a second', async () => {
     const dir = tempDir();
     const port = await freePort();
-    let db = await startEmbedded(dir, () => {}, { port });
-    const store = await connectStore(db.uri, 'health', 5_000);
+    let db = await startMongoServer(dir, () => {}, { port });
+    const store = await openMongoStore(db.uri, 'health', 5_000);
     const bridge = await startTestBridge(store);
     try {
       expect((await fetch(`${bridge.url}/healthz`)).status).toBe(200);
       const ready = await fetch(`${bridge.url}/readyz`);
       expect(ready.status).toBe(200);
-      expect(await ready.json()).toMatchObject({ status: 'ready', mongodb: 'up' });
+      expect(await ready.json()).toMatchObject({ status: 'ready', store: 'up' });
 
       await db.stop();
+      const asked = Date.now();
       const down = await fetch(`${bridge.url}/readyz`);
+      const waited = Date.now() - asked;
       expect(down.status).toBe(503);
-      expect(await down.json()).toMatchObject({ mongodb: 'down' });
+      expect(await down.json()).toMatchObject({ store: 'down' });
+      expect(waited, 'readyz must not hang on a dead store').toBeLessThan(5_000);
       expect((await fetch(`${bridge.url}/healthz`)).status).toBe(200);
 
-      db = await startEmbedded(dir, () => {}, { port });
+      db = await startMongoServer(dir, () => {}, { port });
       await waitUntil(async () => (await fetch(`${bridge.url}/readyz`)).status === 200, 20_000);
     } finally {
       await bridge.close();
@@ -39,12 +44,12 @@ describe('health endpoints', () => {
   });
 
   it('answers unknown routes with a JSON 404 naming the method and path', async () => {
-    const store = await connectStore((await import('../helpers/db.ts')).mongoUri(), 'health404');
+    const store = testEmbeddedStore();
     const bridge = await startTestBridge(store);
     try {
       const res = await fetch(`${bridge.url}/nowhere/else?x=1`, { method: 'DELETE' });
       expect(res.status).toBe(404);
-      expect(await res.json()).toEqual({ error: { type: 'not_found', message: 'no route for DELETE /nowhere/else' } });
+      expect(await res.json()).toEqual({ message: 'no route for DELETE /nowhere/else' });
     } finally {
       await bridge.close();
       await store.close();
@@ -64,7 +69,7 @@ describe('aibridge server (the CLI)', () => {
     expect(result.stderr).not.toMatch(/\bat .*\.ts:\d+/); // no stack trace
   });
 
-  it('bootstraps an owner on first start, shares its embedded database, and stops cleanly', async () => {
+  it('bootstraps an owner on first start, shares its embedded store with admin commands, and stops cleanly', async () => {
     const dir = tempDir();
     const file = join(dir, 'aibridge.yaml');
     writeFileSync(file, `listen: 127.0.0.1:0\ndata_dir: ${join(dir, 'data')}\nretention: 0\n`);
@@ -77,21 +82,23 @@ describe('aibridge server (the CLI)', () => {
       expect(output).toContain(`OPENAI_BASE_URL=${url}/openai/v1`);
       expect((await fetch(`${url}/readyz`)).status).toBe(200);
 
-      // An admin command with the same data_dir uses the running database.
+      // An admin command with the same data_dir opens the same store file while the server runs.
       const created = await runCli(['users', 'create', 'dana', '--role', 'auditor', '--config', file]);
       expect(created.code).toBe(0);
       expect(created.stdout.trim().split('\n').at(-1)).toMatch(/^aib_/);
-      const listed = await runCli(['users', 'list', '--config', file]);
+      const listed = await runCli(['users', 'list', '-o', 'json', '--config', file]);
       expect(JSON.parse(listed.stdout).map((u: { username: string }) => u.username)).toEqual(['admin', 'dana']);
       expect(created.stdout + listed.stdout + listed.stderr).not.toContain(token);
+      const dana = created.stdout.trim().split('\n').at(-1) as string;
+      const whoami = await fetch(`${url}/api/v2/aibridge/users/me`, { headers: { authorization: `Bearer ${dana}` } });
+      expect(await whoami.json()).toMatchObject({ username: 'dana', role: 'auditor' });
 
-      const state = JSON.parse(
-        (await import('node:fs')).readFileSync(join(dir, 'data', 'embedded-db.json'), 'utf8'),
-      ) as { pid: number };
+      // data_dir is private, and nothing in it listens on a port.
+      expect(statSync(join(dir, 'data')).mode & 0o777).toBe(0o700);
+      expect(statSync(join(dir, 'data', 'aibridge.db')).mode & 0o777).toBe(0o600);
       const exited = new Promise<number | null>((r) => server.once('exit', r));
       server.kill('SIGTERM');
       expect(await exited).toBe(0);
-      await waitUntil(() => !isAlive(state.pid));
     } finally {
       server.kill('SIGKILL');
     }

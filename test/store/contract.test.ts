@@ -117,7 +117,10 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
         { kind: 'token_usage', doc: earlier },
         { kind: 'tool_usage', doc: tool },
         { kind: 'user_prompt', doc: prompt },
-        { kind: 'model_thought', doc: { _id: randomUUID(), interception_id: doc._id, content: 'hmm', source: 'reasoning', created_at: at(1) } },
+        {
+          kind: 'model_thought',
+          doc: { _id: randomUUID(), interception_id: doc._id, content: 'hmm', source: 'reasoning', created_at: at(1) },
+        },
         {
           kind: 'interception_ended',
           id: doc._id,
@@ -155,7 +158,14 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
         metadata: { streaming: true },
       });
       await store.records.write([{ kind: 'interception', doc: start }]);
-      const ended = { ...start, ended_at: at(4), status: 'failed' as const, cost_usd: null, totals: totals(1), metadata: { error: 'boom' } };
+      const ended = {
+        ...start,
+        ended_at: at(4),
+        status: 'failed' as const,
+        cost_usd: null,
+        totals: totals(1),
+        metadata: { error: 'boom' },
+      };
       await store.records.write([{ kind: 'interception', doc: ended }]);
       const found = await store.audit.get({}, start._id);
       expect(found?.interception).toMatchObject({ status: 'failed', ended_at: at(4), totals: totals(1) });
@@ -163,13 +173,22 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
     });
 
     it('purges interceptions started before the cutoff, children first, in batches', async () => {
-      const old = [interception(bob._id, new Date(Date.UTC(2001, 0, 1))), interception(bob._id, new Date(Date.UTC(2001, 0, 2)))];
+      const old = [
+        interception(bob._id, new Date(Date.UTC(2001, 0, 1))),
+        interception(bob._id, new Date(Date.UTC(2001, 0, 2))),
+      ];
       await store.records.write(
         old.flatMap((doc): RecordOp[] => [
           { kind: 'interception', doc },
           {
             kind: 'user_prompt',
-            doc: { _id: randomUUID(), interception_id: doc._id, provider_response_id: null, prompt: 'p', created_at: doc.started_at },
+            doc: {
+              _id: randomUUID(),
+              interception_id: doc._id,
+              provider_response_id: null,
+              prompt: 'p',
+              created_at: doc.started_at,
+            },
           },
         ]),
       );
@@ -193,28 +212,44 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
         return { kind: 'interception' as const, doc };
       };
       const ops: RecordOp[] = [
-        add('aliceClaude', interception(alice._id, at(-100), {
-          provider: 'anthropic',
-          provider_name: 'anthropic',
-          model: 'claude-sonnet-4-5',
-          client: 'Claude Code',
-          client_session_id: 'sess-a',
-          cost_usd: 1.25,
-          totals: totals(3, 2),
-        })),
-        add('aliceClaude2', interception(alice._id, at(-90), {
-          provider: 'anthropic',
-          provider_name: 'anthropic',
-          model: 'claude-sonnet-4-5',
-          client: 'Claude Code',
-          client_session_id: 'sess-a',
-          cost_usd: 0.75,
-        })),
-        add('bobEu', interception(bob._id, at(-80), { provider_name: 'openai-eu', model: 'gpt-5-mini', cost_usd: null })),
-        add('bobFailed', interception(bob._id, at(-70), { status: 'failed', client: 'Zed', client_session_id: 'sess-b' })),
-        add('bobRunning', interception(bob._id, at(-60), { ended_at: null, status: null, cost_usd: null, totals: null })),
+        add(
+          'aliceClaude',
+          interception(alice._id, at(-100), {
+            provider: 'anthropic',
+            provider_name: 'anthropic',
+            model: 'claude-sonnet-4-5',
+            client: 'Claude Code',
+            client_session_id: 'sess-a',
+            cost_usd: 1.25,
+            totals: totals(3, 2),
+          }),
+        ),
+        add(
+          'aliceClaude2',
+          interception(alice._id, at(-90), {
+            provider: 'anthropic',
+            provider_name: 'anthropic',
+            model: 'claude-sonnet-4-5',
+            client: 'Claude Code',
+            client_session_id: 'sess-a',
+            cost_usd: 0.75,
+          }),
+        ),
+        add(
+          'bobEu',
+          interception(bob._id, at(-80), { provider_name: 'openai-eu', model: 'gpt-5-mini', cost_usd: null }),
+        ),
+        add(
+          'bobFailed',
+          interception(bob._id, at(-70), { status: 'failed', client: 'Zed', client_session_id: 'sess-b' }),
+        ),
+        add(
+          'bobRunning',
+          interception(bob._id, at(-60), { ended_at: null, status: null, cost_usd: null, totals: null }),
+        ),
       ];
-      for (let i = 0; i < 7; i++) ops.push(add(`tie${i}`, interception(bob._id, TIE, { model: 'tie-model', client: 'Unknown' })));
+      for (let i = 0; i < 7; i++)
+        ops.push(add(`tie${i}`, interception(bob._id, TIE, { model: 'tie-model', client: 'Unknown' })));
       await store.records.write(ops);
     });
 
@@ -223,7 +258,10 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
     const scope = { started_after: at(-1000), started_before: at(0) };
 
     it('filters by every key and orders by started_at then _id, descending', async () => {
-      const tieIds = [0, 1, 2, 3, 4, 5, 6].map((i) => rows[`tie${i}`]!._id).sort().reverse();
+      const tieIds = [0, 1, 2, 3, 4, 5, 6]
+        .map((i) => rows[`tie${i}`]!._id)
+        .sort()
+        .reverse();
       expect(await ids(scope)).toEqual([
         rows.bobRunning!._id,
         rows.bobFailed!._id,
@@ -237,10 +275,15 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
       expect(await ids({ ...scope, provider_name: 'openai-eu' })).toEqual([rows.bobEu!._id]);
       expect(await ids({ ...scope, model: 'gpt-5-mini' })).toEqual([rows.bobEu!._id]);
       expect(await ids({ ...scope, client: 'Zed' })).toEqual([rows.bobFailed!._id]);
-      expect(await ids({ ...scope, client_session_id: 'sess-a' })).toEqual([rows.aliceClaude2!._id, rows.aliceClaude!._id]);
+      expect(await ids({ ...scope, client_session_id: 'sess-a' })).toEqual([
+        rows.aliceClaude2!._id,
+        rows.aliceClaude!._id,
+      ]);
       expect(await ids({ ...scope, status: 'failed' })).toEqual([rows.bobFailed!._id]);
       expect(await ids({ ...scope, status: 'running' })).toEqual([rows.bobRunning!._id]);
-      expect(await ids({ ...scope, status: 'completed', provider: 'openai', client: 'Codex' })).toEqual([rows.bobEu!._id]);
+      expect(await ids({ ...scope, status: 'completed', provider: 'openai', client: 'Codex' })).toEqual([
+        rows.bobEu!._id,
+      ]);
       expect(await ids({ started_after: at(-95), started_before: at(-65) })).toEqual([
         rows.bobFailed!._id,
         rows.bobEu!._id,
@@ -271,12 +314,19 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
 
     it('finds one interception only within the visible filter', async () => {
       expect(await store.audit.get({ initiator_id: alice._id }, rows.bobEu!._id)).toBeNull();
-      expect((await store.audit.get({ initiator_id: bob._id }, rows.bobEu!._id))?.interception.model).toBe('gpt-5-mini');
+      expect((await store.audit.get({ initiator_id: bob._id }, rows.bobEu!._id))?.interception.model).toBe(
+        'gpt-5-mini',
+      );
       expect(await store.audit.get({}, 'no-such-id')).toBeNull();
     });
 
     it('lists distinct models and clients', async () => {
-      expect(await store.audit.distinct('model', scope)).toEqual(['claude-sonnet-4-5', 'gpt-5', 'gpt-5-mini', 'tie-model']);
+      expect(await store.audit.distinct('model', scope)).toEqual([
+        'claude-sonnet-4-5',
+        'gpt-5',
+        'gpt-5-mini',
+        'tie-model',
+      ]);
       expect(await store.audit.distinct('client', { ...scope, initiator_id: alice._id })).toEqual(['Claude Code']);
     });
 
@@ -380,8 +430,13 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
         'alice',
         'carol',
       ]);
-      expect(await store.identity.updateUser(carol._id, { role: 'owner', budget: { usd: 5, period: 'week' } })).toBe(true);
-      expect(await store.identity.userById(carol._id)).toMatchObject({ role: 'owner', budget: { usd: 5, period: 'week' } });
+      expect(await store.identity.updateUser(carol._id, { role: 'owner', budget: { usd: 5, period: 'week' } })).toBe(
+        true,
+      );
+      expect(await store.identity.userById(carol._id)).toMatchObject({
+        role: 'owner',
+        budget: { usd: 5, period: 'week' },
+      });
       expect(await store.identity.updateUser('nobody', { role: 'owner' })).toBe(false);
       await store.identity.updateUser(carol._id, { deleted_at: at(5) });
       expect((await store.identity.users()).map((u) => u.username)).not.toContain('carol');

@@ -31,7 +31,10 @@ export const INDEXES: Record<string, IndexDescription[]> = {
   ],
   // A page's children: IXSCAN interception_created with $in over the page's ids, already in created_at order.
   ...Object.fromEntries(
-    CHILD_COLLECTIONS.map((name) => [name, [{ key: { interception_id: 1, created_at: 1 }, name: 'interception_created' }]]),
+    CHILD_COLLECTIONS.map((name) => [
+      name,
+      [{ key: { interception_id: 1, created_at: 1 }, name: 'interception_created' }],
+    ]),
   ),
   [COLLECTIONS.mcpCredentials]: [{ key: { user_id: 1, server: 1 }, name: 'user_server', unique: true }],
 };

@@ -4,13 +4,9 @@ import {
   type Document,
   type Filter,
   MongoClient,
-  MongoNetworkError,
-  MongoNotConnectedError,
-  MongoOperationTimeoutError,
+  MongoInvalidArgumentError,
   MongoParseError,
   MongoServerError,
-  MongoServerSelectionError,
-  MongoTopologyClosedError,
 } from 'mongodb';
 import type {
   InterceptionEnd,
@@ -51,8 +47,6 @@ const DUPLICATE_KEY = 11000;
 /** FerretDB 1.24 stalls on an update command of 100 or more statements, so bulk updates go in chunks. */
 const UPDATE_CHUNK = 50;
 const DAY_MS = 86_400_000;
-/** Server error codes that mean "try again later" (shutdowns, elections, timeouts, conflicts). */
-const TRANSIENT_CODES = new Set([6, 7, 24, 50, 89, 91, 112, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436]);
 
 type Entity = { _id: string };
 
@@ -105,8 +99,9 @@ async function insertIgnoringDuplicates<T extends Entity>(db: Db, collection: st
     await db.collection<Document>(collection).insertMany(docs as Document[], { ordered: false });
     return [];
   } catch (err) {
-    const writeErrors = (err as { writeErrors?: Array<{ code: number; index: number }> | { code: number; index: number } })
-      .writeErrors;
+    const writeErrors = (
+      err as { writeErrors?: Array<{ code: number; index: number }> | { code: number; index: number } }
+    ).writeErrors;
     const errors = Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : [];
     if (!errors.length) {
       if (isDuplicate(err) && docs.length === 1) return docs;
@@ -334,17 +329,19 @@ class MongoAudit implements AuditStore {
     const groups = await this.#sums(match, spec);
     return [...groups.values()]
       .filter((g) => g.sums.interceptions > 0)
-      .map(({ id, sums }): UsageGroup => ({
-        key: Object.fromEntries(keys.map((k) => [k, String((id as Record<string, unknown> | null)?.[k] ?? '')])),
-        interceptions: sums.interceptions,
-        input_tokens: sums.input_tokens,
-        output_tokens: sums.output_tokens,
-        cache_read_input_tokens: sums.cache_read_input_tokens,
-        cache_write_input_tokens: sums.cache_write_input_tokens,
-        cost_usd: sums.priced > 0 ? sums.cost_usd : null,
-        tool_calls: sums.tool_calls,
-        failed: sums.failed,
-      }));
+      .map(
+        ({ id, sums }): UsageGroup => ({
+          key: Object.fromEntries(keys.map((k) => [k, String((id as Record<string, unknown> | null)?.[k] ?? '')])),
+          interceptions: sums.interceptions,
+          input_tokens: sums.input_tokens,
+          output_tokens: sums.output_tokens,
+          cache_read_input_tokens: sums.cache_read_input_tokens,
+          cache_write_input_tokens: sums.cache_write_input_tokens,
+          cost_usd: sums.priced > 0 ? sums.cost_usd : null,
+          tool_calls: sums.tool_calls,
+          failed: sums.failed,
+        }),
+      );
   }
 
   async usage(filter: InterceptionFilter, groupBy: readonly UsageKey[]): Promise<UsageGroup[]> {
@@ -365,7 +362,9 @@ class MongoAudit implements AuditStore {
         days.slice(i, i + 8).map(async (day) => {
           const start = new Date(Math.max(day * DAY_MS, (filter.started_after?.getTime() ?? -1) + 1));
           const range = { $gte: start, $lt: new Date((day + 1) * DAY_MS) };
-          const started = filter.started_before ? { ...range, $lt: new Date(Math.min((day + 1) * DAY_MS, filter.started_before.getTime())) } : range;
+          const started = filter.started_before
+            ? { ...range, $lt: new Date(Math.min((day + 1) * DAY_MS, filter.started_before.getTime())) }
+            : range;
           const sums = await this.#usageGroups({ ...match, started_at: started }, keys);
           const label = new Date(day * DAY_MS).toISOString().slice(0, 10);
           return sums.map((g) => ({ ...g, key: { ...g.key, day: label } }));
@@ -566,26 +565,33 @@ class MongoLeases implements LeaseStore {
     this.#db = db;
   }
   /**
-   * The filter names the `_id`, so when someone else holds a live lease the upsert's insert
-   * fails on the unique `_id`: one atomic write decides, on MongoDB and FerretDB alike.
+   * Insert-first, because a unique _id is the one compare-and-set both MongoDB and FerretDB
+   * make atomic (FerretDB evaluates an update's filter and writes in separate steps): a
+   * released lease is absent, so racers meet on the insert and one wins. An expired lease is
+   * deleted — that exact version only — and the insert tried again.
    */
   async acquire(name: string, holder: string, ms: number, now = new Date()) {
-    try {
-      await this.#db
-        .collection<LeaseDoc>(COLLECTIONS.leases)
-        .updateOne(
-          { _id: name, $or: [{ until: { $lte: now } }, { holder }] },
-          { $set: { holder, until: new Date(now.getTime() + ms) } },
-          { upsert: true },
-        );
-      return true;
-    } catch (err) {
-      if (isDuplicate(err)) return false;
-      throw err;
+    const leases = this.#db.collection<LeaseDoc>(COLLECTIONS.leases);
+    const until = new Date(now.getTime() + ms);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await leases.insertOne({ _id: name, holder, until });
+        return true;
+      } catch (err) {
+        if (!isDuplicate(err)) throw err;
+      }
+      const current = await leases.findOne({ _id: name });
+      if (!current) continue;
+      if (current.holder === holder) {
+        return (await leases.updateOne({ _id: name, holder }, { $set: { until } })).matchedCount === 1;
+      }
+      if (current.until > now) return false;
+      await leases.deleteOne({ _id: name, holder: current.holder, until: current.until });
     }
+    return false;
   }
   async release(name: string, holder: string) {
-    await this.#db.collection<LeaseDoc>(COLLECTIONS.leases).updateOne({ _id: name, holder }, { $set: { until: new Date(0) } });
+    await this.#db.collection<LeaseDoc>(COLLECTIONS.leases).deleteOne({ _id: name, holder });
   }
 }
 
@@ -611,20 +617,24 @@ class MongoDocuments implements DocumentSource, DocumentSink {
   }
 }
 
+/** Server codes that mean "this document can never be stored as it is" (bad value, too large, bad field name). */
+const DOCUMENT_CODES = new Set([2, 14, 52, 55, 56, 57, 10334, 16733, 17280, 17419]);
+
+/**
+ * A refusal of the record itself: the driver could not serialise it (too large, bad keys) or
+ * the server refused a document with one of DOCUMENT_CODES. Anything else — network,
+ * selection, overload, unknown — is worth retrying.
+ */
 function isPermanent(err: unknown): boolean {
-  if (
-    err instanceof MongoNetworkError ||
-    err instanceof MongoServerSelectionError ||
-    err instanceof MongoNotConnectedError ||
-    err instanceof MongoTopologyClosedError ||
-    err instanceof MongoOperationTimeoutError
-  )
-    return false;
-  const labelled = err as { hasErrorLabel?(label: string): boolean; code?: number };
-  if (labelled.hasErrorLabel?.('RetryableWriteError') || labelled.hasErrorLabel?.('TransientTransactionError'))
-    return false;
-  if (err instanceof MongoServerError && TRANSIENT_CODES.has(Number(err.code))) return false;
-  return true;
+  if (err instanceof MongoInvalidArgumentError || (err as Error).name === 'BSONError') return true;
+  if (!(err instanceof MongoServerError)) return false;
+  const writeErrors = (err as { writeErrors?: unknown }).writeErrors;
+  const codes = Array.isArray(writeErrors)
+    ? writeErrors.map((e: { code?: number }) => e.code)
+    : writeErrors
+      ? [(writeErrors as { code?: number }).code]
+      : [err.code];
+  return codes.length > 0 && codes.every((code) => DOCUMENT_CODES.has(Number(code)));
 }
 
 /**

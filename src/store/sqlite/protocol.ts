@@ -27,7 +27,10 @@ export function run(database: EmbeddedDatabase, request: Request): Response {
     return { id: request.id, value: method(...request.args) };
   } catch (err) {
     const { name, message, errcode } = err as Error & { errcode?: number };
-    return { id: request.id, error: { name: err instanceof DuplicateError ? 'DuplicateError' : name, message, errcode } };
+    return {
+      id: request.id,
+      error: { name: err instanceof DuplicateError ? 'DuplicateError' : name, message, errcode },
+    };
   }
 }
 

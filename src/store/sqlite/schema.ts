@@ -101,9 +101,7 @@ export const SCHEMA_VERSION = 1;
 export function createStatements(): string[] {
   const statements: string[] = [];
   for (const [name, table] of Object.entries(TABLES)) {
-    const generated = Object.entries(table.columns).map(
-      ([column, path]) => `${column} AS (doc ->> '${path}') STORED`,
-    );
+    const generated = Object.entries(table.columns).map(([column, path]) => `${column} AS (doc ->> '${path}') STORED`);
     statements.push(
       `CREATE TABLE IF NOT EXISTS ${name} (id TEXT PRIMARY KEY, doc TEXT NOT NULL, ${generated.join(', ')})`,
       ...table.indexes,

@@ -104,11 +104,19 @@ export function prepareDataDir(dataDir: string): string {
   return file;
 }
 
-function facade(call: Call, store: Omit<Store, 'records' | 'audit' | 'identity' | 'credentials' | 'leases' | 'documents'>): Store {
+function facade(
+  call: Call,
+  store: Omit<Store, 'records' | 'audit' | 'identity' | 'credentials' | 'leases' | 'documents'>,
+): Store {
   const group = (name: string) =>
     new Proxy(
       {},
-      { get: (_target, method) => (...args: unknown[]) => call(`${name}.${String(method)}`, args) },
+      {
+        get:
+          (_target, method) =>
+          (...args: unknown[]) =>
+            call(`${name}.${String(method)}`, args),
+      },
     );
   return {
     ...store,
