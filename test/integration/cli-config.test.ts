@@ -18,10 +18,10 @@ afterAll(async () => {
   await client.close();
 });
 
-/** A config on the run's test database, in a file of its own. */
-function configFile(dir: string, name = 'aibridge.yaml'): string {
-  const file = join(dir, name);
-  writeFileSync(file, JSON.stringify({ data_dir: join(dir, 'data'), mongodb: { uri: mongoUri(), database } }));
+/** A config with an embedded store of its own, in a file of its own. */
+function configFile(dir: string, dataDir = join(dir, 'data')): string {
+  const file = join(dir, 'aibridge.yaml');
+  writeFileSync(file, JSON.stringify({ data_dir: dataDir }));
   return file;
 }
 
@@ -49,32 +49,42 @@ describe('admin commands find the config as the server does', () => {
     const created = await runCli(['users', 'create', 'ann', '--config', configFile(other)], CLEAN, 60_000, cwd);
     expect(created.code, created.stderr).toBe(0);
 
-    const viaEnv = await runCli(['users', 'list'], { ...CLEAN, AIBRIDGE_CONFIG: configFile(other) }, 60_000, cwd);
+    const viaEnv = await runCli(
+      ['users', 'list', '-o', 'json'],
+      { ...CLEAN, AIBRIDGE_CONFIG: configFile(other) },
+      60_000,
+      cwd,
+    );
     expect(viaEnv.code, viaEnv.stderr).toBe(0);
     expect(usernames(viaEnv.stdout)).toContain('ann');
 
     // --config wins over AIBRIDGE_CONFIG, which would fail here.
     const missing = join(other, 'missing.yaml');
     const flag = await runCli(
-      ['users', 'list', '-c', configFile(other)],
+      ['users', 'list', '-o', 'json', '-c', configFile(other)],
       { ...CLEAN, AIBRIDGE_CONFIG: missing },
       60_000,
       cwd,
     );
     expect(flag.code, flag.stderr).toBe(0);
-    const env = await runCli(['users', 'list'], { ...CLEAN, AIBRIDGE_CONFIG: missing }, 60_000, cwd);
+    const env = await runCli(['users', 'list', '-o', 'json'], { ...CLEAN, AIBRIDGE_CONFIG: missing }, 60_000, cwd);
     expect(env.code).toBe(2);
     expect(env.stderr).toContain(`invalid configuration ${missing}`);
 
-    configFile(cwd);
-    const local = await runCli(['users', 'list'], CLEAN, 60_000, cwd);
+    configFile(cwd, join(other, 'data'));
+    const local = await runCli(['users', 'list', '-o', 'json'], CLEAN, 60_000, cwd);
     expect(local.code, local.stderr).toBe(0);
     expect(usernames(local.stdout)).toContain('ann');
   });
 
   it('use the defaults when a store is there to open: AIBRIDGE_MONGODB_URI', async () => {
     const cwd = tempDir();
-    const result = await runCli(['users', 'list'], { ...CLEAN, AIBRIDGE_MONGODB_URI: mongoUri() }, 60_000, cwd);
+    const result = await runCli(
+      ['users', 'list', '-o', 'json'],
+      { ...CLEAN, AIBRIDGE_MONGODB_URI: mongoUri() },
+      60_000,
+      cwd,
+    );
     expect(result.code, result.stderr).toBe(0);
     expect(Array.isArray(JSON.parse(result.stdout))).toBe(true);
   });
@@ -83,7 +93,7 @@ describe('admin commands find the config as the server does', () => {
     const cwd = tempDir();
     mkdirSync(join(cwd, '.data'));
     writeFileSync(join(cwd, '.data', 'aibridge.db'), ''); // an empty file is an empty SQLite database
-    const result = await runCli(['users', 'list'], CLEAN, 120_000, cwd);
+    const result = await runCli(['users', 'list', '-o', 'json'], CLEAN, 120_000, cwd);
     expect(result.code, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual([]);
   });

@@ -158,7 +158,8 @@ describe('GET /metrics', () => {
     expect(scrape.types.get('aibridge_recorder_pending_records')).toBe('gauge');
     expect(scrape.value('aibridge_recorder_written_records_total')).toBeGreaterThan(0);
     expect(scrape.value('aibridge_recorder_dropped_records_total')).toBe(0);
-    expect(scrape.value('aibridge_recorder_journaled_records_total')).toBe(0);
+    expect(scrape.value('aibridge_recorder_journaled_records_total')).toBeGreaterThan(0);
+    expect(scrape.value('aibridge_recorder_dead_letters_total')).toBe(0);
     expect(scrape.value('aibridge_recorder_journal_pending')).toBe(0);
     expect(scrape.types.has('process_cpu_user_seconds_total')).toBe(true);
     expect(scrape.types.has('nodejs_eventloop_lag_p99_seconds')).toBe(true);
