@@ -1,3 +1,5 @@
+import type { Role } from '../identity/users.ts';
+
 /** The validated configuration; shapes mirror schemas/config.schema.json, which owns defaults. */
 export interface ProviderConfig {
   name: string;
@@ -14,6 +16,15 @@ export interface McpServerConfig {
   tool_deny_regex?: string;
   per_user_credentials: boolean;
   call_timeout: string;
+  /** Roles given this server's tools; absent = everyone. */
+  allowed_roles?: Role[];
+}
+
+export interface RecordingConfig {
+  /** Bytes, or `64KiB` / `1MiB`. */
+  max_field_bytes: string | number;
+  /** Extra redaction regexes (JS syntax, optional leading `(?i)`), checked at load. */
+  redact: string[];
 }
 
 export interface Config {
@@ -22,7 +33,8 @@ export interface Config {
   mongodb: { uri: string; database: string };
   providers: ProviderConfig[];
   mcp_servers: McpServerConfig[];
-  tool_loop: { max_iterations: number; keepalive: string };
+  tool_loop: { max_iterations: number; parallelism: number; keepalive: string };
+  recording: RecordingConfig;
   retention: string | number;
   tracing: { enabled: boolean; logs: boolean };
   limits: {
