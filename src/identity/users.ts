@@ -11,6 +11,8 @@ export interface User {
   name: string;
   role: Role;
   created_at: Date;
+  /** MCP servers this user is never given, whatever their role allows. */
+  denied_servers?: string[];
 }
 
 interface ApiKeyDoc {
