@@ -1,3 +1,5 @@
+import type { Role } from '../identity/users.ts';
+
 /** The validated configuration; shapes mirror schemas/config.schema.json, which owns defaults. */
 export interface ProviderConfig {
   name: string;
@@ -14,6 +16,15 @@ export interface McpServerConfig {
   tool_deny_regex?: string;
   per_user_credentials: boolean;
   call_timeout: string;
+  /** Roles given this server's tools; absent = everyone. */
+  allowed_roles?: Role[];
+}
+
+export interface RecordingConfig {
+  /** Bytes, or `64KiB` / `1MiB`. */
+  max_field_bytes: string | number;
+  /** Extra redaction regexes (JS syntax, optional leading `(?i)`), checked at load. */
+  redact: string[];
 }
 
 /** A `pricing:` entry: USD per million tokens for a model name or `*`/`?` glob (SPEC §13). */
@@ -39,7 +50,8 @@ export interface Config {
   mongodb: { uri: string; database: string };
   providers: ProviderConfig[];
   mcp_servers: McpServerConfig[];
-  tool_loop: { max_iterations: number; keepalive: string };
+  tool_loop: { max_iterations: number; parallelism: number; keepalive: string };
+  recording: RecordingConfig;
   pricing: PricingConfig[];
   /** Default budget per role; a role without one is unlimited. */
   budgets: Partial<Record<BudgetRole, BudgetConfig>>;

@@ -4,6 +4,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
 import schema from '../../schemas/config.schema.json' with { type: 'json' };
+import { recordingProblems } from '../recorder/sanitize.ts';
 import type { Config } from './config.ts';
 
 export class ConfigError extends Error {
@@ -87,6 +88,7 @@ function semanticProblems(config: Config): string[] {
     if (servers.has(s.name)) problems.push(`mcp_servers[${i}].name: duplicates another server's name "${s.name}"`);
     servers.add(s.name);
   });
+  problems.push(...recordingProblems(config.recording));
   return problems;
 }
 

@@ -1,4 +1,4 @@
-import type { InjectedTool } from '../mcp/types.ts';
+import type { InjectedTool, ToolCallResult } from '../mcp/types.ts';
 import type { Json, Usage } from './types.ts';
 
 /**
@@ -48,3 +48,12 @@ export const functionTools = (tools: readonly InjectedTool[]) =>
 
 export const validateModel = (body: Json): string | null =>
   typeof body.model === 'string' && body.model ? null : 'model: a model name is required';
+
+/** OpenAI tool results are text only: images are described, and an error says so up front. */
+export function textOnlyResult(result: ToolCallResult): string {
+  const parts = result.content.map((c) =>
+    c.type === 'text' ? c.text : `[image ${c.mimeType}, ${Math.round((c.data.length * 3) / 4)} bytes, not shown]`,
+  );
+  const text = parts.join('\n');
+  return result.isError && !text.startsWith('error') ? `error: ${text || result.error}` : text;
+}

@@ -1,8 +1,23 @@
 import { errorResult } from '../mcp/tool-result.ts';
-import type { RequestBridge } from '../mcp/types.ts';
-import { type InterceptionTelemetry, traceToolCall } from '../observability/interception.ts';
-import type { InterceptionLog } from './recording.ts';
-import type { ToolCall, ToolExchange } from './types.ts';
+import type { RequestBridge, ToolCallResult, ToolClaim } from '../mcp/types.ts';
+import type { InterceptionEvents } from './events.ts';
+import type { ApiModule, ToolCall, ToolExchange } from './types.ts';
+
+/** A call of a tool the bridge answers, with what the bridge knows of it. */
+export interface OwnedCall {
+  call: ToolCall;
+  claim: ToolClaim;
+}
+
+export interface ToolRunContext {
+  bridge: RequestBridge;
+  events: InterceptionEvents;
+  api: Pick<ApiModule, 'resultText'>;
+  /** How many calls may run at once. */
+  parallelism: number;
+  responseId: string | null;
+  signal: AbortSignal;
+}
 
 const NOT_JSON = Symbol('not JSON');
 
@@ -14,46 +29,44 @@ function parseArguments(text: string): unknown {
   }
 }
 
-/**
- * Runs the model's calls of injected tools one after another (the model was asked for one
- * per turn), recording and counting each. A failure becomes an error result the model can
- * read (the bridge also refuses arguments that are not a JSON object).
- */
-export async function runInjectedTools(
-  bridge: RequestBridge,
-  calls: ToolCall[],
-  log: InterceptionLog,
-  telemetry: InterceptionTelemetry,
-  responseId: string | null,
-  signal: AbortSignal,
-): Promise<ToolExchange[]> {
-  const exchanges: ToolExchange[] = [];
-  for (const call of calls) {
-    const tool = bridge.find(call.name);
-    const args = parseArguments(call.arguments);
-    const result = await traceToolCall(tool, call.name, async () =>
-      args === NOT_JSON
-        ? { ...errorResult('the tool arguments were not valid JSON'), durationMs: 0 }
-        : bridge.call(call.name, args, { signal }),
-    );
-    log.tool(call, responseId, {
-      tool: tool?.rawName ?? call.name,
-      serverUrl: tool?.serverUrl ?? null,
-      injected: true,
-      error: result.error,
-      metadata: { duration_ms: result.durationMs, server: tool?.server ?? null },
-    });
-    telemetry.toolInvoked(tool?.server ?? 'unknown', tool?.rawName ?? call.name, !result.isError, result.durationMs);
-    exchanges.push({ call, result });
-  }
-  return exchanges;
+/** Runs fn over the items, at most `limit` at a time; the results keep the items' order. */
+async function mapConcurrently<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
+  return results;
 }
 
-/** Tool result content as plain text, for APIs whose tool results are text only. */
-export function resultText(exchange: ToolExchange): string {
-  const parts = exchange.result.content.map((c) =>
-    c.type === 'text' ? c.text : `[image ${c.mimeType}, ${Math.round((c.data.length * 3) / 4)} bytes, not shown]`,
-  );
-  const text = parts.join('\n');
-  return exchange.result.isError && !text.startsWith('error') ? `error: ${text || exchange.result.error}` : text;
+/** A refusal or unusable arguments are answered without calling anything; the model reads why. */
+function answer(owned: OwnedCall, ctx: ToolRunContext): Promise<ToolCallResult> {
+  if (owned.claim.refusal) return Promise.resolve({ ...errorResult(owned.claim.refusal), durationMs: 0 });
+  const args = parseArguments(owned.call.arguments);
+  if (args === NOT_JSON)
+    return Promise.resolve({ ...errorResult('the tool arguments were not valid JSON'), durationMs: 0 });
+  return ctx.bridge.call(owned.call.name, args, { signal: ctx.signal });
+}
+
+/**
+ * Runs one turn's calls of bridge-owned tools concurrently (up to `parallelism`), each
+ * reported as it finishes; the exchanges come back in the model's order, as the
+ * conversation must carry them. A failure is an error result, never a thrown error.
+ */
+export function runOwnedCalls(calls: readonly OwnedCall[], ctx: ToolRunContext): Promise<ToolExchange[]> {
+  return mapConcurrently(calls, ctx.parallelism, async (owned) => {
+    const result = await ctx.events.toolStarted(owned.claim.tool, () => answer(owned, ctx));
+    ctx.events.toolRan({
+      call: owned.call,
+      claim: owned.claim,
+      responseId: ctx.responseId,
+      result,
+      output: ctx.api.resultText(result),
+    });
+    return { call: owned.call, result };
+  });
 }

@@ -1,6 +1,7 @@
 import type { InjectedTool, ToolCallResult } from '../mcp/types.ts';
 import type { BridgeErrorKind } from '../providers/errors.ts';
 import type { ProviderType } from '../providers/provider.ts';
+import type { ClientView } from './client-view.ts';
 import type { SseEvent } from './sse.ts';
 
 export type Json = Record<string, any>;
@@ -69,18 +70,26 @@ export interface ApiModule {
   /** A message naming what is wrong with the body, or null when the upstream can take it. */
   validate(body: Json): string | null;
   prompt(body: Json): string | null;
-  /** Adds the injected tools (and asks for one tool call per turn) in the API's own format. */
+  /** Adds the injected tools in the API's own format; the client's tools and tool settings stay. */
   inject(body: Json, tools: readonly InjectedTool[]): void;
   /** Prepares a streaming request (e.g. asks for usage); returns what must be hidden from the client again. */
   prepareStreaming(body: Json): { clientWantsUsage: boolean };
   /** For the last call at the iteration cap: the model must answer in words. */
   disableTools(body: Json): void;
+  /** Appends the turn and its results, in the model's order. */
   appendToolResults(body: Json, turn: Turn, exchanges: ToolExchange[]): void;
+  /** The result as text, exactly as `appendToolResults` gives it to the model (images described). */
+  resultText(result: ToolCallResult): string;
+  /** The tool name when an item (content block, output item, tool call) is a tool call. */
+  callName(item: Json): string | undefined;
   parseResponse(json: Json): Turn;
   /** The one response the client sees for all the turns of a blocking interception. */
-  mergeResponses(responses: Json[], turns: Turn[], isInjected: (name: string) => boolean): Json;
-  createRelay(
-    sink: SseSink,
-    options: { isInjected: (name: string) => boolean; clientWantsUsage: boolean },
-  ): StreamRelay;
+  mergeResponses(responses: Json[], turns: Turn[], view: ClientView): Json;
+  createRelay(sink: SseSink, options: RelayOptions): StreamRelay;
+}
+
+export interface RelayOptions {
+  view: ClientView;
+  /** False when the bridge asked for a usage chunk the client did not (it is held back). */
+  clientWantsUsage: boolean;
 }

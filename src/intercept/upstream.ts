@@ -6,6 +6,13 @@ import type { Provider } from '../providers/provider.ts';
 
 export type UpstreamResponse = Dispatcher.ResponseData;
 
+/** What the loop reads of an upstream answer (an undici response, or a fixture in unit tests). */
+export interface UpstreamReply {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: AsyncIterable<Uint8Array | string> & { text(): Promise<string> };
+}
+
 /** Upstream answers that count against a model's circuit: server errors and Anthropic's 529 overload. */
 const isFailure = (status: number) => status >= 500;
 
@@ -56,7 +63,7 @@ export async function callUpstream(
 }
 
 /** Reads at most `limit` bytes of an error body for a message, discarding the rest. */
-export async function readSnippet(response: UpstreamResponse, limit = 2_000): Promise<string> {
+export async function readSnippet(response: UpstreamReply, limit = 2_000): Promise<string> {
   const text = await response.body.text().catch(() => '');
   return text.length > limit ? `${text.slice(0, limit)}…` : text;
 }

@@ -1,14 +1,14 @@
 import type { StreamableHTTPServerProxy } from './streamable-http-proxy.ts';
 import { compareNames } from './tool-names.ts';
 import { errorResult } from './tool-result.ts';
-import type { InjectedTool, RequestBridge, ToolCallResult } from './types.ts';
+import type { InjectedTool, ToolCallResult, ToolSource } from './types.ts';
 
 /**
  * The tools of a fixed set of proxies as one sorted list. The merged list is rebuilt only
  * when a proxy's list changes (compared by identity), so every request that sees the same
  * tools gets the very same array, and the injected block stays byte-stable.
  */
-export class ProxyBridge implements RequestBridge {
+export class ProxyBridge implements ToolSource {
   readonly #proxies: readonly StreamableHTTPServerProxy[];
   #seen: ReadonlyArray<readonly InjectedTool[]> = [];
   #tools: readonly InjectedTool[] = [];

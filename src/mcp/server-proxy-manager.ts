@@ -3,7 +3,7 @@ import type { Logger } from '../observability/logger.ts';
 import { inSpan } from '../observability/tracing.ts';
 import { ProxyBridge } from './proxy-bridge.ts';
 import { StreamableHTTPServerProxy } from './streamable-http-proxy.ts';
-import type { InjectedTool, McpServerStatus, RequestBridge } from './types.ts';
+import type { InjectedTool, McpServerStatus, ToolSource } from './types.ts';
 
 export interface ManagerOptions {
   /** Bound on each connect attempt, and so on init(). Default 10 s. */
@@ -57,7 +57,7 @@ export class ServerProxyManager {
   }
 
   /** One bridge over the shared servers, good for every user who has no per-user servers. */
-  sharedBridge(): RequestBridge {
+  sharedBridge(): ToolSource {
     return this.#bridge;
   }
 

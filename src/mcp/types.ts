@@ -1,11 +1,15 @@
-/** A tool from an MCP server as the bridge offers it to a model. */
-export interface InjectedTool {
+/** Which MCP tool an injected name stands for. */
+export interface ToolRef {
   /** bmcp_<server>_<tool>, shortened/sanitised to ^[a-zA-Z0-9_-]{1,64}$ (see tool-names.ts). */
   name: string;
   server: string;
   serverUrl: string;
   /** The tool's name on its MCP server. */
   rawName: string;
+}
+
+/** A tool from an MCP server as the bridge offers it to a model. */
+export interface InjectedTool extends ToolRef {
   description: string;
   /** As the server gave it. */
   inputSchema: Record<string, unknown>;
@@ -23,12 +27,34 @@ export interface ToolCallResult {
   durationMs: number;
 }
 
-/** The MCP tools one request may use: shared servers plus the user's own. */
-export interface RequestBridge {
+/** The tools of a set of MCP connections: the shared servers plus one user's own. */
+export interface ToolSource {
   /** Sorted by name. */
   readonly tools: readonly InjectedTool[];
   find(name: string): InjectedTool | undefined;
   /** Never throws: errors become isError results. */
+  call(name: string, args: unknown, options?: { signal?: AbortSignal }): Promise<ToolCallResult>;
+}
+
+/** What a model's call of a `bmcp_` name is to the bridge. */
+export interface ToolClaim {
+  tool: ToolRef;
+  /** True when the name is a tool its server lists (false: a made-up or vanished name). */
+  listed: boolean;
+  /** Why this user may not run it (role, deny list); null when the bridge runs it. */
+  refusal: string | null;
+}
+
+/** The MCP tools one request may use, as the pool hands them to it. */
+export interface RequestBridge {
+  /** What the model is offered: sorted by name, the same array for every request with the same access. */
+  readonly tools: readonly InjectedTool[];
+  /**
+   * Whether a call is the bridge's to answer: any `bmcp_` name of a configured server is (offered
+   * or not, so a forged one is refused rather than shown to the client); undefined for client tools.
+   */
+  claim(name: string): ToolClaim | undefined;
+  /** Never throws: errors and refusals become isError results. */
   call(name: string, args: unknown, options?: { signal?: AbortSignal }): Promise<ToolCallResult>;
 }
 

@@ -1,8 +1,10 @@
+import type { ToolUser } from '../mcp/access.ts';
 import type { McpCredentials } from '../mcp/credentials.ts';
 import { ProxyBridge } from '../mcp/proxy-bridge.ts';
+import { ScopedViews } from '../mcp/scoped-bridge.ts';
 import type { ServerProxyManager } from '../mcp/server-proxy-manager.ts';
 import type { StreamableHTTPServerProxy } from '../mcp/streamable-http-proxy.ts';
-import type { RequestBridge } from '../mcp/types.ts';
+import type { RequestBridge, ToolSource } from '../mcp/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import { inSpan } from '../observability/tracing.ts';
 
@@ -16,7 +18,7 @@ export interface PoolOptions {
 }
 
 interface Entry {
-  bridge: Promise<RequestBridge>;
+  bridge: Promise<ToolSource>;
   proxies: StreamableHTTPServerProxy[];
   version: string;
   lastUsed: number;
@@ -26,7 +28,8 @@ interface Entry {
 
 /**
  * Hands each request the MCP tools of its user: the shared servers plus that user's own
- * connections to per-user servers, built once from their stored headers and cached.
+ * connections to per-user servers (built once from their stored headers and cached), seen
+ * through the user's access — their role's servers minus the ones denied to them.
  */
 export class CachedBridgePool {
   readonly #manager: ServerProxyManager;
@@ -40,6 +43,7 @@ export class CachedBridgePool {
   readonly #sweep: NodeJS.Timeout | undefined;
   /** Fixed by the configuration: whether any user needs connections of their own. */
   readonly #perUser: boolean;
+  readonly #views: ScopedViews;
 
   constructor(
     manager: ServerProxyManager,
@@ -54,6 +58,7 @@ export class CachedBridgePool {
     this.#idleMs = options.idleMs ?? 15 * 60_000;
     this.#recheckMs = options.recheckMs ?? 60_000;
     this.#perUser = credentials !== undefined && manager.perUserServers.length > 0;
+    this.#views = new ScopedViews(manager.servers);
     if (this.#perUser) {
       this.#sweep = setInterval(() => this.#sweepIdle(), Math.min(this.#idleMs, 60_000));
       this.#sweep.unref();
@@ -65,28 +70,34 @@ export class CachedBridgePool {
     return this.#entries.size;
   }
 
-  acquire(userId: string): Promise<RequestBridge> {
-    return inSpan('CachedBridgePool.Acquire', { user_id: userId }, async () => {
-      if (!this.#perUser) return this.#manager.sharedBridge();
-      const now = Date.now();
-      let entry = this.#entries.get(userId);
-      if (entry && now - entry.lastUsed > this.#idleMs) {
-        this.evict(userId);
-        entry = undefined;
-      }
-      if (entry && now - entry.checkedAt > this.#recheckMs) entry = await this.#recheck(userId, entry, now);
-      if (entry?.evicted) entry = undefined;
-      entry ??= this.#entries.get(userId); // a concurrent acquire may have created it meanwhile
-      if (entry) {
-        this.#entries.delete(userId);
-      } else {
-        entry = this.#create(userId, now);
-      }
-      this.#entries.set(userId, entry);
-      entry.lastUsed = now;
-      this.#trim();
-      return entry.bridge;
-    });
+  /** The tools for one request of this user. */
+  acquire(user: ToolUser): Promise<RequestBridge> {
+    return inSpan('CachedBridgePool.Acquire', { user_id: user._id }, async () =>
+      this.#views.of(await this.#connections(user._id), user),
+    );
+  }
+
+  /** The user's MCP connections: the shared ones, plus their own to per-user servers. */
+  async #connections(userId: string): Promise<ToolSource> {
+    if (!this.#perUser) return this.#manager.sharedBridge();
+    const now = Date.now();
+    let entry = this.#entries.get(userId);
+    if (entry && now - entry.lastUsed > this.#idleMs) {
+      this.evict(userId);
+      entry = undefined;
+    }
+    if (entry && now - entry.checkedAt > this.#recheckMs) entry = await this.#recheck(userId, entry, now);
+    if (entry?.evicted) entry = undefined;
+    entry ??= this.#entries.get(userId); // a concurrent acquire may have created it meanwhile
+    if (entry) {
+      this.#entries.delete(userId);
+    } else {
+      entry = this.#create(userId, now);
+    }
+    this.#entries.set(userId, entry);
+    entry.lastUsed = now;
+    this.#trim();
+    return entry.bridge;
   }
 
   /** Drops a user's bridge and closes their per-user connections. */

@@ -103,7 +103,10 @@ export function clientResponseHeaders(
 }
 
 /** Relays an upstream answer exactly as the provider sent it: status, headers, bytes. */
-export async function relayResponse(res: ServerResponse, upstream: Dispatcher.ResponseData): Promise<void> {
+export async function relayResponse(
+  res: ServerResponse,
+  upstream: Pick<Dispatcher.ResponseData, 'statusCode' | 'headers'> & { body: AsyncIterable<Uint8Array | string> },
+): Promise<void> {
   res.writeHead(upstream.statusCode, clientResponseHeaders(upstream.headers));
   for await (const chunk of upstream.body) res.write(chunk);
   res.end();

@@ -27,6 +27,8 @@ export interface TestMcpServerOptions {
   extraTools?: number;
   /** Extra tools with given names (e.g. very long ones), answering with their own name. */
   namedTools?: string[];
+  /** Tools (new, or replacing a built-in one) that answer with this fixed text, whatever they are asked. */
+  answers?: Record<string, string>;
 }
 
 export interface TestMcpServer {
@@ -35,6 +37,9 @@ export interface TestMcpServer {
   readonly port: number;
   /** tools/call count per tool name. */
   readonly calls: Map<string, number>;
+  /** Tool calls running right now, and the most seen at once since start (or resetPeak). */
+  readonly concurrency: { now: number; peak: number };
+  resetPeak(): void;
   /** Authorization header of every HTTP request received ('' when absent). */
   readonly authorizations: string[];
   /** Lower-cased headers of every HTTP request received. */
@@ -106,6 +111,14 @@ export async function startTestMcpServer(options: TestMcpServerOptions = {}): Pr
     tools.set(name, extra(name));
   }
   for (const name of options.namedTools ?? []) tools.set(name, extra(name));
+  for (const [name, answer] of Object.entries(options.answers ?? {})) {
+    const old = tools.get(name)?.tool;
+    tools.set(name, {
+      tool: old ?? { name, description: `Answers ${name}.`, inputSchema: { type: 'object', properties: {} } },
+      handler: async () => text(answer),
+    });
+  }
+  const concurrency = { now: 0, peak: 0 };
 
   const calls = new Map<string, number>();
   const authorizations: string[] = [];
@@ -137,7 +150,12 @@ export async function startTestMcpServer(options: TestMcpServerOptions = {}): Pr
       for (const [k, v] of Object.entries(extra.requestInfo?.headers ?? {})) {
         if (typeof v === 'string') headers[k.toLowerCase()] = v;
       }
-      return entry.handler(request.params.arguments ?? {}, headers, extra.signal);
+      concurrency.peak = Math.max(concurrency.peak, ++concurrency.now);
+      try {
+        return await entry.handler(request.params.arguments ?? {}, headers, extra.signal);
+      } finally {
+        concurrency.now--;
+      }
     });
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
@@ -224,6 +242,10 @@ export async function startTestMcpServer(options: TestMcpServerOptions = {}): Pr
       return port;
     },
     calls,
+    concurrency,
+    resetPeak: () => {
+      concurrency.peak = concurrency.now;
+    },
     authorizations,
     requests,
     get sessions() {

@@ -65,6 +65,9 @@ async function user(name: string, token?: string): Promise<string> {
   return u._id;
 }
 
+/** The pool hands out tools per user and role; these tests are about connections, so everyone is a member. */
+const member = (id: string) => ({ _id: id, role: 'member' as const });
+
 async function poolWith(options: PoolOptions = {}, servers?: McpServerConfig[]) {
   const manager = new ServerProxyManager(
     servers ?? [
@@ -90,7 +93,7 @@ describe('CachedBridgePool', () => {
     const ann = await user('ann', 'ann-token-1');
     const bob = await user('bob', 'bob-token-2');
     const { pool, manager } = await poolWith();
-    const [annBridge, bobBridge] = await Promise.all([pool.acquire(ann), pool.acquire(bob)]);
+    const [annBridge, bobBridge] = await Promise.all([pool.acquire(member(ann)), pool.acquire(member(bob))]);
 
     expect(text(await annBridge.call('bmcp_personal_whoami', {}))).toBe('Bearer ann-token-1');
     expect(text(await bobBridge.call('bmcp_personal_whoami', {}))).toBe('Bearer bob-token-2');
@@ -112,8 +115,8 @@ describe('CachedBridgePool', () => {
   it('a user without a stored credential gets none of that server’s tools', async () => {
     const cid = await user('cid');
     const { pool, manager } = await poolWith();
-    const bridge = await pool.acquire(cid);
-    expect(bridge).toBe(manager.sharedBridge());
+    const bridge = await pool.acquire(member(cid));
+    expect(bridge.tools).toBe(manager.tools());
     expect(bridge.tools.some((t) => t.server === 'personal')).toBe(false);
     expect(bridge.tools.some((t) => t.server === 'shared')).toBe(true);
     expect((await bridge.call('bmcp_personal_whoami', {})).isError).toBe(true);
@@ -123,9 +126,9 @@ describe('CachedBridgePool', () => {
     const dee = await user('dee', 'dee-token');
     const { pool, manager } = await poolWith();
     const sessionsBefore = personal.sessions;
-    const bridges = await Promise.all(Array.from({ length: 8 }, () => pool.acquire(dee)));
+    const bridges = await Promise.all(Array.from({ length: 8 }, () => pool.acquire(member(dee))));
     expect(new Set(bridges).size).toBe(1);
-    expect(await pool.acquire(dee)).toBe(bridges[0]);
+    expect(await pool.acquire(member(dee))).toBe(bridges[0]);
     expect(personal.sessions - sessionsBefore).toBe(1);
     expect(manager.status().personal?.users).toBe(1);
     expect(pool.size).toBe(1);
@@ -134,14 +137,14 @@ describe('CachedBridgePool', () => {
   it('evicts the least recently used user beyond maxUsers and closes their connections', async () => {
     const [e1, e2, e3] = [await user('e1', 't1'), await user('e2', 't2'), await user('e3', 't3')];
     const { pool, manager } = await poolWith({ maxUsers: 2 });
-    const b1 = await pool.acquire(e1);
-    await pool.acquire(e2);
-    await pool.acquire(e1); // e1 is now the most recent; e2 goes next
-    await pool.acquire(e3);
+    const b1 = await pool.acquire(member(e1));
+    await pool.acquire(member(e2));
+    await pool.acquire(member(e1)); // e1 is now the most recent; e2 goes next
+    await pool.acquire(member(e3));
     expect(pool.size).toBe(2);
     expect(manager.status().personal?.users).toBe(2);
-    expect(await pool.acquire(e1)).toBe(b1);
-    const b2 = await pool.acquire(e2); // rebuilt, evicting e3 (least recent)
+    expect(await pool.acquire(member(e1))).toBe(b1);
+    const b2 = await pool.acquire(member(e2)); // rebuilt, evicting e3 (least recent)
     expect(text(await b2.call('bmcp_personal_whoami', {}))).toBe('Bearer t2');
     expect(manager.status().personal?.users).toBe(2);
   });
@@ -149,11 +152,11 @@ describe('CachedBridgePool', () => {
   it('closes an idle user’s connections and rebuilds on their next request', async () => {
     const fay = await user('fay', 'fay-token');
     const { pool, manager } = await poolWith({ idleMs: 100 });
-    const first = await pool.acquire(fay);
+    const first = await pool.acquire(member(fay));
     await vi.waitFor(() => expect(manager.status().personal?.users).toBe(0), { timeout: 3_000 });
     const closed = await first.call('bmcp_personal_whoami', {});
     expect(closed.error).toMatch(/closed/);
-    const second = await pool.acquire(fay);
+    const second = await pool.acquire(member(fay));
     expect(second).not.toBe(first);
     expect(text(await second.call('bmcp_personal_whoami', {}))).toBe('Bearer fay-token');
   });
@@ -161,21 +164,62 @@ describe('CachedBridgePool', () => {
   it('notices credentials changed elsewhere (the CLI) and reconnects with the new ones', async () => {
     const gus = await user('gus', 'old-token');
     const { pool } = await poolWith({ recheckMs: 0 });
-    const before = await pool.acquire(gus);
+    const before = await pool.acquire(member(gus));
     expect(text(await before.call('bmcp_personal_whoami', {}))).toBe('Bearer old-token');
     await credentials.set(gus, 'personal', { Authorization: 'Bearer new-token' });
-    const after = await pool.acquire(gus);
+    const after = await pool.acquire(member(gus));
     expect(after).not.toBe(before);
     expect(text(await after.call('bmcp_personal_whoami', {}))).toBe('Bearer new-token');
     await credentials.delete(gus, 'personal');
-    expect((await pool.acquire(gus)).tools.some((t) => t.server === 'personal')).toBe(false);
+    expect((await pool.acquire(member(gus))).tools.some((t) => t.server === 'personal')).toBe(false);
   });
 
-  it('without per-user servers every user gets the one shared bridge', async () => {
+  it('without per-user servers every user of a role gets the one shared bridge', async () => {
     const { pool, manager } = await poolWith({}, [cfg('shared', shared.url)]);
-    expect(await pool.acquire(await user('hal'))).toBe(manager.sharedBridge());
-    expect(await pool.acquire('anyone')).toBe(manager.sharedBridge());
+    const hal = await pool.acquire(member(await user('hal')));
+    expect(hal.tools).toBe(manager.tools());
+    expect(await pool.acquire(member('anyone'))).toBe(hal);
     expect(pool.size).toBe(0);
+  });
+
+  it('gives each role its servers’ tools minus the user’s denied ones, the same array per access', async () => {
+    const { pool, manager } = await poolWith({}, [
+      cfg('shared', shared.url),
+      cfg('owners', personal.url, { allowed_roles: ['owner'] }),
+    ]);
+    const owner = await pool.acquire({ _id: 'o1', role: 'owner' });
+    const ann = await pool.acquire(member('m1'));
+    const bob = await pool.acquire({ _id: 'm2', role: 'member', denied_servers: ['not-configured'] });
+    const cut = await pool.acquire({ _id: 'm3', role: 'member', denied_servers: ['shared'] });
+    expect(owner.tools).toBe(manager.tools());
+    expect(new Set(ann.tools.map((t) => t.server))).toEqual(new Set(['shared']));
+    expect(bob.tools).toBe(ann.tools); // same access: same array, so the injected block stays byte-stable
+    expect(cut.tools).toEqual([]);
+
+    // Any bmcp_ name of a configured server is the bridge's: offered, refused, or unknown.
+    expect(ann.claim('get_weather')).toBeUndefined();
+    expect(ann.claim('bmcp_elsewhere_echo')).toBeUndefined();
+    expect(ann.claim('bmcp_shared_echo')).toMatchObject({ listed: true, refusal: null });
+    expect(ann.claim('bmcp_owners_echo')).toMatchObject({
+      tool: { server: 'owners', rawName: 'echo', serverUrl: personal.url },
+      listed: true,
+      refusal: 'MCP server "owners" is not allowed for role member',
+    });
+    expect(ann.claim('bmcp_shared_made_up')).toMatchObject({
+      tool: { server: 'shared', rawName: 'made_up' },
+      listed: false,
+      refusal: null,
+    });
+    expect(cut.claim('bmcp_shared_echo')?.refusal).toBe('MCP server "shared" is denied to this user');
+
+    const before = personal.calls.get('echo') ?? 0;
+    expect(await ann.call('bmcp_owners_echo', { text: 'x' })).toMatchObject({
+      isError: true,
+      error: 'MCP server "owners" is not allowed for role member',
+    });
+    expect(personal.calls.get('echo') ?? 0).toBe(before);
+    expect((await owner.call('bmcp_owners_echo', { text: 'for owners' })).isError).toBe(false);
+    expect(personal.calls.get('echo')).toBe(before + 1);
   });
 });
 
@@ -187,7 +231,7 @@ describe('tracing', () => {
     try {
       const lee = await user('lee', 'lee-token');
       const { pool } = await poolWith();
-      await pool.acquire(lee);
+      await pool.acquire(member(lee));
       const spans = exporter.getFinishedSpans();
       const byName = (n: string) => spans.filter((x) => x.name === n);
       const [init] = byName('ServerProxyManager.Init');
@@ -302,7 +346,7 @@ describe('aibridge mcp-credentials and the server', () => {
     try {
       const mcp = bridge.ctx.mcp;
       if (!mcp) throw new Error('mcpService did not set ctx.mcp');
-      const kimBridge = await mcp.pool.acquire(kim);
+      const kimBridge = await mcp.pool.acquire(member(kim));
       expect(text(await kimBridge.call('bmcp_personal_whoami', {}))).toBe('Bearer kim-cli-secret');
       const ready = (await (await fetch(`${bridge.url}/readyz`)).json()) as Record<string, unknown>;
       expect(ready.mcp_servers).toEqual({

@@ -6,7 +6,7 @@ import { ChatRelay } from './streaming.ts';
 export const chatCompletionsApi: ApiModule = {
   ...chatPayload,
 
-  mergeResponses(responses, _turns, isInjected) {
+  mergeResponses(responses, _turns, view) {
     const first = responses[0] as Json;
     const last = responses[responses.length - 1] as Json;
     const text = responses
@@ -15,7 +15,7 @@ export const chatCompletionsApi: ApiModule = {
       .join('');
     const choice = (last.choices?.[0] ?? {}) as Json;
     const message = { ...(choice.message ?? {}), content: text || null } as Json;
-    const clientCalls = ((message.tool_calls ?? []) as Json[]).filter((c) => !isInjected(c.function?.name));
+    const clientCalls = view.visible((message.tool_calls ?? []) as Json[]);
     if (clientCalls.length) message.tool_calls = clientCalls;
     else delete message.tool_calls;
     return {

@@ -1,6 +1,5 @@
-import { functionTools, openaiUsage, validateModel } from '../openai-common.ts';
+import { functionTools, openaiUsage, textOnlyResult, validateModel } from '../openai-common.ts';
 import { openingUserMessage, textOf } from '../prompt.ts';
-import { resultText } from '../tool-runner.ts';
 import type { ApiModule, Json, Turn, Usage } from '../types.ts';
 import { validateCommon } from '../validate.ts';
 
@@ -39,7 +38,6 @@ export const chatPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
   inject(body, tools) {
     const injected = functionTools(tools).map((f) => ({ type: 'function', function: f }));
     body.tools = [...injected, ...(Array.isArray(body.tools) ? body.tools : [])];
-    body.parallel_tool_calls = false;
   },
 
   prepareStreaming(body) {
@@ -55,9 +53,13 @@ export const chatPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
   appendToolResults(body, turn, exchanges) {
     body.messages.push(turn.output);
     for (const exchange of exchanges) {
-      body.messages.push({ role: 'tool', tool_call_id: exchange.call.id, content: resultText(exchange) });
+      body.messages.push({ role: 'tool', tool_call_id: exchange.call.id, content: textOnlyResult(exchange.result) });
     }
   },
+
+  resultText: textOnlyResult,
+
+  callName: (call) => call.function?.name ?? '',
 
   parseResponse(json) {
     return chatTurn(json.id ?? null, json.choices?.[0]?.message ?? {}, json.usage);

@@ -1,14 +1,14 @@
 import { errorEvent } from '../../providers/errors.ts';
+import type { ClientView } from '../client-view.ts';
 import { sumOpenaiUsage } from '../openai-common.ts';
 import { KEEPALIVE_COMMENT, type SseEvent } from '../sse.ts';
-import type { Json, SseSink, StreamRelay, Turn } from '../types.ts';
+import type { Json, RelayOptions, SseSink, StreamRelay, Turn } from '../types.ts';
 import { chatTurn } from './payload.ts';
 
 interface CallState {
   id: string;
   name: string;
   arguments: string;
-  clientIndex: number | null;
 }
 
 /**
@@ -18,11 +18,10 @@ interface CallState {
  */
 export class ChatRelay implements StreamRelay {
   readonly #sink: SseSink;
-  readonly #isInjected: (name: string) => boolean;
+  readonly #view: ClientView;
   readonly #clientWantsUsage: boolean;
   #turns = 0;
   #firstId: string | undefined;
-  #nextCallIndex = 0;
   #calls = new Map<number, CallState>();
   #text = '';
   #reasoning = '';
@@ -34,9 +33,9 @@ export class ChatRelay implements StreamRelay {
   #done = false;
   upstreamError: string | undefined;
 
-  constructor(sink: SseSink, options: { isInjected: (name: string) => boolean; clientWantsUsage: boolean }) {
+  constructor(sink: SseSink, options: RelayOptions) {
     this.#sink = sink;
-    this.#isInjected = options.isInjected;
+    this.#view = options.view;
     this.#clientWantsUsage = options.clientWantsUsage;
   }
 
@@ -71,9 +70,10 @@ export class ChatRelay implements StreamRelay {
     if (Array.isArray(delta.tool_calls)) {
       const kept = [];
       for (const call of delta.tool_calls as Json[]) {
-        const state = this.#track(call);
-        if (state.clientIndex === null) continue;
-        kept.push(state.clientIndex === call.index ? call : { ...call, index: state.clientIndex });
+        this.#track(call);
+        const clientIndex = this.#view.indexOf(call.index);
+        if (clientIndex === null || clientIndex === undefined) continue;
+        kept.push(clientIndex === call.index ? call : { ...call, index: clientIndex });
       }
       if (kept.length !== delta.tool_calls.length || kept.some((k, i) => k !== delta.tool_calls[i])) {
         rewritten = true;
@@ -94,20 +94,15 @@ export class ChatRelay implements StreamRelay {
     this.#write(chunk);
   }
 
-  #track(call: Json): CallState {
+  /** Accumulates a call's deltas; its first delta (which names it) gives it a client index, or hides it. */
+  #track(call: Json): void {
     let state = this.#calls.get(call.index);
     if (!state) {
-      const name = call.function?.name ?? '';
-      state = {
-        id: call.id ?? '',
-        name,
-        arguments: '',
-        clientIndex: this.#isInjected(name) ? null : this.#nextCallIndex++,
-      };
+      state = { id: call.id ?? '', name: call.function?.name ?? '', arguments: '' };
       this.#calls.set(call.index, state);
+      this.#view.open(call.index, call);
     }
     if (call.function?.arguments) state.arguments += call.function.arguments;
-    return state;
   }
 
   #write(chunk: Json): void {
@@ -133,6 +128,7 @@ export class ChatRelay implements StreamRelay {
 
   nextTurn(): void {
     this.#calls = new Map();
+    this.#view.nextTurn();
     this.#text = this.#reasoning = '';
     this.#id = null;
     this.#finish = this.#finishRaw = this.#usageChunk = undefined;

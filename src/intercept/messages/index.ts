@@ -5,12 +5,10 @@ import { MessagesRelay } from './streaming.ts';
 export const messagesApi: ApiModule = {
   ...messagesPayload,
 
-  mergeResponses(responses, turns, isInjected) {
+  mergeResponses(responses, turns, view) {
     const first = responses[0] as Json;
     const last = responses[responses.length - 1] as Json;
-    const content = responses.flatMap((r) =>
-      ((r.content ?? []) as Json[]).filter((b) => !(b.type === 'tool_use' && isInjected(b.name))),
-    );
+    const content = responses.flatMap((r) => view.visible((r.content ?? []) as Json[]));
     const sum = (key: 'input_tokens' | 'output_tokens' | 'cache_read_input_tokens' | 'cache_write_input_tokens') =>
       turns.reduce((n, t) => n + (t.usage?.[key] ?? 0), 0);
     return {

@@ -1,6 +1,6 @@
-import type { InjectedTool } from '../../mcp/types.ts';
+import type { InjectedTool, ToolCallResult } from '../../mcp/types.ts';
 import { openingUserMessage, textOf } from '../prompt.ts';
-import type { ApiModule, Json, ToolExchange, Turn, Usage } from '../types.ts';
+import type { ApiModule, Json, Turn, Usage } from '../types.ts';
 import { validateCommon } from '../validate.ts';
 
 /** Anthropic usage → SPEC §6: cache creation is the cache write. */
@@ -32,14 +32,26 @@ export function messageTurn(message: Json): Turn {
 
 const lastUserText = (body: Json) => textOf(openingUserMessage(body.messages), 'text', 'last');
 
-function toolResultContent(exchange: ToolExchange): Json[] {
-  const blocks: Json[] = exchange.result.content.map((c) =>
+/** A tool result as content blocks: Anthropic takes images as images. */
+function toolResultContent(result: ToolCallResult): Json[] {
+  const blocks: Json[] = result.content.map((c) =>
     c.type === 'text'
       ? { type: 'text', text: c.text }
       : { type: 'image', source: { type: 'base64', media_type: c.mimeType, data: c.data } },
   );
-  if (!blocks.length && exchange.result.error) blocks.push({ type: 'text', text: exchange.result.error });
+  if (!blocks.length && result.error) blocks.push({ type: 'text', text: result.error });
   return blocks;
+}
+
+/** The text blocks the model was given, one per line; an image it was given is noted, not copied. */
+function resultText(result: ToolCallResult): string {
+  return toolResultContent(result)
+    .map((b) =>
+      b.type === 'text'
+        ? b.text
+        : `[image ${b.source.media_type}, ${Math.round((b.source.data.length * 3) / 4)} bytes]`,
+    )
+    .join('\n');
 }
 
 export const messagesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
@@ -60,8 +72,6 @@ export const messagesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> 
     const injected = tools.map((t) => ({ name: t.name, description: t.description, input_schema: t.inputSchema }));
     // Injected first: client cache_control breakpoints sit on client tools and stay valid.
     body.tools = [...injected, ...(Array.isArray(body.tools) ? body.tools : [])];
-    const choice: Json = body.tool_choice ?? { type: 'auto' };
-    if (choice.type !== 'none') body.tool_choice = { ...choice, disable_parallel_tool_use: true };
   },
 
   prepareStreaming() {
@@ -79,11 +89,15 @@ export const messagesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> 
       content: exchanges.map((e) => ({
         type: 'tool_result',
         tool_use_id: e.call.id,
-        content: toolResultContent(e),
+        content: toolResultContent(e.result),
         ...(e.result.isError ? { is_error: true } : {}),
       })),
     });
   },
+
+  resultText,
+
+  callName: (block) => (block.type === 'tool_use' ? String(block.name) : undefined),
 
   parseResponse: messageTurn,
 };

@@ -1,7 +1,8 @@
 import { errorEvent } from '../../providers/errors.ts';
-import { addUsage } from '../recording.ts';
+import type { ClientView } from '../client-view.ts';
 import type { SseEvent } from '../sse.ts';
-import type { Json, SseSink, StreamRelay, Turn, Usage } from '../types.ts';
+import type { Json, RelayOptions, SseSink, StreamRelay, Turn, Usage } from '../types.ts';
+import { addUsage } from '../usage.ts';
 import { messagesUsage, messageTurn } from './payload.ts';
 
 const PING = 'event: ping\ndata: {"type": "ping"}\n\n';
@@ -13,10 +14,8 @@ const PING = 'event: ping\ndata: {"type": "ping"}\n\n';
  */
 export class MessagesRelay implements StreamRelay {
   readonly #sink: SseSink;
-  readonly #isInjected: (name: string) => boolean;
+  readonly #view: ClientView;
   #turns = 0;
-  #nextIndex = 0;
-  #indexMap = new Map<number, number | null>();
   #message: Json = {};
   #blocks: Json[] = [];
   #partialJson = new Map<number, string>();
@@ -26,9 +25,9 @@ export class MessagesRelay implements StreamRelay {
   #total: Usage | null = null;
   upstreamError: string | undefined;
 
-  constructor(sink: SseSink, options: { isInjected: (name: string) => boolean }) {
+  constructor(sink: SseSink, options: RelayOptions) {
     this.#sink = sink;
-    this.#isInjected = options.isInjected;
+    this.#view = options.view;
   }
 
   onEvent(event: SseEvent): void {
@@ -45,8 +44,7 @@ export class MessagesRelay implements StreamRelay {
       case 'content_block_start': {
         const block = { ...data.content_block } as Json;
         this.#blocks[data.index] = block;
-        const hidden = block.type === 'tool_use' && this.#isInjected(block.name);
-        this.#indexMap.set(data.index, hidden ? null : this.#nextIndex++);
+        this.#view.open(data.index, block);
         if (block.type === 'tool_use') this.#partialJson.set(data.index, '');
         this.#forward(event, data);
         return;
@@ -102,7 +100,7 @@ export class MessagesRelay implements StreamRelay {
 
   /** Relays a block event under the client's index: raw bytes when the index is unchanged. */
   #forward(event: SseEvent, data: Json): void {
-    const index = this.#indexMap.get(data.index);
+    const index = this.#view.indexOf(data.index);
     if (index === null || index === undefined) return;
     if (index === data.index) this.#sink.write(event.raw);
     else this.#sink.write(`event: ${event.event ?? data.type}\ndata: ${JSON.stringify({ ...data, index })}\n\n`);
@@ -119,7 +117,7 @@ export class MessagesRelay implements StreamRelay {
   }
 
   nextTurn(): void {
-    this.#indexMap = new Map();
+    this.#view.nextTurn();
     this.#blocks = [];
     this.#partialJson = new Map();
     this.#delta = this.#deltaJson = this.#stop = undefined;

@@ -7,12 +7,10 @@ export const responsesApi: ApiModule = {
   ...responsesPayload,
 
   /** The last response's id stays: a client chaining with previous_response_id needs the final one. */
-  mergeResponses(responses, _turns, isInjected) {
+  mergeResponses(responses, _turns, view) {
     const last = responses[responses.length - 1] as Json;
-    const output = responses.flatMap((r) =>
-      ((r.output ?? []) as Json[]).filter((item) => !(item.type === 'function_call' && isInjected(item.name))),
-    );
-    return withoutInjectedTools({ ...last, output, usage: sumOpenaiUsage(responses.map((r) => r.usage)) }, isInjected);
+    const output = responses.flatMap((r) => view.visible((r.output ?? []) as Json[]));
+    return withoutInjectedTools({ ...last, output, usage: sumOpenaiUsage(responses.map((r) => r.usage)) }, view);
   },
 
   createRelay: (sink, options) => new ResponsesRelay(sink, options),

@@ -1,6 +1,6 @@
-import { functionTools, openaiUsage, validateModel } from '../openai-common.ts';
+import type { ClientView } from '../client-view.ts';
+import { functionTools, openaiUsage, textOnlyResult, validateModel } from '../openai-common.ts';
 import { openingUserMessage, textOf } from '../prompt.ts';
-import { resultText } from '../tool-runner.ts';
 import type { ApiModule, Json, Turn, Usage } from '../types.ts';
 import { validateCommon } from '../validate.ts';
 
@@ -8,9 +8,9 @@ export const responsesUsage = (usage: Json | undefined | null): Usage | null =>
   openaiUsage(usage, 'input_tokens', 'output_tokens', 'input_tokens_details');
 
 /** A response object as the client may see it: without the injected tools it echoes. */
-export function withoutInjectedTools(response: Json, isInjected: (name: string) => boolean): Json {
+export function withoutInjectedTools(response: Json, view: ClientView): Json {
   if (!Array.isArray(response.tools)) return response;
-  const tools = (response.tools as Json[]).filter((t) => !(t.type === 'function' && isInjected(t.name)));
+  const tools = (response.tools as Json[]).filter((t) => !(t.type === 'function' && view.owns(t.name)));
   return tools.length === response.tools.length ? response : { ...response, tools };
 }
 
@@ -55,7 +55,6 @@ export const responsesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'>
   inject(body, tools) {
     const injected = functionTools(tools).map((f) => ({ type: 'function', ...f, strict: false }));
     body.tools = [...injected, ...(Array.isArray(body.tools) ? body.tools : [])];
-    body.parallel_tool_calls = false;
   },
 
   prepareStreaming() {
@@ -67,7 +66,11 @@ export const responsesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'>
   },
 
   appendToolResults(body, turn, exchanges) {
-    const outputs = exchanges.map((e) => ({ type: 'function_call_output', call_id: e.call.id, output: resultText(e) }));
+    const outputs = exchanges.map((e) => ({
+      type: 'function_call_output',
+      call_id: e.call.id,
+      output: textOnlyResult(e.result),
+    }));
     if (body.store !== false && turn.responseId && !body.conversation) {
       // Stored responses chain: the upstream already holds this turn's input and output.
       body.previous_response_id = turn.responseId;
@@ -80,6 +83,10 @@ export const responsesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'>
     const items = (turn.output as Json[]).filter((item) => item.type !== 'reasoning' || item.encrypted_content);
     body.input = [...input, ...items, ...outputs];
   },
+
+  resultText: textOnlyResult,
+
+  callName: (item) => (item.type === 'function_call' ? String(item.name) : undefined),
 
   parseResponse: (json) => responseTurn(json),
 };

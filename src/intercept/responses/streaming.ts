@@ -1,7 +1,8 @@
 import type { BridgeErrorKind } from '../../providers/errors.ts';
+import type { ClientView } from '../client-view.ts';
 import { sumOpenaiUsage } from '../openai-common.ts';
 import { KEEPALIVE_COMMENT, type SseEvent } from '../sse.ts';
-import type { Json, SseSink, StreamRelay, Turn } from '../types.ts';
+import type { Json, RelayOptions, SseSink, StreamRelay, Turn } from '../types.ts';
 import { responseTurn, withoutInjectedTools } from './payload.ts';
 
 const OPENING = new Set(['response.created', 'response.in_progress', 'response.queued']);
@@ -14,20 +15,18 @@ const TERMINAL = new Set(['response.completed', 'response.incomplete']);
  */
 export class ResponsesRelay implements StreamRelay {
   readonly #sink: SseSink;
-  readonly #isInjected: (name: string) => boolean;
+  readonly #view: ClientView;
   #turns = 0;
   #sequence = 0;
-  #nextOutputIndex = 0;
-  #indexMap = new Map<number, number | null>();
   #items: Json[] = [];
   #visible: Json[] = [];
   #usages: Json[] = [];
   #terminal: { event: SseEvent; data: Json } | undefined;
   upstreamError: string | undefined;
 
-  constructor(sink: SseSink, options: { isInjected: (name: string) => boolean }) {
+  constructor(sink: SseSink, options: RelayOptions) {
     this.#sink = sink;
-    this.#isInjected = options.isInjected;
+    this.#view = options.view;
   }
 
   onEvent(event: SseEvent): void {
@@ -54,19 +53,16 @@ export class ResponsesRelay implements StreamRelay {
       this.#forward(event, data, undefined);
       return;
     }
-    if (type === 'response.output_item.added') {
-      const hidden = data.item?.type === 'function_call' && this.#isInjected(data.item.name);
-      this.#indexMap.set(data.output_index, hidden ? null : this.#nextOutputIndex++);
-    }
+    if (type === 'response.output_item.added') this.#view.open(data.output_index, data.item ?? {});
     if (type === 'response.output_item.done') this.#items[data.output_index] = data.item;
-    const index = this.#indexMap.get(data.output_index);
+    const index = this.#view.indexOf(data.output_index);
     if (index === null) return;
     this.#forward(event, data, index ?? data.output_index);
   }
 
   /** Events carrying a response object repeat the request's tools: cut the injected ones out. */
   #forwardResponse(event: SseEvent, data: Json): void {
-    const response = data.response ? withoutInjectedTools(data.response, this.#isInjected) : data.response;
+    const response = data.response ? withoutInjectedTools(data.response, this.#view) : data.response;
     if (response === data.response) this.#forward(event, data, undefined);
     else this.#forward(event, { ...data, response }, undefined, true);
   }
@@ -90,13 +86,13 @@ export class ResponsesRelay implements StreamRelay {
     const response: Json = this.#terminal.data.response ?? {};
     const output = response.output?.length ? (response.output as Json[]) : this.#items.filter(Boolean);
     this.#usages.push(response.usage);
-    this.#visible.push(...output.filter((item) => !(item.type === 'function_call' && this.#isInjected(item.name))));
+    this.#visible.push(...this.#view.visible(output));
     this.#turns++;
     return responseTurn(response, output);
   }
 
   nextTurn(): void {
-    this.#indexMap = new Map();
+    this.#view.nextTurn();
     this.#items = [];
     this.#terminal = undefined;
   }
@@ -110,7 +106,7 @@ export class ResponsesRelay implements StreamRelay {
     }
     const response = withoutInjectedTools(
       { ...data.response, output: this.#visible, usage: sumOpenaiUsage(this.#usages) },
-      this.#isInjected,
+      this.#view,
     );
     this.#forward(event, { ...data, response }, undefined, true);
   }

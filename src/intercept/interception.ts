@@ -1,0 +1,45 @@
+import { BridgeError } from '../providers/errors.ts';
+import { blockingLoop } from './blocking-loop.ts';
+import { streamingLoop } from './streaming-loop.ts';
+import { type Finish, type LoopDeps, ToolLoop } from './tool-loop.ts';
+
+/** A thrown failure as an outcome: the client is told in its provider's format (or nothing, when it left). */
+function failure(loop: ToolLoop, err: unknown): Finish {
+  const { signal, log } = loop.deps;
+  if (signal.aborted) {
+    loop.metadata.error = 'client disconnected';
+    return { status: 'failed', deliver: () => {} };
+  }
+  if (err instanceof BridgeError) {
+    loop.metadata.error = err.message;
+    return { status: 'failed', deliver: () => loop.fail(err.kind, err.message, err.headers) };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  loop.metadata.error = message;
+  log.warn({ err: message }, 'upstream call failed');
+  return { status: 'failed', deliver: () => loop.fail('upstream', `upstream request failed: ${message}`) };
+}
+
+/**
+ * Runs one interception's tool loop to its outcome, reports the end, and only then writes the
+ * client's last bytes: `ended` reaches the recorder before the response does, so a crash
+ * after the client has its answer loses no record.
+ */
+export async function runInterception(deps: LoopDeps): Promise<void> {
+  const loop = new ToolLoop(deps);
+  let finish: Finish;
+  try {
+    finish = await deps.events.processing(() => (deps.streaming ? streamingLoop(loop) : blockingLoop(loop)));
+  } catch (err) {
+    finish = failure(loop, err);
+  }
+  deps.events.ended({ status: finish.status, metadata: loop.metadata });
+  try {
+    await finish.deliver();
+  } catch (err) {
+    // Relaying an upstream error body can break midway; the outcome is already recorded.
+    if (!deps.signal.aborted) deps.log.warn({ err: (err as Error).message }, 'answer to the client broke');
+  } finally {
+    deps.channel.end();
+  }
+}

@@ -1,0 +1,86 @@
+import type { McpServerConfig } from '../config/config.ts';
+import { ServerAccess, type ToolUser } from './access.ts';
+import { errorResult } from './tool-result.ts';
+import type { InjectedTool, RequestBridge, ToolCallResult, ToolClaim, ToolSource } from './types.ts';
+
+/**
+ * One user's connections seen through their access: the tools of allowed servers only, and
+ * every `bmcp_` name of a configured server claimed, so a call of a tool this user was not
+ * offered is refused to the model instead of reaching the client.
+ */
+export class ScopedBridge implements RequestBridge {
+  readonly #source: ToolSource;
+  readonly #access: ServerAccess;
+  #seen: readonly InjectedTool[] | undefined;
+  #tools: readonly InjectedTool[] = [];
+
+  constructor(source: ToolSource, access: ServerAccess) {
+    this.#source = source;
+    this.#access = access;
+  }
+
+  /** Filtered once per change of the source's list: the same array (same bytes) for every request. */
+  get tools(): readonly InjectedTool[] {
+    const all = this.#source.tools;
+    if (all !== this.#seen) {
+      this.#seen = all;
+      const allowed = this.#access.allowsAll ? all : all.filter((t) => this.#access.allows(t.server));
+      this.#tools = allowed.length === all.length ? all : allowed;
+    }
+    return this.#tools;
+  }
+
+  claim(name: string): ToolClaim | undefined {
+    const listed = this.#source.find(name);
+    if (listed) return { tool: listed, listed: true, refusal: this.#access.refusal(listed.server) };
+    const server = this.#access.serverOf(name);
+    if (!server) return undefined;
+    const tool = {
+      name,
+      server: server.name,
+      serverUrl: server.url,
+      rawName: name.slice(`bmcp_${server.name}_`.length),
+    };
+    return { tool, listed: false, refusal: this.#access.refusal(server.name) };
+  }
+
+  async call(name: string, args: unknown, options?: { signal?: AbortSignal }): Promise<ToolCallResult> {
+    const refusal = this.claim(name)?.refusal;
+    if (refusal) return { ...errorResult(refusal), durationMs: 0 };
+    return this.#source.call(name, args, options);
+  }
+}
+
+/**
+ * One ServerAccess per (role, deny list) and one ScopedBridge per (connections, access), so
+ * every request with the same access gets the same tool array: byte-stable, prompt caches warm.
+ */
+export class ScopedViews {
+  readonly #servers: readonly McpServerConfig[];
+  readonly #access = new Map<string, ServerAccess>();
+  readonly #views = new WeakMap<ToolSource, Map<string, ScopedBridge>>();
+
+  constructor(servers: readonly McpServerConfig[]) {
+    this.#servers = servers;
+  }
+
+  of(source: ToolSource, user: ToolUser): RequestBridge {
+    const key = ServerAccess.keyOf(this.#servers, user.role, user.denied_servers);
+    let access = this.#access.get(key);
+    if (!access) {
+      access = new ServerAccess(this.#servers, user.role, user.denied_servers ?? []);
+      this.#access.set(key, access);
+    }
+    let views = this.#views.get(source);
+    if (!views) {
+      views = new Map();
+      this.#views.set(source, views);
+    }
+    let view = views.get(key);
+    if (!view) {
+      view = new ScopedBridge(source, access);
+      views.set(key, view);
+    }
+    return view;
+  }
+}

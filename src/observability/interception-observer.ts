@@ -1,0 +1,413 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import {
+  type Attributes,
+  type Context,
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  trace,
+} from '@opentelemetry/api';
+import type {
+  InterceptionEnded,
+  InterceptionEvents,
+  InterceptionStarted,
+  SettledTurn,
+  ToolRan,
+  UpstreamOutcome,
+} from '../intercept/events.ts';
+import type { ToolCall, Usage } from '../intercept/types.ts';
+import type { ToolCallResult, ToolRef } from '../mcp/types.ts';
+import type { Recorder } from '../recorder/recorder-port.ts';
+import type { InterceptionStatus, InterceptionTotals, RecordOp } from '../recorder/records.ts';
+import type { RecordSanitizer } from '../recorder/sanitize.ts';
+import { label, type Metrics } from './metrics.ts';
+import { failSpan, startSpan, tracing, withSharedAttributes, withSpan } from './tracing.ts';
+
+/** USD for one upstream response's usage; null when the model has no price. */
+export type CostFunction = (model: string, usage: Usage) => number | null;
+
+export interface ObserverDeps {
+  metrics: Metrics;
+  recorder: Recorder;
+  /** Every record passes through it on its way to the recorder. */
+  sanitizer: RecordSanitizer;
+  /** The price table (src/pricing); without it every cost is null. */
+  cost?: CostFunction;
+}
+
+/** What is known of an interception before its body is understood: for metrics labels and the root span. */
+export interface InterceptionStart {
+  provider: { name: string; type: string };
+  /** API route template under the provider prefix, e.g. `/v1/messages`. */
+  route: string;
+  method: string;
+  /** The path the client called, without the query. */
+  path: string;
+  user: { _id: string; username: string };
+  model: string;
+  streaming: boolean;
+  /** The client's headers, for a W3C `traceparent` to continue. */
+  headers: IncomingHttpHeaders;
+}
+
+const TOKEN_TYPES = [
+  ['input', 'input_tokens'],
+  ['output', 'output_tokens'],
+  ['cache_read', 'cache_read_input_tokens'],
+  ['cache_write', 'cache_write_input_tokens'],
+] as const;
+
+/**
+ * The one observer of one interception: the loop's events become its records (sanitised, through
+ * the Recorder port), its Prometheus series and its spans (SPEC §6, §10) — here and nowhere else.
+ * Metrics are plain counter updates; every span call returns at once while tracing is off.
+ */
+export class InterceptionObserver implements InterceptionEvents {
+  readonly id = randomUUID();
+  readonly #deps: ObserverDeps;
+  readonly #provider: string;
+  readonly #system: string;
+  readonly #route: string;
+  readonly #method: string;
+  /** As recorded (and priced); `#modelLabel` is its bounded metrics label. */
+  readonly #model: string;
+  readonly #modelLabel: string;
+  readonly #user: { _id: string; username: string };
+  readonly #began = performance.now();
+  readonly #root: Span | undefined;
+  readonly #rootCtx: Context | undefined;
+  readonly #shared: Attributes | undefined;
+  #client = 'Unknown';
+  #recorded = false;
+  #prompt: string | null = null;
+  #promptRecorded = false;
+  #thoughtSource = '';
+  #creating: Span | undefined;
+  #upstream: Span | undefined;
+  #done = false;
+  readonly #totals: InterceptionTotals = {
+    input_tokens: 0,
+    output_tokens: 0,
+    cache_read_input_tokens: 0,
+    cache_write_input_tokens: 0,
+    tool_calls: 0,
+  };
+  /** Sum of the usages' costs; null once one is unpriced, or when there is no price table. */
+  #cost: number | null;
+
+  constructor(deps: ObserverDeps, start: InterceptionStart) {
+    this.#deps = deps;
+    this.#provider = start.provider.name;
+    this.#system = start.provider.type;
+    this.#route = start.route;
+    this.#method = start.method;
+    this.#model = start.model;
+    this.#modelLabel = label(start.model);
+    this.#user = start.user;
+    this.#cost = deps.cost ? 0 : null;
+    deps.metrics.inflight.labels(this.#provider, this.#modelLabel, this.#route).inc();
+    if (!tracing.tracer) return;
+    this.#shared = {
+      user_id: start.user._id,
+      provider: start.provider.name,
+      model: start.model,
+      streaming: start.streaming,
+      request_path: start.path,
+    };
+    const parent = withSharedAttributes(propagation.extract(ROOT_CONTEXT, start.headers), this.#shared);
+    this.#root = startSpan('Intercept', undefined, parent, SpanKind.SERVER);
+    this.#rootCtx = this.#root && trace.setSpan(parent, this.#root);
+  }
+
+  /** Runs the whole interception with `Intercept` active; one that never reported `ended` ends as failed. */
+  async run(fn: () => Promise<void>): Promise<void> {
+    try {
+      await (this.#rootCtx ? context.with(this.#rootCtx, fn) : fn());
+    } catch (err) {
+      this.ended({ status: 'failed', metadata: { error: err instanceof Error ? err.message : String(err) } });
+      throw err;
+    } finally {
+      this.ended({ status: 'failed', metadata: {} });
+    }
+  }
+
+  started(started: InterceptionStarted): void {
+    this.#creating = this.#span('Intercept.CreateInterceptor');
+    this.#client = started.record.client;
+    this.#prompt = started.prompt;
+    this.#thoughtSource = started.thoughtSource;
+    const span = this.#span('Intercept.RecordInterception');
+    this.#record({
+      kind: 'interception',
+      doc: { _id: this.id, ...started.record, ended_at: null, status: null, cost_usd: null, totals: null },
+    });
+    this.#recorded = true;
+    if (this.#shared) this.#shared.interception_id = this.id;
+    this.#root?.setAttribute('interception_id', this.id);
+    span?.setAttribute('interception_id', this.id);
+    span?.end();
+  }
+
+  async processing<T extends { status: InterceptionStatus }>(fn: () => Promise<T>): Promise<T> {
+    this.#creating?.end();
+    this.#creating = undefined;
+    const span = this.#span('Intercept.ProcessRequest');
+    try {
+      const result = await withSpan(span, fn);
+      if (result.status === 'failed') failSpan(span, 'interception failed');
+      return result;
+    } catch (err) {
+      failSpan(span, err);
+      throw err;
+    } finally {
+      this.#endUpstream('no complete response');
+      span?.end();
+    }
+  }
+
+  /** `Intercept.ProcessRequest.Upstream` is active while the request is sent, so its `traceparent` names it. */
+  async upstreamStarted<T>(send: () => Promise<T>): Promise<T> {
+    this.#endUpstream('no complete response');
+    const sent = performance.now();
+    this.#upstream = startSpan(
+      'Intercept.ProcessRequest.Upstream',
+      { 'gen_ai.system': this.#system, 'gen_ai.request.model': this.#modelLabel },
+      undefined,
+      SpanKind.CLIENT,
+    );
+    const response = await withSpan(this.#upstream, send);
+    this.#deps.metrics.ttfb.labels(this.#provider, this.#modelLabel).observe((performance.now() - sent) / 1000);
+    return response;
+  }
+
+  upstreamEnded(outcome: UpstreamOutcome): void {
+    if (!('turn' in outcome)) {
+      this.#endUpstream(outcome.error);
+      return;
+    }
+    const { turn } = outcome;
+    const span = this.#upstream;
+    this.#upstream = undefined;
+    if (span && turn.usage) {
+      const u = turn.usage;
+      span.setAttributes({
+        // GenAI conventions count cached prompt tokens as input too.
+        'gen_ai.usage.input_tokens': u.input_tokens + u.cache_read_input_tokens + u.cache_write_input_tokens,
+        'gen_ai.usage.output_tokens': u.output_tokens,
+        'gen_ai.usage.cache_read.input_tokens': u.cache_read_input_tokens,
+        'gen_ai.usage.cache_creation.input_tokens': u.cache_write_input_tokens,
+      });
+    }
+    span?.end();
+    this.#recordPrompt(turn.responseId);
+    if (turn.usage) this.#recordTokens(turn.usage, turn.responseId);
+    for (const thought of turn.thoughts) this.#recordThought(thought);
+  }
+
+  turnSettled({ turn, clientCalls, notRun }: SettledTurn): void {
+    for (const call of clientCalls) {
+      this.#recordTool(call, turn.responseId, { tool: call.name, server_url: null, injected: false });
+      this.#deps.metrics.clientTools.labels(this.#provider, this.#modelLabel, label(call.name)).inc();
+    }
+    for (const { call, claim, reason } of notRun) {
+      this.#recordTool(call, turn.responseId, {
+        tool: claim.tool.rawName,
+        server_url: claim.tool.serverUrl,
+        injected: true,
+        invocation_error: reason,
+        metadata: { server: claim.tool.server },
+      });
+    }
+  }
+
+  /**
+   * `Intercept.ProcessRequest.ToolCall`, active while the call runs so the MCP request carries
+   * its `traceparent`; a tool error marks it.
+   */
+  async toolStarted(tool: ToolRef, run: () => Promise<ToolCallResult>): Promise<ToolCallResult> {
+    const span = startSpan(
+      'Intercept.ProcessRequest.ToolCall',
+      { mcp_server_name: tool.server, mcp_server_url: tool.serverUrl, mcp_tool_name: tool.rawName },
+      undefined,
+      SpanKind.CLIENT,
+    );
+    try {
+      const result = await withSpan(span, run);
+      if (result.isError) failSpan(span, result.error ?? 'tool error');
+      return result;
+    } catch (err) {
+      failSpan(span, err);
+      throw err;
+    } finally {
+      span?.end();
+    }
+  }
+
+  toolRan({ call, claim, responseId, result, output }: ToolRan): void {
+    this.#recordTool(call, responseId, {
+      tool: claim.tool.rawName,
+      server_url: claim.tool.serverUrl,
+      injected: true,
+      invocation_error: result.error,
+      output,
+      duration_ms: result.durationMs,
+      metadata: { server: claim.tool.server },
+    });
+    // A made-up name is not a series of its own: the model chooses it.
+    const name = claim.listed ? claim.tool.rawName : 'unknown';
+    const status = result.isError ? 'error' : 'ok';
+    this.#deps.metrics.injectedTools.labels(this.#provider, this.#modelLabel, claim.tool.server, name, status).inc();
+    if (!claim.refusal)
+      this.#deps.metrics.toolDuration.labels(claim.tool.server, name).observe(result.durationMs / 1000);
+  }
+
+  /** Only the first call counts; the end is recorded only for an interception that was. */
+  ended({ status, metadata }: InterceptionEnded): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#creating?.end();
+    this.#endUpstream('no complete response');
+    if (this.#recorded) {
+      this.#recordPrompt(null);
+      const span = this.#span('Intercept.RecordInterceptionEnded', { status });
+      this.#record({
+        kind: 'interception_ended',
+        id: this.id,
+        ended_at: new Date(),
+        status,
+        cost_usd: this.#cost,
+        totals: { ...this.#totals },
+        metadata: Object.keys(metadata).length ? metadata : undefined,
+      });
+      span?.end();
+    }
+    const m = this.#deps.metrics;
+    m.inflight.labels(this.#provider, this.#modelLabel, this.#route).dec();
+    m.interceptions
+      .labels(this.#provider, this.#modelLabel, status, this.#route, this.#method, this.#user._id, this.#client)
+      .inc();
+    m.duration.labels(this.#provider, this.#modelLabel).observe((performance.now() - this.#began) / 1000);
+    m.userInfo.labels(this.#user._id, this.#user.username).set(1);
+    if (!this.#root) return;
+    if (status === 'failed') {
+      const error = metadata.error;
+      failSpan(this.#root, typeof error === 'string' ? error : 'interception failed');
+    }
+    this.#root.end();
+  }
+
+  /** The one place records are built into: sanitised (redacted, cut), then handed to the recorder. */
+  #record(op: RecordOp): void {
+    this.#deps.recorder.record(this.#deps.sanitizer.apply(op));
+  }
+
+  /** A child of `Intercept`, wherever it is started from (the Record* hand-offs). */
+  #span(name: string, attributes?: Attributes): Span | undefined {
+    return startSpan(name, attributes, this.#rootCtx);
+  }
+
+  #endUpstream(error: string): void {
+    const span = this.#upstream;
+    if (!span) return;
+    this.#upstream = undefined;
+    failSpan(span, error);
+    span.end();
+  }
+
+  #recordPrompt(responseId: string | null): void {
+    if (this.#promptRecorded || this.#prompt === null || !this.#recorded) return;
+    this.#promptRecorded = true;
+    const span = this.#span('Intercept.RecordPromptUsage');
+    this.#record({
+      kind: 'user_prompt',
+      doc: {
+        _id: randomUUID(),
+        interception_id: this.id,
+        provider_response_id: responseId,
+        prompt: this.#prompt,
+        created_at: new Date(),
+      },
+    });
+    span?.end();
+    this.#deps.metrics.prompts.labels(this.#provider, this.#modelLabel, this.#user._id, this.#client).inc();
+  }
+
+  #recordTokens(usage: Usage, responseId: string | null): void {
+    // PRICING: the one place a usage is priced; the interception's cost is the sum, null if any is unpriced.
+    const cost = this.#deps.cost ? this.#deps.cost(this.#model, usage) : null;
+    this.#cost = this.#cost === null || cost === null ? null : this.#cost + cost;
+    const span = this.#span('Intercept.RecordTokenUsage');
+    this.#record({
+      kind: 'token_usage',
+      doc: {
+        _id: randomUUID(),
+        interception_id: this.id,
+        provider_response_id: responseId,
+        ...usage,
+        cost_usd: cost,
+        created_at: new Date(),
+      },
+    });
+    span?.end();
+    for (const [type, key] of TOKEN_TYPES) {
+      this.#totals[key] += usage[key];
+      if (usage[key] > 0)
+        this.#deps.metrics.tokens
+          .labels(this.#provider, this.#modelLabel, type, this.#user._id, this.#client)
+          .inc(usage[key]);
+    }
+  }
+
+  #recordThought(content: string): void {
+    if (!content) return;
+    this.#record({
+      kind: 'model_thought',
+      doc: {
+        _id: randomUUID(),
+        interception_id: this.id,
+        content,
+        source: this.#thoughtSource,
+        created_at: new Date(),
+      },
+    });
+  }
+
+  #recordTool(
+    call: ToolCall,
+    responseId: string | null,
+    fields: {
+      tool: string;
+      server_url: string | null;
+      injected: boolean;
+      invocation_error?: string | null;
+      output?: string;
+      duration_ms?: number;
+      metadata?: Record<string, unknown>;
+    },
+  ): void {
+    const span = this.#span('Intercept.RecordToolUsage', { tool: fields.tool, injected: fields.injected });
+    this.#record({
+      kind: 'tool_usage',
+      doc: {
+        _id: randomUUID(),
+        interception_id: this.id,
+        provider_response_id: responseId,
+        tool_call_id: call.id,
+        server_url: fields.server_url,
+        tool: fields.tool,
+        input: call.arguments,
+        injected: fields.injected,
+        invocation_error: fields.invocation_error ?? null,
+        output: fields.output ?? null,
+        duration_ms: fields.duration_ms ?? null,
+        metadata: fields.metadata ?? {},
+        created_at: new Date(),
+      },
+    });
+    span?.end();
+    this.#totals.tool_calls++;
+  }
+}
