@@ -69,7 +69,13 @@ export async function intercept(ex: Exchange): Promise<void> {
   if (!body) return;
   const { ctx } = ex;
   const observer = new InterceptionObserver(
-    { metrics: ctx.metrics, recorder: ctx.recorder, sanitizer: sanitizerFor(ctx.config.recording) },
+    {
+      metrics: ctx.metrics,
+      recorder: ctx.recorder,
+      sanitizer: sanitizerFor(ctx.config.recording),
+      cost: (model, usage) => ctx.prices.cost(model, ex.provider.type, usage),
+      spent: (usd) => ctx.budgets.noteCost(ex.principal.user._id, usd),
+    },
     {
       provider: ex.provider,
       route: ex.api.path,

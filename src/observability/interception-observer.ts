@@ -36,6 +36,8 @@ export interface ObserverDeps {
   sanitizer: RecordSanitizer;
   /** The price table (src/pricing); without it every cost is null. */
   cost?: CostFunction;
+  /** Told of every priced usage as it is recorded (budgets count it at once). */
+  spent?: (usd: number) => void;
 }
 
 /** What is known of an interception before its body is understood: for metrics labels and the root span. */
@@ -97,6 +99,7 @@ export class InterceptionObserver implements InterceptionEvents {
   };
   /** Sum of the usages' costs; null once one is unpriced, or when there is no price table. */
   #cost: number | null;
+  #lastTime = 0;
 
   constructor(deps: ObserverDeps, start: InterceptionStart) {
     this.#deps = deps;
@@ -276,7 +279,7 @@ export class InterceptionObserver implements InterceptionEvents {
       this.#record({
         kind: 'interception_ended',
         id: this.id,
-        ended_at: new Date(),
+        ended_at: this.#now(),
         status,
         cost_usd: this.#cost,
         totals: { ...this.#totals },
@@ -317,6 +320,15 @@ export class InterceptionObserver implements InterceptionEvents {
     span.end();
   }
 
+  /**
+   * Record times of one interception strictly increase, so children written in the same
+   * millisecond (parallel tool calls) keep their order on every store.
+   */
+  #now(): Date {
+    this.#lastTime = Math.max(Date.now(), this.#lastTime + 1);
+    return new Date(this.#lastTime);
+  }
+
   #recordPrompt(responseId: string | null): void {
     if (this.#promptRecorded || this.#prompt === null || !this.#recorded) return;
     this.#promptRecorded = true;
@@ -328,7 +340,7 @@ export class InterceptionObserver implements InterceptionEvents {
         interception_id: this.id,
         provider_response_id: responseId,
         prompt: this.#prompt,
-        created_at: new Date(),
+        created_at: this.#now(),
       },
     });
     span?.end();
@@ -348,10 +360,18 @@ export class InterceptionObserver implements InterceptionEvents {
         provider_response_id: responseId,
         ...usage,
         cost_usd: cost,
-        created_at: new Date(),
+        created_at: this.#now(),
       },
     });
     span?.end();
+    const metrics = this.#deps.metrics;
+    if (cost !== null) {
+      metrics.cost.labels(this.#provider, this.#modelLabel, this.#client).inc(cost);
+      this.#deps.spent?.(cost);
+    } else if (this.#deps.cost) {
+      const tokens = TOKEN_TYPES.reduce((n, [, key]) => n + usage[key], 0);
+      if (tokens > 0) metrics.unpricedTokens.labels(this.#modelLabel).inc(tokens);
+    }
     for (const [type, key] of TOKEN_TYPES) {
       this.#totals[key] += usage[key];
       if (usage[key] > 0)
@@ -370,7 +390,7 @@ export class InterceptionObserver implements InterceptionEvents {
         interception_id: this.id,
         content,
         source: this.#thoughtSource,
-        created_at: new Date(),
+        created_at: this.#now(),
       },
     });
   }
@@ -404,7 +424,7 @@ export class InterceptionObserver implements InterceptionEvents {
         output: fields.output ?? null,
         duration_ms: fields.duration_ms ?? null,
         metadata: fields.metadata ?? {},
-        created_at: new Date(),
+        created_at: this.#now(),
       },
     });
     span?.end();

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { describeBudget } from '../budgets/budgets.ts';
 import { tokenFrom } from '../identity/authenticator.ts';
 import type { Principal } from '../identity/users.ts';
 import { chatCompletionsApi } from '../intercept/chat-completions/index.ts';
@@ -87,6 +88,23 @@ function admit(ctx: AppContext, provider: Provider, principal: Principal, reply:
   return true;
 }
 
+/** A user whose spend reached their budget gets 429 in the provider's format, naming the limit and the reset. */
+async function withinBudget(ctx: AppContext, provider: Provider, principal: Principal, reply: FastifyReply) {
+  const refusal = await ctx.budgets.check(principal.user);
+  if (!refusal) return true;
+  const { budget, spent, resetsAt } = refusal;
+  ctx.metrics.budgetRejections.labels(provider.name, budget.period).inc();
+  const retryAfter = Math.max(1, Math.ceil((resetsAt.getTime() - Date.now()) / 1000));
+  sendError(
+    reply.raw,
+    provider.type,
+    'rate_limited',
+    `budget of ${describeBudget(budget)} reached for ${principal.user.username} ($${spent.toFixed(2)} spent); it resets at ${resetsAt.toISOString()}`,
+    { 'retry-after': String(retryAfter) },
+  );
+  return false;
+}
+
 /** Forwards a request the bridge does not rewrite; the answer reaches the client byte for byte. */
 async function passthrough(
   provider: Provider,
@@ -124,7 +142,8 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
         app.post(`${prefix}${api.path}`, async (request, reply) => {
           reply.hijack();
           const principal = await authenticate(ctx, provider, request, reply);
-          if (!principal || !admit(ctx, provider, principal, reply)) return;
+          if (!principal || !(await withinBudget(ctx, provider, principal, reply))) return;
+          if (!admit(ctx, provider, principal, reply)) return;
           try {
             await intercept({ ctx, provider, api, principal, request, res: reply.raw });
           } catch (err) {
