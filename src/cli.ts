@@ -3,7 +3,9 @@ import { ExitError } from './cli/common.ts';
 import { identityCommands } from './cli/identity-commands.ts';
 import { interceptionsCommand } from './cli/interceptions-command.ts';
 import { mcpCredentialsCommand } from './cli/mcp-credentials-command.ts';
+import { migrateCommand } from './cli/migrate-command.ts';
 import { serverCommand } from './cli/server-command.ts';
+import { usageCommand } from './cli/usage-command.ts';
 import { packageVersion } from './paths.ts';
 
 const program = new Command('aibridge')
@@ -16,6 +18,8 @@ serverCommand(program);
 identityCommands(program);
 interceptionsCommand(program);
 mcpCredentialsCommand(program);
+usageCommand(program);
+migrateCommand(program);
 
 try {
   await program.parseAsync(process.argv);
@@ -24,6 +28,7 @@ try {
     process.exitCode = err.exitCode === 0 ? 0 : 2;
   } else {
     process.stderr.write(`aibridge: ${(err as Error).message}\n`);
-    process.exitCode = err instanceof ExitError ? err.code : 1;
+    // A failed command ends here, even if a connection it opened is still being torn down.
+    process.exit(err instanceof ExitError ? err.code : 1);
   }
 }

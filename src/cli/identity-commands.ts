@@ -177,7 +177,7 @@ export function identityCommands(program: Command): void {
     .action(async (id: string, opts: Opts) => {
       await change(opts, async (store) => {
         const key = await store.token(id);
-        if (!key || key.kind !== 'api') throw new ExitError(`no token "${id}"`);
+        if (key?.kind !== 'api') throw new ExitError(`no token "${id}"`);
         if (!(await store.revokeToken(id))) throw new ExitError(`token ${id} was already revoked`);
       });
       process.stderr.write(`revoked ${id}\n`);

@@ -1,7 +1,8 @@
 import { once } from 'node:events';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import type { ApiInterception, ApiList } from '../audit/present.ts';
 import { formatTerm, parseRfc3339, type QueryKey } from '../audit/query.ts';
+import { addApiOptions, apiGet, checkApiOptions } from './api-client.ts';
 import { ExitError } from './common.ts';
 import { addOutputOptions, csvField, table } from './output.ts';
 
@@ -65,34 +66,13 @@ export function queryFromFlags(opts: Partial<ListOptions>): string {
   return terms.join(' ');
 }
 
-/** One page from the audit API; any non-200 becomes one line naming the server's reason. */
-async function fetchPage(opts: ListOptions, q: string, limit: number | undefined, afterId: string | undefined) {
-  const url = new URL(`${opts.url.replace(/\/+$/, '')}/api/v2/aibridge/interceptions`);
-  if (q) url.searchParams.set('q', q);
-  if (limit !== undefined) url.searchParams.set('limit', String(limit));
-  if (afterId) url.searchParams.set('after_id', afterId);
-  let response: Response;
-  try {
-    response = await fetch(url, {
-      headers: { authorization: `Bearer ${opts.token}`, accept: 'application/json' },
-      signal: AbortSignal.timeout(300_000), // a page on a large FerretDB can take tens of seconds
-    });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new ExitError(`cannot reach ${url.origin}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
-  }
-  const text = await response.text();
-  if (response.status !== 200) {
-    let reason = text.slice(0, 200);
-    try {
-      const body = JSON.parse(text) as { message?: string; validations?: Array<{ field: string; detail: string }> };
-      const details = (body.validations ?? []).map((v) => `${v.field}: ${v.detail}`).join('; ');
-      reason = `${body.message ?? reason}${details ? ` (${details})` : ''}`;
-    } catch {}
-    throw new ExitError(`server answered ${response.status}: ${reason}`);
-  }
-  return JSON.parse(text) as ApiList;
-}
+/** One page from the audit API. */
+const fetchPage = (opts: ListOptions, q: string, limit: number | undefined, afterId: string | undefined) =>
+  apiGet<ApiList>(opts, '/interceptions', {
+    q,
+    limit: limit === undefined ? undefined : String(limit),
+    after_id: afterId,
+  });
 
 const CSV_HEADER = [
   'id',
@@ -219,10 +199,7 @@ function progress() {
 
 async function list(opts: ListOptions): Promise<void> {
   const q = queryFromFlags(opts);
-  if (!URL.canParse(opts.url) || !/^https?:$/.test(new URL(opts.url).protocol)) {
-    throw new ExitError(`--url "${opts.url}" is not an http(s) URL`, 2);
-  }
-  if (!opts.token) throw new ExitError('no session token: pass --token or set AIBRIDGE_SESSION_TOKEN', 2);
+  checkApiOptions(opts);
   // A reader that stops early (`| head`) is not an error.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0);
@@ -271,8 +248,7 @@ export function interceptionsCommand(program: Command): void {
     .option('--after-id <id>', 'start after this interception (the last id of a previous page)')
     .option('--limit <n>', 'rows per page, 1-1000 (server default 100; 1000 with --all)', parseLimit)
     .option('--all', 'follow the pages to the end, streaming the output');
-  addOutputOptions(list_, ['json', 'ndjson', 'csv', 'table'], 'json')
-    .addOption(new Option('--url <url>', 'bridge URL').env('AIBRIDGE_URL').default('http://127.0.0.1:4000'))
-    .addOption(new Option('--token <token>', 'session token').env('AIBRIDGE_SESSION_TOKEN'))
-    .action((opts: ListOptions) => list(opts));
+  addApiOptions(addOutputOptions(list_, ['json', 'ndjson', 'csv', 'table'], 'json')).action((opts: ListOptions) =>
+    list(opts),
+  );
 }

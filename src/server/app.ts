@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
-import { type BridgeErrorKind, errorBody } from '../providers/errors.ts';
 import { registerApi } from '../api/index.ts';
+import { type BridgeErrorKind, errorBody } from '../providers/errors.ts';
 import type { AppContext } from './context.ts';
 import { ROUTES, type RouteRegistrar } from './routes.ts';
 

@@ -9,8 +9,8 @@ import type {
 } from '../../src/recorder/records.ts';
 import { startTestBridge, type TestBridge } from '../helpers/bridge.ts';
 import { type TestStore, testStore } from '../helpers/db.ts';
-import { openApiValidator } from '../helpers/openapi.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
+import { openApiValidator } from '../helpers/openapi.ts';
 import { manifest } from '../helpers/upstream.ts';
 
 let validate: (name: string, body: unknown) => void;

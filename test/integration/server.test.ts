@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { statSync } from 'node:fs';
 import { openMongoStore } from '../../src/store/mongo/store.ts';
 import { startTestBridge } from '../helpers/bridge.ts';
 import { testEmbeddedStore } from '../helpers/db.ts';

@@ -44,19 +44,20 @@ const LEGACY: Record<string, string[]> = {
   [COLLECTIONS.interceptions]: ['started_at_id', 'initiator_started', 'provider', 'model', 'client'],
 };
 
-/** Creates the indexes; idempotent, so every replica runs it at start-up. */
+/**
+ * Creates the indexes; idempotent, so every replica runs it at start-up. One command at a
+ * time: FerretDB 1.24 can panic on concurrent index commands against an existing database.
+ */
 export async function ensureIndexes(db: Db): Promise<void> {
-  await Promise.all(
-    Object.entries(LEGACY).flatMap(([collection, names]) =>
-      names.map((name) =>
-        db
-          .collection(collection)
-          .dropIndex(name)
-          .catch(() => {}),
-      ),
-    ),
-  );
-  await Promise.all(
-    Object.entries(INDEXES).map(([collection, indexes]) => db.collection(collection).createIndexes(indexes)),
-  );
+  for (const [collection, names] of Object.entries(LEGACY)) {
+    for (const name of names)
+      await db
+        .collection(collection)
+        .dropIndex(name)
+        .catch(() => {});
+  }
+  // One index per command, too: FerretDB mis-answers createIndexes listing some that exist.
+  for (const [collection, indexes] of Object.entries(INDEXES)) {
+    for (const { key, ...options } of indexes) await db.collection(collection).createIndex(key, options);
+  }
 }

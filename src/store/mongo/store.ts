@@ -21,8 +21,8 @@ import {
   type ApiKeyDoc,
   type AuditStore,
   CHILD_COLLECTIONS,
-  type CollectionName,
   COLLECTIONS,
+  type CollectionName,
   type CredentialDoc,
   type CredentialStore,
   type Cursor,
@@ -92,23 +92,37 @@ export function toMongoFilter(filter: InterceptionFilter, after?: Cursor): Filte
   } as Filter<InterceptionRecord>;
 }
 
-/** Inserts documents, ignoring those whose _id exists; returns the ones that met an existing _id. */
+/**
+ * Inserts documents, ignoring those whose _id exists; returns the ones that met an existing
+ * _id. Existing ids are looked up first, so a replayed batch inserts only what is missing:
+ * FerretDB 1.24 can drop the connection answering an unordered insert with several
+ * duplicate-key errors, and a retried batch must never meet that.
+ */
 async function insertIgnoringDuplicates<T extends Entity>(db: Db, collection: string, docs: T[]): Promise<T[]> {
   if (!docs.length) return [];
+  const found = await db
+    .collection<Entity>(collection)
+    .find({ _id: { $in: docs.map((d) => d._id) } }, { projection: { _id: 1 } })
+    .toArray();
+  const existing = new Set(found.map((d) => d._id));
+  const fresh = docs.filter((d) => !existing.has(d._id));
+  const met = docs.filter((d) => existing.has(d._id));
+  if (!fresh.length) return met;
   try {
-    await db.collection<Document>(collection).insertMany(docs as Document[], { ordered: false });
-    return [];
+    await db.collection<Document>(collection).insertMany(fresh as Document[], { ordered: false });
+    return met;
   } catch (err) {
+    // Another writer got there in between: its copies count as already written.
     const writeErrors = (
       err as { writeErrors?: Array<{ code: number; index: number }> | { code: number; index: number } }
     ).writeErrors;
     const errors = Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : [];
     if (!errors.length) {
-      if (isDuplicate(err) && docs.length === 1) return docs;
+      if (isDuplicate(err) && fresh.length === 1) return [...met, ...fresh];
       throw err;
     }
     if (errors.some((e) => e.code !== DUPLICATE_KEY)) throw err;
-    return errors.map((e) => docs[e.index] as T);
+    return [...met, ...errors.map((e) => fresh[e.index] as T)];
   }
 }
 
@@ -661,7 +675,12 @@ export async function openMongoStore(uri: string, database: string, timeoutMs = 
     }
   }
   const db = client.db(database);
-  await ensureIndexes(db);
+  try {
+    await ensureIndexes(db);
+  } catch (err) {
+    await client.close().catch(() => {});
+    throw err;
+  }
   const identity = new MongoIdentity(db);
   return {
     kind: 'mongodb',

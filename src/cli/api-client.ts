@@ -1,0 +1,54 @@
+import { type Command, Option } from 'commander';
+import { ExitError } from './common.ts';
+
+export interface ApiOptions {
+  url: string;
+  token?: string;
+}
+
+/** --url / AIBRIDGE_URL and --token / AIBRIDGE_SESSION_TOKEN, for commands that talk to a running bridge. */
+export function addApiOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--url <url>', 'bridge URL').env('AIBRIDGE_URL').default('http://127.0.0.1:4000'))
+    .addOption(new Option('--token <token>', 'session token').env('AIBRIDGE_SESSION_TOKEN'));
+}
+
+/** Refuses a bad --url or a missing token before any request (exit 2). */
+export function checkApiOptions(opts: ApiOptions): void {
+  if (!URL.canParse(opts.url) || !/^https?:$/.test(new URL(opts.url).protocol)) {
+    throw new ExitError(`--url "${opts.url}" is not an http(s) URL`, 2);
+  }
+  if (!opts.token) throw new ExitError('no session token: pass --token or set AIBRIDGE_SESSION_TOKEN', 2);
+}
+
+/** GET an API path; any non-200 becomes one line naming the server's reason (exit 1). */
+export async function apiGet<T>(
+  opts: ApiOptions,
+  path: string,
+  params: Record<string, string | undefined>,
+): Promise<T> {
+  const url = new URL(`${opts.url.replace(/\/+$/, '')}/api/v2/aibridge${path}`);
+  for (const [name, value] of Object.entries(params))
+    if (value !== undefined && value !== '') url.searchParams.set(name, value);
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      headers: { authorization: `Bearer ${opts.token}`, accept: 'application/json' },
+      signal: AbortSignal.timeout(300_000),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new ExitError(`cannot reach ${url.origin}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+  }
+  const text = await response.text();
+  if (response.status !== 200) {
+    let reason = text.slice(0, 200);
+    try {
+      const body = JSON.parse(text) as { message?: string; validations?: Array<{ field: string; detail: string }> };
+      const details = (body.validations ?? []).map((v) => `${v.field}: ${v.detail}`).join('; ');
+      reason = `${body.message ?? reason}${details ? ` (${details})` : ''}`;
+    } catch {}
+    throw new ExitError(`server answered ${response.status}: ${reason}`);
+  }
+  return JSON.parse(text) as T;
+}
