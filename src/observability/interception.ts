@@ -11,7 +11,7 @@ import {
 } from '@opentelemetry/api';
 import type { Usage } from '../intercept/types.ts';
 import type { InjectedTool, ToolCallResult } from '../mcp/types.ts';
-import { label, type Metrics } from './metrics.ts';
+import type { Metrics } from './metrics.ts';
 import { failSpan, startSpan, tracing, withSharedAttributes, withSpan } from './tracing.ts';
 
 export interface InterceptionStart {
@@ -45,7 +45,9 @@ export class InterceptionTelemetry {
   readonly #system: string;
   readonly #route: string;
   readonly #method: string;
+  /** The model's metric label (bounded: may be `other`); spans carry the real name. */
   readonly #model: string;
+  readonly #modelName: string;
   readonly #user: { _id: string; username: string };
   readonly #started = performance.now();
   readonly #root: Span | undefined;
@@ -61,7 +63,8 @@ export class InterceptionTelemetry {
     this.#system = start.provider.type;
     this.#route = start.route;
     this.#method = start.method;
-    this.#model = label(start.model);
+    this.#model = metrics.models.value(start.model);
+    this.#modelName = start.model;
     this.#user = start.user;
     metrics.inflight.labels(this.#provider, this.#model, this.#route).inc();
     if (!tracing.tracer) return;
@@ -125,7 +128,7 @@ export class InterceptionTelemetry {
     const started = performance.now();
     this.#upstream = startSpan(
       'Intercept.ProcessRequest.Upstream',
-      { 'gen_ai.system': this.#system, 'gen_ai.request.model': this.#model },
+      { 'gen_ai.system': this.#system, 'gen_ai.request.model': this.#modelName },
       undefined,
       SpanKind.CLIENT,
     );
@@ -172,7 +175,7 @@ export class InterceptionTelemetry {
   }
 
   clientTool(name: string): void {
-    this.#metrics.clientTools.labels(this.#provider, this.#model, label(name)).inc();
+    this.#metrics.clientTools.labels(this.#provider, this.#model, this.#metrics.clientToolNames.value(name)).inc();
   }
 
   /** Counts the interception and ends its root span; only the first call counts. */
