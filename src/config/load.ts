@@ -5,6 +5,7 @@ import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
 import schema from '../../schemas/config.schema.json' with { type: 'json' };
 import type { Config } from './config.ts';
+import { providerProblems } from './provider-checks.ts';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -87,6 +88,7 @@ function semanticProblems(config: Config): string[] {
     if (servers.has(s.name)) problems.push(`mcp_servers[${i}].name: duplicates another server's name "${s.name}"`);
     servers.add(s.name);
   });
+  problems.push(...providerProblems(config));
   return problems;
 }
 
