@@ -7,6 +7,7 @@ import type { InjectedTool, RequestBridge } from '../mcp/types.ts';
 import { InterceptionTelemetry } from '../observability/interception.ts';
 import { BridgeError, sendError, sendJson } from '../providers/errors.ts';
 import { abortOnClose, clientResponseHeaders, type Provider, relayResponse } from '../providers/provider.ts';
+import { sendUpstreamFailure } from '../providers/upstream-failure.ts';
 import type { AppContext } from '../server/context.ts';
 import { InterceptionLog } from './recording.ts';
 import { SseParser } from './sse.ts';
@@ -144,8 +145,7 @@ async function interceptParsed(ex: Exchange, body: Json, tel: InterceptionTeleme
       sendError(res, provider.type, err.kind, err.message, err.headers);
     } else {
       metadata.error = (err as Error).message;
-      request.log.warn({ err: (err as Error).message, interception_id: log.id }, 'upstream call failed');
-      sendError(res, provider.type, 'upstream', `upstream request failed: ${(err as Error).message}`);
+      sendUpstreamFailure(res, provider.type, err, request, { interception_id: log.id });
     }
   } finally {
     if (!res.writableEnded) res.end();
