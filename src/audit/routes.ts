@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { tokenFrom } from '../identity/authenticator.ts';
 import type { Principal } from '../identity/users.ts';
 import type { AppContext } from '../server/context.ts';
@@ -15,7 +15,8 @@ import {
 } from './list.ts';
 import { parseQuery, type Validation } from './query.ts';
 
-const BASE = '/api/v2/aibridge';
+/** Coder's AI Bridge base and its 2026 name, AI Gateway: both answer (SPEC §4). */
+const BASES = ['/api/v2/aibridge', '/api/v2/ai-gateway'];
 
 const seesEveryone = (p: Principal) => p.user.role === 'owner' || p.user.role === 'auditor';
 
@@ -107,6 +108,10 @@ async function answer(reply: FastifyReply, work: () => Promise<unknown>) {
  * not see, exactly as for one that does not exist, so ids of others' work are not confirmed.
  */
 export const auditRoutes: RouteRegistrar = (app, ctx) => {
+  for (const base of BASES) auditRoutesAt(base, app, ctx);
+};
+
+function auditRoutesAt(BASE: string, app: FastifyInstance, ctx: AppContext): void {
   const db = () => ctx.store.db;
 
   app.get(`${BASE}/interceptions`, (request, reply) =>
@@ -136,4 +141,4 @@ export const auditRoutes: RouteRegistrar = (app, ctx) => {
       }),
     );
   }
-};
+}
