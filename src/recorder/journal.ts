@@ -42,7 +42,12 @@ export class Journal {
   append(op: RecordOp): void {
     if (!this.#active) {
       const path = join(this.dir, `journal-${String(this.#next++).padStart(12, '0')}.ndjson`);
-      this.#active = { path, stream: createWriteStream(path, { flags: 'a' }), count: 0 };
+      const stream = createWriteStream(path, { flags: 'a' });
+      // A file error (EMFILE, ENOSPC) must not crash the process: stop using this segment; the next append opens another.
+      stream.on('error', () => {
+        if (this.#active?.stream === stream) this.#active = undefined;
+      });
+      this.#active = { path, stream, count: 0 };
     }
     this.#active.stream.write(`${BSON.EJSON.stringify(op, { relaxed: false })}\n`);
     this.#active.count++;

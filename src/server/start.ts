@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/config.ts';
+import { keylessProviders } from '../config/provider-checks.ts';
 import { Authenticator } from '../identity/authenticator.ts';
 import { Users } from '../identity/users.ts';
 import { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
@@ -11,6 +12,7 @@ import { Recorder } from '../recorder/recorder.ts';
 import { type OpenedStore, openStore } from '../store/open.ts';
 import { buildApp } from './app.ts';
 import type { AppContext } from './context.ts';
+import { listenError } from './listen-error.ts';
 import { SERVICES } from './services.ts';
 
 export interface RunningServer {
@@ -55,19 +57,46 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     authenticator: new Authenticator(users),
     logger,
     recorder: new Recorder(store.db, logger, { journal }),
-    metrics: new Metrics(),
-    providers: config.providers.map((p) => new Provider(p, config.limits)),
+    metrics: new Metrics({
+      maxModelLabels: config.limits.max_model_labels,
+      maxToolLabels: config.limits.max_tool_labels,
+    }),
+    providers: config.providers.map((p, i) => new Provider(p, config.limits, i)),
     limits: {
       concurrency: new ConcurrencyLimit(config.limits.max_concurrent_interceptions),
       userRate: new UserRateLimit(config.limits.user_requests_per_minute),
     },
     readiness: [],
   };
+  for (const { name, setting } of keylessProviders(config)) {
+    logger.warn(
+      { provider: name, setting },
+      `provider "${name}" has no api_key (${setting}): its requests are refused`,
+    );
+  }
   const services: Array<{ stop(): Promise<void> }> = [];
-  for (const start of SERVICES) services.push(await start(ctx));
-  const app = buildApp(ctx);
+  // Everything opened so far, closed in reverse: a failed start must not leave anything keeping the process alive.
+  const release = async () => {
+    for (const service of services.reverse()) await service.stop().catch(() => {});
+    await ctx.recorder.close();
+    await Promise.all(ctx.providers.map((p) => p.close().catch(() => {})));
+    if (!options.store) await store.close().catch(() => {});
+  };
+  let app: FastifyInstance;
   const { host, port } = splitListen(config.listen);
-  await app.listen({ host, port });
+  try {
+    for (const start of SERVICES) services.push(await start(ctx));
+    app = buildApp(ctx);
+    try {
+      await app.listen({ host, port });
+    } catch (err) {
+      await app.close().catch(() => {});
+      throw listenError(err, config.listen);
+    }
+  } catch (err) {
+    await release().catch(() => {});
+    throw err;
+  }
   const address = app.server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
@@ -77,10 +106,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     closing ??= (async () => {
       const drain = new Promise((r) => setTimeout(r, options.drainMs ?? 30_000).unref());
       await Promise.race([app.close(), drain]);
-      for (const service of services.reverse()) await service.stop().catch(() => {});
-      await ctx.recorder.close();
-      await Promise.all(ctx.providers.map((p) => p.close()));
-      if (!options.store) await store.close();
+      await release();
     })();
     return closing;
   };
