@@ -1,3 +1,5 @@
+import { createServer } from 'node:net';
+
 /** What the common listen failures mean, in words an operator acts on. */
 const REASONS: Record<string, string> = {
   EADDRINUSE: 'address already in use',
@@ -14,4 +16,18 @@ export function listenError(err: unknown, listen: string): ListenError {
   const code = (err as NodeJS.ErrnoException)?.code ?? '';
   const reason = REASONS[code] ?? (err as Error)?.message ?? String(err);
   return new ListenError(`cannot listen on ${listen}: ${reason}`);
+}
+
+/**
+ * Binds and releases the address before anything else starts, so the common failure (a second
+ * `npm start`) stops before a store, journal or MCP connection is opened. The real listen still
+ * handles the race where another process takes the port in between.
+ */
+export function checkCanListen(host: string, port: number, listen: string): Promise<void> {
+  if (!port) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (err) => reject(listenError(err, listen)));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }

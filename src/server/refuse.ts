@@ -26,21 +26,28 @@ export const DRAINING = Symbol('aibridge.draining');
 const DRAIN_MS = 2_000;
 
 /**
- * A request refused before its body was read: Node discards what still arrives, so the client
- * can read the answer (closing on a sender makes its kernel drop our reply with a reset) and
- * the connection can be reused; a body still coming after DRAIN_MS costs the connection.
+ * Prepares the answer to a request refused before its body was read. Closing at once (what
+ * Node does for `Connection: close`) while the client is still sending makes the client's
+ * kernel reset the connection and drop our answer unread. So the connection stays open while
+ * Node discards the rest of the body (never buffered), for at most DRAIN_MS; then it is closed
+ * if the client asked for that, or cut if the body is still coming.
  */
-export function limitDrain(req: IncomingMessage): void {
+export function answerBeforeBody(req: IncomingMessage, res: ServerResponse): void {
   const socket = req.socket as (typeof req.socket & { [DRAINING]?: boolean }) | null;
   if (req.complete || !socket) return;
+  const closeAfter = !res.shouldKeepAlive;
+  res.shouldKeepAlive = true;
   socket[DRAINING] = true;
   const timer = setTimeout(() => socket.destroy(), DRAIN_MS).unref();
-  const clear = () => {
+  const done = () => {
     clearTimeout(timer);
     socket[DRAINING] = false;
   };
-  req.once('end', clear); // the whole body arrived and was discarded
-  socket.once('close', clear);
+  req.once('end', () => {
+    done();
+    if (closeAfter) socket.end();
+  });
+  socket.once('close', done);
 }
 
 /** Refuses from a fastify hook, before the body is read. */
@@ -51,7 +58,7 @@ export function refuse(
   message: string,
   headers: Record<string, string> = {},
 ): FastifyReply {
-  limitDrain(reply.request.raw);
+  answerBeforeBody(reply.request.raw, reply.raw);
   return reply
     .code(statusOf(kind))
     .headers(headers)
@@ -66,6 +73,6 @@ export function refuseRaw(
   kind: BridgeErrorKind,
   message: string,
 ): void {
-  limitDrain(req);
+  answerBeforeBody(req, res);
   sendJson(res, statusOf(kind), errorFor(provider, kind, message));
 }

@@ -12,7 +12,7 @@ import { Recorder } from '../recorder/recorder.ts';
 import { type OpenedStore, openStore } from '../store/open.ts';
 import { buildApp } from './app.ts';
 import type { AppContext } from './context.ts';
-import { listenError } from './listen-error.ts';
+import { checkCanListen, listenError } from './listen-error.ts';
 import { SERVICES } from './services.ts';
 
 export interface RunningServer {
@@ -39,6 +39,8 @@ function splitListen(listen: string): { host: string; port: number } {
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger();
+  const { host, port } = splitListen(config.listen);
+  await checkCanListen(host, port, config.listen);
   const store = options.store ?? (await openStore(config, (line) => logger.info(line)));
   const users = new Users(store.db);
 
@@ -83,7 +85,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     if (!options.store) await store.close().catch(() => {});
   };
   let app: FastifyInstance;
-  const { host, port } = splitListen(config.listen);
   try {
     for (const start of SERVICES) services.push(await start(ctx));
     app = buildApp(ctx);
