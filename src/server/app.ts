@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import { parseDuration } from '../config/duration.ts';
 import type { BridgeErrorKind } from '../providers/errors.ts';
-import { rawBodyParser } from './body.ts';
+import { rawBodyParser, tooLargeMessage } from './body.ts';
 import { clientErrorHandler } from './client-errors.ts';
 import type { AppContext } from './context.ts';
 import { frontDoor, requestIdOf } from './front-door.ts';
@@ -51,6 +51,15 @@ export function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTES): Fa
   // An unknown route is answered before its body is read: nothing behind it wants the bytes.
   app.addHook('onRequest', async (request, reply) => {
     if (request.is404) return refuse(reply, providerTypeOf(ctx, request.url), 'not_found', notFoundMessage(request));
+  });
+
+  // A body declared too large is refused (after the route's auth) before a byte of it is read.
+  app.addHook('preParsing', async (request, reply, payload) => {
+    const limit = ctx.config.limits.body_bytes;
+    if (Number(request.headers['content-length']) > limit) {
+      refuse(reply, providerTypeOf(ctx, request.url), 'too_large', tooLargeMessage(limit));
+    }
+    return payload;
   });
 
   for (const register of routes) register(app, ctx);

@@ -6,6 +6,8 @@ import { MAX_JSON_DEPTH, nestsDeeperThan } from '../limits/json-depth.ts';
 /** Set on a request the bridge has already answered while its body was arriving (408): nothing more to say. */
 export const ANSWERED = Symbol('aibridge.answered');
 
+export const tooLargeMessage = (limit: number) => `request body is larger than limits.body_bytes (${limit} bytes)`;
+
 type BodyError = Error & { statusCode: number };
 const bodyError = (statusCode: number, message: string): BodyError => Object.assign(new Error(message), { statusCode });
 
@@ -22,7 +24,7 @@ function readBody(raw: IncomingMessage, payload: Readable, limit: number): Promi
   return new Promise((resolve, reject) => {
     const declared = Number(raw.headers['content-length']);
     if (declared > limit) {
-      reject(bodyError(413, `request body is larger than limits.body_bytes (${limit} bytes)`));
+      reject(bodyError(413, tooLargeMessage(limit)));
       return;
     }
     const chunks: Buffer[] = [];
@@ -37,7 +39,7 @@ function readBody(raw: IncomingMessage, payload: Readable, limit: number): Promi
       if (received > limit) {
         cleanup();
         chunks.length = 0;
-        reject(bodyError(413, `request body is larger than limits.body_bytes (${limit} bytes)`));
+        reject(bodyError(413, tooLargeMessage(limit)));
         return;
       }
       chunks.push(chunk);

@@ -64,6 +64,12 @@ export function clientErrorHandler(ctx: AppContext) {
       socket.destroy();
       return;
     }
+    // A connection that never sent a byte (a client pool's spare): an answer would be taken by
+    // the next request the client sends on it, so it is just closed.
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && socket.bytesRead === 0) {
+      socket.end();
+      return;
+    }
     let kind: BridgeErrorKind = 'invalid_request';
     let message = 'malformed HTTP request';
     if (err.code === 'HPE_HEADER_OVERFLOW') {

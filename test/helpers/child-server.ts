@@ -6,6 +6,8 @@ import { CLI, NODE, ROOT, waitForOutput } from './process.ts';
 /** `aibridge server` in a process of its own, so its memory can be measured apart from the test's. */
 export interface ChildServer {
   url: string;
+  /** Its config file, for admin commands against the same store. */
+  configFile: string;
   pid: number;
   /** The owner token printed on first start (a fresh database). */
   token: string;
@@ -34,6 +36,7 @@ export async function startChildServer(dir: string, config: Record<string, unkno
   const exited = new Promise<number | null>((r) => child.once('exit', r));
   return {
     url,
+    configFile: file,
     pid,
     token,
     output: () => output,
