@@ -31,7 +31,8 @@ function serverOptions(ctx: AppContext) {
     requestTimeout: bodyTimeout,
     headersTimeout: bodyTimeout ? Math.min(60_000, bodyTimeout) : 60_000,
     connectionsCheckingInterval: bodyTimeout ? Math.max(100, Math.min(5_000, bodyTimeout / 4)) : 30_000,
-    keepAliveTimeout: 75_000,
+    // keepAliveTimeout stays Node's 5 s, what has always been in effect: clients' pools follow
+    // the server's hint, and a longer one keeps their reconnected spares open on us for as long.
   };
 }
 
