@@ -6,9 +6,8 @@ import type { AppContext } from './context.ts';
 import { DRAINING, errorFor, providerTypeOf } from './refuse.ts';
 
 const HANDLED = Symbol('aibridge.clientErrorHandled');
-/** After answering a broken request, discard what the client still sends for this long (or this much), then close. */
+/** After answering a broken request, what the client still sends is read and discarded this long, then the socket closes. */
 const LINGER_MS = 2_000;
-const LINGER_BYTES = 1 << 20;
 
 type ClientError = Error & { code?: string; rawPacket?: Buffer };
 type TrackedSocket = Socket & { [HANDLED]?: boolean; [DRAINING]?: boolean; _httpMessage?: ServerResponse };
@@ -37,11 +36,7 @@ function anyFormat(kind: BridgeErrorKind, message: string): unknown {
  */
 function lingeringClose(socket: Socket): void {
   socket.end();
-  const start = socket.bytesRead;
   const timer = setTimeout(() => socket.destroy(), LINGER_MS).unref();
-  socket.on('data', () => {
-    if (socket.bytesRead - start > LINGER_BYTES) socket.destroy();
-  });
   socket.once('end', () => socket.destroy());
   socket.once('close', () => clearTimeout(timer));
 }

@@ -10,10 +10,10 @@ import { errorBody, sendError } from '../providers/errors.ts';
 import { abortOnClose, type Provider, relayResponse } from '../providers/provider.ts';
 import { sendUpstreamFailure } from '../providers/upstream-failure.ts';
 import type { AppContext } from './context.ts';
-import { ROOTS, refuse } from './refuse.ts';
+import { refuse } from './refuse.ts';
 
-/** Clients configured for Coder's AI Bridge use the same routes under this prefix. */
-export const CODER_PREFIX = '/api/v2/aibridge';
+/** Route roots: the bare one, and those of clients set up for Coder's AI Bridge or its 2026 name, AI Gateway (SPEC §4). */
+const ROOTS = ['', '/api/v2/aibridge', '/api/v2/ai-gateway'];
 
 const BRIDGED: Record<Provider['type'], ApiModule[]> = {
   openai: [chatCompletionsApi, responsesApi],

@@ -4,9 +4,6 @@ import { type BridgeErrorKind, errorBody, sendJson, statusOf } from '../provider
 import type { ProviderType } from '../providers/provider.ts';
 import type { AppContext } from './context.ts';
 
-/** Route roots: the bare one, Coder's AI Bridge and its 2026 name, AI Gateway (SPEC §4). */
-export const ROOTS = ['', '/api/v2/aibridge', '/api/v2/ai-gateway'] as const;
-
 /** The provider whose routes a path belongs to (`/P/...` or `/api/v2/<root>/P/...`), for its error format. */
 export function providerTypeOf(ctx: AppContext, url: string): ProviderType | undefined {
   const segments = url.split('?')[0]?.split('/') ?? [];
