@@ -33,22 +33,34 @@ export function serverCommand(program: Command): void {
       const config = resolveConfig(opts.config);
       // Loaded on demand so admin commands start fast.
       const { startServer } = await import('../server/start.ts');
-      const server = await startServer(config);
+      const { installCrashPolicy } = await import('../server/crash-policy.ts');
+      let server: Awaited<ReturnType<typeof startServer>>;
+      try {
+        server = await startServer(config);
+      } catch (err) {
+        // One clear line, and out: nothing opened for the failed start may keep the process alive.
+        process.stderr.write(`aibridge: ${(err as Error).message.split('\n')[0]}\n`);
+        process.exit(1);
+      }
       server.ctx.logger.info({ url: server.url }, 'aibridge listening');
       if (server.bootstrap) process.stderr.write(clientSetup(server.url, server.bootstrap.token));
       let signals = 0;
-      const stop = (signal: string) => {
+      const stop = (reason: string, code = 0) => {
         if (++signals > 1) process.exit(130); // a second Ctrl-C means now
-        server.ctx.logger.info({ signal }, 'shutting down');
+        server.ctx.logger.info({ reason }, 'shutting down');
         server.close().then(
-          () => process.exit(0),
+          () => process.exit(code),
           (err) => {
             server.ctx.logger.error({ err }, 'shutdown failed');
             process.exit(1);
           },
         );
       };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      installCrashPolicy(server.ctx.logger, () => {
+        setTimeout(() => process.exit(1), 10_000).unref(); // a wedged shutdown must not keep a broken process
+        stop('uncaught exception', 1);
+      });
     });
 }

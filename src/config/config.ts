@@ -65,5 +65,8 @@ export interface Config {
     max_header_bytes: number;
     breaker_threshold: number;
     breaker_cooldown: string;
+    body_timeout: string;
+    max_model_labels: number;
+    max_tool_labels: number;
   };
 }

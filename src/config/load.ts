@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import schema from '../../schemas/config.schema.json' with { type: 'json' };
 import { recordingProblems } from '../recorder/sanitize.ts';
 import type { Config } from './config.ts';
+import { providerProblems } from './provider-checks.ts';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -89,6 +90,7 @@ function semanticProblems(config: Config): string[] {
     servers.add(s.name);
   });
   problems.push(...recordingProblems(config.recording));
+  problems.push(...providerProblems(config));
   return problems;
 }
 

@@ -1,4 +1,5 @@
 import { BridgeError } from '../providers/errors.ts';
+import { describeUpstreamFailure } from '../providers/upstream-failure.ts';
 import { blockingLoop } from './blocking-loop.ts';
 import { streamingLoop } from './streaming-loop.ts';
 import { type Finish, type LoopDeps, ToolLoop } from './tool-loop.ts';
@@ -16,8 +17,13 @@ function failure(loop: ToolLoop, err: unknown): Finish {
   }
   const message = err instanceof Error ? err.message : String(err);
   loop.metadata.error = message;
-  log.warn({ err: message }, 'upstream call failed');
-  return { status: 'failed', deliver: () => loop.fail('upstream', `upstream request failed: ${message}`) };
+  log.warn({ err: message, request_id: loop.deps.requestId }, 'upstream call failed');
+  // The client hears what failed, never the internals (addresses, resolver errors).
+  const told = describeUpstreamFailure(err, loop.deps.requestId);
+  return {
+    status: 'failed',
+    deliver: () => loop.fail(told.kind, told.message, { 'x-request-id': loop.deps.requestId }),
+  };
 }
 
 /**

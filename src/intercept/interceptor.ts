@@ -143,5 +143,6 @@ async function interceptParsed(ex: Exchange, body: Json, observer: InterceptionO
     clientWantsUsage,
     toolsInjected: tools.length > 0,
     log: { warn: (fields, message) => request.log.warn({ ...fields, interception_id: observer.id }, message) },
+    requestId: request.id,
   });
 }

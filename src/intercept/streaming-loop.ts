@@ -16,7 +16,7 @@ async function pump(reply: UpstreamReply, relay: StreamRelay, signal: AbortSigna
     }
   } catch (err) {
     if (signal.aborted) throw err; // the client left; nothing to tell it
-    return { error: `upstream stream broke: ${(err as Error).message}`, relayed: false };
+    return { error: `upstream stream broke (${(err as { code?: string }).code ?? 'connection lost'})`, relayed: false };
   }
   const turn = relay.endTurn();
   return turn ? { turn } : { error: 'upstream stream ended before the response was complete', relayed: false };

@@ -35,6 +35,8 @@ export interface LoopDeps {
   clientWantsUsage: boolean;
   toolsInjected: boolean;
   log: { warn(fields: Record<string, unknown>, message: string): void };
+  /** Named in error messages to the client; the details are logged under it. */
+  requestId: string;
 }
 
 /** How an interception ends: its outcome, and the client's last bytes (written once the outcome is recorded). */

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
+import { isUpstreamFault } from '../limits/upstream-faults.ts';
 import { injectTraceHeaders } from '../observability/tracing.ts';
 import { BridgeError } from '../providers/errors.ts';
 import type { Provider } from '../providers/provider.ts';
@@ -53,8 +54,8 @@ export async function callUpstream(
       signal,
     });
   } catch (err) {
-    if (!signal.aborted) breaker.failure();
-    else breaker.success(); // a client leaving says nothing about the upstream
+    if (!signal.aborted && isUpstreamFault(err)) breaker.failure();
+    else breaker.release(); // a client leaving, or a request we refused to send, says nothing about the upstream
     throw err;
   }
   if (isFailure(response.statusCode)) breaker.failure();

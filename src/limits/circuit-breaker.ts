@@ -46,6 +46,16 @@ export class CircuitBreaker {
     this.state = 'closed';
   }
 
+  /** A call that says nothing about the upstream (the client left, we refused to send): frees the probe slot only. */
+  release(): void {
+    this.#probing = false;
+  }
+
+  /** Closed with no failures counted: nothing to remember. */
+  get idle(): boolean {
+    return this.state === 'closed' && this.#failures === 0;
+  }
+
   failure(now = Date.now()): void {
     this.#probing = false;
     this.#failures++;
@@ -58,18 +68,26 @@ export class CircuitBreaker {
   }
 }
 
-/** One breaker per key (provider/model), created on first use. */
+/**
+ * One breaker per key (provider/model), created on first use. Keys are client-chosen model
+ * names, so past `maxKeys` the idle breakers (closed, nothing counted) are forgotten.
+ */
 export class BreakerSet {
   readonly #options: BreakerOptions;
+  readonly #maxKeys: number;
   readonly breakers = new Map<string, CircuitBreaker>();
 
-  constructor(options: BreakerOptions) {
+  constructor(options: BreakerOptions, maxKeys = 1_000) {
     this.#options = options;
+    this.#maxKeys = maxKeys;
   }
 
   for(key: string): CircuitBreaker {
     let breaker = this.breakers.get(key);
     if (!breaker) {
+      if (this.breakers.size >= this.#maxKeys) {
+        for (const [k, b] of this.breakers) if (b.idle) this.breakers.delete(k);
+      }
       breaker = new CircuitBreaker(this.#options);
       this.breakers.set(key, breaker);
     }

@@ -23,7 +23,7 @@ import type { ToolCallResult, ToolRef } from '../mcp/types.ts';
 import type { Recorder } from '../recorder/recorder-port.ts';
 import type { InterceptionStatus, InterceptionTotals, RecordOp } from '../recorder/records.ts';
 import type { RecordSanitizer } from '../recorder/sanitize.ts';
-import { label, type Metrics } from './metrics.ts';
+import type { Metrics } from './metrics.ts';
 import { failSpan, startSpan, tracing, withSharedAttributes, withSpan } from './tracing.ts';
 
 /** USD for one upstream response's usage; null when the model has no price. */
@@ -108,7 +108,7 @@ export class InterceptionObserver implements InterceptionEvents {
     this.#route = start.route;
     this.#method = start.method;
     this.#model = start.model;
-    this.#modelLabel = label(start.model);
+    this.#modelLabel = deps.metrics.models.value(start.model);
     this.#user = start.user;
     this.#cost = deps.cost ? 0 : null;
     deps.metrics.inflight.labels(this.#provider, this.#modelLabel, this.#route).inc();
@@ -213,7 +213,9 @@ export class InterceptionObserver implements InterceptionEvents {
   turnSettled({ turn, clientCalls, notRun }: SettledTurn): void {
     for (const call of clientCalls) {
       this.#recordTool(call, turn.responseId, { tool: call.name, server_url: null, injected: false });
-      this.#deps.metrics.clientTools.labels(this.#provider, this.#modelLabel, label(call.name)).inc();
+      this.#deps.metrics.clientTools
+        .labels(this.#provider, this.#modelLabel, this.#deps.metrics.clientToolNames.value(call.name))
+        .inc();
     }
     for (const { call, claim, reason } of notRun) {
       this.#recordTool(call, turn.responseId, {

@@ -13,12 +13,45 @@ const MAX_LABEL = 128;
 export const label = (value: string): string => (value.length > MAX_LABEL ? value.slice(0, MAX_LABEL) : value);
 
 /**
+ * A label whose values clients choose (model names, client tool names): the first `max` distinct
+ * values keep their own series, later new ones are counted under `other`, so 2 000 invented
+ * model names cost one series, not 2 000.
+ */
+export class BoundedLabel {
+  static readonly OTHER = 'other';
+  readonly #max: number;
+  readonly #seen = new Set<string>();
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  value(raw: string): string {
+    const value = label(raw);
+    if (this.#seen.has(value)) return value;
+    if (this.#seen.size >= this.#max) return BoundedLabel.OTHER;
+    this.#seen.add(value);
+    return value;
+  }
+}
+
+export interface MetricsOptions {
+  /** Distinct model names with their own label (limits.max_model_labels). */
+  maxModelLabels?: number;
+  /** Distinct client tool names with their own label (limits.max_tool_labels). */
+  maxToolLabels?: number;
+}
+
+/**
  * Every Prometheus series of SPEC §10, on a registry of its own (one per server, so
  * servers in one process, as in tests, never share counts). Labels are bounded: route is
- * the API route template, provider the configured name, status completed|failed|ok|error.
+ * the API route template, provider the configured name, status completed|failed|ok|error,
+ * model and client tool names through `models` and `clientToolNames`.
  */
 export class Metrics {
   readonly registry = new Registry();
+  readonly models: BoundedLabel;
+  readonly clientToolNames: BoundedLabel;
   readonly interceptions = new Counter({
     name: 'aibridge_interceptions_total',
     help: 'Interceptions that ended, by outcome.',
@@ -119,7 +152,9 @@ export class Metrics {
   });
   #sources: MetricSources | undefined;
 
-  constructor() {
+  constructor(options: MetricsOptions = {}) {
+    this.models = new BoundedLabel(options.maxModelLabels ?? 100);
+    this.clientToolNames = new BoundedLabel(options.maxToolLabels ?? 100);
     collectDefaultMetrics({ register: this.registry });
     const sources = () => this.#sources;
     new Gauge({

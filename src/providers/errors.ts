@@ -8,9 +8,14 @@ export type BridgeErrorKind =
   | 'permission'
   | 'not_found'
   | 'too_large'
+  | 'request_timeout'
+  | 'headers_too_large'
   | 'rate_limited'
   | 'overloaded'
+  | 'not_configured'
   | 'upstream'
+  | 'upstream_timeout'
+  | 'loop_detected'
   | 'internal';
 
 const STATUS: Record<BridgeErrorKind, number> = {
@@ -19,9 +24,14 @@ const STATUS: Record<BridgeErrorKind, number> = {
   permission: 403,
   not_found: 404,
   too_large: 413,
+  request_timeout: 408,
+  headers_too_large: 431,
   rate_limited: 429,
   overloaded: 503,
+  not_configured: 503,
   upstream: 502,
+  upstream_timeout: 504,
+  loop_detected: 508,
   internal: 500,
 };
 
@@ -31,9 +41,14 @@ const ANTHROPIC_TYPE: Record<BridgeErrorKind, string> = {
   permission: 'permission_error',
   not_found: 'not_found_error',
   too_large: 'request_too_large',
+  request_timeout: 'invalid_request_error', // Anthropic's type for 4xx it has no own type for
+  headers_too_large: 'invalid_request_error',
   rate_limited: 'rate_limit_error',
   overloaded: 'overloaded_error',
+  not_configured: 'api_error',
   upstream: 'api_error',
+  upstream_timeout: 'timeout_error',
+  loop_detected: 'api_error',
   internal: 'api_error',
 };
 
@@ -43,9 +58,14 @@ const OPENAI_TYPE: Record<BridgeErrorKind, { type: string; code: string | null }
   permission: { type: 'invalid_request_error', code: 'insufficient_permissions' },
   not_found: { type: 'invalid_request_error', code: 'not_found' },
   too_large: { type: 'invalid_request_error', code: 'request_too_large' },
+  request_timeout: { type: 'invalid_request_error', code: 'request_timeout' },
+  headers_too_large: { type: 'invalid_request_error', code: 'request_header_fields_too_large' },
   rate_limited: { type: 'requests', code: 'rate_limit_exceeded' },
   overloaded: { type: 'server_error', code: 'overloaded' },
+  not_configured: { type: 'server_error', code: 'provider_not_configured' },
   upstream: { type: 'server_error', code: 'upstream_error' },
+  upstream_timeout: { type: 'server_error', code: 'upstream_timeout' },
+  loop_detected: { type: 'server_error', code: 'loop_detected' },
   internal: { type: 'server_error', code: null },
 };
 
@@ -61,6 +81,9 @@ export class BridgeError extends Error {
     return STATUS[this.kind];
   }
 }
+
+/** The HTTP status of an error kind. */
+export const statusOf = (kind: BridgeErrorKind): number => STATUS[kind];
 
 /** The JSON body a provider's own SDK understands for this error. */
 export function errorBody(provider: ProviderType, kind: BridgeErrorKind, message: string): Record<string, unknown> {

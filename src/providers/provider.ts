@@ -4,6 +4,7 @@ import { Agent } from 'undici';
 import type { Config, ProviderConfig } from '../config/config.ts';
 import { parseDuration } from '../config/duration.ts';
 import { BreakerSet } from '../limits/circuit-breaker.ts';
+import { HOP_HEADER, nextHop } from './hop.ts';
 
 export type ProviderType = ProviderConfig['type'];
 
@@ -19,12 +20,17 @@ const HOP_BY_HOP = [
   'upgrade',
 ];
 
-/** Never forwarded upstream: hop-by-hop, framing, and the client's own credentials. */
+/**
+ * Never forwarded upstream: hop-by-hop, framing, and the client's own credentials. `expect` is
+ * this hop's business (Node answered the client's 100-continue already) and undici refuses it.
+ */
 const DROPPED_REQUEST_HEADERS = new Set([
   ...HOP_BY_HOP,
   'host',
   'content-length',
   'accept-encoding',
+  'expect',
+  HOP_HEADER,
   'authorization',
   'x-api-key',
   'coder-session-token',
@@ -38,19 +44,22 @@ export class Provider {
   readonly name: string;
   readonly type: ProviderType;
   readonly origin: string;
+  /** Where its key is set, for messages: `providers[0].api_key`. */
+  readonly keySetting: string;
   readonly #basePath: string;
   readonly #apiKey: string;
   readonly dispatcher: Agent;
   /** One circuit per model served by this provider. */
   readonly breakers: BreakerSet;
 
-  constructor(config: ProviderConfig, limits: Config['limits']) {
+  constructor(config: ProviderConfig, limits: Config['limits'], index = 0) {
     const url = new URL(config.base_url);
     this.name = config.name;
     this.type = config.type;
     this.origin = url.origin;
+    this.keySetting = `providers[${index}].api_key`;
     this.#basePath = url.pathname.replace(/\/+$/, '');
-    this.#apiKey = config.api_key;
+    this.#apiKey = config.api_key.trim();
     const timeout = parseDuration(limits.upstream_timeout);
     this.breakers = new BreakerSet({
       threshold: limits.breaker_threshold,
@@ -63,6 +72,11 @@ export class Provider {
       bodyTimeout: timeout,
       pipelining: 1,
     });
+  }
+
+  /** False when no api_key is configured: its requests are refused instead of sent keyless. */
+  get hasKey(): boolean {
+    return this.#apiKey !== '';
   }
 
   /** Client path after `/<name>` (e.g. `/v1/messages`) → upstream path under base_url. */
@@ -80,6 +94,7 @@ export class Provider {
     }
     if (this.type === 'anthropic') headers['x-api-key'] = this.#apiKey;
     else headers.authorization = `Bearer ${this.#apiKey}`;
+    headers[HOP_HEADER] = nextHop(client);
     return headers;
   }
 

@@ -66,7 +66,13 @@ export class Journal {
 
   /** Segment numbers on disk, oldest first. */
   segments(): number[] {
-    return readdirSync(this.dir)
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return []; // the directory is gone (a file error): nothing to read back
+    }
+    return names
       .map((name) => SEGMENT.exec(name)?.[1])
       .filter((n): n is string => n !== undefined)
       .map(Number)
@@ -191,9 +197,13 @@ export class Journal {
   commit(position: Position): void {
     if (!before(this.#checkpoint, position)) return;
     this.#checkpoint = position;
-    writeFileSync(this.#checkpointFile, JSON.stringify(position), { mode: 0o600 });
-    for (const n of this.segments()) {
-      if (n < position.segment) rmSync(join(this.dir, segmentName(n)), { force: true });
+    try {
+      writeFileSync(this.#checkpointFile, JSON.stringify(position), { mode: 0o600 });
+      for (const n of this.segments()) {
+        if (n < position.segment) rmSync(join(this.dir, segmentName(n)), { force: true });
+      }
+    } catch {
+      // A checkpoint that cannot be saved only means a restart replays more (records are idempotent).
     }
   }
 

@@ -1,58 +1,85 @@
 import { createServer } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import { registerApi } from '../api/index.ts';
-import { type BridgeErrorKind, errorBody } from '../providers/errors.ts';
+import { parseDuration } from '../config/duration.ts';
+import type { BridgeErrorKind } from '../providers/errors.ts';
+import { rawBodyParser, tooLargeMessage } from './body.ts';
+import { clientErrorHandler } from './client-errors.ts';
 import type { AppContext } from './context.ts';
+import { frontDoor, requestIdOf } from './front-door.ts';
+import { errorFor, providerTypeOf, refuse } from './refuse.ts';
 import { ROUTES, type RouteRegistrar } from './routes.ts';
 
 const KIND_BY_STATUS: Record<number, BridgeErrorKind> = {
   400: 'invalid_request',
   404: 'not_found',
+  408: 'request_timeout',
   413: 'too_large',
   415: 'invalid_request',
 };
 
-/** The provider whose routes a path belongs to (`/P/...` or `/api/v2/aibridge/P/...`), for its error format. */
-function providerTypeOf(ctx: AppContext, url: string) {
-  const segments = url.split('?')[0]?.split('/') ?? [];
-  const name = segments[1] === 'api' ? segments[4] : segments[1];
-  return ctx.providers.find((p) => p.name === name)?.type;
-}
+const notFoundMessage = (request: FastifyRequest) => `no route for ${request.method} ${request.url.split('?')[0]}`;
 
 /**
- * Bodies stay raw Buffers: passthrough forwards them byte for byte, and bridged
- * routes parse them themselves so a bad body gets the provider's own error format.
+ * Node's own limits, set on the server itself (fastify does not apply its timeout options to a
+ * server from serverFactory): the body must arrive within limits.body_timeout of the request's
+ * start, checked every quarter of it; once it has, the response may last as long as it needs.
  */
+function serverOptions(ctx: AppContext) {
+  const bodyTimeout = parseDuration(ctx.config.limits.body_timeout);
+  return {
+    maxHeaderSize: ctx.config.limits.max_header_bytes,
+    requestTimeout: bodyTimeout,
+    headersTimeout: bodyTimeout ? Math.min(60_000, bodyTimeout) : 60_000,
+    connectionsCheckingInterval: bodyTimeout ? Math.max(100, Math.min(5_000, bodyTimeout / 4)) : 30_000,
+    // keepAliveTimeout stays Node's 5 s, what has always been in effect: clients' pools follow
+    // the server's hint, and a longer one keeps their reconnected spares open on us for as long.
+  };
+}
+
 export async function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTES): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: ctx.logger as FastifyBaseLogger,
     // Per-request log lines would sit on the hot path; interceptions are recorded instead.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ctx.config.limits.body_bytes,
-    requestTimeout: 0,
-    keepAliveTimeout: 75_000,
     return503OnClosing: true,
-    serverFactory: (handler) => createServer({ maxHeaderSize: ctx.config.limits.max_header_bytes }, handler),
+    genReqId: requestIdOf,
+    clientErrorHandler: clientErrorHandler(ctx),
+    serverFactory: (handler) => createServer(serverOptions(ctx), frontDoor(ctx, handler)),
   });
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  rawBodyParser(app, ctx.config.limits.body_bytes);
+
+  // An unknown route is answered before its body is read: nothing behind it wants the bytes.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.is404) return refuse(reply, providerTypeOf(ctx, request.url), 'not_found', notFoundMessage(request));
+  });
+
+  // A body declared too large is refused (after the route's auth) before a byte of it is read.
+  app.addHook('preParsing', async (request, reply, payload) => {
+    const limit = ctx.config.limits.body_bytes;
+    if (Number(request.headers['content-length']) > limit) {
+      refuse(reply, providerTypeOf(ctx, request.url), 'too_large', tooLargeMessage(limit));
+    }
+    return payload;
+  });
 
   await registerApi(app, ctx);
   for (const register of routes) register(app, ctx);
 
   app.setNotFoundHandler((request, reply) => {
-    const message = `no route for ${request.method} ${request.url.split('?')[0]}`;
-    const provider = providerTypeOf(ctx, request.url);
-    reply.code(404).send(provider ? errorBody(provider, 'not_found', message) : { message });
+    reply.code(404).send(errorFor(providerTypeOf(ctx, request.url), 'not_found', notFoundMessage(request)));
   });
   // Errors raised before a handler runs (body too large, bad framing): no stack or internals reach the client.
   app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (status === 500) request.log.error({ err: error, url: request.url }, 'request failed');
-    const message = status === 500 ? 'internal error' : error.message;
+    const message = status === 500 ? `internal error (request id ${request.id})` : error.message;
     const kind = KIND_BY_STATUS[status] ?? (status === 500 ? 'internal' : 'invalid_request');
-    const provider = providerTypeOf(ctx, request.url);
-    reply.code(status).send(provider ? errorBody(provider, kind, message) : { message });
+    reply
+      .code(status)
+      .header('x-request-id', request.id)
+      .send(errorFor(providerTypeOf(ctx, request.url), kind, message));
   });
   return app;
 }

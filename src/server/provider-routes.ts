@@ -9,59 +9,83 @@ import { responsesApi } from '../intercept/responses/index.ts';
 import type { ApiModule } from '../intercept/types.ts';
 import { errorBody, sendError } from '../providers/errors.ts';
 import { abortOnClose, type Provider, relayResponse } from '../providers/provider.ts';
+import { sendUpstreamFailure } from '../providers/upstream-failure.ts';
 import type { AppContext } from './context.ts';
+import { refuse } from './refuse.ts';
 
-/** Clients configured for Coder's AI Bridge use the same routes under this prefix. */
-export const CODER_PREFIX = '/api/v2/aibridge';
+/** Route roots: the bare one, and those of clients set up for Coder's AI Bridge or its 2026 name, AI Gateway (SPEC §4). */
+const ROOTS = ['', '/api/v2/aibridge', '/api/v2/ai-gateway'];
 
 const BRIDGED: Record<Provider['type'], ApiModule[]> = {
   openai: [chatCompletionsApi, responsesApi],
   anthropic: [messagesApi],
 };
 
+/**
+ * Passthrough routes, each an exact shape (a `:param` is one segment) with the methods the
+ * provider's API reference allows there; anything else is a 404 and never reaches the upstream.
+ */
 const PASSTHROUGH: Record<Provider['type'], Array<{ methods: string[]; path: string }>> = {
   openai: [
     { methods: ['GET'], path: '/v1/models' },
-    { methods: ['GET'], path: '/v1/models/*' },
-    { methods: ['GET', 'POST', 'DELETE'], path: '/v1/responses/*' },
-    { methods: ['GET', 'POST', 'DELETE'], path: '/v1/conversations' },
-    { methods: ['GET', 'POST', 'DELETE'], path: '/v1/conversations/*' },
+    { methods: ['GET'], path: '/v1/models/:id' },
+    { methods: ['POST'], path: '/v1/responses/input_tokens' },
+    { methods: ['POST'], path: '/v1/responses/compact' },
+    { methods: ['GET', 'DELETE'], path: '/v1/responses/:id' },
+    { methods: ['GET'], path: '/v1/responses/:id/input_items' },
+    { methods: ['POST'], path: '/v1/responses/:id/cancel' },
+    { methods: ['POST'], path: '/v1/conversations' },
+    { methods: ['GET', 'POST', 'DELETE'], path: '/v1/conversations/:id' },
+    { methods: ['GET', 'POST'], path: '/v1/conversations/:id/items' },
+    { methods: ['GET', 'DELETE'], path: '/v1/conversations/:id/items/:item_id' },
   ],
   anthropic: [
     { methods: ['GET'], path: '/v1/models' },
-    { methods: ['GET'], path: '/v1/models/*' },
+    { methods: ['GET'], path: '/v1/models/:id' },
     { methods: ['POST'], path: '/v1/messages/count_tokens' },
   ],
 };
 
-/** Resolves the caller, answering 401 (or 503 when identity cannot be checked) in the provider's format. */
-async function authenticate(
-  ctx: AppContext,
-  provider: Provider,
-  request: FastifyRequest,
-  reply: FastifyReply,
-): Promise<Principal | undefined> {
-  const token = tokenFrom(request.headers);
-  if (!token) {
-    sendError(
-      reply.raw,
-      provider.type,
-      'authentication',
-      'missing credentials: send your AI Bridge token as a Bearer token or X-Api-Key',
-    );
-    return undefined;
-  }
-  try {
-    const principal = await ctx.authenticator.authenticate(token);
-    if (!principal) sendError(reply.raw, provider.type, 'authentication', 'invalid or expired AI Bridge token');
-    return principal ?? undefined;
-  } catch (err) {
-    request.log.error({ err: (err as Error).message }, 'token lookup failed');
-    sendError(reply.raw, provider.type, 'overloaded', 'authentication is temporarily unavailable', {
-      'retry-after': '5',
-    });
-    return undefined;
-  }
+const principals = new WeakMap<FastifyRequest, Principal>();
+
+/**
+ * Runs as the route's onRequest hook, before fastify reads the body: an unauthenticated
+ * request costs its headers only. Refusals answer in the provider's format.
+ */
+function guard(ctx: AppContext, provider: Provider) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    if (Object.values(request.params as Record<string, string>).some((v) => v === '')) {
+      return refuse(reply, provider.type, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`);
+    }
+    const token = tokenFrom(request.headers);
+    if (!token) {
+      return refuse(
+        reply,
+        provider.type,
+        'authentication',
+        'missing credentials: send your AI Bridge token as a Bearer token or X-Api-Key',
+      );
+    }
+    let principal: Principal | null;
+    try {
+      principal = await ctx.authenticator.authenticate(token);
+    } catch (err) {
+      request.log.error({ err: (err as Error).message }, 'token lookup failed');
+      return refuse(reply, provider.type, 'overloaded', 'authentication is temporarily unavailable', {
+        'retry-after': '5',
+      });
+    }
+    if (!principal) return refuse(reply, provider.type, 'authentication', 'invalid or expired AI Bridge token');
+    if (!provider.hasKey) {
+      return refuse(
+        reply,
+        provider.type,
+        'not_configured',
+        `provider "${provider.name}" has no api_key configured (${provider.keySetting}); ask the bridge's operator`,
+      );
+    }
+    principals.set(request, principal);
+  };
 }
 
 /** Per-user rate and global concurrency limits; on refusal answers in the provider's format. */
@@ -126,30 +150,31 @@ async function passthrough(
     await relayResponse(reply.raw, upstream);
   } catch (err) {
     if (abort.signal.aborted) return;
-    sendError(reply.raw, provider.type, 'upstream', `upstream request failed: ${(err as Error).message}`);
+    sendUpstreamFailure(reply.raw, provider.type, err, request);
   }
 }
 
 export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
   for (const provider of ctx.providers) {
-    for (const root of ['', CODER_PREFIX]) {
+    const onRequest = guard(ctx, provider);
+    for (const root of ROOTS) {
       const prefix = `${root}/${provider.name}`;
       // Claude Code probes reachability with HEAD (e.g. `/api/hello`) before anything else: answer fast, no auth.
       app.head(prefix, (_request, reply) => reply.code(200).send());
       app.head(`${prefix}/*`, (_request, reply) => reply.code(200).send());
 
       for (const api of BRIDGED[provider.type]) {
-        app.post(`${prefix}${api.path}`, async (request, reply) => {
+        app.post(`${prefix}${api.path}`, { onRequest }, async (request, reply) => {
           reply.hijack();
-          const principal = await authenticate(ctx, provider, request, reply);
-          if (!principal || !(await withinBudget(ctx, provider, principal, reply))) return;
+          const principal = principals.get(request) as Principal;
+          if (!(await withinBudget(ctx, provider, principal, reply))) return;
           if (!admit(ctx, provider, principal, reply)) return;
           try {
             await intercept({ ctx, provider, api, principal, request, res: reply.raw });
           } catch (err) {
             // A bug must not leave the client hanging or show it internals.
             request.log.error({ err }, 'interception failed');
-            sendError(reply.raw, provider.type, 'internal', 'internal error');
+            sendError(reply.raw, provider.type, 'internal', `internal error (request id ${request.id})`);
           } finally {
             ctx.limits.concurrency.release();
           }
@@ -159,9 +184,9 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
         app.route({
           method: route.methods as ['GET'],
           url: `${prefix}${route.path}`,
+          onRequest,
           handler: async (request, reply) => {
             reply.hijack();
-            if (!(await authenticate(ctx, provider, request, reply))) return;
             ctx.metrics.passthrough.labels(provider.name, route.path, request.method).inc(); // the template, not the raw path
             await passthrough(provider, prefix, request, reply);
           },
@@ -169,7 +194,6 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
       }
     }
   }
-
   // Codex may try a WebSocket on /v1/responses first. 426 makes it fall back to HTTP after one
   // attempt; a 404 costs several retries and a 400 makes it give up.
   app.server.on('upgrade', (request, socket) => {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Budgets } from '../budgets/budgets.ts';
 import type { Config } from '../config/config.ts';
+import { keylessProviders } from '../config/provider-checks.ts';
 import { Authenticator } from '../identity/authenticator.ts';
 import { Users } from '../identity/users.ts';
 import { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
@@ -13,6 +14,7 @@ import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
 import { buildApp } from './app.ts';
 import type { AppContext } from './context.ts';
+import { checkCanListen, listenError } from './listen-error.ts';
 import { SERVICES } from './services.ts';
 
 export interface RunningServer {
@@ -47,6 +49,8 @@ async function bootstrapOwner(users: Users): Promise<RunningServer['bootstrap']>
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger();
+  const { host, port } = splitListen(config.listen);
+  await checkCanListen(host, port, config.listen);
   const store = options.store ?? (await openStore(config, 'server'));
   logger.info({ store: store.kind, location: store.location }, 'store open');
   const users = new Users(store);
@@ -61,19 +65,46 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     recorder: new Recorder(store, logger.child({ component: 'recorder' }), { dataDir: config.data_dir }),
     prices: PriceBook.fromConfig(config.pricing),
     budgets: new Budgets(store, () => ctx.config),
-    metrics: new Metrics(),
-    providers: config.providers.map((p) => new Provider(p, config.limits)),
+    metrics: new Metrics({
+      maxModelLabels: config.limits.max_model_labels,
+      maxToolLabels: config.limits.max_tool_labels,
+    }),
+    providers: config.providers.map((p, i) => new Provider(p, config.limits, i)),
     limits: {
       concurrency: new ConcurrencyLimit(config.limits.max_concurrent_interceptions),
       userRate: new UserRateLimit(config.limits.user_requests_per_minute),
     },
     readiness: [],
   };
+  for (const { name, setting } of keylessProviders(config)) {
+    logger.warn(
+      { provider: name, setting },
+      `provider "${name}" has no api_key (${setting}): its requests are refused`,
+    );
+  }
   const services: Array<{ stop(): Promise<void> }> = [];
-  for (const start of SERVICES) services.push(await start(ctx));
-  const app = await buildApp(ctx);
-  const { host, port } = splitListen(config.listen);
-  await app.listen({ host, port });
+  // Everything opened so far, closed in reverse: a failed start must not leave anything keeping the process alive.
+  const release = async () => {
+    for (const service of services.reverse()) await service.stop().catch(() => {});
+    await ctx.recorder.close();
+    await ctx.authenticator.close();
+    await Promise.all(ctx.providers.map((p) => p.close().catch(() => {})));
+    if (!options.store) await store.close().catch(() => {});
+  };
+  let app: FastifyInstance;
+  try {
+    for (const start of SERVICES) services.push(await start(ctx));
+    app = await buildApp(ctx);
+    try {
+      await app.listen({ host, port });
+    } catch (err) {
+      await app.close().catch(() => {});
+      throw listenError(err, config.listen);
+    }
+  } catch (err) {
+    await release().catch(() => {});
+    throw err;
+  }
   const address = app.server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
@@ -83,11 +114,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     closing ??= (async () => {
       const drain = new Promise((r) => setTimeout(r, options.drainMs ?? 30_000).unref());
       await Promise.race([app.close(), drain]);
-      for (const service of services.reverse()) await service.stop().catch(() => {});
-      await ctx.recorder.close();
-      await ctx.authenticator.close();
-      await Promise.all(ctx.providers.map((p) => p.close()));
-      if (!options.store) await store.close();
+      await release();
     })();
     return closing;
   };

@@ -146,11 +146,11 @@ describe('GET /metrics', () => {
       scrape.value('aibridge_passthrough_total', { provider: 'anthropic', route: '/v1/models', method: 'GET' }),
     ).toBe(1);
     expect(
-      scrape.value('aibridge_passthrough_total', { provider: 'openai', route: '/v1/models/*', method: 'GET' }),
+      scrape.value('aibridge_passthrough_total', { provider: 'openai', route: '/v1/models/:id', method: 'GET' }),
     ).toBe(1);
     const routes = scrape.samples.flatMap((s) => (s.labels.route ? [s.labels.route] : []));
     expect(
-      routes.every((r) => ['/v1/messages', '/v1/chat/completions', '/v1/models', '/v1/models/*'].includes(r)),
+      routes.every((r) => ['/v1/messages', '/v1/chat/completions', '/v1/models', '/v1/models/:id'].includes(r)),
     ).toBe(true);
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CircuitBreaker } from '../../src/limits/circuit-breaker.ts';
+import { BreakerSet, CircuitBreaker } from '../../src/limits/circuit-breaker.ts';
+import { isUpstreamFault } from '../../src/limits/upstream-faults.ts';
 
 describe('circuit breaker', () => {
   it('opens after the threshold, refuses during the cooldown, lets one probe through, closes on success', () => {
@@ -27,5 +28,35 @@ describe('circuit breaker', () => {
     const breaker = new CircuitBreaker({ threshold: 0, cooldownMs: 1_000 });
     for (let i = 0; i < 100; i++) breaker.failure(0);
     expect([breaker.state, breaker.allow(0)]).toEqual(['closed', true]);
+  });
+});
+
+describe('what counts against the circuit', () => {
+  it('a released call frees the probe slot without closing or opening the circuit', () => {
+    const breaker = new CircuitBreaker({ threshold: 1, cooldownMs: 100 });
+    breaker.failure(0);
+    expect(breaker.allow(100)).toBe(true);
+    breaker.release();
+    expect([breaker.state, breaker.allow(100)]).toEqual(['half_open', true]);
+  });
+
+  it('counts connect errors, resets and timeouts, never errors made on our side', () => {
+    const err = (code: string) => Object.assign(new Error(code), { code });
+    for (const code of ['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT']) {
+      expect(isUpstreamFault(err(code)), code).toBe(true);
+    }
+    expect(isUpstreamFault(Object.assign(new Error('fetch failed'), { cause: err('ECONNREFUSED') }))).toBe(true);
+    for (const code of ['UND_ERR_INVALID_ARG', 'UND_ERR_ABORTED', 'UND_ERR_CLOSED', 'ERR_INVALID_ARG_TYPE', '']) {
+      expect(isUpstreamFault(err(code)), code).toBe(false);
+    }
+    expect(isUpstreamFault(new TypeError('bad header'))).toBe(false);
+  });
+
+  it('forgets idle breakers once client-chosen model names pass the bound', () => {
+    const set = new BreakerSet({ threshold: 2, cooldownMs: 1_000 }, 10);
+    set.for('failing').failure(0);
+    for (let i = 0; i < 100; i++) set.for(`model-${i}`);
+    expect(set.breakers.size).toBeLessThanOrEqual(11);
+    expect(set.breakers.has('failing')).toBe(true);
   });
 });

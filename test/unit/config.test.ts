@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: these tests are about ${VAR} text
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../../src/config/duration.ts';
@@ -59,10 +59,58 @@ describe('defaults', () => {
   });
 
   it('loads the shipped example with keys from the environment', () => {
-    const config = loadConfig('aibridge.example.yaml', { OPENAI_API_KEY: 'sk-x', ANTHROPIC_API_KEY: 'ak-y' });
+    const config = loadConfig('aibridge.example.yaml', {
+      AIBRIDGE_OPENAI_API_KEY: 'sk-x',
+      AIBRIDGE_ANTHROPIC_API_KEY: 'ak-y',
+    });
     expect(config.providers.map((p) => [p.name, p.type, p.api_key])).toEqual([
       ['openai', 'openai', 'sk-x'],
       ['anthropic', 'anthropic', 'ak-y'],
+    ]);
+  });
+
+  it('the shipped example ignores the variables clients export to reach the bridge', () => {
+    const config = loadConfig('aibridge.example.yaml', {
+      OPENAI_BASE_URL: 'http://127.0.0.1:4000/openai/v1',
+      OPENAI_API_KEY: 'aib_client_token',
+      ANTHROPIC_BASE_URL: 'http://127.0.0.1:4000/anthropic',
+      ANTHROPIC_API_KEY: 'aib_client_token',
+    });
+    expect(config.providers.map((p) => [p.base_url, p.api_key])).toEqual([
+      ['https://api.openai.com/v1', ''],
+      ['https://api.anthropic.com', ''],
+    ]);
+  });
+});
+
+describe('provider settings that would loop or leak', () => {
+  const provider = (base_url: string, api_key = 'sk-x') => ({ name: 'p', type: 'openai', base_url, api_key });
+
+  it('refuses a base_url that is the listen address by any local name', () => {
+    for (const [listen, base] of [
+      ['127.0.0.1:4000', 'http://localhost:4000/v1'],
+      ['127.0.0.1:4000', 'http://[::1]:4000'],
+      ['localhost:4000', 'http://127.0.0.1:4000'],
+      ['0.0.0.0:80', 'http://127.0.0.1'],
+      ['0.0.0.0:4000', `http://${hostname()}:4000`],
+    ] as const) {
+      expect(problemsOf({ listen, providers: [provider(base)] }), `${listen} ${base}`).toEqual([
+        `providers[0].base_url: points at the bridge itself (listen ${listen}); requests would loop`,
+      ]);
+    }
+    for (const [listen, base] of [
+      ['127.0.0.1:4000', 'http://127.0.0.1:4001'],
+      ['127.0.0.1:4000', 'https://api.openai.com/v1'],
+      ['127.0.0.1:0', 'http://127.0.0.1:0'],
+    ] as const) {
+      expect(problemsOf({ listen, providers: [provider(base)] }), `${listen} ${base}`).toEqual([]);
+    }
+  });
+
+  it('refuses a bridge token as a provider key, without printing it', () => {
+    const problems = problemsOf({ providers: [provider('https://x', 'aib_secret_token_value')] });
+    expect(problems).toEqual([
+      'providers[0].api_key: is an AI Bridge token (aib_…), not a provider key; a bridge token must never be sent upstream',
     ]);
   });
 });

@@ -135,6 +135,7 @@ async function intercept(dir: Dir, ext: Ext, fixtures: string[], options: Option
       clientWantsUsage,
       toolsInjected: bridge.tools.length > 0,
       log: { warn: (_fields, message) => warnings.push(message) },
+      requestId: 'req-test',
     });
   });
   const tools = recorder.docs('tool_usage');
