@@ -55,10 +55,17 @@ export async function registerApi(app: FastifyInstance, ctx: AppContext): Promis
         api.removeAllContentTypeParsers();
         api.addContentTypeParser(
           'application/json',
-          { parseAs: 'string', bodyLimit: 1024 * 1024 },
+          { parseAs: 'buffer', bodyLimit: 1024 * 1024 },
           (_r, body, done) => {
+            const bytes = body as Buffer;
+            if (nestsDeeperThan(bytes, MAX_JSON_DEPTH)) {
+              done(
+                Object.assign(new Error(`the body nests deeper than ${MAX_JSON_DEPTH} levels`), { statusCode: 400 }),
+              );
+              return;
+            }
             try {
-              done(null, body === '' ? undefined : JSON.parse(body as string));
+              done(null, bytes.length ? JSON.parse(bytes.toString('utf8')) : undefined);
             } catch {
               done(Object.assign(new Error('the body is not valid JSON'), { statusCode: 400 }), undefined);
             }

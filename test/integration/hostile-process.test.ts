@@ -3,8 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../helpers/mongo-server.ts';
 import { startChildServer } from '../helpers/child-server.ts';
+import { freePort } from '../helpers/mongo-server.ts';
 import { CLI, NODE, ROOT, runCli, waitForOutput } from '../helpers/process.ts';
 import { tempDirs } from '../helpers/temp.ts';
 
