@@ -10,6 +10,7 @@ import type { ApiModule } from '../intercept/types.ts';
 import { errorBody, sendError } from '../providers/errors.ts';
 import { abortOnClose, type Provider, relayResponse } from '../providers/provider.ts';
 import type { AppContext } from './context.ts';
+import { pinned } from './runtime.ts';
 
 /** Clients configured for Coder's AI Bridge use the same routes under this prefix. */
 export const CODER_PREFIX = '/api/v2/aibridge';
@@ -139,32 +140,36 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
       app.head(`${prefix}/*`, (_request, reply) => reply.code(200).send());
 
       for (const api of BRIDGED[provider.type]) {
-        app.post(`${prefix}${api.path}`, async (request, reply) => {
-          reply.hijack();
-          const principal = await authenticate(ctx, provider, request, reply);
-          if (!principal || !(await withinBudget(ctx, provider, principal, reply))) return;
-          if (!admit(ctx, provider, principal, reply)) return;
-          try {
-            await intercept({ ctx, provider, api, principal, request, res: reply.raw });
-          } catch (err) {
-            // A bug must not leave the client hanging or show it internals.
-            request.log.error({ err }, 'interception failed');
-            sendError(reply.raw, provider.type, 'internal', 'internal error');
-          } finally {
-            ctx.limits.concurrency.release();
-          }
-        });
+        // Each request runs on the config, provider and MCP tools current at its start, whatever a reload does meanwhile.
+        app.post(`${prefix}${api.path}`, (request, reply) =>
+          pinned(ctx, provider.name, async (ctx, provider) => {
+            reply.hijack();
+            const principal = await authenticate(ctx, provider, request, reply);
+            if (!principal || !(await withinBudget(ctx, provider, principal, reply))) return;
+            if (!admit(ctx, provider, principal, reply)) return;
+            try {
+              await intercept({ ctx, provider, api, principal, request, res: reply.raw });
+            } catch (err) {
+              // A bug must not leave the client hanging or show it internals.
+              request.log.error({ err }, 'interception failed');
+              sendError(reply.raw, provider.type, 'internal', 'internal error');
+            } finally {
+              ctx.limits.concurrency.release();
+            }
+          }),
+        );
       }
       for (const route of PASSTHROUGH[provider.type]) {
         app.route({
           method: route.methods as ['GET'],
           url: `${prefix}${route.path}`,
-          handler: async (request, reply) => {
-            reply.hijack();
-            if (!(await authenticate(ctx, provider, request, reply))) return;
-            ctx.metrics.passthrough.labels(provider.name, route.path, request.method).inc(); // the template, not the raw path
-            await passthrough(provider, prefix, request, reply);
-          },
+          handler: (request, reply) =>
+            pinned(ctx, provider.name, async (ctx, provider) => {
+              reply.hijack();
+              if (!(await authenticate(ctx, provider, request, reply))) return;
+              ctx.metrics.passthrough.labels(provider.name, route.path, request.method).inc(); // the template, not the raw path
+              await passthrough(provider, prefix, request, reply);
+            }),
         });
       }
     }
