@@ -72,9 +72,12 @@ export class ConfigReloader {
     this.#syncWatch();
   }
 
+  /** Never rejects: a signal handler calls it, and a failure must refuse the reload, not end the process. */
   reload(trigger: string): Promise<ReloadResult> {
-    const run = this.#queue.then(() => this.#reload(trigger));
-    this.#queue = run.catch(() => {});
+    const run = this.#queue
+      .then(() => this.#reload(trigger))
+      .catch((err: Error) => this.#refuse(trigger, [err.message]));
+    this.#queue = run;
     return run;
   }
 
@@ -105,13 +108,8 @@ export class ConfigReloader {
         'configuration change needs a restart; the running values are kept until then',
       );
     }
-    if (changes.sections.length) {
-      try {
-        this.#ctx.runtimes.swap(await buildRuntime(this.#ctx, effective, changes));
-      } catch (err) {
-        return this.#refuse(trigger, [(err as Error).message]);
-      }
-    }
+    // A failure to build (e.g. no credentials key for a new per-user server) refuses the reload.
+    if (changes.sections.length) this.#ctx.runtimes.swap(await buildRuntime(this.#ctx, effective, changes));
     this.#ctx.metrics.configReloads.labels('ok').inc();
     const { added, removed, changed } = changes.servers;
     this.#log.info(

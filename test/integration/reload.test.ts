@@ -154,11 +154,24 @@ describe('reloading the configuration of a running bridge', () => {
     const logged = bridge.logs.lines.map((l) => JSON.parse(l)).find((l) => l.msg?.startsWith('configuration refused'));
     expect(logged).toMatchObject({ level: 50, problems });
 
+    // Valid, but unusable: a per-user server needs the credentials key, which this process lacks.
+    const key = process.env.AIBRIDGE_CREDENTIALS_KEY;
+    delete process.env.AIBRIDGE_CREDENTIALS_KEY;
+    const perUser = { name: 'personal', url: second.url, per_user_credentials: true };
+    write(grown(join(dir, 'data'), { mcp_servers: [...grown('').mcp_servers, perUser] }));
+    const unusable = await bridge.reload('SIGHUP');
+    if (key !== undefined) process.env.AIBRIDGE_CREDENTIALS_KEY = key;
+    expect(unusable).toMatchObject({
+      result: 'refused',
+      problems: [expect.stringContaining('AIBRIDGE_CREDENTIALS_KEY')],
+    });
+    expect(bridge.ctx.config).toBe(running);
+
     upstream.enqueue('anthropic-messages/text.json');
     await anthropic.messages.create(ASK);
     expect(toolNames(upstream.requests.at(-1))).toEqual(AFTER);
     const metrics = await scrape();
-    expect(metrics.value('aibridge_config_reloads_total', { result: 'refused' })).toBe(1);
+    expect(metrics.value('aibridge_config_reloads_total', { result: 'refused' })).toBe(2);
     expect(metrics.value('aibridge_config_reloads_total', { result: 'ok' })).toBe(1);
   });
 
