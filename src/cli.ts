@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ExitError } from './cli/common.ts';
 import { identityCommands } from './cli/identity-commands.ts';
 import { interceptionsCommand } from './cli/interceptions-command.ts';
+import { mcpCommand } from './cli/mcp-command.ts';
 import { mcpCredentialsCommand } from './cli/mcp-credentials-command.ts';
 import { migrateCommand } from './cli/migrate-command.ts';
 import { serverCommand } from './cli/server-command.ts';
@@ -18,6 +19,7 @@ serverCommand(program);
 identityCommands(program);
 interceptionsCommand(program);
 mcpCredentialsCommand(program);
+mcpCommand(program);
 usageCommand(program);
 migrateCommand(program);
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { CONFIG_FLAG, resolveConfig } from './common.ts';
+import { CONFIG_FLAG, findConfigFile, resolveConfig } from './common.ts';
 
 function clientSetup(url: string, token: string): string {
   return [
@@ -30,19 +30,27 @@ export function serverCommand(program: Command): void {
       if (opts.listen) process.env.AIBRIDGE_LISTEN = opts.listen;
       if (opts.trace) process.env.AIBRIDGE_TRACE_ENABLE = 'true';
       if (opts.traceLogs) process.env.AIBRIDGE_TRACE_LOGS = 'true';
+      // Unhandled, SIGHUP ends the process: one arriving during start-up is remembered and applied after it.
+      let hungUp = false;
+      let onHangup = () => {
+        hungUp = true;
+      };
+      process.on('SIGHUP', () => onHangup());
       const config = resolveConfig(opts.config);
       // Loaded on demand so admin commands start fast.
       const { startServer } = await import('../server/start.ts');
       const { installCrashPolicy } = await import('../server/crash-policy.ts');
       let server: Awaited<ReturnType<typeof startServer>>;
       try {
-        server = await startServer(config);
+        server = await startServer(config, { configFile: findConfigFile(opts.config) });
       } catch (err) {
         // One clear line, and out: nothing opened for the failed start may keep the process alive.
         process.stderr.write(`aibridge: ${(err as Error).message.split('\n')[0]}\n`);
         process.exit(1);
       }
       server.ctx.logger.info({ url: server.url }, 'aibridge listening');
+      onHangup = () => void server.reload('SIGHUP');
+      if (hungUp) onHangup();
       if (server.bootstrap) process.stderr.write(clientSetup(server.url, server.bootstrap.token));
       let signals = 0;
       const stop = (reason: string, code = 0) => {

@@ -46,6 +46,8 @@ export interface BudgetConfig {
 
 export interface Config {
   listen: string;
+  /** Re-read the file when it changes (SIGHUP always does). */
+  watch_config: boolean;
   data_dir: string;
   mongodb: { uri: string; database: string };
   providers: ProviderConfig[];

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { McpServerConfig } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
 import { inSpan } from '../observability/tracing.ts';
@@ -11,6 +12,11 @@ export interface ManagerOptions {
   /** Background reconnect backoff. Defaults 1 s doubling to 30 s. */
   retryInitialMs?: number;
   retryMaxMs?: number;
+  /**
+   * Proxies of a running manager (a reload): one whose entry is unchanged is kept, connected,
+   * instead of reconnecting; its previous owner must not close it while this manager uses it.
+   */
+  adopt?: readonly StreamableHTTPServerProxy[];
 }
 
 /**
@@ -24,6 +30,8 @@ export class ServerProxyManager {
   readonly #log: Logger;
   readonly #options: ManagerOptions;
   readonly #shared: StreamableHTTPServerProxy[];
+  /** The shared proxies this manager made (not adopted): the ones init() connects. */
+  readonly #created: StreamableHTTPServerProxy[] = [];
   readonly #perUser = new Map<string, Set<StreamableHTTPServerProxy>>();
   readonly #bridge: ProxyBridge;
 
@@ -32,7 +40,15 @@ export class ServerProxyManager {
     this.perUserServers = servers.filter((s) => s.per_user_credentials);
     this.#log = logger;
     this.#options = options;
-    this.#shared = servers.filter((s) => !s.per_user_credentials).map((s) => this.#proxy(s, {}));
+    this.#shared = servers
+      .filter((s) => !s.per_user_credentials)
+      .map((s) => {
+        const kept = options.adopt?.find((p) => p.state !== 'closed' && isDeepStrictEqual(p.config, s));
+        if (kept) return kept;
+        const proxy = this.#proxy(s, {});
+        this.#created.push(proxy);
+        return proxy;
+      });
     for (const s of this.perUserServers) this.#perUser.set(s.name, new Set());
     this.#bridge = new ProxyBridge(this.#shared);
   }
@@ -41,13 +57,13 @@ export class ServerProxyManager {
     return this.#shared;
   }
 
-  /** Connects every shared server concurrently; returns within the connect timeout even if some are down. */
+  /** Connects every shared server it made concurrently; returns within the connect timeout even if some are down. */
   init(): Promise<void> {
-    return inSpan('ServerProxyManager.Init', { mcp_servers: this.#shared.length }, async () => {
-      const ready = await Promise.all(this.#shared.map((p) => p.init()));
-      const down = this.#shared.filter((_, i) => !ready[i]).map((p) => p.name);
+    return inSpan('ServerProxyManager.Init', { mcp_servers: this.#created.length }, async () => {
+      const ready = await Promise.all(this.#created.map((p) => p.init()));
+      const down = this.#created.filter((_, i) => !ready[i]).map((p) => p.name);
       if (down.length)
-        this.#log.warn({ servers: down }, 'MCP servers unavailable at start-up; retrying in the background');
+        this.#log.warn({ servers: down }, 'MCP servers unavailable on connect; retrying in the background');
     });
   }
 

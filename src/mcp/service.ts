@@ -1,27 +1,40 @@
+import type { McpServerConfig } from '../config/config.ts';
 import { CachedBridgePool } from '../pool/cached-bridge-pool.ts';
+import type { AppContext } from '../server/context.ts';
 import type { Service } from '../server/services.ts';
 import { credentialsKeyFromEnv, McpCredentials } from './credentials.ts';
 import { ServerProxyManager } from './server-proxy-manager.ts';
 
+export type McpRuntime = NonNullable<AppContext['mcp']>;
+
 /**
- * Connects the configured MCP servers at start-up (never blocking on one that is down),
- * puts the manager and the per-user pool on the context and reports them in /readyz.
+ * A manager and a per-user pool for these servers, connected (never blocking past the connect
+ * timeout on one that is down). Given the running manager, its proxies of unchanged entries are
+ * kept rather than reconnected. Start-up and reload both build the MCP side here.
  */
-export const mcpService: Service = async (ctx) => {
-  const servers = ctx.config.mcp_servers;
+export async function connectMcp(
+  ctx: AppContext,
+  servers: readonly McpServerConfig[],
+  running?: ServerProxyManager,
+): Promise<McpRuntime> {
   const perUser = servers.some((s) => s.per_user_credentials);
-  // Fail start-up now, clearly, rather than on a user's first request.
+  // Fail now, clearly, rather than on a user's first request.
   const credentials = perUser ? new McpCredentials(ctx.store.credentials, credentialsKeyFromEnv()) : undefined;
   const logger = ctx.logger.child({ component: 'mcp' });
-  const manager = new ServerProxyManager(servers, logger);
+  const manager = new ServerProxyManager(servers, logger, { adopt: running?.sharedProxies });
   await manager.init();
-  const pool = new CachedBridgePool(manager, credentials, logger);
-  ctx.mcp = { manager, pool };
-  ctx.readiness.push(() => ({ mcp_servers: manager.status() }));
+  return { manager, pool: new CachedBridgePool(manager, credentials, logger) };
+}
+
+/** Connects the configured MCP servers at start-up, puts them on the context and reports them in /readyz. */
+export const mcpService: Service = async (ctx) => {
+  ctx.mcp = await connectMcp(ctx, ctx.config.mcp_servers);
+  // Read at each call: a reload replaces ctx.mcp.
+  ctx.readiness.push(() => ({ mcp_servers: ctx.mcp?.manager.status() ?? {} }));
   return {
     async stop() {
-      await pool.close();
-      await manager.close();
+      await ctx.mcp?.pool.close();
+      await ctx.mcp?.manager.close();
     },
   };
 };

@@ -42,6 +42,8 @@ const PING_TIMEOUT_MS = 5_000;
 export class StreamableHTTPServerProxy {
   readonly name: string;
   readonly url: string;
+  /** The entry it was made from: a reload keeps the proxy when its entry is unchanged. */
+  readonly config: McpServerConfig;
   readonly #headers: Record<string, string>;
   readonly #keep: (rawName: string) => boolean;
   readonly #callTimeoutMs: number;
@@ -54,6 +56,7 @@ export class StreamableHTTPServerProxy {
 
   #state: McpServerStatus['state'] = 'connecting';
   #lastError: string | null = null;
+  #lastHttpStatus: number | undefined;
   #tools: readonly InjectedTool[] = [];
   #byRaw = new Map<string, InjectedTool>();
   #client: Client | undefined;
@@ -67,6 +70,7 @@ export class StreamableHTTPServerProxy {
   constructor(config: McpServerConfig, options: ProxyOptions) {
     this.name = config.name;
     this.url = config.url;
+    this.config = config;
     const headers = new Headers(config.headers);
     for (const [k, v] of Object.entries(options.headers ?? {})) headers.set(k, v);
     this.#headers = Object.fromEntries(headers);
@@ -89,6 +93,11 @@ export class StreamableHTTPServerProxy {
 
   get state(): McpServerStatus['state'] {
     return this.#state;
+  }
+
+  /** The HTTP status the server refused the last connect attempt with; undefined when it was unreachable or fine. */
+  get refusedWith(): number | undefined {
+    return this.#state === 'failed' ? this.#lastHttpStatus : undefined;
   }
 
   status(): McpServerStatus {
@@ -331,6 +340,7 @@ export class StreamableHTTPServerProxy {
     if (this.#state === 'closed') return;
     this.#state = 'failed';
     this.#lastError = message(err);
+    this.#lastHttpStatus = err instanceof StreamableHTTPError && (err.code ?? 0) > 0 ? err.code : undefined;
     this.#scheduleRetry();
   }
 
@@ -354,6 +364,7 @@ export class StreamableHTTPServerProxy {
 }
 
 function message(err: unknown): string {
+  if (err instanceof StreamableHTTPError && (err.code ?? 0) > 0) return `${err.message} (HTTP ${err.code})`;
   if (err instanceof Error) {
     const cause = (err.cause as { code?: string; message?: string } | undefined) ?? undefined;
     const detail = cause?.code ?? cause?.message;

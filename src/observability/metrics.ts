@@ -150,6 +150,12 @@ export class Metrics {
     labelNames: ['collection'] as const,
     registers: [this.registry],
   });
+  readonly configReloads = new Counter({
+    name: 'aibridge_config_reloads_total',
+    help: 'Configuration reloads (SIGHUP or a watched file change), applied (ok) or refused as invalid.',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   #sources: MetricSources | undefined;
 
   constructor(options: MetricsOptions = {}) {

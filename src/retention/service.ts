@@ -10,19 +10,20 @@ const PURGE_INTERVAL_MS = 10 * 60_000;
 /**
  * Purges at start-up (in the background, so a backlog never delays serving) and every
  * 10 minutes. Every replica runs this; the lease in the store lets one purge at a time.
+ * The period is read at each run, so a reload's new `retention` applies from the next one.
  */
 export const retentionService: Service = async (ctx) => {
-  const retentionMs = parseDuration(ctx.config.retention);
   const log = ctx.logger.child({ component: 'retention' });
-  if (retentionMs === 0) {
-    log.debug('retention is 0: interceptions are kept forever');
-    return { stop: async () => {} };
-  }
   const holder = `${hostname()}:${process.pid}:${randomUUID()}`;
   const abort = new AbortController();
   let current: Promise<void> | undefined;
 
   const once = async () => {
+    const retentionMs = parseDuration(ctx.config.retention);
+    if (retentionMs === 0) {
+      log.debug('retention is 0: interceptions are kept forever');
+      return;
+    }
     try {
       const run = await purge(ctx.store, {
         holder,

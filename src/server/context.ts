@@ -11,8 +11,13 @@ import type { PriceBook } from '../pricing/price-book.ts';
 import type { Provider } from '../providers/provider.ts';
 import type { Recorder } from '../recorder/recorder.ts';
 import type { Store } from '../store/store.ts';
+import type { Runtimes } from './runtime.ts';
 
-/** Everything a route needs, built once at start-up and passed down explicitly. */
+/**
+ * Everything a route needs, built at start-up and passed down explicitly. A reload replaces
+ * config, prices, providers, limits and mcp together (runtime.ts); a provider request works
+ * on the ones current at its start.
+ */
 export interface AppContext {
   config: Config;
   store: Store;
@@ -33,4 +38,6 @@ export interface AppContext {
   readiness: Array<() => Record<string, unknown>>;
   /** MCP servers and per-user tool bridges; set by mcpService at start-up. */
   mcp?: { manager: ServerProxyManager; pool: CachedBridgePool };
+  /** The runtime new requests get, and the retired ones requests in flight still hold. */
+  runtimes: Runtimes;
 }

@@ -12,6 +12,7 @@ import { abortOnClose, type Provider, relayResponse } from '../providers/provide
 import { sendUpstreamFailure } from '../providers/upstream-failure.ts';
 import type { AppContext } from './context.ts';
 import { refuse } from './refuse.ts';
+import { pinned } from './runtime.ts';
 
 /** Route roots: the bare one, and those of clients set up for Coder's AI Bridge or its 2026 name, AI Gateway (SPEC §4). */
 const ROOTS = ['', '/api/v2/aibridge', '/api/v2/ai-gateway'];
@@ -76,12 +77,13 @@ function guard(ctx: AppContext, provider: Provider) {
       });
     }
     if (!principal) return refuse(reply, provider.type, 'authentication', 'invalid or expired AI Bridge token');
-    if (!provider.hasKey) {
+    const current = ctx.providers.find((p) => p.name === provider.name) ?? provider; // a reload may have replaced it
+    if (!current.hasKey) {
       return refuse(
         reply,
         provider.type,
         'not_configured',
-        `provider "${provider.name}" has no api_key configured (${provider.keySetting}); ask the bridge's operator`,
+        `provider "${provider.name}" has no api_key configured (${current.keySetting}); ask the bridge's operator`,
       );
     }
     principals.set(request, principal);
@@ -164,32 +166,36 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
       app.head(`${prefix}/*`, (_request, reply) => reply.code(200).send());
 
       for (const api of BRIDGED[provider.type]) {
-        app.post(`${prefix}${api.path}`, { onRequest }, async (request, reply) => {
-          reply.hijack();
-          const principal = principals.get(request) as Principal;
-          if (!(await withinBudget(ctx, provider, principal, reply))) return;
-          if (!admit(ctx, provider, principal, reply)) return;
-          try {
-            await intercept({ ctx, provider, api, principal, request, res: reply.raw });
-          } catch (err) {
-            // A bug must not leave the client hanging or show it internals.
-            request.log.error({ err }, 'interception failed');
-            sendError(reply.raw, provider.type, 'internal', `internal error (request id ${request.id})`);
-          } finally {
-            ctx.limits.concurrency.release();
-          }
-        });
+        // Each request runs on the config, provider and MCP tools current at its start, whatever a reload does meanwhile.
+        app.post(`${prefix}${api.path}`, { onRequest }, (request, reply) =>
+          pinned(ctx, provider.name, async (ctx, provider) => {
+            reply.hijack();
+            const principal = principals.get(request) as Principal;
+            if (!(await withinBudget(ctx, provider, principal, reply))) return;
+            if (!admit(ctx, provider, principal, reply)) return;
+            try {
+              await intercept({ ctx, provider, api, principal, request, res: reply.raw });
+            } catch (err) {
+              // A bug must not leave the client hanging or show it internals.
+              request.log.error({ err }, 'interception failed');
+              sendError(reply.raw, provider.type, 'internal', `internal error (request id ${request.id})`);
+            } finally {
+              ctx.limits.concurrency.release();
+            }
+          }),
+        );
       }
       for (const route of PASSTHROUGH[provider.type]) {
         app.route({
           method: route.methods as ['GET'],
           url: `${prefix}${route.path}`,
           onRequest,
-          handler: async (request, reply) => {
-            reply.hijack();
-            ctx.metrics.passthrough.labels(provider.name, route.path, request.method).inc(); // the template, not the raw path
-            await passthrough(provider, prefix, request, reply);
-          },
+          handler: (request, reply) =>
+            pinned(ctx, provider.name, async (_ctx, provider) => {
+              reply.hijack();
+              ctx.metrics.passthrough.labels(provider.name, route.path, request.method).inc(); // the template, not the raw path
+              await passthrough(provider, prefix, request, reply);
+            }),
         });
       }
     }

@@ -15,6 +15,8 @@ import type { Store } from '../store/store.ts';
 import { buildApp } from './app.ts';
 import type { AppContext } from './context.ts';
 import { checkCanListen, listenError } from './listen-error.ts';
+import { ConfigReloader, type ReloadResult } from './reload.ts';
+import { Runtimes } from './runtime.ts';
 import { SERVICES } from './services.ts';
 
 export interface RunningServer {
@@ -23,6 +25,8 @@ export interface RunningServer {
   ctx: AppContext;
   /** Set when this start created the first owner. */
   bootstrap?: { username: string; token: string };
+  /** Re-reads the configuration file (what SIGHUP does); new requests get the result. */
+  reload(trigger?: string): Promise<ReloadResult>;
   close(): Promise<void>;
 }
 
@@ -32,6 +36,8 @@ export interface StartOptions {
   store?: Store;
   /** Grace period for in-flight requests on shutdown. */
   drainMs?: number;
+  /** The file `config` was loaded from: reload() and `watch_config` re-read it. */
+  configFile?: string;
 }
 
 function splitListen(listen: string): { host: string; port: number } {
@@ -75,6 +81,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       userRate: new UserRateLimit(config.limits.user_requests_per_minute),
     },
     readiness: [],
+    runtimes: new Runtimes(() => ctx),
   };
   for (const { name, setting } of keylessProviders(config)) {
     logger.warn(
@@ -108,15 +115,18 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const address = app.server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
+  const reloader = new ConfigReloader(ctx, options.configFile);
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
+      await reloader.close();
       const drain = new Promise((r) => setTimeout(r, options.drainMs ?? 30_000).unref());
       await Promise.race([app.close(), drain]);
+      await ctx.runtimes.closeRetired();
       await release();
     })();
     return closing;
   };
-  return { url, app, ctx, bootstrap, close };
+  return { url, app, ctx, bootstrap, reload: (trigger = 'reload') => reloader.reload(trigger), close };
 }

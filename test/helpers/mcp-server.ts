@@ -47,6 +47,8 @@ export interface TestMcpServer {
   /** Live MCP sessions. */
   readonly sessions: number;
   toolNames(): string[];
+  /** Until the returned function is called, `slow` calls wait after their sleep: a test can act while one surely runs. */
+  hold(): () => void;
   /** Adds a tool answering "<name> ok" and notifies every session (notifications/tools/list_changed). */
   addTool(name: string, description?: string): Promise<void>;
   removeTool(name: string): Promise<void>;
@@ -65,7 +67,7 @@ type Handler = (
 
 const text = (t: string): CallToolResult => ({ content: [{ type: 'text', text: t }] });
 
-function builtinTools(): Map<string, { tool: Tool; handler: Handler }> {
+function builtinTools(gate: () => Promise<void> | undefined): Map<string, { tool: Tool; handler: Handler }> {
   const tools = new Map<string, { tool: Tool; handler: Handler }>();
   const add = (name: string, description: string, properties: Record<string, object>, handler: Handler) =>
     tools.set(name, { tool: { name, description, inputSchema: { type: 'object', properties } }, handler });
@@ -81,6 +83,7 @@ function builtinTools(): Map<string, { tool: Tool; handler: Handler }> {
   add('slow', 'Waits ms milliseconds, then answers.', { ms: { type: 'number' } }, async (args, _h, signal) => {
     const ms = Number(args.ms ?? 100);
     await sleep(ms, undefined, { signal }).catch(() => {});
+    await gate();
     return text(`slept ${ms} ms`);
   });
   add('image', 'Returns a tiny PNG.', {}, async () => ({
@@ -101,7 +104,8 @@ function builtinTools(): Map<string, { tool: Tool; handler: Handler }> {
  */
 export async function startTestMcpServer(options: TestMcpServerOptions = {}): Promise<TestMcpServer> {
   const pageSize = options.pageSize ?? 50;
-  const tools = builtinTools();
+  let held: Promise<void> | undefined;
+  const tools = builtinTools(() => held);
   const extra = (name: string) => ({
     tool: { name, description: `Extra tool ${name}.`, inputSchema: { type: 'object' as const, properties: {} } },
     handler: async () => text(`${name} ok`),
@@ -262,6 +266,16 @@ export async function startTestMcpServer(options: TestMcpServerOptions = {}): Pr
     async removeTool(name) {
       tools.delete(name);
       await notifyAll();
+    },
+    hold() {
+      let release = () => {};
+      held = new Promise((resolve) => {
+        release = resolve;
+      });
+      return () => {
+        held = undefined;
+        release();
+      };
     },
     forgetSessions: () => sessions.clear(),
     stop,
