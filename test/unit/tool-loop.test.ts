@@ -283,13 +283,16 @@ describe.each(['anthropic-messages', 'openai-chat', 'openai-responses'] as const
   it('an upstream that cannot be reached for the second turn becomes an error event in the stream', async () => {
     const r = await intercept(dir, 'sse', [`${dir}/injected-tool.sse`], {
       send: (upstream) => async (body) => {
-        if (upstream.bodies.length) throw new Error('connect ECONNREFUSED');
+        if (upstream.bodies.length)
+          throw Object.assign(new Error('connect ECONNREFUSED 10.0.0.7:443'), { code: 'ECONNREFUSED' });
         return upstream.send(body);
       },
     });
     expect(r.warnings).toEqual(['upstream call failed']);
-    expect(r.ended).toMatchObject({ status: 'failed', metadata: { error: 'connect ECONNREFUSED' } });
-    expect(r.channel.body).toContain('upstream request failed: connect ECONNREFUSED');
+    expect(r.ended).toMatchObject({ status: 'failed', metadata: { error: 'connect ECONNREFUSED 10.0.0.7:443' } });
+    // The client hears what failed and a request id, never the address.
+    expect(r.channel.body).toContain('upstream unreachable (request id req-test)');
+    expect(r.channel.body).not.toContain('10.0.0.7');
     expectEndedBeforeLastBytes(r.timeline);
   });
 });
