@@ -1,5 +1,5 @@
 // Shared pieces of every page: headings, states (loading, empty, error), tables, badges, dialogs.
-import { h } from './dom.js';
+import { fill, h } from './dom.js';
 
 let ids = 0;
 export const uid = (prefix) => `${prefix}-${++ids}`;
@@ -143,4 +143,24 @@ export function secretOnce(title, secret) {
     h('p', null, 'Copy it now: it is shown only this once and cannot be recovered.'),
     h('div', { class: 'secret' }, code, copy),
   );
+}
+
+/** A danger button that asks first (a modal), then runs `work`; cancelling returns focus to it. */
+export function confirmButton(label, ariaLabel, question, work) {
+  const button = h('button', { type: 'button', class: 'danger', 'aria-label': ariaLabel }, label);
+  button.addEventListener('click', async () => {
+    if (!(await confirmDialog({ ...question, danger: true }))) return button.focus();
+    await busy(button, work);
+  });
+  return button;
+}
+
+/** A card whose body arrives later: a loading state, then the body or the error. */
+export function asyncCard(title, load) {
+  const card = h('section', { class: 'card' }, h('h2', null, title), loading());
+  load().then(
+    (body) => fill(card, h('h2', null, title), body),
+    (err) => fill(card, h('h2', null, title), errorBox(err)),
+  );
+  return card;
 }

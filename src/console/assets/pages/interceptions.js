@@ -4,8 +4,9 @@ import { fill, h } from '../lib/dom.js';
 import { download, EXPORT_CAP, fetchAll, toCsv, toNdjson } from '../lib/export.js';
 import { cost, int, person, time, tokens } from '../lib/format.js';
 import { go, href } from '../lib/router.js';
-import { badge, busy, errorBox, loading, pageHead, statusBadge, table } from '../lib/ui.js';
+import { badge, busy, errorBox, pageHead, statusBadge, table } from '../lib/ui.js';
 import { filterBox } from '../parts/filter.js';
+import { paged } from '../parts/pager.js';
 
 const PAGE = 50;
 
@@ -73,47 +74,19 @@ export async function renderInterceptions(view, { params, everyone }) {
   );
   const results = h('section', { class: 'results', 'aria-label': 'Results' });
   view.append(results);
-  const cursors = []; // the after_id that opened each page, so "Newer" can go back
-
-  async function show(after, focus) {
-    fill(results, loading());
-    let page;
-    try {
-      page = await api('/interceptions', { params: { q, limit: PAGE, after_id: after } });
-    } catch (err) {
-      return fill(results, errorBox(err));
-    }
-    const first = cursors.length * PAGE;
-    const newer = h('button', { type: 'button', disabled: !cursors.length }, '← Newer');
-    const older = h('button', { type: 'button', disabled: first + page.results.length >= page.count }, 'Older →');
-    newer.addEventListener('click', () => {
-      cursors.pop();
-      show(cursors.at(-1), 'newer');
-    });
-    older.addEventListener('click', () => {
-      cursors.push(page.results.at(-1).id);
-      show(cursors.at(-1), 'older');
-    });
-    fill(
-      results,
-      table(interceptionColumns, page.results, {
+  const cursors = [undefined]; // cursors[n]: the after_id that opens page n
+  await paged(
+    results,
+    PAGE,
+    async (n) => {
+      const page = await api('/interceptions', { params: { q, limit: PAGE, after_id: cursors[n] } });
+      cursors[n + 1] = page.results.at(-1)?.id;
+      return { rows: page.results, total: page.count, more: n * PAGE + page.results.length < page.count };
+    },
+    (rows) =>
+      table(interceptionColumns, rows, {
         caption: 'Interceptions',
         emptyText: q ? 'No interceptions match this filter.' : 'No interceptions recorded yet.',
       }),
-      h(
-        'div',
-        { class: 'pager' },
-        h(
-          'span',
-          { class: 'muted small' },
-          page.count ? `${int(first + 1)}–${int(first + page.results.length)} of ${int(page.count)}` : '',
-        ),
-        h('div', { class: 'actions' }, newer, older),
-      ),
-    );
-    // Keep keyboard users on the pager they used (a disabled button cannot hold focus).
-    const keep = focus === 'older' ? older : newer;
-    if (focus) (keep.disabled ? (keep === older ? newer : older) : keep).focus();
-  }
-  await show(undefined);
+  );
 }

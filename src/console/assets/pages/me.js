@@ -1,10 +1,10 @@
 // Me: my budget and usage, my tokens, my MCP credentials.
 import { api } from '../lib/api.js';
 import { barChart } from '../lib/chart.js';
-import { fill, h } from '../lib/dom.js';
+import { h } from '../lib/dom.js';
 import { day, usd } from '../lib/format.js';
 import { daysBetween, rangeQuery, withTerm } from '../lib/query.js';
-import { errorBox, loading, pageHead } from '../lib/ui.js';
+import { asyncCard, pageHead } from '../lib/ui.js';
 import { credentialsPanel } from '../parts/credentials.js';
 import { spendCard } from '../parts/spend.js';
 import { tokensPanel } from '../parts/tokens.js';
@@ -12,26 +12,15 @@ import { tokensPanel } from '../parts/tokens.js';
 const DAYS = 30;
 
 function usageCard() {
-  const card = h('section', { class: 'card' }, h('h2', null, `My spend, last ${DAYS} days`), loading());
-  const range = { after: new Date(Date.now() - DAYS * 86_400_000).toISOString(), end: new Date() };
-  api('/usage', { params: { q: withTerm(rangeQuery(range), 'initiator', 'me'), group_by: 'day' } })
-    .then(({ groups }) => {
-      const slots = daysBetween(range.after, range.end);
-      const byDay = new Map(groups.map((g) => [g.key.day, g.cost_usd ?? 0]));
-      fill(
-        card,
-        h('h2', null, `My spend, last ${DAYS} days`),
-        barChart({
-          slots,
-          series: [slots.map((d) => byDay.get(d) ?? 0)],
-          format: usd,
-          label: day,
-          title: 'My spend per day (UTC)',
-        }),
-      );
-    })
-    .catch((err) => fill(card, h('h2', null, 'My spend'), errorBox(err)));
-  return card;
+  return asyncCard(`My spend, last ${DAYS} days`, async () => {
+    const range = { after: new Date(Date.now() - DAYS * 86_400_000).toISOString(), end: new Date() };
+    const q = withTerm(rangeQuery(range), 'initiator', 'me');
+    const { groups } = await api('/usage', { params: { q, group_by: 'day' } });
+    const slots = daysBetween(range.after, range.end);
+    const byDay = new Map(groups.map((g) => [g.key.day, g.cost_usd ?? 0]));
+    const series = [slots.map((d) => byDay.get(d) ?? 0)];
+    return barChart({ slots, series, format: usd, label: day, title: 'My spend per day (UTC)' });
+  });
 }
 
 export async function renderMe(view, { user }) {

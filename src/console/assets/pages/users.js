@@ -7,7 +7,7 @@ import { href } from '../lib/router.js';
 import {
   badge,
   busy,
-  confirmDialog,
+  confirmButton,
   errorBox,
   field,
   loading,
@@ -98,23 +98,24 @@ export async function renderUsers(view, { user: me }) {
         if ((await patchUser(u.username, { disabled: !u.disabled }, status)) !== null) await refresh();
       }),
     );
-    const remove = h('button', { type: 'button', class: 'danger', 'aria-label': `Delete ${u.username}` }, 'Delete');
-    remove.addEventListener('click', async () => {
-      const ok = await confirmDialog({
+    const remove = confirmButton(
+      'Delete',
+      `Delete ${u.username}`,
+      {
         title: `Delete ${u.username}?`,
         message: 'Their tokens stop working at once. Their recorded interceptions stay.',
         confirm: 'Delete user',
-        danger: true,
-      });
-      if (!ok) return remove.focus();
-      try {
-        await api(`/users/${seg(u.username)}`, { method: 'DELETE' });
-        fill(status, notice('success', `Deleted ${u.username}.`));
-        await refresh();
-      } catch (err) {
-        fill(status, errorBox(err));
-      }
-    });
+      },
+      async () => {
+        try {
+          await api(`/users/${seg(u.username)}`, { method: 'DELETE' });
+          fill(status, notice('success', `Deleted ${u.username}.`));
+          await refresh();
+        } catch (err) {
+          fill(status, errorBox(err));
+        }
+      },
+    );
     return h(
       'div',
       { class: 'actions' },

@@ -3,7 +3,7 @@
 import { api } from '../lib/api.js';
 import { fill, h } from '../lib/dom.js';
 import { time } from '../lib/format.js';
-import { busy, confirmDialog, errorBox, field, loading, notice, table } from '../lib/ui.js';
+import { busy, confirmButton, errorBox, field, loading, notice, table } from '../lib/ui.js';
 
 const BASE = '/users/me/mcp-credentials';
 
@@ -75,30 +75,25 @@ export function credentialsPanel() {
     }
   }
 
-  function removeButton(c) {
-    const button = h(
-      'button',
-      { type: 'button', class: 'danger', 'aria-label': `Delete credentials for ${c.server}` },
+  const removeButton = (c) =>
+    confirmButton(
       'Delete',
-    );
-    button.addEventListener('click', async () => {
-      const ok = await confirmDialog({
+      `Delete credentials for ${c.server}`,
+      {
         title: `Delete credentials for ${c.server}?`,
         message: 'Its tools are no longer given to your agents until you add them again.',
         confirm: 'Delete',
-        danger: true,
-      });
-      if (!ok) return button.focus();
-      try {
-        await api(`${BASE}/${encodeURIComponent(c.server)}`, { method: 'DELETE' });
-        fill(status, notice('success', `Deleted credentials for ${c.server}.`));
-        await refresh();
-      } catch (err) {
-        fill(status, errorBox(err));
-      }
-    });
-    return button;
-  }
+      },
+      async () => {
+        try {
+          await api(`${BASE}/${encodeURIComponent(c.server)}`, { method: 'DELETE' });
+          fill(status, notice('success', `Deleted credentials for ${c.server}.`));
+          await refresh();
+        } catch (err) {
+          fill(status, errorBox(err));
+        }
+      },
+    );
 
   form.addEventListener('submit', (event) => {
     event.preventDefault();

@@ -2,7 +2,7 @@
 import { api, seg } from '../lib/api.js';
 import { fill, h } from '../lib/dom.js';
 import { time } from '../lib/format.js';
-import { badge, busy, confirmDialog, errorBox, field, loading, secretOnce, table } from '../lib/ui.js';
+import { badge, busy, confirmButton, errorBox, field, loading, secretOnce, table } from '../lib/ui.js';
 
 const EXPIRIES = [
   ['', 'Never'],
@@ -58,21 +58,16 @@ export function tokensPanel(user, label = 'your') {
     }
   }
 
-  function revokeButton(t) {
-    const button = h(
-      'button',
-      { type: 'button', class: 'danger', 'aria-label': `Revoke token ${t.name || t.id}` },
+  const revokeButton = (t) =>
+    confirmButton(
       'Revoke',
-    );
-    button.addEventListener('click', async () => {
-      const ok = await confirmDialog({
+      `Revoke token ${t.name || t.id}`,
+      {
         title: 'Revoke this token?',
         message: `Agents using “${t.name || t.id}” get 401 from now on. This cannot be undone.`,
         confirm: 'Revoke',
-        danger: true,
-      });
-      if (!ok) return button.focus();
-      await busy(button, async () => {
+      },
+      async () => {
         try {
           await api(`${base}/${seg(t.id)}`, { method: 'DELETE' });
           fill(shown);
@@ -80,10 +75,8 @@ export function tokensPanel(user, label = 'your') {
         } catch (err) {
           fill(shown, errorBox(err));
         }
-      });
-    });
-    return button;
-  }
+      },
+    );
 
   form.addEventListener('submit', (event) => {
     event.preventDefault();
