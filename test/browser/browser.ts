@@ -70,10 +70,10 @@ export function violations(page: Page): Promise<string[]> {
   return page.evaluate(() => (window as unknown as { __violations: string[] }).__violations ?? []);
 }
 
-export async function screenshot(page: Page, name: string, fullPage = false): Promise<void> {
+export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.evaluate(() => document.fonts.ready);
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage });
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
 }
 
 /** Signs in through the form, as a person would. */

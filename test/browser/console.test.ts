@@ -150,6 +150,7 @@ describe('an owner', () => {
     const box = p.getByRole('searchbox', { name: 'Filter' });
     await p.getByRole('table', { name: 'Interceptions' }).waitFor();
     expect(await p.getByText(/^1–50 of \d+$/).count()).toBe(1);
+    await screenshot(p, 'interceptions');
     await p.getByRole('button', { name: 'Older →' }).click();
     await expect.poll(() => p.getByText(/^51–\d+ of \d+$/).count()).toBe(1);
 
@@ -168,7 +169,6 @@ describe('an owner', () => {
     await box.fill(`session:${SESSION_ID}`);
     await box.press('Enter');
     await expect.poll(() => rows.count()).toBe(4);
-    await screenshot(p, 'interceptions');
     const [download] = await Promise.all([
       p.waitForEvent('download'),
       p.getByRole('button', { name: 'Export CSV' }).click(),
@@ -199,7 +199,17 @@ describe('an owner', () => {
     expect(await p.getByRole('table', { name: 'Upstream calls' }).locator('tbody tr').count()).toBe(2);
     expect(await p.locator('.events').textContent()).toMatch(/Tool echo ran for \d+ ms/);
     expect(await p.locator('pre.block').first().textContent()).toBe('Echo something from the test server');
-    await screenshot(p, 'interception', true);
+    await p.getByRole('heading', { name: 'Timeline' }).evaluate((el) => el.scrollIntoView());
+    await screenshot(p, 'interception');
+  });
+
+  it('marks a prompt that was stored cut, and shows it redacted as recorded', async () => {
+    await go(p, `#/interceptions/${world.longPromptId}`);
+    await expect.poll(() => p.getByText(/^truncated · [\d.]+ KiB originally$/).count()).toBe(1);
+    const text = (await p.locator('pre.block').first().textContent())!;
+    expect(text).toContain('[REDACTED]');
+    expect(text).not.toContain('AKIAIOSFODNN7EXAMPLE');
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(4096);
   });
 
   it('reads a session as a thread, oldest turn first', async () => {
@@ -294,7 +304,8 @@ describe('a member', () => {
     const credentials = p.getByRole('table', { name: 'MCP credentials' });
     await expect.poll(() => credentials.textContent()).toContain('Authorization');
     expect(await credentials.textContent()).not.toContain('personal-secret');
-    await screenshot(p, 'me', true);
+    await p.evaluate(() => window.scrollTo(0, 0));
+    await screenshot(p, 'me');
 
     await p.getByRole('button', { name: 'Revoke token laptop' }).click();
     await p.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();

@@ -34,6 +34,8 @@ export interface ConsoleWorld {
   alice: Person;
   /** dev's interception whose model called the injected `echo` tool. */
   toolCallId: string;
+  /** dev's interception whose prompt (a pasted log with an AWS key id) was stored cut and redacted. */
+  longPromptId: string;
   /** alice's interception: dev must not see it. */
   aliceInterceptionId: string;
   close(): Promise<void>;
@@ -55,6 +57,7 @@ function history(people: Person[]): RecordOp[] {
   const models = ['claude-sonnet-4-6', 'gpt-5', 'claude-haiku-4-5'];
   for (let day = 1; day <= 12; day++) {
     people.forEach((p, n) => {
+      const session = randomUUID(); // one agent session per person and day
       const turns = ((day * 7 + n * 3) % 5) + 1;
       for (let t = 0; t < turns; t++) {
         const started = new Date(Date.now() - day * 86_400_000 - (n * 5 + t) * 600_000);
@@ -75,7 +78,7 @@ function history(people: Person[]): RecordOp[] {
             model,
             client: model.startsWith('gpt') ? 'Codex' : 'Claude Code',
             user_agent: null,
-            client_session_id: `history-${p.username}-${day}`,
+            client_session_id: session,
             started_at: started,
             ended_at: new Date(started.getTime() + 4_000),
             status: failed ? 'failed' : 'completed',
@@ -121,6 +124,7 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
       { name: 'personal', url: mcp.url, per_user_credentials: true, tool_allow_regex: '^echo$' },
     ],
     budgets: { member: { usd: 5, period: 'month' } },
+    recording: { max_field_bytes: '4KiB' }, // so a pasted log is stored cut
   });
   const bootstrap = h.bridge.bootstrap;
   if (!bootstrap) throw new Error('the harness store was not fresh: no bootstrap owner');
@@ -161,6 +165,19 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
   );
   await h.anthropic.messages.create(ask('This one fails upstream'), { headers: CLAUDE_CODE }).catch(() => {});
 
+  // A pasted build log, longer than recording.max_field_bytes, with a credential in it.
+  const log = Array.from({ length: 300 }, (_, i) => `step ${i}: ok (cache hit)`).join('\n');
+  h.upstream.enqueue('openai-chat/text.json');
+  await h.openai.chat.completions.create(
+    {
+      model: 'gpt-5',
+      messages: [{ role: 'user', content: `Why does CI fail? AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n${log}` }],
+    },
+    { headers: CODEX },
+  );
+  await ended(6);
+  const [longPrompt] = await h.store.audit.list({}, { limit: 1 });
+
   // alice's own work, which dev must never see.
   const asAlice = new Anthropic({ baseURL: `${h.bridge.url}/anthropic`, apiKey: alice.token, maxRetries: 0 });
   h.upstream.enqueue('anthropic-messages/text.json');
@@ -170,7 +187,7 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
   const asOwner = new OpenAI({ baseURL: `${h.bridge.url}/openai/v1`, apiKey: owner.token, maxRetries: 0 });
   h.upstream.enqueue('openai-chat/cached.json');
   await asOwner.chat.completions.create({ model: 'gpt-5', messages: [{ role: 'user', content: 'Review the config' }] });
-  await ended(7);
+  await ended(8);
   const aliceRows = await h.store.audit.list({ initiator_id: alice.id }, { limit: 1 });
 
   await h.store.records.write(history([dev, alice, owner]));
@@ -183,6 +200,7 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
     dev,
     alice,
     toolCallId: withTool!.interception._id,
+    longPromptId: longPrompt!.interception._id,
     aliceInterceptionId: aliceRows[0]!.interception._id,
     async close() {
       await h.close();
