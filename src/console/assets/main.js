@@ -121,6 +121,6 @@ whenSignedOut(() => {
 });
 document.querySelector('.skip').addEventListener('click', (event) => {
   event.preventDefault();
-  (main ?? app).focus();
+  document.getElementById('main')?.focus(); // the shell's or the sign-in page's
 });
 boot();
