@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     globalSetup: ['test/global-setup.ts'],
     include: ['test/**/*.test.ts'],
-    exclude: ['test/agents/**', 'node_modules/**'],
+    exclude: ['test/agents/**', 'test/browser/**', 'node_modules/**'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 180_000,

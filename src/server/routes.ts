@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { consoleRoutes } from '../console/routes.ts';
 import { metricsRoutes } from '../observability/metrics-route.ts';
 import type { AppContext } from './context.ts';
 import { opsRoutes } from './ops-routes.ts';
@@ -6,5 +7,5 @@ import { providerRoutes } from './provider-routes.ts';
 
 export type RouteRegistrar = (app: FastifyInstance, ctx: AppContext) => void;
 
-/** The HTTP surfaces beside the API (src/api), one registrar per concern. */
-export const ROUTES: RouteRegistrar[] = [opsRoutes, metricsRoutes, providerRoutes];
+/** The HTTP surfaces beside the API (src/api), one registrar per concern; the web console serves `/`. */
+export const ROUTES: RouteRegistrar[] = [opsRoutes, metricsRoutes, providerRoutes, consoleRoutes];

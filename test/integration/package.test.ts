@@ -88,7 +88,7 @@ describe('the installed package, on Node 24', () => {
       await client.close();
     });
 
-    it('starts, serves /healthz and stops cleanly on SIGTERM', async () => {
+    it('starts, serves /healthz and the web console, and stops cleanly on SIGTERM', async () => {
       const dir = tempDir();
       const file = join(dir, 'aibridge.json'); // JSON is YAML: no quoting of the URI to think about
       const config = { listen: '127.0.0.1:0', data_dir: join(dir, 'data'), mongodb: { uri: mongoUri(), database } };
@@ -99,6 +99,11 @@ describe('the installed package, on Node 24', () => {
         const line = output.split('\n').find((l) => l.includes('"msg":"aibridge listening"')) as string;
         const { url } = JSON.parse(line) as { url: string };
         expect((await fetch(`${url}/healthz`)).status).toBe(200);
+        // The console's files are read next to its compiled module.
+        const page = await fetch(`${url}/`);
+        expect(page.status).toBe(200);
+        const main = /src="(\/console\/[^"]+\/main\.js)"/.exec(await page.text())?.[1];
+        expect((await fetch(`${url}${main}`)).status).toBe(200);
         const exited = new Promise<number | null>((r) => server.once('exit', r));
         server.kill('SIGTERM');
         expect(await exited).toBe(0);

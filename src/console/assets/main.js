@@ -1,0 +1,126 @@
+// The console's shell: who is signed in, the navigation, and which page the hash shows.
+import { api, whenSignedOut } from './lib/api.js';
+import { fill, h } from './lib/dom.js';
+import { current } from './lib/router.js';
+import { empty, errorBox, loading, pageHead } from './lib/ui.js';
+import { renderInterception } from './pages/interception.js';
+import { renderInterceptions } from './pages/interceptions.js';
+import { renderMe } from './pages/me.js';
+import { renderOverview } from './pages/overview.js';
+import { renderSession } from './pages/session.js';
+import { renderSessions } from './pages/sessions.js';
+import { renderSignIn } from './pages/signin.js';
+import { renderUser } from './pages/user.js';
+import { renderUsers } from './pages/users.js';
+
+const SECTIONS = {
+  overview: { label: 'Overview', list: renderOverview },
+  interceptions: { label: 'Interceptions', list: renderInterceptions, one: renderInterception },
+  sessions: { label: 'Sessions', list: renderSessions, one: renderSession },
+  users: { label: 'Users', list: renderUsers, one: renderUser, owners: true },
+  me: { label: 'Me', list: renderMe },
+};
+
+const app = document.getElementById('app');
+let user = null;
+let main;
+let nav;
+
+const allowed = (section) => !section.owners || user.role === 'owner';
+
+function shell() {
+  nav = h(
+    'nav',
+    { class: 'nav', 'aria-label': 'Main' },
+    Object.entries(SECTIONS)
+      .filter(([, section]) => allowed(section))
+      .map(([path, section]) => h('a', { href: `#/${path}`, 'data-section': path }, section.label)),
+  );
+  const signOut = h('button', { type: 'button' }, 'Sign out');
+  signOut.addEventListener('click', async () => {
+    signOut.disabled = true;
+    await api('/session', { method: 'DELETE', quiet401: true }).catch(() => {});
+    showSignIn('You are signed out.');
+  });
+  main = h('main', { id: 'main', tabindex: '-1' });
+  fill(
+    app,
+    h(
+      'header',
+      { class: 'top' },
+      h('a', { class: 'brand', href: '#/overview' }, h('img', { src: iconUrl(), alt: '' }), 'AI Bridge'),
+      nav,
+      h(
+        'div',
+        { class: 'who' },
+        h('span', { class: 'name', title: user.name || user.username }, user.username),
+        h('span', { class: 'badge' }, user.role),
+        signOut,
+      ),
+    ),
+    main,
+  );
+}
+
+/** The icon's URL as the page linked it (versioned). */
+const iconUrl = () => document.querySelector('link[rel="icon"]').getAttribute('href');
+
+function route(moveFocus) {
+  const { parts, params } = current();
+  const [name = 'overview', id, ...rest] = parts;
+  for (const link of nav.querySelectorAll('a')) {
+    if (link.dataset.section === name) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  const view = h('div');
+  fill(main, view);
+  const section = SECTIONS[name];
+  if (!section || rest.length || (id !== undefined && !section.one)) {
+    view.append(
+      pageHead('Page not found'),
+      empty('There is no such page.', h('a', { href: '#/overview' }, 'Go to the overview')),
+    );
+  } else if (!allowed(section)) {
+    view.append(pageHead(section.label), empty('Only owners can manage users and their tokens.'));
+  } else {
+    const render = id === undefined ? section.list : section.one;
+    render(view, { user, id, params, everyone: user.role !== 'member' }).catch((err) => {
+      view.querySelector('.loading')?.remove();
+      view.append(errorBox(err));
+    });
+  }
+  if (moveFocus) (view.querySelector('h1') ?? main).focus();
+}
+
+function showSignIn(message) {
+  user = null;
+  renderSignIn(app, message, (signedIn) => {
+    user = signedIn;
+    shell();
+    route(true);
+  });
+}
+
+async function boot() {
+  fill(app, loading('Loading AI Bridge…'));
+  try {
+    user = await api('/session', { quiet401: true });
+  } catch (err) {
+    if (err.status === 401) return showSignIn();
+    return fill(app, h('main', null, errorBox(err, boot)));
+  }
+  shell();
+  route(false);
+}
+
+window.addEventListener('hashchange', () => {
+  if (user) route(true);
+});
+whenSignedOut(() => {
+  if (user) showSignIn('Your session has ended. Sign in again.');
+});
+document.querySelector('.skip').addEventListener('click', (event) => {
+  event.preventDefault();
+  document.getElementById('main')?.focus(); // the shell's or the sign-in page's
+});
+boot();

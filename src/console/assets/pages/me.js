@@ -1,0 +1,42 @@
+// Me: my budget and usage, my tokens, my MCP credentials.
+import { api } from '../lib/api.js';
+import { barChart } from '../lib/chart.js';
+import { h } from '../lib/dom.js';
+import { day, usd } from '../lib/format.js';
+import { daysBetween, rangeQuery, withTerm } from '../lib/query.js';
+import { asyncCard, pageHead } from '../lib/ui.js';
+import { credentialsPanel } from '../parts/credentials.js';
+import { spendCard } from '../parts/spend.js';
+import { tokensPanel } from '../parts/tokens.js';
+
+const DAYS = 30;
+
+function usageCard() {
+  return asyncCard(`My spend, last ${DAYS} days`, async () => {
+    const range = { after: new Date(Date.now() - DAYS * 86_400_000).toISOString(), end: new Date() };
+    const q = withTerm(rangeQuery(range), 'initiator', 'me');
+    const { groups } = await api('/usage', { params: { q, group_by: 'day' } });
+    const slots = daysBetween(range.after, range.end);
+    const byDay = new Map(groups.map((g) => [g.key.day, g.cost_usd ?? 0]));
+    const series = [slots.map((d) => byDay.get(d) ?? 0)];
+    return barChart({ slots, series, format: usd, label: day, title: 'My spend per day (UTC)' });
+  });
+}
+
+export async function renderMe(view, { user }) {
+  view.append(
+    pageHead(
+      user.name && user.name !== user.username ? user.name : user.username,
+      `Signed in as ${user.username} (${user.role})`,
+    ),
+    h('div', { class: 'grid' }, spendCard('me'), usageCard()),
+    h(
+      'section',
+      { class: 'card' },
+      h('h2', null, 'My tokens'),
+      h('p', { class: 'hint' }, 'Give each agent or machine its own token, so you can revoke one without the others.'),
+      tokensPanel('me'),
+    ),
+    h('section', { class: 'card' }, h('h2', null, 'My MCP credentials'), credentialsPanel()),
+  );
+}

@@ -1,0 +1,44 @@
+// Spend in the current budget period against the budget, if one applies.
+import { api, seg } from '../lib/api.js';
+import { meter } from '../lib/chart.js';
+import { h } from '../lib/dom.js';
+import { date, pct, time, usd } from '../lib/format.js';
+import { asyncCard, badge } from '../lib/ui.js';
+
+const PERIOD = { day: 'today', week: 'this week', month: 'this month' };
+
+export function spendCard(user) {
+  return asyncCard('Budget', async () => {
+    const { budget, spent_usd, resets_at, period_start } = await api(`/users/${seg(user)}/spend`);
+    if (!budget) {
+      return [
+        h(
+          'p',
+          { class: 'stat' },
+          h('span', { class: 'value' }, usd(spent_usd)),
+          h('span', { class: 'muted' }, ` spent since ${date(period_start)}`),
+        ),
+        h('p', { class: 'hint' }, 'No budget applies.'),
+      ];
+    }
+    const used = spent_usd / budget.usd;
+    return [
+      h(
+        'p',
+        { class: 'stat' },
+        h('span', { class: 'value' }, usd(spent_usd)),
+        h('span', { class: 'muted' }, ` of ${usd(budget.usd)} ${PERIOD[budget.period]}`),
+        ' ',
+        used >= 1 ? badge('reached', 'bad') : badge(`${pct(used)} used`, 'info'),
+      ),
+      meter(used, `${pct(used)} of the budget used`),
+      h(
+        'p',
+        { class: 'hint' },
+        used >= 1 ? 'Model requests are refused (429) until the budget resets ' : 'Resets ',
+        time(resets_at),
+        '.',
+      ),
+    ];
+  });
+}

@@ -1,0 +1,210 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { CREDENTIALS_KEY_ENV } from '../../src/mcp/credentials.ts';
+import type { RecordOp } from '../../src/recorder/records.ts';
+import { type Harness, startHarness } from '../helpers/harness.ts';
+import { startTestMcpServer, type TestMcpServer } from '../helpers/mcp-server.ts';
+import { waitUntil } from '../helpers/process.ts';
+
+/** The Claude Code session the tests open as a thread. */
+export const SESSION_ID = 'b7e2c1d4-3f5a-4c8e-9d21-6a0f42e1c9b3';
+const CLAUDE_CODE = { 'user-agent': 'claude-cli/2.1.3 (external, cli)', 'x-claude-code-session-id': SESSION_ID };
+const CODEX = {
+  'user-agent': 'codex_cli_rs/0.170.0 (Debian 13; x86_64)',
+  session_id: 'codex-7f3a',
+  originator: 'codex_cli_rs',
+};
+
+export interface Person {
+  id: string;
+  username: string;
+  token: string;
+}
+
+/** A bridge with real recorded traffic from several people, for the console to show. */
+export interface ConsoleWorld {
+  url: string;
+  h: Harness;
+  mcp: TestMcpServer;
+  owner: Person;
+  auditor: Person;
+  /** A member: `dev`, the harness's own user. */
+  dev: Person;
+  alice: Person;
+  /** dev's interception whose model called the injected `echo` tool. */
+  toolCallId: string;
+  /** dev's interception whose prompt (a pasted log with an AWS key id) was stored cut and redacted. */
+  longPromptId: string;
+  /** alice's interception: dev must not see it. */
+  aliceInterceptionId: string;
+  close(): Promise<void>;
+}
+
+const ask = (content: string, model = 'claude-sonnet-4-6') => ({
+  model,
+  max_tokens: 1024,
+  messages: [{ role: 'user' as const, content }],
+  tools: [{ name: 'get_weather', description: 'Weather for a city', input_schema: { type: 'object' as const } }],
+});
+
+/**
+ * Earlier days of use, written through the store as the recorder would have (the SDK traffic
+ * below all happens now): the overview's per-day charts need more than one day to show.
+ */
+function history(people: Person[]): RecordOp[] {
+  const ops: RecordOp[] = [];
+  const models = ['claude-sonnet-4-6', 'gpt-5', 'claude-haiku-4-5'];
+  for (let day = 1; day <= 12; day++) {
+    people.forEach((p, n) => {
+      const session = randomUUID(); // one agent session per person and day
+      const turns = ((day * 7 + n * 3) % 5) + 1;
+      for (let t = 0; t < turns; t++) {
+        const started = new Date(Date.now() - day * 86_400_000 - (n * 5 + t) * 600_000);
+        const model = models[(day + n + t) % models.length] as string;
+        const input = 800 + ((day * 131 + t * 71 + n * 17) % 2400);
+        const output = 120 + ((day * 37 + t * 29) % 600);
+        const cost = Number(((input * 3 + output * 15) / 1e6).toFixed(6));
+        const id = randomUUID();
+        const failed = (day + t + n) % 11 === 0;
+        ops.push({
+          kind: 'interception',
+          doc: {
+            _id: id,
+            initiator_id: p.id,
+            api_key_id: randomUUID(),
+            provider: model.startsWith('gpt') ? 'openai' : 'anthropic',
+            provider_name: model.startsWith('gpt') ? 'openai' : 'anthropic',
+            model,
+            client: model.startsWith('gpt') ? 'Codex' : 'Claude Code',
+            user_agent: null,
+            client_session_id: session,
+            started_at: started,
+            ended_at: new Date(started.getTime() + 4_000),
+            status: failed ? 'failed' : 'completed',
+            cost_usd: cost,
+            totals: {
+              input_tokens: input,
+              output_tokens: output,
+              cache_read_input_tokens: 0,
+              cache_write_input_tokens: 0,
+              tool_calls: 0,
+            },
+            metadata: {},
+          },
+        });
+        ops.push({
+          kind: 'token_usage',
+          doc: {
+            _id: randomUUID(),
+            interception_id: id,
+            provider_response_id: null,
+            input_tokens: input,
+            output_tokens: output,
+            cache_read_input_tokens: 0,
+            cache_write_input_tokens: 0,
+            cost_usd: cost,
+            metadata: {},
+            created_at: new Date(started.getTime() + 3_000),
+          },
+        });
+      }
+    });
+  }
+  return ops;
+}
+
+export async function startConsoleWorld(): Promise<ConsoleWorld> {
+  process.env[CREDENTIALS_KEY_ENV] ??= randomBytes(32).toString('base64');
+  const mcp = await startTestMcpServer({ extraTools: 0 });
+  const h = await startHarness('console', {
+    mcp_servers: [
+      // The fixtures' model calls bmcp_test_echo: the server must be named "test".
+      { name: 'test', url: mcp.url, tool_allow_regex: '^(echo|fail)$' },
+      { name: 'personal', url: mcp.url, per_user_credentials: true, tool_allow_regex: '^echo$' },
+    ],
+    budgets: { member: { usd: 5, period: 'month' } },
+    recording: { max_field_bytes: '4KiB' }, // so a pasted log is stored cut
+  });
+  const bootstrap = h.bridge.bootstrap;
+  if (!bootstrap) throw new Error('the harness store was not fresh: no bootstrap owner');
+  const ownerUser = await h.bridge.ctx.users.byUsername(bootstrap.username);
+  const owner = { id: ownerUser!._id, username: bootstrap.username, token: bootstrap.token };
+  const made = async (username: string, role: 'member' | 'auditor') => ({
+    username,
+    ...(await h.bridge.user(username, role)),
+  });
+  const dev = { id: h.userId, username: 'dev', token: h.token };
+  const alice = await made('alice', 'member');
+  const auditor = await made('audra', 'auditor');
+
+  const ended = async (n: number) =>
+    waitUntil(async () => {
+      await h.bridge.ctx.recorder.flush();
+      const rows = await h.store.audit.list({}, { limit: 1000 });
+      return rows.filter((d) => d.interception.ended_at !== null).length >= n;
+    });
+
+  // dev in Claude Code: a turn where the model calls the injected echo tool, then a client
+  // tool, then one with thinking — one agent session.
+  h.upstream.enqueue('anthropic-messages/injected-tool.sse', 'anthropic-messages/after-tool.sse');
+  await h.anthropic.messages
+    .stream(ask('Echo something from the test server'), { headers: CLAUDE_CODE })
+    .finalMessage();
+  await ended(1);
+  const [withTool] = await h.store.audit.list({}, { limit: 1 });
+  h.upstream.enqueue('anthropic-messages/mixed-tools.sse');
+  await h.anthropic.messages.stream(ask('Check the weather and echo it'), { headers: CLAUDE_CODE }).finalMessage();
+  h.upstream.enqueue('anthropic-messages/thinking.sse');
+  await h.anthropic.messages.stream(ask('Think about why the build is slow'), { headers: CLAUDE_CODE }).finalMessage();
+  // dev in Codex (OpenAI), and one request the upstream fails.
+  h.upstream.enqueue('openai-chat/text.json', 'anthropic-messages/http-500.json');
+  await h.openai.chat.completions.create(
+    { model: 'gpt-5', messages: [{ role: 'user', content: 'Summarise the diff' }] },
+    { headers: CODEX },
+  );
+  await h.anthropic.messages.create(ask('This one fails upstream'), { headers: CLAUDE_CODE }).catch(() => {});
+
+  // A pasted build log, longer than recording.max_field_bytes, with a credential in it.
+  const log = Array.from({ length: 300 }, (_, i) => `step ${i}: ok (cache hit)`).join('\n');
+  h.upstream.enqueue('openai-chat/text.json');
+  await h.openai.chat.completions.create(
+    {
+      model: 'gpt-5',
+      messages: [{ role: 'user', content: `Why does CI fail? AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n${log}` }],
+    },
+    { headers: CODEX },
+  );
+  await ended(6);
+  const [longPrompt] = await h.store.audit.list({}, { limit: 1 });
+
+  // alice's own work, which dev must never see.
+  const asAlice = new Anthropic({ baseURL: `${h.bridge.url}/anthropic`, apiKey: alice.token, maxRetries: 0 });
+  h.upstream.enqueue('anthropic-messages/text.json');
+  await asAlice.messages.create(ask('Private: draft the release notes'), {
+    headers: { ...CLAUDE_CODE, 'x-claude-code-session-id': 'alice-session-1' },
+  });
+  const asOwner = new OpenAI({ baseURL: `${h.bridge.url}/openai/v1`, apiKey: owner.token, maxRetries: 0 });
+  h.upstream.enqueue('openai-chat/cached.json');
+  await asOwner.chat.completions.create({ model: 'gpt-5', messages: [{ role: 'user', content: 'Review the config' }] });
+  await ended(8);
+  const aliceRows = await h.store.audit.list({ initiator_id: alice.id }, { limit: 1 });
+
+  await h.store.records.write(history([dev, alice, owner]));
+  return {
+    url: h.bridge.url,
+    h,
+    mcp,
+    owner,
+    auditor,
+    dev,
+    alice,
+    toolCallId: withTool!.interception._id,
+    longPromptId: longPrompt!.interception._id,
+    aliceInterceptionId: aliceRows[0]!.interception._id,
+    async close() {
+      await h.close();
+      await mcp.stop();
+    },
+  };
+}
