@@ -50,6 +50,7 @@ export class Journal {
   #dirty = false;
   readonly #syncTimer: NodeJS.Timeout;
   #checkpoint: Position;
+  #savedAt = 0;
 
   constructor(dataDir: string, options: JournalOptions = {}) {
     this.dir = join(dataDir, 'journal');
@@ -196,14 +197,19 @@ export class Journal {
   /** The store has everything before `position`: remember it, and delete segments wholly behind it. */
   commit(position: Position): void {
     if (!before(this.#checkpoint, position)) return;
+    const segmentDone = position.segment !== this.#checkpoint.segment;
     this.#checkpoint = position;
+    // Saved at most every 100 ms (a restart replays a little more; records are idempotent),
+    // and old segments removed only when the checkpoint moves past one.
+    if (!segmentDone && Date.now() - this.#savedAt < 100) return;
+    this.#savedAt = Date.now();
     try {
       writeFileSync(this.#checkpointFile, JSON.stringify(position), { mode: 0o600 });
-      for (const n of this.segments()) {
-        if (n < position.segment) rmSync(join(this.dir, segmentName(n)), { force: true });
+      if (segmentDone) {
+        for (const n of this.segments()) if (n < position.segment) rmSync(this.#path(n), { force: true });
       }
     } catch {
-      // A checkpoint that cannot be saved only means a restart replays more (records are idempotent).
+      // A checkpoint that cannot be saved only means a restart replays more.
     }
   }
 
@@ -218,6 +224,9 @@ export class Journal {
 
   close(): void {
     clearInterval(this.#syncTimer);
+    try {
+      writeFileSync(this.#checkpointFile, JSON.stringify(this.#checkpoint), { mode: 0o600 });
+    } catch {}
     if (this.#fd !== undefined) {
       closeSync(this.#fd);
       this.#fd = undefined;

@@ -68,6 +68,7 @@ export function openDatabase(file: string): DatabaseSync {
     PRAGMA synchronous = NORMAL;
     PRAGMA temp_store = MEMORY;
     PRAGMA cache_size = -32768;
+    PRAGMA wal_autocheckpoint = 4000;
     PRAGMA mmap_size = 268435456;
   `);
   return db;
