@@ -1,38 +1,37 @@
 /**
- * Audit API benchmark: seeds interceptions with children into a fresh database, starts the
- * bridge, and times first pages, a deep page and a full CLI export. Prints a table and writes
- * bench/audit-results.json. MONGODB_URI picks a server (else the embedded one in a temp dir);
- * AUDIT_BENCH_ROWS sets the size (default 100 000; 10 000 on embedded FerretDB, see rowsFor),
- * AUDIT_BENCH_SAMPLES the requests per scenario (default 30).
+ * Audit benchmark (npm run bench:audit): seeds interceptions — each with a prompt, token
+ * usages and a tool usage — into a fresh store, starts the bridge on it and times, through the
+ * API: the first page, filtered pages (initiator; provider + client; a 1 h range), a deep
+ * `after_id` page; through the store (as the API calls it): counts and usage summaries; and a
+ * full CLI export. Prints a table per store and size; writes bench/audit-results.json.
+ *   AUDIT_BENCH_STORES=embedded,mongodb   (MongoDB: MONGODB_URI, else FerretDB 1.24 started here)
+ *   AUDIT_BENCH_SIZES=100000,1000000      (embedded; MongoDB on FerretDB defaults to 10 000)
+ *   AUDIT_BENCH_SAMPLES=30  AUDIT_BENCH_EXPORT_MAX=100000 (largest size exported)
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import type { Db, Document } from 'mongodb';
+import { resolve } from 'node:path';
 import { validateConfig } from '../src/config/load.ts';
+import { Users } from '../src/identity/users.ts';
 import { createLogger } from '../src/observability/logger.ts';
-import type {
-  InterceptionRecord,
-  ModelThoughtRecord,
-  TokenUsageRecord,
-  ToolUsageRecord,
-  UserPromptRecord,
-} from '../src/recorder/records.ts';
+import type { RecordOp } from '../src/recorder/records.ts';
 import { startServer } from '../src/server/start.ts';
-import { type EmbeddedDatabase, startEmbedded } from '../src/store/embedded.ts';
-import { COLLECTIONS, connectStore, ensureIndexes } from '../src/store/mongo.ts';
+import type { InterceptionFilter, Store, UsageKey } from '../src/store/store.ts';
+import { openBenchStore, percentile, writeResults } from './stores.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
-/** FerretDB 1.24 on SQLite scans whole collections for anything but `_id` equality: a smaller default there. */
-const rowsFor = (kind: string) => Number(process.env.AUDIT_BENCH_ROWS ?? (kind === 'ferretdb' ? 10_000 : 100_000));
-let ROWS = 0;
-const BATCH = 2_000;
+const KINDS = (process.env.AUDIT_BENCH_STORES ?? 'embedded,mongodb').split(',');
 const SAMPLES = Number(process.env.AUDIT_BENCH_SAMPLES ?? 30);
-const SCENARIO_BUDGET_MS = 60_000;
-/** AUDIT_BENCH_EXPORT=0 skips the CLI export (for latency-only runs on a slow database). */
-const EXPORT = process.env.AUDIT_BENCH_EXPORT !== '0';
+const EXPORT_MAX = Number(process.env.AUDIT_BENCH_EXPORT_MAX ?? 100_000);
+const sizesFor = (kind: string) =>
+  (process.env.AUDIT_BENCH_SIZES ?? (kind === 'mongodb' && !process.env.MONGODB_URI ? '10000' : '100000,1000000'))
+    .split(',')
+    .map(Number);
+const BATCH = 2_000;
+const SPACING_MS = 5_000; // one interception every 5 s: 1 000 000 span about two months
+const USERS = 20;
 
 const PROVIDERS = [
   { provider: 'anthropic', provider_name: 'anthropic', models: ['claude-sonnet-4-5', 'claude-haiku-4-5'] },
@@ -41,114 +40,116 @@ const PROVIDERS = [
 const CLIENTS = ['Claude Code', 'Codex', 'Zed', 'Cursor', 'Unknown'];
 const pick = <T>(list: readonly T[], i: number) => list[i % list.length] as T;
 
-/** One interception and its children, shaped exactly as the recorder writes them. */
-function generate(i: number, userIds: string[], newest: number) {
+/** One interception and its children (a prompt, one or two usages, a tool call), as recorded. */
+export function generate(i: number, userIds: string[], newest: number): RecordOp[] {
   const id = randomUUID();
-  // Going back in time, pairs share a start so paging meets ties.
-  const started = new Date(newest - Math.floor(i / 2) * 10_000);
-  const p = pick(PROVIDERS, i);
-  const interception: InterceptionRecord = {
-    _id: id,
-    initiator_id: pick(userIds, i * 7),
-    api_key_id: randomUUID(),
-    provider: p.provider,
-    provider_name: p.provider_name,
-    model: pick(p.models, i >> 1),
-    client: pick(CLIENTS, i * 3),
-    user_agent: 'bench/1.0',
-    client_session_id: randomUUID(),
-    started_at: started,
-    ended_at: i % 500 === 0 ? null : new Date(started.getTime() + 4_000),
-    status: i % 500 === 0 ? null : i % 50 === 0 ? 'failed' : 'completed',
-    cost_usd: null,
-    totals: null,
-    metadata: {},
-  };
+  const started = new Date(newest - i * SPACING_MS);
   const at = (ms: number) => new Date(started.getTime() + ms);
-  const prompts: UserPromptRecord[] = [
+  const p = pick(PROVIDERS, i);
+  const child = { interception_id: id, provider_response_id: `resp_${i}` };
+  const usages = 1 + (i % 2);
+  const ops: RecordOp[] = [
     {
-      _id: randomUUID(),
-      interception_id: id,
-      provider_response_id: `resp_${i}`,
-      prompt: `task ${i}: refactor the module and run the tests`,
-      created_at: at(1),
+      kind: 'interception',
+      doc: {
+        _id: id,
+        initiator_id: pick(userIds, i * 7),
+        api_key_id: 'bench-key',
+        provider: p.provider,
+        provider_name: p.provider_name,
+        model: pick(p.models, i >> 1),
+        client: pick(CLIENTS, i * 3),
+        user_agent: 'bench/1.0',
+        client_session_id: `session-${i >> 3}`,
+        started_at: started,
+        ended_at: at(4_000),
+        status: i % 50 === 0 ? 'failed' : 'completed',
+        cost_usd: 0.01 * usages,
+        totals: {
+          input_tokens: 1_000 * usages,
+          output_tokens: 200 * usages,
+          cache_read_input_tokens: 5_000 * usages,
+          cache_write_input_tokens: 300,
+          tool_calls: 1,
+        },
+        metadata: {},
+      },
+    },
+    {
+      kind: 'user_prompt',
+      doc: { _id: randomUUID(), ...child, prompt: `task ${i}: refactor the module`, created_at: at(1) },
+    },
+    {
+      kind: 'tool_usage',
+      doc: {
+        _id: randomUUID(),
+        ...child,
+        tool_call_id: `call_${i}`,
+        server_url: 'http://127.0.0.1:9000/mcp',
+        tool: 'search_issues',
+        input: '{"query":"is:open label:bug"}',
+        injected: true,
+        invocation_error: null,
+        output: 'issue #1: flaky test',
+        duration_ms: 12,
+        metadata: {},
+        created_at: at(1_500),
+      },
     },
   ];
-  const usages: TokenUsageRecord[] = Array.from({ length: 1 + (i % 2) }, (_, n) => ({
-    _id: randomUUID(),
-    interception_id: id,
-    provider_response_id: `resp_${i}_${n}`,
-    input_tokens: 1_000 + (i % 997),
-    output_tokens: 200 + (i % 101),
-    cache_read_input_tokens: 5_000,
-    cache_write_input_tokens: n === 0 ? 300 : 0,
-    cost_usd: null,
-    metadata: {},
-    created_at: at(1_000 * (n + 1)),
-  }));
-  const tools: ToolUsageRecord[] = Array.from({ length: i % 3 }, (_, n) => ({
-    _id: randomUUID(),
-    interception_id: id,
-    provider_response_id: `resp_${i}_0`,
-    tool_call_id: `call_${i}_${n}`,
-    server_url: n === 0 ? 'http://127.0.0.1:9000/mcp' : null,
-    tool: n === 0 ? 'search_issues' : 'Bash',
-    input: '{"query":"is:open label:bug"}',
-    injected: n === 0,
-    invocation_error: null,
-    output: null,
-    duration_ms: null,
-    metadata: {},
-    created_at: at(1_500 + n),
-  }));
-  const thoughts: ModelThoughtRecord[] =
-    i % 4 === 0
-      ? [{ _id: randomUUID(), interception_id: id, content: 'thinking…', source: 'reasoning', created_at: at(900) }]
-      : [];
-  return { interception, prompts, usages, tools, thoughts };
+  for (let n = 0; n < usages; n++) {
+    ops.push({
+      kind: 'token_usage',
+      doc: {
+        _id: randomUUID(),
+        ...child,
+        input_tokens: 1_000,
+        output_tokens: 200,
+        cache_read_input_tokens: 5_000,
+        cache_write_input_tokens: n === 0 ? 300 : 0,
+        cost_usd: 0.01,
+        metadata: {},
+        created_at: at(1_000 * (n + 1)),
+      },
+    });
+  }
+  return ops;
 }
 
-async function seed(db: Db, userIds: string[]): Promise<number> {
+export async function seed(store: Store, rows: number, userIds: string[], newest: number): Promise<number> {
   const started = Date.now();
-  const newest = Date.now() - 60_000;
-  for (let from = 0; from < ROWS; from += BATCH) {
-    const rows = Array.from({ length: Math.min(BATCH, ROWS - from) }, (_, k) => generate(from + k, userIds, newest));
-    const byCollection: Array<[string, Document[]]> = [
-      [COLLECTIONS.interceptions, rows.map((r) => r.interception)],
-      [COLLECTIONS.userPrompts, rows.flatMap((r) => r.prompts)],
-      [COLLECTIONS.tokenUsages, rows.flatMap((r) => r.usages)],
-      [COLLECTIONS.toolUsages, rows.flatMap((r) => r.tools)],
-      [COLLECTIONS.modelThoughts, rows.flatMap((r) => r.thoughts)],
-    ];
-    await Promise.all(byCollection.map(([name, docs]) => db.collection(name).insertMany(docs, { ordered: false })));
-    if ((from / BATCH) % 10 === 0) process.stderr.write(`seeded ${from + rows.length}/${ROWS}\r`);
+  for (let from = 0; from < rows; from += BATCH) {
+    const ops: RecordOp[] = [];
+    for (let k = from; k < Math.min(rows, from + BATCH); k++) ops.push(...generate(k, userIds, newest));
+    await store.records.write(ops);
+    if ((from / BATCH) % 25 === 0) process.stderr.write(`seeded ${from + BATCH}/${rows}\r`);
   }
   process.stderr.write('\n');
-  return Date.now() - started;
+  return (Date.now() - started) / 1000;
 }
 
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-
-/** Times one GET repeatedly (after warm-up) within a budget; returns p50/p99 in ms. */
-async function measure(url: string, token: string) {
-  const once = async () => {
-    const t = performance.now();
-    const response = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
-    const body = (await response.json()) as { results?: unknown[] };
-    if (response.status !== 200 || !body.results?.length) throw new Error(`${url}: ${response.status}`);
-    return performance.now() - t;
-  };
-  for (let i = 0; i < Math.min(3, SAMPLES); i++) await once();
+/** p50/p99 of repeated runs (after warm-up), in ms. */
+async function timed(once: () => Promise<unknown>) {
+  for (let i = 0; i < 3; i++) await once();
   const samples: number[] = [];
-  const deadline = Date.now() + SCENARIO_BUDGET_MS;
-  while (samples.length < SAMPLES && (samples.length < 3 || Date.now() < deadline)) samples.push(await once());
+  const deadline = Date.now() + 60_000;
+  while (samples.length < SAMPLES && (samples.length < 3 || Date.now() < deadline)) {
+    const t = performance.now();
+    await once();
+    samples.push(performance.now() - t);
+  }
   samples.sort((a, b) => a - b);
   return {
-    samples: samples.length,
-    p50_ms: +percentile(samples, 50).toFixed(1),
-    p99_ms: +percentile(samples, 99).toFixed(1),
+    p50_ms: +percentile(samples, 50).toFixed(2),
+    p99_ms: +percentile(samples, 99).toFixed(2),
+    n: samples.length,
   };
+}
+
+async function page(url: string, token: string) {
+  const response = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  const body = (await response.json()) as { results?: unknown[] };
+  if (response.status !== 200 || !body.results?.length) throw new Error(`${url}: ${response.status}`);
 }
 
 /** Runs the real CLI export and counts its ndjson lines as they stream. */
@@ -164,7 +165,6 @@ function exportAll(url: string, token: string): Promise<{ rows: number; seconds:
     child.stdout.on('data', (chunk: Buffer) => {
       for (const byte of chunk) if (byte === 10) rows++;
     });
-    child.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk));
     child.on('error', reject);
     child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`export exited ${code}`));
@@ -174,90 +174,92 @@ function exportAll(url: string, token: string): Promise<{ rows: number; seconds:
   });
 }
 
-async function main() {
-  const dir = mkdtempSync(join(tmpdir(), 'aibridge-bench-audit-'));
-  let embedded: EmbeddedDatabase | undefined;
-  let uri = process.env.MONGODB_URI;
-  if (!uri) {
-    embedded = await startEmbedded(dir, (line) => process.stderr.write(`${line}\n`));
-    uri = embedded.uri;
-  }
-  ROWS = rowsFor(embedded?.kind ?? 'mongodb');
-  const database = 'aibridge_bench_audit';
-  const store = await connectStore(uri, database);
+async function bench(kind: string, rows: number) {
+  const { store, label, close } = await openBenchStore(kind);
+  const dataDir = mkdtempSync(resolve(tmpdir(), 'aibridge-bench-audit-'));
   try {
-    await store.db.dropDatabase();
-    await ensureIndexes(store.db);
-    const config = validateConfig(
-      { listen: '127.0.0.1:0', data_dir: dir, mongodb: { uri, database }, retention: 0 },
-      'bench',
-      {},
-    );
+    const users = new Users(store);
+    const userIds: string[] = [];
+    for (let u = 0; u < USERS; u++) userIds.push((await users.create(`dev${u}`))._id);
+    const owner = await users.create('bench-owner', { role: 'owner' });
+    const { token } = await users.createToken(owner._id);
+    const newest = Date.now() - 60_000;
+    process.stderr.write(`${label}: seeding ${rows} interceptions…\n`);
+    const seedSeconds = await seed(store, rows, userIds, newest);
+    const config = validateConfig({ listen: '127.0.0.1:0', data_dir: dataDir, retention: 0 }, 'bench', {});
     const server = await startServer(config, {
       logger: createLogger({ level: 'warn' }),
       store: { ...store, close: async () => {} },
       drainMs: 1_000,
     });
     try {
-      const userIds: string[] = [];
-      for (let u = 0; u < 20; u++) userIds.push((await server.ctx.users.create(`dev${u}`))._id);
-      const owner = await server.ctx.users.create('bench-owner', { role: 'owner' });
-      const { token } = await server.ctx.users.createToken(owner._id);
-      const seedMs = await seed(store.db, userIds);
-      const api = `${server.url}/api/v2/aibridge/interceptions`;
-      const deep = await store.db
-        .collection<InterceptionRecord>(COLLECTIONS.interceptions)
-        .find({}, { projection: { _id: 1 } })
-        .sort({ started_at: -1, _id: -1 })
-        .skip(Math.floor(ROWS * 0.9))
-        .limit(1)
-        .next();
-      const q = encodeURIComponent('provider:anthropic client:"Claude Code"');
-      const latency = {
-        first_page_no_filter: await measure(`${api}?limit=100`, token),
-        first_page_provider_client: await measure(`${api}?limit=100&q=${q}`, token),
-        deep_page_after_id: await measure(`${api}?limit=100&after_id=${deep?._id}`, token),
+      const api = `${server.url}/api/v2/aibridge`;
+      const q = (text: string) => `${api}/interceptions?limit=100&q=${encodeURIComponent(text)}`;
+      const hourAgo = new Date(newest - 3_600_000).toISOString();
+      const filters: Record<string, [string, InterceptionFilter]> = {
+        initiator: ['initiator:dev3', { initiator_id: userIds[3] }],
+        provider_client: ['provider:anthropic client:"Claude Code"', { provider: 'anthropic', client: 'Claude Code' }],
+        last_hour: [`started_after:${hourAgo}`, { started_after: new Date(hourAgo) }],
       };
-      const exported = EXPORT ? await exportAll(server.url, token) : null;
-      if (exported && exported.rows !== ROWS) throw new Error(`export wrote ${exported.rows} rows, expected ${ROWS}`);
-      const results = {
-        date: new Date().toISOString(),
-        database: embedded ? `embedded ${embedded.kind}` : 'MONGODB_URI',
-        node: process.version,
-        interceptions: ROWS,
-        seed_seconds: +(seedMs / 1000).toFixed(1),
-        latency,
-        export_ndjson: exported,
-        targets: { first_page_p50_ms: 50, export_per_second: 5_000 },
-        note:
-          embedded?.kind === 'ferretdb'
-            ? 'FerretDB 1.24 (SQLite) pushes down only _id equality: every other query reads the whole collection, so times grow linearly with its size; MongoDB uses the indexes'
-            : undefined,
-      };
-      console.log(
-        `\naudit benchmark: ${ROWS} interceptions on ${results.database} (seeded in ${results.seed_seconds} s)`,
-      );
-      console.table(
-        Object.fromEntries(
-          Object.entries(latency).map(([k, v]) => [k, { p50_ms: v.p50_ms, p99_ms: v.p99_ms, n: v.samples }]),
+      const deep = await store.audit.list({}, { limit: 1, offset: Math.floor(rows * 0.9) });
+      const pages = {
+        first_page: await timed(() => page(`${api}/interceptions?limit=100`, token)),
+        ...Object.fromEntries(
+          await Object.entries(filters).reduce(
+            async (acc, [name, [text]]) => [...(await acc), [`page_${name}`, await timed(() => page(q(text), token))]],
+            Promise.resolve([] as Array<[string, unknown]>),
+          ),
         ),
-      );
-      if (results.note) console.log(`note: ${results.note}`);
-      if (exported) {
+        deep_page_after_id: await timed(() =>
+          page(`${api}/interceptions?limit=100&after_id=${deep[0]?.interception._id}`, token),
+        ),
+      };
+      const counts: Record<string, unknown> = { count_all: await timed(() => store.audit.count({})) };
+      for (const [name, [, filter]] of Object.entries(filters))
+        counts[`count_${name}`] = await timed(() => store.audit.count(filter));
+      const usage: Record<string, unknown> = {};
+      for (const groupBy of [['model'], ['initiator'], ['initiator', 'day']] as UsageKey[][]) {
+        usage[`usage_by_${groupBy.join('_')}`] = await timed(() => store.audit.usage({}, groupBy));
+      }
+      const exported = rows <= EXPORT_MAX ? await exportAll(server.url, token) : null;
+      if (exported && exported.rows !== rows) throw new Error(`export wrote ${exported.rows} rows, expected ${rows}`);
+      const latency = { ...pages, ...counts, ...usage };
+      console.log(`\n${label}: ${rows} interceptions (seeded in ${seedSeconds.toFixed(1)} s)`);
+      console.table(latency);
+      if (exported)
         console.log(
           `export --all --format ndjson: ${exported.rows} rows in ${exported.seconds} s = ${exported.per_second}/s`,
         );
-      }
-      writeFileSync(resolve(ROOT, 'bench/audit-results.json'), `${JSON.stringify(results, null, 2)}\n`);
+      return {
+        store: label,
+        interceptions: rows,
+        seed_seconds: +seedSeconds.toFixed(1),
+        latency,
+        export_ndjson: exported,
+      };
     } finally {
       await server.close();
     }
   } finally {
-    await store.db.dropDatabase().catch(() => {});
-    await store.close();
-    await embedded?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
-await main();
+if (import.meta.main) {
+  const results = [];
+  for (const kind of KINDS) for (const rows of sizesFor(kind)) results.push(await bench(kind, rows));
+  writeResults('audit-results.json', {
+    date: new Date().toISOString(),
+    node: process.version,
+    targets: {
+      embedded: {
+        page_p50_ms: { '100000': 10, '1000000': 20 },
+        count_ms: 50,
+        usage_ms_at_100000: 50,
+        export_per_second: 20_000,
+      },
+    },
+    results,
+  });
+}

@@ -32,7 +32,8 @@ import {
   type UsageKey,
   type UserDoc,
 } from '../store.ts';
-import { decode, decodeAll, encode } from './documents.ts';
+import { decode, decodeAll, encode, rowShape, toRow } from './documents.ts';
+import { COLUMN_READERS } from './schema.ts';
 import { type SqlValue, where } from './filter.ts';
 import { createStatements, SCHEMA_VERSION } from './schema.ts';
 
@@ -52,12 +53,17 @@ type Row = Record<string, SqlValue>;
 const SQLITE_CONSTRAINT_UNIQUE = 2067;
 const SQLITE_CONSTRAINT_PRIMARYKEY = 1555;
 
+const dayName = (day: number) => new Date(day * 86_400_000).toISOString().slice(0, 10);
+
+const EQUALITY_KEYS = ['initiator_id', 'provider_name', 'client_session_id'] as const;
+
 const USAGE_COLUMN: Record<UsageKey, string> = {
   initiator: 'initiator_id',
   model: 'model',
   provider: 'provider',
   client: 'client',
-  day: "strftime('%Y-%m-%d', started_at / 1000, 'unixepoch')",
+  // An integer day number (cheaper than strftime on every row), named in JS.
+  day: 'CAST(started_at / 86400000 AS INTEGER)',
 };
 
 /** Opens (creating if needed) the file with the pragmas every connection uses. */
@@ -148,7 +154,8 @@ export class EmbeddedDatabase implements SyncStore {
 
   #insert(collection: CollectionName, doc: { _id: string }, ignoreExisting = true): number {
     const verb = ignoreExisting ? 'INSERT OR IGNORE' : 'INSERT';
-    return this.#run(`${verb} INTO ${collection} (id, doc) VALUES (?, ?)`, [doc._id, encode(collection, doc)]);
+    const { columns, placeholders } = rowShape(collection);
+    return this.#run(`${verb} INTO ${collection} (${columns}) VALUES (${placeholders})`, toRow(collection, doc));
   }
 
   #find<T>(collection: CollectionName, id: string): T | null {
@@ -157,7 +164,9 @@ export class EmbeddedDatabase implements SyncStore {
   }
 
   #replace(collection: CollectionName, doc: { _id: string }): void {
-    this.#run(`UPDATE ${collection} SET doc = ? WHERE id = ?`, [encode(collection, doc), doc._id]);
+    const [id, text, ...values] = toRow(collection, doc);
+    const set = ['doc = ?', ...COLUMN_READERS[collection].map((c) => `${c.column} = ?`)].join(', ');
+    this.#run(`UPDATE ${collection} SET ${set} WHERE id = ?`, [text ?? null, ...values, id ?? null]);
   }
 
   /** Closes an interception: end fields set, metadata merged key by key (as MongoDB's $set of metadata.k). */
@@ -293,22 +302,28 @@ export class EmbeddedDatabase implements SyncStore {
     },
 
     usage: (filter: InterceptionFilter, groupBy: readonly UsageKey[]): UsageGroup[] => {
-      const w = where(filter, undefined, ['ended_at IS NOT NULL']);
+      // status is set exactly when an interception has ended (and is in the covering index).
+      const w = where(filter, undefined, ['status IS NOT NULL']);
       const keys = groupBy.map((key, i) => `${USAGE_COLUMN[key]} AS k${i}`);
+      // Without an equality filter to seek on, read the covering index (the planner would
+      // rather walk a group key's index to skip the sort, and read every document).
+      const seeks = EQUALITY_KEYS.some((key) => filter[key] !== undefined);
       const rows = this.#all(
         `SELECT ${[...keys, ''].join(', ')}
            count(*) AS interceptions, total(input_tokens) AS input_tokens, total(output_tokens) AS output_tokens,
            total(cache_read_input_tokens) AS cache_read_input_tokens,
            total(cache_write_input_tokens) AS cache_write_input_tokens,
            sum(cost_usd) AS cost_usd, total(tool_calls) AS tool_calls, total(status = 'failed') AS failed
-         FROM interceptions ${w.sql}
+         FROM interceptions ${seeks ? '' : 'INDEXED BY interceptions_usage'} ${w.sql}
          ${groupBy.length ? `GROUP BY ${groupBy.map((_, i) => `k${i}`).join(', ')}` : ''}`,
         w.params,
       );
       return rows
         .filter((r) => (r.interceptions as number) > 0)
         .map((r) => ({
-          key: Object.fromEntries(groupBy.map((key, i) => [key, String(r[`k${i}`])])),
+          key: Object.fromEntries(
+            groupBy.map((key, i) => [key, key === 'day' ? dayName(r[`k${i}`] as number) : String(r[`k${i}`])]),
+          ),
           interceptions: r.interceptions as number,
           input_tokens: r.input_tokens as number,
           output_tokens: r.output_tokens as number,
@@ -437,11 +452,12 @@ export class EmbeddedDatabase implements SyncStore {
   readonly credentials: Sync<CredentialStore> = {
     upsert: (doc: CredentialDoc) => {
       // The row keeps its first _id and created_at; everything else is the new document.
+      const { columns, placeholders } = rowShape(COLLECTIONS.mcpCredentials);
       this.#run(
-        `INSERT INTO mcp_credentials (id, doc) VALUES (?, ?)
+        `INSERT INTO mcp_credentials (${columns}) VALUES (${placeholders})
          ON CONFLICT (user_id, server) DO UPDATE
            SET doc = json_set(excluded.doc, '$._id', doc ->> '$._id', '$.created_at', doc -> '$.created_at')`,
-        [doc._id, encode(COLLECTIONS.mcpCredentials, doc)],
+        toRow(COLLECTIONS.mcpCredentials, doc),
       );
     },
     get: (userId: string, server: string) => {
@@ -465,17 +481,22 @@ export class EmbeddedDatabase implements SyncStore {
   readonly leases: Sync<LeaseStore> = {
     acquire: (name: string, holder: string, ms: number, now = new Date()) =>
       this.#run(
-        `INSERT INTO leases (id, doc) VALUES (?1, ?2)
-         ON CONFLICT (id) DO UPDATE SET doc = excluded.doc WHERE until <= ?3 OR holder = ?4`,
+        `INSERT INTO leases (id, doc, holder, until) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, holder = excluded.holder, until = excluded.until
+           WHERE leases.until <= ?5 OR leases.holder = ?3`,
         [
           name,
           encode(COLLECTIONS.leases, { _id: name, holder, until: new Date(now.getTime() + ms) }),
-          now.getTime(),
           holder,
+          now.getTime() + ms,
+          now.getTime(),
         ],
       ) === 1,
     release: (name: string, holder: string) => {
-      this.#run(`UPDATE leases SET doc = json_set(doc, '$.until', 0) WHERE id = ? AND holder = ?`, [name, holder]);
+      this.#run(`UPDATE leases SET doc = json_set(doc, '$.until', 0), until = 0 WHERE id = ? AND holder = ?`, [
+        name,
+        holder,
+      ]);
     },
   };
 

@@ -2,12 +2,13 @@ import type { CollectionName } from '../store.ts';
 
 /**
  * The embedded store keeps each document whole, as JSON in `doc` (dates as epoch
- * milliseconds), with the fields it filters, sorts or sums on copied into STORED generated
- * columns that carry the indexes. A document therefore reads back exactly as it was
- * written, and queries run on real columns and indexes.
+ * milliseconds), with the fields it filters, sorts or sums on copied into plain columns
+ * (written with the document) that carry the indexes. A document therefore reads back
+ * exactly as it was written, and queries run on real columns — which, unlike generated
+ * ones, an index can cover, so a usage summary reads one index and no documents.
  */
 interface Table {
-  /** Generated columns: name → JSON path in doc. */
+  /** Columns copied from the document: name → JSON path in doc. */
   columns: Record<string, string>;
   /** Top-level fields holding dates (stored as epoch ms). */
   dates: readonly string[];
@@ -70,10 +71,17 @@ export const TABLES: Record<CollectionName, Table> = {
       'client',
       'client_session_id',
       'status',
-    ].map((key) => {
-      const columns = key === 'started_at' ? 'started_at, id' : `${key}, started_at, id`;
-      return `CREATE INDEX IF NOT EXISTS interceptions_${key} ON interceptions(${columns})`;
-    }),
+    ]
+      .map((key) => {
+        const columns = key === 'started_at' ? 'started_at, id' : `${key}, started_at, id`;
+        return `CREATE INDEX IF NOT EXISTS interceptions_${key} ON interceptions(${columns})`;
+      })
+      .concat(
+        // Covers usage summaries and filtered counts: every column they read, time first for ranges.
+        `CREATE INDEX IF NOT EXISTS interceptions_usage ON interceptions(started_at, status, initiator_id,
+          provider, model, client, cost_usd, input_tokens, output_tokens, cache_read_input_tokens,
+          cache_write_input_tokens, tool_calls)`,
+      ),
   },
   user_prompts: child(),
   token_usages: child(),
@@ -95,17 +103,27 @@ for (const [name, table] of Object.entries(TABLES)) {
   }
 }
 
-/** Bumped when the layout changes; `migrations` below bring older files up to date. */
+/** Bumped when the layout changes (migrate() refuses a file from a newer version). */
 export const SCHEMA_VERSION = 1;
 
 export function createStatements(): string[] {
   const statements: string[] = [];
   for (const [name, table] of Object.entries(TABLES)) {
-    const generated = Object.entries(table.columns).map(([column, path]) => `${column} AS (doc ->> '${path}') STORED`);
-    statements.push(
-      `CREATE TABLE IF NOT EXISTS ${name} (id TEXT PRIMARY KEY, doc TEXT NOT NULL, ${generated.join(', ')})`,
-      ...table.indexes,
-    );
+    const columns = Object.keys(table.columns).join(', ');
+    statements.push(`CREATE TABLE IF NOT EXISTS ${name} (id TEXT PRIMARY KEY, doc TEXT NOT NULL, ${columns})`, ...table.indexes);
   }
   return statements;
 }
+
+/** Per table: its column names, and how to read each one's value off a document. */
+export const COLUMN_READERS = Object.fromEntries(
+  Object.entries(TABLES).map(([name, table]) => [
+    name,
+    Object.entries(table.columns).map(([column, path]) => {
+      const keys = path.replace(/^\$\./, '').split('.');
+      const read = (doc: Record<string, unknown>) =>
+        keys.reduce<unknown>((value, key) => (value as Record<string, unknown> | null | undefined)?.[key], doc);
+      return { column, read };
+    }),
+  ]),
+) as Record<CollectionName, Array<{ column: string; read(doc: Record<string, unknown>): unknown }>>;
