@@ -154,6 +154,12 @@ export interface AuditStore {
   cursor(filter: InterceptionFilter, id: string): Promise<Cursor | null>;
   /** One page in (started_at desc, _id desc) order. */
   list(filter: InterceptionFilter, page: PageRequest): Promise<InterceptionDetail[]>;
+  /**
+   * The same page as the audit API shows it (SPEC §7), as JSON text of the results array:
+   * the embedded store builds it in its worker thread, so a large export never holds up the
+   * event loop that serves the agents.
+   */
+  listJson(filter: InterceptionFilter, page: PageRequest): Promise<string>;
   /** How many interceptions match, ignoring paging. */
   count(filter: InterceptionFilter): Promise<number>;
   get(filter: InterceptionFilter, id: string): Promise<InterceptionDetail | null>;

@@ -19,6 +19,7 @@ import {
   type InterceptionFilter,
   type UserDoc,
 } from '../../src/store/store.ts';
+import { present } from '../../src/audit/present.ts';
 import { STORE_KINDS, type TestStore, testStore } from '../helpers/db.ts';
 
 const T0 = Date.parse('2026-03-01T12:00:00Z');
@@ -310,6 +311,12 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
       expect(seen).toEqual(all);
       expect(await store.audit.cursor({ ...scope, initiator_id: alice._id }, rows.bobEu!._id)).toBeNull();
       expect(await store.audit.cursor(scope, rows.bobEu!._id)).toEqual({ _id: rows.bobEu!._id, started_at: at(-80) });
+    });
+
+    it('renders a page as the audit API shows it', async () => {
+      const page = { limit: 3, offset: 1 };
+      const expected = (await store.audit.list(scope, page)).map(present);
+      expect(JSON.parse(await store.audit.listJson(scope, page))).toEqual(JSON.parse(JSON.stringify(expected)));
     });
 
     it('finds one interception only within the visible filter', async () => {

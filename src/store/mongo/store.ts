@@ -8,6 +8,7 @@ import {
   MongoParseError,
   MongoServerError,
 } from 'mongodb';
+import { present } from '../../audit/present.ts';
 import type {
   InterceptionEnd,
   InterceptionRecord,
@@ -283,6 +284,10 @@ class MongoAudit implements AuditStore {
       .limit(page.limit)
       .toArray();
     return this.#expand(rows);
+  }
+
+  async listJson(filter: InterceptionFilter, page: { limit: number; offset?: number; after?: Cursor }) {
+    return JSON.stringify((await this.list(filter, page)).map(present));
   }
 
   count(filter: InterceptionFilter): Promise<number> {

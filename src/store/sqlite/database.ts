@@ -8,6 +8,7 @@ import type {
   ToolUsageRecord,
   UserPromptRecord,
 } from '../../recorder/records.ts';
+import { present } from '../../audit/present.ts';
 import {
   type ApiKeyDoc,
   type AuditStore,
@@ -283,6 +284,9 @@ export class EmbeddedDatabase implements SyncStore {
       );
       return this.#expand(rows);
     },
+
+    listJson: (filter: InterceptionFilter, page: PageRequest): string =>
+      JSON.stringify(this.audit.list(filter, page).map(present)),
 
     count: (filter: InterceptionFilter): number => {
       const w = where(filter);

@@ -110,7 +110,10 @@ export function createStatements(): string[] {
   const statements: string[] = [];
   for (const [name, table] of Object.entries(TABLES)) {
     const columns = Object.keys(table.columns).join(', ');
-    statements.push(`CREATE TABLE IF NOT EXISTS ${name} (id TEXT PRIMARY KEY, doc TEXT NOT NULL, ${columns})`, ...table.indexes);
+    statements.push(
+      `CREATE TABLE IF NOT EXISTS ${name} (id TEXT PRIMARY KEY, doc TEXT NOT NULL, ${columns})`,
+      ...table.indexes,
+    );
   }
   return statements;
 }

@@ -13,6 +13,7 @@ const TRANSIENT = new Set([5 /* BUSY */, 6 /* LOCKED */, 7 /* NOMEM */, 10 /* IO
 const READS = new Set([
   'audit.cursor',
   'audit.list',
+  'audit.listJson',
   'audit.count',
   'audit.get',
   'audit.distinct',
