@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { present } from '../../src/audit/present.ts';
 import type {
   InterceptionRecord,
   InterceptionTotals,
@@ -19,7 +20,6 @@ import {
   type InterceptionFilter,
   type UserDoc,
 } from '../../src/store/store.ts';
-import { present } from '../../src/audit/present.ts';
 import { STORE_KINDS, type TestStore, testStore } from '../helpers/db.ts';
 
 const T0 = Date.parse('2026-03-01T12:00:00Z');

@@ -1,4 +1,5 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { present } from '../../audit/present.ts';
 import type {
   InterceptionEnd,
   InterceptionRecord,
@@ -8,7 +9,6 @@ import type {
   ToolUsageRecord,
   UserPromptRecord,
 } from '../../recorder/records.ts';
-import { present } from '../../audit/present.ts';
 import {
   type ApiKeyDoc,
   type AuditStore,
@@ -34,9 +34,8 @@ import {
   type UserDoc,
 } from '../store.ts';
 import { decode, decodeAll, encode, rowShape, toRow } from './documents.ts';
-import { COLUMN_READERS } from './schema.ts';
 import { type SqlValue, where } from './filter.ts';
-import { createStatements, SCHEMA_VERSION } from './schema.ts';
+import { COLUMN_READERS, createStatements, SCHEMA_VERSION } from './schema.ts';
 
 /** The store interface with every method synchronous: what one SQLite connection does. */
 type Sync<T> = { [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : never };
