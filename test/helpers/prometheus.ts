@@ -52,3 +52,8 @@ export function parsePrometheus(text: string): Scrape {
     },
   };
 }
+
+/** GET /metrics of a running bridge, parsed. */
+export async function scrapeMetrics(baseUrl: string): Promise<Scrape> {
+  return parsePrometheus(await (await fetch(`${baseUrl}/metrics`)).text());
+}
