@@ -9,7 +9,7 @@ export interface ChildServer {
   /** Its config file, for admin commands against the same store. */
   configFile: string;
   pid: number;
-  /** The owner token printed on first start (a fresh database). */
+  /** The owner token printed on first start (a fresh store); '' otherwise. */
   token: string;
   /** Everything it wrote to stdout and stderr so far. */
   output(): string;
@@ -18,20 +18,33 @@ export interface ChildServer {
   stop(): Promise<number | null>;
 }
 
-export async function startChildServer(dir: string, config: Record<string, unknown>): Promise<ChildServer> {
+/**
+ * Starts `aibridge server` on the given config (a fresh store prints the owner's token; a
+ * store that has users — a second replica — does not, so pass `bootstrap: false`).
+ */
+export async function startChildServer(
+  dir: string,
+  config: Record<string, unknown>,
+  options: { bootstrap?: boolean } = {},
+): Promise<ChildServer> {
+  const bootstrap = options.bootstrap ?? true;
   const file = join(dir, 'aibridge.json');
   writeFileSync(file, JSON.stringify({ listen: '127.0.0.1:0', data_dir: join(dir, 'data'), retention: 0, ...config }));
   const child: ChildProcess = spawn(NODE, [CLI, 'server', '--config', file], {
     cwd: ROOT,
     stdio: 'pipe',
-    env: { ...process.env, AIBRIDGE_LOG_LEVEL: 'warn' },
+    env: { ...process.env, AIBRIDGE_LOG_LEVEL: bootstrap ? 'warn' : 'info' },
   });
   let output = '';
   child.stdout?.on('data', (c) => (output += c));
   child.stderr?.on('data', (c) => (output += c));
-  const seen = await waitForOutput(child, /ANTHROPIC_AUTH_TOKEN=\S+\n/);
-  const token = /ANTHROPIC_AUTH_TOKEN=(\S+)/.exec(seen)?.[1] as string;
-  const url = /ANTHROPIC_BASE_URL=(http:\/\/\S+)\/anthropic/.exec(seen)?.[1] as string;
+  const seen = await waitForOutput(
+    child,
+    bootstrap ? /ANTHROPIC_AUTH_TOKEN=\S+\n/ : /"url":"http[^"]+".*aibridge listening/,
+  );
+  const token = /ANTHROPIC_AUTH_TOKEN=(\S+)/.exec(seen)?.[1] ?? '';
+  const url = (/ANTHROPIC_BASE_URL=(http:\/\/\S+)\/anthropic/.exec(seen) ??
+    /"url":"(http[^"]+)"/.exec(seen))?.[1] as string;
   const pid = child.pid as number;
   const exited = new Promise<number | null>((r) => child.once('exit', r));
   return {

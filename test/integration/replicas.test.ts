@@ -1,0 +1,124 @@
+/**
+ * SPEC §12: bridge replicas share one MongoDB. Two real server processes on one database:
+ * both record, each one's audit API sees both, a token revoked through one is refused by the
+ * other within 5 s, and one replica at a time purges.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RecordOp } from '../../src/recorder/records.ts';
+import { openMongoStore } from '../../src/store/mongo/store.ts';
+import { type ChildServer, startChildServer } from '../helpers/child-server.ts';
+import { mongoUri } from '../helpers/db.ts';
+import { waitUntil } from '../helpers/process.ts';
+import { scrapeMetrics } from '../helpers/prometheus.ts';
+import { tempDirs } from '../helpers/temp.ts';
+import { ReplayUpstream } from '../helpers/upstream.ts';
+
+const tempDir = tempDirs('aibridge-replicas-');
+const database = `replicas_${process.pid}`;
+const OLD = 40;
+
+let upstream: ReplayUpstream;
+let a: ChildServer;
+let b: ChildServer;
+let store: Awaited<ReturnType<typeof openMongoStore>>;
+
+/** Interceptions from last year, for the replicas' retention to find at start-up. */
+async function seedOld() {
+  const started = new Date(Date.now() - 400 * 86_400_000);
+  const ops: RecordOp[] = Array.from({ length: OLD }, () => ({
+    kind: 'interception',
+    doc: {
+      _id: randomUUID(),
+      initiator_id: 'gone',
+      api_key_id: 'k',
+      provider: 'openai',
+      provider_name: 'openai',
+      model: 'gpt-5',
+      client: 'Codex',
+      user_agent: null,
+      client_session_id: null,
+      started_at: started,
+      ended_at: started,
+      status: 'completed',
+      cost_usd: null,
+      totals: null,
+      metadata: {},
+    },
+  }));
+  await store.records.write(ops);
+}
+
+beforeAll(async () => {
+  store = await openMongoStore(mongoUri(), database);
+  await store.db.dropDatabase();
+  await seedOld();
+  upstream = await ReplayUpstream.start();
+  upstream.setDefault('anthropic-messages/text.json');
+  const config = {
+    mongodb: { uri: mongoUri(), database },
+    retention: '30d',
+    providers: [{ name: 'anthropic', type: 'anthropic', base_url: upstream.url, api_key: 'sk-ant-test' }],
+  };
+  a = await startChildServer(tempDir(), config);
+  b = await startChildServer(tempDir(), config, { bootstrap: false });
+}, 120_000);
+
+afterAll(async () => {
+  await a?.stop();
+  await b?.stop();
+  await upstream?.close();
+  await store?.db.dropDatabase();
+  await store?.close();
+});
+
+const ask = (url: string, token: string) =>
+  fetch(`${url}/anthropic/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': token, 'anthropic-version': '2023-06-01' },
+    body: JSON.stringify({ model: 'claude-test-1', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+const api = (url: string, token: string, path: string, init: RequestInit = {}) =>
+  fetch(`${url}/api/v2/aibridge${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+  });
+
+describe('two replicas on one MongoDB', () => {
+  it('both record, and each one’s audit API sees every interception', async () => {
+    for (let i = 0; i < 3; i++) {
+      expect((await ask(a.url, a.token)).status).toBe(200);
+      expect((await ask(b.url, a.token)).status).toBe(200); // the owner's token works on either
+    }
+    for (const replica of [a, b]) {
+      await waitUntil(async () => {
+        const page = await (await api(replica.url, a.token, '/interceptions?q=status:completed&limit=100')).json();
+        return page.count === 6;
+      }, 20_000);
+    }
+  });
+
+  it('refuses on one replica a token revoked through the other, within 5 s', async () => {
+    const created = await (
+      await api(a.url, a.token, '/users', { method: 'POST', body: JSON.stringify({ username: 'rita' }) })
+    ).json();
+    const token = created.token as string;
+    expect((await ask(b.url, token)).status).toBe(200); // B has it cached now
+    const tokens = await (await api(a.url, token, '/users/me/tokens')).json();
+    expect((await api(a.url, token, `/users/me/tokens/${tokens.tokens[0].id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await ask(a.url, token)).status).toBe(401); // at once where it was revoked
+    // SPEC §3/§12: refused on every replica within 5 s (B re-checks a cached token every 4 s).
+    await waitUntil(async () => (await ask(b.url, token)).status === 401, 5_000);
+  });
+
+  it('purges once: one replica deletes the old interceptions, the other finds them gone', async () => {
+    const purged = async (replica: ChildServer) =>
+      (await scrapeMetrics(replica.url)).value('aibridge_retention_purged_documents_total', {
+        collection: 'interceptions',
+      });
+    await waitUntil(async () => (await purged(a)) + (await purged(b)) >= OLD, 20_000);
+    const counts = [await purged(a), await purged(b)].sort();
+    expect(counts).toEqual([0, OLD]);
+    expect(await store.audit.count({ initiator_id: 'gone' })).toBe(0);
+  });
+});
