@@ -241,19 +241,20 @@ export class InterceptionObserver implements InterceptionEvents {
    * its `traceparent`; a tool error marks it.
    */
   async toolStarted(tool: ToolRef, callId: string, run: () => Promise<ToolCallResult>): Promise<ToolCallResult> {
-    const span =
-      tracing.tracer &&
-      startSpan(
-        'Intercept.ProcessRequest.ToolCall',
-        {
-          mcp_server_name: tool.server,
-          mcp_server_url: tool.serverUrl,
-          mcp_tool_name: tool.rawName,
-          ...toolAttributes(tool, callId),
-        },
-        undefined,
-        SpanKind.CLIENT,
-      );
+    // The attributes parse a URL: built only when there is a span to put them on.
+    const span = tracing.tracer
+      ? startSpan(
+          'Intercept.ProcessRequest.ToolCall',
+          {
+            mcp_server_name: tool.server,
+            mcp_server_url: tool.serverUrl,
+            mcp_tool_name: tool.rawName,
+            ...toolAttributes(tool, callId),
+          },
+          undefined,
+          SpanKind.CLIENT,
+        )
+      : undefined;
     try {
       const result = await withSpan(span, run);
       if (result.isError) {

@@ -68,7 +68,9 @@ export async function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTE
   for (const register of routes) register(app, ctx);
 
   app.setNotFoundHandler((request, reply) => {
-    refuse(ctx, reply, providerOf(ctx, request.url), 'not_found', notFoundMessage(request));
+    const provider = providerOf(ctx, request.url);
+    countRefusal(ctx, provider, 'not_found');
+    reply.code(404).send(errorFor(provider?.type, 'not_found', notFoundMessage(request)));
   });
   // Errors raised before a handler runs (body too large, bad framing): no stack or internals reach the client.
   app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {

@@ -104,6 +104,7 @@ describe('traces with an in-memory exporter', () => {
     expect(roots).toHaveLength(1);
     const root = roots[0]!;
     expect(root.kind).toBe(SpanKind.SERVER);
+    expect(root.resource.attributes['service.name']).toBe('aibridge'); // without OTEL_SERVICE_NAME
     expect(root.parentSpanContext?.spanId).toBe(clientParent);
     expect(root.attributes).toEqual({
       interception_id: r.interception._id,
