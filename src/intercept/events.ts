@@ -11,8 +11,8 @@ export interface InterceptionStarted {
   thoughtSource: string;
 }
 
-/** One upstream response read to its end, or why it could not be. */
-export type UpstreamOutcome = { turn: Turn } | { error: string };
+/** One upstream response read to its end, or why it could not be (with its HTTP status when it was not 200). */
+export type UpstreamOutcome = { turn: Turn } | { error: string; status?: number };
 
 /** The loop's verdict on a turn, once its tool calls are sorted out. */
 export interface SettledTurn {
@@ -53,8 +53,8 @@ export interface InterceptionEvents {
   upstreamStarted<T>(send: () => Promise<T>): Promise<T>;
   upstreamEnded(outcome: UpstreamOutcome): void;
   turnSettled(settled: SettledTurn): void;
-  /** One injected call runs in `run` (several may run at once). */
-  toolStarted(tool: ToolRef, run: () => Promise<ToolCallResult>): Promise<ToolCallResult>;
+  /** One injected call (the model's `callId`) runs in `run` (several may run at once). */
+  toolStarted(tool: ToolRef, callId: string, run: () => Promise<ToolCallResult>): Promise<ToolCallResult>;
   toolRan(ran: ToolRan): void;
   /** Handed over before the response's last bytes, so a crash after the client has its answer loses nothing. */
   ended(ended: InterceptionEnded): void;

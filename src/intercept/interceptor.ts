@@ -6,10 +6,10 @@ import type { Principal } from '../identity/users.ts';
 import { errorResult } from '../mcp/tool-result.ts';
 import type { RequestBridge } from '../mcp/types.ts';
 import { InterceptionObserver } from '../observability/interception-observer.ts';
-import { sendError } from '../providers/errors.ts';
 import { abortOnClose, type Provider } from '../providers/provider.ts';
 import { sanitizerFor } from '../recorder/sanitize.ts';
 import type { AppContext } from '../server/context.ts';
+import { refuseHijacked } from '../server/refuse.ts';
 import { httpChannel } from './client-channel.ts';
 import { runInterception } from './interception.ts';
 import type { ApiModule, Json } from './types.ts';
@@ -40,20 +40,21 @@ function upstreamPathOf(ex: Exchange): string {
 /** Parses and checks the client's body; answers 400 in the provider's format when it is unusable. */
 function parseBody(ex: Exchange): Json | undefined {
   const raw = ex.request.body;
+  const refuse = (message: string) => refuseHijacked(ex.ctx, ex.res, ex.provider, 'invalid_request', message);
   let body: unknown;
   try {
     body = Buffer.isBuffer(raw) && raw.length ? JSON.parse(raw.toString('utf8')) : undefined;
   } catch (err) {
-    sendError(ex.res, ex.provider.type, 'invalid_request', `request body is not valid JSON: ${(err as Error).message}`);
+    refuse(`request body is not valid JSON: ${(err as Error).message}`);
     return undefined;
   }
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
-    sendError(ex.res, ex.provider.type, 'invalid_request', 'request body must be a JSON object');
+    refuse('request body must be a JSON object');
     return undefined;
   }
   const problem = ex.api.validate(body as Json);
   if (problem) {
-    sendError(ex.res, ex.provider.type, 'invalid_request', problem);
+    refuse(problem);
     return undefined;
   }
   return body as Json;

@@ -70,7 +70,7 @@ export class ToolLoop {
     const reply = await events.upstreamStarted(() => send(body));
     if (reply.statusCode !== 200) {
       this.metadata.upstream_status = reply.statusCode;
-      events.upstreamEnded({ error: `upstream answered ${reply.statusCode}` });
+      events.upstreamEnded({ error: `upstream answered ${reply.statusCode}`, status: reply.statusCode });
     }
     return reply;
   }

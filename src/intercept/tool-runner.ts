@@ -59,7 +59,7 @@ function answer(owned: OwnedCall, ctx: ToolRunContext): Promise<ToolCallResult> 
  */
 export function runOwnedCalls(calls: readonly OwnedCall[], ctx: ToolRunContext): Promise<ToolExchange[]> {
   return mapConcurrently(calls, ctx.parallelism, async (owned) => {
-    const result = await ctx.events.toolStarted(owned.claim.tool, () => answer(owned, ctx));
+    const result = await ctx.events.toolStarted(owned.claim.tool, owned.call.id, () => answer(owned, ctx));
     ctx.events.toolRan({
       call: owned.call,
       claim: owned.claim,

@@ -26,6 +26,10 @@ export interface ToolCall {
 /** What one upstream response amounted to. */
 export interface Turn {
   responseId: string | null;
+  /** The model that answered, as the upstream named it (often a dated version of the requested one). */
+  responseModel: string | null;
+  /** Why generation stopped, in the API's own words (`end_turn`, `tool_calls`, `completed`…); one per choice. */
+  finishReasons: string[];
   usage: Usage | null;
   toolCalls: ToolCall[];
   thoughts: string[];

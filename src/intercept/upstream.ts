@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
+import { CircuitOpenError } from '../limits/circuit-breaker.ts';
 import { isUpstreamFault } from '../limits/upstream-faults.ts';
 import { injectTraceHeaders } from '../observability/tracing.ts';
-import { BridgeError } from '../providers/errors.ts';
 import type { Provider } from '../providers/provider.ts';
 
 export type UpstreamResponse = Dispatcher.ResponseData;
@@ -32,12 +32,9 @@ export async function callUpstream(
   const breaker = provider.breakers.for(model);
   if (!breaker.allow()) {
     const retryAfter = breaker.retryAfterSeconds();
-    throw new BridgeError(
-      'overloaded',
+    throw new CircuitOpenError(
       `${provider.name} is failing for model ${model}; circuit open, retry in ${retryAfter}s`,
-      {
-        'retry-after': String(retryAfter),
-      },
+      retryAfter,
     );
   }
   const headers = provider.upstreamHeaders(clientHeaders);

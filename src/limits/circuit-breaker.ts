@@ -1,3 +1,5 @@
+import { BridgeError } from '../providers/errors.ts';
+
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
 export interface BreakerOptions {
@@ -5,6 +7,15 @@ export interface BreakerOptions {
   threshold: number;
   /** How long it stays open before one probe is let through. */
   cooldownMs: number;
+  /** Told of every change of state (for metrics). */
+  onTransition?: (to: BreakerState) => void;
+}
+
+/** A call refused because its circuit is open: 503 with Retry-After, told apart from other failures in metrics and spans. */
+export class CircuitOpenError extends BridgeError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super('overloaded', message, { 'retry-after': String(retryAfterSeconds) });
+  }
 }
 
 /**
@@ -16,11 +27,21 @@ export class CircuitBreaker {
   #failures = 0;
   #openedAt = 0;
   #probing = false;
-  state: BreakerState = 'closed';
+  #state: BreakerState = 'closed';
   trips = 0;
 
   constructor(options: BreakerOptions) {
     this.#options = options;
+  }
+
+  get state(): BreakerState {
+    return this.#state;
+  }
+
+  #to(to: BreakerState): void {
+    if (to === this.#state) return;
+    this.#state = to;
+    this.#options.onTransition?.(to);
   }
 
   /** Whether a call may go ahead; in half-open state only one at a time. */
@@ -28,7 +49,7 @@ export class CircuitBreaker {
     if (this.state === 'closed') return true;
     if (this.state === 'open') {
       if (now - this.#openedAt < this.#options.cooldownMs) return false;
-      this.state = 'half_open';
+      this.#to('half_open');
     }
     if (this.#probing) return false;
     this.#probing = true;
@@ -43,7 +64,7 @@ export class CircuitBreaker {
   success(): void {
     this.#failures = 0;
     this.#probing = false;
-    this.state = 'closed';
+    this.#to('closed');
   }
 
   /** A call that says nothing about the upstream (the client left, we refused to send): frees the probe slot only. */
@@ -62,7 +83,7 @@ export class CircuitBreaker {
     const { threshold } = this.#options;
     if (this.state === 'half_open' || (threshold > 0 && this.#failures >= threshold)) {
       if (this.state !== 'open') this.trips++;
-      this.state = 'open';
+      this.#to('open');
       this.#openedAt = now;
     }
   }
@@ -75,11 +96,17 @@ export class CircuitBreaker {
 export class BreakerSet {
   readonly #options: BreakerOptions;
   readonly #maxKeys: number;
+  readonly #onTransition: ((key: string, to: BreakerState) => void) | undefined;
   readonly breakers = new Map<string, CircuitBreaker>();
 
-  constructor(options: BreakerOptions, maxKeys = 1_000) {
+  constructor(
+    options: Omit<BreakerOptions, 'onTransition'>,
+    maxKeys = 1_000,
+    onTransition?: (key: string, to: BreakerState) => void,
+  ) {
     this.#options = options;
     this.#maxKeys = maxKeys;
+    this.#onTransition = onTransition;
   }
 
   for(key: string): CircuitBreaker {
@@ -88,7 +115,10 @@ export class BreakerSet {
       if (this.breakers.size >= this.#maxKeys) {
         for (const [k, b] of this.breakers) if (b.idle) this.breakers.delete(k);
       }
-      breaker = new CircuitBreaker(this.#options);
+      const onTransition = this.#onTransition;
+      breaker = new CircuitBreaker(
+        onTransition ? { ...this.#options, onTransition: (to) => onTransition(key, to) } : this.#options,
+      );
       this.breakers.set(key, breaker);
     }
     return breaker;

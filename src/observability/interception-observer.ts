@@ -19,10 +19,12 @@ import type {
   UpstreamOutcome,
 } from '../intercept/events.ts';
 import type { ToolCall, Usage } from '../intercept/types.ts';
+import { CircuitOpenError } from '../limits/circuit-breaker.ts';
 import type { ToolCallResult, ToolRef } from '../mcp/types.ts';
 import type { Recorder } from '../recorder/recorder-port.ts';
 import type { InterceptionStatus, InterceptionTotals, RecordOp } from '../recorder/records.ts';
 import type { RecordSanitizer } from '../recorder/sanitize.ts';
+import { errorType, inferenceAttributes, responseAttributes, toolAttributes } from './gen-ai.ts';
 import type { Metrics } from './metrics.ts';
 import { failSpan, startSpan, tracing, withSharedAttributes, withSpan } from './tracing.ts';
 
@@ -42,7 +44,8 @@ export interface ObserverDeps {
 
 /** What is known of an interception before its body is understood: for metrics labels and the root span. */
 export interface InterceptionStart {
-  provider: { name: string; type: string };
+  /** `origin` is the upstream's, for the spans' `server.address` and `server.port`. */
+  provider: { name: string; type: string; origin?: string };
   /** API route template under the provider prefix, e.g. `/v1/messages`. */
   route: string;
   method: string;
@@ -71,7 +74,6 @@ export class InterceptionObserver implements InterceptionEvents {
   readonly id = randomUUID();
   readonly #deps: ObserverDeps;
   readonly #provider: string;
-  readonly #system: string;
   readonly #route: string;
   readonly #method: string;
   /** As recorded (and priced); `#modelLabel` is its bounded metrics label. */
@@ -82,6 +84,8 @@ export class InterceptionObserver implements InterceptionEvents {
   readonly #root: Span | undefined;
   readonly #rootCtx: Context | undefined;
   readonly #shared: Attributes | undefined;
+  /** The GenAI attributes every upstream span of this interception starts with. */
+  readonly #inference: Attributes | undefined;
   #client = 'Unknown';
   #recorded = false;
   #prompt: string | null = null;
@@ -104,7 +108,6 @@ export class InterceptionObserver implements InterceptionEvents {
   constructor(deps: ObserverDeps, start: InterceptionStart) {
     this.#deps = deps;
     this.#provider = start.provider.name;
-    this.#system = start.provider.type;
     this.#route = start.route;
     this.#method = start.method;
     this.#model = start.model;
@@ -120,6 +123,14 @@ export class InterceptionObserver implements InterceptionEvents {
       streaming: start.streaming,
       request_path: start.path,
     };
+    this.#inference = inferenceAttributes({
+      provider: start.provider.type,
+      route: start.route,
+      origin: start.provider.origin,
+      // The bounded label, as on the metrics: span-metrics connectors turn this attribute into series.
+      model: this.#modelLabel,
+      streaming: start.streaming,
+    });
     const parent = withSharedAttributes(propagation.extract(ROOT_CONTEXT, start.headers), this.#shared);
     this.#root = startSpan('Intercept', undefined, parent, SpanKind.SERVER);
     this.#rootCtx = this.#root && trace.setSpan(parent, this.#root);
@@ -171,39 +182,36 @@ export class InterceptionObserver implements InterceptionEvents {
     }
   }
 
-  /** `Intercept.ProcessRequest.Upstream` is active while the request is sent, so its `traceparent` names it. */
+  /**
+   * `Intercept.ProcessRequest.Upstream` is active while the request is sent, so its `traceparent`
+   * names it. A call its open circuit refused is counted as a refusal.
+   */
   async upstreamStarted<T>(send: () => Promise<T>): Promise<T> {
     this.#endUpstream('no complete response');
     const sent = performance.now();
-    this.#upstream = startSpan(
-      'Intercept.ProcessRequest.Upstream',
-      { 'gen_ai.system': this.#system, 'gen_ai.request.model': this.#modelLabel },
-      undefined,
-      SpanKind.CLIENT,
-    );
-    const response = await withSpan(this.#upstream, send);
+    this.#upstream = startSpan('Intercept.ProcessRequest.Upstream', this.#inference, undefined, SpanKind.CLIENT);
+    let response: T;
+    try {
+      response = await withSpan(this.#upstream, send);
+    } catch (err) {
+      const open = err instanceof CircuitOpenError;
+      if (open) this.#deps.metrics.refusal(this.#provider, 'circuit_open');
+      this.#endUpstream(err, open ? 'circuit_open' : errorType(err));
+      throw err;
+    }
     this.#deps.metrics.ttfb.labels(this.#provider, this.#modelLabel).observe((performance.now() - sent) / 1000);
     return response;
   }
 
   upstreamEnded(outcome: UpstreamOutcome): void {
     if (!('turn' in outcome)) {
-      this.#endUpstream(outcome.error);
+      this.#endUpstream(outcome.error, errorType(outcome.status));
       return;
     }
     const { turn } = outcome;
     const span = this.#upstream;
     this.#upstream = undefined;
-    if (span && turn.usage) {
-      const u = turn.usage;
-      span.setAttributes({
-        // GenAI conventions count cached prompt tokens as input too.
-        'gen_ai.usage.input_tokens': u.input_tokens + u.cache_read_input_tokens + u.cache_write_input_tokens,
-        'gen_ai.usage.output_tokens': u.output_tokens,
-        'gen_ai.usage.cache_read.input_tokens': u.cache_read_input_tokens,
-        'gen_ai.usage.cache_creation.input_tokens': u.cache_write_input_tokens,
-      });
-    }
+    span?.setAttributes(responseAttributes(turn));
     span?.end();
     this.#recordPrompt(turn.responseId);
     if (turn.usage) this.#recordTokens(turn.usage, turn.responseId);
@@ -232,18 +240,30 @@ export class InterceptionObserver implements InterceptionEvents {
    * `Intercept.ProcessRequest.ToolCall`, active while the call runs so the MCP request carries
    * its `traceparent`; a tool error marks it.
    */
-  async toolStarted(tool: ToolRef, run: () => Promise<ToolCallResult>): Promise<ToolCallResult> {
-    const span = startSpan(
-      'Intercept.ProcessRequest.ToolCall',
-      { mcp_server_name: tool.server, mcp_server_url: tool.serverUrl, mcp_tool_name: tool.rawName },
-      undefined,
-      SpanKind.CLIENT,
-    );
+  async toolStarted(tool: ToolRef, callId: string, run: () => Promise<ToolCallResult>): Promise<ToolCallResult> {
+    // The attributes parse a URL: built only when there is a span to put them on.
+    const span = tracing.tracer
+      ? startSpan(
+          'Intercept.ProcessRequest.ToolCall',
+          {
+            mcp_server_name: tool.server,
+            mcp_server_url: tool.serverUrl,
+            mcp_tool_name: tool.rawName,
+            ...toolAttributes(tool, callId),
+          },
+          undefined,
+          SpanKind.CLIENT,
+        )
+      : undefined;
     try {
       const result = await withSpan(span, run);
-      if (result.isError) failSpan(span, result.error ?? 'tool error');
+      if (result.isError) {
+        span?.setAttribute('error.type', 'tool_error'); // the MCP conventions' value for a result with isError
+        failSpan(span, result.error ?? 'tool error');
+      }
       return result;
     } catch (err) {
+      span?.setAttribute('error.type', errorType(err));
       failSpan(span, err);
       throw err;
     } finally {
@@ -314,11 +334,13 @@ export class InterceptionObserver implements InterceptionEvents {
     return startSpan(name, attributes, this.#rootCtx);
   }
 
-  #endUpstream(error: string): void {
+  /** Ends the upstream span as failed; the conventions want `error` as the finish reason of a generation that never finished. */
+  #endUpstream(reason: unknown, type = '_OTHER'): void {
     const span = this.#upstream;
     if (!span) return;
     this.#upstream = undefined;
-    failSpan(span, error);
+    span.setAttributes({ 'error.type': type, 'gen_ai.response.finish_reasons': ['error'] });
+    failSpan(span, reason);
     span.end();
   }
 

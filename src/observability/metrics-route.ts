@@ -6,6 +6,11 @@ export function metricsRoutes(app: FastifyInstance, ctx: AppContext): void {
   ctx.metrics.watch({
     recorder: () => ctx.recorder.stats(),
     mcpServers: () => ctx.mcp?.manager.status() ?? {},
+    *breakers() {
+      for (const provider of ctx.providers)
+        for (const [model, breaker] of provider.breakers.breakers)
+          yield { provider: provider.name, model, state: breaker.state };
+    },
   });
   app.get('/metrics', async (_request, reply) => {
     const text = await ctx.metrics.registry.metrics();

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { BreakerState } from '../limits/circuit-breaker.ts';
 import type { RecorderStats } from '../recorder/recorder.ts';
 
 /** What the scrape-time gauges read; nothing on the request path touches them. */
@@ -6,7 +7,29 @@ export interface MetricSources {
   recorder(): RecorderStats;
   /** Tool count per configured MCP server. */
   mcpServers(): Record<string, { tools: number }>;
+  /** Every circuit the current providers keep (one per model they were asked for). */
+  breakers(): Iterable<{ provider: string; model: string; state: BreakerState }>;
 }
+
+/** Why the bridge refused a request itself: a fixed set, so the label stays bounded. */
+export type RefusalReason =
+  | 'bad_request'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'not_found'
+  | 'too_large'
+  | 'timeout'
+  | 'rate_limited'
+  | 'budget'
+  | 'overloaded'
+  | 'auth_unavailable'
+  | 'not_configured'
+  | 'circuit_open'
+  | 'loop';
+
+/** The gauge value of each circuit state: the worse, the higher. */
+const BREAKER_STATE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
+const BREAKER_STATES = Object.keys(BREAKER_STATE) as BreakerState[];
 
 /** Labels are cut to this length, so a client sending absurd model or tool names cannot bloat a series. */
 const MAX_LABEL = 128;
@@ -133,6 +156,18 @@ export class Metrics {
     labelNames: ['model'] as const,
     registers: [this.registry],
   });
+  readonly refused = new Counter({
+    name: 'aibridge_refused_requests_total',
+    help: 'Requests the bridge answered with an error itself, without asking the upstream, by reason (provider "none": a path of no provider).',
+    labelNames: ['provider', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly breakerTransitions = new Counter({
+    name: 'aibridge_circuit_breaker_transitions_total',
+    help: "Changes of a model's circuit state, by the state entered.",
+    labelNames: ['provider', 'to'] as const,
+    registers: [this.registry],
+  });
   readonly budgetRejections = new Counter({
     name: 'aibridge_budget_rejections_total',
     help: 'Model requests refused because the user reached their budget.',
@@ -172,6 +207,25 @@ export class Metrics {
         this.reset();
         for (const [server, status] of Object.entries(sources()?.mcpServers() ?? {}))
           this.set({ server }, status.tools);
+      },
+    });
+    const models = this.models;
+    new Gauge({
+      name: 'aibridge_circuit_breaker_state',
+      help: "Each model's circuit: 0 closed, 1 half-open (one probe let through), 2 open (requests refused).",
+      labelNames: ['provider', 'model'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        // Models past the label bound share `other`: it shows the worst of their circuits.
+        const worst = new Map<string, { provider: string; model: string; value: number }>();
+        for (const { provider, model, state } of sources()?.breakers() ?? []) {
+          const labels = { provider, model: models.value(model) };
+          const key = `${labels.provider}\n${labels.model}`;
+          const value = Math.max(worst.get(key)?.value ?? 0, BREAKER_STATE[state]);
+          worst.set(key, { ...labels, value });
+        }
+        for (const { value, ...labels } of worst.values()) this.set(labels, value);
       },
     });
     new Gauge({
@@ -233,5 +287,16 @@ export class Metrics {
   /** Binds the scrape-time gauges to a server's state. */
   watch(sources: MetricSources): void {
     this.#sources = sources;
+  }
+
+  /** Counts a request the bridge refused itself; `provider` is the configured name of the route's provider. */
+  refusal(provider: string | undefined, reason: RefusalReason): void {
+    this.refused.labels(provider ?? 'none', reason).inc();
+  }
+
+  /** What a provider's circuits report their changes to; every series starts at 0 so a first trip shows in increase(). */
+  breakerListener(provider: string): (model: string, to: BreakerState) => void {
+    for (const to of BREAKER_STATES) this.breakerTransitions.labels(provider, to).inc(0);
+    return (_model, to) => this.breakerTransitions.labels(provider, to).inc();
   }
 }

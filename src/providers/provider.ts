@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici';
 import { Agent } from 'undici';
 import type { Config, ProviderConfig } from '../config/config.ts';
 import { parseDuration } from '../config/duration.ts';
-import { BreakerSet } from '../limits/circuit-breaker.ts';
+import { BreakerSet, type BreakerState } from '../limits/circuit-breaker.ts';
 import { HOP_HEADER, nextHop } from './hop.ts';
 
 export type ProviderType = ProviderConfig['type'];
@@ -52,7 +52,13 @@ export class Provider {
   /** One circuit per model served by this provider. */
   readonly breakers: BreakerSet;
 
-  constructor(config: ProviderConfig, limits: Config['limits'], index = 0) {
+  /** `onBreakerTransition` hears each model's circuit change state (the metrics do). */
+  constructor(
+    config: ProviderConfig,
+    limits: Config['limits'],
+    index = 0,
+    onBreakerTransition?: (model: string, to: BreakerState) => void,
+  ) {
     const url = new URL(config.base_url);
     this.name = config.name;
     this.type = config.type;
@@ -61,10 +67,11 @@ export class Provider {
     this.#basePath = url.pathname.replace(/\/+$/, '');
     this.#apiKey = config.api_key.trim();
     const timeout = parseDuration(limits.upstream_timeout);
-    this.breakers = new BreakerSet({
-      threshold: limits.breaker_threshold,
-      cooldownMs: parseDuration(limits.breaker_cooldown),
-    });
+    this.breakers = new BreakerSet(
+      { threshold: limits.breaker_threshold, cooldownMs: parseDuration(limits.breaker_cooldown) },
+      undefined,
+      onBreakerTransition,
+    );
     this.dispatcher = new Agent({
       keepAliveTimeout: 60_000,
       keepAliveMaxTimeout: 600_000,

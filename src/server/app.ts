@@ -7,7 +7,7 @@ import { rawBodyParser, tooLargeMessage } from './body.ts';
 import { clientErrorHandler } from './client-errors.ts';
 import type { AppContext } from './context.ts';
 import { frontDoor, requestIdOf } from './front-door.ts';
-import { errorFor, providerTypeOf, refuse } from './refuse.ts';
+import { countRefusal, errorFor, providerOf, refuse } from './refuse.ts';
 import { ROUTES, type RouteRegistrar } from './routes.ts';
 
 const KIND_BY_STATUS: Record<number, BridgeErrorKind> = {
@@ -52,14 +52,14 @@ export async function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTE
 
   // An unknown route is answered before its body is read: nothing behind it wants the bytes.
   app.addHook('onRequest', async (request, reply) => {
-    if (request.is404) return refuse(reply, providerTypeOf(ctx, request.url), 'not_found', notFoundMessage(request));
+    if (request.is404) return refuse(ctx, reply, providerOf(ctx, request.url), 'not_found', notFoundMessage(request));
   });
 
   // A body declared too large is refused (after the route's auth) before a byte of it is read.
   app.addHook('preParsing', async (request, reply, payload) => {
     const limit = ctx.config.limits.body_bytes;
     if (Number(request.headers['content-length']) > limit) {
-      refuse(reply, providerTypeOf(ctx, request.url), 'too_large', tooLargeMessage(limit));
+      refuse(ctx, reply, providerOf(ctx, request.url), 'too_large', tooLargeMessage(limit));
     }
     return payload;
   });
@@ -68,7 +68,9 @@ export async function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTE
   for (const register of routes) register(app, ctx);
 
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send(errorFor(providerTypeOf(ctx, request.url), 'not_found', notFoundMessage(request)));
+    const provider = providerOf(ctx, request.url);
+    countRefusal(ctx, provider, 'not_found');
+    reply.code(404).send(errorFor(provider?.type, 'not_found', notFoundMessage(request)));
   });
   // Errors raised before a handler runs (body too large, bad framing): no stack or internals reach the client.
   app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
@@ -76,10 +78,12 @@ export async function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTE
     if (status === 500) request.log.error({ err: error, url: request.url }, 'request failed');
     const message = status === 500 ? `internal error (request id ${request.id})` : error.message;
     const kind = KIND_BY_STATUS[status] ?? (status === 500 ? 'internal' : 'invalid_request');
+    const provider = providerOf(ctx, request.url);
+    countRefusal(ctx, provider, kind); // a 4xx is refused; `internal` is not counted
     reply
       .code(status)
       .header('x-request-id', request.id)
-      .send(errorFor(providerTypeOf(ctx, request.url), kind, message));
+      .send(errorFor(provider?.type, kind, message));
   });
   return app;
 }

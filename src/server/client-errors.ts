@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { type BridgeErrorKind, errorBody, statusOf } from '../providers/errors.ts';
 import { ANSWERED } from './body.ts';
 import type { AppContext } from './context.ts';
-import { DRAINING, errorFor, providerTypeOf } from './refuse.ts';
+import { countRefusal, DRAINING, errorFor, providerOf } from './refuse.ts';
 
 const HANDLED = Symbol('aibridge.clientErrorHandled');
 /** After answering a broken request, what the client still sends is read and discarded this long, then the socket closes. */
@@ -76,8 +76,10 @@ export function clientErrorHandler(ctx: AppContext) {
     }
     const status = statusOf(kind);
     const path = pathOf(err, res);
+    const provider = path === undefined ? undefined : providerOf(ctx, path);
+    countRefusal(ctx, provider, kind);
     const body = JSON.stringify(
-      path === undefined ? anyFormat(kind, message) : errorFor(providerTypeOf(ctx, path), kind, message),
+      path === undefined ? anyFormat(kind, message) : errorFor(provider?.type, kind, message),
     );
     if (res) {
       // A request in flight (its body still arriving): answer through it so Node closes it cleanly.

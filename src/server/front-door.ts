@@ -3,7 +3,7 @@ import type { IncomingMessage, RequestListener } from 'node:http';
 import { isLoop } from '../providers/hop.ts';
 import type { AppContext } from './context.ts';
 import { pathProblem } from './path-guard.ts';
-import { providerTypeOf, refuseRaw } from './refuse.ts';
+import { providerOf, refuseRaw } from './refuse.ts';
 
 const REQUEST_ID = Symbol('aibridge.requestId');
 
@@ -25,15 +25,16 @@ export function frontDoor(ctx: AppContext, next: RequestListener): RequestListen
     const url = req.url ?? '/';
     const problem = pathProblem(url);
     if (problem) {
-      refuseRaw(req, res, providerTypeOf(ctx, url), 'invalid_request', `${problem}; it is refused, not normalised`);
+      refuseRaw(ctx, req, res, providerOf(ctx, url), 'invalid_request', `${problem}; it is refused, not normalised`);
       return;
     }
     if (isLoop(req.headers)) {
       ctx.logger.warn({ path: url.split('?')[0] }, 'request loop detected: a provider base_url leads back here');
       refuseRaw(
+        ctx,
         req,
         res,
-        providerTypeOf(ctx, url),
+        providerOf(ctx, url),
         'loop_detected',
         'loop detected: this request already passed through this bridge; a provider base_url points back at it',
       );

@@ -11,7 +11,7 @@ import { errorBody, sendError } from '../providers/errors.ts';
 import { abortOnClose, type Provider, relayResponse } from '../providers/provider.ts';
 import { sendUpstreamFailure } from '../providers/upstream-failure.ts';
 import type { AppContext } from './context.ts';
-import { refuse } from './refuse.ts';
+import { refuse, refuseHijacked } from './refuse.ts';
 import { pinned } from './runtime.ts';
 
 /** Route roots: the bare one, and those of clients set up for Coder's AI Bridge or its 2026 name, AI Gateway (SPEC §4). */
@@ -56,13 +56,14 @@ const principals = new WeakMap<FastifyRequest, Principal>();
 function guard(ctx: AppContext, provider: Provider) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     if (Object.values(request.params as Record<string, string>).some((v) => v === '')) {
-      return refuse(reply, provider.type, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`);
+      return refuse(ctx, reply, provider, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`);
     }
     const token = tokenFrom(request.headers);
     if (!token) {
       return refuse(
+        ctx,
         reply,
-        provider.type,
+        provider,
         'authentication',
         'missing credentials: send your AI Bridge token as a Bearer token or X-Api-Key',
       );
@@ -72,16 +73,18 @@ function guard(ctx: AppContext, provider: Provider) {
       principal = await ctx.authenticator.authenticate(token);
     } catch (err) {
       request.log.error({ err: (err as Error).message }, 'token lookup failed');
-      return refuse(reply, provider.type, 'overloaded', 'authentication is temporarily unavailable', {
-        'retry-after': '5',
+      return refuse(ctx, reply, provider, 'overloaded', 'authentication is temporarily unavailable', {
+        headers: { 'retry-after': '5' },
+        reason: 'auth_unavailable',
       });
     }
-    if (!principal) return refuse(reply, provider.type, 'authentication', 'invalid or expired AI Bridge token');
+    if (!principal) return refuse(ctx, reply, provider, 'authentication', 'invalid or expired AI Bridge token');
     const current = ctx.providers.find((p) => p.name === provider.name) ?? provider; // a reload may have replaced it
     if (!current.hasKey) {
       return refuse(
+        ctx,
         reply,
-        provider.type,
+        provider,
         'not_configured',
         `provider "${provider.name}" has no api_key configured (${current.keySetting}); ask the bridge's operator`,
       );
@@ -94,20 +97,19 @@ function guard(ctx: AppContext, provider: Provider) {
 function admit(ctx: AppContext, provider: Provider, principal: Principal, reply: FastifyReply): boolean {
   const wait = ctx.limits.userRate.take(principal.user._id);
   if (wait) {
-    sendError(
+    refuseHijacked(
+      ctx,
       reply.raw,
-      provider.type,
+      provider,
       'rate_limited',
       `rate limit reached for ${principal.user.username}; retry in ${wait}s`,
-      {
-        'retry-after': String(wait),
-      },
+      { headers: { 'retry-after': String(wait) } },
     );
     return false;
   }
   if (!ctx.limits.concurrency.tryAcquire()) {
-    sendError(reply.raw, provider.type, 'overloaded', 'the bridge is at its concurrency limit; retry shortly', {
-      'retry-after': '1',
+    refuseHijacked(ctx, reply.raw, provider, 'overloaded', 'the bridge is at its concurrency limit; retry shortly', {
+      headers: { 'retry-after': '1' },
     });
     return false;
   }
@@ -121,12 +123,13 @@ async function withinBudget(ctx: AppContext, provider: Provider, principal: Prin
   const { budget, spent, resetsAt } = refusal;
   ctx.metrics.budgetRejections.labels(provider.name, budget.period).inc();
   const retryAfter = Math.max(1, Math.ceil((resetsAt.getTime() - Date.now()) / 1000));
-  sendError(
+  refuseHijacked(
+    ctx,
     reply.raw,
-    provider.type,
+    provider,
     'rate_limited',
     `budget of ${describeBudget(budget)} reached for ${principal.user.username} ($${spent.toFixed(2)} spent); it resets at ${resetsAt.toISOString()}`,
-    { 'retry-after': String(retryAfter) },
+    { headers: { 'retry-after': String(retryAfter) }, reason: 'budget' },
   );
   return false;
 }

@@ -1,19 +1,54 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
-import { type BridgeErrorKind, errorBody, sendJson, statusOf } from '../providers/errors.ts';
-import type { ProviderType } from '../providers/provider.ts';
+import type { RefusalReason } from '../observability/metrics.ts';
+import { type BridgeErrorKind, errorBody, sendError, sendJson, statusOf } from '../providers/errors.ts';
+import type { Provider, ProviderType } from '../providers/provider.ts';
 import type { AppContext } from './context.ts';
 
-/** The provider whose routes a path belongs to (`/P/...` or `/api/v2/<root>/P/...`), for its error format. */
-export function providerTypeOf(ctx: AppContext, url: string): ProviderType | undefined {
+/** Of a provider, what a refusal needs: its name (the metrics label) and type (the error format). */
+export type RouteProvider = Pick<Provider, 'name' | 'type'>;
+
+/** The provider whose routes a path belongs to (`/P/...` or `/api/v2/<root>/P/...`). */
+export function providerOf(ctx: AppContext, url: string): RouteProvider | undefined {
   const segments = url.split('?')[0]?.split('/') ?? [];
   const name = segments[1] === 'api' ? segments[4] : segments[1];
-  return ctx.providers.find((p) => p.name === name)?.type;
+  return ctx.providers.find((p) => p.name === name);
 }
 
 /** An error body in the caller's format: the provider's on its routes, `{message}` everywhere else (SPEC §7). */
 export function errorFor(provider: ProviderType | undefined, kind: BridgeErrorKind, message: string): unknown {
   return provider ? errorBody(provider, kind, message) : { message };
+}
+
+/** The reason a refusal of each kind is counted under; upstream failures and internal errors are not refusals. */
+const REASON: Partial<Record<BridgeErrorKind, RefusalReason>> = {
+  invalid_request: 'bad_request',
+  authentication: 'unauthenticated',
+  permission: 'forbidden',
+  not_found: 'not_found',
+  too_large: 'too_large',
+  headers_too_large: 'too_large',
+  request_timeout: 'timeout',
+  rate_limited: 'rate_limited',
+  overloaded: 'overloaded',
+  not_configured: 'not_configured',
+  loop_detected: 'loop',
+};
+
+/** Counts one refusal in `aibridge_refused_requests_total`; every refusal below goes through here. */
+export function countRefusal(
+  ctx: Pick<AppContext, 'metrics'>,
+  provider: RouteProvider | undefined,
+  kind: BridgeErrorKind,
+  reason: RefusalReason | undefined = REASON[kind],
+): void {
+  if (reason) ctx.metrics.refusal(provider?.name, reason);
+}
+
+export interface RefusalOptions {
+  headers?: Record<string, string>;
+  /** When the kind's own reason is too coarse (a budget's 429 is not a rate limit's). */
+  reason?: RefusalReason;
 }
 
 /** Set on a socket while the unread body of an answered request is being discarded. */
@@ -49,27 +84,44 @@ export function answerBeforeBody(req: IncomingMessage, res: ServerResponse): voi
 
 /** Refuses from a fastify hook, before the body is read. */
 export function refuse(
+  ctx: AppContext,
   reply: FastifyReply,
-  provider: ProviderType | undefined,
+  provider: RouteProvider | undefined,
   kind: BridgeErrorKind,
   message: string,
-  headers: Record<string, string> = {},
+  options: RefusalOptions = {},
 ): FastifyReply {
+  countRefusal(ctx, provider, kind, options.reason);
   answerBeforeBody(reply.request.raw, reply.raw);
   return reply
     .code(statusOf(kind))
-    .headers(headers)
-    .send(errorFor(provider, kind, message));
+    .headers(options.headers ?? {})
+    .send(errorFor(provider?.type, kind, message));
 }
 
 /** Refuses on the raw request, before fastify routes it. */
 export function refuseRaw(
+  ctx: AppContext,
   req: IncomingMessage,
   res: ServerResponse,
-  provider: ProviderType | undefined,
+  provider: RouteProvider | undefined,
   kind: BridgeErrorKind,
   message: string,
 ): void {
+  countRefusal(ctx, provider, kind);
   answerBeforeBody(req, res);
-  sendJson(res, statusOf(kind), errorFor(provider, kind, message));
+  sendJson(res, statusOf(kind), errorFor(provider?.type, kind, message));
+}
+
+/** Refuses from a handler that took the raw response over (reply.hijack()), once the body is read. */
+export function refuseHijacked(
+  ctx: Pick<AppContext, 'metrics'>,
+  res: ServerResponse,
+  provider: RouteProvider,
+  kind: BridgeErrorKind,
+  message: string,
+  options: RefusalOptions = {},
+): void {
+  countRefusal(ctx, provider, kind, options.reason);
+  sendError(res, provider.type, kind, message, options.headers);
 }

@@ -28,10 +28,11 @@ async function buildRuntime(ctx: AppContext, next: Config, changes: ConfigChange
       ? await connectMcp(ctx, next.mcp_servers, ctx.mcp?.manager)
       : ctx.mcp;
   const sameLimits = PROVIDER_LIMITS.every((key) => running.limits[key] === next.limits[key]);
-  const providers = next.providers.map((entry) => {
+  const providers = next.providers.map((entry, i) => {
     const current = ctx.providers.find((p) => p.name === entry.name);
     const before = running.providers.find((p) => p.name === entry.name);
-    return current && sameLimits && isDeepStrictEqual(before, entry) ? current : new Provider(entry, next.limits);
+    if (current && sameLimits && isDeepStrictEqual(before, entry)) return current;
+    return new Provider(entry, next.limits, i, ctx.metrics.breakerListener(entry.name));
   });
   const { max_concurrent_interceptions: maxConcurrent, user_requests_per_minute: perMinute } = next.limits;
   return {

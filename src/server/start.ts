@@ -62,6 +62,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const users = new Users(store);
   const bootstrap = await bootstrapOwner(users);
 
+  const metrics = new Metrics({
+    maxModelLabels: config.limits.max_model_labels,
+    maxToolLabels: config.limits.max_tool_labels,
+  });
   const ctx: AppContext = {
     config,
     store,
@@ -71,11 +75,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     recorder: new Recorder(store, logger.child({ component: 'recorder' }), { dataDir: config.data_dir }),
     prices: PriceBook.fromConfig(config.pricing),
     budgets: new Budgets(store, () => ctx.config),
-    metrics: new Metrics({
-      maxModelLabels: config.limits.max_model_labels,
-      maxToolLabels: config.limits.max_tool_labels,
-    }),
-    providers: config.providers.map((p, i) => new Provider(p, config.limits, i)),
+    metrics,
+    providers: config.providers.map((p, i) => new Provider(p, config.limits, i, metrics.breakerListener(p.name))),
     limits: {
       concurrency: new ConcurrencyLimit(config.limits.max_concurrent_interceptions),
       userRate: new UserRateLimit(config.limits.user_requests_per_minute),

@@ -247,7 +247,7 @@ export class EventLog implements InterceptionEvents {
   turnSettled(): void {
     this.timeline.push('turnSettled');
   }
-  async toolStarted(_tool: unknown, run: () => Promise<ToolCallResult>): Promise<ToolCallResult> {
+  async toolStarted(_tool: unknown, _callId: string, run: () => Promise<ToolCallResult>): Promise<ToolCallResult> {
     this.timeline.push('toolStarted');
     return run();
   }

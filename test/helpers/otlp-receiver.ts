@@ -8,8 +8,11 @@ export interface ReceivedSpan {
   spanId: string;
   parentSpanId: string;
   name: string;
-  attributes: Record<string, string | number | boolean>;
+  attributes: Record<string, AttributeValue>;
 }
+
+type Scalar = string | number | boolean;
+type AttributeValue = Scalar | Scalar[];
 
 export interface ReceivedExport {
   path: string;
@@ -60,13 +63,23 @@ export class OtlpReceiver {
 
 type Decoded = Pick<ReceivedExport, 'serviceName' | 'spans'>;
 
-interface JsonKeyValue {
-  key: string;
-  value: { stringValue?: string; intValue?: string | number; boolValue?: boolean; doubleValue?: number };
+interface JsonAnyValue {
+  stringValue?: string;
+  intValue?: string | number;
+  boolValue?: boolean;
+  doubleValue?: number;
+  arrayValue?: { values?: JsonAnyValue[] };
 }
 
-const jsonValue = (v: JsonKeyValue['value']) =>
+interface JsonKeyValue {
+  key: string;
+  value: JsonAnyValue;
+}
+
+const jsonScalar = (v: JsonAnyValue): Scalar =>
   v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : (v.boolValue ?? v.doubleValue ?? ''));
+const jsonValue = (v: JsonAnyValue): AttributeValue =>
+  v.arrayValue ? (v.arrayValue.values ?? []).map(jsonScalar) : jsonScalar(v);
 
 function decodeJson(body: Buffer): Decoded {
   const request = JSON.parse(body.toString('utf8')) as {
@@ -139,16 +152,28 @@ function readFields(buf: Buffer): Field[] {
 
 const sub = (fields: Field[], no: number) => fields.filter((f) => f.no === no && f.bytes).map((f) => f.bytes as Buffer);
 
-function keyValues(fields: Field[], no: number): Record<string, string | number | boolean> {
-  const out: Record<string, string | number | boolean> = {};
+/** One AnyValue: a scalar, or an ArrayValue (field 5) of scalars. */
+function anyValue(any: Field): AttributeValue | undefined {
+  if (any.no === 1) return any.bytes?.toString('utf8') ?? '';
+  if (any.no === 2) return any.varint === 1n;
+  if (any.no === 3) return Number(any.varint);
+  if (any.no === 4) return any.fixed64?.readDoubleLE(0) ?? 0;
+  if (any.no === 5)
+    return sub(readFields(any.bytes ?? Buffer.alloc(0)), 1).flatMap((v) => {
+      const item = readFields(v)[0];
+      const value = item && anyValue(item);
+      return value === undefined || Array.isArray(value) ? [] : [value];
+    });
+  return undefined;
+}
+
+function keyValues(fields: Field[], no: number): Record<string, AttributeValue> {
+  const out: Record<string, AttributeValue> = {};
   for (const kv of sub(fields, no).map(readFields)) {
     const key = sub(kv, 1)[0]?.toString('utf8') ?? '';
     const any = readFields(sub(kv, 2)[0] ?? Buffer.alloc(0))[0];
-    if (!any) continue;
-    if (any.no === 1) out[key] = any.bytes?.toString('utf8') ?? '';
-    else if (any.no === 2) out[key] = any.varint === 1n;
-    else if (any.no === 3) out[key] = Number(any.varint);
-    else if (any.no === 4) out[key] = any.fixed64?.readDoubleLE(0) ?? 0;
+    const value = any && anyValue(any);
+    if (value !== undefined) out[key] = value;
   }
   return out;
 }

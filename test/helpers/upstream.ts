@@ -66,6 +66,13 @@ export function loadFixture(path: string): Fixture {
   return fixture;
 }
 
+/** The model a fixture's response names (its first `"model"` field): what the upstream says answered. */
+export function responseModelOf(path: string): string | undefined {
+  const f = loadFixture(path);
+  const text = f.kind === 'json' ? f.body : f.chunks.map((c) => ('data' in c ? c.data : '')).join('');
+  return /"model":\s*"([^"]+)"/.exec(text)?.[1];
+}
+
 const DIRECTIVE = /^: fixture-(?:delay (\d+)|(cut)|(hang))$/;
 
 /** Splits an SSE file into events (each sent as one write) and replay directives (never sent). */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { tracing } from '@opentelemetry/sdk-node';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { McpServerConfig } from '../../src/config/config.ts';
 import { Users } from '../../src/identity/users.ts';
@@ -225,9 +225,9 @@ describe('CachedBridgePool', () => {
 
 describe('tracing', () => {
   it('emits the spans named in the contract, nested, with their attributes', async () => {
-    const exporter = new tracing.InMemorySpanExporter();
+    const exporter = new InMemorySpanExporter();
     // Through the bridge's own start-up: spans are a no-op check until tracing is started.
-    const handle = await startTracing({ logs: false, spanProcessors: [new tracing.SimpleSpanProcessor(exporter)] });
+    const handle = await startTracing({ logs: false, spanProcessors: [new SimpleSpanProcessor({ exporter })] });
     try {
       const lee = await user('lee', 'lee-token');
       const { pool } = await poolWith();

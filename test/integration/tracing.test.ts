@@ -7,7 +7,7 @@ import { type Harness, startHarness } from '../helpers/harness.ts';
 import { startTestMcpServer, type TestMcpServer } from '../helpers/mcp-server.ts';
 import { OtlpReceiver } from '../helpers/otlp-receiver.ts';
 import { waitUntil } from '../helpers/process.ts';
-import { manifest } from '../helpers/upstream.ts';
+import { manifest, responseModelOf } from '../helpers/upstream.ts';
 
 const facts = manifest();
 const ASK = {
@@ -38,6 +38,9 @@ async function ask(h: Harness, options: { stream?: boolean; traceparent?: string
 }
 
 const id = (s: ReadableSpan) => s.spanContext().spanId;
+/** A span's attributes from the semantic conventions (ours have no dots). */
+const conventional = (s: ReadableSpan) =>
+  Object.fromEntries(Object.entries(s.attributes).filter(([k]) => k.includes('.')));
 const traceparent = (traceId: string, spanId: string) => `00-${traceId}-${spanId}-01`;
 const hex = (chars: number) => randomBytes(chars / 2).toString('hex');
 
@@ -94,8 +97,6 @@ describe('traces with an in-memory exporter', () => {
   /** One interception with one injected call (echo) and then one client tool call (get_weather). */
   async function expectInterceptionTree(streaming: boolean, clientTrace: string, clientParent: string) {
     const ext = streaming ? 'sse' : 'json';
-    const first = facts[`anthropic-messages/injected-tool.${ext}`]!;
-    const second = facts[`anthropic-messages/client-tool.${ext}`]!;
     const r = await h.records();
     await waitUntil(() => spansOf(clientTrace).some((s) => s.name === 'Intercept'));
     const tree = spansOf(clientTrace);
@@ -103,6 +104,7 @@ describe('traces with an in-memory exporter', () => {
     expect(roots).toHaveLength(1);
     const root = roots[0]!;
     expect(root.kind).toBe(SpanKind.SERVER);
+    expect(root.resource.attributes['service.name']).toBe('aibridge'); // without OTEL_SERVICE_NAME
     expect(root.parentSpanContext?.spanId).toBe(clientParent);
     expect(root.attributes).toEqual({
       interception_id: r.interception._id,
@@ -145,20 +147,46 @@ describe('traces with an in-memory exporter', () => {
     }
 
     const [up1, tool, up2] = steps as [ReadableSpan, ReadableSpan, ReadableSpan];
-    const genAi = (usage: (typeof first)['usage']) => ({
-      'gen_ai.system': 'anthropic',
-      'gen_ai.request.model': 'claude-test-1',
-      'gen_ai.usage.input_tokens':
-        usage!.input_tokens + usage!.cache_read_input_tokens + usage!.cache_write_input_tokens,
-      'gen_ai.usage.output_tokens': usage!.output_tokens,
-    });
+    const upstream = new URL(h.upstream.url);
+    /** Exactly the GenAI semantic-convention attributes of one upstream call that read this fixture. */
+    const genAi = (fixture: string) => {
+      const { usage, response_id, stop_reason } = facts[fixture]!;
+      return {
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.provider.name': 'anthropic',
+        'gen_ai.request.model': 'claude-test-1',
+        ...(streaming ? { 'gen_ai.request.stream': true } : {}),
+        'server.address': upstream.hostname,
+        'server.port': Number(upstream.port),
+        'gen_ai.response.id': response_id,
+        'gen_ai.response.model': responseModelOf(fixture),
+        'gen_ai.response.finish_reasons': [stop_reason],
+        'gen_ai.usage.input_tokens':
+          usage!.input_tokens + usage!.cache_read_input_tokens + usage!.cache_write_input_tokens,
+        'gen_ai.usage.output_tokens': usage!.output_tokens,
+        'gen_ai.usage.cache_read.input_tokens': usage!.cache_read_input_tokens,
+        'gen_ai.usage.cache_write.input_tokens': usage!.cache_write_input_tokens,
+      };
+    };
     expect(up1.kind).toBe(SpanKind.CLIENT);
-    expect(up1.attributes).toMatchObject(genAi(first.usage));
-    expect(up2.attributes).toMatchObject(genAi(second.usage));
+    expect(conventional(up1)).toEqual(genAi(`anthropic-messages/injected-tool.${ext}`));
+    expect(conventional(up2)).toEqual(genAi(`anthropic-messages/client-tool.${ext}`));
+    expect(up1.attributes).not.toHaveProperty('gen_ai.system'); // replaced by gen_ai.provider.name
+    const mcpServer = new URL(mcp.url);
+    const echoCall = r.tools.find((t: any) => t.tool === 'echo');
     expect(tool.attributes).toMatchObject({
       mcp_server_name: 'test',
       mcp_server_url: mcp.url,
       mcp_tool_name: 'echo',
+    });
+    expect(conventional(tool)).toEqual({
+      'gen_ai.operation.name': 'execute_tool',
+      'gen_ai.tool.name': 'echo',
+      'gen_ai.tool.call.id': echoCall.tool_call_id,
+      'gen_ai.tool.type': 'extension',
+      'mcp.method.name': 'tools/call',
+      'server.address': mcpServer.hostname,
+      'server.port': Number(mcpServer.port),
     });
     const recordedTools = children.filter((s) => s.name === 'Intercept.RecordToolUsage').map((s) => s.attributes);
     expect(recordedTools).toEqual([
@@ -224,6 +252,11 @@ describe('traces with an in-memory exporter', () => {
     expect(root.status.code).toBe(SpanStatusCode.ERROR);
     for (const name of ['Intercept.ProcessRequest', 'Intercept.ProcessRequest.Upstream'])
       expect(tree.find((s) => s.name === name)?.status.code, name).toBe(SpanStatusCode.ERROR);
+    // A generation that never finished: `error` as its finish reason, and a low-cardinality error.type.
+    expect(tree.find((s) => s.name === 'Intercept.ProcessRequest.Upstream')?.attributes).toMatchObject({
+      'gen_ai.response.finish_reasons': ['error'],
+      'error.type': '_OTHER',
+    });
     const event = root.events.find((e) => e.name === 'upstream call failed');
     expect(event?.attributes).toMatchObject({
       'log.severity': 'warn',
@@ -310,9 +343,12 @@ describe('export over OTLP/HTTP to a real receiver', () => {
         expect(process.parentSpanId).toBe(root.spanId);
         const upstream = tree.find((s) => s.name === 'Intercept.ProcessRequest.Upstream')!;
         expect(upstream.parentSpanId).toBe(process.spanId);
-        expect(upstream.attributes['gen_ai.usage.output_tokens']).toBe(
-          facts['anthropic-messages/text.json']!.usage!.output_tokens,
-        );
+        const text = facts['anthropic-messages/text.json']!;
+        expect(upstream.attributes).toMatchObject({
+          'gen_ai.provider.name': 'anthropic',
+          'gen_ai.response.finish_reasons': [text.stop_reason], // an array attribute survives both encodings
+          'gen_ai.usage.output_tokens': text.usage!.output_tokens,
+        });
         expect(h.upstream.requests[0]!.headers.traceparent).toBe(traceparent(root.traceId, upstream.spanId));
       } finally {
         await h.close();

@@ -24,6 +24,20 @@ describe('circuit breaker', () => {
     expect([breaker.state, breaker.trips, breaker.allow(150)]).toEqual(['open', 2, false]);
   });
 
+  it('tells each change of state once, with the key of its set', () => {
+    const seen: string[] = [];
+    const set = new BreakerSet({ threshold: 1, cooldownMs: 100 }, 10, (key, to) => seen.push(`${key}:${to}`));
+    const breaker = set.for('m');
+    breaker.success(); // closed already: nothing to tell
+    breaker.failure(0);
+    breaker.failure(0); // open already
+    breaker.allow(100);
+    breaker.failure(100);
+    breaker.allow(200);
+    breaker.success();
+    expect(seen).toEqual(['m:open', 'm:half_open', 'm:open', 'm:half_open', 'm:closed']);
+  });
+
   it('never opens with threshold 0', () => {
     const breaker = new CircuitBreaker({ threshold: 0, cooldownMs: 1_000 });
     for (let i = 0; i < 100; i++) breaker.failure(0);

@@ -77,10 +77,18 @@ describe('Grafana dashboard (deploy/grafana/dashboards/aibridge.json)', () => {
       'Injected tool calls by server and tool',
       'Injected tool error rate',
       'Recorder backlog',
+      'Refused requests by reason',
+      'Circuit breaker state',
     ])
       expect(titles).toContain(title);
     const latency = panels.find((p) => p.title === 'Interception latency');
     expect(latency.targets.map((t: any) => t.expr).join()).toMatch(/histogram_quantile\(0\.99/);
+    const circuits = panels.find((p) => p.title === 'Circuit breaker state');
+    expect(circuits.fieldConfig.defaults.mappings[0].options).toMatchObject({
+      0: { text: 'closed' },
+      1: { text: 'half-open' },
+      2: { text: 'open' },
+    });
     const leaderboard = panels.find((p) => p.title === 'Top users by tokens');
     expect(leaderboard.targets[0].expr).toMatch(/group_left \(username\)/);
   });

@@ -3,6 +3,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-tr
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { InterceptionStarted } from '../../src/intercept/events.ts';
 import type { ToolCall, Turn, Usage } from '../../src/intercept/types.ts';
+import { CircuitOpenError } from '../../src/limits/circuit-breaker.ts';
 import type { ToolCallResult, ToolClaim } from '../../src/mcp/types.ts';
 import { type CostFunction, InterceptionObserver } from '../../src/observability/interception-observer.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
@@ -20,6 +21,8 @@ const usage = (input: number, output: number, cacheRead = 0): Usage => ({
 const call = (id: string, name: string, args = '{}'): ToolCall => ({ id, name, arguments: args });
 const turn = (id: string, u: Usage, toolCalls: ToolCall[], thoughts: string[] = []): Turn => ({
   responseId: id,
+  responseModel: 'claude-test-1-20260101',
+  finishReasons: [toolCalls.length ? 'tool_use' : 'end_turn'],
   usage: u,
   toolCalls,
   thoughts,
@@ -104,7 +107,7 @@ async function twoTurns(observer: InterceptionObserver) {
       ];
       await Promise.all(
         runs.map(async ([c, k, r]) => {
-          const got = await observer.toolStarted(k.tool, async () => r);
+          const got = await observer.toolStarted(k.tool, c.id, async () => r);
           observer.toolRan({
             call: c,
             claim: k,
@@ -295,5 +298,42 @@ describe('InterceptionObserver spans', () => {
     ]);
     for (const s of spans) expect(s.attributes.interception_id ?? observer.id).toBe(observer.id);
     expect(root.attributes).toMatchObject({ interception_id: observer.id, user_id: 'u1', model: 'claude-test-1' });
+    const [up1] = spans.filter((s) => s.name === 'Intercept.ProcessRequest.Upstream');
+    expect(up1!.attributes).toMatchObject({
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.provider.name': 'anthropic',
+      'gen_ai.response.id': 'msg_1',
+      'gen_ai.response.model': 'claude-test-1-20260101',
+      'gen_ai.response.finish_reasons': ['tool_use'],
+      'gen_ai.usage.input_tokens': 150,
+      'gen_ai.usage.cache_read.input_tokens': 50,
+    });
+    expect(calls.map((s) => [s.attributes['gen_ai.tool.call.id'], s.attributes['error.type']])).toEqual([
+      ['a', undefined],
+      ['b', 'tool_error'],
+      ['c', 'tool_error'],
+    ]);
+  });
+
+  it('an upstream call its open circuit refused: error.type circuit_open, and counted as a refusal', async () => {
+    exporter.reset();
+    const { metrics, observer } = observe();
+    const refused = new CircuitOpenError('circuit open', 5);
+    await observer.run(async () => {
+      observer.started(STARTED);
+      await observer.processing(async () => {
+        await expect(observer.upstreamStarted(() => Promise.reject(refused))).rejects.toBe(refused);
+        return { status: 'failed' as const };
+      });
+      observer.ended({ status: 'failed', metadata: {} });
+    });
+    await vi.waitFor(() => expect(exporter.getFinishedSpans().some((s) => s.name === 'Intercept')).toBe(true));
+    const upstream = exporter.getFinishedSpans().find((s) => s.name === 'Intercept.ProcessRequest.Upstream');
+    expect(upstream?.status.code).toBe(SpanStatusCode.ERROR);
+    expect(upstream?.attributes).toMatchObject({
+      'error.type': 'circuit_open',
+      'gen_ai.response.finish_reasons': ['error'],
+    });
+    expect(await value(metrics.refused, { provider: 'anthropic', reason: 'circuit_open' })).toBe(1);
   });
 });

@@ -5,7 +5,7 @@ import { messagesApi } from '../../src/intercept/messages/index.ts';
 import { responsesApi } from '../../src/intercept/responses/index.ts';
 import type { ApiModule, Json, ToolExchange } from '../../src/intercept/types.ts';
 import type { InjectedTool, ToolCallResult } from '../../src/mcp/types.ts';
-import { loadFixture, manifest } from '../helpers/upstream.ts';
+import { loadFixture, manifest, responseModelOf } from '../helpers/upstream.ts';
 
 const facts = manifest();
 const APIS = [
@@ -45,6 +45,8 @@ describe.each(APIS)('%s payload', (dir, api) => {
       const expected = facts[fixture]!;
       const turn = api.parseResponse(body(fixture));
       expect(turn.responseId).toBe(expected.response_id);
+      expect(turn.responseModel).toBe(responseModelOf(fixture));
+      expect(turn.finishReasons).toEqual([expected.stop_reason]);
       const { metadata: _, ...usage } = turn.usage!;
       expect(usage).toEqual(expected.usage);
       expect(turn.toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: JSON.parse(c.arguments) }))).toEqual(
@@ -141,6 +143,28 @@ describe.each(APIS)('%s payload', (dir, api) => {
     const response = body(`${dir}/mixed-tools.json`);
     const merged = api.mergeResponses([response], [api.parseResponse(response)], viewOf(api));
     expect(api.parseResponse(merged).toolCalls.map((c) => c.name)).toEqual(['get_weather']);
+  });
+});
+
+describe('finish reasons', () => {
+  it('Chat Completions: one per choice', () => {
+    const choices = [
+      { finish_reason: 'stop', message: {} },
+      { finish_reason: 'length', message: {} },
+    ];
+    expect(chatCompletionsApi.parseResponse({ id: 'c', model: 'gpt-x', choices }).finishReasons).toEqual([
+      'stop',
+      'length',
+    ]);
+  });
+
+  it('Responses: the status, or why the response is incomplete', () => {
+    const incomplete = { id: 'r', status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } };
+    expect(responsesApi.parseResponse({ ...incomplete, output: [] }).finishReasons).toEqual(['max_output_tokens']);
+    expect(responsesApi.parseResponse({ id: 'r', output: [] })).toMatchObject({
+      responseModel: null,
+      finishReasons: [],
+    });
   });
 });
 

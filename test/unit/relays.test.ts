@@ -5,7 +5,7 @@ import { messagesApi } from '../../src/intercept/messages/index.ts';
 import { responsesApi } from '../../src/intercept/responses/index.ts';
 import type { ApiModule, Turn } from '../../src/intercept/types.ts';
 import { fixtureEvents } from '../helpers/fakes.ts';
-import { loadFixture, manifest } from '../helpers/upstream.ts';
+import { loadFixture, manifest, responseModelOf } from '../helpers/upstream.ts';
 
 const facts = manifest();
 const ownsBmcp = (name: string) => name.startsWith('bmcp_');
@@ -216,6 +216,29 @@ describe('Responses relay', () => {
     const r = relay(responsesApi, ['openai-responses/mid-stream-error.sse']);
     expect(r.upstreamError).toBeTruthy();
     expect(r.data.at(-1).type).toBe('response.failed');
+  });
+});
+
+describe.each([
+  ['anthropic-messages', messagesApi],
+  ['openai-chat', chatCompletionsApi],
+  ['openai-responses', responsesApi],
+] as const)('%s relay: what a turn says of itself', (dir, api) => {
+  const said = (fixture: string, turn: Turn | undefined) => {
+    expect(turn?.responseId).toBe(facts[fixture]!.response_id);
+    expect(turn?.responseModel).toBe(responseModelOf(fixture));
+    expect(turn?.finishReasons).toEqual([facts[fixture]!.stop_reason]);
+  };
+
+  it.each(['text', 'client-tool', 'thinking'])('reads the id, model and finish reason of %s.sse', (name) => {
+    const fixture = `${dir}/${name}.sse`;
+    said(fixture, relay(api, [fixture]).turns[0]);
+  });
+
+  it('reads each turn’s own, not the first’s', () => {
+    const fixtures = [`${dir}/injected-tool.sse`, `${dir}/after-tool.sse`];
+    const { turns } = relay(api, fixtures, { between: 'keepAlive' });
+    for (const [i, fixture] of fixtures.entries()) said(fixture, turns[i]);
   });
 });
 

@@ -6,11 +6,20 @@ import { validateCommon } from '../validate.ts';
 export const chatUsage = (usage: Json | undefined | null): Usage | null =>
   openaiUsage(usage, 'prompt_tokens', 'completion_tokens', 'prompt_tokens_details');
 
+/** What a completion says of itself besides its message: id, model, finish reasons. */
+export interface ChatMeta {
+  id: string | null;
+  model: string | null;
+  finishReasons: string[];
+}
+
 /** The turn of one assistant message (blocking body, or rebuilt from chunks). */
-export function chatTurn(id: string | null, message: Json, usage: Json | undefined | null): Turn {
+export function chatTurn(meta: ChatMeta, message: Json, usage: Json | undefined | null): Turn {
   const calls: Json[] = Array.isArray(message.tool_calls) ? message.tool_calls : [];
   return {
-    responseId: id,
+    responseId: meta.id,
+    responseModel: meta.model,
+    finishReasons: meta.finishReasons,
     usage: chatUsage(usage),
     toolCalls: calls.map((c) => ({ id: c.id, name: c.function?.name ?? '', arguments: c.function?.arguments ?? '' })),
     // Some OpenAI-compatible upstreams stream reasoning as `reasoning_content`.
@@ -62,6 +71,12 @@ export const chatPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
   callName: (call) => call.function?.name ?? '',
 
   parseResponse(json) {
-    return chatTurn(json.id ?? null, json.choices?.[0]?.message ?? {}, json.usage);
+    const choices: Json[] = Array.isArray(json.choices) ? json.choices : [];
+    const meta = {
+      id: json.id ?? null,
+      model: json.model ?? null,
+      finishReasons: choices.flatMap((c) => (c.finish_reason ? [String(c.finish_reason)] : [])),
+    };
+    return chatTurn(meta, choices[0]?.message ?? {}, json.usage);
   },
 };

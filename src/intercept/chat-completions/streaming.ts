@@ -26,6 +26,7 @@ export class ChatRelay implements StreamRelay {
   #text = '';
   #reasoning = '';
   #id: string | null = null;
+  #model: string | null = null;
   #finish: Json | undefined;
   #finishRaw: string | undefined;
   #usageChunk: Json | undefined;
@@ -55,6 +56,7 @@ export class ChatRelay implements StreamRelay {
       return;
     }
     this.#id ??= chunk.id ?? null;
+    this.#model ??= chunk.model ?? null;
     this.#firstId ??= chunk.id;
     if (chunk.usage) this.#usages[this.#turns] = chunk.usage;
     const choice = chunk.choices?.[0] as Json | undefined;
@@ -121,7 +123,9 @@ export class ChatRelay implements StreamRelay {
       tool_calls: toolCalls,
       reasoning_content: this.#reasoning || undefined,
     };
-    const turn = chatTurn(this.#id, message, this.#usages[this.#turns]);
+    const reason = this.#finish.choices?.[0]?.finish_reason;
+    const meta = { id: this.#id, model: this.#model, finishReasons: reason ? [String(reason)] : [] };
+    const turn = chatTurn(meta, message, this.#usages[this.#turns]);
     this.#turns++;
     return turn;
   }
@@ -130,7 +134,7 @@ export class ChatRelay implements StreamRelay {
     this.#calls = new Map();
     this.#view.nextTurn();
     this.#text = this.#reasoning = '';
-    this.#id = null;
+    this.#id = this.#model = null;
     this.#finish = this.#finishRaw = this.#usageChunk = undefined;
     this.#done = false;
   }

@@ -21,6 +21,8 @@ export function messageTurn(message: Json): Turn {
   const content: Json[] = Array.isArray(message.content) ? message.content : [];
   return {
     responseId: message.id ?? null,
+    responseModel: message.model ?? null,
+    finishReasons: message.stop_reason ? [String(message.stop_reason)] : [],
     usage: messagesUsage(message.usage),
     toolCalls: content
       .filter((b) => b.type === 'tool_use')

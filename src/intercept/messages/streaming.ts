@@ -109,7 +109,8 @@ export class MessagesRelay implements StreamRelay {
   endTurn(): Turn | undefined {
     if (!this.#stop || !this.#deltaJson) return undefined;
     const usage = { ...(this.#message.usage ?? {}), output_tokens: this.#deltaJson.usage?.output_tokens ?? 0 };
-    const turn = messageTurn({ ...this.#message, content: this.#blocks.filter(Boolean), usage });
+    const stop_reason = this.#deltaJson.delta?.stop_reason ?? this.#message.stop_reason;
+    const turn = messageTurn({ ...this.#message, content: this.#blocks.filter(Boolean), usage, stop_reason });
     turn.usage = messagesUsage(usage);
     this.#total = addUsage(this.#total, turn.usage);
     this.#turns++;

@@ -18,6 +18,13 @@ export function withoutInjectedTools(response: Json, view: ClientView): Json {
 export function responseTurn(response: Json, output: Json[] = response.output ?? []): Turn {
   return {
     responseId: response.id ?? null,
+    responseModel: response.model ?? null,
+    // Responses has no finish reason: its status, or why it is incomplete (`max_output_tokens`).
+    finishReasons: response.incomplete_details?.reason
+      ? [String(response.incomplete_details.reason)]
+      : response.status
+        ? [String(response.status)]
+        : [],
     usage: responsesUsage(response.usage),
     toolCalls: output
       .filter((item) => item.type === 'function_call')
