@@ -51,6 +51,7 @@ export interface Config {
   data_dir: string;
   mongodb: { uri: string; database: string };
   providers: ProviderConfig[];
+  auth: { outage_grace: string | number };
   mcp_servers: McpServerConfig[];
   tool_loop: { max_iterations: number; parallelism: number; keepalive: string };
   recording: RecordingConfig;

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Budgets } from '../budgets/budgets.ts';
 import type { Config } from '../config/config.ts';
+import { parseDuration } from '../config/duration.ts';
 import { keylessProviders } from '../config/provider-checks.ts';
 import { Authenticator } from '../identity/authenticator.ts';
 import { Users } from '../identity/users.ts';
@@ -70,7 +71,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     config,
     store,
     users,
-    authenticator: new Authenticator(users, store, {}, logger),
+    authenticator: new Authenticator(users, store, { outageGraceMs: parseDuration(config.auth.outage_grace) }, logger),
     logger,
     recorder: new Recorder(store, logger.child({ component: 'recorder' }), { dataDir: config.data_dir }),
     prices: PriceBook.fromConfig(config.pricing),
