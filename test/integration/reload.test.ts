@@ -110,6 +110,7 @@ describe('reloading the configuration of a running bridge', () => {
       facts['anthropic-messages/after-tool.sse']?.text,
     ]);
     expect(upstream.requests.map(toolNames)).toEqual([BEFORE, BEFORE]);
+    await bridge.ctx.recorder.flush();
     const [detail] = await store.audit.list({}, { limit: 1 });
     expect(detail?.interception.status).toBe('completed');
     expect(detail?.tool_usages).toEqual([
