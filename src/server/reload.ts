@@ -45,7 +45,9 @@ async function buildRuntime(ctx: AppContext, next: Config, changes: ConfigChange
           ? ctx.limits.concurrency
           : new ConcurrencyLimit(maxConcurrent),
       userRate:
-        perMinute === running.limits.user_requests_per_minute ? ctx.limits.userRate : new UserRateLimit(perMinute),
+        perMinute === running.limits.user_requests_per_minute
+          ? ctx.limits.userRate
+          : new UserRateLimit(perMinute, ctx.rateSharing),
     },
     mcp,
   };

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { Budgets } from '../budgets/budgets.ts';
 import type { Config } from '../config/config.ts';
@@ -5,7 +7,7 @@ import { parseDuration } from '../config/duration.ts';
 import { keylessProviders } from '../config/provider-checks.ts';
 import { Authenticator } from '../identity/authenticator.ts';
 import { Users } from '../identity/users.ts';
-import { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
+import { ConcurrencyLimit, RateSharing, UserRateLimit } from '../limits/admission.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { PriceBook } from '../pricing/price-book.ts';
@@ -67,6 +69,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     maxModelLabels: config.limits.max_model_labels,
     maxToolLabels: config.limits.max_tool_labels,
   });
+  const rateSharing = new RateSharing(store.rates, `${hostname()}:${process.pid}:${randomUUID()}`, logger);
+  rateSharing.start();
   const ctx: AppContext = {
     config,
     store,
@@ -80,9 +84,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     providers: config.providers.map((p, i) => new Provider(p, config.limits, i, metrics.breakerListener(p.name))),
     limits: {
       concurrency: new ConcurrencyLimit(config.limits.max_concurrent_interceptions),
-      userRate: new UserRateLimit(config.limits.user_requests_per_minute),
+      userRate: new UserRateLimit(config.limits.user_requests_per_minute, rateSharing),
     },
     readiness: [],
+    rateSharing,
     runtimes: new Runtimes(() => ctx),
   };
   for (const { name, setting } of keylessProviders(config)) {
@@ -94,6 +99,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const services: Array<{ stop(): Promise<void> }> = [];
   // Everything opened so far, closed in reverse: a failed start must not leave anything keeping the process alive.
   const release = async () => {
+    rateSharing.stop();
     for (const service of services.reverse()) await service.stop().catch(() => {});
     await ctx.recorder.close();
     await ctx.authenticator.close();

@@ -214,6 +214,19 @@ export interface LeaseStore {
   release(name: string, holder: string): Promise<void>;
 }
 
+/**
+ * Per-user request counts of each replica, per minute window, so a rate limit holds across
+ * replicas (SPEC §12): each replica publishes its own counts and reads the others'.
+ */
+export interface RateStore {
+  /** Replaces `holder`'s counts (key → requests) for a window (minutes since the epoch). */
+  publish(holder: string, window: number, counts: Record<string, number>): Promise<void>;
+  /** Every other holder's counts for a window, summed per key. */
+  others(holder: string, window: number): Promise<Record<string, number>>;
+  /** Forgets windows before `window`. */
+  prune(window: number): Promise<void>;
+}
+
 /** Every collection, for `aibridge migrate` (SPEC §1): documents in _id order, in pages. */
 export const COLLECTIONS = {
   users: 'users',
@@ -225,6 +238,7 @@ export const COLLECTIONS = {
   modelThoughts: 'model_thoughts',
   mcpCredentials: 'mcp_credentials',
   leases: 'leases',
+  rateWindows: 'rate_windows',
 } as const;
 export type CollectionName = (typeof COLLECTIONS)[keyof typeof COLLECTIONS];
 
@@ -235,7 +249,7 @@ export const CHILD_COLLECTIONS = [
   COLLECTIONS.modelThoughts,
 ] as const;
 
-/** Collections `migrate` copies (leases are per-deployment state). */
+/** Collections `migrate` copies (leases and rate windows are live state of the running replicas). */
 export const MIGRATED_COLLECTIONS: readonly CollectionName[] = [
   COLLECTIONS.users,
   COLLECTIONS.apiKeys,
@@ -264,6 +278,7 @@ export interface Store {
   readonly identity: IdentityStore;
   readonly credentials: CredentialStore;
   readonly leases: LeaseStore;
+  readonly rates: RateStore;
   readonly documents: DocumentSource & DocumentSink;
   /** True when the store answers within `timeoutMs`. */
   ping(timeoutMs?: number): Promise<boolean>;

@@ -58,6 +58,7 @@ beforeAll(async () => {
   const config = {
     mongodb: { uri: mongoUri(), database },
     retention: '30d',
+    limits: { user_requests_per_minute: 8 },
     providers: [{ name: 'anthropic', type: 'anthropic', base_url: upstream.url, api_key: 'sk-ant-test' }],
   };
   a = await startChildServer(tempDir(), config);
@@ -109,6 +110,21 @@ describe('two replicas on one MongoDB', () => {
     expect((await ask(a.url, token)).status).toBe(401); // at once where it was revoked
     // SPEC §3/§12: refused on every replica within 5 s (B re-checks a cached token every 4 s).
     await waitUntil(async () => (await ask(b.url, token)).status === 401, 5_000);
+  });
+
+  it('holds one per-user rate limit across both replicas', async () => {
+    // The limit counts per clock minute: start early in one, so the test never straddles two.
+    const intoMinute = Date.now() % 60_000;
+    if (intoMinute > 40_000) await new Promise((r) => setTimeout(r, 60_000 - intoMinute + 100));
+    const created = await (
+      await api(a.url, a.token, '/users', { method: 'POST', body: JSON.stringify({ username: 'ray' }) })
+    ).json();
+    for (let i = 0; i < 5; i++) expect((await ask(a.url, created.token)).status).toBe(200);
+    expect((await ask(b.url, created.token)).status).toBe(200); // B has not heard of A's five yet
+    await new Promise((r) => setTimeout(r, 2_500)); // both share their counts every second
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await ask(b.url, created.token)).status);
+    expect(statuses).toEqual([200, 200, 429, 429]);
   });
 
   it('purges once: one replica deletes the old interceptions, the other finds them gone', async () => {

@@ -532,6 +532,21 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
     });
   });
 
+  describe('rate windows', () => {
+    it('sums the other holders’ counts of a window, replaces a holder’s own, and prunes old windows', async () => {
+      await store.rates.publish('a', 100, { alice: 2, bob: 1 });
+      await store.rates.publish('b', 100, { alice: 3 });
+      await store.rates.publish('b', 100, { alice: 4 }); // replaces b's counts
+      await store.rates.publish('c', 99, { alice: 50 });
+      expect(await store.rates.others('a', 100)).toEqual({ alice: 4 });
+      expect(await store.rates.others('b', 100)).toEqual({ alice: 2, bob: 1 });
+      expect(await store.rates.others('z', 100)).toEqual({ alice: 6, bob: 1 });
+      await store.rates.prune(100);
+      expect(await store.rates.others('z', 99)).toEqual({});
+      expect(await store.rates.others('z', 100)).toEqual({ alice: 6, bob: 1 });
+    });
+  });
+
   describe('documents (migrate)', () => {
     it('scans a collection in _id order and inserts only what is new', async () => {
       const page1 = await store.documents.scan('users', null, 2);

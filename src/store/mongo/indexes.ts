@@ -37,6 +37,8 @@ export const INDEXES: Record<string, IndexDescription[]> = {
     ]),
   ),
   [COLLECTIONS.mcpCredentials]: [{ key: { user_id: 1, server: 1 }, name: 'user_server', unique: true }],
+  // Every replica reads the others' counts of the current minute every second.
+  [COLLECTIONS.rateWindows]: [{ key: { window: 1 }, name: 'window' }],
 };
 
 /** Indexes of earlier versions that the ones above replace. */

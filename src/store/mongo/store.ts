@@ -34,6 +34,7 @@ import {
   type InterceptionDetail,
   type InterceptionFilter,
   type LeaseStore,
+  type RateStore,
   type RecordStore,
   redactUri,
   type SessionSummary,
@@ -614,6 +615,38 @@ class MongoLeases implements LeaseStore {
   }
 }
 
+interface RateWindowDoc {
+  _id: string;
+  holder: string;
+  window: number;
+  counts: Record<string, number>;
+}
+
+class MongoRates implements RateStore {
+  readonly #db: Db;
+  constructor(db: Db) {
+    this.#db = db;
+  }
+  get #docs() {
+    return this.#db.collection<RateWindowDoc>(COLLECTIONS.rateWindows);
+  }
+  async publish(holder: string, window: number, counts: Record<string, number>) {
+    // One writer per document (its replica), so a replace-upsert is safe on FerretDB too.
+    const _id = `${holder}|${window}`;
+    await this.#docs.replaceOne({ _id }, { holder, window, counts }, { upsert: true });
+  }
+  async others(holder: string, window: number) {
+    const sums: Record<string, number> = {};
+    for (const doc of await this.#docs.find({ window, holder: { $ne: holder } }).toArray()) {
+      for (const [key, n] of Object.entries(doc.counts)) sums[key] = (sums[key] ?? 0) + n;
+    }
+    return sums;
+  }
+  async prune(window: number) {
+    await this.#docs.deleteMany({ window: { $lt: window } });
+  }
+}
+
 class MongoDocuments implements DocumentSource, DocumentSink {
   readonly #db: Db;
   constructor(db: Db) {
@@ -696,6 +729,7 @@ export async function openMongoStore(uri: string, database: string, timeoutMs = 
     identity,
     credentials: new MongoCredentials(db),
     leases: new MongoLeases(db),
+    rates: new MongoRates(db),
     documents: new MongoDocuments(db),
     async ping(timeout = 1_000) {
       try {

@@ -27,6 +27,7 @@ import {
   type LeaseStore,
   type PageRequest,
   type PurgeBatch,
+  type RateStore,
   type RecordStore,
   type SessionSummary,
   type UsageGroup,
@@ -40,6 +41,7 @@ import { COLUMN_READERS, createStatements, SCHEMA_VERSION } from './schema.ts';
 /** The store interface with every method synchronous: what one SQLite connection does. */
 type Sync<T> = { [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : never };
 export interface SyncStore {
+  rates: Sync<RateStore>;
   records: Sync<RecordStore>;
   audit: Sync<AuditStore>;
   identity: Sync<IdentityStore>;
@@ -500,6 +502,29 @@ export class EmbeddedDatabase implements SyncStore {
         name,
         holder,
       ]);
+    },
+  };
+
+  // ---- rate windows --------------------------------------------------------------------
+
+  readonly rates: Sync<RateStore> = {
+    publish: (holder: string, window: number, counts: Record<string, number>) => {
+      const { columns, placeholders } = rowShape(COLLECTIONS.rateWindows);
+      this.#run(
+        `INSERT OR REPLACE INTO rate_windows (${columns}) VALUES (${placeholders})`,
+        toRow(COLLECTIONS.rateWindows, { _id: `${holder}|${window}`, holder, window, counts } as { _id: string }),
+      );
+    },
+    others: (holder: string, window: number) => {
+      const sums: Record<string, number> = {};
+      for (const row of this.#all('SELECT doc FROM rate_windows WHERE window = ? AND holder <> ?', [window, holder])) {
+        const { counts } = JSON.parse(row.doc as string) as { counts: Record<string, number> };
+        for (const [key, n] of Object.entries(counts)) sums[key] = (sums[key] ?? 0) + n;
+      }
+      return sums;
+    },
+    prune: (window: number) => {
+      this.#run('DELETE FROM rate_windows WHERE window < ?', [window]);
     },
   };
 

@@ -41,6 +41,11 @@ export const TABLES: Record<CollectionName, Table> = {
     dates: ['until'],
     indexes: [],
   },
+  rate_windows: {
+    columns: { holder: '$.holder', window: '$.window' },
+    dates: [],
+    indexes: ['CREATE INDEX IF NOT EXISTS rate_windows_window ON rate_windows(window)'],
+  },
   interceptions: {
     columns: {
       initiator_id: '$.initiator_id',

@@ -32,6 +32,7 @@ const READS = new Set([
   'credentials.list',
   'documents.scan',
   'documents.estimate',
+  'rates.others',
 ]);
 
 class WorkerGone extends Error {}
@@ -105,10 +106,9 @@ export function prepareDataDir(dataDir: string): string {
   return file;
 }
 
-function facade(
-  call: Call,
-  store: Omit<Store, 'records' | 'audit' | 'identity' | 'credentials' | 'leases' | 'documents'>,
-): Store {
+type Groups = 'records' | 'audit' | 'identity' | 'credentials' | 'leases' | 'rates' | 'documents';
+
+function facade(call: Call, store: Omit<Store, Groups>): Store {
   const group = (name: string) =>
     new Proxy(
       {},
@@ -126,6 +126,7 @@ function facade(
     identity: group('identity'),
     credentials: group('credentials'),
     leases: group('leases'),
+    rates: group('rates'),
     documents: group('documents'),
   } as Store;
 }
