@@ -41,6 +41,14 @@ function bodyOf(err: ApiError): ApiErrorBody {
   return body;
 }
 
+/** The field a schema error is about: its path, the property missing or not allowed, else the body itself. */
+function fieldOf(instancePath: string, params: Record<string, unknown> | undefined): string {
+  const path = instancePath.replace(/^\//, '').replaceAll('/', '.');
+  const property = (params?.missingProperty ?? params?.additionalProperty) as string | undefined;
+  if (property) return path ? `${path}.${property}` : property;
+  return path || 'body';
+}
+
 /**
  * Answers any error of an API route in the one shape. Fastify's own schema failures become
  * validations; anything unexpected is logged with the request id and shown as an internal
@@ -54,7 +62,7 @@ export function sendApiError(err: unknown, request: FastifyRequest, reply: Fasti
   const fastifyError = err as FastifyError;
   if (fastifyError.validation) {
     const validations = fastifyError.validation.map((v) => ({
-      field: (v.instancePath.replace(/^\//, '').replaceAll('/', '.') || v.params?.missingProperty) as string,
+      field: fieldOf(v.instancePath, v.params),
       detail: v.message ?? 'is invalid',
     }));
     return reply

@@ -23,6 +23,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post<{ Body: { token: string } }>(
     '/session',
     {
+      config: { anonymous: true }, // the token is in the body
       schema: {
         tags: ['console'],
         summary: 'Sign in to the web console with a bridge token',

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parseRfc3339 } from '../audit/query.ts';
 import { budgetWindow } from '../budgets/window.ts';
 import { parseDuration } from '../config/duration.ts';
-import { IdentityError, type Principal, type User } from '../identity/users.ts';
+import { IdentityError, type Principal, USERNAME_PATTERN, type User } from '../identity/users.ts';
 import { McpCredentials, parseHeader } from '../mcp/credentials.ts';
 import type { AppContext } from '../server/context.ts';
 import { type ApiKeyDoc, type Budget, ROLES, type Role } from '../store/store.ts';
@@ -112,9 +112,13 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
           additionalProperties: false,
           required: ['username'],
           properties: {
-            username: { type: 'string' },
-            name: { type: 'string' },
-            role: { type: 'string', enum: [...ROLES] },
+            username: {
+              type: 'string',
+              pattern: USERNAME_PATTERN.source,
+              description: '1-64 letters, digits, ".", "_" or "-"; unique, and reserved for good once used',
+            },
+            name: { type: 'string', minLength: 1, description: 'display name; the username by default' },
+            role: { type: 'string', enum: [...ROLES], default: 'member' },
           },
         },
         response: { 201: ref('NewUser'), 409: ref('Error'), ...errors },
