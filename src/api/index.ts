@@ -56,6 +56,8 @@ export async function registerApi(app: FastifyInstance, ctx: AppContext): Promis
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
+    // Only the API is described: provider, console and operations routes carry no tags.
+    hideUntagged: true,
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (json.$id as string) || `def-${i}` },
   });
   const validator = bodyValidator();
