@@ -7,7 +7,7 @@ import { packageVersion } from '../paths.ts';
 import type { AppContext } from '../server/context.ts';
 import { auditRoutes } from './audit.ts';
 import { authenticateFirst } from './auth.ts';
-import { sendApiError } from './errors.ts';
+import { API_BODY_BYTES, sendApiError } from './errors.ts';
 import { SCHEMAS } from './schemas.ts';
 import { sessionRoutes } from './session.ts';
 import { userRoutes } from './users.ts';
@@ -69,7 +69,7 @@ export async function registerApi(app: FastifyInstance, ctx: AppContext): Promis
         api.removeAllContentTypeParsers();
         api.addContentTypeParser(
           'application/json',
-          { parseAs: 'buffer', bodyLimit: 1024 * 1024 },
+          { parseAs: 'buffer', bodyLimit: API_BODY_BYTES },
           (_r, body, done) => {
             const bytes = body as Buffer;
             if (nestsDeeperThan(bytes, MAX_JSON_DEPTH)) {
