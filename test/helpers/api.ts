@@ -1,4 +1,4 @@
-import { openApiValidator } from './openapi.ts';
+import { loadOpenApi } from './openapi.ts';
 
 export interface ApiAnswer {
   status: number;
@@ -25,10 +25,12 @@ export type Api = (method: string, path: string, request?: ApiRequest) => Promis
 
 /**
  * Calls the bridge's API and checks every answer against the served OpenAPI document: a 2xx
- * body against `schema`, a 204 is empty, and every error is the one `Error` shape.
+ * must be a response the document declares for that route, with that body (204: none); an
+ * error is the one `Error` shape, and shows no internals. `schema` names the component a 2xx
+ * body must also match, to be sure the route answers what the test expects.
  */
 export async function apiClient(baseUrl: string): Promise<Api> {
-  const validate = await openApiValidator(baseUrl);
+  const openApi = await loadOpenApi(baseUrl);
   return async (method, path, request = {}) => {
     const headers: Record<string, string> = { ...request.headers };
     if (request.token) headers.authorization = `Bearer ${request.token}`;
@@ -37,15 +39,23 @@ export async function apiClient(baseUrl: string): Promise<Api> {
       headers['content-type'] ??= 'application/json';
       body = typeof request.body === 'string' ? request.body : JSON.stringify(request.body);
     }
-    const res = await fetch(`${baseUrl}${request.prefix ?? '/api/v2/aibridge'}${path}`, { method, headers, body });
+    const prefix = request.prefix ?? '/api/v2/aibridge';
+    const res = await fetch(`${baseUrl}${prefix}${path}`, { method, headers, body });
     const text = await res.text();
     const parsed = text ? JSON.parse(text) : undefined;
-    const where = `${method} ${path} → ${res.status}`;
+    const where = `${method} ${prefix}${path} → ${res.status}`;
     if (res.status >= 400) {
-      validate('Error', parsed);
+      openApi.validate('Error', parsed);
       if (INTERNALS.test(text)) throw new Error(`${where}: the error shows internals: ${text}`);
-    } else if (res.status === 204 && text !== '') throw new Error(`${where}: a 204 with a body`);
-    else if (request.schema && res.status < 300) validate(request.schema, parsed);
+    } else if (API_PREFIXES.includes(prefix)) {
+      const declared = openApi.responseSchema(method, path, res.status);
+      if (declared === undefined) throw new Error(`${where}: the OpenAPI document declares no such response`);
+      if (res.status === 204 && text !== '') throw new Error(`${where}: a 204 with a body`);
+      if (declared && res.status !== 204) openApi.validateAgainst(declared, parsed, where);
+    }
+    if (request.schema && res.status < 300) openApi.validate(request.schema, parsed);
     return { status: res.status, body: parsed, headers: res.headers };
   };
 }
+
+const API_PREFIXES = ['/api/v2/aibridge', '/api/v2/ai-gateway'];

@@ -69,6 +69,8 @@ describe('errors on non-provider routes', () => {
       expect(res.status, `${method} ${path}`).toBe(404);
       expect(res.body).toEqual({ message: `no route for ${method} ${path}` });
     }
+    // Without a token too: a path that does not exist is not a question of who asks.
+    expect((await api('GET', '/api/v2/aibridge/nope', { prefix: '' })).status).toBe(404);
     const console = await api('GET', '/console/0000/app.js', { prefix: '' });
     expect(console.status).toBe(404);
     expect(console.body).toEqual({ message: 'no console file /console/0000/app.js' });
