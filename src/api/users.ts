@@ -34,7 +34,7 @@ export const presentToken = (k: ApiKeyDoc) => ({
   revoked_at: iso(k.revoked_at),
 });
 
-/** `30d`-style durations from now, or an RFC 3339 time; must lie in the future. */
+/** `30d`-style durations from now, or an RFC 3339 time; must lie in the future (and within what a Date holds). */
 export function parseExpiry(text: string | undefined | null, now = Date.now()): Date | null {
   if (text === undefined || text === null || text === '') return null;
   let at: Date | undefined;
@@ -43,7 +43,7 @@ export function parseExpiry(text: string | undefined | null, now = Date.now()): 
   } catch {
     at = parseRfc3339(text);
   }
-  if (!at || at.getTime() <= now)
+  if (!at || !(at.getTime() > now))
     throw invalid(
       [{ field: 'expires', detail: 'use a duration like 30d or a future RFC 3339 time' }],
       'invalid request body',

@@ -148,7 +148,7 @@ describe('aibridge tokens', SLOW, () => {
     expect(Date.parse(laptop.expires_at)).toBeGreaterThanOrEqual(before + 30 * 86_400_000);
     expect(Date.parse(laptop.expires_at)).toBeLessThanOrEqual(Date.now() + 30 * 86_400_000);
 
-    for (const expires of ['soon', '2001-01-01T00:00:00Z', '0s']) {
+    for (const expires of ['soon', '2001-01-01T00:00:00Z', '0s', '300000000d']) {
       const bad = await cli('tokens', 'create', 'eve', '--expires', expires);
       expect(bad.code, expires).toBe(2);
       expect(bad.stderr).toContain('--expires must be a duration like 30d or a future RFC 3339 time');
