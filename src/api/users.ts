@@ -2,7 +2,14 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parseRfc3339 } from '../audit/query.ts';
 import { budgetWindow } from '../budgets/window.ts';
 import { parseDuration } from '../config/duration.ts';
-import { IdentityError, type Principal, USERNAME_PATTERN, type User } from '../identity/users.ts';
+import {
+  IdentityError,
+  type Principal,
+  RESERVED_USERNAMES,
+  reservedUsername,
+  USERNAME_PATTERN,
+  type User,
+} from '../identity/users.ts';
 import { McpCredentials, parseHeader } from '../mcp/credentials.ts';
 import type { AppContext } from '../server/context.ts';
 import { type ApiKeyDoc, type Budget, ROLES, type Role } from '../store/store.ts';
@@ -127,6 +134,9 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request, reply) => {
       requireOwner(await caller(request));
       const { username, name, role } = request.body;
+      if (RESERVED_USERNAMES.includes(username)) {
+        throw invalid([{ field: 'username', detail: reservedUsername(username) }], 'invalid request body');
+      }
       const user = await identityErrors(() => guard(ctx, () => ctx.users.create(username, { name, role })));
       const { token } = await guard(ctx, () => ctx.users.createToken(user._id, { name: 'first token' }));
       return reply.code(201).send({ user: presentUser(user), token });

@@ -110,6 +110,7 @@ describe('users', () => {
   it('refuse bad input with 400 and a validation per field', async () => {
     const cases: Array<[unknown, string]> = [
       [{ username: 'no spaces' }, 'username'],
+      [{ username: 'me' }, 'username'],
       [{ username: 'x'.repeat(65) }, 'username'],
       [{ username: 'ok', role: 'boss' }, 'role'],
       [{ username: 'ok', name: '' }, 'name'],

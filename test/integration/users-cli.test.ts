@@ -85,6 +85,7 @@ describe('aibridge users', SLOW, () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('username "no spaces" must be 1-64 letters');
     expect((await cli('users', 'create', 'ann')).stderr).toContain('user "ann" already exists');
+    expect((await cli('users', 'create', 'me')).stderr).toContain('"me" is reserved: it names the caller in the API');
     expect((await cli('users', 'create', 'x', '--role', 'boss')).code).toBe(2);
     expect((await cli('users', 'list', '-o', 'yaml')).code).not.toBe(0);
   });
