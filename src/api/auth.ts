@@ -1,8 +1,16 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { tokenFrom } from '../identity/authenticator.ts';
 import type { Principal } from '../identity/users.ts';
 import type { AppContext } from '../server/context.ts';
-import { ApiError, storeUnavailable } from './errors.ts';
+import { answerBeforeBody } from '../server/refuse.ts';
+import { ApiError, sendApiError, storeUnavailable } from './errors.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route checks no token of its own accord (sign-in, the OpenAPI document). */
+    anonymous?: boolean;
+  }
+}
 
 /** The web console's session cookie: a console-kind token, HttpOnly and SameSite=Strict. */
 export const SESSION_COOKIE = 'aibridge_session';
@@ -27,6 +35,8 @@ export function sessionCookie(request: FastifyRequest): string | undefined {
  * Origin, when sent, must be this host.
  */
 export async function principalOf(ctx: AppContext, request: FastifyRequest): Promise<Principal> {
+  const known = principals.get(request);
+  if (known) return known;
   let token = tokenFrom(request.headers);
   if (!token) {
     token = sessionCookie(request);
@@ -50,7 +60,26 @@ export async function principalOf(ctx: AppContext, request: FastifyRequest): Pro
     throw storeUnavailable();
   }
   if (!principal) throw new ApiError(401, 'invalid or expired session token');
+  principals.set(request, principal);
   return principal;
+}
+
+const principals = new WeakMap<FastifyRequest, Principal>();
+
+/**
+ * The API's onRequest hook: the caller is checked before fastify reads the body, so an
+ * unauthenticated request costs its headers only (SPEC §15), as on the provider routes.
+ */
+export function authenticateFirst(ctx: AppContext) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.routeOptions.config?.anonymous) return;
+    try {
+      await principalOf(ctx, request);
+    } catch (err) {
+      answerBeforeBody(request.raw, reply.raw);
+      return sendApiError(err, request, reply);
+    }
+  };
 }
 
 export const seesEveryone = (p: Principal) => p.user.role === 'owner' || p.user.role === 'auditor';

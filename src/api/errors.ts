@@ -41,6 +41,23 @@ function bodyOf(err: ApiError): ApiErrorBody {
   return body;
 }
 
+/** The API reads JSON bodies of at most this many bytes. */
+export const API_BODY_BYTES = 1024 * 1024;
+
+/** Fastify's own refusals, said so that a caller knows what to change. */
+const FASTIFY_MESSAGES: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: `the request body is larger than ${API_BODY_BYTES / 1024 / 1024} MiB`,
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'send the request body as application/json',
+};
+
+/** The field a schema error is about: its path, the property missing or not allowed, else the body itself. */
+function fieldOf(instancePath: string, params: Record<string, unknown> | undefined): string {
+  const path = instancePath.replace(/^\//, '').replaceAll('/', '.');
+  const property = (params?.missingProperty ?? params?.additionalProperty) as string | undefined;
+  if (property) return path ? `${path}.${property}` : property;
+  return path || 'body';
+}
+
 /**
  * Answers any error of an API route in the one shape. Fastify's own schema failures become
  * validations; anything unexpected is logged with the request id and shown as an internal
@@ -54,7 +71,7 @@ export function sendApiError(err: unknown, request: FastifyRequest, reply: Fasti
   const fastifyError = err as FastifyError;
   if (fastifyError.validation) {
     const validations = fastifyError.validation.map((v) => ({
-      field: (v.instancePath.replace(/^\//, '').replaceAll('/', '.') || v.params?.missingProperty) as string,
+      field: fieldOf(v.instancePath, v.params),
       detail: v.message ?? 'is invalid',
     }));
     return reply
@@ -62,6 +79,8 @@ export function sendApiError(err: unknown, request: FastifyRequest, reply: Fasti
       .send(bodyOf(invalid(validations, `invalid request ${fastifyError.validationContext ?? 'body'}`)));
   }
   const status = fastifyError.statusCode;
+  const known = FASTIFY_MESSAGES[fastifyError.code];
+  if (known) return reply.code(status ?? 400).send({ message: known });
   if (status && status >= 400 && status < 500) return reply.code(status).send({ message: fastifyError.message });
   request.log.error({ err, request_id: request.id }, 'API request failed');
   return reply.code(500).send({ message: 'internal error', detail: `request id ${request.id}` });

@@ -6,7 +6,8 @@ import { MAX_JSON_DEPTH, nestsDeeperThan } from '../limits/json-depth.ts';
 import { packageVersion } from '../paths.ts';
 import type { AppContext } from '../server/context.ts';
 import { auditRoutes } from './audit.ts';
-import { sendApiError } from './errors.ts';
+import { authenticateFirst } from './auth.ts';
+import { API_BODY_BYTES, sendApiError } from './errors.ts';
 import { SCHEMAS } from './schemas.ts';
 import { sessionRoutes } from './session.ts';
 import { userRoutes } from './users.ts';
@@ -18,13 +19,24 @@ const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
 /**
  * Bodies are validated against the route schemas; query strings are read by the handlers
- * themselves, so their problems come back as `validations` naming each parameter.
+ * themselves, so their problems come back as `validations` naming each parameter. A request
+ * without a body is checked as `{}`: a POST whose fields are all optional needs none.
  */
 function bodyValidator() {
   const ajv = addFormats(new Ajv({ allErrors: true, strict: false }));
   for (const [name, schema] of Object.entries(SCHEMAS)) ajv.addSchema({ ...schema, $id: name });
-  return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
-    httpPart === 'body' ? ajv.compile(schema) : () => true;
+  return ({ schema, httpPart }: { schema: object; httpPart?: string }) => {
+    if (httpPart !== 'body') return () => true;
+    const validate = ajv.compile(schema);
+    const check = (data: unknown) => {
+      const body = data ?? {};
+      const ok = validate(body);
+      check.errors = validate.errors;
+      return ok ? { value: body } : false;
+    };
+    check.errors = validate.errors;
+    return check;
+  };
 }
 
 /**
@@ -44,6 +56,8 @@ export async function registerApi(app: FastifyInstance, ctx: AppContext): Promis
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
+    // Only the API is described: provider, console and operations routes carry no tags.
+    hideUntagged: true,
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (json.$id as string) || `def-${i}` },
   });
   const validator = bodyValidator();
@@ -55,7 +69,7 @@ export async function registerApi(app: FastifyInstance, ctx: AppContext): Promis
         api.removeAllContentTypeParsers();
         api.addContentTypeParser(
           'application/json',
-          { parseAs: 'buffer', bodyLimit: 1024 * 1024 },
+          { parseAs: 'buffer', bodyLimit: API_BODY_BYTES },
           (_r, body, done) => {
             const bytes = body as Buffer;
             if (nestsDeeperThan(bytes, MAX_JSON_DEPTH)) {
@@ -72,6 +86,7 @@ export async function registerApi(app: FastifyInstance, ctx: AppContext): Promis
           },
         );
         api.setErrorHandler((err, request, reply) => sendApiError(err, request, reply));
+        api.addHook('onRequest', authenticateFirst(ctx));
         if (prefix !== API_PREFIXES[0]) {
           api.addHook('onRoute', (route) => {
             route.schema = { ...route.schema, hide: true };
@@ -80,7 +95,7 @@ export async function registerApi(app: FastifyInstance, ctx: AppContext): Promis
         auditRoutes(api, ctx);
         userRoutes(api, ctx);
         sessionRoutes(api, ctx);
-        api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+        api.get('/openapi.json', { schema: { hide: true }, config: { anonymous: true } }, async () => app.swagger());
       },
       { prefix },
     );

@@ -23,6 +23,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post<{ Body: { token: string } }>(
     '/session',
     {
+      config: { anonymous: true }, // the token is in the body
       schema: {
         tags: ['console'],
         summary: 'Sign in to the web console with a bridge token',
@@ -32,7 +33,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
           required: ['token'],
           properties: { token: { type: 'string', minLength: 1, maxLength: 512 } },
         },
-        response: { 200: ref('User'), 401: ref('Error'), 503: ref('Error') },
+        response: { 200: ref('User'), 400: ref('Error'), 401: ref('Error'), 503: ref('Error') },
       },
     },
     async (request, reply) => {
@@ -54,7 +55,13 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.get(
     '/session',
-    { schema: { tags: ['console'], summary: 'Who is signed in', response: { 200: ref('User'), 401: ref('Error') } } },
+    {
+      schema: {
+        tags: ['console'],
+        summary: 'Who is signed in',
+        response: { 200: ref('User'), 401: ref('Error'), 503: ref('Error') },
+      },
+    },
     async (request) => presentUser((await principalOf(ctx, request)).user),
   );
 
@@ -64,7 +71,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
       schema: {
         tags: ['console'],
         summary: 'Sign out: the console session is revoked',
-        response: { 204: { type: 'null' } },
+        response: { 204: { type: 'null' }, 401: ref('Error'), 403: ref('Error'), 503: ref('Error') },
       },
     },
     async (request, reply) => {

@@ -2,7 +2,14 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parseRfc3339 } from '../audit/query.ts';
 import { budgetWindow } from '../budgets/window.ts';
 import { parseDuration } from '../config/duration.ts';
-import { IdentityError, type Principal, type User } from '../identity/users.ts';
+import {
+  IdentityError,
+  type Principal,
+  RESERVED_USERNAMES,
+  reservedUsername,
+  USERNAME_PATTERN,
+  type User,
+} from '../identity/users.ts';
 import { McpCredentials, parseHeader } from '../mcp/credentials.ts';
 import type { AppContext } from '../server/context.ts';
 import { type ApiKeyDoc, type Budget, ROLES, type Role } from '../store/store.ts';
@@ -34,7 +41,7 @@ export const presentToken = (k: ApiKeyDoc) => ({
   revoked_at: iso(k.revoked_at),
 });
 
-/** `30d`-style durations from now, or an RFC 3339 time; must lie in the future. */
+/** `30d`-style durations from now, or an RFC 3339 time; must lie in the future (and within what a Date holds). */
 export function parseExpiry(text: string | undefined | null, now = Date.now()): Date | null {
   if (text === undefined || text === null || text === '') return null;
   let at: Date | undefined;
@@ -43,7 +50,7 @@ export function parseExpiry(text: string | undefined | null, now = Date.now()): 
   } catch {
     at = parseRfc3339(text);
   }
-  if (!at || at.getTime() <= now)
+  if (!at || !(at.getTime() > now))
     throw invalid(
       [{ field: 'expires', detail: 'use a duration like 30d or a future RFC 3339 time' }],
       'invalid request body',
@@ -112,9 +119,13 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
           additionalProperties: false,
           required: ['username'],
           properties: {
-            username: { type: 'string' },
-            name: { type: 'string' },
-            role: { type: 'string', enum: [...ROLES] },
+            username: {
+              type: 'string',
+              pattern: USERNAME_PATTERN.source,
+              description: '1-64 letters, digits, ".", "_" or "-"; unique, and reserved for good once used',
+            },
+            name: { type: 'string', minLength: 1, description: 'display name; the username by default' },
+            role: { type: 'string', enum: [...ROLES], default: 'member' },
           },
         },
         response: { 201: ref('NewUser'), 409: ref('Error'), ...errors },
@@ -123,6 +134,9 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request, reply) => {
       requireOwner(await caller(request));
       const { username, name, role } = request.body;
+      if (RESERVED_USERNAMES.includes(username)) {
+        throw invalid([{ field: 'username', detail: reservedUsername(username) }], 'invalid request body');
+      }
       const user = await identityErrors(() => guard(ctx, () => ctx.users.create(username, { name, role })));
       const { token } = await guard(ctx, () => ctx.users.createToken(user._id, { name: 'first token' }));
       return reply.code(201).send({ user: presentUser(user), token });

@@ -24,6 +24,10 @@ export interface Principal {
 export class IdentityError extends Error {}
 
 export const USERNAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
+/** `me` names the caller in the API and the audit filter: a user by that name could never be named. */
+export const RESERVED_USERNAMES: readonly string[] = ['me'];
+export const reservedUsername = (username: string) =>
+  `"${username}" is reserved: it names the caller in the API; choose another username`;
 export const TOKEN_PREFIX = 'aib_';
 
 /** Tokens carry 32 random bytes, so a fast hash is as safe as a slow one and costs nothing per request. */
@@ -53,6 +57,7 @@ export class Users {
     if (!USERNAME_PATTERN.test(username)) {
       throw new IdentityError(`username "${username}" must be 1-64 letters, digits, ".", "_" or "-"`);
     }
+    if (RESERVED_USERNAMES.includes(username)) throw new IdentityError(reservedUsername(username));
     const role = options.role ?? 'member';
     if (!ROLES.includes(role)) throw new IdentityError(`role must be one of ${ROLES.join(', ')}`);
     const user: User = {

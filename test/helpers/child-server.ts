@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { freePort } from './mongo-server.ts';
 import { CLI, NODE, ROOT, waitForOutput } from './process.ts';
 
 /** `aibridge server` in a process of its own, so its memory can be measured apart from the test's. */
@@ -9,7 +10,7 @@ export interface ChildServer {
   /** Its config file, for admin commands against the same store. */
   configFile: string;
   pid: number;
-  /** The owner token printed on first start (a fresh store); '' otherwise. */
+  /** The owner token printed on first start (a fresh database). */
   token: string;
   /** Everything it wrote to stdout and stderr so far. */
   output(): string;
@@ -18,47 +19,42 @@ export interface ChildServer {
   stop(): Promise<number | null>;
 }
 
-/**
- * Starts `aibridge server` on the given config (a fresh store prints the owner's token; a
- * store that has users — a second replica — does not, so pass `bootstrap: false`).
- */
-export async function startChildServer(
-  dir: string,
-  config: Record<string, unknown>,
-  options: { bootstrap?: boolean } = {},
-): Promise<ChildServer> {
-  const bootstrap = options.bootstrap ?? true;
+interface Spawned {
+  child: ChildProcess;
+  configFile: string;
+  output(): string;
+}
+
+function spawnServer(dir: string, config: Record<string, unknown>, env: NodeJS.ProcessEnv): Spawned {
   const file = join(dir, 'aibridge.json');
   writeFileSync(file, JSON.stringify({ listen: '127.0.0.1:0', data_dir: join(dir, 'data'), retention: 0, ...config }));
   const child: ChildProcess = spawn(NODE, [CLI, 'server', '--config', file], {
     cwd: ROOT,
     stdio: 'pipe',
-    env: { ...process.env, AIBRIDGE_LOG_LEVEL: bootstrap ? 'warn' : 'info' },
+    env: { ...process.env, AIBRIDGE_LOG_LEVEL: 'warn', ...env },
   });
   let output = '';
   child.stdout?.on('data', (c) => (output += c));
   child.stderr?.on('data', (c) => (output += c));
-  const seen = await waitForOutput(
-    child,
-    bootstrap ? /ANTHROPIC_AUTH_TOKEN=\S+\n/ : /"url":"http[^"]+".*aibridge listening/,
-  );
-  const token = /ANTHROPIC_AUTH_TOKEN=(\S+)/.exec(seen)?.[1] ?? '';
-  const url = (/ANTHROPIC_BASE_URL=(http:\/\/\S+)\/anthropic/.exec(seen) ??
-    /"url":"(http[^"]+)"/.exec(seen))?.[1] as string;
+  return { child, configFile: file, output: () => output };
+}
+
+function handle({ child, configFile, output }: Spawned, url: string, token: string): ChildServer {
   const pid = child.pid as number;
   const exited = new Promise<number | null>((r) => child.once('exit', r));
   return {
     url,
-    configFile: file,
+    configFile,
     pid,
     token,
-    output: () => output,
+    output,
     memory() {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) * 1024;
       return { rss: kb('VmRSS'), peak: kb('VmHWM') };
     },
     async stop() {
+      if (child.exitCode !== null) return child.exitCode;
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       const code = await exited;
@@ -66,4 +62,47 @@ export async function startChildServer(
       return code;
     },
   };
+}
+
+/** A server on a fresh database: it prints the first owner's token, which is how it is known to be up. */
+export async function startChildServer(
+  dir: string,
+  config: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = {},
+): Promise<ChildServer> {
+  const spawned = spawnServer(dir, config, env);
+  const seen = await waitForOutput(spawned.child, /ANTHROPIC_AUTH_TOKEN=\S+\n/);
+  const token = /ANTHROPIC_AUTH_TOKEN=(\S+)/.exec(seen)?.[1] as string;
+  const url = /ANTHROPIC_BASE_URL=(http:\/\/\S+)\/anthropic/.exec(seen)?.[1] as string;
+  return handle(spawned, url, token);
+}
+
+/**
+ * Another replica on a database that already has users (it prints no token: `token` is
+ * empty): it listens on a port chosen here and is up once /healthz answers.
+ */
+export async function startChildReplica(
+  dir: string,
+  config: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = {},
+): Promise<ChildServer> {
+  const port = await freePort();
+  const spawned = spawnServer(dir, { ...config, listen: `127.0.0.1:${port}` }, env);
+  const url = `http://127.0.0.1:${port}`;
+  const server = handle(spawned, url, '');
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (spawned.child.exitCode !== null)
+      throw new Error(`replica exited ${spawned.child.exitCode}:\n${spawned.output()}`);
+    const up = await fetch(`${url}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (up) return server;
+    if (Date.now() > deadline) {
+      await server.stop();
+      throw new Error(`replica not up within 60 s:\n${spawned.output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordOp } from '../../src/recorder/records.ts';
 import { openMongoStore } from '../../src/store/mongo/store.ts';
-import { type ChildServer, startChildServer } from '../helpers/child-server.ts';
+import { type ChildServer, startChildReplica, startChildServer } from '../helpers/child-server.ts';
 import { mongoUri } from '../helpers/db.ts';
 import { waitUntil } from '../helpers/process.ts';
 import { scrapeMetrics } from '../helpers/prometheus.ts';
@@ -62,7 +62,7 @@ beforeAll(async () => {
     providers: [{ name: 'anthropic', type: 'anthropic', base_url: upstream.url, api_key: 'sk-ant-test' }],
   };
   a = await startChildServer(tempDir(), config);
-  b = await startChildServer(tempDir(), config, { bootstrap: false });
+  b = await startChildReplica(tempDir(), config);
 }, 120_000);
 
 afterAll(async () => {
