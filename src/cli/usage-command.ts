@@ -1,22 +1,15 @@
 import type { Command } from 'commander';
 import { formatTerm } from '../audit/query.ts';
 import { parseDuration } from '../config/duration.ts';
-import { USAGE_KEYS } from '../store/store.ts';
+import { USAGE_KEYS, type UsageGroup as StoreGroup } from '../store/store.ts';
 import { type ApiOptions, addApiOptions, apiGet, checkApiOptions } from './api-client.ts';
 import { ExitError } from './common.ts';
 import { addOutputOptions, outputOf, printRows } from './output.ts';
 
-interface UsageGroup {
+/** A group as the usage API shows it: the store's, with the initiator named. */
+type UsageGroup = Omit<StoreGroup, 'key'> & {
   key: { initiator?: { username: string | null; id: string }; [k: string]: unknown };
-  interceptions: number;
-  input_tokens: number;
-  output_tokens: number;
-  cache_read_input_tokens: number;
-  cache_write_input_tokens: number;
-  cost_usd: number | null;
-  tool_calls: number;
-  failed: number;
-}
+};
 
 type Options = ApiOptions & { groupBy?: string; since?: string; q?: string; output?: string; format?: string };
 

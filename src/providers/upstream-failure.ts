@@ -5,21 +5,23 @@ import { type BridgeErrorKind, sendError } from './errors.ts';
 import type { ProviderType } from './provider.ts';
 
 /**
- * Answers a failed upstream call without its internals: error texts like
- * `connect ECONNREFUSED 10.0.0.7:443` name addresses the client must not see. The detail is
- * logged under the request id, which the client gets in the message and `x-request-id`.
+ * What to tell a client about a failed upstream call: a kind and words without internals —
+ * error texts like `connect ECONNREFUSED 10.0.0.7:443` name addresses the client must not see.
  */
-/** What to tell a client about a failed upstream call: a kind and words without internals. */
-export function describeUpstreamFailure(err: unknown, requestId: string): { kind: BridgeErrorKind; message: string } {
+export function describeUpstreamFailure(
+  err: unknown,
+  requestId: string,
+): { kind: BridgeErrorKind; what: string; message: string } {
   const timedOut = isUpstreamTimeout(err);
   const what = timedOut
     ? 'upstream timed out'
     : isUpstreamFault(err)
       ? 'upstream unreachable'
       : 'upstream request failed';
-  return { kind: timedOut ? 'upstream_timeout' : 'upstream', message: `${what} (request id ${requestId})` };
+  return { kind: timedOut ? 'upstream_timeout' : 'upstream', what, message: `${what} (request id ${requestId})` };
 }
 
+/** Answers a failed upstream call; the detail is logged under the request id the client is given. */
 export function sendUpstreamFailure(
   res: ServerResponse,
   provider: ProviderType,
@@ -27,14 +29,7 @@ export function sendUpstreamFailure(
   request: { id: string; log: FastifyBaseLogger },
   logFields: Record<string, unknown> = {},
 ): void {
-  const timedOut = isUpstreamTimeout(err);
-  const what = timedOut
-    ? 'upstream timed out'
-    : isUpstreamFault(err)
-      ? 'upstream unreachable'
-      : 'upstream request failed';
+  const { kind, what, message } = describeUpstreamFailure(err, request.id);
   request.log.warn({ ...logFields, err: (err as Error)?.message, code: (err as { code?: string })?.code }, what);
-  sendError(res, provider, timedOut ? 'upstream_timeout' : 'upstream', `${what} (request id ${request.id})`, {
-    'x-request-id': request.id,
-  });
+  sendError(res, provider, kind, message, { 'x-request-id': request.id });
 }

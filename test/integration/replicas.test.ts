@@ -11,6 +11,7 @@ import { type ChildServer, startChildReplica, startChildServer } from '../helper
 import { mongoUri } from '../helpers/db.ts';
 import { waitUntil } from '../helpers/process.ts';
 import { scrapeMetrics } from '../helpers/prometheus.ts';
+import { interceptionRecord } from '../helpers/records.ts';
 import { tempDirs } from '../helpers/temp.ts';
 import { ReplayUpstream } from '../helpers/upstream.ts';
 
@@ -28,23 +29,7 @@ async function seedOld() {
   const started = new Date(Date.now() - 400 * 86_400_000);
   const ops: RecordOp[] = Array.from({ length: OLD }, () => ({
     kind: 'interception',
-    doc: {
-      _id: randomUUID(),
-      initiator_id: 'gone',
-      api_key_id: 'k',
-      provider: 'openai',
-      provider_name: 'openai',
-      model: 'gpt-5',
-      client: 'Codex',
-      user_agent: null,
-      client_session_id: null,
-      started_at: started,
-      ended_at: started,
-      status: 'completed',
-      cost_usd: null,
-      totals: null,
-      metadata: {},
-    },
+    doc: interceptionRecord({ initiator_id: 'gone', started_at: started }),
   }));
   await store.records.write(ops);
 }

@@ -8,6 +8,7 @@ import { CHILD_COLLECTIONS, COLLECTIONS } from '../../src/store/store.ts';
 import { startTestBridge } from '../helpers/bridge.ts';
 import { STORE_KINDS, type TestStore, testStore } from '../helpers/db.ts';
 import { waitUntil } from '../helpers/process.ts';
+import { interceptionRecord } from '../helpers/records.ts';
 
 const HOUR = 3_600_000;
 
@@ -37,23 +38,7 @@ describe.each(STORE_KINDS)('retention on the %s store', (kind) => {
       ops.push(
         {
           kind: 'interception',
-          doc: {
-            _id: id,
-            initiator_id: initiator,
-            api_key_id: 'k1',
-            provider: 'openai',
-            provider_name: 'openai',
-            model: 'gpt-5',
-            client: 'Codex',
-            user_agent: null,
-            client_session_id: null,
-            started_at: started,
-            ended_at: started,
-            status: 'completed',
-            cost_usd: null,
-            totals: null,
-            metadata: {},
-          },
+          doc: interceptionRecord({ _id: id, initiator_id: initiator, started_at: started }),
         },
         { kind: 'user_prompt', doc: { ...child, prompt: 'p' } },
         {

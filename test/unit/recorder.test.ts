@@ -7,6 +7,7 @@ import { Recorder } from '../../src/recorder/recorder.ts';
 import type { RecordOp } from '../../src/recorder/records.ts';
 import type { Store } from '../../src/store/store.ts';
 import { LogCapture } from '../helpers/bridge.ts';
+import { interceptionRecord } from '../helpers/records.ts';
 import { tempDirs } from '../helpers/temp.ts';
 
 const tempDir = tempDirs('aibridge-recorder-');
@@ -36,23 +37,7 @@ function fakeStore() {
 
 const started = (id: string): RecordOp => ({
   kind: 'interception',
-  doc: {
-    _id: id,
-    initiator_id: 'u',
-    api_key_id: 'k',
-    provider: 'openai',
-    provider_name: 'openai',
-    model: 'gpt-5',
-    client: 'Codex',
-    user_agent: null,
-    client_session_id: null,
-    started_at: new Date(),
-    ended_at: null,
-    status: null,
-    cost_usd: null,
-    totals: null,
-    metadata: { streaming: false },
-  },
+  doc: interceptionRecord({ _id: id, ended_at: null, status: null, metadata: { streaming: false } }),
 });
 const prompt = (id: string, text = 'hi'): RecordOp => ({
   kind: 'user_prompt',
