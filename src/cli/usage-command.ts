@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { formatTerm } from '../audit/query.ts';
 import { parseDuration } from '../config/duration.ts';
-import { USAGE_KEYS, type UsageGroup as StoreGroup } from '../store/store.ts';
+import { type UsageGroup as StoreGroup, USAGE_KEYS } from '../store/store.ts';
 import { type ApiOptions, addApiOptions, apiGet, checkApiOptions } from './api-client.ts';
 import { ExitError } from './common.ts';
 import { addOutputOptions, outputOf, printRows } from './output.ts';

@@ -1,9 +1,3 @@
-/**
- * SPEC §12: bridge replicas share one MongoDB. Two real server processes on one database:
- * both record, each one's audit API sees both, a token revoked through one is refused by the
- * other within 5 s, and one replica at a time purges.
- */
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordOp } from '../../src/recorder/records.ts';
 import { openMongoStore } from '../../src/store/mongo/store.ts';
