@@ -236,6 +236,34 @@ export function auditRoutes(app: FastifyInstance, ctx: AppContext): void {
   );
 
   app.get(
+    '/tools',
+    {
+      schema: {
+        tags: ['usage'],
+        summary: 'The tools models called most, injected and client-defined, with failures and mean duration',
+        querystring: {
+          type: 'object',
+          properties: { q: listQuery.properties.q, limit: { type: 'string', description: '1..100, default 20' } },
+        },
+        response: { 200: ref('ToolList'), ...errors },
+      },
+    },
+    async (request) => {
+      const { filter, raw } = await readRequest(ctx, request);
+      const problems: Validation[] = [];
+      const limit = integer(single(raw, 'limit', problems), 'limit', 1, 100, problems) ?? 20;
+      if (problems.length) throw invalid(problems);
+      const tools = await guard(ctx, () => ctx.store.audit.tools(filter, limit));
+      return {
+        tools: tools.map(({ duration_ms, timed, ...t }) => ({
+          ...t,
+          mean_duration_ms: timed ? duration_ms / timed : null,
+        })),
+      };
+    },
+  );
+
+  app.get(
     '/usage',
     {
       schema: {

@@ -126,6 +126,15 @@ export const SCHEMAS = {
     tool_calls: count,
     failed: count,
   }),
+  Tool: object({
+    tool: str,
+    server_url: { ...nullableStr, description: 'null for client-defined tools' },
+    injected: { type: 'boolean' },
+    calls: count,
+    failed: count,
+    mean_duration_ms: { type: ['number', 'null'], description: 'injected tools: mean duration of a call' },
+  }),
+  ToolList: object({ tools: { type: 'array', items: { $ref: 'Tool#' } } }),
   Usage: object({ group_by: { type: 'array', items: str }, groups: { type: 'array', items: { $ref: 'UsageGroup#' } } }),
   Budget: object(
     { usd: { type: 'number', exclusiveMinimum: 0 }, period: { type: 'string', enum: ['day', 'week', 'month'] } },

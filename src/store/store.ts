@@ -133,6 +133,20 @@ export interface SessionSummary {
   cost_usd: number | null;
 }
 
+/** Calls of one tool among matching interceptions (SPEC §14's top tools). */
+export interface ToolSummary {
+  tool: string;
+  /** Null for client-defined tools. */
+  server_url: string | null;
+  injected: boolean;
+  calls: number;
+  /** Calls with an invocation error. */
+  failed: number;
+  /** Sum and count of the timed (injected) calls, for a mean. */
+  duration_ms: number;
+  timed: number;
+}
+
 export interface PurgeBatch {
   interceptions: number;
   /** Deleted documents per child collection. */
@@ -169,6 +183,11 @@ export interface AuditStore {
   usage(filter: InterceptionFilter, groupBy: readonly UsageKey[]): Promise<UsageGroup[]>;
   /** Client sessions among matching interceptions, most recently active first. */
   sessions(filter: InterceptionFilter, page: { limit: number; offset?: number }): Promise<SessionSummary[]>;
+  /**
+   * The most-called tools among matching interceptions, most calls first. The MongoDB store
+   * considers the newest 20 000 matching interceptions (it has no join); the embedded one all.
+   */
+  tools(filter: InterceptionFilter, limit: number): Promise<ToolSummary[]>;
   /** USD recorded for a user's interceptions started at or after `since` (budgets). */
   spend(userId: string, since: Date): Promise<number>;
 }

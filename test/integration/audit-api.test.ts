@@ -510,5 +510,14 @@ describe('end to end, on records the bridge wrote itself', () => {
     expect(found?.tool_usages).toEqual([
       expect.objectContaining({ tool: 'get_weather', injected: false, tool_call_id: facts.tool_calls[0]!.id }),
     ]);
+
+    // The tool summary the console's overview shows.
+    const tools = await fetch(`${h.bridge.url}/api/v2/aibridge/tools?q=initiator:me`, {
+      headers: { authorization: `Bearer ${h.token}` },
+    }).then((r) => r.json());
+    (await openApiValidator(h.bridge.url))('ToolList', tools);
+    expect(tools.tools).toEqual([
+      { tool: 'get_weather', server_url: null, injected: false, calls: 1, failed: 0, mean_duration_ms: null },
+    ]);
   });
 });

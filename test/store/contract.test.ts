@@ -419,6 +419,59 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
       expect(await store.audit.sessions({ ...scope, initiator_id: alice._id }, { limit: 10 })).toHaveLength(1);
     });
 
+    it('summarises the tools called, most calls first, by tool, server and kind', async () => {
+      const who = randomUUID();
+      const ops: RecordOp[] = [];
+      const call = (id: string, tool: string, injected: boolean, extra: Partial<ToolUsageRecord> = {}): RecordOp => ({
+        kind: 'tool_usage',
+        doc: {
+          _id: randomUUID(),
+          interception_id: id,
+          provider_response_id: null,
+          tool_call_id: randomUUID(),
+          server_url: injected ? 'http://mcp.local/mcp' : null,
+          tool,
+          input: '{}',
+          injected,
+          invocation_error: null,
+          output: injected ? 'ok' : null,
+          duration_ms: injected ? 10 : null,
+          metadata: {},
+          created_at: at(1),
+          ...extra,
+        },
+      });
+      for (let i = 0; i < 3; i++) {
+        const doc = interception(who, at(-50 + i));
+        ops.push(
+          { kind: 'interception', doc },
+          call(doc._id, 'search', true, { duration_ms: 10 * (i + 1) }),
+          call(doc._id, 'Bash', false),
+        );
+        if (i === 0)
+          ops.push(
+            call(doc._id, 'search', true, { invocation_error: 'boom', duration_ms: 40 }),
+            call(doc._id, 'Read', false),
+          );
+      }
+      await store.records.write(ops);
+      expect(await store.audit.tools({ initiator_id: who }, 10)).toEqual([
+        {
+          tool: 'search',
+          server_url: 'http://mcp.local/mcp',
+          injected: true,
+          calls: 4,
+          failed: 1,
+          duration_ms: 100,
+          timed: 4,
+        },
+        { tool: 'Bash', server_url: null, injected: false, calls: 3, failed: 0, duration_ms: 0, timed: 0 },
+        { tool: 'Read', server_url: null, injected: false, calls: 1, failed: 0, duration_ms: 0, timed: 0 },
+      ]);
+      expect(await store.audit.tools({ initiator_id: who }, 1)).toHaveLength(1);
+      expect(await store.audit.tools({ initiator_id: 'nobody' }, 10)).toEqual([]);
+    });
+
     it('adds up a user’s spend since a time', async () => {
       expect(await store.audit.spend(bob._id, at(-75))).toBeCloseTo(0.5);
       expect(await store.audit.spend(bob._id, at(-1000))).toBeCloseTo(4);

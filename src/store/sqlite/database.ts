@@ -30,6 +30,7 @@ import {
   type RateStore,
   type RecordStore,
   type SessionSummary,
+  type ToolSummary,
   type UsageGroup,
   type UsageKey,
   type UserDoc,
@@ -361,6 +362,27 @@ export class EmbeddedDatabase implements SyncStore {
         input_tokens: r.input_tokens as number,
         output_tokens: r.output_tokens as number,
         cost_usd: r.cost_usd as number | null,
+      }));
+    },
+
+    tools: (filter: InterceptionFilter, limit: number): ToolSummary[] => {
+      const w = where(filter);
+      const rows = this.#all(
+        `SELECT doc ->> '$.tool' AS tool, doc ->> '$.server_url' AS server_url, doc ->> '$.injected' AS injected,
+           count(*) AS calls, total(doc ->> '$.invocation_error' IS NOT NULL) AS failed,
+           total(doc ->> '$.duration_ms') AS duration_ms, count(doc ->> '$.duration_ms') AS timed
+         FROM tool_usages WHERE interception_id IN (SELECT id FROM interceptions ${w.sql})
+         GROUP BY 1, 2, 3 ORDER BY calls DESC, tool LIMIT ?`,
+        [...w.params, limit],
+      );
+      return rows.map((r) => ({
+        tool: r.tool as string,
+        server_url: (r.server_url as string | null) ?? null,
+        injected: r.injected === 1,
+        calls: r.calls as number,
+        failed: r.failed as number,
+        duration_ms: r.duration_ms as number,
+        timed: r.timed as number,
       }));
     },
 

@@ -20,6 +20,7 @@ const READS = new Set([
   'audit.usage',
   'audit.sessions',
   'audit.spend',
+  'audit.tools',
   'identity.users',
   'identity.countUsers',
   'identity.userById',

@@ -9,10 +9,7 @@ import { href } from '../lib/router.js';
 import { empty, loading, pageHead } from '../lib/ui.js';
 import { leaderboard } from '../parts/leaderboard.js';
 import { rangePicker } from '../parts/range.js';
-import { countTools, toolsTable } from '../parts/tools.js';
-
-/** Top tools come from this many of the range's latest interceptions (there is no tool summary in the API). */
-const TOOL_SAMPLE = 100;
+import { toolsTable } from '../parts/tools.js';
 
 function total(groups, key) {
   return groups.reduce((sum, g) => sum + (g[key] ?? 0), 0);
@@ -84,11 +81,11 @@ export async function renderOverview(view, { params, everyone }) {
   );
   const body = h('div', null, loading());
   view.append(body);
-  const [days, models, users, recent] = await Promise.all([
+  const [days, models, users, toolList] = await Promise.all([
     api('/usage', { params: { q, group_by: 'day' } }),
     api('/usage', { params: { q, group_by: 'model' } }),
     everyone ? api('/usage', { params: { q, group_by: 'initiator' } }) : null,
-    api('/interceptions', { params: { q, limit: TOOL_SAMPLE } }),
+    api('/tools', { params: { q, limit: 10 } }),
   ]);
   const g = days.groups;
   const requests = total(g, 'interceptions');
@@ -107,8 +104,6 @@ export async function renderOverview(view, { params, everyone }) {
   }
   const failed = total(g, 'failed');
   const input = total(g, 'input_tokens') + total(g, 'cache_read_input_tokens') + total(g, 'cache_write_input_tokens');
-  const tools = countTools(recent.results);
-  const sampled = recent.results.length < recent.count;
   fill(
     body,
     h(
@@ -147,14 +142,8 @@ export async function renderOverview(view, { params, everyone }) {
       'section',
       { class: 'card' },
       h('h2', null, 'Top tools'),
-      h(
-        'p',
-        { class: 'hint' },
-        sampled
-          ? `Counted from the ${int(recent.results.length)} most recent of ${int(recent.count)} requests in this range.`
-          : `Counted from all ${int(recent.count)} requests in this range.`,
-      ),
-      toolsTable(tools.slice(0, 10), 'Top tools'),
+      h('p', { class: 'hint' }, 'Injected MCP tools the bridge ran and client tools the models called, in this range.'),
+      toolsTable(toolList.tools, 'Top tools'),
     ),
   );
 }
