@@ -1,17 +1,24 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { hashToken } from '../identity/users.ts';
 import type { AppContext } from '../server/context.ts';
 import { guard } from './audit.ts';
-import { principalOf, SESSION_COOKIE, sessionCookie } from './auth.ts';
+import { overHttps, principalOf, sessionCookie, sessionCookieName } from './auth.ts';
 import { ApiError } from './errors.ts';
 import { ref } from './schemas.ts';
 import { presentUser } from './users.ts';
 
 const SESSION_HOURS = 12;
 
-function cookie(value: string, maxAge: number, secure: boolean): string {
-  const flags = ['Path=/', 'HttpOnly', 'SameSite=Strict', `Max-Age=${maxAge}`, ...(secure ? ['Secure'] : [])];
-  return `${SESSION_COOKIE}=${encodeURIComponent(value)}; ${flags.join('; ')}`;
+/** Over HTTPS (direct or through a TLS-terminating proxy) the cookie is Secure and `__Host-` prefixed. */
+function cookie(request: FastifyRequest, value: string, maxAge: number): string {
+  const flags = [
+    'Path=/',
+    'HttpOnly',
+    'SameSite=Strict',
+    `Max-Age=${maxAge}`,
+    ...(overHttps(request) ? ['Secure'] : []),
+  ];
+  return `${sessionCookieName(request)}=${encodeURIComponent(value)}; ${flags.join('; ')}`;
 }
 
 /**
@@ -48,7 +55,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
       const session = await guard(ctx, () =>
         ctx.users.createToken(principal.user._id, { kind: 'console', name: 'web console', expiresAt }),
       );
-      reply.header('set-cookie', cookie(session.token, SESSION_HOURS * 3600, request.protocol === 'https'));
+      reply.header('set-cookie', cookie(request, session.token, SESSION_HOURS * 3600));
       return presentUser(principal.user);
     },
   );
@@ -82,7 +89,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
         if (key?.kind === 'console') await guard(ctx, () => ctx.users.revokeToken(key._id));
         ctx.authenticator.forget();
       }
-      reply.header('set-cookie', cookie('', 0, request.protocol === 'https'));
+      reply.header('set-cookie', cookie(request, '', 0));
       return reply.code(204).send();
     },
   );
