@@ -25,8 +25,20 @@ export class ApiError extends Error {
   }
 }
 
-export const invalid = (validations: Validation[], message = 'invalid query parameters') =>
-  new ApiError(400, message, { validations });
+/** A 400 lists at most this many problems, then how many more: a 64 KiB query of bad terms is not a 2 MB answer. */
+export const MAX_VALIDATIONS = 20;
+
+export const invalid = (validations: Validation[], message = 'invalid query parameters') => {
+  const more = validations.length - MAX_VALIDATIONS;
+  const shown =
+    more > 0
+      ? [
+          ...validations.slice(0, MAX_VALIDATIONS),
+          { field: validations[MAX_VALIDATIONS]?.field ?? 'q', detail: `and ${more} more problems` },
+        ]
+      : validations;
+  return new ApiError(400, message, { validations: shown });
+};
 
 /** The store did not answer: a clear 503 rather than a 500 after a long wait. */
 export const storeUnavailable = () =>

@@ -108,3 +108,19 @@ describe('API answers', () => {
     }
   });
 });
+
+describe('a q full of mistakes', () => {
+  it('is answered with the first problems and a count of the rest, not one validation per term', async () => {
+    const q = Array.from({ length: 3_000 }, (_, i) => `nokey${i}:1`).join(' ');
+    const res = await call(`/interceptions?q=${encodeURIComponent(q)}`, {
+      headers: { authorization: `Bearer ${mia.token}` },
+    });
+    expect(res.status).toBe(400);
+    const text = await res.text();
+    expect(text.length).toBeLessThan(8 * 1024);
+    const body = JSON.parse(text) as { validations: Array<{ field: string; detail: string }> };
+    expect(body.validations).toHaveLength(21);
+    expect(body.validations[0]?.detail).toMatch(/^unknown key "nokey0"/);
+    expect(body.validations.at(-1)).toEqual({ field: 'q', detail: 'and 2980 more problems' });
+  });
+});
