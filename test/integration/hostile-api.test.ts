@@ -18,7 +18,9 @@ let mia: { id: string; token: string };
 
 beforeAll(async () => {
   store = testEmbeddedStore();
-  bridge = await startTestBridge(store);
+  bridge = await startTestBridge(store, {
+    providers: [{ name: 'anthropic', type: 'anthropic', base_url: 'http://127.0.0.1:9', api_key: 'sk-ant-never-used' }],
+  });
   host = new URL(bridge.url).host;
   mia = await bridge.user('mia');
 });
@@ -122,5 +124,22 @@ describe('a q full of mistakes', () => {
     expect(body.validations).toHaveLength(21);
     expect(body.validations[0]?.detail).toMatch(/^unknown key "nokey0"/);
     expect(body.validations.at(-1)).toEqual({ field: 'q', detail: 'and 2980 more problems' });
+  });
+});
+
+describe('a path segment longer than the router takes', () => {
+  it('is refused in the one error shape (API) or the provider’s (provider routes), without echoing the path', async () => {
+    const auth = { authorization: `Bearer ${mia.token}` };
+    const longish = await call(`/interceptions/${'x'.repeat(300)}`, { headers: auth });
+    expect(longish.status).toBe(404); // ids up to 512 characters are looked up like any other
+    const tooLong = await call(`/interceptions/${'x'.repeat(600)}`, { headers: auth });
+    expect(tooLong.status).toBe(414);
+    expect(await tooLong.json()).toEqual({ message: 'a path segment is longer than 512 characters' });
+    const provider = await fetch(`${bridge.url}/anthropic/v1/models/${'x'.repeat(600)}`, { headers: auth });
+    expect(provider.status).toBe(414);
+    expect(await provider.json()).toEqual({
+      type: 'error',
+      error: { type: 'invalid_request_error', message: 'a path segment is longer than 512 characters' },
+    });
   });
 });
