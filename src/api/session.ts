@@ -8,6 +8,8 @@ import { ref } from './schemas.ts';
 import { presentUser } from './users.ts';
 
 const SESSION_HOURS = 12;
+/** A sign-in body is `{"token": …}`: a token is at most 512 characters. */
+export const SIGN_IN_BODY_BYTES = 4096;
 
 /** Over HTTPS (direct or through a TLS-terminating proxy) the cookie is Secure and `__Host-` prefixed. */
 function cookie(request: FastifyRequest, value: string, maxAge: number): string {
@@ -31,6 +33,8 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
     '/session',
     {
       config: { anonymous: true }, // the token is in the body
+      // Read before anyone is known (SPEC §15): no bigger than a token needs.
+      bodyLimit: SIGN_IN_BODY_BYTES,
       schema: {
         tags: ['console'],
         summary: 'Sign in to the web console with a bridge token',

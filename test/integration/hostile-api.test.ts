@@ -143,3 +143,24 @@ describe('a path segment longer than the router takes', () => {
     });
   });
 });
+
+describe('sign-in, the one API route that reads a body before knowing the caller', () => {
+  it('takes a body only as large as a token needs: a bigger one is a 413, declared or sent', async () => {
+    const big = await call('/session', { method: 'POST', body: { token: `aib_${'x'.repeat(200_000)}` } });
+    expect(big.status).toBe(413);
+    expect(await big.json()).toEqual({ message: 'the request body is larger than 4 KiB' });
+    const chunked = await fetch(`${bridge.url}${API}/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(`{"token":"${'x'.repeat(64 * 1024)}`));
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect((await call('/session', { method: 'POST', body: { token: mia.token } })).status).toBe(200);
+  });
+});
