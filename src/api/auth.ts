@@ -14,19 +14,63 @@ declare module 'fastify' {
 
 /** The web console's session cookie: a console-kind token, HttpOnly and SameSite=Strict. */
 export const SESSION_COOKIE = 'aibridge_session';
+/**
+ * Its name over HTTPS: a `__Host-` cookie is Secure, host-only and Path=/ by rule, so neither
+ * plain HTTP nor a sibling subdomain (which may set cookies for the parent domain) can plant or
+ * overwrite it — no session fixation.
+ */
+export const SECURE_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
 /** Cookie-authenticated writes must carry this header; a cross-site form or image cannot. */
 export const CSRF_HEADER = 'x-aibridge-csrf';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/**
+ * Whether the browser reached the bridge over HTTPS: directly, or through a proxy that
+ * terminates TLS and says so in X-Forwarded-Proto. Only the cookie's name and Secure flag
+ * follow it, so a client that sends the header itself changes nothing but its own cookie.
+ */
+export function overHttps(request: FastifyRequest): boolean {
+  if (request.protocol === 'https') return true;
+  const forwarded = request.headers['x-forwarded-proto'];
+  const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim().toLowerCase();
+  return first === 'https';
+}
+
+export const sessionCookieName = (request: FastifyRequest) =>
+  overHttps(request) ? SECURE_SESSION_COOKIE : SESSION_COOKIE;
+
+/** The session cookie's value; over HTTPS only the `__Host-` one counts. A mangled value is kept as it is (and refused). */
 export function sessionCookie(request: FastifyRequest): string | undefined {
   const header = request.headers.cookie;
   if (!header) return undefined;
+  const name = sessionCookieName(request);
   for (const part of header.split(';')) {
     const at = part.indexOf('=');
-    if (at > 0 && part.slice(0, at).trim() === SESSION_COOKIE) return decodeURIComponent(part.slice(at + 1).trim());
+    if (at > 0 && part.slice(0, at).trim() === name) {
+      const value = part.slice(at + 1).trim();
+      try {
+        return decodeURIComponent(value);
+      } catch {
+        return value;
+      }
+    }
   }
   return undefined;
+}
+
+/**
+ * Why a cookie-authenticated write is cross-site, or undefined. The Origin, when sent, must
+ * name this host (the Host header: a proxy in front must pass it on) over HTTP or HTTPS — a
+ * proxy terminating TLS makes the page's origin https while the bridge is spoken to in http.
+ */
+function crossSite(request: FastifyRequest): string | undefined {
+  if (request.headers[CSRF_HEADER] !== '1') return `send the ${CSRF_HEADER} header`;
+  const origin = request.headers.origin;
+  if (origin === undefined) return undefined;
+  const host = request.headers.host;
+  if (host && (origin === `http://${host}` || origin === `https://${host}`)) return undefined;
+  return `the request's Origin (${origin}) is not the bridge's own address`;
 }
 
 /**
@@ -41,11 +85,8 @@ export async function principalOf(ctx: AppContext, request: FastifyRequest): Pro
   if (!token) {
     token = sessionCookie(request);
     if (token && !SAFE.has(request.method)) {
-      const origin = request.headers.origin;
-      const sameOrigin = !origin || origin === `${request.protocol}://${request.headers.host}`;
-      if (request.headers[CSRF_HEADER] !== '1' || !sameOrigin) {
-        throw new ApiError(403, 'cross-site request refused', { detail: `send the ${CSRF_HEADER} header` });
-      }
+      const why = crossSite(request);
+      if (why) throw new ApiError(403, 'cross-site request refused', { detail: why });
     }
   }
   if (!token) {

@@ -25,8 +25,20 @@ export class ApiError extends Error {
   }
 }
 
-export const invalid = (validations: Validation[], message = 'invalid query parameters') =>
-  new ApiError(400, message, { validations });
+/** A 400 lists at most this many problems, then how many more: a 64 KiB query of bad terms is not a 2 MB answer. */
+export const MAX_VALIDATIONS = 20;
+
+export const invalid = (validations: Validation[], message = 'invalid query parameters') => {
+  const more = validations.length - MAX_VALIDATIONS;
+  const shown =
+    more > 0
+      ? [
+          ...validations.slice(0, MAX_VALIDATIONS),
+          { field: validations[MAX_VALIDATIONS]?.field ?? 'q', detail: `and ${more} more problems` },
+        ]
+      : validations;
+  return new ApiError(400, message, { validations: shown });
+};
 
 /** The store did not answer: a clear 503 rather than a 500 after a long wait. */
 export const storeUnavailable = () =>
@@ -44,10 +56,13 @@ function bodyOf(err: ApiError): ApiErrorBody {
 /** The API reads JSON bodies of at most this many bytes. */
 export const API_BODY_BYTES = 1024 * 1024;
 
+const bytes = (n: number) => (n >= 1024 * 1024 ? `${n / 1024 / 1024} MiB` : `${n / 1024} KiB`);
+
 /** Fastify's own refusals, said so that a caller knows what to change. */
-const FASTIFY_MESSAGES: Record<string, string> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: `the request body is larger than ${API_BODY_BYTES / 1024 / 1024} MiB`,
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'send the request body as application/json',
+const FASTIFY_MESSAGES: Record<string, (request: FastifyRequest) => string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: (request) =>
+    `the request body is larger than ${bytes(Math.min(request.routeOptions.bodyLimit ?? API_BODY_BYTES, API_BODY_BYTES))}`,
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: () => 'send the request body as application/json',
 };
 
 /** The field a schema error is about: its path, the property missing or not allowed, else the body itself. */
@@ -80,7 +95,7 @@ export function sendApiError(err: unknown, request: FastifyRequest, reply: Fasti
   }
   const status = fastifyError.statusCode;
   const known = FASTIFY_MESSAGES[fastifyError.code];
-  if (known) return reply.code(status ?? 400).send({ message: known });
+  if (known) return reply.code(status ?? 400).send({ message: known(request) });
   if (status && status >= 400 && status < 500) return reply.code(status).send({ message: fastifyError.message });
   request.log.error({ err, request_id: request.id }, 'API request failed');
   return reply.code(500).send({ message: 'internal error', detail: `request id ${request.id}` });

@@ -86,6 +86,10 @@ export async function registerApi(app: FastifyInstance, ctx: AppContext): Promis
           },
         );
         api.setErrorHandler((err, request, reply) => sendApiError(err, request, reply));
+        // Tokens, sessions and audit records: no browser or proxy cache may keep an answer.
+        api.addHook('onRequest', async (_request, reply) => {
+          reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff');
+        });
         api.addHook('onRequest', authenticateFirst(ctx));
         if (prefix !== API_PREFIXES[0]) {
           api.addHook('onRoute', (route) => {

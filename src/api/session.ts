@@ -1,17 +1,26 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { hashToken } from '../identity/users.ts';
 import type { AppContext } from '../server/context.ts';
 import { guard } from './audit.ts';
-import { principalOf, SESSION_COOKIE, sessionCookie } from './auth.ts';
+import { overHttps, principalOf, sessionCookie, sessionCookieName } from './auth.ts';
 import { ApiError } from './errors.ts';
 import { ref } from './schemas.ts';
 import { presentUser } from './users.ts';
 
 const SESSION_HOURS = 12;
+/** A sign-in body is `{"token": …}`: a token is at most 512 characters. */
+export const SIGN_IN_BODY_BYTES = 4096;
 
-function cookie(value: string, maxAge: number, secure: boolean): string {
-  const flags = ['Path=/', 'HttpOnly', 'SameSite=Strict', `Max-Age=${maxAge}`, ...(secure ? ['Secure'] : [])];
-  return `${SESSION_COOKIE}=${encodeURIComponent(value)}; ${flags.join('; ')}`;
+/** Over HTTPS (direct or through a TLS-terminating proxy) the cookie is Secure and `__Host-` prefixed. */
+function cookie(request: FastifyRequest, value: string, maxAge: number): string {
+  const flags = [
+    'Path=/',
+    'HttpOnly',
+    'SameSite=Strict',
+    `Max-Age=${maxAge}`,
+    ...(overHttps(request) ? ['Secure'] : []),
+  ];
+  return `${sessionCookieName(request)}=${encodeURIComponent(value)}; ${flags.join('; ')}`;
 }
 
 /**
@@ -24,6 +33,8 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
     '/session',
     {
       config: { anonymous: true }, // the token is in the body
+      // Read before anyone is known (SPEC §15): no bigger than a token needs.
+      bodyLimit: SIGN_IN_BODY_BYTES,
       schema: {
         tags: ['console'],
         summary: 'Sign in to the web console with a bridge token',
@@ -48,7 +59,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
       const session = await guard(ctx, () =>
         ctx.users.createToken(principal.user._id, { kind: 'console', name: 'web console', expiresAt }),
       );
-      reply.header('set-cookie', cookie(session.token, SESSION_HOURS * 3600, request.protocol === 'https'));
+      reply.header('set-cookie', cookie(request, session.token, SESSION_HOURS * 3600));
       return presentUser(principal.user);
     },
   );
@@ -82,7 +93,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
         if (key?.kind === 'console') await guard(ctx, () => ctx.users.revokeToken(key._id));
         ctx.authenticator.forget();
       }
-      reply.header('set-cookie', cookie('', 0, request.protocol === 'https'));
+      reply.header('set-cookie', cookie(request, '', 0));
       return reply.code(204).send();
     },
   );

@@ -42,7 +42,10 @@ export class Budgets {
     return user.budget ?? this.#config().budgets[user.role] ?? null;
   }
 
-  /** Null when the user may go on; else the budget reached. Fails open if the store cannot answer. */
+  /**
+   * Null when the user may go on; else the budget reached. Fails open if the store cannot
+   * answer, counting from what it last said (or zero) plus this replica's costs since.
+   */
   async check(user: User, now = new Date()): Promise<BudgetRefusal | null> {
     const budget = this.budgetOf(user);
     if (!budget) return null;
@@ -52,10 +55,16 @@ export class Budgets {
       try {
         const stored = await this.#store.audit.spend(user._id, window.start);
         entry = { stored, local: 0, periodStart: window.start.getTime(), fetchedAt: now.getTime() };
-        this.#spent.set(user._id, entry);
       } catch {
-        if (!entry) return null; // recording must not become a way to lock everyone out
+        // Fail open (an outage must not lock everyone out), but not blindly: keep what was
+        // known — nothing, for a user not seen this period — and count what this replica
+        // records from now on; ask the store again only after refreshMs, not on every request.
+        entry =
+          entry && entry.periodStart === window.start.getTime()
+            ? { ...entry, fetchedAt: now.getTime() }
+            : { stored: 0, local: 0, periodStart: window.start.getTime(), fetchedAt: now.getTime() };
       }
+      this.#spent.set(user._id, entry);
     }
     const spent = entry.stored + entry.local;
     return spent >= budget.usd ? { budget, spent, resetsAt: window.resetsAt } : null;

@@ -1,8 +1,22 @@
 import { type Command, Option } from 'commander';
 
-/** RFC 4180: quote a field holding a comma, quote or line break, doubling inner quotes. */
+/** Control characters (C0, DEL, C1): in recorded text they are whoever sent the request's, and a terminal obeys them. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/g;
+/** The same, less the tab and line breaks a quoted CSV field may hold as data. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+const CSV_CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/g;
+const visible = (text: string, pattern: RegExp) =>
+  text.replace(pattern, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+
+/**
+ * RFC 4180: quote a field holding a comma, quote or line break, doubling inner quotes. Text a
+ * spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'`, as
+ * the console's export does; control characters other than tab and line breaks are escaped.
+ */
 export const csvField = (value: unknown) => {
-  const text = value === null || value === undefined ? '' : String(value);
+  let text = value === null || value === undefined ? '' : visible(String(value), CSV_CONTROL);
+  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 };
 
@@ -10,8 +24,13 @@ export const csv = (rows: ReadonlyArray<Record<string, unknown>>, columns: reado
   [columns, ...rows.map((r) => columns.map((c) => r[c]))].map((cells) => cells.map(csvField).join(',')).join('\r\n') +
   '\r\n';
 
+/** One line per row: every control character (line breaks and escape sequences included) shown as `\xNN`. */
 const cell = (value: unknown) =>
-  value === null || value === undefined ? '-' : value instanceof Date ? value.toISOString() : String(value);
+  value === null || value === undefined
+    ? '-'
+    : value instanceof Date
+      ? value.toISOString()
+      : visible(String(value), CONTROL);
 
 /** Aligned columns with a header, like `kubectl get` or `coder users list`. */
 export function table(rows: ReadonlyArray<Record<string, unknown>>, columns: readonly string[]): string {

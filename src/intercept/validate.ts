@@ -1,7 +1,16 @@
 import type { Json } from './types.ts';
 
+/**
+ * Longer than any real model name (a Bedrock ARN, a Vertex path, a fine-tune id): the name is
+ * recorded, keys a circuit breaker and labels metrics, so a client must not choose megabytes.
+ */
+export const MAX_MODEL_NAME = 512;
+
 /** Checks the shape the bridge itself relies on; everything finer is the upstream's to judge. */
 export function validateCommon(body: Json, listKey: string): string | null {
+  if (typeof body.model === 'string' && body.model.length > MAX_MODEL_NAME) {
+    return `model: a model name is at most ${MAX_MODEL_NAME} characters`;
+  }
   const list = body[listKey];
   if (Array.isArray(list) && list.some((item) => !item || typeof item !== 'object' || Array.isArray(item))) {
     return `${listKey}: every item must be an object`;

@@ -50,7 +50,7 @@ export async function checkServers(
         const allowed = options.role ? access.get(options.role)?.allows(server.name) : undefined;
         return {
           name: server.name,
-          url: server.url,
+          url: proxy.shownUrl,
           state: ready ? 'ready' : needsCredentials ? 'needs_credentials' : 'failed',
           reason: ready ? null : proxy.status().last_error,
           tools: proxy.tools.length,

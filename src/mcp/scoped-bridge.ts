@@ -1,5 +1,6 @@
 import type { McpServerConfig } from '../config/config.ts';
 import { ServerAccess, type ToolUser } from './access.ts';
+import { shownUrl } from './shown-url.ts';
 import { errorResult } from './tool-result.ts';
 import type { InjectedTool, RequestBridge, ToolCallResult, ToolClaim, ToolSource } from './types.ts';
 
@@ -38,7 +39,7 @@ export class ScopedBridge implements RequestBridge {
     const tool = {
       name,
       server: server.name,
-      serverUrl: server.url,
+      serverUrl: shownUrl(server.url),
       rawName: name.slice(`bmcp_${server.name}_`.length),
     };
     return { tool, listed: false, refusal: this.#access.refusal(server.name) };

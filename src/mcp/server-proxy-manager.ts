@@ -3,6 +3,7 @@ import type { McpServerConfig } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
 import { inSpan } from '../observability/tracing.ts';
 import { ProxyBridge } from './proxy-bridge.ts';
+import { shownUrl } from './shown-url.ts';
 import { StreamableHTTPServerProxy } from './streamable-http-proxy.ts';
 import type { InjectedTool, McpServerStatus, ToolSource } from './types.ts';
 
@@ -114,7 +115,7 @@ function perUserStatus(server: McpServerConfig, proxies: StreamableHTTPServerPro
   const failed = proxies.find((p) => p.state === 'failed');
   return {
     state,
-    url: server.url,
+    url: shownUrl(server.url),
     tools: best?.tools.length ?? 0,
     last_error: failed?.status().last_error ?? null,
     per_user: true,

@@ -11,6 +11,7 @@ import type { McpServerConfig } from '../config/config.ts';
 import { parseDuration } from '../config/duration.ts';
 import type { Logger } from '../observability/logger.ts';
 import { inSpan, tracedFetch } from '../observability/tracing.ts';
+import { hideUrlSecrets, shownUrl } from './shown-url.ts';
 import { compareNames, injectedName, toolFilter } from './tool-names.ts';
 import { errorResult, mapToolResult } from './tool-result.ts';
 import type { InjectedTool, McpServerStatus, ToolCallResult } from './types.ts';
@@ -42,6 +43,8 @@ const PING_TIMEOUT_MS = 5_000;
 export class StreamableHTTPServerProxy {
   readonly name: string;
   readonly url: string;
+  /** The URL without its secrets: what status(), recorded tool calls and error text show. */
+  readonly shownUrl: string;
   /** The entry it was made from: a reload keeps the proxy when its entry is unchanged. */
   readonly config: McpServerConfig;
   readonly #headers: Record<string, string>;
@@ -70,6 +73,7 @@ export class StreamableHTTPServerProxy {
   constructor(config: McpServerConfig, options: ProxyOptions) {
     this.name = config.name;
     this.url = config.url;
+    this.shownUrl = shownUrl(config.url);
     this.config = config;
     const headers = new Headers(config.headers);
     for (const [k, v] of Object.entries(options.headers ?? {})) headers.set(k, v);
@@ -102,7 +106,7 @@ export class StreamableHTTPServerProxy {
 
   status(): McpServerStatus {
     const tools = this.#state === 'closed' ? 0 : this.#tools.length;
-    return { state: this.#state, url: this.url, tools, last_error: this.#lastError };
+    return { state: this.#state, url: this.shownUrl, tools, last_error: this.#lastError };
   }
 
   /** Subscribes to tool list changes; returns the unsubscribe function. */
@@ -155,7 +159,7 @@ export class StreamableHTTPServerProxy {
         if (options.signal?.aborted) return done(errorResult(`tool call "${rawName}" was cancelled`));
         if (isTimeout(err))
           return done(errorResult(`tool call "${rawName}" timed out after ${this.#callTimeoutMs} ms`));
-        if (!isConnectionLoss(err)) return done(errorResult(`tool call "${rawName}" failed: ${message(err)}`));
+        if (!isConnectionLoss(err)) return done(errorResult(`tool call "${rawName}" failed: ${this.#message(err)}`));
         await this.#recover(client, err);
         // A lost session (404) means the server never ran the call, so one retry is safe.
         if (attempt > 0 || !isSessionLost(err)) return done(errorResult(this.#unavailable(err)));
@@ -180,8 +184,13 @@ export class StreamableHTTPServerProxy {
     return this.#state === 'closed';
   }
 
+  /** An error's text without the URL's secrets (fetch names the URL it could not use). */
+  #message(err: unknown): string {
+    return hideUrlSecrets(message(err), this.url);
+  }
+
   #unavailable(err?: unknown): string {
-    const why = err ? message(err) : this.#lastError;
+    const why = err ? this.#message(err) : this.#lastError;
     return `MCP server "${this.name}" is unavailable${why ? `: ${why}` : ''}`;
   }
 
@@ -260,7 +269,7 @@ export class StreamableHTTPServerProxy {
       byName.set(name, {
         name,
         server: this.name,
-        serverUrl: this.url,
+        serverUrl: this.shownUrl,
         rawName: tool.name,
         description: tool.description ?? '',
         inputSchema: tool.inputSchema as Record<string, unknown>,
@@ -291,7 +300,7 @@ export class StreamableHTTPServerProxy {
           this.#setTools(tools);
           this.#log.info({ tools: tools.length }, 'MCP tool list refreshed');
         } catch (err) {
-          this.#log.warn({ err: message(err) }, 'MCP tool list refresh failed; keeping the previous list');
+          this.#log.warn({ err: this.#message(err) }, 'MCP tool list refresh failed; keeping the previous list');
         }
       } while (this.#refreshAgain && this.#client === client);
     })().finally(() => {
@@ -303,7 +312,7 @@ export class StreamableHTTPServerProxy {
   #onTransportError(client: Client, err: Error): void {
     if (this.#client !== client || this.#checking) return;
     this.#checking = true;
-    this.#log.debug({ err: err.message }, 'MCP transport error; checking the connection');
+    this.#log.debug({ err: this.#message(err) }, 'MCP transport error; checking the connection');
     client
       .ping({ timeout: PING_TIMEOUT_MS })
       .then(
@@ -319,7 +328,7 @@ export class StreamableHTTPServerProxy {
   async #recover(client: Client, err: unknown): Promise<void> {
     if (this.#client === client) {
       this.#client = undefined;
-      this.#lastError = message(err);
+      this.#lastError = this.#message(err);
       this.#log.warn({ err: this.#lastError }, 'MCP server connection lost; reconnecting');
       void client.close().catch(() => {});
       try {
@@ -339,7 +348,7 @@ export class StreamableHTTPServerProxy {
   #failed(err: unknown): void {
     if (this.#state === 'closed') return;
     this.#state = 'failed';
-    this.#lastError = message(err);
+    this.#lastError = this.#message(err);
     this.#lastHttpStatus = err instanceof StreamableHTTPError && (err.code ?? 0) > 0 ? err.code : undefined;
     this.#scheduleRetry();
   }

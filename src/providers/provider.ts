@@ -39,6 +39,16 @@ const DROPPED_REQUEST_HEADERS = new Set([
 
 const DROPPED_RESPONSE_HEADERS = new Set(HOP_BY_HOP);
 
+/** The web console's session cookie (src/api/auth.ts), over HTTP and HTTPS: a bridge token too. */
+const SESSION_COOKIE = /^\s*(?:__Host-)?aibridge_session=/;
+
+/** A Cookie header without the console's session: null when nothing else is left. */
+function withoutSession(cookie: string): string | null {
+  if (!cookie.includes('aibridge_session=')) return cookie;
+  const kept = cookie.split(';').filter((part) => !SESSION_COOKIE.test(part));
+  return kept.length ? kept.map((part) => part.trim()).join('; ') : null;
+}
+
 /** A configured upstream: where it lives, how to authenticate to it, and a pooled keep-alive dispatcher. */
 export class Provider {
   readonly name: string;
@@ -98,6 +108,11 @@ export class Provider {
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(client)) {
       if (value !== undefined && !DROPPED_REQUEST_HEADERS.has(name)) headers[name] = value;
+    }
+    if (typeof headers.cookie === 'string') {
+      const cookie = withoutSession(headers.cookie);
+      if (cookie === null) delete headers.cookie;
+      else headers.cookie = cookie;
     }
     if (this.type === 'anthropic') headers['x-api-key'] = this.#apiKey;
     else headers.authorization = `Bearer ${this.#apiKey}`;

@@ -15,8 +15,12 @@ const BUILT_IN: readonly RegExp[] = [
   /xox[abprs]-[A-Za-z0-9-]{10,}/g, // Slack
   /(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])/g, // AWS access key ids
   // An AWS secret key is 40 base64 characters with no prefix: only redactable where labelled.
-  /(?<=(?:aws_?secret_?(?:access_?)?key|secret_?access_?key)["']?\s*[:=]\s*["']?)[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])/gi,
-  /eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, // JWT
+  // The spaces around the separator are bounded: an unbounded \s* in a lookbehind, tried at
+  // every position, is quadratic in a run of whitespace (64 KiB of spaces took 10 s).
+  /(?<=(?:aws_?secret_?(?:access_?)?key|secret_?access_?key)["']?\s{0,16}[:=]\s{0,16}["']?)[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])/gi,
+  // JWT. Only at the start of a base64url run: tried inside one, each `eyJ` of `eyJaeyJa…` would
+  // scan to the run's end for the `.`, quadratic (128 KiB took 11 s).
+  /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g,
   // A PEM private key; a block cut off before its END line is redacted to the end of the text.
   /-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END[A-Z0-9 ]*PRIVATE KEY-----|$)/g,
   /(?<![A-Za-z0-9])aib_[A-Za-z0-9_-]{20,}/g, // the bridge's own session tokens

@@ -1,5 +1,11 @@
 import { createServer } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import { registerApi } from '../api/index.ts';
 import { parseDuration } from '../config/duration.ts';
 import type { BridgeErrorKind } from '../providers/errors.ts';
@@ -17,6 +23,9 @@ const KIND_BY_STATUS: Record<number, BridgeErrorKind> = {
   413: 'too_large',
   415: 'invalid_request',
 };
+
+/** The longest path segment the router matches (fastify's default is 100: too short for some ids). */
+const MAX_PARAM_LENGTH = 512;
 
 const notFoundMessage = (request: FastifyRequest) => `no route for ${request.method} ${request.url.split('?')[0]}`;
 
@@ -45,6 +54,19 @@ export async function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTE
     bodyLimit: ctx.config.limits.body_bytes,
     return503OnClosing: true,
     genReqId: requestIdOf,
+    // Long enough for any provider's ids; a longer segment is refused in the route's error shape.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: (error, request, reply) => {
+      const provider = providerOf(ctx, request.url);
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      const message = tooLong
+        ? `a path segment is longer than ${MAX_PARAM_LENGTH} characters`
+        : 'the path is not valid';
+      countRefusal(ctx, provider, 'invalid_request');
+      (reply as unknown as FastifyReply)
+        .code(tooLong ? 414 : 400)
+        .send(errorFor(provider?.type, 'invalid_request', message));
+    },
     clientErrorHandler: clientErrorHandler(ctx),
     serverFactory: (handler) => createServer(serverOptions(ctx), frontDoor(ctx, handler)),
   });

@@ -25,13 +25,14 @@ const BRIDGED: Record<Provider['type'], ApiModule[]> = {
 /**
  * Passthrough routes, each an exact shape (a `:param` is one segment) with the methods the
  * provider's API reference allows there; anything else is a 404 and never reaches the upstream.
+ * `spends`: the upstream runs a model there (billed), so the user's budget and rate limit apply.
  */
-const PASSTHROUGH: Record<Provider['type'], Array<{ methods: string[]; path: string }>> = {
+const PASSTHROUGH: Record<Provider['type'], Array<{ methods: string[]; path: string; spends?: true }>> = {
   openai: [
     { methods: ['GET'], path: '/v1/models' },
     { methods: ['GET'], path: '/v1/models/:id' },
     { methods: ['POST'], path: '/v1/responses/input_tokens' },
-    { methods: ['POST'], path: '/v1/responses/compact' },
+    { methods: ['POST'], path: '/v1/responses/compact', spends: true },
     { methods: ['GET', 'DELETE'], path: '/v1/responses/:id' },
     { methods: ['GET'], path: '/v1/responses/:id/input_items' },
     { methods: ['POST'], path: '/v1/responses/:id/cancel' },
@@ -194,10 +195,18 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
           url: `${prefix}${route.path}`,
           onRequest,
           handler: (request, reply) =>
-            pinned(ctx, provider.name, async (_ctx, provider) => {
+            pinned(ctx, provider.name, async (pinnedCtx, provider) => {
               reply.hijack();
               ctx.metrics.passthrough.labels(provider.name, route.path, request.method).inc(); // the template, not the raw path
-              await passthrough(provider, prefix, request, reply);
+              if (!route.spends) return passthrough(provider, prefix, request, reply);
+              const principal = principals.get(request) as Principal;
+              if (!(await withinBudget(pinnedCtx, provider, principal, reply))) return;
+              if (!admit(pinnedCtx, provider, principal, reply)) return;
+              try {
+                await passthrough(provider, prefix, request, reply);
+              } finally {
+                pinnedCtx.limits.concurrency.release();
+              }
             }),
         });
       }

@@ -314,5 +314,15 @@ export class DuplicateError extends Error {}
 
 /** Hides credentials when a URI has to be shown to a person. */
 export function redactUri(uri: string): string {
-  return uri.replace(/\/\/[^@/]+@/, '//***@');
+  const start = uri.indexOf('//') + 2;
+  const queryAt = uri.indexOf('?', start);
+  const authority = queryAt < 0 ? uri.slice(start) : uri.slice(start, queryAt);
+  // Everything up to the last @ before the query: a password with an unencoded / or @ is still hidden.
+  const at = start >= 2 ? authority.lastIndexOf('@') : -1;
+  const head = at < 0 ? uri.slice(0, start + authority.length) : `${uri.slice(0, start)}***${authority.slice(at)}`;
+  const query = queryAt < 0 ? '' : uri.slice(queryAt);
+  return head + query.replace(SECRET_PARAM, (_m, name: string) => `${name}=***`);
 }
+
+/** Query options whose values are secrets (tlsCertificateKeyFilePassword, authMechanismProperties, …). */
+const SECRET_PARAM = /([?&](?:[^=&]*(?:pass|secret|token|key|credential|authMechanismProperties)[^=&]*))=[^&]*/gi;

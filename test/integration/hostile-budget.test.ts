@@ -1,0 +1,58 @@
+/**
+ * A member over their budget (SPEC §13) gets nothing more from the upstream that costs money,
+ * whichever route they take: passthrough routes that run a model are budgeted and
+ * rate-limited like the bridged ones.
+ */
+import Anthropic from '@anthropic-ai/sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, startHarness } from '../helpers/harness.ts';
+
+const PRICING = [{ model: 'claude-test-*', input: 3, output: 15, cache_read: 0.3, cache_write: 3.75 }];
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness('hostile-budget', {
+    pricing: PRICING,
+    budgets: { member: { usd: 0.000001, period: 'day' } },
+  });
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('a member over budget', () => {
+  it('cannot spend through POST /v1/responses/compact (a passthrough that runs a model)', async () => {
+    h.upstream.setDefault('anthropic-messages/cached.json');
+    await h.anthropic.messages.create({
+      model: 'claude-test-1',
+      max_tokens: 16,
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    await h.records();
+    const refused = await h.anthropic.messages
+      .create({ model: 'claude-test-1', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e) => e);
+    expect(refused).toBeInstanceOf(Anthropic.RateLimitError); // the bridged route is budgeted
+
+    h.upstream.reset();
+    h.upstream.setDefault('openai-passthrough/model.json');
+    for (const root of ['', '/api/v2/aibridge']) {
+      const res = await fetch(`${h.bridge.url}${root}/openai/v1/responses/compact`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${h.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-5.4', input: [{ role: 'user', content: 'a long conversation…' }] }),
+      });
+      expect(res.status, root).toBe(429);
+      const body = (await res.json()) as { error: { type: string; message: string } };
+      expect(body.error.message).toMatch(/budget of \$0\.00\/day reached for dev/);
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+    }
+    expect(h.upstream.requests.filter((r) => r.path.includes('/compact'))).toEqual([]);
+
+    // Reads that cost nothing still pass.
+    const models = await fetch(`${h.bridge.url}/openai/v1/models/gpt-test-1`, {
+      headers: { authorization: `Bearer ${h.token}` },
+    });
+    expect(models.status).toBe(200);
+  });
+});
