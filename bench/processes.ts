@@ -35,14 +35,17 @@ export function start(
   });
 }
 
-/** Stops every child, newest first, waiting for each (a bridge stops its embedded database). */
+/** Stops one child and waits for it (a bridge stops its embedded database). */
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** Stops every child, newest first, waiting for each. */
 export async function stopAll(): Promise<void> {
-  for (const child of children.reverse()) {
-    if (child.exitCode !== null) continue;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
-  }
+  for (const child of children.reverse()) await stop(child);
 }
 
 /** The replaying upstream with its MCP server (bench/upstream-server.ts). */
