@@ -32,13 +32,16 @@ export interface JournalOptions {
   segmentBytes?: number;
   /** fdatasync at most this often: what power loss can cost. */
   syncIntervalMs?: number;
+  /** The checkpoint file is rewritten at most this often (a stale one only replays records, which are idempotent). */
+  checkpointIntervalMs?: number;
 }
 
 /**
- * The recorder's write-ahead log under `data_dir/journal`: numbered NDJSON segments that
- * every record is appended to (synchronously, so it is on disk — in the OS's hands — before
- * the request that made it is answered), and a checkpoint saying how far the store has
- * taken them. A restart replays from the checkpoint; segments wholly behind it are deleted.
+ * The recorder's write-ahead log in one directory (`data_dir/journal`, or one per worker
+ * process): numbered NDJSON segments that every record is appended to (synchronously, so it
+ * is on disk — in the OS's hands — before the request that made it is answered), and a
+ * checkpoint saying how far the store has taken them. A restart replays from the
+ * checkpoint; segments wholly behind it are deleted. One process appends to a directory.
  */
 export class Journal {
   readonly dir: string;
@@ -50,17 +53,26 @@ export class Journal {
   #dirty = false;
   readonly #syncTimer: NodeJS.Timeout;
   #checkpoint: Position;
+  /** The checkpoint last written to its file. */
+  #saved: Position;
+  readonly #checkpointIntervalMs: number;
+  #savedAt = 0;
 
-  constructor(dataDir: string, options: JournalOptions = {}) {
-    this.dir = join(dataDir, 'journal');
+  constructor(dir: string, options: JournalOptions = {}) {
+    this.dir = dir;
+    this.#checkpointIntervalMs = options.checkpointIntervalMs ?? 1_000;
     this.#segmentBytes = options.segmentBytes ?? 32 * 1024 * 1024;
     this.#checkpointFile = join(this.dir, 'checkpoint.json');
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const segments = this.segments();
     this.#checkpoint = this.#readCheckpoint() ?? { segment: segments[0] ?? 1, offset: 0 };
+    this.#saved = this.#checkpoint;
     // Never append to a segment a previous run left (its last line may be torn): start a new one.
     this.#segment = Math.max(0, ...segments) + 1;
-    this.#syncTimer = setInterval(() => this.#sync(), options.syncIntervalMs ?? 100);
+    this.#syncTimer = setInterval(() => {
+      this.#sync();
+      if (Date.now() - this.#savedAt >= this.#checkpointIntervalMs) this.#save();
+    }, options.syncIntervalMs ?? 100);
     this.#syncTimer.unref();
   }
 
@@ -193,12 +205,27 @@ export class Journal {
     return out;
   }
 
-  /** The store has everything before `position`: remember it, and delete segments wholly behind it. */
+  /**
+   * The store has everything before `position`. The file is rewritten at most every
+   * checkpointIntervalMs (and at close), so a busy shipper does not pay a file write per
+   * batch; segments wholly behind it are deleted when it moves past them.
+   */
   commit(position: Position): void {
     if (!before(this.#checkpoint, position)) return;
     this.#checkpoint = position;
+    if (Date.now() - this.#savedAt >= this.#checkpointIntervalMs) this.#save();
+  }
+
+  /** Writes the checkpoint if it moved since it was last written. */
+  #save(): void {
+    const position = this.#checkpoint;
+    if (!before(this.#saved, position)) return;
+    this.#savedAt = Date.now();
+    const movedSegment = position.segment > this.#saved.segment;
     try {
       writeFileSync(this.#checkpointFile, JSON.stringify(position), { mode: 0o600 });
+      this.#saved = position;
+      if (!movedSegment) return;
       for (const n of this.segments()) {
         if (n < position.segment) rmSync(join(this.dir, segmentName(n)), { force: true });
       }
@@ -218,6 +245,7 @@ export class Journal {
 
   close(): void {
     clearInterval(this.#syncTimer);
+    this.#save();
     if (this.#fd !== undefined) {
       closeSync(this.#fd);
       this.#fd = undefined;

@@ -25,7 +25,10 @@ export interface RecorderStats {
 }
 
 export interface RecorderOptions {
+  /** Holds dead-letter/ (and journal/, unless journalDir says otherwise). */
   dataDir: string;
+  /** This process's journal: data_dir/journal, or a directory per worker process. */
+  journalDir?: string;
   /** Records per store write. */
   batchSize?: number;
   /** How long an interception's records wait for its end, to be written as one insert. */
@@ -74,6 +77,8 @@ export class Recorder {
   #fromDisk = true; // a previous run may have left records; the first pass reads the journal
   readonly #timer: NodeJS.Timeout;
   #shipping: Promise<void> | undefined;
+  /** When the last shipping pass started. */
+  #shippedAt = 0;
   #retryAt = 0;
   #backoffMs = 0;
   #closed = false;
@@ -84,7 +89,7 @@ export class Recorder {
   constructor(store: Store, log: Logger, options: RecorderOptions) {
     this.#store = store;
     this.#log = log;
-    this.#journal = options.journal ?? new Journal(options.dataDir);
+    this.#journal = options.journal ?? new Journal(options.journalDir ?? join(options.dataDir, 'journal'));
     this.#deadLetterDir = join(options.dataDir, 'dead-letter');
     this.#batchSize = options.batchSize ?? 1_000;
     this.#holdMs = options.holdMs ?? 1_000;
@@ -113,7 +118,8 @@ export class Recorder {
           this.#buffer.push(op);
         }
         this.#flushBuffer(); // on disk before the response ends
-        this.#kick();
+        // Shipped at once when the shipper is idle; under load the tick gathers them into bigger batches.
+        if (Date.now() - this.#shippedAt >= TICK_MS || this.#queue.length >= this.#batchSize) this.#kick();
         return;
       }
       default: {
@@ -178,6 +184,7 @@ export class Recorder {
 
   #kick(): void {
     if (this.#shipping || this.#closed || Date.now() < this.#retryAt) return;
+    this.#shippedAt = Date.now();
     this.#shipping = this.#ship().finally(() => {
       this.#shipping = undefined;
     });
