@@ -11,6 +11,7 @@ import { abortOnClose, type Provider } from '../providers/provider.ts';
 import { sanitizerFor } from '../recorder/sanitize.ts';
 import type { AppContext } from '../server/context.ts';
 import { httpChannel } from './client-channel.ts';
+import { prepareFirstCall } from './first-call.ts';
 import { runInterception } from './interception.ts';
 import type { ApiModule, Json } from './types.ts';
 import { callUpstream } from './upstream.ts';
@@ -117,22 +118,12 @@ async function interceptParsed(ex: Exchange, body: Json, observer: InterceptionO
   });
 
   const tools = bridge.tools;
-  let modified = false;
-  if (tools.length) {
-    api.inject(body, tools);
-    modified = true;
-  }
-  let clientWantsUsage = true;
-  if (streaming) {
-    clientWantsUsage = api.prepareStreaming(body).clientWantsUsage;
-    modified ||= !clientWantsUsage;
-  }
+  const first = prepareFirstCall(api, request.body as Buffer, body, tools, streaming);
   const model = String(body.model);
   await runInterception({
     api,
     body,
-    // Untouched bodies go upstream as the client's bytes; later calls carry the grown conversation.
-    firstBody: modified ? JSON.stringify(body) : (request.body as Buffer),
+    firstBody: first.body,
     streaming,
     bridge,
     events: observer,
@@ -140,7 +131,7 @@ async function interceptParsed(ex: Exchange, body: Json, observer: InterceptionO
     send: (sent) => callUpstream(provider, upstreamPathOf(ex), request.headers, sent, abort.signal, model),
     signal: abort.signal,
     limits: { maxIterations, parallelism, keepAliveMs: parseDuration(keepalive) },
-    clientWantsUsage,
+    clientWantsUsage: first.clientWantsUsage,
     toolsInjected: tools.length > 0,
     log: { warn: (fields, message) => request.log.warn({ ...fields, interception_id: observer.id }, message) },
     requestId: request.id,
