@@ -182,10 +182,11 @@ export class Recorder {
     }
   }
 
-  #kick(): void {
+  /** Starts a shipping pass; `drain` ships until nothing is left, else a pass stops at a part batch. */
+  #kick(drain = false): void {
     if (this.#shipping || this.#closed || Date.now() < this.#retryAt) return;
     this.#shippedAt = Date.now();
-    this.#shipping = this.#ship().finally(() => {
+    this.#shipping = this.#ship(drain).finally(() => {
       this.#shipping = undefined;
     });
   }
@@ -207,7 +208,7 @@ export class Recorder {
     return undefined;
   }
 
-  async #ship(): Promise<void> {
+  async #ship(drain: boolean): Promise<void> {
     for (let batch = this.#next(); batch; batch = this.#next()) {
       try {
         await this.#write(batch.ops);
@@ -226,6 +227,8 @@ export class Recorder {
         if (!this.#fromDisk) this.#queue.splice(0, batch.ops.length);
       }
       if (Date.now() >= this.#stopAt) return; // shutting down: the rest stays in the journal
+      // What arrived during the write waits for the tick unless it fills a batch: fewer, fuller writes.
+      if (!drain && !this.#fromDisk && this.#queue.length < this.#batchSize) return;
     }
   }
 
@@ -285,7 +288,7 @@ export class Recorder {
     do {
       this.#flushBuffer();
       this.#retryAt = 0;
-      this.#kick();
+      this.#kick(true);
       await this.#shipping;
     } while (this.#behind() && !this.#backoffMs);
   }
@@ -303,7 +306,7 @@ export class Recorder {
     this.#stopAt = Date.now() + timeoutMs;
     while (Date.now() < this.#stopAt) {
       this.#retryAt = 0;
-      this.#kick();
+      this.#kick(true);
       await this.#shipping;
       if (!this.#behind()) break;
       if (this.#backoffMs) await new Promise((r) => setTimeout(r, Math.min(this.#backoffMs, 250)));

@@ -7,6 +7,15 @@ import { responseTurn, withoutInjectedTools } from './payload.ts';
 
 const OPENING = new Set(['response.created', 'response.in_progress', 'response.queued']);
 const TERMINAL = new Set(['response.completed', 'response.incomplete']);
+/** The events the relay reads; every other one only passes on (deltas, parts, argument chunks…). */
+const READ = new Set([
+  ...OPENING,
+  ...TERMINAL,
+  'response.failed',
+  'error',
+  'response.output_item.added',
+  'response.output_item.done',
+]);
 
 /**
  * Responses typed-event relay. Items of injected tool calls are hidden; the client's
@@ -34,6 +43,11 @@ export class ResponsesRelay implements StreamRelay {
       this.#sink.write(event.raw);
       return;
     }
+    if (this.#passes(event)) {
+      this.#sequence++;
+      this.#sink.write(event.raw);
+      return;
+    }
     const data = JSON.parse(event.data) as Json;
     const type: string = data.type ?? event.event;
     if (OPENING.has(type)) {
@@ -58,6 +72,21 @@ export class ResponsesRelay implements StreamRelay {
     const index = this.#view.indexOf(data.output_index);
     if (index === null) return;
     this.#forward(event, data, index ?? data.output_index);
+  }
+
+  /**
+   * An event that reaches the client exactly as it came, known without parsing it: one the relay
+   * does not read, while no item has been hidden or renumbered (its output index stays), whose
+   * type and sequence number lead its data as the provider writes them and are the ones it would get.
+   */
+  #passes(event: SseEvent): boolean {
+    const name = event.event;
+    return (
+      name !== undefined &&
+      !READ.has(name) &&
+      this.#view.identity &&
+      event.data.startsWith(`{"type":"${name}","sequence_number":${this.#sequence},`)
+    );
   }
 
   /** Events carrying a response object repeat the request's tools: cut the injected ones out. */
