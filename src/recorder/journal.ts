@@ -24,6 +24,13 @@ export interface Position {
   offset: number;
 }
 
+/** A record in the journal: itself, its line (codec.ts), and where it ends. */
+export interface Entry {
+  op: RecordOp;
+  line: string;
+  end: Position;
+}
+
 export const before = (a: Position, b: Position) =>
   a.segment < b.segment || (a.segment === b.segment && a.offset < b.offset);
 
@@ -124,10 +131,10 @@ export class Journal {
   }
 
   /**
-   * Appends records in one write; returns each one's end position. Throws on a file error
-   * (disk full, too many open files): the caller decides, the process never crashes.
+   * Appends records in one write; returns each as an entry (its line, its end position). Throws
+   * on a file error (disk full, too many open files): the caller decides, the process never crashes.
    */
-  append(ops: readonly RecordOp[]): Position[] {
+  append(ops: readonly RecordOp[]): Entry[] {
     if (!ops.length) return [];
     if (this.#fd === undefined || this.#offset >= this.#segmentBytes) this.#rotate();
     const lines = ops.map(encodeOp);
@@ -136,14 +143,14 @@ export class Journal {
       written += writeSync(this.#fd as number, buffer, written, buffer.length - written);
     }
     this.#dirty = true;
-    const positions: Position[] = [];
+    const entries: Entry[] = [];
     let offset = this.#offset;
-    for (const line of lines) {
+    lines.forEach((line, i) => {
       offset += Buffer.byteLength(line) + 1;
-      positions.push({ segment: this.#segment, offset });
-    }
+      entries.push({ op: ops[i] as RecordOp, line, end: { segment: this.#segment, offset } });
+    });
     this.#offset += buffer.length;
-    return positions;
+    return entries;
   }
 
   #rotate(): void {
@@ -162,8 +169,8 @@ export class Journal {
   }
 
   /** Records from `from` up to `limit` of them, with the position after each; [] at the end. */
-  read(from: Position, limit: number): Array<{ op: RecordOp; end: Position }> {
-    const out: Array<{ op: RecordOp; end: Position }> = [];
+  read(from: Position, limit: number): Entry[] {
+    const out: Entry[] = [];
     let { segment, offset } = from;
     while (out.length < limit) {
       let fd: number;
@@ -186,10 +193,11 @@ export class Journal {
             nl !== -1 && nl < got && out.length < limit;
             nl = chunk.indexOf(10, start)
           ) {
-            const op = safeDecode(chunk.toString('utf8', start, nl));
+            const line = chunk.toString('utf8', start, nl);
+            const op = safeDecode(line);
             offset += nl + 1 - start;
             start = nl + 1;
-            if (op) out.push({ op, end: { segment, offset } });
+            if (op) out.push({ op, line, end: { segment, offset } });
           }
           if (out.length >= limit) return out;
           if (got < size) break; // end of this segment (a torn last line, if any, is skipped)

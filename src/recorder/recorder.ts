@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from '../observability/logger.ts';
 import type { Store } from '../store/store.ts';
 import { encodeOp } from './codec.ts';
-import { before, Journal, type Position } from './journal.ts';
+import { before, type Entry, Journal, type Position } from './journal.ts';
 import type { InterceptionRecord, RecordOp } from './records.ts';
 
 export interface RecorderStats {
@@ -43,13 +43,20 @@ interface Held {
   since: number;
 }
 
-interface Queued {
-  op: RecordOp;
-  /** Where it ends in the journal. */
-  end: Position;
+/** A batch to ship: the records, their journal lines when journaled, and where the last one ends. */
+interface Batch {
+  ops: RecordOp[];
+  lines: string[] | undefined;
+  end: Position | null;
 }
 
 const TICK_MS = 50;
+
+const entriesBatch = (entries: Entry[]): Batch => ({
+  ops: entries.map((e) => e.op),
+  lines: entries.map((e) => e.line),
+  end: (entries.at(-1) as Entry).end,
+});
 
 /**
  * Takes records from the request path without waiting, and loses none (SPEC §6):
@@ -71,7 +78,7 @@ export class Recorder {
   readonly #maxMemory: number;
   readonly #held = new Map<string, Held>();
   #buffer: RecordOp[] = [];
-  #queue: Queued[] = [];
+  #queue: Entry[] = [];
   /** Records the journal could not take: in memory only, shipped after the journaled ones. */
   #volatile: RecordOp[] = [];
   #fromDisk = true; // a previous run may have left records; the first pass reads the journal
@@ -157,9 +164,9 @@ export class Recorder {
     if (!this.#buffer.length) return;
     const ops = this.#buffer;
     this.#buffer = [];
-    let ends: Position[];
+    let entries: Entry[];
     try {
-      ends = this.#journal.append(ops);
+      entries = this.#journal.append(ops);
       this.#stats.journaled += ops.length;
     } catch (err) {
       // Never crash on a file error: keep the records in memory and say so, once per burst.
@@ -174,7 +181,7 @@ export class Recorder {
       return;
     }
     if (this.#fromDisk) return; // the shipper reads them back from the journal
-    for (let i = 0; i < ops.length; i++) this.#queue.push({ op: ops[i] as RecordOp, end: ends[i] as Position });
+    for (const entry of entries) this.#queue.push(entry);
     if (this.#queue.length > this.#maxMemory) {
       // The store is behind: stop holding journaled records in memory; ship from disk.
       this.#queue = [];
@@ -192,26 +199,23 @@ export class Recorder {
   }
 
   /** The next batch in journal order: from disk while behind, else from memory; then volatile ones. */
-  #next(): { ops: RecordOp[]; end: Position | null } | undefined {
+  #next(): Batch | undefined {
     if (this.#fromDisk) {
       const read = this.#journal.read(this.#journal.checkpoint, this.#batchSize);
-      if (read.length) return { ops: read.map((r) => r.op), end: (read.at(-1) as Queued).end };
+      if (read.length) return entriesBatch(read);
       // Caught up with everything journaled: later records are queued in memory again.
       this.#journal.commit(this.#journal.end);
       this.#fromDisk = false;
     }
-    if (this.#queue.length) {
-      const batch = this.#queue.slice(0, this.#batchSize);
-      return { ops: batch.map((q) => q.op), end: (batch.at(-1) as Queued).end };
-    }
-    if (this.#volatile.length) return { ops: this.#volatile.slice(0, this.#batchSize), end: null };
+    if (this.#queue.length) return entriesBatch(this.#queue.slice(0, this.#batchSize));
+    if (this.#volatile.length) return { ops: this.#volatile.slice(0, this.#batchSize), lines: undefined, end: null };
     return undefined;
   }
 
   async #ship(drain: boolean): Promise<void> {
     for (let batch = this.#next(); batch; batch = this.#next()) {
       try {
-        await this.#write(batch.ops);
+        await this.#write(batch);
       } catch (err) {
         this.#backoffMs = Math.min(Math.max(this.#backoffMs * 2, 250), 5_000);
         this.#retryAt = Date.now() + this.#backoffMs;
@@ -232,10 +236,15 @@ export class Recorder {
     }
   }
 
-  /** Writes a batch; when the store refuses it for good, writes one by one and sets the refused aside. */
-  async #write(ops: RecordOp[]): Promise<void> {
+  /**
+   * Writes a batch — as its journal lines when the store takes them (text crosses to a store
+   * thread for the cost of a copy) — and when the store refuses it for good, writes one by one
+   * and sets the refused aside.
+   */
+  async #write({ ops, lines }: Batch): Promise<void> {
+    const records = this.#store.records;
     try {
-      await this.#store.records.write(ops);
+      await (lines && records.writeLines ? records.writeLines(lines) : records.write(ops));
       return;
     } catch (err) {
       if (!(await this.#refusedForGood(err))) throw err;
