@@ -120,6 +120,7 @@ export class Metrics {
     help: 'Always 1: maps initiator_id to username for dashboards.',
     labelNames: ['initiator_id', 'username'] as const,
     registers: [this.registry],
+    aggregator: 'max', // under --workers, 1 whichever worker saw the user
   });
   readonly cost = new Counter({
     name: 'aibridge_cost_usd_total',
@@ -155,6 +156,7 @@ export class Metrics {
     help: 'Configuration reloads (SIGHUP or a watched file change), applied (ok) or refused as invalid.',
     labelNames: ['result'] as const,
     registers: [this.registry],
+    aggregator: 'max', // under --workers every worker reloads: one reload, not one per worker
   });
   #sources: MetricSources | undefined;
 
@@ -168,6 +170,8 @@ export class Metrics {
       help: 'Tools each MCP server offers (after the allow/deny filters).',
       labelNames: ['server'] as const,
       registers: [this.registry],
+      aggregator: 'max', // every worker connects to every server
+
       collect() {
         this.reset();
         for (const [server, status] of Object.entries(sources()?.mcpServers() ?? {}))
@@ -186,6 +190,7 @@ export class Metrics {
       name: 'aibridge_recorder_journal_pending',
       help: '1 while the store is behind and records are shipped from the on-disk journal.',
       registers: [this.registry],
+      aggregator: 'max',
       collect() {
         this.set(sources()?.recorder().fromDisk ? 1 : 0);
       },

@@ -40,4 +40,6 @@ export interface AppContext {
   mcp?: { manager: ServerProxyManager; pool: CachedBridgePool };
   /** The runtime new requests get, and the retired ones requests in flight still hold. */
   runtimes: Runtimes;
+  /** In a `--workers` process: every worker's metrics, added up by the primary (GET /metrics). */
+  clusterMetrics?: () => Promise<string>;
 }
