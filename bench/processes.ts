@@ -1,6 +1,6 @@
 // What the benchmarks share: child processes of this tree, and the bridge's configuration.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..');
@@ -48,15 +48,19 @@ export async function stopAll(): Promise<void> {
   for (const child of children.reverse()) await stop(child);
 }
 
-/** The replaying upstream with its MCP server (bench/upstream-server.ts). */
-export async function startUpstream(): Promise<{ upstreamUrl: string; mcpUrl: string }> {
-  const { matches } = await start(['bench/upstream-server.ts'], [/\{"upstream":"([^"]+)","mcp":"([^"]+)"\}/]);
+/** The replaying upstream with its MCP server (bench/upstream-server.ts), on `port` if given. */
+export async function startUpstream(port = 0): Promise<{ upstreamUrl: string; mcpUrl: string; pid: number }> {
+  const { child, matches } = await start(
+    ['bench/upstream-server.ts', String(port)],
+    [/\{"upstream":"([^"]+)","mcp":"([^"]+)"\}/],
+  );
   const [match] = matches as [RegExpExecArray];
-  return { upstreamUrl: match[1] as string, mcpUrl: match[2] as string };
+  return { upstreamUrl: match[1] as string, mcpUrl: match[2] as string, pid: child.pid as number };
 }
 
 /** A bridge configuration on the benchmark upstream, with its embedded database under `work`. */
 export function writeBridgeConfig(work: string, upstreamUrl: string, mcpUrl: string): string {
+  mkdirSync(work, { recursive: true });
   const file = join(work, 'aibridge.yaml');
   writeFileSync(
     file,
@@ -72,4 +76,25 @@ export function writeBridgeConfig(work: string, upstreamUrl: string, mcpUrl: str
     ].join('\n'),
   );
   return file;
+}
+
+/** A bridge on the benchmark upstream with its own data directory; its URL, owner token and pid. */
+export async function startBridge(
+  configFile: string,
+  options: { workers?: number; nodeArgs?: string[] } = {},
+): Promise<{ url: string; token: string; child: ChildProcess }> {
+  const { child, matches } = await start(
+    [
+      ...(options.nodeArgs ?? []),
+      'src/cli.ts',
+      'server',
+      '--config',
+      configFile,
+      ...(options.workers && options.workers > 1 ? ['--workers', String(options.workers)] : []),
+    ],
+    [/ANTHROPIC_BASE_URL=(http:\/\/[^\s]+)\/anthropic\s+export ANTHROPIC_AUTH_TOKEN=(\S+)/],
+    { AIBRIDGE_LOG_LEVEL: 'warn' },
+  );
+  const [match] = matches as [RegExpExecArray];
+  return { url: match[1] as string, token: match[2] as string, child };
 }

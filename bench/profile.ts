@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CASES } from './cases.ts';
 import { formatFrames, topFrames } from './flame.ts';
 import { throughput } from './load.ts';
-import { ROOT, start, startUpstream, stop, stopAll, writeBridgeConfig } from './processes.ts';
+import { ROOT, startBridge, startUpstream, stop, stopAll, writeBridgeConfig } from './processes.ts';
 
 const arg = (name: string, fallback: number) => {
   const at = process.argv.indexOf(name);
@@ -27,23 +27,12 @@ for (const c of chosen) {
   const work = mkdtempSync(join(tmpdir(), 'aibridge-profile-'));
   const caseDir = join(dir, c.name);
   rmSync(caseDir, { recursive: true, force: true });
-  const bridge = await start(
-    [
-      '--cpu-prof',
-      '--cpu-prof-dir',
-      caseDir,
-      'src/cli.ts',
-      'server',
-      '--config',
-      writeBridgeConfig(work, upstreamUrl, mcpUrl),
-      ...(WORKERS > 1 ? ['--workers', String(WORKERS)] : []),
-    ],
-    [/ANTHROPIC_BASE_URL=(http:\/\/[^\s]+)\/anthropic\s+export ANTHROPIC_AUTH_TOKEN=(\S+)/],
-    { AIBRIDGE_LOG_LEVEL: 'warn' },
-  );
-  const [, url, token] = bridge.matches[0] as RegExpExecArray;
+  const bridge = await startBridge(writeBridgeConfig(work, upstreamUrl, mcpUrl), {
+    workers: WORKERS,
+    nodeArgs: ['--cpu-prof', '--cpu-prof-dir', caseDir],
+  });
   const fromUs = Number(process.hrtime.bigint() / 1000n);
-  const rps = await throughput(c.target(url as string, token as string), CONCURRENCY, SECONDS * 1000);
+  const { rps } = await throughput(c.target(bridge.url, bridge.token), CONCURRENCY, SECONDS * 1000);
   const toUs = Number(process.hrtime.bigint() / 1000n);
   await stop(bridge.child);
   rmSync(work, { recursive: true, force: true });

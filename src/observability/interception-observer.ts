@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import {
   type Attributes,
@@ -20,6 +19,7 @@ import type {
 } from '../intercept/events.ts';
 import type { ToolCall, Usage } from '../intercept/types.ts';
 import type { ToolCallResult, ToolRef } from '../mcp/types.ts';
+import { recordId } from '../recorder/record-id.ts';
 import type { Recorder } from '../recorder/recorder-port.ts';
 import type { InterceptionStatus, InterceptionTotals, RecordOp } from '../recorder/records.ts';
 import type { RecordSanitizer } from '../recorder/sanitize.ts';
@@ -68,7 +68,7 @@ const TOKEN_TYPES = [
  * Metrics are plain counter updates; every span call returns at once while tracing is off.
  */
 export class InterceptionObserver implements InterceptionEvents {
-  readonly id = randomUUID();
+  readonly id = recordId();
   readonly #deps: ObserverDeps;
   readonly #provider: string;
   readonly #system: string;
@@ -338,7 +338,7 @@ export class InterceptionObserver implements InterceptionEvents {
     this.#record({
       kind: 'user_prompt',
       doc: {
-        _id: randomUUID(),
+        _id: recordId(),
         interception_id: this.id,
         provider_response_id: responseId,
         prompt: this.#prompt,
@@ -357,7 +357,7 @@ export class InterceptionObserver implements InterceptionEvents {
     this.#record({
       kind: 'token_usage',
       doc: {
-        _id: randomUUID(),
+        _id: recordId(),
         interception_id: this.id,
         provider_response_id: responseId,
         ...usage,
@@ -388,7 +388,7 @@ export class InterceptionObserver implements InterceptionEvents {
     this.#record({
       kind: 'model_thought',
       doc: {
-        _id: randomUUID(),
+        _id: recordId(),
         interception_id: this.id,
         content,
         source: this.#thoughtSource,
@@ -414,7 +414,7 @@ export class InterceptionObserver implements InterceptionEvents {
     this.#record({
       kind: 'tool_usage',
       doc: {
-        _id: randomUUID(),
+        _id: recordId(),
         interception_id: this.id,
         provider_response_id: responseId,
         tool_call_id: call.id,
