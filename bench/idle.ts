@@ -1,17 +1,17 @@
 // Memory per open idle stream: streams the upstream never finishes, held open at once.
 import { Pool } from 'undici';
 import { memoryKb } from './cpu.ts';
+import type { Inspector } from './inspector.ts';
 
-/** KiB of resident memory per stream the process holds open, `count` at once (`pids`: the processes serving them). */
-export async function idleStreams(
-  target: { origin: string; path: string; headers: Record<string, string>; body: string },
-  pids: readonly number[],
-  count: number,
-): Promise<number> {
-  const rss = () => pids.reduce((sum, pid) => sum + memoryKb(pid).rss, 0);
-  const pool = new Pool(target.origin, { connections: count });
-  const before = rss();
-  const open = await Promise.all(
+interface StreamTarget {
+  origin: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+const open = (pool: Pool, target: StreamTarget, count: number) =>
+  Promise.all(
     Array.from({ length: count }, () =>
       pool.request({
         path: target.path,
@@ -21,9 +21,32 @@ export async function idleStreams(
       }),
     ),
   );
-  await new Promise((r) => setTimeout(r, 500));
-  const after = rss();
-  for (const res of open) res.body.destroy();
-  await pool.destroy();
-  return (after - before) / count;
+
+/**
+ * What each further idle stream costs a process: live JavaScript heap after a full collection
+ * (through its inspector) and resident memory, in KiB. `count` streams are opened first (the
+ * process grows its pools once), then `count` more; only the second step is counted.
+ */
+export async function idleStreams(
+  target: StreamTarget,
+  pid: number,
+  inspector: Inspector,
+  count: number,
+): Promise<{ heap_kb: number; rss_kb: number }> {
+  const settle = () => new Promise((r) => setTimeout(r, 500));
+  const pool = new Pool(target.origin, { connections: 2 * count });
+  try {
+    const first = await open(pool, target, count);
+    await settle();
+    const heapBefore = await inspector.heapUsedAfterGc();
+    const rssBefore = memoryKb(pid).rss;
+    const second = await open(pool, target, count);
+    await settle();
+    const heapAfter = await inspector.heapUsedAfterGc();
+    const rssAfter = memoryKb(pid).rss;
+    for (const res of [...first, ...second]) res.body.destroy();
+    return { heap_kb: (heapAfter - heapBefore) / 1024 / count, rss_kb: (rssAfter - rssBefore) / count };
+  } finally {
+    await pool.destroy();
+  }
 }

@@ -81,8 +81,8 @@ export function writeBridgeConfig(work: string, upstreamUrl: string, mcpUrl: str
 /** A bridge on the benchmark upstream with its own data directory; its URL, owner token and pid. */
 export async function startBridge(
   configFile: string,
-  options: { workers?: number; nodeArgs?: string[] } = {},
-): Promise<{ url: string; token: string; child: ChildProcess }> {
+  options: { workers?: number; nodeArgs?: string[]; patterns?: RegExp[] } = {},
+): Promise<{ url: string; token: string; child: ChildProcess; matches: RegExpExecArray[] }> {
   const { child, matches } = await start(
     [
       ...(options.nodeArgs ?? []),
@@ -92,9 +92,12 @@ export async function startBridge(
       configFile,
       ...(options.workers && options.workers > 1 ? ['--workers', String(options.workers)] : []),
     ],
-    [/ANTHROPIC_BASE_URL=(http:\/\/[^\s]+)\/anthropic\s+export ANTHROPIC_AUTH_TOKEN=(\S+)/],
+    [
+      /ANTHROPIC_BASE_URL=(http:\/\/[^\s]+)\/anthropic\s+export ANTHROPIC_AUTH_TOKEN=(\S+)/,
+      ...(options.patterns ?? []),
+    ],
     { AIBRIDGE_LOG_LEVEL: 'warn' },
   );
   const [match] = matches as [RegExpExecArray];
-  return { url: match[1] as string, token: match[2] as string, child };
+  return { url: match[1] as string, token: match[2] as string, child, matches };
 }

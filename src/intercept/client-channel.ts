@@ -9,7 +9,7 @@ type UpstreamHeaders = UpstreamReply['headers'];
 export interface ClientChannel {
   /** True once the status line and headers are out. */
   readonly started: boolean;
-  /** A streaming answer: 200 with the upstream's headers (minus framing), sent at once. */
+  /** A streaming answer: 200 with the upstream's headers (minus framing), sent with the first event. */
   openStream(upstreamHeaders: UpstreamHeaders): void;
   write(text: string): void;
   /** The upstream's body untouched, as the whole answer. */
@@ -30,8 +30,10 @@ export function httpChannel(res: ServerResponse, provider: ProviderType): Client
       return res.headersSent;
     },
     openStream(upstreamHeaders) {
+      // Not flushed on their own: the first event follows at once and takes them along, one
+      // write (and one wake-up of the client) fewer per stream. A stream that stays silent
+      // still gets them with its first keep-alive.
       res.writeHead(200, clientResponseHeaders(upstreamHeaders, { dropLength: true }));
-      res.flushHeaders();
     },
     write(text) {
       res.write(text);

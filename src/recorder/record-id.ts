@@ -15,6 +15,7 @@ function random(bytes: number): Buffer {
 }
 
 const hex = (value: number, digits: number) => value.toString(16).padStart(digits, '0');
+const BYTE_HEX = Array.from({ length: 256 }, (_, i) => hex(i, 2));
 
 let lastMs = 0;
 let counter = 0;
@@ -40,7 +41,7 @@ export function recordId(): string {
     }
   }
   const tail = random(8);
-  const variant = 0x8000 | (tail.readUInt16BE(0) & 0x3fff);
+  const b = (i: number) => BYTE_HEX[tail[i] as number] as string;
   const time = hex(ms, 12);
-  return `${time.slice(0, 8)}-${time.slice(8)}-7${hex(counter, 3)}-${hex(variant, 4)}-${tail.toString('hex', 2, 8)}`;
+  return `${time.slice(0, 8)}-${time.slice(8)}-7${hex(counter, 3)}-${BYTE_HEX[0x80 | ((tail[0] as number) & 0x3f)]}${b(1)}-${b(2)}${b(3)}${b(4)}${b(5)}${b(6)}${b(7)}`;
 }
