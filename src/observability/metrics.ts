@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { RecorderStats } from '../recorder/recorder.ts';
+import { Tally } from './tally.ts';
 
 /** What the scrape-time gauges read; nothing on the request path touches them. */
 export interface MetricSources {
@@ -43,7 +44,8 @@ export interface MetricsOptions {
 }
 
 /**
- * Every Prometheus series of SPEC §10, on a registry of its own (one per server, so
+ * Every Prometheus series of SPEC §10, on a registry of its own (those every interception
+ * updates are tallied: summed per label set, handed to prom-client when read) (one per server, so
  * servers in one process, as in tests, never share counts). Labels are bounded: route is
  * the API route template, provider the configured name, status completed|failed|ok|error,
  * model and client tool names through `models` and `clientToolNames`.
@@ -52,13 +54,13 @@ export class Metrics {
   readonly registry = new Registry();
   readonly models: BoundedLabel;
   readonly clientToolNames: BoundedLabel;
-  readonly interceptions = new Counter({
+  readonly interceptions = new Tally('counter', {
     name: 'aibridge_interceptions_total',
     help: 'Interceptions that ended, by outcome.',
     labelNames: ['provider', 'model', 'status', 'route', 'method', 'initiator_id', 'client'] as const,
     registers: [this.registry],
   });
-  readonly inflight = new Gauge({
+  readonly inflight = new Tally('gauge', {
     name: 'aibridge_interceptions_inflight',
     help: 'Interceptions in progress.',
     labelNames: ['provider', 'model', 'route'] as const,
@@ -77,13 +79,13 @@ export class Metrics {
     labelNames: ['provider', 'route', 'method'] as const,
     registers: [this.registry],
   });
-  readonly prompts = new Counter({
+  readonly prompts = new Tally('counter', {
     name: 'aibridge_prompts_total',
     help: 'User prompts recorded.',
     labelNames: ['provider', 'model', 'initiator_id', 'client'] as const,
     registers: [this.registry],
   });
-  readonly tokens = new Counter({
+  readonly tokens = new Tally('counter', {
     name: 'aibridge_tokens_total',
     help: 'Tokens the provider reported, by type (input excludes cache reads and writes).',
     labelNames: ['provider', 'model', 'type', 'initiator_id', 'client'] as const,
@@ -115,14 +117,14 @@ export class Metrics {
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
     registers: [this.registry],
   });
-  readonly userInfo = new Gauge({
+  readonly userInfo = new Tally('gauge', {
     name: 'aibridge_user_info',
     help: 'Always 1: maps initiator_id to username for dashboards.',
     labelNames: ['initiator_id', 'username'] as const,
     registers: [this.registry],
     aggregator: 'max', // under --workers, 1 whichever worker saw the user
   });
-  readonly cost = new Counter({
+  readonly cost = new Tally('counter', {
     name: 'aibridge_cost_usd_total',
     help: 'USD spent, from the price table and the tokens each upstream response reported.',
     labelNames: ['provider', 'model', 'client'] as const,

@@ -78,3 +78,30 @@ describe('journal codec', () => {
     }
   });
 });
+
+describe('journal dates', () => {
+  it('are Date.toISOString, however close together and wherever in time', () => {
+    const base = Date.parse('2026-11-30T23:59:59.000Z');
+    const times = [
+      ...Array.from({ length: 2_500 }, (_, i) => base + i), // across a second, a minute, a day and a year's end
+      0,
+      -1,
+      Date.parse('1969-12-31T23:59:59.999Z'),
+      Date.parse('9999-12-31T23:59:59.999Z'),
+      Date.parse('2026-03-01T12:00:00.007Z'),
+      Date.parse('2026-03-01T12:00:00.070Z'),
+    ];
+    for (const ms of times) {
+      const at = new Date(ms);
+      const op: RecordOp = {
+        kind: 'interception_ended',
+        id: 'i',
+        ended_at: at,
+        status: 'completed',
+        cost_usd: null,
+        totals,
+      };
+      expect(JSON.parse(encodeOp(op)).ended_at).toBe(at.toISOString());
+    }
+  });
+});
