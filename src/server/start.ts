@@ -78,10 +78,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     }),
     providers: config.providers.map((p, i) => new Provider(p, config.limits, i)),
     limits: {
-      concurrency: new ConcurrencyLimit(config.limits.max_concurrent_interceptions),
+      concurrency: new ConcurrencyLimit(config.limits.max_concurrent_interceptions, worker?.count),
       userRate: new UserRateLimit(config.limits.user_requests_per_minute),
     },
     readiness: worker ? [() => ({ worker: { id: worker.id, pid: process.pid } })] : [],
+    worker,
     runtimes: new Runtimes(() => ctx),
   };
   if (worker) ctx.clusterMetrics = clusterMetricsVia(ctx.metrics.registry);
