@@ -9,6 +9,12 @@ export interface FirstCall {
   body: Buffer | string;
   /** Streaming: false when the bridge asked for usage the client did not (it is hidden again). */
   clientWantsUsage: boolean;
+  /**
+   * The changed body again, parsed from the client's bytes, for the calls after the first. The
+   * parsed body is not kept meanwhile: held for a whole stream, a large one outlives the young
+   * generation and costs a full collection, and most requests never make a second call.
+   */
+  later(): Json;
 }
 
 /**
@@ -24,18 +30,21 @@ export function prepareFirstCall(
   tools: readonly InjectedTool[],
   streaming: boolean,
 ): FirstCall {
+  const change = (target: Json) => {
+    if (tools.length) api.inject(target, tools);
+    return streaming ? api.prepareStreaming(target) : { clientWantsUsage: true };
+  };
+  const later = () => {
+    const again = JSON.parse(raw.toString('utf8')) as Json;
+    change(again);
+    return again;
+  };
+  const prepared = change(body);
   const edits: MemberEdit[] = [];
-  if (tools.length) {
-    api.inject(body, tools);
-    edits.push({ name: 'tools', prepend: api.formatTools(tools).json });
-  }
-  let clientWantsUsage = true;
-  if (streaming) {
-    const prepared = api.prepareStreaming(body);
-    clientWantsUsage = prepared.clientWantsUsage;
-    for (const name of prepared.changed ?? []) edits.push({ name, set: JSON.stringify(body[name]) });
-  }
-  if (!edits.length) return { body: raw, clientWantsUsage };
+  if (tools.length) edits.push({ name: 'tools', prepend: api.formatTools(tools).json });
+  for (const name of prepared.changed ?? []) edits.push({ name, set: JSON.stringify(body[name]) });
+  const { clientWantsUsage } = prepared;
+  if (!edits.length) return { body: raw, clientWantsUsage, later };
   const shape = isUtf8(raw) ? scanBody(raw).object : undefined;
-  return { body: (shape && spliceMembers(raw, shape, edits)) ?? JSON.stringify(body), clientWantsUsage };
+  return { body: (shape && spliceMembers(raw, shape, edits)) ?? JSON.stringify(body), clientWantsUsage, later };
 }

@@ -66,8 +66,8 @@ function parseBody(ex: Exchange): Json | undefined {
  * records, metrics and spans all come from its one observer.
  */
 export async function intercept(ex: Exchange): Promise<void> {
-  const body = parseBody(ex);
-  if (!body) return;
+  const parsed = parseBody(ex);
+  if (!parsed) return;
   const { ctx } = ex;
   const observer = new InterceptionObserver(
     {
@@ -83,22 +83,39 @@ export async function intercept(ex: Exchange): Promise<void> {
       method: ex.request.method,
       path: ex.request.url.split('?')[0] as string,
       user: ex.principal.user,
-      model: String(body.model),
-      streaming: body.stream === true,
+      model: String(parsed.model),
+      streaming: parsed.stream === true,
       headers: ex.request.headers,
     },
   );
-  await observer.run(() => interceptParsed(ex, body, observer));
+  // Handed over, not kept here: the parsed body must be free to go once the first call is prepared.
+  const held: { body?: Json } = { body: parsed };
+  await observer.run(() => interceptParsed(ex, held, observer));
 }
 
-async function interceptParsed(ex: Exchange, body: Json, observer: InterceptionObserver): Promise<void> {
+/** What the interception needs of the parsed body; the body itself is let go (first-call.ts). */
+function understand(ex: Exchange, body: Json, tools: RequestBridge['tools']) {
+  const { api, request } = ex;
+  const streaming = body.stream === true;
+  return {
+    model: String(body.model),
+    streaming,
+    prompt: api.prompt(body),
+    sessionId: clientSessionId(request.headers, body),
+    first: prepareFirstCall(api, request.body as Buffer, body, tools, streaming),
+  };
+}
+
+async function interceptParsed(ex: Exchange, held: { body?: Json }, observer: InterceptionObserver): Promise<void> {
   const { ctx, provider, api, principal, request, res } = ex;
   const abort = abortOnClose(res);
   const acquired = (await ctx.mcp?.pool.acquire(principal.user)) ?? NO_TOOLS;
   const { max_iterations: maxIterations, parallelism, keepalive } = ctx.config.tool_loop;
   // With one upstream call allowed there is no loop to run tools in.
   const bridge = maxIterations > 1 ? acquired : NO_TOOLS;
-  const streaming = body.stream === true;
+  const tools = bridge.tools;
+  const { model, streaming, prompt, sessionId, first } = understand(ex, held.body as Json, tools);
+  held.body = undefined;
 
   observer.started({
     record: {
@@ -106,23 +123,20 @@ async function interceptParsed(ex: Exchange, body: Json, observer: InterceptionO
       api_key_id: principal.apiKeyId,
       provider: provider.type,
       provider_name: provider.name,
-      model: String(body.model),
+      model,
       client: classifyClient(request.headers),
       user_agent: request.headers['user-agent'] ?? null,
-      client_session_id: clientSessionId(request.headers, body),
+      client_session_id: sessionId,
       started_at: new Date(),
       metadata: {},
     },
-    prompt: api.prompt(body),
+    prompt,
     thoughtSource: api.thoughtSource,
   });
 
-  const tools = bridge.tools;
-  const first = prepareFirstCall(api, request.body as Buffer, body, tools, streaming);
-  const model = String(body.model);
   await runInterception({
     api,
-    body,
+    body: first.later,
     firstBody: first.body,
     streaming,
     bridge,

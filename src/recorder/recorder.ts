@@ -2,7 +2,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../observability/logger.ts';
 import type { Store } from '../store/store.ts';
-import { encodeOp } from './codec.ts';
+import { decodeOp, encodeOp } from './codec.ts';
 import { before, type Entry, Journal, type Position } from './journal.ts';
 import type { InterceptionRecord, RecordOp } from './records.ts';
 
@@ -43,19 +43,32 @@ interface Held {
   since: number;
 }
 
-/** A batch to ship: the records, their journal lines when journaled, and where the last one ends. */
+/**
+ * A journaled record waiting for the store: its line, and the record itself only for a store
+ * that takes objects — one that takes lines lets the objects go at once, so they die young
+ * instead of outliving a garbage collection or two in the queue.
+ */
+interface Queued {
+  line: string;
+  op: RecordOp | undefined;
+  end: Position;
+}
+
+/** A batch to ship, and where its last record ends in the journal (null: not journaled). */
 interface Batch {
-  ops: RecordOp[];
+  size: number;
   lines: string[] | undefined;
+  ops(): RecordOp[];
   end: Position | null;
 }
 
 const TICK_MS = 50;
 
-const entriesBatch = (entries: Entry[]): Batch => ({
-  ops: entries.map((e) => e.op),
-  lines: entries.map((e) => e.line),
-  end: (entries.at(-1) as Entry).end,
+const queuedBatch = (queued: Queued[]): Batch => ({
+  size: queued.length,
+  lines: queued.map((q) => q.line),
+  ops: () => queued.map((q) => q.op ?? decodeOp(q.line)),
+  end: (queued.at(-1) as Queued).end,
 });
 
 /**
@@ -78,7 +91,9 @@ export class Recorder {
   readonly #maxMemory: number;
   readonly #held = new Map<string, Held>();
   #buffer: RecordOp[] = [];
-  #queue: Entry[] = [];
+  #queue: Queued[] = [];
+  /** Whether the store takes only objects: then the queue keeps them (else the lines do). */
+  readonly #keepOps: boolean;
   /** Records the journal could not take: in memory only, shipped after the journaled ones. */
   #volatile: RecordOp[] = [];
   #fromDisk = true; // a previous run may have left records; the first pass reads the journal
@@ -101,6 +116,7 @@ export class Recorder {
     this.#batchSize = options.batchSize ?? 1_000;
     this.#holdMs = options.holdMs ?? 1_000;
     this.#maxMemory = options.maxMemory ?? 20_000;
+    this.#keepOps = !store.records.writeLines;
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
     this.#timer.unref();
     this.#kick();
@@ -181,7 +197,7 @@ export class Recorder {
       return;
     }
     if (this.#fromDisk) return; // the shipper reads them back from the journal
-    for (const entry of entries) this.#queue.push(entry);
+    for (const { line, op, end } of entries) this.#queue.push({ line, op: this.#keepOps ? op : undefined, end });
     if (this.#queue.length > this.#maxMemory) {
       // The store is behind: stop holding journaled records in memory; ship from disk.
       this.#queue = [];
@@ -202,13 +218,16 @@ export class Recorder {
   #next(): Batch | undefined {
     if (this.#fromDisk) {
       const read = this.#journal.read(this.#journal.checkpoint, this.#batchSize);
-      if (read.length) return entriesBatch(read);
+      if (read.length) return queuedBatch(read);
       // Caught up with everything journaled: later records are queued in memory again.
       this.#journal.commit(this.#journal.end);
       this.#fromDisk = false;
     }
-    if (this.#queue.length) return entriesBatch(this.#queue.slice(0, this.#batchSize));
-    if (this.#volatile.length) return { ops: this.#volatile.slice(0, this.#batchSize), lines: undefined, end: null };
+    if (this.#queue.length) return queuedBatch(this.#queue.slice(0, this.#batchSize));
+    if (this.#volatile.length) {
+      const ops = this.#volatile.slice(0, this.#batchSize);
+      return { size: ops.length, lines: undefined, ops: () => ops, end: null };
+    }
     return undefined;
   }
 
@@ -223,12 +242,12 @@ export class Recorder {
         return;
       }
       this.#backoffMs = 0;
-      this.#stats.written += batch.ops.length;
+      this.#stats.written += batch.size;
       if (batch.end === null) {
-        this.#volatile.splice(0, batch.ops.length);
+        this.#volatile.splice(0, batch.size);
       } else {
         this.#journal.commit(batch.end);
-        if (!this.#fromDisk) this.#queue.splice(0, batch.ops.length);
+        if (!this.#fromDisk) this.#queue.splice(0, batch.size);
       }
       if (Date.now() >= this.#stopAt) return; // shutting down: the rest stays in the journal
       // What arrived during the write waits for the tick unless it fills a batch: fewer, fuller writes.
@@ -241,15 +260,15 @@ export class Recorder {
    * thread for the cost of a copy) — and when the store refuses it for good, writes one by one
    * and sets the refused aside.
    */
-  async #write({ ops, lines }: Batch): Promise<void> {
+  async #write(batch: Batch): Promise<void> {
     const records = this.#store.records;
     try {
-      await (lines && records.writeLines ? records.writeLines(lines) : records.write(ops));
+      await (batch.lines && records.writeLines ? records.writeLines(batch.lines) : records.write(batch.ops()));
       return;
     } catch (err) {
       if (!(await this.#refusedForGood(err))) throw err;
     }
-    for (const op of ops) {
+    for (const op of batch.ops()) {
       try {
         await this.#store.records.write([op]);
       } catch (err) {

@@ -115,7 +115,8 @@ describe('the first upstream call’s bytes', () => {
       const result = first(api, compact, tools);
       expect(Buffer.isBuffer(result.body)).toBe(true); // spliced, not serialised
       expect(result.body.toString()).toBe(serialised(api, client, tools));
-      expect(result.body.toString()).toBe(JSON.stringify(result.parsed)); // and what later calls start from
+      expect(result.body.toString()).toBe(JSON.stringify(result.parsed));
+      expect(JSON.stringify(result.later())).toBe(JSON.stringify(result.parsed)); // what later calls start from
     });
 
     it('pretty-printed or spaced out: spliced, the same JSON once parsed', () => {
