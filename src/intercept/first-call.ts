@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { scanBody } from '../limits/json-scan.ts';
 import type { InjectedTool } from '../mcp/types.ts';
+import { isAsciiText } from './client-body.ts';
 import { type MemberEdit, spliceMembers } from './splice.ts';
 import type { ApiModule, Json } from './types.ts';
 
@@ -29,6 +30,8 @@ export function prepareFirstCall(
   body: Json,
   tools: readonly InjectedTool[],
   streaming: boolean,
+  /** False when `body` was parsed from latin1 (client-body.ts): its strings are exact only where ASCII. */
+  exact = true,
 ): FirstCall {
   const change = (target: Json) => {
     if (tools.length) api.inject(target, tools);
@@ -42,9 +45,16 @@ export function prepareFirstCall(
   const prepared = change(body);
   const edits: MemberEdit[] = [];
   if (tools.length) edits.push({ name: 'tools', prepend: api.formatTools(tools).json });
-  for (const name of prepared.changed ?? []) edits.push({ name, set: JSON.stringify(body[name]) });
+  let readable = true; // what is spliced in must be the client's text: from a latin1 parse, only ASCII is
+  for (const name of prepared.changed ?? []) {
+    const json = JSON.stringify(body[name]);
+    if (!exact && !isAsciiText(json)) readable = false;
+    edits.push({ name, set: json });
+  }
   const { clientWantsUsage } = prepared;
   if (!edits.length) return { body: raw, clientWantsUsage, later };
+  const serialised = () => JSON.stringify(exact ? body : later());
+  if (!readable) return { body: serialised(), clientWantsUsage, later };
   const shape = isUtf8(raw) ? scanBody(raw).object : undefined;
-  return { body: (shape && spliceMembers(raw, shape, edits)) ?? JSON.stringify(body), clientWantsUsage, later };
+  return { body: (shape && spliceMembers(raw, shape, edits)) ?? serialised(), clientWantsUsage, later };
 }

@@ -10,6 +10,7 @@ import { sendError } from '../providers/errors.ts';
 import { abortOnClose, type Provider } from '../providers/provider.ts';
 import { sanitizerFor } from '../recorder/sanitize.ts';
 import type { AppContext } from '../server/context.ts';
+import { ClientBody } from './client-body.ts';
 import { httpChannel } from './client-channel.ts';
 import { prepareFirstCall } from './first-call.ts';
 import { runInterception } from './interception.ts';
@@ -39,25 +40,26 @@ function upstreamPathOf(ex: Exchange): string {
 }
 
 /** Parses and checks the client's body; answers 400 in the provider's format when it is unusable. */
-function parseBody(ex: Exchange): Json | undefined {
+function parseBody(ex: Exchange): ClientBody | undefined {
   const raw = ex.request.body;
-  let body: unknown;
+  let client: ClientBody | undefined;
   try {
-    body = Buffer.isBuffer(raw) && raw.length ? JSON.parse(raw.toString('utf8')) : undefined;
+    client = Buffer.isBuffer(raw) && raw.length ? new ClientBody(raw) : undefined;
   } catch (err) {
     sendError(ex.res, ex.provider.type, 'invalid_request', `request body is not valid JSON: ${(err as Error).message}`);
     return undefined;
   }
-  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+  const body: unknown = client?.body;
+  if (!client || !body || typeof body !== 'object' || Array.isArray(body)) {
     sendError(ex.res, ex.provider.type, 'invalid_request', 'request body must be a JSON object');
     return undefined;
   }
-  const problem = ex.api.validate(body as Json);
+  const problem = ex.api.validate(body as Json); // shapes and types only: exact whichever way it was read
   if (problem) {
     sendError(ex.res, ex.provider.type, 'invalid_request', problem);
     return undefined;
   }
-  return body as Json;
+  return client;
 }
 
 /**
@@ -66,9 +68,13 @@ function parseBody(ex: Exchange): Json | undefined {
  * records, metrics and spans all come from its one observer.
  */
 export async function intercept(ex: Exchange): Promise<void> {
-  const parsed = parseBody(ex);
-  if (!parsed) return;
+  const client = parseBody(ex);
+  if (!client) return;
   const { ctx } = ex;
+  const model = client.text(
+    (body) => String(body.model),
+    (m) => [m],
+  );
   const observer = new InterceptionObserver(
     {
       metrics: ctx.metrics,
@@ -83,30 +89,39 @@ export async function intercept(ex: Exchange): Promise<void> {
       method: ex.request.method,
       path: ex.request.url.split('?')[0] as string,
       user: ex.principal.user,
-      model: String(parsed.model),
-      streaming: parsed.stream === true,
+      model,
+      streaming: client.body.stream === true,
       headers: ex.request.headers,
     },
   );
   // Handed over, not kept here: the parsed body must be free to go once the first call is prepared.
-  const held: { body?: Json } = { body: parsed };
+  const held: { client?: ClientBody } = { client };
   await observer.run(() => interceptParsed(ex, held, observer));
 }
 
 /** What the interception needs of the parsed body; the body itself is let go (first-call.ts). */
-function understand(ex: Exchange, body: Json, tools: RequestBridge['tools']) {
+function understand(ex: Exchange, client: ClientBody, tools: RequestBridge['tools']) {
   const { api, request } = ex;
+  const { prompt, sessionId } = client.text(
+    (body) => ({ prompt: api.prompt(body), sessionId: clientSessionId(request.headers, body) }),
+    (read) => [read.prompt, read.sessionId],
+  );
+  const { body } = client;
   const streaming = body.stream === true;
   return {
     model: String(body.model),
     streaming,
-    prompt: api.prompt(body),
-    sessionId: clientSessionId(request.headers, body),
-    first: prepareFirstCall(api, request.body as Buffer, body, tools, streaming),
+    prompt,
+    sessionId,
+    first: prepareFirstCall(api, client.raw, body, tools, streaming, client.exact),
   };
 }
 
-async function interceptParsed(ex: Exchange, held: { body?: Json }, observer: InterceptionObserver): Promise<void> {
+async function interceptParsed(
+  ex: Exchange,
+  held: { client?: ClientBody },
+  observer: InterceptionObserver,
+): Promise<void> {
   const { ctx, provider, api, principal, request, res } = ex;
   const abort = abortOnClose(res);
   const acquired = (await ctx.mcp?.pool.acquire(principal.user)) ?? NO_TOOLS;
@@ -114,8 +129,8 @@ async function interceptParsed(ex: Exchange, held: { body?: Json }, observer: In
   // With one upstream call allowed there is no loop to run tools in.
   const bridge = maxIterations > 1 ? acquired : NO_TOOLS;
   const tools = bridge.tools;
-  const { model, streaming, prompt, sessionId, first } = understand(ex, held.body as Json, tools);
-  held.body = undefined;
+  const { model, streaming, prompt, sessionId, first } = understand(ex, held.client as ClientBody, tools);
+  held.client = undefined;
 
   observer.started({
     record: {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { claudeCodeBody } from '../../bench/claude-code-body.ts';
 import { chatCompletionsApi } from '../../src/intercept/chat-completions/index.ts';
+import { ClientBody } from '../../src/intercept/client-body.ts';
 import { prepareFirstCall } from '../../src/intercept/first-call.ts';
 import { messagesApi } from '../../src/intercept/messages/index.ts';
 import { responsesApi } from '../../src/intercept/responses/index.ts';
@@ -99,9 +100,15 @@ function serialised(api: ApiModule, client: Json, tools: readonly InjectedTool[]
   return JSON.stringify(body);
 }
 
+/** As the interceptor does it: the body read by ClientBody (latin1 when it is not ASCII), then the first call. */
 function first(api: ApiModule, raw: Buffer, tools: readonly InjectedTool[]) {
-  const body = JSON.parse(raw.toString('utf8')) as Json;
-  return { ...prepareFirstCall(api, raw, body, tools, body.stream === true), parsed: body };
+  const client = new ClientBody(raw);
+  const { body, exact } = client;
+  const result = prepareFirstCall(api, raw, body, tools, body.stream === true, exact);
+  const parsed = JSON.parse(raw.toString('utf8')) as Json; // what the upstream must receive, parsed
+  if (tools.length) api.inject(parsed, tools);
+  if (parsed.stream === true) api.prepareStreaming(parsed);
+  return { ...result, parsed };
 }
 
 describe('the first upstream call’s bytes', () => {
@@ -132,6 +139,45 @@ describe('the first upstream call’s bytes', () => {
       if (result.body === compact) return;
       expect(result.body.toString()).toBe(serialised(api, client, []));
     });
+  });
+
+  it('reads a body beyond ASCII as latin1, and takes text from it only where that is exact', () => {
+    const raw = Buffer.from(
+      JSON.stringify({
+        model: 'gpt-4.1',
+        messages: [{ role: 'user', content: 'résumé → \u00e9' }],
+        metadata: { user_id: '{"session_id":"sé-1"}' },
+        note: 'ü',
+      }),
+    );
+    const client = new ClientBody(raw);
+    expect(client.exact).toBe(false);
+    const model = client.text(
+      (b) => String(b.model),
+      (m) => [m],
+    );
+    expect([model, client.exact]).toEqual(['gpt-4.1', false]); // ASCII: read from latin1, exact
+    const prompt = client.text(
+      (b) => b.messages[0].content as string,
+      (p) => [p],
+    );
+    expect([prompt, client.exact]).toEqual(['résumé → é', true]); // beyond ASCII: read again as UTF-8
+    expect(() => new ClientBody(Buffer.from('{"a":"é",}'))).toThrow(
+      (() => {
+        try {
+          JSON.parse('{"a":"é",}');
+        } catch (err) {
+          return (err as Error).message;
+        }
+      })(),
+    );
+  });
+
+  it('a streaming Chat body whose stream_options go beyond ASCII is serialised from a UTF-8 parse', () => {
+    const client = { model: 'm', messages: [], stream: true, stream_options: { note: 'é' } };
+    const result = first(chatCompletionsApi, Buffer.from(JSON.stringify(client)), ONE);
+    expect(typeof result.body).toBe('string');
+    expect(result.body).toBe(serialised(chatCompletionsApi, client, ONE));
   });
 
   it('serialises instead where a splice would not be exact', () => {
