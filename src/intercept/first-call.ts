@@ -53,8 +53,8 @@ export function prepareFirstCall(
   }
   const { clientWantsUsage } = prepared;
   if (!edits.length) return { body: raw, clientWantsUsage, later };
-  const serialised = () => JSON.stringify(exact ? body : later());
-  if (!readable) return { body: serialised(), clientWantsUsage, later };
-  const shape = isUtf8(raw) ? scanBody(raw).object : undefined;
-  return { body: (shape && spliceMembers(raw, shape, edits)) ?? serialised(), clientWantsUsage, later };
+  // No closure here may hold `body`: one would share a context with `later`, which lives as long as the request.
+  const shape = readable && isUtf8(raw) ? scanBody(raw).object : undefined;
+  const spliced = shape && spliceMembers(raw, shape, edits);
+  return { body: spliced ?? JSON.stringify(exact ? body : later()), clientWantsUsage, later };
 }
