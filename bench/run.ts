@@ -190,8 +190,10 @@ async function main() {
 
     for (const concurrency of CONCURRENCY) {
       progress(`${label}: c=${concurrency}`);
-      const rates: Record<string, number[]> = {};
-      const cpu: Record<string, { ms: number; requests: number }> = {};
+      const rates: Record<string, number[]> = Object.fromEntries(servers.map((s) => [s.name, []]));
+      const cpu: Record<string, { ms: number; requests: number }> = Object.fromEntries(
+        servers.map((s) => [s.name, { ms: 0, requests: 0 }]),
+      );
       for (let round = 0; round < ROUNDS; round++) {
         for (const server of servers) {
           const target = server.target(c);
@@ -199,18 +201,20 @@ async function main() {
           if (round === 0) await throughput(target, concurrency, Math.min(500, WINDOW_MS / 2)); // warm-up
           const pids = server.pids();
           const { result, cpuMs } = await measureCpu(pids, () => throughput(target, concurrency, WINDOW_MS));
-          (rates[server.name] ??= []).push(result.rps);
-          const sum = (cpu[server.name] ??= { ms: 0, requests: 0 });
+          rates[server.name]?.push(result.rps);
+          const sum = cpu[server.name] as { ms: number; requests: number };
           sum.ms += pids.length ? cpuMs : Number.NaN;
           sum.requests += result.requests;
         }
       }
       entry.throughput[concurrency] = Object.fromEntries(
-        Object.entries(rates).map(([name, list]) => {
-          const used = cpu[name] as { ms: number; requests: number };
-          const perRequest = used.ms / used.requests;
-          return [name, { rps: median(list), cpu_ms_per_request: Number.isNaN(perRequest) ? null : perRequest }];
-        }),
+        Object.entries(rates)
+          .filter(([, list]) => list.length)
+          .map(([name, list]) => {
+            const used = cpu[name] as { ms: number; requests: number };
+            const perRequest = used.ms / used.requests;
+            return [name, { rps: median(list), cpu_ms_per_request: Number.isNaN(perRequest) ? null : perRequest }];
+          }),
       );
     }
   }

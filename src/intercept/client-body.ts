@@ -47,14 +47,14 @@ export class ClientBody {
    */
   text<T>(read: (body: Json) => T, strings: (value: T) => Array<string | null | undefined>): T {
     const value = read(this.#body);
-    if (this.#exact || strings(value).every((s) => s == null || ASCII.test(s))) return value;
+    if (this.#exact || strings(value).every((s) => s == null || isAsciiText(s))) return value;
     this.#body = JSON.parse(this.raw.toString('utf8')) as Json;
     this.#exact = true;
     return read(this.#body);
   }
 }
 
-const ASCII = /^[\x00-\x7f]*$/;
+const BEYOND_ASCII = /[\u0080-\uffff]/;
 
 /** True when a string is ASCII (read the same from latin1 as from UTF-8). */
-export const isAsciiText = (text: string): boolean => ASCII.test(text);
+export const isAsciiText = (text: string): boolean => !BEYOND_ASCII.test(text);

@@ -63,6 +63,8 @@ interface Batch {
 }
 
 const TICK_MS = 50;
+/** Interception ends that may start a shipping pass of their own, per second; beyond, the tick gathers them. */
+const PROMPT_SHIPS_PER_SECOND = 20;
 
 const queuedBatch = (queued: Queued[]): Batch => ({
   size: queued.length,
@@ -99,8 +101,9 @@ export class Recorder {
   #fromDisk = true; // a previous run may have left records; the first pass reads the journal
   readonly #timer: NodeJS.Timeout;
   #shipping: Promise<void> | undefined;
-  /** When the last shipping pass started. */
-  #shippedAt = 0;
+  /** Passes an interception's end may still start at once (refilled at PROMPT_SHIPS_PER_SECOND). */
+  #promptShips = PROMPT_SHIPS_PER_SECOND;
+  #promptShipsAt = Date.now();
   #retryAt = 0;
   #backoffMs = 0;
   #closed = false;
@@ -141,8 +144,8 @@ export class Recorder {
           this.#buffer.push(op);
         }
         this.#flushBuffer(); // on disk before the response ends
-        // Shipped at once when the shipper is idle; under load the tick gathers them into bigger batches.
-        if (Date.now() - this.#shippedAt >= TICK_MS || this.#queue.length >= this.#batchSize) this.#kick();
+        // In the store at once while the load is light; under load the tick gathers them into bigger batches.
+        if (this.#takePromptShip() || this.#queue.length >= this.#batchSize) this.#kick();
         return;
       }
       default: {
@@ -205,10 +208,23 @@ export class Recorder {
     }
   }
 
+  /** Whether an interception's end may start a shipping pass now (a token bucket, so a burst cannot). */
+  #takePromptShip(): boolean {
+    if (this.#shipping) return false;
+    const now = Date.now();
+    this.#promptShips = Math.min(
+      PROMPT_SHIPS_PER_SECOND,
+      this.#promptShips + ((now - this.#promptShipsAt) * PROMPT_SHIPS_PER_SECOND) / 1000,
+    );
+    this.#promptShipsAt = now;
+    if (this.#promptShips < 1) return false;
+    this.#promptShips--;
+    return true;
+  }
+
   /** Starts a shipping pass; `drain` ships until nothing is left, else a pass stops at a part batch. */
   #kick(drain = false): void {
     if (this.#shipping || this.#closed || Date.now() < this.#retryAt) return;
-    this.#shippedAt = Date.now();
     this.#shipping = this.#ship(drain).finally(() => {
       this.#shipping = undefined;
     });
