@@ -15,6 +15,8 @@ export interface Results {
   date: string;
   machine: { cpus: number; cpu: string; os: string; node: string };
   quick: boolean;
+  /** Runs this is the median of (bench/median.ts); absent for one run. */
+  runs?: number;
   samples: number;
   window_ms: number;
   rounds: number;
@@ -108,7 +110,8 @@ export function printReport(r: Results): void {
   const hasCompare = Object.values(r.cases).some((c) => c.added.compare);
   const lines = [
     `AI Bridge benchmark, ${r.date.slice(0, 10)}, ${r.machine.cpus} cores, Node ${r.machine.node}` +
-      ` (${r.quick ? 'quick' : 'full'}: ${r.samples} sequential samples per target, ${r.rounds} rounds of ${r.window_ms / 1000} s windows)`,
+      ` (${r.quick ? 'quick' : 'full'}: ${r.samples} sequential samples per target, ${r.rounds} rounds of ${r.window_ms / 1000} s windows` +
+      `${r.runs ? `; median of ${r.runs} runs` : ''})`,
     '',
     `| case | added p50 / p99 ms: bridge (floor${hasCompare ? ', compared' : ''}) | CPU ms/req at c=32: bridge 1 w / 2 w (floor${hasCompare ? ', compared' : ''}) | req/s c=32: 1 w / 2 w / floor${hasCompare ? ' / compared' : ''} | req/s c=256: 1 w / 2 w / floor${hasCompare ? ' / compared' : ''} |`,
     '|---|---|---|---|---|',

@@ -6,6 +6,7 @@
 //   --window-ms N        one throughput window (default 2000); each target gets --rounds of them
 //   --rounds N           rounds per measurement (default 3); medians are reported
 //   --only LABEL         only this case ('small chat', 'streaming', '80 KB Claude Code'; repeatable)
+//   --workers 1,2        the bridges to run, by worker count (default 1,2)
 //   --skip-idle, --skip-tool-loop                  leave those measurements out
 //   --compare URL        also measure another gateway: OpenAI routes at URL/v1/..., Anthropic at URL/v1/messages
 //   --compare-openai URL, --compare-anthropic URL   when the two live under different prefixes
@@ -33,6 +34,7 @@ const WINDOW_MS = Number(value('--window-ms') ?? (quick ? 700 : 2_000));
 const ROUNDS = Number(value('--rounds') ?? (quick ? 2 : 3));
 const CONCURRENCY = [32, 256];
 const IDLE_STREAMS = 1_000;
+const WORKERS = (value('--workers') ?? '1,2').split(',').map(Number);
 const compare = {
   openai: value('--compare-openai') ?? value('--compare'),
   anthropic: value('--compare-anthropic') ?? value('--compare'),
@@ -135,7 +137,7 @@ async function main() {
   };
 
   const bridges = [];
-  for (const workers of [1, 2]) {
+  for (const workers of WORKERS) {
     progress(`starting a bridge with ${workers} worker${workers > 1 ? 's' : ''}`);
     bridges.push({
       workers,

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { scanBody } from '../limits/json-scan.ts';
+import { takeScan } from '../limits/json-scan.ts';
 import type { InjectedTool } from '../mcp/types.ts';
 import { isAsciiText } from './client-body.ts';
 import { type MemberEdit, spliceMembers } from './splice.ts';
@@ -42,6 +42,7 @@ export function prepareFirstCall(
     change(again);
     return again;
   };
+  const scan = takeScan(raw); // made by the body parser; forgotten here, whatever the call needs
   const prepared = change(body);
   const edits: MemberEdit[] = [];
   if (tools.length) edits.push({ name: 'tools', prepend: api.formatTools(tools).json });
@@ -54,7 +55,7 @@ export function prepareFirstCall(
   const { clientWantsUsage } = prepared;
   if (!edits.length) return { body: raw, clientWantsUsage, later };
   // No closure here may hold `body`: one would share a context with `later`, which lives as long as the request.
-  const shape = readable && isUtf8(raw) ? scanBody(raw).object : undefined;
+  const shape = readable && isUtf8(raw) ? scan.object : undefined;
   const spliced = shape && spliceMembers(raw, shape, edits);
   return { body: spliced ?? JSON.stringify(exact ? body : later()), clientWantsUsage, later };
 }

@@ -123,3 +123,10 @@ export function scanBody(body: Uint8Array): JsonScan {
   }
   return scan;
 }
+
+/** The body's scan for its last reader, forgotten after: a stream held open need not keep it. */
+export function takeScan(body: Uint8Array): JsonScan {
+  const scan = scanBody(body);
+  scans.delete(body);
+  return scan;
+}
