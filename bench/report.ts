@@ -54,12 +54,28 @@ const cpu = (w: Window | undefined) => (w?.cpu_ms_per_request == null ? '–' : 
 function targets(r: Results): NonNullable<Results['targets']> {
   const out: NonNullable<Results['targets']> = [];
   const added = (label: string) => r.cases[label]?.added.bridge;
+  /** The bridge's own share: what it adds beyond what the floor proxy adds. */
+  const overFloor = (label: string, key: 'p50_ms' | 'p99_ms') => {
+    const floor = r.cases[label]?.added.floor?.[key];
+    const bridge = added(label)?.[key];
+    return floor === undefined || bridge === undefined ? '' : ` (${ms(bridge - floor)} over the floor's)`;
+  };
   const at = (label: string, c: number) => r.cases[label]?.throughput[c];
   for (const label of ['small chat', 'streaming']) {
     const a = added(label);
     if (!a) continue;
-    out.push({ what: `${label}: added p50`, target: '≤ 0.5 ms', value: `${ms(a.p50_ms)} ms`, met: a.p50_ms <= 0.5 });
-    out.push({ what: `${label}: added p99`, target: '≤ 3 ms', value: `${ms(a.p99_ms)} ms`, met: a.p99_ms <= 3 });
+    out.push({
+      what: `${label}: added p50`,
+      target: '≤ 0.5 ms',
+      value: `${ms(a.p50_ms)} ms${overFloor(label, 'p50_ms')}`,
+      met: a.p50_ms <= 0.5,
+    });
+    out.push({
+      what: `${label}: added p99`,
+      target: '≤ 3 ms',
+      value: `${ms(a.p99_ms)} ms${overFloor(label, 'p99_ms')}`,
+      met: a.p99_ms <= 3,
+    });
     for (const workers of [1, 2]) {
       const w = at(label, 32);
       const share =
@@ -77,7 +93,7 @@ function targets(r: Results): NonNullable<Results['targets']> {
     out.push({
       what: '80 KB Claude Code: added p50',
       target: '≤ 1 ms',
-      value: `${ms(big.p50_ms)} ms`,
+      value: `${ms(big.p50_ms)} ms${overFloor('80 KB Claude Code', 'p50_ms')}`,
       met: big.p50_ms <= 1,
     });
   }
@@ -94,11 +110,11 @@ function targets(r: Results): NonNullable<Results['targets']> {
     });
   }
   if (r.idle_streams) {
-    const kb = r.idle_streams.bridge_heap_kb_per_stream;
+    const { bridge_heap_kb_per_stream: kb, floor_heap_kb_per_stream: floor } = r.idle_streams;
     out.push({
-      what: '1 000 idle streams (heap)',
+      what: '1 000 idle streams (heap after GC)',
       target: '≤ 10 KB each',
-      value: `${kb.toFixed(1)} KB`,
+      value: `${kb.toFixed(1)} KB (${(kb - floor).toFixed(1)} KB over the floor's)`,
       met: kb <= 10,
     });
   }
