@@ -43,7 +43,9 @@ export class ResponsesRelay implements StreamRelay {
       this.#sink.write(event.raw);
       return;
     }
-    if (this.#passes(event)) {
+    const unread = this.#unread(event);
+    if (unread === 'dropped') return;
+    if (unread === 'passes') {
       this.#sequence++;
       this.#sink.write(event.raw);
       return;
@@ -75,18 +77,22 @@ export class ResponsesRelay implements StreamRelay {
   }
 
   /**
-   * An event that reaches the client exactly as it came, known without parsing it: one the relay
-   * does not read, while no item has been hidden or renumbered (its output index stays), whose
-   * type and sequence number lead its data as the provider writes them and are the ones it would get.
+   * What becomes of an event, when that is known without parsing it (its type leads its data, as
+   * the provider writes it): a later turn's opening events are dropped; one passes as it came
+   * when its sequence number is the one the client gets next and nothing in it would change —
+   * an opening event that names no tool the bridge could own, or an event the relay does not
+   * read while no item has been hidden or renumbered (its output index stays).
    */
-  #passes(event: SseEvent): boolean {
+  #unread(event: SseEvent): 'dropped' | 'passes' | undefined {
     const name = event.event;
-    return (
-      name !== undefined &&
-      !READ.has(name) &&
-      this.#view.identity &&
-      event.data.startsWith(`{"type":"${name}","sequence_number":${this.#sequence},`)
-    );
+    if (name === undefined || !event.data.startsWith(`{"type":"${name}",`)) return undefined;
+    const next = event.data.startsWith(`{"type":"${name}","sequence_number":${this.#sequence},`);
+    if (OPENING.has(name)) {
+      if (this.#turns > 0) return 'dropped';
+      // Owned tools are `bmcp_…`; a name written with escapes could hide one, so those are read.
+      return next && !event.data.includes('bmcp_') && !event.data.includes('\\u') ? 'passes' : undefined;
+    }
+    return next && !READ.has(name) && this.#view.identity ? 'passes' : undefined;
   }
 
   /** Events carrying a response object repeat the request's tools: cut the injected ones out. */
