@@ -15,11 +15,11 @@ export function percentile(sorted: number[], p: number): number {
 
 async function once(pool: Pool, target: Target): Promise<void> {
   const res = await pool.request({ path: target.path, method: 'POST', headers: target.headers, body: target.body });
-  await res.body.text(); // the whole answer, streamed or not
-  if (res.statusCode !== 200) throw new Error(`${target.name}: HTTP ${res.statusCode}`);
+  const text = await res.body.text(); // the whole answer, streamed or not
+  if (res.statusCode !== 200) throw new Error(`${target.name}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`);
 }
 
-/** Sequential latencies in milliseconds, after a warm-up. */
+/** Sequential latencies in milliseconds, after a warm-up (unsorted: callers pool several runs). */
 export async function latencies(target: Target, count: number, warmup = 50): Promise<number[]> {
   const pool = new Pool(target.origin, { connections: 1 });
   try {
@@ -30,19 +30,24 @@ export async function latencies(target: Target, count: number, warmup = 50): Pro
       await once(pool, target);
       times.push(Number(process.hrtime.bigint() - start) / 1e6);
     }
-    return times.sort((a, b) => a - b);
+    return times;
   } finally {
     await pool.close();
   }
 }
 
-/** Requests per second with `concurrency` loops running for `durationMs`. */
-export async function throughput(target: Target, concurrency: number, durationMs: number): Promise<number> {
+/** Requests completed and per second with `concurrency` loops running for `durationMs` (after `warmupMs` unmeasured). */
+export async function throughput(
+  target: Target,
+  concurrency: number,
+  durationMs: number,
+  warmupMs = 0,
+): Promise<{ rps: number; requests: number }> {
   const pool = new Pool(target.origin, { connections: concurrency });
-  let done = 0;
-  const until = Date.now() + durationMs;
-  const start = Date.now();
-  try {
+  const run = async (ms: number) => {
+    let done = 0;
+    const until = Date.now() + ms;
+    const start = Date.now();
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
         while (Date.now() < until) {
@@ -51,7 +56,11 @@ export async function throughput(target: Target, concurrency: number, durationMs
         }
       }),
     );
-    return (done / (Date.now() - start)) * 1000;
+    return { rps: (done / (Date.now() - start)) * 1000, requests: done };
+  };
+  try {
+    if (warmupMs) await run(warmupMs);
+    return await run(durationMs);
   } finally {
     await pool.close();
   }

@@ -1,6 +1,6 @@
 // What the benchmarks share: child processes of this tree, and the bridge's configuration.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..');
@@ -35,25 +35,32 @@ export function start(
   });
 }
 
-/** Stops every child, newest first, waiting for each (a bridge stops its embedded database). */
-export async function stopAll(): Promise<void> {
-  for (const child of children.reverse()) {
-    if (child.exitCode !== null) continue;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
-  }
+/** Stops one child and waits for it (a bridge stops its embedded database). */
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
 }
 
-/** The replaying upstream with its MCP server (bench/upstream-server.ts). */
-export async function startUpstream(): Promise<{ upstreamUrl: string; mcpUrl: string }> {
-  const { matches } = await start(['bench/upstream-server.ts'], [/\{"upstream":"([^"]+)","mcp":"([^"]+)"\}/]);
+/** Stops every child, newest first, waiting for each. */
+export async function stopAll(): Promise<void> {
+  for (const child of children.reverse()) await stop(child);
+}
+
+/** The replaying upstream with its MCP server (bench/upstream-server.ts), on `port` if given. */
+export async function startUpstream(port = 0): Promise<{ upstreamUrl: string; mcpUrl: string; pid: number }> {
+  const { child, matches } = await start(
+    ['bench/upstream-server.ts', String(port)],
+    [/\{"upstream":"([^"]+)","mcp":"([^"]+)"\}/],
+  );
   const [match] = matches as [RegExpExecArray];
-  return { upstreamUrl: match[1] as string, mcpUrl: match[2] as string };
+  return { upstreamUrl: match[1] as string, mcpUrl: match[2] as string, pid: child.pid as number };
 }
 
 /** A bridge configuration on the benchmark upstream, with its embedded database under `work`. */
 export function writeBridgeConfig(work: string, upstreamUrl: string, mcpUrl: string): string {
+  mkdirSync(work, { recursive: true });
   const file = join(work, 'aibridge.yaml');
   writeFileSync(
     file,
@@ -69,4 +76,28 @@ export function writeBridgeConfig(work: string, upstreamUrl: string, mcpUrl: str
     ].join('\n'),
   );
   return file;
+}
+
+/** A bridge on the benchmark upstream with its own data directory; its URL, owner token and pid. */
+export async function startBridge(
+  configFile: string,
+  options: { workers?: number; nodeArgs?: string[]; patterns?: RegExp[] } = {},
+): Promise<{ url: string; token: string; child: ChildProcess; matches: RegExpExecArray[] }> {
+  const { child, matches } = await start(
+    [
+      ...(options.nodeArgs ?? []),
+      'src/cli.ts',
+      'server',
+      '--config',
+      configFile,
+      ...(options.workers && options.workers > 1 ? ['--workers', String(options.workers)] : []),
+    ],
+    [
+      /ANTHROPIC_BASE_URL=(http:\/\/[^\s]+)\/anthropic\s+export ANTHROPIC_AUTH_TOKEN=(\S+)/,
+      ...(options.patterns ?? []),
+    ],
+    { AIBRIDGE_LOG_LEVEL: 'warn' },
+  );
+  const [match] = matches as [RegExpExecArray];
+  return { url: match[1] as string, token: match[2] as string, child, matches };
 }

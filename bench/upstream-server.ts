@@ -1,4 +1,5 @@
 // Benchmark upstream: the test replayer answering by route, plus a real MCP server for the tool loop.
+// node bench/upstream-server.ts [PORT]
 import { startTestMcpServer } from '../test/helpers/mcp-server.ts';
 import { ReplayUpstream, type UpstreamRequest } from '../test/helpers/upstream.ts';
 
@@ -18,7 +19,7 @@ function choose(request: UpstreamRequest): string {
   return `anthropic-messages/text.${ext}`;
 }
 
-const upstream = await ReplayUpstream.start();
+const upstream = await ReplayUpstream.start(Number(process.argv[2] ?? 0));
 upstream.keepRequests = false;
 upstream.setDefault(choose);
 const mcp = await startTestMcpServer({ extraTools: 0 });

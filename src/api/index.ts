@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { FastifyInstance } from 'fastify';
-import { MAX_JSON_DEPTH, nestsDeeperThan } from '../limits/json-depth.ts';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../limits/json-scan.ts';
 import { packageVersion } from '../paths.ts';
 import type { AppContext } from '../server/context.ts';
 import { auditRoutes } from './audit.ts';

@@ -10,6 +10,7 @@ export class ClientView {
   readonly #callName: (item: Json) => string | undefined;
   #next = 0;
   #indexes = new Map<number, number | null>();
+  #identity = true;
 
   /**
    * @param owns whether the bridge answers a call of this tool name
@@ -37,7 +38,17 @@ export class ClientView {
   open(index: number, item: Json): number | null {
     const mapped = this.hides(item) ? null : this.#next++;
     this.#indexes.set(index, mapped);
+    if (mapped !== index) this.#identity = false;
     return mapped;
+  }
+
+  /**
+   * True while every item so far kept its own index (none hidden, none renumbered): an event
+   * of this interception then reaches the client under the index it came with, so a relay may
+   * pass it on without reading its index.
+   */
+  get identity(): boolean {
+    return this.#identity;
   }
 
   /** The client index given to an item of this turn: null when hidden, undefined when never opened. */

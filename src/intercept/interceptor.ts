@@ -10,7 +10,9 @@ import { abortOnClose, type Provider } from '../providers/provider.ts';
 import { sanitizerFor } from '../recorder/sanitize.ts';
 import type { AppContext } from '../server/context.ts';
 import { refuseHijacked } from '../server/refuse.ts';
+import { ClientBody } from './client-body.ts';
 import { httpChannel } from './client-channel.ts';
+import { prepareFirstCall } from './first-call.ts';
 import { runInterception } from './interception.ts';
 import type { ApiModule, Json } from './types.ts';
 import { callUpstream } from './upstream.ts';
@@ -38,26 +40,27 @@ function upstreamPathOf(ex: Exchange): string {
 }
 
 /** Parses and checks the client's body; answers 400 in the provider's format when it is unusable. */
-function parseBody(ex: Exchange): Json | undefined {
+function parseBody(ex: Exchange): ClientBody | undefined {
   const raw = ex.request.body;
   const refuse = (message: string) => refuseHijacked(ex.ctx, ex.res, ex.provider, 'invalid_request', message);
-  let body: unknown;
+  let client: ClientBody | undefined;
   try {
-    body = Buffer.isBuffer(raw) && raw.length ? JSON.parse(raw.toString('utf8')) : undefined;
+    client = Buffer.isBuffer(raw) && raw.length ? new ClientBody(raw) : undefined;
   } catch (err) {
     refuse(`request body is not valid JSON: ${(err as Error).message}`);
     return undefined;
   }
-  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+  const body: unknown = client?.body;
+  if (!client || !body || typeof body !== 'object' || Array.isArray(body)) {
     refuse('request body must be a JSON object');
     return undefined;
   }
-  const problem = ex.api.validate(body as Json);
+  const problem = ex.api.validate(body as Json); // shapes and types only: exact whichever way it was read
   if (problem) {
     refuse(problem);
     return undefined;
   }
-  return body as Json;
+  return client;
 }
 
 /**
@@ -66,9 +69,13 @@ function parseBody(ex: Exchange): Json | undefined {
  * records, metrics and spans all come from its one observer.
  */
 export async function intercept(ex: Exchange): Promise<void> {
-  const body = parseBody(ex);
-  if (!body) return;
+  const client = parseBody(ex);
+  if (!client) return;
   const { ctx } = ex;
+  const model = client.text(
+    (body) => String(body.model),
+    (m) => [m],
+  );
   const observer = new InterceptionObserver(
     {
       metrics: ctx.metrics,
@@ -83,22 +90,48 @@ export async function intercept(ex: Exchange): Promise<void> {
       method: ex.request.method,
       path: ex.request.url.split('?')[0] as string,
       user: ex.principal.user,
-      model: String(body.model),
-      streaming: body.stream === true,
+      model,
+      streaming: client.body.stream === true,
       headers: ex.request.headers,
     },
   );
-  await observer.run(() => interceptParsed(ex, body, observer));
+  // Handed over, not kept here: the parsed body must be free to go once the first call is prepared.
+  const held: { client?: ClientBody } = { client };
+  await observer.run(() => interceptParsed(ex, held, observer));
 }
 
-async function interceptParsed(ex: Exchange, body: Json, observer: InterceptionObserver): Promise<void> {
+/** What the interception needs of the parsed body; the body itself is let go (first-call.ts). */
+function understand(ex: Exchange, client: ClientBody, tools: RequestBridge['tools']) {
+  const { api, request } = ex;
+  const { prompt, sessionId } = client.text(
+    (body) => ({ prompt: api.prompt(body), sessionId: clientSessionId(request.headers, body) }),
+    (read) => [read.prompt, read.sessionId],
+  );
+  const { body } = client;
+  const streaming = body.stream === true;
+  return {
+    model: String(body.model),
+    streaming,
+    prompt,
+    sessionId,
+    first: prepareFirstCall(api, client.raw, body, tools, streaming, client.exact),
+  };
+}
+
+async function interceptParsed(
+  ex: Exchange,
+  held: { client?: ClientBody },
+  observer: InterceptionObserver,
+): Promise<void> {
   const { ctx, provider, api, principal, request, res } = ex;
   const abort = abortOnClose(res);
   const acquired = (await ctx.mcp?.pool.acquire(principal.user)) ?? NO_TOOLS;
   const { max_iterations: maxIterations, parallelism, keepalive } = ctx.config.tool_loop;
   // With one upstream call allowed there is no loop to run tools in.
   const bridge = maxIterations > 1 ? acquired : NO_TOOLS;
-  const streaming = body.stream === true;
+  const tools = bridge.tools;
+  const { model, streaming, prompt, sessionId, first } = understand(ex, held.client as ClientBody, tools);
+  held.client = undefined;
 
   observer.started({
     record: {
@@ -106,34 +139,21 @@ async function interceptParsed(ex: Exchange, body: Json, observer: InterceptionO
       api_key_id: principal.apiKeyId,
       provider: provider.type,
       provider_name: provider.name,
-      model: String(body.model),
+      model,
       client: classifyClient(request.headers),
       user_agent: request.headers['user-agent'] ?? null,
-      client_session_id: clientSessionId(request.headers, body),
+      client_session_id: sessionId,
       started_at: new Date(),
       metadata: {},
     },
-    prompt: api.prompt(body),
+    prompt,
     thoughtSource: api.thoughtSource,
   });
 
-  const tools = bridge.tools;
-  let modified = false;
-  if (tools.length) {
-    api.inject(body, tools);
-    modified = true;
-  }
-  let clientWantsUsage = true;
-  if (streaming) {
-    clientWantsUsage = api.prepareStreaming(body).clientWantsUsage;
-    modified ||= !clientWantsUsage;
-  }
-  const model = String(body.model);
   await runInterception({
     api,
-    body,
-    // Untouched bodies go upstream as the client's bytes; later calls carry the grown conversation.
-    firstBody: modified ? JSON.stringify(body) : (request.body as Buffer),
+    body: first.later,
+    firstBody: first.body,
     streaming,
     bridge,
     events: observer,
@@ -141,7 +161,7 @@ async function interceptParsed(ex: Exchange, body: Json, observer: InterceptionO
     send: (sent) => callUpstream(provider, upstreamPathOf(ex), request.headers, sent, abort.signal, model),
     signal: abort.signal,
     limits: { maxIterations, parallelism, keepAliveMs: parseDuration(keepalive) },
-    clientWantsUsage,
+    clientWantsUsage: first.clientWantsUsage,
     toolsInjected: tools.length > 0,
     log: { warn: (fields, message) => request.log.warn({ ...fields, interception_id: observer.id }, message) },
     requestId: request.id,

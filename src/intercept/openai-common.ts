@@ -1,4 +1,4 @@
-import type { InjectedTool, ToolCallResult } from '../mcp/types.ts';
+import type { ToolCallResult } from '../mcp/types.ts';
 import type { Json, Usage } from './types.ts';
 
 /**
@@ -42,9 +42,6 @@ export function sumOpenaiUsage(usages: Array<Json | undefined | null>): Json | u
   }
   return total;
 }
-
-export const functionTools = (tools: readonly InjectedTool[]) =>
-  tools.map((t) => ({ name: t.name, description: t.description, parameters: t.inputSchema }));
 
 export const validateModel = (body: Json): string | null =>
   typeof body.model === 'string' && body.model ? null : 'model: a model name is required';

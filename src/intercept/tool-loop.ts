@@ -17,8 +17,11 @@ export const NOT_RUN = {
 /** Everything one interception's loop works with; all of it replaceable by fakes in unit tests. */
 export interface LoopDeps {
   api: ApiModule;
-  /** The request as the upstream gets it (tools injected); it grows by each turn and its results. */
-  body: Json;
+  /**
+   * The request as the upstream gets it (tools injected), for the calls after the first; it grows
+   * by each turn and its results. Asked for only when a second call comes (most requests make one).
+   */
+  body(): Json;
   /** The first call's bytes: the client's own when the bridge changed nothing. */
   firstBody: Buffer | string;
   streaming: boolean;
@@ -57,6 +60,7 @@ export class ToolLoop {
   readonly view: ClientView;
   /** How to tell a client that has started receiving a stream about a failure. */
   failStream: ((kind: BridgeErrorKind, message: string) => void) | undefined;
+  #body: Json | undefined;
 
   constructor(deps: LoopDeps) {
     this.deps = deps;
@@ -66,7 +70,7 @@ export class ToolLoop {
   /** Upstream call number `iteration`; a non-200 answer ends its span as failed. */
   async call(iteration: number): Promise<UpstreamReply> {
     const { events, send } = this.deps;
-    const body = iteration ? JSON.stringify(this.deps.body) : this.deps.firstBody;
+    const body = iteration ? JSON.stringify(this.#conversation()) : this.deps.firstBody;
     const reply = await events.upstreamStarted(() => send(body));
     if (reply.statusCode !== 200) {
       this.metadata.upstream_status = reply.statusCode;
@@ -94,7 +98,8 @@ export class ToolLoop {
 
   /** Runs the turn's owned calls and appends them with their results; the last allowed call gets tools turned off. */
   async continue(turn: Turn, calls: OwnedCall[], iteration: number): Promise<void> {
-    const { api, body, bridge, events, limits, signal } = this.deps;
+    const { api, bridge, events, limits, signal } = this.deps;
+    const body = this.#conversation();
     const exchanges = await runOwnedCalls(calls, {
       bridge,
       events,
@@ -108,6 +113,12 @@ export class ToolLoop {
       api.disableTools(body);
       this.metadata.capped = true;
     }
+  }
+
+  /** The body of the calls after the first, made once. */
+  #conversation(): Json {
+    this.#body ??= this.deps.body();
+    return this.#body;
   }
 
   /** Tells the client about a failure: an error event inside a started stream, else an error response. */

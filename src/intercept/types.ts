@@ -3,6 +3,7 @@ import type { BridgeErrorKind } from '../providers/errors.ts';
 import type { ProviderType } from '../providers/provider.ts';
 import type { ClientView } from './client-view.ts';
 import type { SseEvent } from './sse.ts';
+import type { FormattedTools } from './tool-format.ts';
 
 export type Json = Record<string, any>;
 
@@ -74,10 +75,15 @@ export interface ApiModule {
   /** A message naming what is wrong with the body, or null when the upstream can take it. */
   validate(body: Json): string | null;
   prompt(body: Json): string | null;
-  /** Adds the injected tools in the API's own format; the client's tools and tool settings stay. */
+  /** The injected tools in the API's own format, built once per tool list. */
+  formatTools(tools: readonly InjectedTool[]): FormattedTools;
+  /** Adds the injected tools (first) in the API's own format; the client's tools and tool settings stay. */
   inject(body: Json, tools: readonly InjectedTool[]): void;
-  /** Prepares a streaming request (e.g. asks for usage); returns what must be hidden from the client again. */
-  prepareStreaming(body: Json): { clientWantsUsage: boolean };
+  /**
+   * Prepares a streaming request (e.g. asks for usage); returns what must be hidden from the client
+   * again, and the top-level members it set (the first call's bytes are spliced, not re-serialised).
+   */
+  prepareStreaming(body: Json): { clientWantsUsage: boolean; changed?: readonly string[] };
   /** For the last call at the iteration cap: the model must answer in words. */
   disableTools(body: Json): void;
   /** Appends the turn and its results, in the model's order. */

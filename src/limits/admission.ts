@@ -1,12 +1,15 @@
 import type { Logger } from '../observability/logger.ts';
 import type { RateStore } from '../store/store.ts';
 
-/** Caps interceptions running at once (0 = no cap). */
+/**
+ * Caps interceptions running at once (0 = no cap). Under `--workers N` each worker takes its
+ * share of the configured cap (rounded up), so together they stay at about the configured one.
+ */
 export class ConcurrencyLimit {
   readonly max: number;
   active = 0;
-  constructor(max: number) {
-    this.max = max;
+  constructor(configured: number, workers = 1) {
+    this.max = configured && Math.ceil(configured / workers);
   }
   tryAcquire(): boolean {
     if (this.max && this.active >= this.max) return false;

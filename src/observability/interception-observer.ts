@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import {
   type Attributes,
@@ -21,6 +20,7 @@ import type {
 import type { ToolCall, Usage } from '../intercept/types.ts';
 import { CircuitOpenError } from '../limits/circuit-breaker.ts';
 import type { ToolCallResult, ToolRef } from '../mcp/types.ts';
+import { recordId } from '../recorder/record-id.ts';
 import type { Recorder } from '../recorder/recorder-port.ts';
 import type { InterceptionStatus, InterceptionTotals, RecordOp } from '../recorder/records.ts';
 import type { RecordSanitizer } from '../recorder/sanitize.ts';
@@ -71,7 +71,7 @@ const TOKEN_TYPES = [
  * Metrics are plain counter updates; every span call returns at once while tracing is off.
  */
 export class InterceptionObserver implements InterceptionEvents {
-  readonly id = randomUUID();
+  readonly id = recordId();
   readonly #deps: ObserverDeps;
   readonly #provider: string;
   readonly #route: string;
@@ -360,7 +360,7 @@ export class InterceptionObserver implements InterceptionEvents {
     this.#record({
       kind: 'user_prompt',
       doc: {
-        _id: randomUUID(),
+        _id: recordId(),
         interception_id: this.id,
         provider_response_id: responseId,
         prompt: this.#prompt,
@@ -379,7 +379,7 @@ export class InterceptionObserver implements InterceptionEvents {
     this.#record({
       kind: 'token_usage',
       doc: {
-        _id: randomUUID(),
+        _id: recordId(),
         interception_id: this.id,
         provider_response_id: responseId,
         ...usage,
@@ -410,7 +410,7 @@ export class InterceptionObserver implements InterceptionEvents {
     this.#record({
       kind: 'model_thought',
       doc: {
-        _id: randomUUID(),
+        _id: recordId(),
         interception_id: this.id,
         content,
         source: this.#thoughtSource,
@@ -436,7 +436,7 @@ export class InterceptionObserver implements InterceptionEvents {
     this.#record({
       kind: 'tool_usage',
       doc: {
-        _id: randomUUID(),
+        _id: recordId(),
         interception_id: this.id,
         provider_response_id: responseId,
         tool_call_id: call.id,

@@ -13,7 +13,8 @@ export function metricsRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
   });
   app.get('/metrics', async (_request, reply) => {
-    const text = await ctx.metrics.registry.metrics();
+    // Under --workers a scrape reaches one worker; the primary adds up all of them.
+    const text = ctx.clusterMetrics ? await ctx.clusterMetrics() : await ctx.metrics.registry.metrics();
     return reply.header('content-type', ctx.metrics.registry.contentType).send(text);
   });
 }

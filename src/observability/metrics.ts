@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { BreakerState } from '../limits/circuit-breaker.ts';
 import type { RecorderStats } from '../recorder/recorder.ts';
+import { Tally } from './tally.ts';
 
 /** What the scrape-time gauges read; nothing on the request path touches them. */
 export interface MetricSources {
@@ -66,7 +67,8 @@ export interface MetricsOptions {
 }
 
 /**
- * Every Prometheus series of SPEC §10, on a registry of its own (one per server, so
+ * Every Prometheus series of SPEC §10, on a registry of its own (those every interception
+ * updates are tallied: summed per label set, handed to prom-client when read) (one per server, so
  * servers in one process, as in tests, never share counts). Labels are bounded: route is
  * the API route template, provider the configured name, status completed|failed|ok|error,
  * model and client tool names through `models` and `clientToolNames`.
@@ -75,13 +77,13 @@ export class Metrics {
   readonly registry = new Registry();
   readonly models: BoundedLabel;
   readonly clientToolNames: BoundedLabel;
-  readonly interceptions = new Counter({
+  readonly interceptions = new Tally('counter', {
     name: 'aibridge_interceptions_total',
     help: 'Interceptions that ended, by outcome.',
     labelNames: ['provider', 'model', 'status', 'route', 'method', 'initiator_id', 'client'] as const,
     registers: [this.registry],
   });
-  readonly inflight = new Gauge({
+  readonly inflight = new Tally('gauge', {
     name: 'aibridge_interceptions_inflight',
     help: 'Interceptions in progress.',
     labelNames: ['provider', 'model', 'route'] as const,
@@ -100,13 +102,13 @@ export class Metrics {
     labelNames: ['provider', 'route', 'method'] as const,
     registers: [this.registry],
   });
-  readonly prompts = new Counter({
+  readonly prompts = new Tally('counter', {
     name: 'aibridge_prompts_total',
     help: 'User prompts recorded.',
     labelNames: ['provider', 'model', 'initiator_id', 'client'] as const,
     registers: [this.registry],
   });
-  readonly tokens = new Counter({
+  readonly tokens = new Tally('counter', {
     name: 'aibridge_tokens_total',
     help: 'Tokens the provider reported, by type (input excludes cache reads and writes).',
     labelNames: ['provider', 'model', 'type', 'initiator_id', 'client'] as const,
@@ -138,13 +140,14 @@ export class Metrics {
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
     registers: [this.registry],
   });
-  readonly userInfo = new Gauge({
+  readonly userInfo = new Tally('gauge', {
     name: 'aibridge_user_info',
     help: 'Always 1: maps initiator_id to username for dashboards.',
     labelNames: ['initiator_id', 'username'] as const,
     registers: [this.registry],
+    aggregator: 'max', // under --workers, 1 whichever worker saw the user
   });
-  readonly cost = new Counter({
+  readonly cost = new Tally('counter', {
     name: 'aibridge_cost_usd_total',
     help: 'USD spent, from the price table and the tokens each upstream response reported.',
     labelNames: ['provider', 'model', 'client'] as const,
@@ -190,6 +193,7 @@ export class Metrics {
     help: 'Configuration reloads (SIGHUP or a watched file change), applied (ok) or refused as invalid.',
     labelNames: ['result'] as const,
     registers: [this.registry],
+    aggregator: 'max', // under --workers every worker reloads: one reload, not one per worker
   });
   #sources: MetricSources | undefined;
 
@@ -203,6 +207,8 @@ export class Metrics {
       help: 'Tools each MCP server offers (after the allow/deny filters).',
       labelNames: ['server'] as const,
       registers: [this.registry],
+      aggregator: 'max', // every worker connects to every server
+
       collect() {
         this.reset();
         for (const [server, status] of Object.entries(sources()?.mcpServers() ?? {}))
@@ -240,6 +246,7 @@ export class Metrics {
       name: 'aibridge_recorder_journal_pending',
       help: '1 while the store is behind and records are shipped from the on-disk journal.',
       registers: [this.registry],
+      aggregator: 'max',
       collect() {
         this.set(sources()?.recorder().fromDisk ? 1 : 0);
       },

@@ -24,6 +24,13 @@ export interface Position {
   offset: number;
 }
 
+/** A record in the journal: itself, its line (codec.ts), and where it ends. */
+export interface Entry {
+  op: RecordOp;
+  line: string;
+  end: Position;
+}
+
 export const before = (a: Position, b: Position) =>
   a.segment < b.segment || (a.segment === b.segment && a.offset < b.offset);
 
@@ -32,13 +39,16 @@ export interface JournalOptions {
   segmentBytes?: number;
   /** fdatasync at most this often: what power loss can cost. */
   syncIntervalMs?: number;
+  /** The checkpoint file is rewritten at most this often (a stale one only replays records, which are idempotent). */
+  checkpointIntervalMs?: number;
 }
 
 /**
- * The recorder's write-ahead log under `data_dir/journal`: numbered NDJSON segments that
- * every record is appended to (synchronously, so it is on disk — in the OS's hands — before
- * the request that made it is answered), and a checkpoint saying how far the store has
- * taken them. A restart replays from the checkpoint; segments wholly behind it are deleted.
+ * The recorder's write-ahead log in one directory (`data_dir/journal`, or one per worker
+ * process): numbered NDJSON segments that every record is appended to (synchronously, so it
+ * is on disk — in the OS's hands — before the request that made it is answered), and a
+ * checkpoint saying how far the store has taken them. A restart replays from the
+ * checkpoint; segments wholly behind it are deleted. One process appends to a directory.
  */
 export class Journal {
   readonly dir: string;
@@ -50,18 +60,26 @@ export class Journal {
   #dirty = false;
   readonly #syncTimer: NodeJS.Timeout;
   #checkpoint: Position;
+  /** The checkpoint last written to its file. */
+  #saved: Position;
+  readonly #checkpointIntervalMs: number;
   #savedAt = 0;
 
-  constructor(dataDir: string, options: JournalOptions = {}) {
-    this.dir = join(dataDir, 'journal');
+  constructor(dir: string, options: JournalOptions = {}) {
+    this.dir = dir;
+    this.#checkpointIntervalMs = options.checkpointIntervalMs ?? 1_000;
     this.#segmentBytes = options.segmentBytes ?? 32 * 1024 * 1024;
     this.#checkpointFile = join(this.dir, 'checkpoint.json');
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const segments = this.segments();
     this.#checkpoint = this.#readCheckpoint() ?? { segment: segments[0] ?? 1, offset: 0 };
+    this.#saved = this.#checkpoint;
     // Never append to a segment a previous run left (its last line may be torn): start a new one.
     this.#segment = Math.max(0, ...segments) + 1;
-    this.#syncTimer = setInterval(() => this.#sync(), options.syncIntervalMs ?? 100);
+    this.#syncTimer = setInterval(() => {
+      this.#sync();
+      if (Date.now() - this.#savedAt >= this.#checkpointIntervalMs) this.#save();
+    }, options.syncIntervalMs ?? 100);
     this.#syncTimer.unref();
   }
 
@@ -113,10 +131,10 @@ export class Journal {
   }
 
   /**
-   * Appends records in one write; returns each one's end position. Throws on a file error
-   * (disk full, too many open files): the caller decides, the process never crashes.
+   * Appends records in one write; returns each as an entry (its line, its end position). Throws
+   * on a file error (disk full, too many open files): the caller decides, the process never crashes.
    */
-  append(ops: readonly RecordOp[]): Position[] {
+  append(ops: readonly RecordOp[]): Entry[] {
     if (!ops.length) return [];
     if (this.#fd === undefined || this.#offset >= this.#segmentBytes) this.#rotate();
     const lines = ops.map(encodeOp);
@@ -125,14 +143,14 @@ export class Journal {
       written += writeSync(this.#fd as number, buffer, written, buffer.length - written);
     }
     this.#dirty = true;
-    const positions: Position[] = [];
+    const entries: Entry[] = [];
     let offset = this.#offset;
-    for (const line of lines) {
+    lines.forEach((line, i) => {
       offset += Buffer.byteLength(line) + 1;
-      positions.push({ segment: this.#segment, offset });
-    }
+      entries.push({ op: ops[i] as RecordOp, line, end: { segment: this.#segment, offset } });
+    });
     this.#offset += buffer.length;
-    return positions;
+    return entries;
   }
 
   #rotate(): void {
@@ -151,8 +169,8 @@ export class Journal {
   }
 
   /** Records from `from` up to `limit` of them, with the position after each; [] at the end. */
-  read(from: Position, limit: number): Array<{ op: RecordOp; end: Position }> {
-    const out: Array<{ op: RecordOp; end: Position }> = [];
+  read(from: Position, limit: number): Entry[] {
+    const out: Entry[] = [];
     let { segment, offset } = from;
     while (out.length < limit) {
       let fd: number;
@@ -175,10 +193,11 @@ export class Journal {
             nl !== -1 && nl < got && out.length < limit;
             nl = chunk.indexOf(10, start)
           ) {
-            const op = safeDecode(chunk.toString('utf8', start, nl));
+            const line = chunk.toString('utf8', start, nl);
+            const op = safeDecode(line);
             offset += nl + 1 - start;
             start = nl + 1;
-            if (op) out.push({ op, end: { segment, offset } });
+            if (op) out.push({ op, line, end: { segment, offset } });
           }
           if (out.length >= limit) return out;
           if (got < size) break; // end of this segment (a torn last line, if any, is skipped)
@@ -194,22 +213,32 @@ export class Journal {
     return out;
   }
 
-  /** The store has everything before `position`: remember it, and delete segments wholly behind it. */
+  /**
+   * The store has everything before `position`. The file is rewritten at most every
+   * checkpointIntervalMs (and at close), so a busy shipper does not pay a file write per
+   * batch; segments wholly behind it are deleted when it moves past them.
+   */
   commit(position: Position): void {
     if (!before(this.#checkpoint, position)) return;
-    const segmentDone = position.segment !== this.#checkpoint.segment;
     this.#checkpoint = position;
-    // Saved at most every 100 ms (a restart replays a little more; records are idempotent),
-    // and old segments removed only when the checkpoint moves past one.
-    if (!segmentDone && Date.now() - this.#savedAt < 100) return;
+    if (Date.now() - this.#savedAt >= this.#checkpointIntervalMs) this.#save();
+  }
+
+  /** Writes the checkpoint if it moved since it was last written. */
+  #save(): void {
+    const position = this.#checkpoint;
+    if (!before(this.#saved, position)) return;
     this.#savedAt = Date.now();
+    const movedSegment = position.segment > this.#saved.segment;
     try {
       writeFileSync(this.#checkpointFile, JSON.stringify(position), { mode: 0o600 });
-      if (segmentDone) {
-        for (const n of this.segments()) if (n < position.segment) rmSync(this.#path(n), { force: true });
+      this.#saved = position;
+      if (!movedSegment) return;
+      for (const n of this.segments()) {
+        if (n < position.segment) rmSync(join(this.dir, segmentName(n)), { force: true });
       }
     } catch {
-      // A checkpoint that cannot be saved only means a restart replays more.
+      // A checkpoint that cannot be saved only means a restart replays more (records are idempotent).
     }
   }
 
@@ -224,9 +253,7 @@ export class Journal {
 
   close(): void {
     clearInterval(this.#syncTimer);
-    try {
-      writeFileSync(this.#checkpointFile, JSON.stringify(this.#checkpoint), { mode: 0o600 });
-    } catch {}
+    this.#save();
     if (this.#fd !== undefined) {
       closeSync(this.#fd);
       this.#fd = undefined;

@@ -2,8 +2,8 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../observability/logger.ts';
 import type { Store } from '../store/store.ts';
-import { encodeOp } from './codec.ts';
-import { before, Journal, type Position } from './journal.ts';
+import { decodeOp, encodeOp } from './codec.ts';
+import { before, type Entry, Journal, type Position } from './journal.ts';
 import type { InterceptionRecord, RecordOp } from './records.ts';
 
 export interface RecorderStats {
@@ -25,7 +25,10 @@ export interface RecorderStats {
 }
 
 export interface RecorderOptions {
+  /** Holds dead-letter/ (and journal/, unless journalDir says otherwise). */
   dataDir: string;
+  /** This process's journal: data_dir/journal, or a directory per worker process. */
+  journalDir?: string;
   /** Records per store write. */
   batchSize?: number;
   /** How long an interception's records wait for its end, to be written as one insert. */
@@ -40,13 +43,35 @@ interface Held {
   since: number;
 }
 
+/**
+ * A journaled record waiting for the store: its line, and the record itself only for a store
+ * that takes objects — one that takes lines lets the objects go at once, so they die young
+ * instead of outliving a garbage collection or two in the queue.
+ */
 interface Queued {
-  op: RecordOp;
-  /** Where it ends in the journal. */
+  line: string;
+  op: RecordOp | undefined;
   end: Position;
 }
 
-const TICK_MS = 25;
+/** A batch to ship, and where its last record ends in the journal (null: not journaled). */
+interface Batch {
+  size: number;
+  lines: string[] | undefined;
+  ops(): RecordOp[];
+  end: Position | null;
+}
+
+const TICK_MS = 50;
+/** Interception ends that may start a shipping pass of their own, per second; beyond, the tick gathers them. */
+const PROMPT_SHIPS_PER_SECOND = 20;
+
+const queuedBatch = (queued: Queued[]): Batch => ({
+  size: queued.length,
+  lines: queued.map((q) => q.line),
+  ops: () => queued.map((q) => q.op ?? decodeOp(q.line)),
+  end: (queued.at(-1) as Queued).end,
+});
 
 /**
  * Takes records from the request path without waiting, and loses none (SPEC §6):
@@ -69,11 +94,16 @@ export class Recorder {
   readonly #held = new Map<string, Held>();
   #buffer: RecordOp[] = [];
   #queue: Queued[] = [];
+  /** Whether the store takes only objects: then the queue keeps them (else the lines do). */
+  readonly #keepOps: boolean;
   /** Records the journal could not take: in memory only, shipped after the journaled ones. */
   #volatile: RecordOp[] = [];
   #fromDisk = true; // a previous run may have left records; the first pass reads the journal
   readonly #timer: NodeJS.Timeout;
   #shipping: Promise<void> | undefined;
+  /** Passes an interception's end may still start at once (refilled at PROMPT_SHIPS_PER_SECOND). */
+  #promptShips = PROMPT_SHIPS_PER_SECOND;
+  #promptShipsAt = Date.now();
   #retryAt = 0;
   #backoffMs = 0;
   #closed = false;
@@ -84,11 +114,12 @@ export class Recorder {
   constructor(store: Store, log: Logger, options: RecorderOptions) {
     this.#store = store;
     this.#log = log;
-    this.#journal = options.journal ?? new Journal(options.dataDir);
+    this.#journal = options.journal ?? new Journal(options.journalDir ?? join(options.dataDir, 'journal'));
     this.#deadLetterDir = join(options.dataDir, 'dead-letter');
     this.#batchSize = options.batchSize ?? 1_000;
     this.#holdMs = options.holdMs ?? 1_000;
     this.#maxMemory = options.maxMemory ?? 20_000;
+    this.#keepOps = !store.records.writeLines;
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
     this.#timer.unref();
     this.#kick();
@@ -113,9 +144,8 @@ export class Recorder {
           this.#buffer.push(op);
         }
         this.#flushBuffer(); // on disk before the response ends
-        // Ship at once only a full batch; smaller ones wait for the next tick (≤ 25 ms), so
-        // the store takes few large transactions instead of one per request.
-        if (this.#queue.length >= this.#batchSize) this.#kick();
+        // In the store at once while the load is light; under load the tick gathers them into bigger batches.
+        if (this.#takePromptShip() || this.#queue.length >= this.#batchSize) this.#kick();
         return;
       }
       default: {
@@ -153,9 +183,9 @@ export class Recorder {
     if (!this.#buffer.length) return;
     const ops = this.#buffer;
     this.#buffer = [];
-    let ends: Position[];
+    let entries: Entry[];
     try {
-      ends = this.#journal.append(ops);
+      entries = this.#journal.append(ops);
       this.#stats.journaled += ops.length;
     } catch (err) {
       // Never crash on a file error: keep the records in memory and say so, once per burst.
@@ -170,7 +200,7 @@ export class Recorder {
       return;
     }
     if (this.#fromDisk) return; // the shipper reads them back from the journal
-    for (let i = 0; i < ops.length; i++) this.#queue.push({ op: ops[i] as RecordOp, end: ends[i] as Position });
+    for (const { line, op, end } of entries) this.#queue.push({ line, op: this.#keepOps ? op : undefined, end });
     if (this.#queue.length > this.#maxMemory) {
       // The store is behind: stop holding journaled records in memory; ship from disk.
       this.#queue = [];
@@ -178,34 +208,49 @@ export class Recorder {
     }
   }
 
-  #kick(): void {
+  /** Whether an interception's end may start a shipping pass now (a token bucket, so a burst cannot). */
+  #takePromptShip(): boolean {
+    if (this.#shipping) return false;
+    const now = Date.now();
+    this.#promptShips = Math.min(
+      PROMPT_SHIPS_PER_SECOND,
+      this.#promptShips + ((now - this.#promptShipsAt) * PROMPT_SHIPS_PER_SECOND) / 1000,
+    );
+    this.#promptShipsAt = now;
+    if (this.#promptShips < 1) return false;
+    this.#promptShips--;
+    return true;
+  }
+
+  /** Starts a shipping pass; `drain` ships until nothing is left, else a pass stops at a part batch. */
+  #kick(drain = false): void {
     if (this.#shipping || this.#closed || Date.now() < this.#retryAt) return;
-    this.#shipping = this.#ship().finally(() => {
+    this.#shipping = this.#ship(drain).finally(() => {
       this.#shipping = undefined;
     });
   }
 
   /** The next batch in journal order: from disk while behind, else from memory; then volatile ones. */
-  #next(): { ops: RecordOp[]; end: Position | null } | undefined {
+  #next(): Batch | undefined {
     if (this.#fromDisk) {
       const read = this.#journal.read(this.#journal.checkpoint, this.#batchSize);
-      if (read.length) return { ops: read.map((r) => r.op), end: (read.at(-1) as Queued).end };
+      if (read.length) return queuedBatch(read);
       // Caught up with everything journaled: later records are queued in memory again.
       this.#journal.commit(this.#journal.end);
       this.#fromDisk = false;
     }
-    if (this.#queue.length) {
-      const batch = this.#queue.slice(0, this.#batchSize);
-      return { ops: batch.map((q) => q.op), end: (batch.at(-1) as Queued).end };
+    if (this.#queue.length) return queuedBatch(this.#queue.slice(0, this.#batchSize));
+    if (this.#volatile.length) {
+      const ops = this.#volatile.slice(0, this.#batchSize);
+      return { size: ops.length, lines: undefined, ops: () => ops, end: null };
     }
-    if (this.#volatile.length) return { ops: this.#volatile.slice(0, this.#batchSize), end: null };
     return undefined;
   }
 
-  async #ship(): Promise<void> {
+  async #ship(drain: boolean): Promise<void> {
     for (let batch = this.#next(); batch; batch = this.#next()) {
       try {
-        await this.#write(batch.ops);
+        await this.#write(batch);
       } catch (err) {
         this.#backoffMs = Math.min(Math.max(this.#backoffMs * 2, 250), 5_000);
         this.#retryAt = Date.now() + this.#backoffMs;
@@ -213,26 +258,33 @@ export class Recorder {
         return;
       }
       this.#backoffMs = 0;
-      this.#stats.written += batch.ops.length;
+      this.#stats.written += batch.size;
       if (batch.end === null) {
-        this.#volatile.splice(0, batch.ops.length);
+        this.#volatile.splice(0, batch.size);
       } else {
         this.#journal.commit(batch.end);
-        if (!this.#fromDisk) this.#queue.splice(0, batch.ops.length);
+        if (!this.#fromDisk) this.#queue.splice(0, batch.size);
       }
       if (Date.now() >= this.#stopAt) return; // shutting down: the rest stays in the journal
+      // What arrived during the write waits for the tick unless it fills a batch: fewer, fuller writes.
+      if (!drain && !this.#fromDisk && this.#queue.length < this.#batchSize) return;
     }
   }
 
-  /** Writes a batch; when the store refuses it for good, writes one by one and sets the refused aside. */
-  async #write(ops: RecordOp[]): Promise<void> {
+  /**
+   * Writes a batch — as its journal lines when the store takes them (text crosses to a store
+   * thread for the cost of a copy) — and when the store refuses it for good, writes one by one
+   * and sets the refused aside.
+   */
+  async #write(batch: Batch): Promise<void> {
+    const records = this.#store.records;
     try {
-      await this.#store.records.write(ops);
+      await (batch.lines && records.writeLines ? records.writeLines(batch.lines) : records.write(batch.ops()));
       return;
     } catch (err) {
       if (!(await this.#refusedForGood(err))) throw err;
     }
-    for (const op of ops) {
+    for (const op of batch.ops()) {
       try {
         await this.#store.records.write([op]);
       } catch (err) {
@@ -280,7 +332,7 @@ export class Recorder {
     do {
       this.#flushBuffer();
       this.#retryAt = 0;
-      this.#kick();
+      this.#kick(true);
       await this.#shipping;
     } while (this.#behind() && !this.#backoffMs);
   }
@@ -298,7 +350,7 @@ export class Recorder {
     this.#stopAt = Date.now() + timeoutMs;
     while (Date.now() < this.#stopAt) {
       this.#retryAt = 0;
-      this.#kick();
+      this.#kick(true);
       await this.#shipping;
       if (!this.#behind()) break;
       if (this.#backoffMs) await new Promise((r) => setTimeout(r, Math.min(this.#backoffMs, 250)));

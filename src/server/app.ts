@@ -13,6 +13,7 @@ import { rawBodyParser, tooLargeMessage } from './body.ts';
 import { clientErrorHandler } from './client-errors.ts';
 import type { AppContext } from './context.ts';
 import { frontDoor, requestIdOf } from './front-door.ts';
+import { lazyChildLogger } from './lazy-logger.ts';
 import { countRefusal, errorFor, providerOf, refuse } from './refuse.ts';
 import { ROUTES, type RouteRegistrar } from './routes.ts';
 
@@ -51,6 +52,7 @@ export async function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTE
     loggerInstance: ctx.logger as FastifyBaseLogger,
     // Per-request log lines would sit on the hot path; interceptions are recorded instead.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyChildLogger,
     bodyLimit: ctx.config.limits.body_bytes,
     return503OnClosing: true,
     genReqId: requestIdOf,

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { MAX_JSON_DEPTH, nestsDeeperThan } from '../limits/json-depth.ts';
+import { MAX_JSON_DEPTH, scanBody } from '../limits/json-scan.ts';
 
 /** Set on a request the bridge has already answered while its body was arriving (408): nothing more to say. */
 export const ANSWERED = Symbol('aibridge.answered');
@@ -72,7 +72,8 @@ export function rawBodyParser(app: FastifyInstance, limit: number): void {
   app.addContentTypeParser('*', (request, payload, done) => {
     readBody(request.raw, payload, limit).then(
       (body) => {
-        if (looksLikeJson(body) && nestsDeeperThan(body)) {
+        // One pass, kept with the body: the interceptor splices into it with what it found.
+        if (looksLikeJson(body) && scanBody(body).tooDeep) {
           done(bodyError(400, `request body nests JSON deeper than ${MAX_JSON_DEPTH} levels`), undefined);
         } else {
           done(null, body);

@@ -11,6 +11,7 @@ import type { PriceBook } from '../pricing/price-book.ts';
 import type { Provider } from '../providers/provider.ts';
 import type { Recorder } from '../recorder/recorder.ts';
 import type { Store } from '../store/store.ts';
+import type { WorkerIdentity } from './cluster/worker-channel.ts';
 import type { Runtimes } from './runtime.ts';
 
 /**
@@ -42,4 +43,8 @@ export interface AppContext {
   mcp?: { manager: ServerProxyManager; pool: CachedBridgePool };
   /** The runtime new requests get, and the retired ones requests in flight still hold. */
   runtimes: Runtimes;
+  /** In a `--workers` process: which worker this is. */
+  worker?: WorkerIdentity;
+  /** In a `--workers` process: every worker's metrics, added up by the primary (GET /metrics). */
+  clusterMetrics?: () => Promise<string>;
 }

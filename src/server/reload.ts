@@ -43,7 +43,7 @@ async function buildRuntime(ctx: AppContext, next: Config, changes: ConfigChange
       concurrency:
         maxConcurrent === running.limits.max_concurrent_interceptions
           ? ctx.limits.concurrency
-          : new ConcurrencyLimit(maxConcurrent),
+          : new ConcurrencyLimit(maxConcurrent, ctx.worker?.count),
       userRate:
         perMinute === running.limits.user_requests_per_minute
           ? ctx.limits.userRate

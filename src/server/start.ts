@@ -6,18 +6,21 @@ import type { Config } from '../config/config.ts';
 import { parseDuration } from '../config/duration.ts';
 import { keylessProviders } from '../config/provider-checks.ts';
 import { Authenticator } from '../identity/authenticator.ts';
+import { bootstrapOwner } from '../identity/bootstrap.ts';
 import { Users } from '../identity/users.ts';
 import { ConcurrencyLimit, RateSharing, UserRateLimit } from '../limits/admission.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { PriceBook } from '../pricing/price-book.ts';
 import { Provider } from '../providers/provider.ts';
+import { drainJournals, journalDir, orphanJournals } from '../recorder/journal-dirs.ts';
 import { Recorder } from '../recorder/recorder.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
 import { buildApp } from './app.ts';
+import { clusterMetricsVia, type WorkerIdentity } from './cluster/worker-channel.ts';
 import type { AppContext } from './context.ts';
-import { checkCanListen, listenError } from './listen-error.ts';
+import { checkCanListen, listenError, splitListen } from './listen-error.ts';
 import { ConfigReloader, type ReloadResult } from './reload.ts';
 import { Runtimes } from './runtime.ts';
 import { SERVICES } from './services.ts';
@@ -41,29 +44,24 @@ export interface StartOptions {
   drainMs?: number;
   /** The file `config` was loaded from: reload() and `watch_config` re-read it. */
   configFile?: string;
-}
-
-function splitListen(listen: string): { host: string; port: number } {
-  const at = listen.lastIndexOf(':');
-  return { host: listen.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(listen.slice(at + 1)) };
-}
-
-/** On a first start (no users at all) creates the owner `admin` and returns its token, shown once. */
-async function bootstrapOwner(users: Users): Promise<RunningServer['bootstrap']> {
-  if ((await users.count()) > 0) return undefined;
-  const admin = await users.create('admin', { name: 'Administrator', role: 'owner' }).catch(() => undefined);
-  if (!admin) return undefined; // another replica created it first
-  return { username: admin.username, token: (await users.createToken(admin._id, { name: 'first start' })).token };
+  /**
+   * Set in a `--workers` process: its number (1…count) and the count. It journals in a directory
+   * of its own, and leaves the listen probe and the first owner to the primary, which did both.
+   */
+  worker?: WorkerIdentity;
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger();
   const { host, port } = splitListen(config.listen);
-  await checkCanListen(host, port, config.listen);
+  const { worker } = options;
+  // A worker shares the primary's listening socket: probing the port itself would find it taken.
+  if (!worker) await checkCanListen(host, port, config.listen);
   const store = options.store ?? (await openStore(config, 'server'));
   logger.info({ store: store.kind, location: store.location }, 'store open');
   const users = new Users(store);
-  const bootstrap = await bootstrapOwner(users);
+  const bootstrap = worker ? undefined : await bootstrapOwner(users);
+  const ownJournal = journalDir(config.data_dir, worker?.id);
 
   const metrics = new Metrics({
     maxModelLabels: config.limits.max_model_labels,
@@ -77,19 +75,24 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     users,
     authenticator: new Authenticator(users, store, { outageGraceMs: parseDuration(config.auth.outage_grace) }, logger),
     logger,
-    recorder: new Recorder(store, logger.child({ component: 'recorder' }), { dataDir: config.data_dir }),
+    recorder: new Recorder(store, logger.child({ component: 'recorder' }), {
+      dataDir: config.data_dir,
+      journalDir: ownJournal,
+    }),
     prices: PriceBook.fromConfig(config.pricing),
     budgets: new Budgets(store, () => ctx.config),
     metrics,
     providers: config.providers.map((p, i) => new Provider(p, config.limits, i, metrics.breakerListener(p.name))),
     limits: {
-      concurrency: new ConcurrencyLimit(config.limits.max_concurrent_interceptions),
+      concurrency: new ConcurrencyLimit(config.limits.max_concurrent_interceptions, worker?.count),
       userRate: new UserRateLimit(config.limits.user_requests_per_minute, rateSharing),
     },
-    readiness: [],
+    readiness: worker ? [() => ({ worker: { id: worker.id, pid: process.pid } })] : [],
+    worker,
     rateSharing,
     runtimes: new Runtimes(() => ctx),
   };
+  if (worker) ctx.clusterMetrics = clusterMetricsVia(ctx.metrics.registry);
   for (const { name, setting } of keylessProviders(config)) {
     logger.warn(
       { provider: name, setting },
@@ -97,9 +100,18 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     );
   }
   const services: Array<{ stop(): Promise<void> }> = [];
+  // Journals a run with another --workers left: the single process, or worker 1, ships them.
+  const owned = worker
+    ? Array.from({ length: worker.count }, (_, i) => journalDir(config.data_dir, i + 1))
+    : [ownJournal];
+  const orphans = !worker || worker.id === 1 ? orphanJournals(config.data_dir, owned) : [];
+  const draining = drainJournals(store, logger.child({ component: 'recorder' }), config.data_dir, orphans).catch(
+    (err) => logger.warn({ err }, 'recorder: shipping a journal another run left failed; it stays for the next start'),
+  );
   // Everything opened so far, closed in reverse: a failed start must not leave anything keeping the process alive.
   const release = async () => {
     rateSharing.stop();
+    await draining;
     for (const service of services.reverse()) await service.stop().catch(() => {});
     await ctx.recorder.close();
     await ctx.authenticator.close();

@@ -159,6 +159,11 @@ export interface RecordStore {
    * nothing. An interception insert that meets an existing row takes its end fields.
    */
   write(ops: RecordOp[]): Promise<void>;
+  /**
+   * The same write, given as journal lines (recorder/codec.ts): a store whose writes run in
+   * another thread takes text, which crosses for the cost of a copy. Optional.
+   */
+  writeLines?(lines: string[]): Promise<void>;
   /** Deletes up to `limit` interceptions started before `cutoff`, children first. */
   purge(cutoff: Date, limit: number): Promise<PurgeBatch>;
 }

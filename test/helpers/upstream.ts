@@ -134,11 +134,12 @@ export class ReplayUpstream {
     this.url = url;
   }
 
-  static async start(): Promise<ReplayUpstream> {
+  /** Listens on `port` (0: any free one; the benchmark fixes it so another gateway can be pointed at it). */
+  static async start(listenPort = 0): Promise<ReplayUpstream> {
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
+      server.listen(listenPort, '127.0.0.1', () => resolve());
     });
     const { port } = server.address() as AddressInfo;
     const upstream = new ReplayUpstream(server, `http://127.0.0.1:${port}`);

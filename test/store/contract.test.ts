@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { present } from '../../src/audit/present.ts';
+import { encodeOp } from '../../src/recorder/codec.ts';
 import type {
   InterceptionRecord,
   InterceptionTotals,
@@ -171,6 +172,26 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
       const found = await store.audit.get({}, start._id);
       expect(found?.interception).toMatchObject({ status: 'failed', ended_at: at(4), totals: totals(1) });
       expect(found?.interception.metadata).toEqual({ streaming: true, error: 'boom' });
+    });
+
+    it('takes records as journal lines, where it offers that, exactly as it takes them as objects', async () => {
+      if (!store.records.writeLines) return; // optional: the recorder then writes objects
+      const doc = interception(alice._id, at(5), { metadata: { via: 'lines' } });
+      const prompt: UserPromptRecord = {
+        _id: randomUUID(),
+        interception_id: doc._id,
+        provider_response_id: null,
+        prompt: 'é "quoted"',
+        created_at: at(5),
+      };
+      const ops: RecordOp[] = [
+        { kind: 'interception', doc },
+        { kind: 'user_prompt', doc: prompt },
+      ];
+      await store.records.writeLines(ops.map(encodeOp));
+      const found = await store.audit.get({}, doc._id);
+      expect(found?.interception).toEqual(doc);
+      expect(found?.user_prompts).toEqual([prompt]);
     });
 
     it('purges interceptions started before the cutoff, children first, in batches', async () => {

@@ -173,7 +173,10 @@ describe('streaming preparation', () => {
     const asked: Json = { stream: true, stream_options: { include_usage: true } };
     expect(chatCompletionsApi.prepareStreaming(asked)).toEqual({ clientWantsUsage: true });
     const plain: Json = { stream: true };
-    expect(chatCompletionsApi.prepareStreaming(plain)).toEqual({ clientWantsUsage: false });
+    expect(chatCompletionsApi.prepareStreaming(plain)).toEqual({
+      clientWantsUsage: false,
+      changed: ['stream_options'],
+    });
     expect(plain.stream_options).toEqual({ include_usage: true });
   });
 });

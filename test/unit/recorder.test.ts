@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/observability/logger.ts';
+import { drainJournals, journalDir, orphanJournals } from '../../src/recorder/journal-dirs.ts';
 import { Recorder } from '../../src/recorder/recorder.ts';
 import type { RecordOp } from '../../src/recorder/records.ts';
 import type { Store } from '../../src/store/store.ts';
@@ -93,6 +94,31 @@ describe('recorder', () => {
     ).toEqual([id]);
     expect(second.stats().backlogBytes).toBe(0);
     await second.close();
+  });
+
+  it('journals per worker, and ships what the journals of a run with another worker count left', async () => {
+    const dataDir = tempDir();
+    const fake = fakeStore();
+    fake.state.down = true;
+    const ids = [randomUUID(), randomUUID()];
+    // A run with two workers, killed while the store was down: each left records in its own journal.
+    for (const [i, id] of ids.entries()) {
+      const worker = new Recorder(fake.store, logger().log, { dataDir, journalDir: journalDir(dataDir, i + 1) });
+      for (const op of [started(id), ended(id)]) worker.record(op);
+      await worker.close(100);
+    }
+    expect(readdirSync(join(dataDir, 'journal')).sort()).toEqual(['worker-1', 'worker-2']);
+    fake.state.down = false;
+
+    // The next run is one process: both worker journals are someone else's now.
+    const orphans = orphanJournals(dataDir, [journalDir(dataDir)]);
+    expect(orphans.sort()).toEqual([journalDir(dataDir, 1), journalDir(dataDir, 2)]);
+    await drainJournals(fake.store, logger().log, dataDir, orphans);
+    const shipped = fake.all().map((op) => (op as { doc: { _id: string } }).doc._id);
+    expect(shipped.sort()).toEqual([...ids].sort());
+    expect(orphanJournals(dataDir, [journalDir(dataDir)])).toEqual([]); // nothing left to replay
+    // A run with one worker owns worker-1 and finds nothing else either.
+    expect(orphanJournals(dataDir, [journalDir(dataDir, 1)])).toEqual([]);
   });
 
   it('sets a record the store refuses for good aside in dead-letter, logs it, and writes the rest', async () => {

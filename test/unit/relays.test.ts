@@ -1,8 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { chatCompletionsApi } from '../../src/intercept/chat-completions/index.ts';
 import { ClientView } from '../../src/intercept/client-view.ts';
 import { messagesApi } from '../../src/intercept/messages/index.ts';
 import { responsesApi } from '../../src/intercept/responses/index.ts';
+import type { SseEvent } from '../../src/intercept/sse.ts';
 import type { ApiModule, Turn } from '../../src/intercept/types.ts';
 import { fixtureEvents } from '../helpers/fakes.ts';
 import { loadFixture, manifest, responseModelOf } from '../helpers/upstream.ts';
@@ -26,7 +27,7 @@ interface Relayed {
 function relay(
   api: ApiModule,
   fixtures: string[],
-  options: { clientWantsUsage?: boolean; between?: 'keepAlive' } = {},
+  options: { clientWantsUsage?: boolean; between?: 'keepAlive'; transform?: (event: SseEvent) => SseEvent } = {},
 ) {
   let text = '';
   const view = new ClientView(ownsBmcp, api.callName);
@@ -41,7 +42,7 @@ function relay(
       relay.nextTurn();
     }
     for (const event of fixtureEvents(fixture)) {
-      relay.onEvent(event);
+      relay.onEvent(options.transform ? options.transform(event) : event);
       if (relay.upstreamError) break;
     }
     turns.push(relay.endTurn());
@@ -252,5 +253,74 @@ describe('fail', () => {
     const view = new ClientView(ownsBmcp, api.callName);
     api.createRelay({ write: (t) => (text += t) }, { view, clientWantsUsage: true }).fail('upstream', 'boom');
     expect(text).toMatch(shape);
+  });
+});
+
+describe('events relayed without parsing', () => {
+  /** The same event, its data written with a space the providers never put there: every relay must parse it. */
+  const spaced = (event: SseEvent): SseEvent => {
+    if (!event.data.startsWith('{')) return event;
+    const data = `{ ${event.data.slice(1)}`;
+    return { ...event, data, raw: `${event.event ? `event: ${event.event}\n` : ''}data: ${data}\n\n` };
+  };
+  /** A text delta's text replaced, written as the provider would (escapes and all). */
+  const retext =
+    (texts: string[]) =>
+    (event: SseEvent): SseEvent => {
+      if (!event.data.startsWith('{')) return event;
+      const data = JSON.parse(event.data);
+      const text = texts[0];
+      if (text === undefined) return event;
+      if (data.delta?.type === 'text_delta') data.delta.text = text;
+      else if (typeof data.choices?.[0]?.delta?.content === 'string' && data.choices[0].delta.content) {
+        data.choices[0].delta.content = text;
+      } else return event;
+      texts.shift();
+      const json = JSON.stringify(data);
+      return { ...event, data: json, raw: `${event.event ? `event: ${event.event}\n` : ''}data: ${json}\n\n` };
+    };
+  const TRICKY = ['a "quoted" \\ word\n', '\ud83d', '\ude00', 'é→✓ ', '\u2028 \t end', ''];
+
+  const SEQUENCES: Array<[string, ApiModule, string[]]> = [];
+  for (const [dir, api] of [
+    ['anthropic-messages', messagesApi],
+    ['openai-chat', chatCompletionsApi],
+    ['openai-responses', responsesApi],
+  ] as const) {
+    for (const name of ['text', 'cached', 'thinking', 'refusal', 'client-tool', 'parallel-tools', 'mixed-tools']) {
+      SEQUENCES.push([`${dir}/${name}`, api, [`${dir}/${name}.sse`]]);
+    }
+    SEQUENCES.push([`${dir} tool loop`, api, [`${dir}/injected-tool.sse`, `${dir}/after-tool.sse`]]);
+    SEQUENCES.push([`${dir} parallel loop`, api, [`${dir}/injected-parallel.sse`, `${dir}/after-tool.sse`]]);
+    SEQUENCES.push([`${dir} error`, api, [`${dir}/mid-stream-error.sse`]]);
+  }
+
+  it.each(SEQUENCES)('%s: the client and the loop get what parsing every event gives', (_name, api, fixtures) => {
+    const parse = vi.spyOn(JSON, 'parse');
+    const fast = relay(api, fixtures, { between: 'keepAlive' });
+    const fastParses = parse.mock.calls.length;
+    parse.mockClear();
+    const slow = relay(api, fixtures, { between: 'keepAlive', transform: spaced });
+    const slowParses = parse.mock.calls.length;
+    parse.mockRestore();
+    expect(fast.events).toEqual(slow.events);
+    expect(fast.turns).toEqual(slow.turns);
+    expect(fast.upstreamError).toEqual(slow.upstreamError);
+    expect(fastParses).toBeLessThanOrEqual(slowParses);
+    if (fixtures[0]?.endsWith('/text.sse')) expect(fastParses).toBeLessThan(slowParses);
+  });
+
+  it.each([
+    ['anthropic-messages/text.sse', messagesApi],
+    ['openai-chat/text.sse', chatCompletionsApi],
+  ] as const)('%s: text with escapes, non-ASCII and split surrogate pairs is gathered exactly', (fixture, api) => {
+    const retexted = retext([...TRICKY]);
+    const expected = relay(api, [fixture], { transform: (e) => spaced(retexted(e)) });
+    const got = relay(api, [fixture], { transform: retext([...TRICKY]) });
+    expect(got.turns).toEqual(expected.turns);
+    expect(got.events).toEqual(expected.events);
+    const output = JSON.stringify(got.turns[0]?.output);
+    expect(output).toContain(JSON.stringify('a "quoted" \\ word\n').slice(1, -1));
+    expect(output).toContain('😀');
   });
 });

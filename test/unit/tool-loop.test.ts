@@ -119,7 +119,7 @@ async function intercept(dir: Dir, ext: Ext, fixtures: string[], options: Option
     const clientWantsUsage = ext === 'sse' ? api.prepareStreaming(body).clientWantsUsage : true;
     await runInterception({
       api,
-      body,
+      body: () => body,
       firstBody: JSON.stringify(body),
       streaming: ext === 'sse',
       bridge,

@@ -1,5 +1,6 @@
-import { functionTools, openaiUsage, textOnlyResult, validateModel } from '../openai-common.ts';
+import { openaiUsage, textOnlyResult, validateModel } from '../openai-common.ts';
 import { openingUserMessage, textOf } from '../prompt.ts';
+import { prependTools, toolFormatter } from '../tool-format.ts';
 import type { ApiModule, Json, Turn, Usage } from '../types.ts';
 import { validateCommon } from '../validate.ts';
 
@@ -31,6 +32,11 @@ export function chatTurn(meta: ChatMeta, message: Json, usage: Json | undefined 
 
 const lastUserText = (body: Json) => textOf(openingUserMessage(body.messages), 'text', 'last');
 
+const formatTools = toolFormatter((t) => ({
+  type: 'function',
+  function: { name: t.name, description: t.description, parameters: t.inputSchema },
+}));
+
 export const chatPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
   provider: 'openai',
   path: '/v1/chat/completions',
@@ -44,15 +50,16 @@ export const chatPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
 
   prompt: lastUserText,
 
+  formatTools,
+
   inject(body, tools) {
-    const injected = functionTools(tools).map((f) => ({ type: 'function', function: f }));
-    body.tools = [...injected, ...(Array.isArray(body.tools) ? body.tools : [])];
+    prependTools(body, formatTools(tools));
   },
 
   prepareStreaming(body) {
     if (body.stream_options?.include_usage === true) return { clientWantsUsage: true };
     body.stream_options = { ...(body.stream_options ?? {}), include_usage: true };
-    return { clientWantsUsage: false };
+    return { clientWantsUsage: false, changed: ['stream_options'] };
   },
 
   disableTools(body) {

@@ -1,9 +1,21 @@
 import { errorEvent } from '../../providers/errors.ts';
 import type { ClientView } from '../client-view.ts';
+import { EscapedText, JSON_STRING_BODY } from '../json-text.ts';
 import { sumOpenaiUsage } from '../openai-common.ts';
 import { KEEPALIVE_COMMENT, type SseEvent } from '../sse.ts';
 import type { Json, RelayOptions, SseSink, StreamRelay, Turn } from '../types.ts';
 import { chatTurn } from './payload.ts';
+
+/** A string value without escapes, or null. */
+const PLAIN = String.raw`"[^"\\\x00-\x1f]*"`;
+
+/** A chunk of streamed text as OpenAI writes it, nothing else in it: read without parsing. */
+const TEXT_CHUNK = new RegExp(
+  String.raw`^\{"id":"([^"\\\x00-\x1f]*)","object":"chat\.completion\.chunk","created":[0-9]+,"model":${PLAIN},` +
+    `(?:"service_tier":(?:${PLAIN}|null),)?(?:"system_fingerprint":(?:${PLAIN}|null),)?` +
+    String.raw`"choices":\[\{"index":0,"delta":\{"content":"(${JSON_STRING_BODY})"\},"logprobs":null,"finish_reason":null\}\]` +
+    String.raw`(?:,"usage":null)?(?:,"obfuscation":${PLAIN})?\}$`,
+);
 
 interface CallState {
   id: string;
@@ -23,7 +35,7 @@ export class ChatRelay implements StreamRelay {
   #turns = 0;
   #firstId: string | undefined;
   #calls = new Map<number, CallState>();
-  #text = '';
+  #text = new EscapedText();
   #reasoning = '';
   #id: string | null = null;
   #model: string | null = null;
@@ -49,6 +61,7 @@ export class ChatRelay implements StreamRelay {
       this.#done = true;
       return;
     }
+    if (this.#passes(event)) return;
     const chunk = JSON.parse(event.data) as Json;
     if (chunk.error) {
       this.upstreamError = chunk.error.message ?? 'upstream error';
@@ -66,7 +79,7 @@ export class ChatRelay implements StreamRelay {
       return;
     }
     const delta: Json = choice.delta ?? {};
-    if (typeof delta.content === 'string') this.#text += delta.content;
+    if (typeof delta.content === 'string') this.#text.add(delta.content);
     if (typeof delta.reasoning_content === 'string') this.#reasoning += delta.reasoning_content;
     let rewritten = this.#turns > 0 && chunk.id !== this.#firstId;
     if (Array.isArray(delta.tool_calls)) {
@@ -96,6 +109,20 @@ export class ChatRelay implements StreamRelay {
     this.#write(chunk);
   }
 
+  /**
+   * A chunk of text only, in this turn's id, reaches the client as it came: its text is kept
+   * escaped, no JSON parsed. The turn's first chunk is read (it gives the id). False when the
+   * chunk needs reading.
+   */
+  #passes(event: SseEvent): boolean {
+    if (this.#id === null) return false;
+    const match = TEXT_CHUNK.exec(event.data);
+    if (!match || (this.#turns > 0 && match[1] !== this.#firstId)) return false;
+    this.#text.addEscaped(match[2] as string);
+    this.#sink.write(event.raw);
+    return true;
+  }
+
   /** Accumulates a call's deltas; its first delta (which names it) gives it a client index, or hides it. */
   #track(call: Json): void {
     let state = this.#calls.get(call.index);
@@ -119,7 +146,7 @@ export class ChatRelay implements StreamRelay {
       function: { name: c.name, arguments: c.arguments },
     }));
     const message = {
-      content: this.#text || null,
+      content: this.#text.text || null,
       tool_calls: toolCalls,
       reasoning_content: this.#reasoning || undefined,
     };
@@ -133,7 +160,8 @@ export class ChatRelay implements StreamRelay {
   nextTurn(): void {
     this.#calls = new Map();
     this.#view.nextTurn();
-    this.#text = this.#reasoning = '';
+    this.#text = new EscapedText();
+    this.#reasoning = '';
     this.#id = this.#model = null;
     this.#finish = this.#finishRaw = this.#usageChunk = undefined;
     this.#done = false;

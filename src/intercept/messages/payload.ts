@@ -1,5 +1,6 @@
-import type { InjectedTool, ToolCallResult } from '../../mcp/types.ts';
+import type { ToolCallResult } from '../../mcp/types.ts';
 import { openingUserMessage, textOf } from '../prompt.ts';
+import { prependTools, toolFormatter } from '../tool-format.ts';
 import type { ApiModule, Json, Turn, Usage } from '../types.ts';
 import { validateCommon } from '../validate.ts';
 
@@ -56,6 +57,8 @@ function resultText(result: ToolCallResult): string {
     .join('\n');
 }
 
+const formatTools = toolFormatter((t) => ({ name: t.name, description: t.description, input_schema: t.inputSchema }));
+
 export const messagesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
   provider: 'anthropic',
   path: '/v1/messages',
@@ -70,10 +73,10 @@ export const messagesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> 
 
   prompt: lastUserText,
 
-  inject(body, tools: readonly InjectedTool[]) {
-    const injected = tools.map((t) => ({ name: t.name, description: t.description, input_schema: t.inputSchema }));
-    // Injected first: client cache_control breakpoints sit on client tools and stay valid.
-    body.tools = [...injected, ...(Array.isArray(body.tools) ? body.tools : [])];
+  formatTools,
+
+  inject(body, tools) {
+    prependTools(body, formatTools(tools));
   },
 
   prepareStreaming() {

@@ -1,11 +1,18 @@
 import { errorEvent } from '../../providers/errors.ts';
 import type { ClientView } from '../client-view.ts';
+import { EscapedText, JSON_INDEX, JSON_STRING_BODY } from '../json-text.ts';
 import type { SseEvent } from '../sse.ts';
 import type { Json, RelayOptions, SseSink, StreamRelay, Turn, Usage } from '../types.ts';
 import { addUsage } from '../usage.ts';
 import { messagesUsage, messageTurn } from './payload.ts';
 
 const PING = 'event: ping\ndata: {"type": "ping"}\n\n';
+
+/** The two events of every streamed text, as Anthropic writes them: read without parsing. */
+const TEXT_DELTA = new RegExp(
+  `^\\{"type":"content_block_delta","index":${JSON_INDEX},"delta":\\{"type":"text_delta","text":"(${JSON_STRING_BODY})"\\}\\}$`,
+);
+const BLOCK_STOP = new RegExp(`^\\{"type":"content_block_stop","index":${JSON_INDEX}\\}$`);
 
 /**
  * Anthropic Messages stream relay. Content blocks of injected tool calls are hidden;
@@ -18,6 +25,8 @@ export class MessagesRelay implements StreamRelay {
   #turns = 0;
   #message: Json = {};
   #blocks: Json[] = [];
+  /** Text of text blocks, gathered from deltas that were not parsed; set on the block at the end of the turn. */
+  #texts = new Map<number, EscapedText>();
   #partialJson = new Map<number, string>();
   #delta: SseEvent | undefined;
   #deltaJson: Json | undefined;
@@ -35,6 +44,7 @@ export class MessagesRelay implements StreamRelay {
       this.#sink.write(event.raw);
       return;
     }
+    if (this.#passes(event)) return;
     const data = JSON.parse(event.data) as Json;
     switch (data.type) {
       case 'message_start':
@@ -42,6 +52,7 @@ export class MessagesRelay implements StreamRelay {
         if (this.#turns === 0) this.#sink.write(event.raw);
         return;
       case 'content_block_start': {
+        this.#settleText(data.index);
         const block = { ...data.content_block } as Json;
         this.#blocks[data.index] = block;
         this.#view.open(data.index, block);
@@ -76,7 +87,47 @@ export class MessagesRelay implements StreamRelay {
     }
   }
 
+  /**
+   * The common events of a text block, handled without parsing when they reach the client as
+   * they are (same index): a text delta's text is kept escaped, a text block's stop passes on.
+   * False when the event needs reading.
+   */
+  #passes(event: SseEvent): boolean {
+    let index: number;
+    if (event.event === 'content_block_delta') {
+      const match = TEXT_DELTA.exec(event.data);
+      if (!match) return false;
+      index = Number(match[1]);
+      if (!this.#blocks[index] || this.#view.indexOf(index) !== index) return false;
+      let text = this.#texts.get(index);
+      if (!text) {
+        text = new EscapedText();
+        this.#texts.set(index, text);
+      }
+      text.addEscaped(match[2] as string);
+    } else if (event.event === 'content_block_stop') {
+      const match = BLOCK_STOP.exec(event.data);
+      if (!match) return false;
+      index = Number(match[1]);
+      if (this.#partialJson.has(index) || this.#view.indexOf(index) !== index) return false;
+    } else {
+      return false;
+    }
+    this.#sink.write(event.raw);
+    return true;
+  }
+
+  /** Puts the text gathered without parsing onto its block. */
+  #settleText(index: number): void {
+    const text = this.#texts.get(index);
+    if (!text) return;
+    this.#texts.delete(index);
+    const block = this.#blocks[index];
+    if (block) block.text = (block.text ?? '') + text.text;
+  }
+
   #applyDelta(index: number, delta: Json): void {
+    this.#settleText(index);
     const block = this.#blocks[index];
     if (!block) return;
     switch (delta.type) {
@@ -108,6 +159,7 @@ export class MessagesRelay implements StreamRelay {
 
   endTurn(): Turn | undefined {
     if (!this.#stop || !this.#deltaJson) return undefined;
+    for (const index of [...this.#texts.keys()]) this.#settleText(index);
     const usage = { ...(this.#message.usage ?? {}), output_tokens: this.#deltaJson.usage?.output_tokens ?? 0 };
     const stop_reason = this.#deltaJson.delta?.stop_reason ?? this.#message.stop_reason;
     const turn = messageTurn({ ...this.#message, content: this.#blocks.filter(Boolean), usage, stop_reason });
@@ -120,6 +172,7 @@ export class MessagesRelay implements StreamRelay {
   nextTurn(): void {
     this.#view.nextTurn();
     this.#blocks = [];
+    this.#texts = new Map();
     this.#partialJson = new Map();
     this.#delta = this.#deltaJson = this.#stop = undefined;
   }

@@ -1,6 +1,7 @@
 import type { ClientView } from '../client-view.ts';
-import { functionTools, openaiUsage, textOnlyResult, validateModel } from '../openai-common.ts';
+import { openaiUsage, textOnlyResult, validateModel } from '../openai-common.ts';
 import { openingUserMessage, textOf } from '../prompt.ts';
+import { prependTools, toolFormatter } from '../tool-format.ts';
 import type { ApiModule, Json, Turn, Usage } from '../types.ts';
 import { validateCommon } from '../validate.ts';
 
@@ -42,6 +43,14 @@ function promptOf(body: Json): string | null {
   return Array.isArray(body.input) ? textOf(openingUserMessage(body.input), 'input_text', 'joined') : null;
 }
 
+const formatTools = toolFormatter((t) => ({
+  type: 'function',
+  name: t.name,
+  description: t.description,
+  parameters: t.inputSchema,
+  strict: false,
+}));
+
 export const responsesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
   provider: 'openai',
   path: '/v1/responses',
@@ -59,9 +68,10 @@ export const responsesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'>
 
   prompt: promptOf,
 
+  formatTools,
+
   inject(body, tools) {
-    const injected = functionTools(tools).map((f) => ({ type: 'function', ...f, strict: false }));
-    body.tools = [...injected, ...(Array.isArray(body.tools) ? body.tools : [])];
+    prependTools(body, formatTools(tools));
   },
 
   prepareStreaming() {

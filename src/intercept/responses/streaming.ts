@@ -7,6 +7,15 @@ import { responseTurn, withoutInjectedTools } from './payload.ts';
 
 const OPENING = new Set(['response.created', 'response.in_progress', 'response.queued']);
 const TERMINAL = new Set(['response.completed', 'response.incomplete']);
+/** The events the relay reads; every other one only passes on (deltas, parts, argument chunks…). */
+const READ = new Set([
+  ...OPENING,
+  ...TERMINAL,
+  'response.failed',
+  'error',
+  'response.output_item.added',
+  'response.output_item.done',
+]);
 
 /**
  * Responses typed-event relay. Items of injected tool calls are hidden; the client's
@@ -34,6 +43,13 @@ export class ResponsesRelay implements StreamRelay {
       this.#sink.write(event.raw);
       return;
     }
+    const unread = this.#unread(event);
+    if (unread === 'dropped') return;
+    if (unread === 'passes') {
+      this.#sequence++;
+      this.#sink.write(event.raw);
+      return;
+    }
     const data = JSON.parse(event.data) as Json;
     const type: string = data.type ?? event.event;
     if (OPENING.has(type)) {
@@ -58,6 +74,25 @@ export class ResponsesRelay implements StreamRelay {
     const index = this.#view.indexOf(data.output_index);
     if (index === null) return;
     this.#forward(event, data, index ?? data.output_index);
+  }
+
+  /**
+   * What becomes of an event, when that is known without parsing it (its type leads its data, as
+   * the provider writes it): a later turn's opening events are dropped; one passes as it came
+   * when its sequence number is the one the client gets next and nothing in it would change —
+   * an opening event that names no tool the bridge could own, or an event the relay does not
+   * read while no item has been hidden or renumbered (its output index stays).
+   */
+  #unread(event: SseEvent): 'dropped' | 'passes' | undefined {
+    const name = event.event;
+    if (name === undefined || !event.data.startsWith(`{"type":"${name}",`)) return undefined;
+    const next = event.data.startsWith(`{"type":"${name}","sequence_number":${this.#sequence},`);
+    if (OPENING.has(name)) {
+      if (this.#turns > 0) return 'dropped';
+      // Owned tools are `bmcp_…`; a name written with escapes could hide one, so those are read.
+      return next && !event.data.includes('bmcp_') && !event.data.includes('\\u') ? 'passes' : undefined;
+    }
+    return next && !READ.has(name) && this.#view.identity ? 'passes' : undefined;
   }
 
   /** Events carrying a response object repeat the request's tools: cut the injected ones out. */

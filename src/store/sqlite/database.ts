@@ -1,5 +1,6 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { present } from '../../audit/present.ts';
+import { decodeOp } from '../../recorder/codec.ts';
 import type {
   InterceptionEnd,
   InterceptionRecord,
@@ -40,7 +41,9 @@ import { type SqlValue, where } from './filter.ts';
 import { COLUMN_READERS, createStatements, SCHEMA_VERSION } from './schema.ts';
 
 /** The store interface with every method synchronous: what one SQLite connection does. */
-type Sync<T> = { [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : never };
+type Sync<T> = {
+  [K in keyof T]: NonNullable<T[K]> extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : never;
+};
 export interface SyncStore {
   rates: Sync<RateStore>;
   records: Sync<RecordStore>;
@@ -191,6 +194,8 @@ export class EmbeddedDatabase implements SyncStore {
   // ---- records -------------------------------------------------------------------------
 
   readonly records: Sync<RecordStore> = {
+    writeLines: (lines: string[]) => this.records.write(lines.map(decodeOp)),
+
     write: (ops: RecordOp[]) =>
       this.#transaction(() => {
         for (const op of ops) {

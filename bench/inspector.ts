@@ -1,0 +1,45 @@
+// A child's V8 through its inspector (started with --inspect=127.0.0.1:0): collect garbage, read the heap.
+
+/** The inspector's WebSocket URL, as the child prints it on stderr. */
+export const INSPECTOR_URL = /Debugger listening on (ws:\/\/\S+)/;
+
+export class Inspector {
+  readonly #socket: WebSocket;
+  #next = 1;
+  readonly #waiting = new Map<number, (result: unknown) => void>();
+
+  private constructor(socket: WebSocket) {
+    this.#socket = socket;
+    socket.addEventListener('message', (event) => {
+      const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown };
+      if (message.id !== undefined) this.#waiting.get(message.id)?.(message.result);
+    });
+  }
+
+  static async connect(url: string): Promise<Inspector> {
+    const socket = new WebSocket(url);
+    await new Promise((resolve, reject) => {
+      socket.addEventListener('open', resolve, { once: true });
+      socket.addEventListener('error', reject, { once: true });
+    });
+    return new Inspector(socket);
+  }
+
+  #send<T>(method: string): Promise<T> {
+    const id = this.#next++;
+    return new Promise((resolve) => {
+      this.#waiting.set(id, (result) => resolve(result as T));
+      this.#socket.send(JSON.stringify({ id, method }));
+    });
+  }
+
+  /** Bytes of live JavaScript heap after a full collection. */
+  async heapUsedAfterGc(): Promise<number> {
+    await this.#send('HeapProfiler.collectGarbage');
+    return (await this.#send<{ usedSize: number }>('Runtime.getHeapUsage')).usedSize;
+  }
+
+  close(): void {
+    this.#socket.close();
+  }
+}

@@ -1,0 +1,32 @@
+import type { InjectedTool } from '../mcp/types.ts';
+import type { Json } from './types.ts';
+
+/** The injected tools in one API's format, and the same as JSON text (no brackets), ready to splice. */
+export interface FormattedTools {
+  readonly items: readonly Json[];
+  readonly json: string;
+}
+
+/**
+ * Formats and serialises a tool list once. The pool hands every request with the same access the
+ * same array until a server's list changes, so per user and role this runs once, not per request.
+ */
+export function toolFormatter(
+  convert: (tool: InjectedTool) => Json,
+): (tools: readonly InjectedTool[]) => FormattedTools {
+  const cache = new WeakMap<readonly InjectedTool[], FormattedTools>();
+  return (tools) => {
+    let formatted = cache.get(tools);
+    if (!formatted) {
+      const items = tools.map(convert);
+      formatted = { items, json: items.map((item) => JSON.stringify(item)).join(',') };
+      cache.set(tools, formatted);
+    }
+    return formatted;
+  };
+}
+
+/** Injected tools first, the client's after them (Anthropic cache breakpoints sit on the client's and stay valid). */
+export function prependTools(body: Json, formatted: FormattedTools): void {
+  body.tools = [...formatted.items, ...(Array.isArray(body.tools) ? body.tools : [])];
+}
