@@ -9,13 +9,13 @@
  *   AUDIT_BENCH_SAMPLES=30  AUDIT_BENCH_EXPORT_MAX=100000 (largest size exported)
  */
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { validateConfig } from '../src/config/load.ts';
 import { Users } from '../src/identity/users.ts';
 import { createLogger } from '../src/observability/logger.ts';
+import { recordId } from '../src/recorder/record-id.ts';
 import type { RecordOp } from '../src/recorder/records.ts';
 import { startServer } from '../src/server/start.ts';
 import type { InterceptionFilter, Store, UsageKey } from '../src/store/store.ts';
@@ -42,7 +42,7 @@ const pick = <T>(list: readonly T[], i: number) => list[i % list.length] as T;
 
 /** One interception and its children (a prompt, one or two usages, a tool call), as recorded. */
 export function generate(i: number, userIds: string[], newest: number): RecordOp[] {
-  const id = randomUUID();
+  const id = recordId();
   const started = new Date(newest - i * SPACING_MS);
   const at = (ms: number) => new Date(started.getTime() + ms);
   const p = pick(PROVIDERS, i);
@@ -77,12 +77,12 @@ export function generate(i: number, userIds: string[], newest: number): RecordOp
     },
     {
       kind: 'user_prompt',
-      doc: { _id: randomUUID(), ...child, prompt: `task ${i}: refactor the module`, created_at: at(1) },
+      doc: { _id: recordId(), ...child, prompt: `task ${i}: refactor the module`, created_at: at(1) },
     },
     {
       kind: 'tool_usage',
       doc: {
-        _id: randomUUID(),
+        _id: recordId(),
         ...child,
         tool_call_id: `call_${i}`,
         server_url: 'http://127.0.0.1:9000/mcp',
@@ -101,7 +101,7 @@ export function generate(i: number, userIds: string[], newest: number): RecordOp
     ops.push({
       kind: 'token_usage',
       doc: {
-        _id: randomUUID(),
+        _id: recordId(),
         ...child,
         input_tokens: 1_000,
         output_tokens: 200,

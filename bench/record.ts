@@ -5,12 +5,13 @@
  * RECORD_BENCH_STORES=embedded,mongodb (MongoDB: MONGODB_URI, else a FerretDB started here),
  * RECORD_BENCH_RATE records/s offered (default 25 000), RECORD_BENCH_SECONDS (default 15).
  */
-import { randomUUID } from 'node:crypto';
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createLogger } from '../src/observability/logger.ts';
+import { recordId } from '../src/recorder/record-id.ts';
 import { Recorder } from '../src/recorder/recorder.ts';
 import type { RecordOp } from '../src/recorder/records.ts';
 import type { Store } from '../src/store/store.ts';
@@ -23,7 +24,7 @@ const TICK_MS = 10;
 
 /** One interception's records, in the order the observer hands them over: 6 records. */
 function interception(i: number): RecordOp[] {
-  const id = randomUUID();
+  const id = recordId();
   const now = new Date();
   const child = { interception_id: id, provider_response_id: `resp_${i}`, created_at: now };
   return [
@@ -49,12 +50,12 @@ function interception(i: number): RecordOp[] {
     },
     {
       kind: 'user_prompt',
-      doc: { _id: randomUUID(), ...child, prompt: `task ${i}: refactor the module and run the tests` },
+      doc: { _id: recordId(), ...child, prompt: `task ${i}: refactor the module and run the tests` },
     },
     {
       kind: 'token_usage',
       doc: {
-        _id: randomUUID(),
+        _id: recordId(),
         ...child,
         input_tokens: 1_200,
         output_tokens: 300,
@@ -67,7 +68,7 @@ function interception(i: number): RecordOp[] {
     {
       kind: 'tool_usage',
       doc: {
-        _id: randomUUID(),
+        _id: recordId(),
         ...child,
         tool_call_id: `call_${i}`,
         server_url: 'http://127.0.0.1:9000/mcp',
@@ -83,7 +84,7 @@ function interception(i: number): RecordOp[] {
     {
       kind: 'token_usage',
       doc: {
-        _id: randomUUID(),
+        _id: recordId(),
         ...child,
         input_tokens: 200,
         output_tokens: 120,

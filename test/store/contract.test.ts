@@ -500,6 +500,97 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
     });
   });
 
+  describe('counts and usage over days (whole days and partial ones)', () => {
+    const day = (iso: string, fields: Partial<InterceptionRecord> = {}) =>
+      interception(alice._id, new Date(iso), { model: 'span-model', ...fields });
+    const running = day('2026-05-02T12:00:00Z', { ended_at: null, status: null, cost_usd: null, totals: null });
+    const docs = [
+      day('2026-05-01T06:00:00Z', { cost_usd: 1, totals: totals(1, 1) }),
+      day('2026-05-01T20:00:00Z', { status: 'failed', cost_usd: null, totals: totals(3) }),
+      day('2026-05-02T00:00:00.000Z', { cost_usd: 0.25, client: 'Zed', totals: totals(5) }),
+      running,
+      day('2026-05-03T23:59:59.999Z', { cost_usd: 2, totals: totals(7, 2) }),
+      day('2026-05-04T01:00:00Z', { cost_usd: 0.5, provider: 'anthropic', totals: totals(11) }),
+    ];
+    const ms = (iso: string) => new Date(iso);
+    // Ranges whose ends fall on, just before, just after and between midnights, or are open.
+    const ranges: InterceptionFilter[] = [
+      {},
+      { started_after: ms('2026-04-30T00:00:00Z') },
+      { started_after: ms('2026-05-01T00:00:00Z'), started_before: ms('2026-05-05T00:00:00Z') },
+      { started_after: ms('2026-05-01T12:00:00Z'), started_before: ms('2026-05-03T23:59:59.999Z') },
+      { started_after: ms('2026-05-01T23:59:59.999Z'), started_before: ms('2026-05-04T00:00:00.001Z') },
+      { started_after: ms('2026-05-02T00:00:00Z') },
+      { started_before: ms('2026-05-02T00:00:00Z') },
+      { started_before: ms('2026-05-04T00:00:00Z'), status: 'completed' },
+      { started_after: ms('2026-05-01T00:00:00Z'), client: 'Zed' },
+      { started_after: ms('2026-04-01T00:00:00Z'), provider: 'anthropic' },
+      { status: 'running' },
+    ];
+    const scoped = (range: InterceptionFilter): InterceptionFilter => ({
+      ...range,
+      initiator_id: alice._id,
+      model: 'span-model',
+    });
+
+    /** What the listing (row by row) says count and usage must be. */
+    async function expectMatchesListing(range: InterceptionFilter) {
+      const filter = scoped(range);
+      const listed = (await store.audit.list(filter, { limit: 100 })).map((d) => d.interception);
+      expect(await store.audit.count(filter), JSON.stringify(range)).toBe(listed.length);
+      const ended = listed.filter((i) => i.status !== null);
+      const priced = ended.filter((i) => i.cost_usd !== null);
+      const [sum] = await store.audit.usage(filter, []);
+      if (!ended.length) return expect(sum, JSON.stringify(range)).toBeUndefined();
+      expect(sum, JSON.stringify(range)).toMatchObject({
+        interceptions: ended.length,
+        input_tokens: ended.reduce((n, i) => n + (i.totals?.input_tokens ?? 0), 0),
+        tool_calls: ended.reduce((n, i) => n + (i.totals?.tool_calls ?? 0), 0),
+        failed: ended.filter((i) => i.status === 'failed').length,
+      });
+      if (priced.length) expect(sum?.cost_usd).toBeCloseTo(priced.reduce((n, i) => n + (i.cost_usd ?? 0), 0));
+      else expect(sum?.cost_usd).toBeNull();
+      const byDay = await store.audit.usage(filter, ['day']);
+      expect(byDay.reduce((n, g) => n + g.interceptions, 0)).toBe(ended.length);
+    }
+
+    beforeAll(async () => {
+      await store.records.write(docs.map((doc) => ({ kind: 'interception' as const, doc })));
+    });
+
+    it('agrees with the listing for every range, before and after an interception ends', async () => {
+      for (const range of ranges) await expectMatchesListing(range);
+      expect(await store.audit.count(scoped({ status: 'running' }))).toBe(1);
+      await store.records.write([
+        {
+          kind: 'interception_ended',
+          id: running._id,
+          ended_at: ms('2026-05-02T12:01:00Z'),
+          status: 'completed',
+          cost_usd: 0.75,
+          totals: totals(13, 1),
+        },
+      ]);
+      expect(await store.audit.count(scoped({ status: 'running' }))).toBe(0);
+      for (const range of ranges) await expectMatchesListing(range);
+      const [all] = await store.audit.usage(scoped({}), []);
+      expect(all).toMatchObject({ interceptions: 6, input_tokens: 100 * 40, tool_calls: 4, failed: 1 });
+      expect(all?.cost_usd).toBeCloseTo(4.5);
+      expect(await store.audit.spend(alice._id, ms('2026-05-02T00:00:00Z'))).toBeCloseTo(3.5);
+    });
+
+    it('forgets purged interceptions in counts and sums', async () => {
+      const old = [day('1999-06-01T10:00:00Z', { cost_usd: 9 }), day('1999-06-03T10:00:00Z', { cost_usd: 9 })];
+      await store.records.write(old.map((doc) => ({ kind: 'interception' as const, doc })));
+      expect(await store.audit.count(scoped({ started_before: ms('2000-01-01T00:00:00Z') }))).toBe(2);
+      await store.records.purge(ms('1999-06-02T00:00:00Z'), 100);
+      expect(await store.audit.count(scoped({ started_before: ms('2000-01-01T00:00:00Z') }))).toBe(1);
+      const [sum] = await store.audit.usage(scoped({ started_before: ms('2000-01-01T00:00:00Z') }), ['day']);
+      expect(sum).toMatchObject({ key: { day: '1999-06-03' }, interceptions: 1, cost_usd: 9 });
+      expect(await store.audit.count(scoped({}))).toBe(7);
+    });
+  });
+
   describe('identity', () => {
     it('creates users with unique usernames and lists them by name, hiding the deleted', async () => {
       const carol = user('carol');

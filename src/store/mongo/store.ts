@@ -319,7 +319,8 @@ class MongoAudit implements AuditStore {
     const one = async (name: keyof Summed, field: string, extra: Filter<InterceptionRecord> = {}) => {
       const rows = await this.#interceptions
         .aggregate<{ _id: unknown; v: number }>([
-          { $match: { ...match, ...extra } },
+          // $and, not a merge: the caller's match may name the same field (status: 'completed').
+          { $match: Object.keys(extra).length ? { $and: [match, extra] } : match },
           ...(field === '$one' ? [{ $set: { one: 1 } }] : []),
           { $group: { _id: spec, v: { $sum: field } } },
         ])

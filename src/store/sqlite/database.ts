@@ -38,7 +38,9 @@ import {
 } from '../store.ts';
 import { decode, decodeAll, encode, rowShape, toRow } from './documents.ts';
 import { type SqlValue, where } from './filter.ts';
+import { ROLLUP_BACKFILL, ROLLUP_PRUNE } from './rollup.ts';
 import { COLUMN_READERS, createStatements, SCHEMA_VERSION } from './schema.ts';
+import { countInterceptions, summarizeUsage } from './usage.ts';
 
 /** The store interface with every method synchronous: what one SQLite connection does. */
 type Sync<T> = {
@@ -58,19 +60,6 @@ type Row = Record<string, SqlValue>;
 
 const SQLITE_CONSTRAINT_UNIQUE = 2067;
 const SQLITE_CONSTRAINT_PRIMARYKEY = 1555;
-
-const dayName = (day: number) => new Date(day * 86_400_000).toISOString().slice(0, 10);
-
-const EQUALITY_KEYS = ['initiator_id', 'provider_name', 'client_session_id'] as const;
-
-const USAGE_COLUMN: Record<UsageKey, string> = {
-  initiator: 'initiator_id',
-  model: 'model',
-  provider: 'provider',
-  client: 'client',
-  // An integer day number (cheaper than strftime on every row), named in JS.
-  day: 'CAST(started_at / 86400000 AS INTEGER)',
-};
 
 /** Opens (creating if needed) the file with the pragmas every connection uses. */
 export function openDatabase(file: string): DatabaseSync {
@@ -95,7 +84,14 @@ export function migrate(db: DatabaseSync): void {
   if (version === SCHEMA_VERSION) return;
   db.exec('BEGIN IMMEDIATE');
   try {
+    // Another process may have upgraded the file while this one waited for the lock.
+    const { user_version: now } = db.prepare('PRAGMA user_version').get() as { user_version: number };
+    if (now === SCHEMA_VERSION) {
+      db.exec('COMMIT');
+      return;
+    }
     for (const statement of createStatements()) db.exec(statement);
+    if (now < 2) db.exec(ROLLUP_BACKFILL); // usage_days came with schema 2
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec('COMMIT');
   } catch (err) {
@@ -141,6 +137,8 @@ export class EmbeddedDatabase implements SyncStore {
   #get(text: string, params: SqlValue[] = []): Row | undefined {
     return this.#sql(text).get(...params) as Row | undefined;
   }
+
+  readonly #query = (text: string, params: SqlValue[]): Row[] => this.#all(text, params);
 
   #run(text: string, params: SqlValue[] = []): number {
     return Number(this.#sql(text).run(...params).changes);
@@ -230,6 +228,7 @@ export class EmbeddedDatabase implements SyncStore {
           batch.interceptions = this.#run('DELETE FROM interceptions WHERE id IN (SELECT value FROM json_each(?))', [
             list,
           ]);
+          this.#run(ROLLUP_PRUNE); // the days the triggers summed down to nothing
         }
         return batch;
       }),
@@ -295,10 +294,7 @@ export class EmbeddedDatabase implements SyncStore {
     listJson: (filter: InterceptionFilter, page: PageRequest): string =>
       JSON.stringify(this.audit.list(filter, page).map(present)),
 
-    count: (filter: InterceptionFilter): number => {
-      const w = where(filter);
-      return this.#get(`SELECT count(*) AS n FROM interceptions ${w.sql}`, w.params)?.n as number;
-    },
+    count: (filter: InterceptionFilter): number => countInterceptions(this.#query, filter),
 
     get: (filter: InterceptionFilter, id: string): InterceptionDetail | null => {
       const w = where(filter, undefined, ['id = ?']);
@@ -312,39 +308,8 @@ export class EmbeddedDatabase implements SyncStore {
       );
     },
 
-    usage: (filter: InterceptionFilter, groupBy: readonly UsageKey[]): UsageGroup[] => {
-      // status is set exactly when an interception has ended (and is in the covering index).
-      const w = where(filter, undefined, ['status IS NOT NULL']);
-      const keys = groupBy.map((key, i) => `${USAGE_COLUMN[key]} AS k${i}`);
-      // Without an equality filter to seek on, read the covering index (the planner would
-      // rather walk a group key's index to skip the sort, and read every document).
-      const seeks = EQUALITY_KEYS.some((key) => filter[key] !== undefined);
-      const rows = this.#all(
-        `SELECT ${[...keys, ''].join(', ')}
-           count(*) AS interceptions, total(input_tokens) AS input_tokens, total(output_tokens) AS output_tokens,
-           total(cache_read_input_tokens) AS cache_read_input_tokens,
-           total(cache_write_input_tokens) AS cache_write_input_tokens,
-           sum(cost_usd) AS cost_usd, total(tool_calls) AS tool_calls, total(status = 'failed') AS failed
-         FROM interceptions ${seeks ? '' : 'INDEXED BY interceptions_usage'} ${w.sql}
-         ${groupBy.length ? `GROUP BY ${groupBy.map((_, i) => `k${i}`).join(', ')}` : ''}`,
-        w.params,
-      );
-      return rows
-        .filter((r) => (r.interceptions as number) > 0)
-        .map((r) => ({
-          key: Object.fromEntries(
-            groupBy.map((key, i) => [key, key === 'day' ? dayName(r[`k${i}`] as number) : String(r[`k${i}`])]),
-          ),
-          interceptions: r.interceptions as number,
-          input_tokens: r.input_tokens as number,
-          output_tokens: r.output_tokens as number,
-          cache_read_input_tokens: r.cache_read_input_tokens as number,
-          cache_write_input_tokens: r.cache_write_input_tokens as number,
-          cost_usd: r.cost_usd as number | null,
-          tool_calls: r.tool_calls as number,
-          failed: r.failed as number,
-        }));
-    },
+    usage: (filter: InterceptionFilter, groupBy: readonly UsageKey[]): UsageGroup[] =>
+      summarizeUsage(this.#query, filter, groupBy),
 
     sessions: (filter: InterceptionFilter, page: { limit: number; offset?: number }): SessionSummary[] => {
       const w = where(filter, undefined, ['client_session_id IS NOT NULL']);
@@ -392,10 +357,9 @@ export class EmbeddedDatabase implements SyncStore {
     },
 
     spend: (userId: string, since: Date): number =>
-      this.#get('SELECT total(cost_usd) AS usd FROM interceptions WHERE initiator_id = ? AND started_at >= ?', [
-        userId,
-        since.getTime(),
-      ])?.usd as number,
+      // From `since` on, inclusive; unpriced interceptions add nothing.
+      summarizeUsage(this.#query, { initiator_id: userId, started_after: new Date(since.getTime() - 1) }, [])[0]
+        ?.cost_usd ?? 0,
   };
 
   // ---- identity ------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 import type { CollectionName } from '../store.ts';
+import { ROLLUP_STATEMENTS } from './rollup.ts';
 
 /**
  * The embedded store keeps each document whole, as JSON in `doc` (dates as epoch
@@ -108,8 +109,8 @@ for (const [name, table] of Object.entries(TABLES)) {
   }
 }
 
-/** Bumped when the layout changes (migrate() refuses a file from a newer version). */
-export const SCHEMA_VERSION = 1;
+/** Bumped when the layout changes (migrate() refuses a file from a newer version). 2: usage_days. */
+export const SCHEMA_VERSION = 2;
 
 export function createStatements(): string[] {
   const statements: string[] = [];
@@ -120,7 +121,7 @@ export function createStatements(): string[] {
       ...table.indexes,
     );
   }
-  return statements;
+  return [...statements, ...ROLLUP_STATEMENTS];
 }
 
 /** Per table: its column names, and how to read each one's value off a document. */
