@@ -31,9 +31,10 @@ function interception(i: number): InterceptionRecord {
     ended_at: i % 5 ? new Date(started_at.getTime() + 1_000) : null,
     status: i % 5 ? (i % 7 ? 'completed' : 'failed') : null,
     cost_usd: i % 5 ? 0.25 : null,
-    totals: i % 5
-      ? { input_tokens: i, output_tokens: 1, cache_read_input_tokens: 0, cache_write_input_tokens: 0, tool_calls: 0 }
-      : null,
+    totals:
+      i % 5
+        ? { input_tokens: i, output_tokens: 1, cache_read_input_tokens: 0, cache_write_input_tokens: 0, tool_calls: 0 }
+        : null,
     metadata: {},
   };
 }
