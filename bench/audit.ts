@@ -163,7 +163,8 @@ function exportAll(url: string, token: string): Promise<{ rows: number; seconds:
     );
     let rows = 0;
     child.stdout.on('data', (chunk: Buffer) => {
-      for (const byte of chunk) if (byte === 10) rows++;
+      // indexOf, not a loop over bytes: this process also serves the export being measured.
+      for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) rows++;
     });
     child.on('error', reject);
     child.on('close', (code) => {

@@ -214,17 +214,20 @@ async function list(opts: ListOptions): Promise<void> {
   }
   const pageSize = opts.limit ?? 1000;
   const shown = progress();
-  let afterId = opts.afterId;
   let pages = 0;
   let rows = 0;
-  for (;;) {
-    const page = await fetchPage(opts, q, pageSize, afterId);
+  // The next page is asked for before this one is written, so the server reads it meanwhile.
+  let next: Promise<ApiList> | undefined = fetchPage(opts, q, pageSize, opts.afterId);
+  while (next) {
+    const page: ApiList = await next;
     pages++;
     rows += page.results.length;
+    const full = page.results.length === pageSize;
+    next = full ? fetchPage(opts, q, pageSize, page.results.at(-1)?.id) : undefined;
+    // A failed prefetch is reported by the await above on the next turn, not as unhandled.
+    next?.catch(() => {});
     await out.rows(page.results);
     shown.page(pages, rows, page.count);
-    if (page.results.length < pageSize) break;
-    afterId = page.results.at(-1)?.id;
   }
   await out.end();
   shown.done(pages, rows);

@@ -591,6 +591,49 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
     });
   });
 
+  // After the queries above: on FerretDB every query reads the whole collection.
+  describe('large pages', () => {
+    it('renders a page as large as an export asks for, in order, from the start, an offset or a cursor', async () => {
+      const many = Array.from({ length: 450 }, (_, i) =>
+        interception(i % 3 ? bob._id : alice._id, new Date(Date.UTC(2025, 6, 1) + Math.floor(i / 2) * 1_000), {
+          model: 'page-model',
+        }),
+      );
+      await store.records.write(
+        many.flatMap((doc, i): RecordOp[] => [
+          { kind: 'interception', doc },
+          {
+            kind: 'user_prompt',
+            doc: {
+              _id: randomUUID(),
+              interception_id: doc._id,
+              provider_response_id: null,
+              prompt: `p${i}`,
+              created_at: doc.started_at,
+            },
+          },
+        ]),
+      );
+      const cursor = await store.audit.cursor({}, many[300]!._id);
+      const pages: Array<[InterceptionFilter, { limit: number; offset?: number; after?: typeof cursor & {} }]> = [
+        [{ model: 'page-model' }, { limit: 1000 }],
+        [
+          { model: 'page-model', initiator_id: bob._id },
+          { limit: 250, offset: 20 },
+        ],
+        [{ model: 'page-model' }, { limit: 400, after: cursor ?? undefined }],
+      ];
+      for (const [filter, page] of pages) {
+        const expected = (await store.audit.list(filter, page)).map(present);
+        const rendered = JSON.parse(await store.audit.listJson(filter, page));
+        expect(rendered).toEqual(JSON.parse(JSON.stringify(expected)));
+        expect(rendered.length).toBe(expected.length);
+      }
+      expect(JSON.parse(await store.audit.listJson({ model: 'page-model' }, { limit: 1000 }))).toHaveLength(450);
+      expect(JSON.parse(await store.audit.listJson({ model: 'no-such-model' }, { limit: 1000 }))).toEqual([]);
+    });
+  });
+
   describe('identity', () => {
     it('creates users with unique usernames and lists them by name, hiding the deleted', async () => {
       const carol = user('carol');

@@ -275,6 +275,30 @@ export class EmbeddedDatabase implements SyncStore {
     });
   }
 
+  #page(column: 'doc' | 'id', filter: InterceptionFilter, page: PageRequest): Row[] {
+    const w = where(filter, page.after);
+    return this.#all(
+      `SELECT ${column} FROM interceptions ${w.sql} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?`,
+      [...w.params, page.limit, page.offset ?? 0],
+    );
+  }
+
+  /** A page picked first and rendered in parts, by whichever connections are free (see store.ts). */
+  readonly pages = {
+    ids: (filter: InterceptionFilter, page: PageRequest): string[] =>
+      this.#page('id', filter, page).map((row) => row.id as string),
+
+    /** These interceptions, in this order, as the audit API's JSON array. */
+    json: (ids: string[]): string => {
+      const rows = this.#all('SELECT id, doc FROM interceptions WHERE id IN (SELECT value FROM json_each(?))', [
+        this.#idList(ids),
+      ]);
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      const ordered = ids.map((id) => byId.get(id)).filter((row) => row !== undefined);
+      return JSON.stringify(this.#expand(ordered).map(present));
+    },
+  };
+
   readonly audit: Sync<AuditStore> = {
     cursor: (filter: InterceptionFilter, id: string): Cursor | null => {
       const w = where(filter, undefined, ['id = ?']);
@@ -282,14 +306,8 @@ export class EmbeddedDatabase implements SyncStore {
       return row ? { _id: id, started_at: new Date(row.started_at as number) } : null;
     },
 
-    list: (filter: InterceptionFilter, page: PageRequest): InterceptionDetail[] => {
-      const w = where(filter, page.after);
-      const rows = this.#all(
-        `SELECT doc FROM interceptions ${w.sql} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?`,
-        [...w.params, page.limit, page.offset ?? 0],
-      );
-      return this.#expand(rows);
-    },
+    list: (filter: InterceptionFilter, page: PageRequest): InterceptionDetail[] =>
+      this.#expand(this.#page('doc', filter, page)),
 
     listJson: (filter: InterceptionFilter, page: PageRequest): string =>
       JSON.stringify(this.audit.list(filter, page).map(present)),
