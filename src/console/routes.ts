@@ -14,17 +14,31 @@ export const CONSOLE_CSP = [
   "form-action 'self'",
 ].join('; ');
 
+/** Whether the client takes gzip (listed, and not with q=0). */
+function takesGzip(request: FastifyRequest): boolean {
+  return String(request.headers['accept-encoding'] ?? '')
+    .split(',')
+    .some((entry) => {
+      const [name, ...params] = entry.split(';').map((part) => part.trim().toLowerCase());
+      const q = params.find((p) => p.startsWith('q='));
+      return (name === 'gzip' || name === '*') && (q === undefined || Number(q.slice(2)) > 0);
+    });
+}
+
 function send(request: FastifyRequest, reply: FastifyReply, asset: Asset, cacheControl: string) {
+  const variant = asset.gzip && takesGzip(request) ? asset.gzip : undefined;
   reply
     .header('content-security-policy', CONSOLE_CSP)
     .header('x-content-type-options', 'nosniff')
     .header('referrer-policy', 'no-referrer')
     .header('x-frame-options', 'DENY')
     .header('cache-control', cacheControl)
-    .header('etag', asset.etag)
+    .header('etag', variant?.etag ?? asset.etag)
     .type(asset.type);
-  if (request.headers['if-none-match'] === asset.etag) return reply.code(304).send();
-  return reply.send(asset.body);
+  if (asset.gzip) reply.header('vary', 'accept-encoding');
+  if (request.headers['if-none-match'] === (variant?.etag ?? asset.etag)) return reply.code(304).send();
+  if (variant) reply.header('content-encoding', 'gzip');
+  return reply.send(variant?.body ?? asset.body);
 }
 
 /**

@@ -1,3 +1,5 @@
+import { get, type IncomingHttpHeaders } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBridge, type TestBridge } from '../helpers/bridge.ts';
 import { type TestStore, testEmbeddedStore } from '../helpers/db.ts';
@@ -86,6 +88,34 @@ describe('the web console over HTTP', () => {
       expect(body, url).not.toMatch(/localStorage|sessionStorage/);
     }
     expect(seen.size).toBeGreaterThan(10);
+  });
+
+  it('sends text gzipped to clients that take it, with its own ETag, and as it is to the rest', async () => {
+    const main = assetUrls(html).find((u) => u.endsWith('/main.js')) as string;
+    const raw = (path: string, headers: Record<string, string>) =>
+      new Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }>((done, fail) => {
+        get(`${bridge.url}${path}`, { headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => done({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        }).on('error', fail);
+      });
+    for (const path of ['/', main]) {
+      const plain = await raw(path, { 'accept-encoding': 'identity' });
+      const zipped = await raw(path, { 'accept-encoding': 'gzip, deflate, br' });
+      expect(plain.headers['content-encoding'], path).toBeUndefined();
+      expect(zipped.headers['content-encoding'], path).toBe('gzip');
+      expect(zipped.headers.vary, path).toBe('accept-encoding');
+      expect(gunzipSync(zipped.body).equals(plain.body), path).toBe(true);
+      expect(zipped.body.length, path).toBeLessThan(plain.body.length);
+      expect(zipped.headers.etag, path).not.toBe(plain.headers.etag);
+      expect((await raw(path, { 'accept-encoding': 'gzip;q=0' })).headers['content-encoding'], path).toBeUndefined();
+      const revalidated = await raw(path, {
+        'accept-encoding': 'gzip',
+        'if-none-match': zipped.headers.etag as string,
+      });
+      expect(revalidated.status, path).toBe(304);
+    }
   });
 
   it('answers 404 for unknown console paths and old versions, and leaves the other routes alone', async () => {

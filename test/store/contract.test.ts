@@ -68,6 +68,21 @@ function interception(initiator: string, started: Date, fields: Partial<Intercep
   };
 }
 
+/** An interception and its prompt, as recorded. */
+const withPrompt = (doc: InterceptionRecord, prompt: string): RecordOp[] => [
+  { kind: 'interception', doc },
+  {
+    kind: 'user_prompt',
+    doc: {
+      _id: randomUUID(),
+      interception_id: doc._id,
+      provider_response_id: null,
+      prompt,
+      created_at: doc.started_at,
+    },
+  },
+];
+
 describe.each(STORE_KINDS)('%s store', (kind) => {
   let store: TestStore;
   const alice = user('alice');
@@ -199,21 +214,7 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
         interception(bob._id, new Date(Date.UTC(2001, 0, 1))),
         interception(bob._id, new Date(Date.UTC(2001, 0, 2))),
       ];
-      await store.records.write(
-        old.flatMap((doc): RecordOp[] => [
-          { kind: 'interception', doc },
-          {
-            kind: 'user_prompt',
-            doc: {
-              _id: randomUUID(),
-              interception_id: doc._id,
-              provider_response_id: null,
-              prompt: 'p',
-              created_at: doc.started_at,
-            },
-          },
-        ]),
-      );
+      await store.records.write(old.flatMap((doc) => withPrompt(doc, 'p')));
       const cutoff = new Date(Date.UTC(2002, 0, 1));
       const first = await store.records.purge(cutoff, 1);
       expect(first.interceptions).toBe(1);
@@ -599,21 +600,7 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
           model: 'page-model',
         }),
       );
-      await store.records.write(
-        many.flatMap((doc, i): RecordOp[] => [
-          { kind: 'interception', doc },
-          {
-            kind: 'user_prompt',
-            doc: {
-              _id: randomUUID(),
-              interception_id: doc._id,
-              provider_response_id: null,
-              prompt: `p${i}`,
-              created_at: doc.started_at,
-            },
-          },
-        ]),
-      );
+      await store.records.write(many.flatMap((doc, i) => withPrompt(doc, `p${i}`)));
       const cursor = await store.audit.cursor({}, many[300]!._id);
       const pages: Array<[InterceptionFilter, { limit: number; offset?: number; after?: typeof cursor & {} }]> = [
         [{ model: 'page-model' }, { limit: 1000 }],
