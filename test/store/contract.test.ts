@@ -617,6 +617,19 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
         expect(rendered.length).toBe(expected.length);
       }
       expect(JSON.parse(await store.audit.listJson({ model: 'page-model' }, { limit: 1000 }))).toHaveLength(450);
+      // Following the pages as an export does (the embedded store reads each next one ahead).
+      const followed: string[] = [];
+      let after: Awaited<ReturnType<typeof store.audit.cursor>> = null;
+      for (;;) {
+        const rows = JSON.parse(
+          await store.audit.listJson({ model: 'page-model' }, { limit: 200, after: after ?? undefined }),
+        ) as Array<{ id: string }>;
+        followed.push(...rows.map((r) => r.id));
+        if (rows.length < 200) break;
+        after = await store.audit.cursor({}, rows.at(-1)?.id as string);
+      }
+      const listed = await store.audit.list({ model: 'page-model' }, { limit: 1000 });
+      expect(followed).toEqual(listed.map((d) => d.interception._id));
       expect(JSON.parse(await store.audit.listJson({ model: 'no-such-model' }, { limit: 1000 }))).toEqual([]);
     });
   });

@@ -275,18 +275,25 @@ export class EmbeddedDatabase implements SyncStore {
     });
   }
 
-  #page(column: 'doc' | 'id', filter: InterceptionFilter, page: PageRequest): Row[] {
+  #page(columns: 'doc' | 'id, started_at', filter: InterceptionFilter, page: PageRequest): Row[] {
     const w = where(filter, page.after);
     return this.#all(
-      `SELECT ${column} FROM interceptions ${w.sql} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?`,
+      `SELECT ${columns} FROM interceptions ${w.sql} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?`,
       [...w.params, page.limit, page.offset ?? 0],
     );
   }
 
-  /** A page picked first and rendered in parts, by whichever connections are free (see store.ts). */
+  /** A page picked first and rendered in parts, by whichever connections are free (see pages.ts). */
   readonly pages = {
-    ids: (filter: InterceptionFilter, page: PageRequest): string[] =>
-      this.#page('id', filter, page).map((row) => row.id as string),
+    /** The page's ids, and its last row as the cursor of the page after it. */
+    ids: (filter: InterceptionFilter, page: PageRequest): { ids: string[]; last: Cursor | null } => {
+      const rows = this.#page('id, started_at', filter, page);
+      const last = rows.at(-1);
+      return {
+        ids: rows.map((row) => row.id as string),
+        last: last ? { _id: last.id as string, started_at: new Date(last.started_at as number) } : null,
+      };
+    },
 
     /** These interceptions, in this order, as the audit API's JSON array. */
     json: (ids: string[]): string => {

@@ -15,6 +15,9 @@ export interface SerializedError {
   errcode?: number;
 }
 
+/** A store call by name, wherever it runs (a worker thread, or inline). */
+export type Call = (method: string, args: unknown[]) => Promise<unknown>;
+
 export type Response = { id: number; value: unknown } | { id: number; error: SerializedError };
 
 /** Runs a request against a connection; errors come back as data (they must cross a thread). */

@@ -2,9 +2,10 @@ import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { embeddedStorePath, siblingModule } from '../../paths.ts';
-import type { InterceptionFilter, PageRequest, Store } from '../store.ts';
+import type { Store } from '../store.ts';
 import { EmbeddedDatabase, migrate, openDatabase } from './database.ts';
-import { type Request, type Response, revive, run } from './protocol.ts';
+import { PageReader } from './pages.ts';
+import { type Call, type Request, type Response, revive, run } from './protocol.ts';
 
 /** SQLite result codes (primary) that describe a passing condition, not a bad record. */
 const TRANSIENT = new Set([5 /* BUSY */, 6 /* LOCKED */, 7 /* NOMEM */, 10 /* IOERR */, 13 /* FULL */, 14, 15]);
@@ -38,27 +39,7 @@ const READS = new Set([
   'pages.json',
 ]);
 
-/** From this many rows on, a page is rendered in two halves on both readers at once. */
-const SPLIT_PAGE_AT = 200;
-
-/**
- * An audit page as JSON, its rows picked in one read (so the halves can neither overlap nor
- * miss a row) and rendered by the two readers side by side: an export's page takes the time
- * of half a page.
- */
-async function splitListJson(call: Call, filter: InterceptionFilter, page: PageRequest): Promise<string> {
-  if (page.limit < SPLIT_PAGE_AT) return call('audit.listJson', [filter, page]) as Promise<string>;
-  const ids = (await call('pages.ids', [filter, page])) as string[];
-  const half = Math.ceil(ids.length / 2);
-  const parts = [ids.slice(0, half), ids.slice(half)].filter((part) => part.length);
-  const arrays = (await Promise.all(parts.map((part) => call('pages.json', [part])))) as string[];
-  // Each part is a JSON array: join their insides.
-  return `[${arrays.map((array) => array.slice(1, -1)).join(',')}]`;
-}
-
 class WorkerGone extends Error {}
-
-type Call = (method: string, args: unknown[]) => Promise<unknown>;
 
 /** A worker thread with its own connection; restarted on the next call if it ever dies. */
 class Channel {
@@ -194,6 +175,7 @@ export function openEmbeddedStore(dataDir: string, mode: 'threads' | 'inline'): 
     const reader = readers.reduce((a, b) => (b.load < a.load ? b : a));
     return reader.call(method, args);
   };
+  const pages = new PageReader(call);
   return facade(
     call,
     {
@@ -217,6 +199,6 @@ export function openEmbeddedStore(dataDir: string, mode: 'threads' | 'inline'): 
         await Promise.all([writer, ...readers].map((c) => c.close()));
       },
     },
-    { listJson: (filter, page) => splitListJson(call, filter, page) },
+    { listJson: (filter, page) => pages.listJson(filter, page) },
   );
 }
