@@ -16,6 +16,8 @@ export interface McpServerConfig {
   tool_deny_regex?: string;
   per_user_credentials: boolean;
   call_timeout: string;
+  /** Largest answer to one request (bytes, or `512KiB` / `8MiB`). */
+  max_response_bytes?: string | number;
   /** Roles given this server's tools; absent = everyone. */
   allowed_roles?: Role[];
 }

@@ -11,6 +11,8 @@ import type { McpServerConfig } from '../config/config.ts';
 import { parseDuration } from '../config/duration.ts';
 import type { Logger } from '../observability/logger.ts';
 import { inSpan, tracedFetch } from '../observability/tracing.ts';
+import { parseByteSize } from '../recorder/sanitize.ts';
+import { boundedFetch } from './bounded-fetch.ts';
 import { hideUrlSecrets, shownUrl } from './shown-url.ts';
 import { compareNames, injectedName, toolFilter } from './tool-names.ts';
 import { errorResult, mapToolResult } from './tool-result.ts';
@@ -51,6 +53,9 @@ export class StreamableHTTPServerProxy {
   readonly #keep: (rawName: string) => boolean;
   readonly #callTimeoutMs: number;
   readonly #connectTimeoutMs: number;
+  readonly #maxResponseBytes: number;
+  /** Sessions ended because an answer passed max_response_bytes, and why. */
+  readonly #cuts = new WeakMap<Client, Error>();
   readonly #retryInitialMs: number;
   readonly #retryMaxMs: number;
   readonly #log: Logger;
@@ -81,6 +86,7 @@ export class StreamableHTTPServerProxy {
     this.#keep = toolFilter(config.tool_allow_regex, config.tool_deny_regex);
     this.#callTimeoutMs = parseDuration(config.call_timeout || '60s') || 60_000;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.#maxResponseBytes = parseByteSize(config.max_response_bytes ?? '8MiB');
     this.#retryInitialMs = options.retryInitialMs ?? 1_000;
     this.#retryMaxMs = options.retryMaxMs ?? 30_000;
     this.#log = options.logger.child({
@@ -157,6 +163,8 @@ export class StreamableHTTPServerProxy {
         return done(mapToolResult(result as CallToolResult));
       } catch (err) {
         if (options.signal?.aborted) return done(errorResult(`tool call "${rawName}" was cancelled`));
+        const cut = this.#cuts.get(client);
+        if (cut) return done(errorResult(`tool call "${rawName}" failed: ${cut.message}`));
         if (isTimeout(err))
           return done(errorResult(`tool call "${rawName}" timed out after ${this.#callTimeoutMs} ms`));
         if (!isConnectionLoss(err)) return done(errorResult(`tool call "${rawName}" failed: ${this.#message(err)}`));
@@ -207,7 +215,12 @@ export class StreamableHTTPServerProxy {
     const client = new Client(CLIENT_INFO, { capabilities: {} });
     const transport = new StreamableHTTPClientTransport(new URL(this.url), {
       requestInit: { headers: this.#headers },
-      fetch: tracedFetch, // carries the active span's traceparent when tracing is on
+      // Carries the active span's traceparent when tracing is on; one answer at most max_response_bytes.
+      fetch: boundedFetch(tracedFetch, this.#maxResponseBytes, (err) => {
+        // The SDK would wait on a cut stream for ever: end the session, so its calls fail now.
+        this.#cuts.set(client, err);
+        void this.#recover(client, err);
+      }),
       // The SDK's own stream resumption is off: a drop surfaces as an error and we reconnect whole.
       reconnectionOptions: {
         maxRetries: 0,

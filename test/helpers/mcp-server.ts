@@ -11,6 +11,7 @@ import {
   isInitializeRequest,
   ListToolsRequestSchema,
   McpError,
+  type ServerNotification,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 
@@ -29,6 +30,8 @@ export interface TestMcpServerOptions {
   namedTools?: string[];
   /** Tools (new, or replacing a built-in one) that answer with this fixed text, whatever they are asked. */
   answers?: Record<string, string>;
+  /** Tools that answer with this many bytes of text, streamed (no Content-Length). */
+  streamedAnswers?: Record<string, number>;
 }
 
 export interface TestMcpServer {
@@ -63,6 +66,7 @@ type Handler = (
   args: Record<string, unknown>,
   headers: Record<string, string>,
   signal: AbortSignal,
+  notify: (notification: ServerNotification) => Promise<void>,
 ) => Promise<CallToolResult>;
 
 const text = (t: string): CallToolResult => ({ content: [{ type: 'text', text: t }] });
@@ -115,6 +119,16 @@ export async function startTestMcpServer(options: TestMcpServerOptions = {}): Pr
     tools.set(name, extra(name));
   }
   for (const name of options.namedTools ?? []) tools.set(name, extra(name));
+  for (const [name, bytes] of Object.entries(options.streamedAnswers ?? {})) {
+    tools.set(name, {
+      tool: { name, description: `Streams ${bytes} bytes.`, inputSchema: { type: 'object', properties: {} } },
+      // A notification first flushes the response's headers: the answer then streams, unsized.
+      handler: async (_args, _headers, _signal, notify) => {
+        await notify({ method: 'notifications/message', params: { level: 'info', data: 'answering' } });
+        return text('x'.repeat(bytes));
+      },
+    });
+  }
   for (const [name, answer] of Object.entries(options.answers ?? {})) {
     const old = tools.get(name)?.tool;
     tools.set(name, {
@@ -134,7 +148,7 @@ export async function startTestMcpServer(options: TestMcpServerOptions = {}): Pr
   function newSession(): StreamableHTTPServerTransport {
     const server = new Server(
       { name: 'aibridge-test', version: '1.0.0' },
-      { capabilities: { tools: { listChanged: true } } },
+      { capabilities: { tools: { listChanged: true }, logging: {} } },
     );
     server.setRequestHandler(ListToolsRequestSchema, async (request) => {
       const all = sortedTools();
@@ -156,7 +170,7 @@ export async function startTestMcpServer(options: TestMcpServerOptions = {}): Pr
       }
       concurrency.peak = Math.max(concurrency.peak, ++concurrency.now);
       try {
-        return await entry.handler(request.params.arguments ?? {}, headers, extra.signal);
+        return await entry.handler(request.params.arguments ?? {}, headers, extra.signal, extra.sendNotification);
       } finally {
         concurrency.now--;
       }

@@ -125,6 +125,24 @@ describe('StreamableHTTPServerProxy', () => {
     expect((await proxy.callTool('slow', { ms: 10 })).isError).toBe(false); // the connection survives
   });
 
+  it('fails a call whose answer passes max_response_bytes, sized or streamed, and goes on', async () => {
+    const big = await startTestMcpServer({
+      extraTools: 0,
+      answers: { sized: 'x'.repeat(2_000_000) },
+      streamedAnswers: { streamed: 2_000_000, fits: 1_000 },
+    });
+    cleanup.push(() => big.stop());
+    const proxy = await proxyFor(big, { max_response_bytes: '1MiB', call_timeout: '20s' });
+    for (const tool of ['sized', 'streamed']) {
+      // Told why at once, not "timed out" after call_timeout (the SDK alone waits on a cut stream).
+      const result = await proxy.callTool(tool, {});
+      expect(result.isError, tool).toBe(true);
+      expect(result.error, tool).toMatch(/answer exceeded 1048576 bytes \(max_response_bytes\)/);
+      expect((await proxy.callTool('echo', { text: 'after' })).content).toContainEqual({ type: 'text', text: 'after' });
+    }
+    expect((await proxy.callTool('fits', {})).isError).toBe(false);
+  });
+
   it('reports cancellation, unknown tools and bad arguments as error results', async () => {
     const proxy = await proxyFor(server);
     const abort = new AbortController();
