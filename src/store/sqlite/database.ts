@@ -140,6 +140,17 @@ export class EmbeddedDatabase implements SyncStore {
 
   readonly #query = (text: string, params: SqlValue[]): Row[] => this.#all(text, params);
 
+  /** Several reads as of one moment (a count adds whole days to partial ones: no write between). */
+  #snapshot<T>(read: () => T): T {
+    if (this.db.isTransaction) return read();
+    this.db.exec('BEGIN');
+    try {
+      return read();
+    } finally {
+      this.db.exec('COMMIT');
+    }
+  }
+
   #run(text: string, params: SqlValue[] = []): number {
     return Number(this.#sql(text).run(...params).changes);
   }
@@ -319,7 +330,7 @@ export class EmbeddedDatabase implements SyncStore {
     listJson: (filter: InterceptionFilter, page: PageRequest): string =>
       JSON.stringify(this.audit.list(filter, page).map(present)),
 
-    count: (filter: InterceptionFilter): number => countInterceptions(this.#query, filter),
+    count: (filter: InterceptionFilter): number => this.#snapshot(() => countInterceptions(this.#query, filter)),
 
     get: (filter: InterceptionFilter, id: string): InterceptionDetail | null => {
       const w = where(filter, undefined, ['id = ?']);
@@ -334,7 +345,7 @@ export class EmbeddedDatabase implements SyncStore {
     },
 
     usage: (filter: InterceptionFilter, groupBy: readonly UsageKey[]): UsageGroup[] =>
-      summarizeUsage(this.#query, filter, groupBy),
+      this.#snapshot(() => summarizeUsage(this.#query, filter, groupBy)),
 
     sessions: (filter: InterceptionFilter, page: { limit: number; offset?: number }): SessionSummary[] => {
       const w = where(filter, undefined, ['client_session_id IS NOT NULL']);
@@ -383,8 +394,7 @@ export class EmbeddedDatabase implements SyncStore {
 
     spend: (userId: string, since: Date): number =>
       // From `since` on, inclusive; unpriced interceptions add nothing.
-      summarizeUsage(this.#query, { initiator_id: userId, started_after: new Date(since.getTime() - 1) }, [])[0]
-        ?.cost_usd ?? 0,
+      this.audit.usage({ initiator_id: userId, started_after: new Date(since.getTime() - 1) }, [])[0]?.cost_usd ?? 0,
   };
 
   // ---- identity ------------------------------------------------------------------------
