@@ -1,16 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiInterception } from '../../src/audit/present.ts';
-import type {
-  InterceptionRecord,
-  TokenUsageRecord,
-  ToolUsageRecord,
-  UserPromptRecord,
-} from '../../src/recorder/records.ts';
+import type { InterceptionRecord, TokenUsageRecord } from '../../src/recorder/records.ts';
 import { startTestBridge, type TestBridge } from '../helpers/bridge.ts';
 import { type TestStore, testEmbeddedStore } from '../helpers/db.ts';
 import { freePort } from '../helpers/mongo-server.ts';
 import { runCli } from '../helpers/process.ts';
+import { promptRecord, toolUsageRecord } from '../helpers/records.ts';
 
 let store: TestStore;
 let bridge: TestBridge;
@@ -59,36 +55,11 @@ async function seed() {
     created_at: new Date(T0 + n),
   });
   await store.records.write([usage(1), usage(2)].map((doc) => ({ kind: 'token_usage' as const, doc })));
-  await store.records.write([
-    {
-      kind: 'user_prompt',
-      doc: {
-        _id: randomUUID(),
-        interception_id: first._id,
-        provider_response_id: null,
-        prompt: PROMPT,
-        created_at: new Date(T0),
-      } satisfies UserPromptRecord,
-    },
-  ]);
+  await store.records.write([{ kind: 'user_prompt', doc: promptRecord(first, PROMPT, { created_at: new Date(T0) }) }]);
   await store.records.write([
     {
       kind: 'tool_usage',
-      doc: {
-        _id: randomUUID(),
-        interception_id: first._id,
-        provider_response_id: null,
-        tool_call_id: 'toolu_1',
-        server_url: null,
-        tool: 'Bash',
-        input: '{}',
-        injected: false,
-        invocation_error: null,
-        output: null,
-        duration_ms: null,
-        metadata: {},
-        created_at: new Date(T0 + 3),
-      } satisfies ToolUsageRecord,
+      doc: toolUsageRecord(first, { tool_call_id: 'toolu_1', created_at: new Date(T0 + 3) }),
     },
   ]);
 }

@@ -1,6 +1,7 @@
 import { get, type IncomingHttpHeaders } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QUERY_KEYS } from '../../src/audit/query.ts';
 import { startTestBridge, type TestBridge } from '../helpers/bridge.ts';
 import { type TestStore, testEmbeddedStore } from '../helpers/db.ts';
 
@@ -137,5 +138,13 @@ describe('the web console over HTTP', () => {
     expect((await fetch(`${bridge.url}/readyz`)).status).toBe(200);
     expect((await fetch(`${bridge.url}/metrics`)).status).toBe(200);
     expect((await fetch(`${bridge.url}/api/v2/aibridge/session`)).status).toBe(401);
+  });
+});
+
+describe('the console beside the API', () => {
+  it('offers exactly the q keys the audit API reads', async () => {
+    // The browser cannot import the server's TypeScript: its copy of the list is held to it here.
+    const consoleQuery = await import(new URL('../../src/console/assets/lib/query.js', import.meta.url).href);
+    expect(consoleQuery.KEYS).toEqual([...QUERY_KEYS]);
   });
 });

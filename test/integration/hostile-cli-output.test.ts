@@ -4,12 +4,11 @@
  * text drive their terminal (escape sequences: clipboard writes, hidden lines, a fake prompt)
  * or their spreadsheet (a CSV cell starting with `=` runs as a formula).
  */
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBridge, type TestBridge } from '../helpers/bridge.ts';
 import { type TestStore, testEmbeddedStore } from '../helpers/db.ts';
 import { runCli } from '../helpers/process.ts';
-import { interceptionRecord } from '../helpers/records.ts';
+import { interceptionRecord, promptRecord } from '../helpers/records.ts';
 
 const ESCAPES = '\x1b]52;c;ZWNobyBwd25lZA==\x07\x1b[2J\x1b[1A\r\x9b31m';
 const MODEL = `gpt-5${ESCAPES}`;
@@ -32,16 +31,7 @@ beforeAll(async () => {
   });
   await store.records.write([
     { kind: 'interception', doc },
-    {
-      kind: 'user_prompt',
-      doc: {
-        _id: randomUUID(),
-        interception_id: doc._id,
-        provider_response_id: null,
-        prompt: FORMULA,
-        created_at: new Date(),
-      },
-    },
+    { kind: 'user_prompt', doc: promptRecord(doc, FORMULA) },
   ]);
   env = { AIBRIDGE_URL: bridge.url, AIBRIDGE_SESSION_TOKEN: auditor.token };
 });

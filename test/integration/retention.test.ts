@@ -8,7 +8,7 @@ import { CHILD_COLLECTIONS, COLLECTIONS } from '../../src/store/store.ts';
 import { startTestBridge } from '../helpers/bridge.ts';
 import { STORE_KINDS, type TestStore, testStore } from '../helpers/db.ts';
 import { waitUntil } from '../helpers/process.ts';
-import { interceptionRecord } from '../helpers/records.ts';
+import { interceptionRecord, promptRecord, toolUsageRecord } from '../helpers/records.ts';
 
 const HOUR = 3_600_000;
 
@@ -34,18 +34,17 @@ describe.each(STORE_KINDS)('retention on the %s store', (kind) => {
     const ids = Array.from({ length: count }, () => randomUUID());
     const ops: RecordOp[] = [];
     for (const id of ids) {
-      const child = { _id: randomUUID(), interception_id: id, provider_response_id: null, created_at: started };
+      const doc = interceptionRecord({ _id: id, initiator_id: initiator, started_at: started });
       ops.push(
-        {
-          kind: 'interception',
-          doc: interceptionRecord({ _id: id, initiator_id: initiator, started_at: started }),
-        },
-        { kind: 'user_prompt', doc: { ...child, prompt: 'p' } },
+        { kind: 'interception', doc },
+        { kind: 'user_prompt', doc: promptRecord(doc, 'p') },
         {
           kind: 'token_usage',
           doc: {
-            ...child,
             _id: randomUUID(),
+            interception_id: id,
+            provider_response_id: null,
+            created_at: started,
             input_tokens: 1,
             output_tokens: 1,
             cache_read_input_tokens: 0,
@@ -54,22 +53,7 @@ describe.each(STORE_KINDS)('retention on the %s store', (kind) => {
             metadata: {},
           },
         },
-        {
-          kind: 'tool_usage',
-          doc: {
-            ...child,
-            _id: randomUUID(),
-            tool_call_id: 'c',
-            server_url: null,
-            tool: 't',
-            input: '{}',
-            injected: false,
-            invocation_error: null,
-            output: null,
-            duration_ms: null,
-            metadata: {},
-          },
-        },
+        { kind: 'tool_usage', doc: toolUsageRecord(doc) },
         {
           kind: 'model_thought',
           doc: { _id: randomUUID(), interception_id: id, content: 'x', source: 's', created_at: started },

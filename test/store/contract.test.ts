@@ -22,6 +22,7 @@ import {
   type UserDoc,
 } from '../../src/store/store.ts';
 import { STORE_KINDS, type TestStore, testStore } from '../helpers/db.ts';
+import { promptRecord } from '../helpers/records.ts';
 
 const T0 = Date.parse('2026-03-01T12:00:00Z');
 const at = (minutes: number) => new Date(T0 + minutes * 60_000);
@@ -71,16 +72,7 @@ function interception(initiator: string, started: Date, fields: Partial<Intercep
 /** An interception and its prompt, as recorded. */
 const withPrompt = (doc: InterceptionRecord, prompt: string): RecordOp[] => [
   { kind: 'interception', doc },
-  {
-    kind: 'user_prompt',
-    doc: {
-      _id: randomUUID(),
-      interception_id: doc._id,
-      provider_response_id: null,
-      prompt,
-      created_at: doc.started_at,
-    },
-  },
+  { kind: 'user_prompt', doc: promptRecord(doc, prompt) },
 ];
 
 describe.each(STORE_KINDS)('%s store', (kind) => {
