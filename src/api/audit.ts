@@ -5,7 +5,7 @@ import type { Principal } from '../identity/users.ts';
 import type { AppContext } from '../server/context.ts';
 import { type InterceptionFilter, USAGE_KEYS, type UsageGroup, type UsageKey } from '../store/store.ts';
 import { principalOf, seesEveryone } from './auth.ts';
-import { ApiError, invalid, storeUnavailable, type Validation } from './errors.ts';
+import { ApiError, guard, invalid, type Validation } from './errors.ts';
 import { ref } from './schemas.ts';
 
 export const DEFAULT_LIMIT = 100;
@@ -77,16 +77,6 @@ async function readRequest(ctx: AppContext, request: FastifyRequest) {
   if (problems.length) throw invalid(problems);
   const filter = await guard(ctx, () => filterOf(ctx, principal, query));
   return { principal, filter, limit, offset, afterId, raw };
-}
-
-/** Runs store work; an outage answers 503 within a second instead of a 500 after a long wait. */
-export async function guard<T>(ctx: AppContext, work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    if (err instanceof ApiError || ctx.store.isPermanent(err)) throw err;
-    throw storeUnavailable();
-  }
 }
 
 /** Users by id as the API names them. */

@@ -1,9 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { hashToken } from '../identity/users.ts';
 import type { AppContext } from '../server/context.ts';
-import { guard } from './audit.ts';
 import { overHttps, principalOf, sessionCookie, sessionCookieName } from './auth.ts';
-import { ApiError } from './errors.ts';
+import { ApiError, guard } from './errors.ts';
 import { ref } from './schemas.ts';
 import { presentUser } from './users.ts';
 

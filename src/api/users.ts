@@ -10,12 +10,11 @@ import {
   USERNAME_PATTERN,
   type User,
 } from '../identity/users.ts';
-import { McpCredentials, parseHeader } from '../mcp/credentials.ts';
+import { CredentialsKeyError, McpCredentials, parseHeader } from '../mcp/credentials.ts';
 import type { AppContext } from '../server/context.ts';
 import { type ApiKeyDoc, type Budget, ROLES, type Role } from '../store/store.ts';
-import { guard } from './audit.ts';
 import { principalOf, requireOwner, seesEveryone } from './auth.ts';
-import { ApiError, invalid } from './errors.ts';
+import { ApiError, guard, invalid } from './errors.ts';
 import { ref } from './schemas.ts';
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
@@ -340,14 +339,14 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
           throw invalid([{ field: `headers.${name}`, detail: (err as Error).message }], 'invalid request body');
         }
       }
-      try {
-        await guard(ctx, () => credentials().set(user._id, server.name, headers));
-      } catch (err) {
-        if (err instanceof ApiError) throw err;
-        throw new ApiError(503, 'per-user MCP credentials are not enabled on this bridge', {
-          detail: (err as Error).message,
-        });
-      }
+      await guard(ctx, async () => {
+        try {
+          await credentials().set(user._id, server.name, headers);
+        } catch (err) {
+          if (!(err instanceof CredentialsKeyError)) throw err;
+          throw new ApiError(503, 'per-user MCP credentials are not enabled on this bridge', { detail: err.message });
+        }
+      });
       return reply.code(204).send();
     },
   );

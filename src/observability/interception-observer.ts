@@ -20,6 +20,7 @@ import type {
 import type { ToolCall, Usage } from '../intercept/types.ts';
 import { CircuitOpenError } from '../limits/circuit-breaker.ts';
 import type { ToolCallResult, ToolRef } from '../mcp/types.ts';
+import { sumCosts } from '../pricing/cost.ts';
 import { recordId } from '../recorder/record-id.ts';
 import type { Recorder } from '../recorder/recorder-port.ts';
 import type { InterceptionStatus, InterceptionTotals, RecordOp } from '../recorder/records.ts';
@@ -374,7 +375,7 @@ export class InterceptionObserver implements InterceptionEvents {
   #recordTokens(usage: Usage, responseId: string | null): void {
     // PRICING: the one place a usage is priced; the interception's cost is the sum, null if any is unpriced.
     const cost = this.#deps.cost ? this.#deps.cost(this.#model, usage) : null;
-    this.#cost = this.#cost === null || cost === null ? null : this.#cost + cost;
+    this.#cost = this.#cost === null ? null : sumCosts([this.#cost, cost]);
     const span = this.#span('Intercept.RecordTokenUsage');
     this.#record({
       kind: 'token_usage',

@@ -406,6 +406,26 @@ describe('MCP credentials', () => {
   });
 });
 
+describe('MCP credentials without an encryption key', () => {
+  it('answer 503 saying per-user credentials are not enabled, and store nothing', async () => {
+    const key = process.env[CREDENTIALS_KEY_ENV];
+    vi.stubEnv(CREDENTIALS_KEY_ENV, '');
+    try {
+      const put = await api('PUT', '/users/me/mcp-credentials/personal', {
+        token: mia.token,
+        body: { headers: { Authorization: 'Bearer x' } },
+      });
+      expect(put.status).toBe(503);
+      expect(put.body.message).toBe('per-user MCP credentials are not enabled on this bridge');
+      expect(put.body.detail).toContain(CREDENTIALS_KEY_ENV);
+    } finally {
+      vi.stubEnv(CREDENTIALS_KEY_ENV, key as string);
+    }
+    const listed = await api('GET', '/users/me/mcp-credentials', { token: mia.token, schema: 'CredentialList' });
+    expect(listed.body.credentials).toEqual([]);
+  });
+});
+
 describe('spend', () => {
   it('is shown to the user, owners and auditors, against the budget that applies', async () => {
     expect(await accepted(max.token)).toBe(true);
