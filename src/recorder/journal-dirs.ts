@@ -49,8 +49,7 @@ export async function drainJournals(
 ): Promise<void> {
   for (const dir of dirs) {
     const recorder = new Recorder(store, logger, { dataDir, journalDir: dir });
-    await recorder.flush();
-    await recorder.close(timeoutMs);
+    await recorder.close(timeoutMs); // ships what the journal holds, until the deadline
     const { written } = recorder.stats();
     if (written) logger.info({ journal: dir, records: written }, 'recorder: shipped the records another run left');
   }

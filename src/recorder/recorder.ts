@@ -159,9 +159,13 @@ export class Recorder {
   stats(): RecorderStats {
     let held = 0;
     for (const h of this.#held.values()) held += h.ops.length;
+    const journal = this.#journal;
     return {
       pending: held + this.#buffer.length + this.#queue.length + this.#volatile.length,
-      backlogBytes: this.#journal.backlogBytes,
+      // Read when asked (it lists the journal's files): a scrape reads every other figure too.
+      get backlogBytes() {
+        return journal.backlogBytes;
+      },
       fromDisk: this.#fromDisk,
       ...this.#stats,
     };

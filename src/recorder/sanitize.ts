@@ -67,8 +67,9 @@ export function recordingProblems(recording: RecordingConfig): string[] {
 
 /** The longest prefix of `text` that fits in `maxBytes` of UTF-8, never splitting a character. */
 export function cutUtf8(text: string, maxBytes: number): string {
+  // Most text fits: 3 bytes per UTF-16 unit at most, or a count without a copy.
+  if (text.length * 3 <= maxBytes || Buffer.byteLength(text, 'utf8') <= maxBytes) return text;
   const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length <= maxBytes) return text;
   let end = maxBytes;
   while (end > 0 && ((bytes[end] as number) & 0xc0) === 0x80) end--; // back off continuation bytes
   return bytes.subarray(0, end).toString('utf8');

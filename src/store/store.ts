@@ -266,12 +266,19 @@ export const COLLECTIONS = {
 } as const;
 export type CollectionName = (typeof COLLECTIONS)[keyof typeof COLLECTIONS];
 
-export const CHILD_COLLECTIONS = [
-  COLLECTIONS.userPrompts,
-  COLLECTIONS.tokenUsages,
-  COLLECTIONS.toolUsages,
-  COLLECTIONS.modelThoughts,
-] as const;
+/** Where each kind of child record is kept. */
+export const CHILD_COLLECTION_OF = {
+  user_prompt: COLLECTIONS.userPrompts,
+  token_usage: COLLECTIONS.tokenUsages,
+  tool_usage: COLLECTIONS.toolUsages,
+  model_thought: COLLECTIONS.modelThoughts,
+} as const;
+
+export const CHILD_COLLECTIONS = Object.values(CHILD_COLLECTION_OF);
+
+/** Usage is grouped by UTC day: day numbers since the epoch, named YYYY-MM-DD. */
+export const DAY_MS = 86_400_000;
+export const dayName = (day: number): string => new Date(day * DAY_MS).toISOString().slice(0, 10);
 
 /** Collections `migrate` copies (leases and rate windows are live state of the running replicas). */
 export const MIGRATED_COLLECTIONS: readonly CollectionName[] = [

@@ -21,15 +21,18 @@ import type {
 import {
   type ApiKeyDoc,
   type AuditStore,
+  CHILD_COLLECTION_OF,
   CHILD_COLLECTIONS,
   COLLECTIONS,
   type CollectionName,
   type CredentialDoc,
   type CredentialStore,
   type Cursor,
+  DAY_MS,
   type DocumentSink,
   type DocumentSource,
   DuplicateError,
+  dayName,
   type IdentityStore,
   type InterceptionDetail,
   type InterceptionFilter,
@@ -49,16 +52,8 @@ import { ensureIndexes } from './indexes.ts';
 const DUPLICATE_KEY = 11000;
 /** FerretDB 1.24 stalls on an update command of 100 or more statements, so bulk updates go in chunks. */
 const UPDATE_CHUNK = 50;
-const DAY_MS = 86_400_000;
 
 type Entity = { _id: string };
-
-const CHILD_COLLECTION = {
-  user_prompt: COLLECTIONS.userPrompts,
-  token_usage: COLLECTIONS.tokenUsages,
-  tool_usage: COLLECTIONS.toolUsages,
-  model_thought: COLLECTIONS.modelThoughts,
-} as const;
 
 const USAGE_FIELD: Record<Exclude<UsageKey, 'day'>, string> = {
   initiator: '$initiator_id',
@@ -164,7 +159,7 @@ class MongoRecords implements RecordStore {
         ends.push(endUpdate(op.id, op));
         continue;
       }
-      const collection = op.kind === 'interception' ? COLLECTIONS.interceptions : CHILD_COLLECTION[op.kind];
+      const collection = op.kind === 'interception' ? COLLECTIONS.interceptions : CHILD_COLLECTION_OF[op.kind];
       const list = inserts.get(collection) ?? [];
       list.push(op.doc);
       inserts.set(collection, list);
@@ -388,7 +383,7 @@ class MongoAudit implements AuditStore {
             ? { ...range, $lt: new Date(Math.min((day + 1) * DAY_MS, filter.started_before.getTime())) }
             : range;
           const sums = await this.#usageGroups({ ...match, started_at: started }, keys);
-          const label = new Date(day * DAY_MS).toISOString().slice(0, 10);
+          const label = dayName(day);
           return sums.map((g) => ({ ...g, key: { ...g.key, day: label } }));
         }),
       );

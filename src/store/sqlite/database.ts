@@ -13,12 +13,14 @@ import type {
 import {
   type ApiKeyDoc,
   type AuditStore,
+  CHILD_COLLECTION_OF,
   CHILD_COLLECTIONS,
   COLLECTIONS,
   type CollectionName,
   type CredentialDoc,
   type CredentialStore,
   type Cursor,
+  DAY_MS,
   type DocumentSink,
   type DocumentSource,
   DuplicateError,
@@ -217,7 +219,7 @@ export class EmbeddedDatabase implements SyncStore {
               this.#end(op.doc._id, { ended_at, status, cost_usd, totals: totals ?? emptyTotals(), metadata });
             }
           } else {
-            this.#insert(CHILD_TABLE[op.kind], op.doc);
+            this.#insert(CHILD_COLLECTION_OF[op.kind], op.doc);
           }
         }
       }),
@@ -239,7 +241,7 @@ export class EmbeddedDatabase implements SyncStore {
           batch.interceptions = this.#run('DELETE FROM interceptions WHERE id IN (SELECT value FROM json_each(?))', [
             list,
           ]);
-          this.#run(ROLLUP_PRUNE); // the days the triggers summed down to nothing
+          this.#run(ROLLUP_PRUNE, [Math.floor(cutoff.getTime() / DAY_MS)]); // days summed down to nothing
         }
         return batch;
       }),
@@ -567,13 +569,6 @@ export class EmbeddedDatabase implements SyncStore {
       this.#transaction(() => docs.reduce((n, doc) => n + this.#insert(collection, doc), 0)),
   };
 }
-
-const CHILD_TABLE = {
-  user_prompt: COLLECTIONS.userPrompts,
-  token_usage: COLLECTIONS.tokenUsages,
-  tool_usage: COLLECTIONS.toolUsages,
-  model_thought: COLLECTIONS.modelThoughts,
-} as const;
 
 export const emptyTotals = () => ({
   input_tokens: 0,

@@ -1,4 +1,4 @@
-import type { InterceptionFilter } from '../store.ts';
+import { DAY_MS, type InterceptionFilter } from '../store.ts';
 
 /**
  * Interceptions summed by UTC day: one row per day and combination of the keys an audit
@@ -7,9 +7,7 @@ import type { InterceptionFilter } from '../store.ts';
  * A count or a usage summary over whole days then reads a few thousand of these rows instead
  * of every interception; the partial days at a range's ends are read from `interceptions`.
  */
-export const DAY_MS = 86_400_000;
-
-export const ROLLUP_KEYS = ['initiator_id', 'provider', 'provider_name', 'model', 'client', 'status'] as const;
+const ROLLUP_KEYS = ['initiator_id', 'provider', 'provider_name', 'model', 'client', 'status'] as const;
 const SUMS = [
   'input_tokens',
   'output_tokens',
@@ -61,8 +59,8 @@ export const ROLLUP_BACKFILL = `INSERT INTO usage_days (${COLUMNS.join(', ')})
     count(*), ${SUMS.map((s) => `total(ifnull(${s}, 0))`).join(', ')}, total(cost_usd), count(cost_usd)
   FROM interceptions GROUP BY 1, ${ROLLUP_KEYS.map((_, i) => i + 2).join(', ')}`;
 
-/** Rows a purge summed down to nothing. */
-export const ROLLUP_PRUNE = 'DELETE FROM usage_days WHERE interceptions = 0';
+/** Rows a purge summed down to nothing (days up to the cutoff's: a range of the primary key). */
+export const ROLLUP_PRUNE = 'DELETE FROM usage_days WHERE day <= ? AND interceptions = 0';
 
 export interface DaySplit {
   /** Whole days (inclusive day numbers) read from usage_days; null bounds are open. */

@@ -1,11 +1,9 @@
-import type { InterceptionFilter, UsageGroup, UsageKey } from '../store.ts';
+import { dayName, type InterceptionFilter, type UsageGroup, type UsageKey } from '../store.ts';
 import { dayWhere, type SqlValue, where } from './filter.ts';
-import { DAY_MS, type DaySplit, dayOf, splitByDays } from './rollup.ts';
+import { type DaySplit, dayOf, splitByDays } from './rollup.ts';
 
 type Row = Record<string, SqlValue>;
 type Query = (sql: string, params: SqlValue[]) => Row[];
-
-const dayName = (day: number) => new Date(day * DAY_MS).toISOString().slice(0, 10);
 
 /** Interceptions by their filter keys whose index a usage scan should seek rather than read it all. */
 const SEEK_KEYS = ['initiator_id', 'provider_name', 'client_session_id'] as const;
