@@ -3,6 +3,7 @@ import { takeScan } from '../limits/json-scan.ts';
 import type { InjectedTool } from '../mcp/types.ts';
 import { isAsciiText } from './client-body.ts';
 import { type MemberEdit, spliceMembers } from './splice.ts';
+import { prependTools } from './tool-format.ts';
 import type { ApiModule, Json } from './types.ts';
 
 export interface FirstCall {
@@ -33,8 +34,10 @@ export function prepareFirstCall(
   /** False when `body` was parsed from latin1 (client-body.ts): its strings are exact only where ASCII. */
   exact = true,
 ): FirstCall {
+  // The injected tools go first, in the API's own format; the client's tools and settings stay.
+  const formatted = tools.length ? api.formatTools(tools) : undefined;
   const change = (target: Json) => {
-    if (tools.length) api.inject(target, tools);
+    if (formatted) prependTools(target, formatted);
     return streaming ? api.prepareStreaming(target) : { clientWantsUsage: true };
   };
   const later = () => {
@@ -45,7 +48,7 @@ export function prepareFirstCall(
   const scan = takeScan(raw); // made by the body parser; forgotten here, whatever the call needs
   const prepared = change(body);
   const edits: MemberEdit[] = [];
-  if (tools.length) edits.push({ name: 'tools', prepend: api.formatTools(tools).json });
+  if (formatted) edits.push({ name: 'tools', prepend: formatted.json });
   let readable = true; // what is spliced in must be the client's text: from a latin1 parse, only ASCII is
   for (const name of prepared.changed ?? []) {
     const json = JSON.stringify(body[name]);

@@ -60,13 +60,8 @@ function answer(owned: OwnedCall, ctx: ToolRunContext): Promise<ToolCallResult> 
 export function runOwnedCalls(calls: readonly OwnedCall[], ctx: ToolRunContext): Promise<ToolExchange[]> {
   return mapConcurrently(calls, ctx.parallelism, async (owned) => {
     const result = await ctx.events.toolStarted(owned.claim.tool, owned.call.id, () => answer(owned, ctx));
-    ctx.events.toolRan({
-      call: owned.call,
-      claim: owned.claim,
-      responseId: ctx.responseId,
-      result,
-      output: ctx.api.resultText(result),
-    });
-    return { call: owned.call, result };
+    const output = ctx.api.resultText(result);
+    ctx.events.toolRan({ call: owned.call, claim: owned.claim, responseId: ctx.responseId, result, output });
+    return { call: owned.call, result, output };
   });
 }

@@ -41,6 +41,8 @@ export interface Turn {
 export interface ToolExchange {
   call: ToolCall;
   result: ToolCallResult;
+  /** `resultText(result)`: what the model is given (as text) and what is recorded. */
+  output: string;
 }
 
 export interface SseSink {
@@ -77,8 +79,6 @@ export interface ApiModule {
   prompt(body: Json): string | null;
   /** The injected tools in the API's own format, built once per tool list. */
   formatTools(tools: readonly InjectedTool[]): FormattedTools;
-  /** Adds the injected tools (first) in the API's own format; the client's tools and tool settings stay. */
-  inject(body: Json, tools: readonly InjectedTool[]): void;
   /**
    * Prepares a streaming request (e.g. asks for usage); returns what must be hidden from the client
    * again, and the top-level members it set (the first call's bytes are spliced, not re-serialised).

@@ -5,6 +5,7 @@ import { ClientBody } from '../../src/intercept/client-body.ts';
 import { prepareFirstCall } from '../../src/intercept/first-call.ts';
 import { messagesApi } from '../../src/intercept/messages/index.ts';
 import { responsesApi } from '../../src/intercept/responses/index.ts';
+import { prependTools } from '../../src/intercept/tool-format.ts';
 import type { ApiModule, Json } from '../../src/intercept/types.ts';
 import type { InjectedTool } from '../../src/mcp/types.ts';
 
@@ -95,7 +96,7 @@ const BODIES: Array<[string, ApiModule, Json]> = [
 /** What the bridge sent before splicing: the changed object, serialised. */
 function serialised(api: ApiModule, client: Json, tools: readonly InjectedTool[]): string {
   const body = structuredClone(client);
-  if (tools.length) api.inject(body, tools);
+  if (tools.length) prependTools(body, api.formatTools(tools));
   if (body.stream === true) api.prepareStreaming(body);
   return JSON.stringify(body);
 }
@@ -106,7 +107,7 @@ function first(api: ApiModule, raw: Buffer, tools: readonly InjectedTool[]) {
   const { body, exact } = client;
   const result = prepareFirstCall(api, raw, body, tools, body.stream === true, exact);
   const parsed = JSON.parse(raw.toString('utf8')) as Json; // what the upstream must receive, parsed
-  if (tools.length) api.inject(parsed, tools);
+  if (tools.length) prependTools(parsed, api.formatTools(tools));
   if (parsed.stream === true) api.prepareStreaming(parsed);
   return { ...result, parsed };
 }

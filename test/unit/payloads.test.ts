@@ -3,6 +3,7 @@ import { chatCompletionsApi } from '../../src/intercept/chat-completions/index.t
 import { ClientView } from '../../src/intercept/client-view.ts';
 import { messagesApi } from '../../src/intercept/messages/index.ts';
 import { responsesApi } from '../../src/intercept/responses/index.ts';
+import { prependTools } from '../../src/intercept/tool-format.ts';
 import type { ApiModule, Json, ToolExchange } from '../../src/intercept/types.ts';
 import type { InjectedTool, ToolCallResult } from '../../src/mcp/types.ts';
 import { loadFixture, manifest, responseModelOf } from '../helpers/upstream.ts';
@@ -62,12 +63,12 @@ describe.each(APIS)('%s payload', (dir, api) => {
         ? { tool_choice: { type: 'auto', disable_parallel_tool_use: true } }
         : { parallel_tool_calls: false, tool_choice: 'auto' };
     const request: Json = structuredClone({ ...client, ...settings });
-    api.inject(request, [TOOL]);
+    prependTools(request, api.formatTools([TOOL]));
     expect(request.tools.at(-1)).toEqual(client.tools[0]);
     expect(JSON.stringify(request.tools[0])).toContain('bmcp_test_echo');
     expect(request).toMatchObject(settings);
     const plain: Json = structuredClone(client);
-    api.inject(plain, [TOOL]);
+    prependTools(plain, api.formatTools([TOOL]));
     expect(Object.keys(plain).sort()).toEqual(Object.keys(client).sort()); // nothing asks for one call per turn
   });
 
@@ -83,7 +84,11 @@ describe.each(APIS)('%s payload', (dir, api) => {
       },
       { content: [{ type: 'text' as const, text: 'it broke' }], isError: true, error: 'it broke', durationMs: 1 },
     ];
-    const exchanges: ToolExchange[] = turn.toolCalls.map((call, i) => ({ call, result: results[i]! }));
+    const exchanges: ToolExchange[] = turn.toolCalls.map((call, i) => ({
+      call,
+      result: results[i]!,
+      output: api.resultText(results[i]!),
+    }));
     api.appendToolResults(request, turn, exchanges);
     const ids = facts[fixture]!.tool_calls.map((c) => c.id);
     const texts = results.map((r) => api.resultText(r));

@@ -4,6 +4,7 @@ import type { InterceptionEvents } from '../../src/intercept/events.ts';
 import { runInterception } from '../../src/intercept/interception.ts';
 import { messagesApi } from '../../src/intercept/messages/index.ts';
 import { responsesApi } from '../../src/intercept/responses/index.ts';
+import { prependTools } from '../../src/intercept/tool-format.ts';
 import { NOT_RUN } from '../../src/intercept/tool-loop.ts';
 import type { ApiModule, Json } from '../../src/intercept/types.ts';
 import type { UpstreamReply } from '../../src/intercept/upstream.ts';
@@ -115,7 +116,7 @@ async function intercept(dir: Dir, ext: Ext, fixtures: string[], options: Option
       prompt: api.prompt(body),
       thoughtSource: api.thoughtSource,
     });
-    if (bridge.tools.length) api.inject(body, bridge.tools);
+    if (bridge.tools.length) prependTools(body, api.formatTools(bridge.tools));
     const clientWantsUsage = ext === 'sse' ? api.prepareStreaming(body).clientWantsUsage : true;
     await runInterception({
       api,

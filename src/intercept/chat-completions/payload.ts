@@ -1,6 +1,6 @@
 import { openaiUsage, textOnlyResult, validateModel } from '../openai-common.ts';
 import { openingUserMessage, textOf } from '../prompt.ts';
-import { prependTools, toolFormatter } from '../tool-format.ts';
+import { toolFormatter } from '../tool-format.ts';
 import type { ApiModule, Json, Turn, Usage } from '../types.ts';
 import { validateCommon } from '../validate.ts';
 
@@ -52,10 +52,6 @@ export const chatPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
 
   formatTools,
 
-  inject(body, tools) {
-    prependTools(body, formatTools(tools));
-  },
-
   prepareStreaming(body) {
     if (body.stream_options?.include_usage === true) return { clientWantsUsage: true };
     body.stream_options = { ...(body.stream_options ?? {}), include_usage: true };
@@ -69,7 +65,7 @@ export const chatPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
   appendToolResults(body, turn, exchanges) {
     body.messages.push(turn.output);
     for (const exchange of exchanges) {
-      body.messages.push({ role: 'tool', tool_call_id: exchange.call.id, content: textOnlyResult(exchange.result) });
+      body.messages.push({ role: 'tool', tool_call_id: exchange.call.id, content: exchange.output });
     }
   },
 

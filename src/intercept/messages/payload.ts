@@ -1,6 +1,6 @@
 import type { ToolCallResult } from '../../mcp/types.ts';
 import { openingUserMessage, textOf } from '../prompt.ts';
-import { prependTools, toolFormatter } from '../tool-format.ts';
+import { toolFormatter } from '../tool-format.ts';
 import type { ApiModule, Json, Turn, Usage } from '../types.ts';
 import { validateCommon } from '../validate.ts';
 
@@ -74,10 +74,6 @@ export const messagesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> 
   prompt: lastUserText,
 
   formatTools,
-
-  inject(body, tools) {
-    prependTools(body, formatTools(tools));
-  },
 
   prepareStreaming() {
     return { clientWantsUsage: true };

@@ -1,7 +1,7 @@
 import type { ClientView } from '../client-view.ts';
 import { openaiUsage, textOnlyResult, validateModel } from '../openai-common.ts';
 import { openingUserMessage, textOf } from '../prompt.ts';
-import { prependTools, toolFormatter } from '../tool-format.ts';
+import { toolFormatter } from '../tool-format.ts';
 import type { ApiModule, Json, Turn, Usage } from '../types.ts';
 import { validateCommon } from '../validate.ts';
 
@@ -70,10 +70,6 @@ export const responsesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'>
 
   formatTools,
 
-  inject(body, tools) {
-    prependTools(body, formatTools(tools));
-  },
-
   prepareStreaming() {
     return { clientWantsUsage: true };
   },
@@ -86,7 +82,7 @@ export const responsesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'>
     const outputs = exchanges.map((e) => ({
       type: 'function_call_output',
       call_id: e.call.id,
-      output: textOnlyResult(e.result),
+      output: e.output,
     }));
     if (body.store !== false && turn.responseId && !body.conversation) {
       // Stored responses chain: the upstream already holds this turn's input and output.
