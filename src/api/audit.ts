@@ -8,8 +8,8 @@ import { principalOf, seesEveryone } from './auth.ts';
 import { ApiError, guard, invalid, type Validation } from './errors.ts';
 import { ref } from './schemas.ts';
 
-export const DEFAULT_LIMIT = 100;
-export const MAX_LIMIT = 1000;
+const DEFAULT_LIMIT = 100;
+const MAX_LIMIT = 1000;
 
 type Raw = Record<string, unknown>;
 
@@ -101,7 +101,7 @@ function readGroupBy(raw: Raw): UsageKey[] {
 }
 
 /** Days in order; within a day (or without days) the biggest spenders first. */
-export function sortGroups(groups: UsageGroup[]): UsageGroup[] {
+function sortGroups(groups: UsageGroup[]): UsageGroup[] {
   return groups.sort(
     (a, b) =>
       (a.key.day ?? '').localeCompare(b.key.day ?? '') ||

@@ -19,9 +19,9 @@ export const SESSION_COOKIE = 'aibridge_session';
  * plain HTTP nor a sibling subdomain (which may set cookies for the parent domain) can plant or
  * overwrite it — no session fixation.
  */
-export const SECURE_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
+const SECURE_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
 /** Cookie-authenticated writes must carry this header; a cross-site form or image cannot. */
-export const CSRF_HEADER = 'x-aibridge-csrf';
+const CSRF_HEADER = 'x-aibridge-csrf';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -124,7 +124,7 @@ export function authenticateFirst(ctx: AppContext) {
 }
 
 export const seesEveryone = (p: Principal) => p.user.role === 'owner' || p.user.role === 'auditor';
-export const isOwner = (p: Principal) => p.user.role === 'owner';
+const isOwner = (p: Principal) => p.user.role === 'owner';
 
 export function requireOwner(p: Principal): void {
   if (!isOwner(p)) throw new ApiError(403, 'only owners can do this');

@@ -7,7 +7,7 @@ export interface Validation {
 }
 
 /** The one error body of every non-provider route (SPEC §7): `message`, optional `detail` and `validations`. */
-export interface ApiErrorBody {
+interface ApiErrorBody {
   message: string;
   detail?: string;
   validations?: Validation[];
@@ -27,7 +27,7 @@ export class ApiError extends Error {
 }
 
 /** A 400 lists at most this many problems, then how many more: a 64 KiB query of bad terms is not a 2 MB answer. */
-export const MAX_VALIDATIONS = 20;
+const MAX_VALIDATIONS = 20;
 
 export const invalid = (validations: Validation[], message = 'invalid query parameters') => {
   const more = validations.length - MAX_VALIDATIONS;

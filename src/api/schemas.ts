@@ -178,5 +178,5 @@ export const SCHEMAS = {
   }),
 } as const;
 
-export type SchemaName = keyof typeof SCHEMAS;
+type SchemaName = keyof typeof SCHEMAS;
 export const ref = (name: SchemaName) => ({ $ref: `${name}#` });

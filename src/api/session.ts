@@ -8,7 +8,7 @@ import { presentUser } from './users.ts';
 
 const SESSION_HOURS = 12;
 /** A sign-in body is `{"token": …}`: a token is at most 512 characters. */
-export const SIGN_IN_BODY_BYTES = 4096;
+const SIGN_IN_BODY_BYTES = 4096;
 
 /** Over HTTPS (direct or through a TLS-terminating proxy) the cookie is Secure and `__Host-` prefixed. */
 function cookie(request: FastifyRequest, value: string, maxAge: number): string {

@@ -35,7 +35,7 @@ export interface AuditQuery {
   status?: 'completed' | 'failed' | 'running';
 }
 
-export const STATUSES = ['completed', 'failed', 'running'] as const;
+const STATUSES = ['completed', 'failed', 'running'] as const;
 
 const TIME_KEYS = new Set<string>(['started_after', 'started_before']);
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;

@@ -3,7 +3,7 @@ import type { User } from '../identity/users.ts';
 import type { Budget, Store } from '../store/store.ts';
 import { budgetWindow } from './window.ts';
 
-export interface BudgetRefusal {
+interface BudgetRefusal {
   budget: Budget;
   spent: number;
   resetsAt: Date;

@@ -44,7 +44,7 @@ function parseLimit(text: string): number {
 }
 
 /** Builds `q` from the flags; bad times and unquotable values stop here, before any request. */
-export function queryFromFlags(opts: Partial<ListOptions>): string {
+function queryFromFlags(opts: Partial<ListOptions>): string {
   const terms: string[] = [];
   for (const [key, flag] of FILTERS) {
     const value = opts[flag];

@@ -22,7 +22,7 @@ function clientSetup(url: string, token: string): string {
 }
 
 /** `--workers`: a count, or `auto` for one per CPU the process may use. */
-export function parseWorkers(value: string): number {
+function parseWorkers(value: string): number {
   if (value === 'auto') return availableParallelism();
   const count = Number(value);
   if (!Number.isInteger(count) || count < 1) throw new InvalidArgumentError('a count of 1 or more, or auto');

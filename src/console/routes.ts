@@ -3,7 +3,7 @@ import type { AppContext } from '../server/context.ts';
 import { type Asset, loadAssets } from './assets.ts';
 
 /** No inline script or style anywhere, nothing from elsewhere, no framing (SPEC §14). */
-export const CONSOLE_CSP = [
+const CONSOLE_CSP = [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self'",

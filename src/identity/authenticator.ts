@@ -19,7 +19,7 @@ interface Known {
   checkedAt: number;
 }
 
-export interface AuthenticatorOptions {
+interface AuthenticatorOptions {
   /** How long a verified token is trusted before the store is asked again (revocation delay). */
   ttlMs?: number;
   /** How long a refused token stays refused without asking. */

@@ -28,7 +28,7 @@ export const USERNAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
 export const RESERVED_USERNAMES: readonly string[] = ['me'];
 export const reservedUsername = (username: string) =>
   `"${username}" is reserved: it names the caller in the API; choose another username`;
-export const TOKEN_PREFIX = 'aib_';
+const TOKEN_PREFIX = 'aib_';
 
 /** Tokens carry 32 random bytes, so a fast hash is as safe as a slow one and costs nothing per request. */
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');

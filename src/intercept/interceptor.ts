@@ -76,6 +76,7 @@ export async function intercept(ex: Exchange): Promise<void> {
     (body) => String(body.model),
     (m) => [m],
   );
+  const streaming = client.body.stream === true;
   const observer = new InterceptionObserver(
     {
       metrics: ctx.metrics,
@@ -91,37 +92,30 @@ export async function intercept(ex: Exchange): Promise<void> {
       path: ex.request.url.split('?')[0] as string,
       user: ex.principal.user,
       model,
-      streaming: client.body.stream === true,
+      streaming,
       headers: ex.request.headers,
     },
   );
   // Handed over, not kept here: the parsed body must be free to go once the first call is prepared.
   const held: { client?: ClientBody } = { client };
-  await observer.run(() => interceptParsed(ex, held, observer));
+  await observer.run(() => interceptParsed(ex, held, observer, { model, streaming }));
 }
 
 /** What the interception needs of the parsed body; the body itself is let go (first-call.ts). */
-function understand(ex: Exchange, client: ClientBody, tools: RequestBridge['tools']) {
+function understand(ex: Exchange, client: ClientBody, tools: RequestBridge['tools'], streaming: boolean) {
   const { api, request } = ex;
   const { prompt, sessionId } = client.text(
     (body) => ({ prompt: api.prompt(body), sessionId: clientSessionId(request.headers, body) }),
     (read) => [read.prompt, read.sessionId],
   );
-  const { body } = client;
-  const streaming = body.stream === true;
-  return {
-    model: String(body.model),
-    streaming,
-    prompt,
-    sessionId,
-    first: prepareFirstCall(api, client.raw, body, tools, streaming, client.exact),
-  };
+  return { prompt, sessionId, first: prepareFirstCall(api, client.raw, client.body, tools, streaming, client.exact) };
 }
 
 async function interceptParsed(
   ex: Exchange,
   held: { client?: ClientBody },
   observer: InterceptionObserver,
+  { model, streaming }: { model: string; streaming: boolean },
 ): Promise<void> {
   const { ctx, provider, api, principal, request, res } = ex;
   const abort = abortOnClose(res);
@@ -130,7 +124,7 @@ async function interceptParsed(
   // With one upstream call allowed there is no loop to run tools in.
   const bridge = maxIterations > 1 ? acquired : NO_TOOLS;
   const tools = bridge.tools;
-  const { model, streaming, prompt, sessionId, first } = understand(ex, held.client as ClientBody, tools);
+  const { prompt, sessionId, first } = understand(ex, held.client as ClientBody, tools, streaming);
   held.client = undefined;
 
   observer.started({

@@ -5,7 +5,7 @@ import { isUpstreamFault } from '../limits/upstream-faults.ts';
 import { injectTraceHeaders } from '../observability/tracing.ts';
 import type { Provider } from '../providers/provider.ts';
 
-export type UpstreamResponse = Dispatcher.ResponseData;
+type UpstreamResponse = Dispatcher.ResponseData;
 
 /** What the loop reads of an upstream answer (an undici response, or a fixture in unit tests). */
 export interface UpstreamReply {

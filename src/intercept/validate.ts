@@ -4,7 +4,7 @@ import type { Json } from './types.ts';
  * Longer than any real model name (a Bedrock ARN, a Vertex path, a fine-tune id): the name is
  * recorded, keys a circuit breaker and labels metrics, so a client must not choose megabytes.
  */
-export const MAX_MODEL_NAME = 512;
+const MAX_MODEL_NAME = 512;
 
 /** Checks the shape the bridge itself relies on; everything finer is the upstream's to judge. */
 export function validateCommon(body: Json, listKey: string): string | null {

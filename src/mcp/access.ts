@@ -1,5 +1,6 @@
 import type { McpServerConfig } from '../config/config.ts';
 import type { Role } from '../identity/users.ts';
+import { INJECTED_PREFIX } from './tool-names.ts';
 
 /** Who a request's tools are for: the principal's user as the pool needs it. */
 export interface ToolUser {
@@ -7,8 +8,6 @@ export interface ToolUser {
   role: Role;
   denied_servers?: readonly string[];
 }
-
-const PREFIX = 'bmcp_';
 
 /**
  * Which configured MCP servers one role with one deny list may use. Server names cannot
@@ -54,8 +53,8 @@ export class ServerAccess {
 
   /** The configured server an injected-style name belongs to, if any. */
   serverOf(name: string): McpServerConfig | undefined {
-    if (!name.startsWith(PREFIX)) return undefined;
-    const end = name.indexOf('_', PREFIX.length);
-    return end < 0 ? undefined : this.#servers.get(name.slice(PREFIX.length, end));
+    if (!name.startsWith(INJECTED_PREFIX)) return undefined;
+    const end = name.indexOf('_', INJECTED_PREFIX.length);
+    return end < 0 ? undefined : this.#servers.get(name.slice(INJECTED_PREFIX.length, end));
   }
 }

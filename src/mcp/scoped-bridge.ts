@@ -1,6 +1,7 @@
 import type { McpServerConfig } from '../config/config.ts';
 import { ServerAccess, type ToolUser } from './access.ts';
 import { shownUrl } from './shown-url.ts';
+import { INJECTED_PREFIX } from './tool-names.ts';
 import { errorResult } from './tool-result.ts';
 import type { InjectedTool, RequestBridge, ToolCallResult, ToolClaim, ToolSource } from './types.ts';
 
@@ -40,7 +41,7 @@ export class ScopedBridge implements RequestBridge {
       name,
       server: server.name,
       serverUrl: shownUrl(server.url),
-      rawName: name.slice(`bmcp_${server.name}_`.length),
+      rawName: name.slice(`${INJECTED_PREFIX}${server.name}_`.length),
     };
     return { tool, listed: false, refusal: this.#access.refusal(server.name) };
   }

@@ -5,13 +5,16 @@ export const MAX_TOOL_NAME = 64;
 const INVALID = /[^a-zA-Z0-9_-]/g;
 const HASH_HEX = 8;
 
+/** What every injected tool's name starts with. */
+export const INJECTED_PREFIX = 'bmcp_';
+
 /**
  * bmcp_<server>_<tool>. A name that is too long or has characters providers refuse is
  * sanitised, cut, and given `_` + 8 hex of sha256(full name), so it stays stable across
  * restarts and distinct from every other tool (two raw names that sanitise alike differ in hash).
  */
 export function injectedName(server: string, tool: string): string {
-  const full = `bmcp_${server}_${tool}`;
+  const full = `${INJECTED_PREFIX}${server}_${tool}`;
   const safe = full.replace(INVALID, '_');
   if (safe === full && full.length <= MAX_TOOL_NAME) return full;
   const hash = createHash('sha256').update(full).digest('hex').slice(0, HASH_HEX);

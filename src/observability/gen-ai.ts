@@ -17,7 +17,7 @@ const OPENAI_API: Record<string, string> = {
 };
 
 /** `server.address` and `server.port` of a URL (the port its scheme implies when none is written). */
-export function serverAttributes(url: string | undefined): Attributes {
+function serverAttributes(url: string | undefined): Attributes {
   if (!url) return {};
   try {
     const u = new URL(url);

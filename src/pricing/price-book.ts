@@ -13,14 +13,14 @@ export interface NamedPrice extends Price {
 }
 
 /** One row of the shipped table (schemas/prices.schema.json). */
-export interface ShippedPrice extends NamedPrice {
+interface ShippedPrice extends NamedPrice {
   provider: ProviderType;
   source: string;
   as_of: string;
   note?: string;
 }
 
-export interface PriceFile {
+interface PriceFile {
   note: string;
   unit: string;
   sources: { url: string; taken: string }[];

@@ -135,6 +135,23 @@ async function withinBudget(ctx: AppContext, provider: Provider, principal: Prin
   return false;
 }
 
+/** Runs a model request once the user's budget, rate and the bridge's concurrency let it; else it was refused. */
+async function admitted(
+  ctx: AppContext,
+  provider: Provider,
+  principal: Principal,
+  reply: FastifyReply,
+  run: () => Promise<void>,
+): Promise<void> {
+  if (!(await withinBudget(ctx, provider, principal, reply))) return;
+  if (!admit(ctx, provider, principal, reply)) return;
+  try {
+    await run();
+  } finally {
+    ctx.limits.concurrency.release();
+  }
+}
+
 /** Forwards a request the bridge does not rewrite; the answer reaches the client byte for byte. */
 async function passthrough(
   provider: Provider,
@@ -175,17 +192,15 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
           pinned(ctx, provider.name, async (ctx, provider) => {
             reply.hijack();
             const principal = principals.get(request) as Principal;
-            if (!(await withinBudget(ctx, provider, principal, reply))) return;
-            if (!admit(ctx, provider, principal, reply)) return;
-            try {
-              await intercept({ ctx, provider, api, principal, request, res: reply.raw });
-            } catch (err) {
-              // A bug must not leave the client hanging or show it internals.
-              request.log.error({ err }, 'interception failed');
-              sendError(reply.raw, provider.type, 'internal', `internal error (request id ${request.id})`);
-            } finally {
-              ctx.limits.concurrency.release();
-            }
+            await admitted(ctx, provider, principal, reply, async () => {
+              try {
+                await intercept({ ctx, provider, api, principal, request, res: reply.raw });
+              } catch (err) {
+                // A bug must not leave the client hanging or show it internals.
+                request.log.error({ err }, 'interception failed');
+                sendError(reply.raw, provider.type, 'internal', `internal error (request id ${request.id})`);
+              }
+            });
           }),
         );
       }
@@ -195,18 +210,12 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
           url: `${prefix}${route.path}`,
           onRequest,
           handler: (request, reply) =>
-            pinned(ctx, provider.name, async (pinnedCtx, provider) => {
+            pinned(ctx, provider.name, async (ctx, provider) => {
               reply.hijack();
               ctx.metrics.passthrough.labels(provider.name, route.path, request.method).inc(); // the template, not the raw path
               if (!route.spends) return passthrough(provider, prefix, request, reply);
               const principal = principals.get(request) as Principal;
-              if (!(await withinBudget(pinnedCtx, provider, principal, reply))) return;
-              if (!admit(pinnedCtx, provider, principal, reply)) return;
-              try {
-                await passthrough(provider, prefix, request, reply);
-              } finally {
-                pinnedCtx.limits.concurrency.release();
-              }
+              await admitted(ctx, provider, principal, reply, () => passthrough(provider, prefix, request, reply));
             }),
         });
       }

@@ -1,3 +1,4 @@
+import { INJECTED_PREFIX } from '../../mcp/tool-names.ts';
 import type { BridgeErrorKind } from '../../providers/errors.ts';
 import type { ClientView } from '../client-view.ts';
 import { sumOpenaiUsage } from '../openai-common.ts';
@@ -90,7 +91,7 @@ export class ResponsesRelay implements StreamRelay {
     if (OPENING.has(name)) {
       if (this.#turns > 0) return 'dropped';
       // Owned tools are `bmcp_…`; a name written with escapes could hide one, so those are read.
-      return next && !event.data.includes('bmcp_') && !event.data.includes('\\u') ? 'passes' : undefined;
+      return next && !event.data.includes(INJECTED_PREFIX) && !event.data.includes('\\u') ? 'passes' : undefined;
     }
     return next && !READ.has(name) && this.#view.identity ? 'passes' : undefined;
   }

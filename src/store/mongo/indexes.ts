@@ -9,7 +9,7 @@ const PAGE_ORDER = { started_at: -1, _id: -1 } as const;
  * that order: a filtered first page is an IXSCAN over one key range that stops after `limit`
  * documents (no in-memory SORT stage), and a deep `after_id` page starts mid-range.
  */
-export const INDEXES: Record<string, IndexDescription[]> = {
+const INDEXES: Record<string, IndexDescription[]> = {
   [COLLECTIONS.users]: [{ key: { username: 1 }, name: 'username_unique', unique: true }],
   [COLLECTIONS.apiKeys]: [
     // Token lookup on every cache miss: IXSCAN hash_unique → one FETCH.

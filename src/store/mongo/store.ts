@@ -64,7 +64,7 @@ const USAGE_FIELD: Record<Exclude<UsageKey, 'day'>, string> = {
 
 const isDuplicate = (err: unknown) => (err as { code?: number }).code === DUPLICATE_KEY;
 
-export function toMongoFilter(filter: InterceptionFilter, after?: Cursor): Filter<InterceptionRecord> {
+function toMongoFilter(filter: InterceptionFilter, after?: Cursor): Filter<InterceptionRecord> {
   const out: Filter<InterceptionRecord> = {};
   if (filter.initiator_id !== undefined) out.initiator_id = filter.initiator_id;
   if (filter.provider !== undefined) out.provider = filter.provider as InterceptionRecord['provider'];

@@ -48,7 +48,7 @@ import { countInterceptions, summarizeUsage } from './usage.ts';
 type Sync<T> = {
   [K in keyof T]: NonNullable<T[K]> extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : never;
 };
-export interface SyncStore {
+interface SyncStore {
   rates: Sync<RateStore>;
   records: Sync<RecordStore>;
   audit: Sync<AuditStore>;
@@ -570,7 +570,7 @@ export class EmbeddedDatabase implements SyncStore {
   };
 }
 
-export const emptyTotals = () => ({
+const emptyTotals = () => ({
   input_tokens: 0,
   output_tokens: 0,
   cache_read_input_tokens: 0,

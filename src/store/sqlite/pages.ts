@@ -2,7 +2,7 @@ import type { Cursor, InterceptionFilter, PageRequest } from '../store.ts';
 import type { Call } from './protocol.ts';
 
 /** From this many rows on, a page is an export's: rendered in halves, and the next read ahead. */
-export const LARGE_PAGE = 200;
+const LARGE_PAGE = 200;
 /** How long a page read ahead may wait for its reader before it counts as stale. */
 const READ_AHEAD_MS = 5_000;
 /** Pages read ahead at once (one per reader following the pages; the oldest goes first). */

@@ -8,7 +8,7 @@ export interface Request {
   args: unknown[];
 }
 
-export interface SerializedError {
+interface SerializedError {
   name: string;
   message: string;
   /** SQLite's extended result code, when SQLite raised it. */

@@ -98,7 +98,7 @@ class Channel {
 }
 
 /** Creates data_dir (0700) and the store file (0600) so nothing in it is readable by others. */
-export function prepareDataDir(dataDir: string): string {
+function prepareDataDir(dataDir: string): string {
   const dir = resolve(dataDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
