@@ -62,13 +62,17 @@ async function filterOf(ctx: AppContext, principal: Principal, query: AuditQuery
 }
 
 /** Everything about a list request that can be checked before touching the data. */
-async function readRequest(ctx: AppContext, request: FastifyRequest) {
+async function readRequest(
+  ctx: AppContext,
+  request: FastifyRequest,
+  limits = { max: MAX_LIMIT, default: DEFAULT_LIMIT },
+) {
   const principal = await principalOf(ctx, request);
   const raw = request.query as Raw;
   const problems: Validation[] = [];
   const { query, validations } = parseQuery(single(raw, 'q', problems) ?? '');
   problems.push(...validations);
-  const limit = integer(single(raw, 'limit', problems), 'limit', 1, MAX_LIMIT, problems) ?? DEFAULT_LIMIT;
+  const limit = integer(single(raw, 'limit', problems), 'limit', 1, limits.max, problems) ?? limits.default;
   const offset = integer(single(raw, 'offset', problems), 'offset', 0, Number.MAX_SAFE_INTEGER, problems);
   const afterId = single(raw, 'after_id', problems);
   if (afterId !== undefined && offset !== undefined) {
@@ -239,10 +243,7 @@ export function auditRoutes(app: FastifyInstance, ctx: AppContext): void {
       },
     },
     async (request) => {
-      const { filter, raw } = await readRequest(ctx, request);
-      const problems: Validation[] = [];
-      const limit = integer(single(raw, 'limit', problems), 'limit', 1, 100, problems) ?? 20;
-      if (problems.length) throw invalid(problems);
+      const { filter, limit } = await readRequest(ctx, request, { max: 100, default: 20 });
       const tools = await guard(ctx, () => ctx.store.audit.tools(filter, limit));
       return {
         tools: tools.map(({ duration_ms, timed, ...t }) => ({

@@ -1,3 +1,5 @@
+import { BUDGET_PERIODS, ROLES } from '../store/store.ts';
+
 /**
  * JSON Schemas of the non-provider API: they validate requests, serialise responses and are
  * the OpenAPI 3.1 document's components (GET /api/v2/aibridge/openapi.json). Free-form
@@ -137,14 +139,14 @@ export const SCHEMAS = {
   ToolList: object({ tools: { type: 'array', items: { $ref: 'Tool#' } } }),
   Usage: object({ group_by: { type: 'array', items: str }, groups: { type: 'array', items: { $ref: 'UsageGroup#' } } }),
   Budget: object(
-    { usd: { type: 'number', exclusiveMinimum: 0 }, period: { type: 'string', enum: ['day', 'week', 'month'] } },
+    { usd: { type: 'number', exclusiveMinimum: 0 }, period: { type: 'string', enum: [...BUDGET_PERIODS] } },
     ['usd', 'period'],
   ),
   User: object({
     id: str,
     username: str,
     name: str,
-    role: { type: 'string', enum: ['owner', 'auditor', 'member'] },
+    role: { type: 'string', enum: [...ROLES] },
     created_at: time,
     disabled: { type: 'boolean' },
     deleted: { type: 'boolean' },

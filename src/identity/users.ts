@@ -182,10 +182,6 @@ export class Users {
     return this.#update(idOrUsername, { budget });
   }
 
-  setDeniedServers(idOrUsername: string, servers: string[]): Promise<User> {
-    return this.#update(idOrUsername, { denied_servers: [...new Set(servers)].sort() });
-  }
-
   /**
    * Deletes a user: their tokens are revoked and their MCP credentials removed; the user
    * document stays (marked deleted) so their records keep a name.
