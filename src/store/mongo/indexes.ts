@@ -47,19 +47,31 @@ const LEGACY: Record<string, string[]> = {
 };
 
 /**
- * Creates the indexes; idempotent, so every replica runs it at start-up. One command at a
- * time: FerretDB 1.24 can panic on concurrent index commands against an existing database.
+ * Creates the indexes that are missing and drops the replaced ones; idempotent, so every
+ * replica, worker and admin command runs it on opening — reading the present ones first, it
+ * asks for nothing once they are all there. One command at a time: FerretDB 1.24 can panic on
+ * concurrent index commands against an existing database, and mis-answers createIndexes
+ * listing some that exist.
  */
 export async function ensureIndexes(db: Db): Promise<void> {
-  for (const [collection, names] of Object.entries(LEGACY)) {
-    for (const name of names)
-      await db
-        .collection(collection)
-        .dropIndex(name)
-        .catch(() => {});
-  }
-  // One index per command, too: FerretDB mis-answers createIndexes listing some that exist.
-  for (const [collection, indexes] of Object.entries(INDEXES)) {
-    for (const { key, ...options } of indexes) await db.collection(collection).createIndex(key, options);
+  for (const collection of new Set([...Object.keys(INDEXES), ...Object.keys(LEGACY)])) {
+    const present = new Set(
+      (
+        await db
+          .collection(collection)
+          .listIndexes()
+          .toArray()
+          .catch(() => [])
+      ).map((index) => index.name as string),
+    );
+    for (const name of LEGACY[collection] ?? [])
+      if (present.has(name))
+        await db
+          .collection(collection)
+          .dropIndex(name)
+          .catch(() => {}); // another replica's, maybe
+    for (const { key, ...options } of INDEXES[collection] ?? []) {
+      if (!present.has(options.name as string)) await db.collection(collection).createIndex(key, options);
+    }
   }
 }
