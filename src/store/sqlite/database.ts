@@ -41,7 +41,7 @@ import {
 import { decode, decodeAll, encode, rowShape, toRow } from './documents.ts';
 import { type SqlValue, where } from './filter.ts';
 import { ROLLUP_BACKFILL, ROLLUP_PRUNE } from './rollup.ts';
-import { COLUMN_READERS, createStatements, SCHEMA_VERSION } from './schema.ts';
+import { createStatements, SCHEMA_VERSION } from './schema.ts';
 import { countInterceptions, summarizeUsage } from './usage.ts';
 
 /** The store interface with every method synchronous: what one SQLite connection does. */
@@ -182,8 +182,11 @@ export class EmbeddedDatabase implements SyncStore {
 
   #replace(collection: CollectionName, doc: { _id: string }): void {
     const [id, text, ...values] = toRow(collection, doc);
-    const set = ['doc = ?', ...COLUMN_READERS[collection].map((c) => `${c.column} = ?`)].join(', ');
-    this.#run(`UPDATE ${collection} SET ${set} WHERE id = ?`, [text ?? null, ...values, id ?? null]);
+    this.#run(`UPDATE ${collection} SET ${rowShape(collection).assignments} WHERE id = ?`, [
+      text ?? null,
+      ...values,
+      id ?? null,
+    ]);
   }
 
   /** Closes an interception: end fields set, metadata merged key by key (as MongoDB's $set of metadata.k). */

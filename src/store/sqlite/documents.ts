@@ -28,11 +28,31 @@ export function toRow(collection: CollectionName, doc: { _id: string }): SqlValu
   return row;
 }
 
-/** `(id, doc, c1, …)` and its placeholders, for a table's INSERT. */
-export function rowShape(collection: CollectionName): { columns: string; placeholders: string } {
-  const names = ['id', 'doc', ...COLUMN_READERS[collection].map((c) => c.column)];
-  return { columns: names.join(', '), placeholders: names.map(() => '?').join(', ') };
+interface RowShape {
+  /** `id, doc, c1, …` and its `?, ?, …`, for an INSERT. */
+  columns: string;
+  placeholders: string;
+  /** `doc = ?, c1 = ?, …`, for an UPDATE of the whole row. */
+  assignments: string;
 }
+
+/** Each table's row shape, written once (the SQL text is also the prepared statement's key). */
+const ROW_SHAPES = Object.fromEntries(
+  Object.entries(COLUMN_READERS).map(([collection, readers]) => {
+    const names = ['id', 'doc', ...readers.map((c) => c.column)];
+    const shape: RowShape = {
+      columns: names.join(', '),
+      placeholders: names.map(() => '?').join(', '),
+      assignments: names
+        .slice(1)
+        .map((name) => `${name} = ?`)
+        .join(', '),
+    };
+    return [collection, shape];
+  }),
+) as Record<CollectionName, RowShape>;
+
+export const rowShape = (collection: CollectionName): RowShape => ROW_SHAPES[collection];
 
 /** The document back, its dates as Date objects again. */
 export function decode<T = Doc>(collection: CollectionName, text: string): T {
