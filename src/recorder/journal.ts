@@ -34,14 +34,12 @@ export interface Entry {
 export const before = (a: Position, b: Position) =>
   a.segment < b.segment || (a.segment === b.segment && a.offset < b.offset);
 
-export interface JournalOptions {
-  /** A new segment starts once the current one is this large. */
-  segmentBytes?: number;
-  /** fdatasync at most this often: what power loss can cost. */
-  syncIntervalMs?: number;
-  /** The checkpoint file is rewritten at most this often (a stale one only replays records, which are idempotent). */
-  checkpointIntervalMs?: number;
-}
+/** A new segment starts once the current one is this large. */
+const SEGMENT_BYTES = 32 * 1024 * 1024;
+/** fdatasync at most this often: what power loss can cost. */
+const SYNC_INTERVAL_MS = 100;
+/** The checkpoint file is rewritten at most this often (a stale one only replays records, which are idempotent). */
+const CHECKPOINT_INTERVAL_MS = 1_000;
 
 /**
  * The recorder's write-ahead log in one directory (`data_dir/journal`, or one per worker
@@ -52,7 +50,6 @@ export interface JournalOptions {
  */
 export class Journal {
   readonly dir: string;
-  readonly #segmentBytes: number;
   readonly #checkpointFile: string;
   #fd: number | undefined;
   #segment = 0;
@@ -62,13 +59,10 @@ export class Journal {
   #checkpoint: Position;
   /** The checkpoint last written to its file. */
   #saved: Position;
-  readonly #checkpointIntervalMs: number;
   #savedAt = 0;
 
-  constructor(dir: string, options: JournalOptions = {}) {
+  constructor(dir: string) {
     this.dir = dir;
-    this.#checkpointIntervalMs = options.checkpointIntervalMs ?? 1_000;
-    this.#segmentBytes = options.segmentBytes ?? 32 * 1024 * 1024;
     this.#checkpointFile = join(this.dir, 'checkpoint.json');
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const segments = this.segments();
@@ -78,8 +72,8 @@ export class Journal {
     this.#segment = Math.max(0, ...segments) + 1;
     this.#syncTimer = setInterval(() => {
       this.#sync();
-      if (Date.now() - this.#savedAt >= this.#checkpointIntervalMs) this.#save();
-    }, options.syncIntervalMs ?? 100);
+      if (Date.now() - this.#savedAt >= CHECKPOINT_INTERVAL_MS) this.#save();
+    }, SYNC_INTERVAL_MS);
     this.#syncTimer.unref();
   }
 
@@ -136,7 +130,7 @@ export class Journal {
    */
   append(ops: readonly RecordOp[]): Entry[] {
     if (!ops.length) return [];
-    if (this.#fd === undefined || this.#offset >= this.#segmentBytes) this.#rotate();
+    if (this.#fd === undefined || this.#offset >= SEGMENT_BYTES) this.#rotate();
     const lines = ops.map(encodeOp);
     const buffer = Buffer.from(`${lines.join('\n')}\n`);
     for (let written = 0; written < buffer.length; ) {
@@ -215,13 +209,13 @@ export class Journal {
 
   /**
    * The store has everything before `position`. The file is rewritten at most every
-   * checkpointIntervalMs (and at close), so a busy shipper does not pay a file write per
+   * CHECKPOINT_INTERVAL_MS (and at close), so a busy shipper does not pay a file write per
    * batch; segments wholly behind it are deleted when it moves past them.
    */
   commit(position: Position): void {
     if (!before(this.#checkpoint, position)) return;
     this.#checkpoint = position;
-    if (Date.now() - this.#savedAt >= this.#checkpointIntervalMs) this.#save();
+    if (Date.now() - this.#savedAt >= CHECKPOINT_INTERVAL_MS) this.#save();
   }
 
   /** Writes the checkpoint if it moved since it was last written. */

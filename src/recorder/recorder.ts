@@ -29,14 +29,14 @@ export interface RecorderOptions {
   dataDir: string;
   /** This process's journal: data_dir/journal, or a directory per worker process. */
   journalDir?: string;
-  /** Records per store write. */
-  batchSize?: number;
-  /** How long an interception's records wait for its end, to be written as one insert. */
-  holdMs?: number;
-  /** Journaled records kept in memory for shipping; beyond it they are read back from disk. */
-  maxMemory?: number;
-  journal?: Journal;
 }
+
+/** Records per store write. */
+const BATCH_SIZE = 1_000;
+/** How long an interception's records wait for its end, to be written as one insert. */
+const HOLD_MS = 1_000;
+/** Journaled records kept in memory for shipping; beyond it they are read back from disk. */
+const MAX_MEMORY = 20_000;
 
 interface Held {
   ops: RecordOp[];
@@ -88,9 +88,6 @@ export class Recorder {
   readonly #log: Logger;
   readonly #journal: Journal;
   readonly #deadLetterDir: string;
-  readonly #batchSize: number;
-  readonly #holdMs: number;
-  readonly #maxMemory: number;
   readonly #held = new Map<string, Held>();
   #buffer: RecordOp[] = [];
   #queue: Queued[] = [];
@@ -114,11 +111,8 @@ export class Recorder {
   constructor(store: Store, log: Logger, options: RecorderOptions) {
     this.#store = store;
     this.#log = log;
-    this.#journal = options.journal ?? new Journal(options.journalDir ?? join(options.dataDir, 'journal'));
+    this.#journal = new Journal(options.journalDir ?? join(options.dataDir, 'journal'));
     this.#deadLetterDir = join(options.dataDir, 'dead-letter');
-    this.#batchSize = options.batchSize ?? 1_000;
-    this.#holdMs = options.holdMs ?? 1_000;
-    this.#maxMemory = options.maxMemory ?? 20_000;
     this.#keepOps = !store.records.writeLines;
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
     this.#timer.unref();
@@ -145,7 +139,7 @@ export class Recorder {
         }
         this.#flushBuffer(); // on disk before the response ends
         // In the store at once while the load is light; under load the tick gathers them into bigger batches.
-        if (this.#takePromptShip() || this.#queue.length >= this.#batchSize) this.#kick();
+        if (this.#takePromptShip() || this.#queue.length >= BATCH_SIZE) this.#kick();
         return;
       }
       default: {
@@ -173,7 +167,7 @@ export class Recorder {
 
   /** Releases interceptions held past `holdMs` (long streams), journals the buffer, ships. */
   #tick(): void {
-    const cutoff = Date.now() - this.#holdMs;
+    const cutoff = Date.now() - HOLD_MS;
     for (const [id, held] of this.#held) {
       if (held.since > cutoff) continue;
       this.#held.delete(id);
@@ -196,7 +190,7 @@ export class Recorder {
       if (this.#stats.journalErrors++ % 1_000 === 0)
         this.#log.error({ err: (err as Error).message, records: ops.length }, 'recorder: journal append failed');
       this.#volatile.push(...ops);
-      const excess = this.#volatile.length - this.#maxMemory;
+      const excess = this.#volatile.length - MAX_MEMORY;
       if (excess > 0) {
         this.#volatile.splice(0, excess);
         this.#stats.dropped += excess;
@@ -205,7 +199,7 @@ export class Recorder {
     }
     if (this.#fromDisk) return; // the shipper reads them back from the journal
     for (const { line, op, end } of entries) this.#queue.push({ line, op: this.#keepOps ? op : undefined, end });
-    if (this.#queue.length > this.#maxMemory) {
+    if (this.#queue.length > MAX_MEMORY) {
       // The store is behind: stop holding journaled records in memory; ship from disk.
       this.#queue = [];
       this.#fromDisk = true;
@@ -237,15 +231,15 @@ export class Recorder {
   /** The next batch in journal order: from disk while behind, else from memory; then volatile ones. */
   #next(): Batch | undefined {
     if (this.#fromDisk) {
-      const read = this.#journal.read(this.#journal.checkpoint, this.#batchSize);
+      const read = this.#journal.read(this.#journal.checkpoint, BATCH_SIZE);
       if (read.length) return queuedBatch(read);
       // Caught up with everything journaled: later records are queued in memory again.
       this.#journal.commit(this.#journal.end);
       this.#fromDisk = false;
     }
-    if (this.#queue.length) return queuedBatch(this.#queue.slice(0, this.#batchSize));
+    if (this.#queue.length) return queuedBatch(this.#queue.slice(0, BATCH_SIZE));
     if (this.#volatile.length) {
-      const ops = this.#volatile.slice(0, this.#batchSize);
+      const ops = this.#volatile.slice(0, BATCH_SIZE);
       return { size: ops.length, lines: undefined, ops: () => ops, end: null };
     }
     return undefined;
@@ -271,7 +265,7 @@ export class Recorder {
       }
       if (Date.now() >= this.#stopAt) return; // shutting down: the rest stays in the journal
       // What arrived during the write waits for the tick unless it fills a batch: fewer, fuller writes.
-      if (!drain && !this.#fromDisk && this.#queue.length < this.#batchSize) return;
+      if (!drain && !this.#fromDisk && this.#queue.length < BATCH_SIZE) return;
     }
   }
 
