@@ -79,7 +79,7 @@ function crossSite(request: FastifyRequest): string | undefined {
  * Origin, when sent, must be this host.
  */
 export async function principalOf(ctx: AppContext, request: FastifyRequest): Promise<Principal> {
-  const known = principals.get(request);
+  const known = request.principal;
   if (known) return known;
   let token = tokenFrom(request.headers);
   if (!token) {
@@ -101,11 +101,9 @@ export async function principalOf(ctx: AppContext, request: FastifyRequest): Pro
     throw storeUnavailable();
   }
   if (!principal) throw new ApiError(401, 'invalid or expired session token');
-  principals.set(request, principal);
+  request.principal = principal;
   return principal;
 }
-
-const principals = new WeakMap<FastifyRequest, Principal>();
 
 /**
  * The API's onRequest hook: the caller is checked before fastify reads the body, so an

@@ -1,3 +1,4 @@
+import { PROVIDER_TYPES } from '../providers/registry.ts';
 import { BUDGET_PERIODS, ROLES } from '../store/store.ts';
 
 /**
@@ -78,7 +79,7 @@ export const SCHEMAS = {
     id: str,
     initiator: object({ id: str, username: nullableStr, name: nullableStr }),
     api_key_id: str,
-    provider: { type: 'string', enum: ['openai', 'anthropic'] },
+    provider: { type: 'string', enum: [...PROVIDER_TYPES] },
     provider_name: str,
     model: str,
     client: str,

@@ -1,12 +1,10 @@
 import type { Role } from '../identity/users.ts';
 
+import type { ProviderConfig } from '../providers/kind.ts';
+
+export type { ProviderConfig };
+
 /** The validated configuration; shapes mirror schemas/config.schema.json, which owns defaults. */
-export interface ProviderConfig {
-  name: string;
-  type: 'openai' | 'anthropic';
-  base_url: string;
-  api_key: string;
-}
 
 export interface McpServerConfig {
   name: string;

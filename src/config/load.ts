@@ -3,10 +3,10 @@ import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
-import schema from '../../schemas/config.schema.json' with { type: 'json' };
 import { recordingProblems } from '../recorder/sanitize.ts';
 import type { Config } from './config.ts';
 import { providerProblems } from './provider-checks.ts';
+import { configSchema } from './schema.ts';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -18,7 +18,7 @@ export class ConfigError extends Error {
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 const ajv = addFormats(new Ajv({ allErrors: true, useDefaults: true, allowUnionTypes: true, strict: false }));
-const validate = ajv.compile<Config>(schema);
+const validate = ajv.compile<Config>(configSchema());
 
 /** Replaces ${VAR} and ${VAR:-default} in every string of a parsed document. */
 export function interpolate(value: unknown, env: NodeJS.ProcessEnv): unknown {

@@ -41,23 +41,16 @@ export function pointsAtListener(baseUrl: string, listen: string): boolean {
 export function providerProblems(config: Config): string[] {
   const problems: string[] = [];
   config.providers.forEach((p, i) => {
-    if (p.api_key.trim().startsWith(BRIDGE_TOKEN_PREFIX)) {
+    if (p.api_key?.trim().startsWith(BRIDGE_TOKEN_PREFIX)) {
       problems.push(
         `providers[${i}].api_key: is an AI Bridge token (${BRIDGE_TOKEN_PREFIX}…), not a provider key; a bridge token must never be sent upstream`,
       );
     }
-    if (pointsAtListener(p.base_url, config.listen)) {
+    if (p.base_url && pointsAtListener(p.base_url, config.listen)) {
       problems.push(
         `providers[${i}].base_url: points at the bridge itself (listen ${config.listen}); requests would loop`,
       );
     }
   });
   return problems;
-}
-
-/** Providers configured without a key: they start, with a warning, and refuse their requests. */
-export function keylessProviders(config: Config): Array<{ name: string; setting: string }> {
-  return config.providers.flatMap((p, i) =>
-    p.api_key.trim() ? [] : [{ name: p.name, setting: `providers[${i}].api_key` }],
-  );
 }

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
-import { type BridgeErrorKind, sendError, sendJson } from '../providers/errors.ts';
-import { clientResponseHeaders, type ProviderType, relayResponse } from '../providers/provider.ts';
+import { type BridgeErrorKind, type ErrorFormat, sendError, sendJson } from '../providers/errors.ts';
+import { clientResponseHeaders, relayResponse } from '../providers/headers.ts';
+import type { ClientStream } from '../providers/kind.ts';
 import type { UpstreamReply } from './upstream.ts';
 
 type UpstreamHeaders = UpstreamReply['headers'];
@@ -24,14 +25,20 @@ export interface ClientChannel {
   end(): void;
 }
 
-/** The client's HTTP response. A class: a stream held open keeps one small object, not a closure per method. */
+/**
+ * The client's HTTP response, in its provider kind's error format and stream framing. A class: a
+ * stream held open keeps one small object, not a closure per method.
+ */
 class HttpChannel implements ClientChannel {
   readonly #res: ServerResponse;
-  readonly #provider: ProviderType;
+  readonly #errors: ErrorFormat;
+  /** Set for a kind whose clients read another framing than SSE (Bedrock's event stream). */
+  readonly #stream: ClientStream | undefined;
 
-  constructor(res: ServerResponse, provider: ProviderType) {
+  constructor(res: ServerResponse, errors: ErrorFormat, stream: ClientStream | undefined) {
     this.#res = res;
-    this.#provider = provider;
+    this.#errors = errors;
+    this.#stream = stream;
   }
 
   get started(): boolean {
@@ -42,11 +49,14 @@ class HttpChannel implements ClientChannel {
     // Not flushed on their own: the first event follows at once and takes them along, one
     // write (and one wake-up of the client) fewer per stream. A stream that stays silent
     // still gets them with its first keep-alive.
-    this.#res.writeHead(200, clientResponseHeaders(upstreamHeaders, { dropLength: true }));
+    const headers = clientResponseHeaders(upstreamHeaders, { dropLength: true });
+    if (this.#stream?.contentType) headers['content-type'] = this.#stream.contentType;
+    this.#res.writeHead(200, headers);
   }
 
   write(text: string): void {
-    this.#res.write(text);
+    if (this.#stream) this.#stream.write(text);
+    else this.#res.write(text);
   }
 
   sendRaw(upstreamHeaders: UpstreamHeaders, body: string): void {
@@ -63,7 +73,7 @@ class HttpChannel implements ClientChannel {
   }
 
   error(kind: BridgeErrorKind, message: string, headers?: Record<string, string>): void {
-    sendError(this.#res, this.#provider, kind, message, headers);
+    sendError(this.#res, this.#errors, kind, message, headers);
   }
 
   end(): void {
@@ -71,5 +81,5 @@ class HttpChannel implements ClientChannel {
   }
 }
 
-export const httpChannel = (res: ServerResponse, provider: ProviderType): ClientChannel =>
-  new HttpChannel(res, provider);
+export const httpChannel = (res: ServerResponse, errors: ErrorFormat, stream?: ClientStream): ClientChannel =>
+  new HttpChannel(res, errors, stream);

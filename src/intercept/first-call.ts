@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { takeScan } from '../limits/json-scan.ts';
+import type { JsonScan } from '../limits/json-scan.ts';
 import type { InjectedTool } from '../mcp/types.ts';
 import { isAsciiText } from './client-body.ts';
 import { type MemberEdit, spliceMembers } from './splice.ts';
@@ -31,6 +31,8 @@ export function prepareFirstCall(
   body: Json,
   tools: readonly InjectedTool[],
   streaming: boolean,
+  /** The body parser's scan of `raw` (where its top-level members lie). */
+  scan: JsonScan,
   /** False when `body` was parsed from latin1 (client-body.ts): its strings are exact only where ASCII. */
   exact = true,
 ): FirstCall {
@@ -45,7 +47,6 @@ export function prepareFirstCall(
     change(again);
     return again;
   };
-  const scan = takeScan(raw); // made by the body parser; forgotten here, whatever the call needs
   const prepared = change(body);
   const edits: MemberEdit[] = [];
   if (formatted) edits.push({ name: 'tools', prepend: formatted.json });

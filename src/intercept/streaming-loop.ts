@@ -1,4 +1,4 @@
-import { SseParser } from './sse.ts';
+import { SseParser } from '../providers/sse.ts';
 import type { Finish, ToolLoop } from './tool-loop.ts';
 import type { StreamRelay, Turn } from './types.ts';
 import { readSnippet, type UpstreamReply } from './upstream.ts';
@@ -7,8 +7,9 @@ import { readSnippet, type UpstreamReply } from './upstream.ts';
 type Read = { turn: Turn } | { error: string; relayed: boolean };
 
 /** Reads one upstream stream into the relay. */
-async function pump(reply: UpstreamReply, relay: StreamRelay, signal: AbortSignal): Promise<Read> {
-  const parser = new SseParser();
+async function pump(reply: UpstreamReply, relay: StreamRelay, loop: ToolLoop): Promise<Read> {
+  const { signal, decoder } = loop.deps;
+  const parser = decoder ? decoder() : new SseParser();
   try {
     for await (const chunk of reply.body) {
       for (const event of parser.push(chunk)) relay.onEvent(event);
@@ -27,7 +28,7 @@ async function pump(reply: UpstreamReply, relay: StreamRelay, signal: AbortSigna
  * turn are held until the loop knows whether another turn follows.
  */
 export async function streamingLoop(loop: ToolLoop): Promise<Finish> {
-  const { api, channel, events, limits, signal, clientWantsUsage } = loop.deps;
+  const { api, channel, events, limits, clientWantsUsage } = loop.deps;
   let lastWrite = Date.now();
   const sink = {
     write(text: string) {
@@ -52,7 +53,7 @@ export async function streamingLoop(loop: ToolLoop): Promise<Finish> {
         return { status: 'failed', deliver: () => relay.fail('upstream', message) };
       }
       if (iteration === 0) channel.openStream(reply.headers);
-      const read = await pump(reply, relay, signal);
+      const read = await pump(reply, relay, loop);
       if (!('turn' in read)) {
         events.upstreamEnded({ error: read.error });
         loop.metadata.error = read.error;

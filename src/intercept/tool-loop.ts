@@ -1,5 +1,6 @@
 import type { RequestBridge } from '../mcp/types.ts';
 import type { BridgeErrorKind } from '../providers/errors.ts';
+import type { StreamDecoder } from '../providers/kind.ts';
 import type { InterceptionStatus } from '../recorder/records.ts';
 import type { ClientChannel } from './client-channel.ts';
 import { ClientView } from './client-view.ts';
@@ -31,6 +32,8 @@ export interface LoopDeps {
   channel: ClientChannel;
   /** One upstream call with this body. */
   send(body: Buffer | string): Promise<UpstreamReply>;
+  /** Reads the upstream's stream framing into events; SSE when omitted. */
+  decoder?: () => StreamDecoder;
   /** Fires when the client goes away. */
   signal: AbortSignal;
   limits: { maxIterations: number; parallelism: number; keepAliveMs: number };

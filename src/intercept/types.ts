@@ -1,8 +1,8 @@
 import type { InjectedTool, ToolCallResult } from '../mcp/types.ts';
 import type { BridgeErrorKind } from '../providers/errors.ts';
-import type { ProviderType } from '../providers/provider.ts';
+import type { ApiFamily } from '../providers/kind.ts';
+import type { SseEvent } from '../providers/sse.ts';
 import type { ClientView } from './client-view.ts';
-import type { SseEvent } from './sse.ts';
 import type { FormattedTools } from './tool-format.ts';
 
 export type Json = Record<string, any>;
@@ -68,14 +68,18 @@ export interface StreamRelay {
 
 /** Everything that differs between Chat Completions, Responses and Messages. */
 export interface ApiModule {
-  readonly provider: ProviderType;
+  /** The wire dialect: how usage is counted and errors are framed in a stream. */
+  readonly family: ApiFamily;
   /** Client path under the provider prefix, e.g. `/v1/messages`. */
   readonly path: string;
   readonly thoughtSource: string;
   /** True when response objects repeat the request's tools (so injected ones must be cut out). */
   readonly echoesTools: boolean;
-  /** A message naming what is wrong with the body, or null when the upstream can take it. */
-  validate(body: Json): string | null;
+  /**
+   * A message naming what is wrong with the body, or null when the upstream can take it.
+   * `modelInBody` is false where the URL names the model (Bedrock, Vertex): the body has none.
+   */
+  validate(body: Json, modelInBody?: boolean): string | null;
   prompt(body: Json): string | null;
   /** The injected tools in the API's own format, built once per tool list. */
   formatTools(tools: readonly InjectedTool[]): FormattedTools;

@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { CircuitOpenError } from '../limits/circuit-breaker.ts';
 import { isUpstreamFault } from '../limits/upstream-faults.ts';
 import { injectTraceHeaders } from '../observability/tracing.ts';
+import { CircuitOpenError } from '../providers/errors.ts';
 import type { Provider } from '../providers/provider.ts';
 
 type UpstreamResponse = Dispatcher.ResponseData;
@@ -19,7 +19,8 @@ const isFailure = (status: number) => status >= 500;
 
 /**
  * One POST to the provider with the client's headers (credentials swapped) and the given
- * body, through the circuit breaker of this provider and model.
+ * body, through the circuit breaker of this provider and model. `path` is the upstream path
+ * under the provider's base URL, query included.
  */
 export async function callUpstream(
   provider: Provider,
@@ -40,16 +41,12 @@ export async function callUpstream(
   const headers = provider.upstreamHeaders(clientHeaders);
   headers['content-type'] = 'application/json';
   injectTraceHeaders(headers); // our upstream span replaces the client's traceparent
+  const call = { method: 'POST', path: provider.upstreamPath(path), headers, body };
   let response: UpstreamResponse;
   try {
-    response = await provider.dispatcher.request({
-      origin: provider.origin,
-      path: provider.upstreamPath(path),
-      method: 'POST',
-      headers,
-      body,
-      signal,
-    });
+    const signing = provider.authorize(call);
+    if (signing) await signing;
+    response = await provider.dispatcher.request({ ...call, origin: provider.origin, method: 'POST', signal });
   } catch (err) {
     if (!signal.aborted && isUpstreamFault(err)) breaker.failure();
     else breaker.release(); // a client leaving, or a request we refused to send, says nothing about the upstream

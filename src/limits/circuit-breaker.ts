@@ -1,5 +1,3 @@
-import { BridgeError } from '../providers/errors.ts';
-
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
 export interface BreakerOptions {
@@ -12,12 +10,6 @@ export interface BreakerOptions {
 }
 
 /** A call refused because its circuit is open: 503 with Retry-After, told apart from other failures in metrics and spans. */
-export class CircuitOpenError extends BridgeError {
-  constructor(message: string, retryAfterSeconds: number) {
-    super('overloaded', message, { 'retry-after': String(retryAfterSeconds) });
-  }
-}
-
 /**
  * Per provider and model: after `threshold` consecutive upstream failures (5xx, 529,
  * timeouts) requests are refused at once for `cooldownMs`; then one probe decides.

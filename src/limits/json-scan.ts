@@ -112,21 +112,5 @@ export function scanJson(body: Uint8Array, max = MAX_JSON_DEPTH): JsonScan {
 /** True when the bytes nest `{`/`[` deeper than `max` outside strings (checked before JSON.parse, on every route). */
 export const nestsDeeperThan = (body: Uint8Array, max = MAX_JSON_DEPTH): boolean => scanJson(body, max).tooDeep;
 
-const scans = new WeakMap<Uint8Array, JsonScan>();
-
-/** scanJson at the default bound, once per body: the body parser and the interceptor share the pass. */
-export function scanBody(body: Uint8Array): JsonScan {
-  let scan = scans.get(body);
-  if (!scan) {
-    scan = scanJson(body);
-    scans.set(body, scan);
-  }
-  return scan;
-}
-
-/** The body's scan for its last reader, forgotten after: a stream held open need not keep it. */
-export function takeScan(body: Uint8Array): JsonScan {
-  const scan = scanBody(body);
-  scans.delete(body);
-  return scan;
-}
+/** scanJson at the default bound: the body parser scans each body once, and the interceptor splices with what it found. */
+export const scanBody = (body: Uint8Array): JsonScan => scanJson(body);

@@ -1,5 +1,5 @@
 import type { Usage } from '../intercept/types.ts';
-import type { ProviderType } from '../providers/provider.ts';
+import type { ApiFamily } from '../providers/kind.ts';
 
 /**
  * USD per million tokens. An omitted cache rate means no discount or surcharge is known:
@@ -31,16 +31,16 @@ const details = (usage: Usage): Record<string, unknown> =>
   (usage.metadata.input_tokens_details ?? usage.metadata.prompt_tokens_details ?? {}) as Record<string, unknown>;
 
 /**
- * How the prompt splits into billed buckets. Anthropic reports writes beside input and splits them
+ * How the prompt splits into billed buckets, by the API family's way of counting. Anthropic reports writes beside input and splits them
  * by TTL in `cache_creation`; OpenAI counts writes inside the prompt and names them only in the
  * details object (`cache_write_tokens`), unless a parser has already moved them out of input.
  */
-function buckets(usage: Usage, provider: ProviderType) {
+function buckets(usage: Usage, family: ApiFamily) {
   const read = count(usage.cache_read_input_tokens);
   let input = count(usage.input_tokens);
   let write = count(usage.cache_write_input_tokens);
   let write1h = 0;
-  if (provider === 'anthropic') {
+  if (family === 'anthropic') {
     const split = usage.metadata.cache_creation as Record<string, unknown> | undefined;
     write1h = Math.min(count(split?.ephemeral_1h_input_tokens), write);
     write -= write1h;
@@ -52,9 +52,9 @@ function buckets(usage: Usage, provider: ProviderType) {
 }
 
 /** USD for one upstream response; null when the model has no price (never 0). */
-export function costOf(price: Price | null | undefined, usage: Usage, provider: ProviderType): number | null {
+export function costOf(price: Price | null | undefined, usage: Usage, family: ApiFamily): number | null {
   if (!price) return null;
-  const b = buckets(usage, provider);
+  const b = buckets(usage, family);
   const tier = price.long_context;
   const r: Rates = tier && b.prompt > tier.above ? tier : price;
   const write = r.cache_write ?? r.input;

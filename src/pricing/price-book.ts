@@ -1,6 +1,6 @@
 import type { PricingConfig } from '../config/config.ts';
 import type { Usage } from '../intercept/types.ts';
-import type { ProviderType } from '../providers/provider.ts';
+import type { ApiFamily } from '../providers/kind.ts';
 import { costOf, type Price } from './cost.ts';
 import shipped from './prices.json' with { type: 'json' };
 import { candidates, NameIndex } from './resolve.ts';
@@ -14,7 +14,8 @@ export interface NamedPrice extends Price {
 
 /** One row of the shipped table (schemas/prices.schema.json). */
 interface ShippedPrice extends NamedPrice {
-  provider: ProviderType;
+  /** The provider kind whose rate card it is. */
+  provider: string;
   source: string;
   as_of: string;
   note?: string;
@@ -60,9 +61,9 @@ export class PriceBook {
     return found;
   }
 
-  /** USD for one upstream response of `model`; null when it has no price. */
-  cost(model: string, provider: ProviderType, usage: Usage): number | null {
-    return costOf(this.price(model), usage, provider);
+  /** USD for one upstream response of `model`, counted the API family's way; null when it has no price. */
+  cost(model: string, family: ApiFamily, usage: Usage): number | null {
+    return costOf(this.price(model), usage, family);
   }
 
   #resolve(model: string): Price | null {

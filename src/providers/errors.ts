@@ -1,5 +1,4 @@
 import type { ServerResponse } from 'node:http';
-import type { ProviderType } from './provider.ts';
 
 /** The error kinds the bridge itself raises, each mapped once to each provider's vocabulary. */
 export type BridgeErrorKind =
@@ -82,22 +81,42 @@ export class BridgeError extends Error {
   }
 }
 
+/** A model's circuit is open (src/limits/circuit-breaker.ts): refused at once, with when to retry. */
+export class CircuitOpenError extends BridgeError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super('overloaded', message, { 'retry-after': String(retryAfterSeconds) });
+  }
+}
+
 /** The HTTP status of an error kind. */
 export const statusOf = (kind: BridgeErrorKind): number => STATUS[kind];
 
-/** The JSON body a provider's own SDK understands for this error. */
-export function errorBody(provider: ProviderType, kind: BridgeErrorKind, message: string): Record<string, unknown> {
-  if (provider === 'anthropic') return { type: 'error', error: { type: ANTHROPIC_TYPE[kind], message } };
-  const { type, code } = OPENAI_TYPE[kind];
-  return { error: { message, type, param: null, code } };
+/**
+ * How a provider kind tells its clients about an error: the body its SDK parses, and any header
+ * it reads the error's type from (Bedrock's `x-amzn-errortype`). Each kind owns one (providers/kinds).
+ */
+export interface ErrorFormat {
+  body(kind: BridgeErrorKind, message: string): Record<string, unknown>;
+  headers?(kind: BridgeErrorKind): Record<string, string>;
 }
 
-/** The same error as a streaming event, for failures after the response has started. */
-export function errorEvent(provider: ProviderType, kind: BridgeErrorKind, message: string): string {
-  const body = errorBody(provider, kind, message);
-  return provider === 'anthropic'
-    ? `event: error\ndata: ${JSON.stringify(body)}\n\n`
-    : `data: ${JSON.stringify(body)}\n\n`;
+/** The two API families' error vocabularies: OpenAI's `{error: {message, type, code}}`, Anthropic's `{type: 'error', error}`. */
+export const openaiErrors: ErrorFormat = {
+  body(kind, message) {
+    const { type, code } = OPENAI_TYPE[kind];
+    return { error: { message, type, param: null, code } };
+  },
+};
+
+export const anthropicErrors: ErrorFormat = {
+  body: (kind, message) => ({ type: 'error', error: { type: ANTHROPIC_TYPE[kind], message } }),
+};
+
+/** The same error as a streaming event of an API family, for failures after the response has started. */
+export function errorEvent(family: 'openai' | 'anthropic', kind: BridgeErrorKind, message: string): string {
+  return family === 'anthropic'
+    ? `event: error\ndata: ${JSON.stringify(anthropicErrors.body(kind, message))}\n\n`
+    : `data: ${JSON.stringify(openaiErrors.body(kind, message))}\n\n`;
 }
 
 /** Answers with a JSON body (used for bridge-made responses; relayed ones keep the provider's bytes). */
@@ -115,11 +134,11 @@ export function sendJson(
 /** Answers an error in the provider's format; once a response has started it can only be ended. */
 export function sendError(
   res: ServerResponse,
-  provider: ProviderType,
+  format: ErrorFormat,
   kind: BridgeErrorKind,
   message: string,
   headers: Record<string, string> = {},
 ): void {
-  if (!res.headersSent) sendJson(res, STATUS[kind], errorBody(provider, kind, message), headers);
-  else res.end();
+  if (res.headersSent) res.end();
+  else sendJson(res, STATUS[kind], format.body(kind, message), { ...format.headers?.(kind), ...headers });
 }

@@ -1,66 +1,24 @@
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
 import { Agent } from 'undici';
-import type { Config, ProviderConfig } from '../config/config.ts';
+import type { Config } from '../config/config.ts';
 import { parseDuration } from '../config/duration.ts';
 import { BreakerSet, type BreakerState } from '../limits/circuit-breaker.ts';
-import { HOP_HEADER, nextHop } from './hop.ts';
+import { forwardedHeaders } from './headers.ts';
+import type { ProviderConfig, ProviderKind, UpstreamCall, UpstreamCredentials } from './kind.ts';
+import { kindOf, type ProviderType } from './registry.ts';
 
-export type ProviderType = ProviderConfig['type'];
-
-/** Hop-by-hop headers: they describe one connection, not the message. */
-const HOP_BY_HOP = [
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-];
-
-/**
- * Never forwarded upstream: hop-by-hop, framing, and the client's own credentials. `expect` is
- * this hop's business (Node answered the client's 100-continue already) and undici refuses it.
- */
-const DROPPED_REQUEST_HEADERS = new Set([
-  ...HOP_BY_HOP,
-  'host',
-  'content-length',
-  'accept-encoding',
-  'expect',
-  HOP_HEADER,
-  'authorization',
-  'x-api-key',
-  'coder-session-token',
-  'http2-settings',
-]);
-
-const DROPPED_RESPONSE_HEADERS = new Set(HOP_BY_HOP);
-
-/** The web console's session cookie (src/api/auth.ts), over HTTP and HTTPS: a bridge token too. */
-const SESSION_COOKIE = /^\s*(?:__Host-)?aibridge_session=/;
-
-/** A Cookie header without the console's session: null when nothing else is left. */
-function withoutSession(cookie: string): string | null {
-  if (!cookie.includes('aibridge_session=')) return cookie;
-  const kept = cookie.split(';').filter((part) => !SESSION_COOKIE.test(part));
-  return kept.length ? kept.map((part) => part.trim()).join('; ') : null;
-}
-
-/** A configured upstream: where it lives, how to authenticate to it, and a pooled keep-alive dispatcher. */
+/** A configured upstream: its kind, where it lives, how to authenticate to it, a pooled keep-alive dispatcher. */
 export class Provider {
   readonly name: string;
+  readonly kind: ProviderKind;
   readonly type: ProviderType;
   readonly origin: string;
-  /** Where its key is set, for messages: `providers[0].api_key`. */
-  readonly keySetting: string;
-  readonly #basePath: string;
-  readonly #apiKey: string;
+  readonly basePath: string;
+  readonly credentials: UpstreamCredentials;
   readonly dispatcher: Agent;
   /** One circuit per model served by this provider. */
   readonly breakers: BreakerSet;
+  readonly #dropped: ReadonlySet<string> | undefined;
 
   /** `onBreakerTransition` hears each model's circuit change state (the metrics do). */
   constructor(
@@ -69,13 +27,15 @@ export class Provider {
     index = 0,
     onBreakerTransition?: (model: string, to: BreakerState) => void,
   ) {
-    const url = new URL(config.base_url);
     this.name = config.name;
-    this.type = config.type;
-    this.origin = url.origin;
-    this.keySetting = `providers[${index}].api_key`;
-    this.#basePath = url.pathname.replace(/\/+$/, '');
-    this.#apiKey = config.api_key.trim();
+    this.kind = kindOf(config.type);
+    this.type = config.type as ProviderType;
+    const connection = this.kind.connect(config, `providers[${index}]`);
+    this.origin = connection.origin;
+    this.basePath = connection.basePath;
+    this.credentials = connection.credentials;
+    const dropped = [...(this.kind.tokenHeaders ?? []), ...(this.kind.droppedHeaders ?? [])];
+    this.#dropped = dropped.length ? new Set(dropped) : undefined;
     const timeout = parseDuration(limits.upstream_timeout);
     this.breakers = new BreakerSet(
       { threshold: limits.breaker_threshold, cooldownMs: parseDuration(limits.breaker_cooldown) },
@@ -91,69 +51,32 @@ export class Provider {
     });
   }
 
-  /** False when no api_key is configured: its requests are refused instead of sent keyless. */
+  /** False when nothing is configured to authenticate with: its requests are refused instead of sent bare. */
   get hasKey(): boolean {
-    return this.#apiKey !== '';
+    return this.credentials.ready;
   }
 
-  /** Client path after `/<name>` (e.g. `/v1/messages`) → upstream path under base_url. */
-  upstreamPath(clientPath: string): string {
-    // OpenAI base URLs conventionally end in /v1; Anthropic's do not.
-    const rest = this.type === 'openai' ? clientPath.replace(/^\/v1(?=\/|$)/, '') : clientPath;
-    return this.#basePath + rest;
+  /** Where its credentials are set, for messages: `providers[0].api_key`. */
+  get keySetting(): string {
+    return this.credentials.setting;
   }
 
-  /** The client's headers minus the dropped ones, plus the provider's own credentials. */
+  /** The client's headers for the upstream, without the client's credentials (the provider's are set by `authorize`). */
   upstreamHeaders(client: IncomingHttpHeaders): Record<string, string | string[]> {
-    const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(client)) {
-      if (value !== undefined && !DROPPED_REQUEST_HEADERS.has(name)) headers[name] = value;
-    }
-    if (typeof headers.cookie === 'string') {
-      const cookie = withoutSession(headers.cookie);
-      if (cookie === null) delete headers.cookie;
-      else headers.cookie = cookie;
-    }
-    if (this.type === 'anthropic') headers['x-api-key'] = this.#apiKey;
-    else headers.authorization = `Bearer ${this.#apiKey}`;
-    headers[HOP_HEADER] = nextHop(client);
-    return headers;
+    return forwardedHeaders(client, this.#dropped);
   }
 
-  close(): Promise<void> {
-    return this.dispatcher.close();
+  /** An upstream path under the base URL's path. */
+  upstreamPath(path: string): string {
+    return this.basePath + path;
   }
-}
 
-/** Upstream response headers safe to hand to the client as they are. */
-export function clientResponseHeaders(
-  upstream: Record<string, string | string[] | undefined>,
-  options: { dropLength?: boolean } = {},
-): Record<string, string | string[]> {
-  const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(upstream)) {
-    if (value === undefined || DROPPED_RESPONSE_HEADERS.has(name)) continue;
-    if (options.dropLength && (name === 'content-length' || name === 'content-encoding')) continue;
-    headers[name] = value;
+  /** Sets the provider's credentials on a call about to be sent (a key, or a signature over it). */
+  authorize(call: UpstreamCall): void | Promise<void> {
+    return this.credentials.apply(call);
   }
-  return headers;
-}
 
-/** Relays an upstream answer exactly as the provider sent it: status, headers, bytes. */
-export async function relayResponse(
-  res: ServerResponse,
-  upstream: Pick<Dispatcher.ResponseData, 'statusCode' | 'headers'> & { body: AsyncIterable<Uint8Array | string> },
-): Promise<void> {
-  res.writeHead(upstream.statusCode, clientResponseHeaders(upstream.headers));
-  for await (const chunk of upstream.body) res.write(chunk);
-  res.end();
-}
-
-/** An abort signal that fires when the client goes away before its response is complete. */
-export function abortOnClose(res: ServerResponse): AbortController {
-  const abort = new AbortController();
-  res.on('close', () => {
-    if (!res.writableFinished) abort.abort();
-  });
-  return abort;
+  async close(): Promise<void> {
+    await Promise.all([this.dispatcher.close(), this.credentials.close?.()]);
+  }
 }

@@ -1,8 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import { isUpstreamFault, isUpstreamTimeout } from '../limits/upstream-faults.ts';
-import { type BridgeErrorKind, sendError } from './errors.ts';
-import type { ProviderType } from './provider.ts';
+import { type BridgeErrorKind, type ErrorFormat, sendError } from './errors.ts';
 
 /**
  * What to tell a client about a failed upstream call: a kind and words without internals —
@@ -24,12 +23,12 @@ export function describeUpstreamFailure(
 /** Answers a failed upstream call; the detail is logged under the request id the client is given. */
 export function sendUpstreamFailure(
   res: ServerResponse,
-  provider: ProviderType,
+  errors: ErrorFormat,
   err: unknown,
   request: { id: string; log: FastifyBaseLogger },
   logFields: Record<string, unknown> = {},
 ): void {
   const { kind, what, message } = describeUpstreamFailure(err, request.id);
   request.log.warn({ ...logFields, err: (err as Error)?.message, code: (err as { code?: string })?.code }, what);
-  sendError(res, provider, kind, message, { 'x-request-id': request.id });
+  sendError(res, errors, kind, message, { 'x-request-id': request.id });
 }

@@ -1,3 +1,5 @@
+import type { ProviderType } from '../providers/registry.ts';
+
 /** The documents of SPEC §6, exactly as stored. Ids are UUID strings chosen by the bridge. */
 
 /**
@@ -25,7 +27,8 @@ export interface InterceptionRecord {
   _id: string;
   initiator_id: string;
   api_key_id: string;
-  provider: 'openai' | 'anthropic';
+  /** The provider's kind (src/providers/registry.ts). */
+  provider: ProviderType;
   provider_name: string;
   model: string;
   client: string;

@@ -12,9 +12,10 @@ import type { BridgeErrorKind } from '../providers/errors.ts';
 import { rawBodyParser, tooLargeMessage } from './body.ts';
 import { clientErrorHandler } from './client-errors.ts';
 import type { AppContext } from './context.ts';
+import { decorateRequests } from './decorations.ts';
 import { frontDoor, requestIdOf } from './front-door.ts';
 import { lazyChildLogger } from './lazy-logger.ts';
-import { countRefusal, errorFor, providerOf, refuse } from './refuse.ts';
+import { countRefusal, errorFor, errorHeaders, providerOf, refuse } from './refuse.ts';
 import { ROUTES, type RouteRegistrar } from './routes.ts';
 
 const KIND_BY_STATUS: Record<number, BridgeErrorKind> = {
@@ -67,11 +68,13 @@ export async function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTE
       countRefusal(ctx, provider, 'invalid_request');
       (reply as unknown as FastifyReply)
         .code(tooLong ? 414 : 400)
-        .send(errorFor(provider?.type, 'invalid_request', message));
+        .headers(errorHeaders(provider?.kind.errors, 'invalid_request'))
+        .send(errorFor(provider?.kind.errors, 'invalid_request', message));
     },
     clientErrorHandler: clientErrorHandler(ctx),
     serverFactory: (handler) => createServer(serverOptions(ctx), frontDoor(ctx, handler)),
   });
+  decorateRequests(app);
   rawBodyParser(app, ctx.config.limits.body_bytes);
 
   // An unknown route is answered before its body is read: nothing behind it wants the bytes.
@@ -94,7 +97,10 @@ export async function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTE
   app.setNotFoundHandler((request, reply) => {
     const provider = providerOf(ctx, request.url);
     countRefusal(ctx, provider, 'not_found');
-    reply.code(404).send(errorFor(provider?.type, 'not_found', notFoundMessage(request)));
+    reply
+      .code(404)
+      .headers(errorHeaders(provider?.kind.errors, 'not_found'))
+      .send(errorFor(provider?.kind.errors, 'not_found', notFoundMessage(request)));
   });
   // Errors raised before a handler runs (body too large, bad framing): no stack or internals reach the client.
   app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
@@ -106,8 +112,9 @@ export async function buildApp(ctx: AppContext, routes: RouteRegistrar[] = ROUTE
     countRefusal(ctx, provider, kind); // a 4xx is refused; `internal` is not counted
     reply
       .code(status)
+      .headers(errorHeaders(provider?.kind.errors, kind))
       .header('x-request-id', request.id)
-      .send(errorFor(provider?.type, kind, message));
+      .send(errorFor(provider?.kind.errors, kind, message));
   });
   return app;
 }

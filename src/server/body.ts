@@ -72,12 +72,14 @@ export function rawBodyParser(app: FastifyInstance, limit: number): void {
   app.addContentTypeParser('*', (request, payload, done) => {
     readBody(request.raw, payload, limit).then(
       (body) => {
-        // One pass, kept with the body: the interceptor splices into it with what it found.
-        if (looksLikeJson(body) && scanBody(body).tooDeep) {
+        // One pass, kept with the request: the interceptor splices into the body with what it found.
+        const scan = looksLikeJson(body) ? scanBody(body) : undefined;
+        if (scan?.tooDeep) {
           done(bodyError(400, `request body nests JSON deeper than ${MAX_JSON_DEPTH} levels`), undefined);
-        } else {
-          done(null, body);
+          return;
         }
+        request.bodyScan = scan;
+        done(null, body);
       },
       (err: Error & { statusCode?: number }) => {
         // Already answered (body timeout) or the client left: nobody is listening for an error.

@@ -1,6 +1,6 @@
 import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { type BridgeErrorKind, errorBody, statusOf } from '../providers/errors.ts';
+import { anthropicErrors, type BridgeErrorKind, openaiErrors, statusOf } from '../providers/errors.ts';
 import { ANSWERED } from './body.ts';
 import type { AppContext } from './context.ts';
 import { countRefusal, DRAINING, errorFor, providerOf } from './refuse.ts';
@@ -25,8 +25,8 @@ function pathOf(err: ClientError, res: ServerResponse | undefined): string | und
  * SDKs `type` and `error.type/message`, everything else `message`.
  */
 function anyFormat(kind: BridgeErrorKind, message: string): unknown {
-  const openai = errorBody('openai', kind, message) as { error: object };
-  const anthropic = errorBody('anthropic', kind, message) as { type: string; error: object };
+  const openai = openaiErrors.body(kind, message) as { error: object };
+  const anthropic = anthropicErrors.body(kind, message) as { type: string; error: object };
   return { type: anthropic.type, error: { ...openai.error, ...anthropic.error }, message };
 }
 
@@ -79,7 +79,7 @@ export function clientErrorHandler(ctx: AppContext) {
     const provider = path === undefined ? undefined : providerOf(ctx, path);
     countRefusal(ctx, provider, kind);
     const body = JSON.stringify(
-      path === undefined ? anyFormat(kind, message) : errorFor(provider?.type, kind, message),
+      path === undefined ? anyFormat(kind, message) : errorFor(provider?.kind.errors, kind, message),
     );
     if (res) {
       // A request in flight (its body still arriving): answer through it so Node closes it cleanly.

@@ -3,53 +3,28 @@ import { describeBudget } from '../budgets/budgets.ts';
 import { tokenFrom } from '../identity/authenticator.ts';
 import type { Principal } from '../identity/users.ts';
 import { chatCompletionsApi } from '../intercept/chat-completions/index.ts';
-import { intercept } from '../intercept/interceptor.ts';
 import { messagesApi } from '../intercept/messages/index.ts';
 import { responsesApi } from '../intercept/responses/index.ts';
 import type { ApiModule } from '../intercept/types.ts';
-import { errorBody, sendError } from '../providers/errors.ts';
-import { abortOnClose, type Provider, relayResponse } from '../providers/provider.ts';
+import { openaiErrors, sendError, sendJson } from '../providers/errors.ts';
+import { abortOnClose, relayResponse } from '../providers/headers.ts';
+import type { ApiName, PassthroughRoute } from '../providers/kind.ts';
+import type { Provider } from '../providers/provider.ts';
 import { sendUpstreamFailure } from '../providers/upstream-failure.ts';
+import { bridge, routeRequest } from './bridged.ts';
 import type { AppContext } from './context.ts';
 import { refuse, refuseHijacked } from './refuse.ts';
 import { pinned } from './runtime.ts';
 
-/** Route roots: the bare one, and those of clients set up for Coder's AI Bridge or its 2026 name, AI Gateway (SPEC §4). */
+/** Route roots: the bare one, and those of clients set up for Coder's AI Bridge or its 2026 name, AI Gateway (README "Pointing clients at the bridge"). */
 const ROOTS = ['', '/api/v2/aibridge', '/api/v2/ai-gateway'];
 
-const BRIDGED: Record<Provider['type'], ApiModule[]> = {
-  openai: [chatCompletionsApi, responsesApi],
-  anthropic: [messagesApi],
+/** The API modules (src/intercept) the kinds' bridged routes name. */
+const APIS: Record<ApiName, ApiModule> = {
+  chat: chatCompletionsApi,
+  responses: responsesApi,
+  messages: messagesApi,
 };
-
-/**
- * Passthrough routes, each an exact shape (a `:param` is one segment) with the methods the
- * provider's API reference allows there; anything else is a 404 and never reaches the upstream.
- * `spends`: the upstream runs a model there (billed), so the user's budget and rate limit apply.
- */
-const PASSTHROUGH: Record<Provider['type'], Array<{ methods: string[]; path: string; spends?: true }>> = {
-  openai: [
-    { methods: ['GET'], path: '/v1/models' },
-    { methods: ['GET'], path: '/v1/models/:id' },
-    { methods: ['POST'], path: '/v1/responses/input_tokens' },
-    { methods: ['POST'], path: '/v1/responses/compact', spends: true },
-    { methods: ['GET', 'DELETE'], path: '/v1/responses/:id' },
-    { methods: ['GET'], path: '/v1/responses/:id/input_items' },
-    { methods: ['POST'], path: '/v1/responses/:id/cancel' },
-    { methods: ['POST'], path: '/v1/conversations' },
-    { methods: ['GET', 'POST', 'DELETE'], path: '/v1/conversations/:id' },
-    { methods: ['GET', 'POST'], path: '/v1/conversations/:id/items' },
-    { methods: ['GET', 'DELETE'], path: '/v1/conversations/:id/items/:item_id' },
-  ],
-  anthropic: [
-    { methods: ['GET'], path: '/v1/models' },
-    { methods: ['GET'], path: '/v1/models/:id' },
-    { methods: ['POST'], path: '/v1/messages/count_tokens' },
-  ],
-};
-
-const principals = new WeakMap<FastifyRequest, Principal>();
-
 /**
  * Runs as the route's onRequest hook, before fastify reads the body: an unauthenticated
  * request costs its headers only. Refusals answer in the provider's format.
@@ -90,7 +65,7 @@ function guard(ctx: AppContext, provider: Provider) {
         `provider "${provider.name}" has no api_key configured (${current.keySetting}); ask the bridge's operator`,
       );
     }
-    principals.set(request, principal);
+    request.principal = principal;
   };
 }
 
@@ -155,67 +130,86 @@ async function admitted(
 /** Forwards a request the bridge does not rewrite; the answer reaches the client byte for byte. */
 async function passthrough(
   provider: Provider,
+  route: PassthroughRoute,
   prefix: string,
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<void> {
   const abort = abortOnClose(reply.raw);
   const hasBody = request.method !== 'GET' && request.method !== 'HEAD' && Buffer.isBuffer(request.body);
+  const clientPath = request.url.slice(prefix.length);
+  const path = route.upstreamPath ? route.upstreamPath(routeRequest(request), clientPath) : clientPath;
+  const call = {
+    method: request.method,
+    path: provider.upstreamPath(path),
+    headers: provider.upstreamHeaders(request.headers),
+    body: hasBody ? (request.body as Buffer) : undefined,
+  };
   try {
+    const signing = provider.authorize(call);
+    if (signing) await signing;
     const upstream = await provider.dispatcher.request({
+      ...call,
       origin: provider.origin,
-      path: provider.upstreamPath(request.url.slice(prefix.length)),
       method: request.method as 'GET',
-      headers: provider.upstreamHeaders(request.headers),
-      body: hasBody ? (request.body as Buffer) : undefined,
       signal: abort.signal,
     });
     await relayResponse(reply.raw, upstream);
   } catch (err) {
     if (abort.signal.aborted) return;
-    sendUpstreamFailure(reply.raw, provider.type, err, request);
+    sendUpstreamFailure(reply.raw, provider.kind.errors, err, request);
   }
 }
 
 export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
   for (const provider of ctx.providers) {
     const onRequest = guard(ctx, provider);
+    const { kind } = provider;
     for (const root of ROOTS) {
       const prefix = `${root}/${provider.name}`;
       // Claude Code probes reachability with HEAD (e.g. `/api/hello`) before anything else: answer fast, no auth.
       app.head(prefix, (_request, reply) => reply.code(200).send());
       app.head(`${prefix}/*`, (_request, reply) => reply.code(200).send());
 
-      for (const api of BRIDGED[provider.type]) {
+      for (const route of kind.bridged) {
+        const api = APIS[route.api];
         // Each request runs on the config, provider and MCP tools current at its start, whatever a reload does meanwhile.
-        app.post(`${prefix}${api.path}`, { onRequest }, (request, reply) =>
+        app.post(`${prefix}${route.path}`, { onRequest }, (request, reply) =>
           pinned(ctx, provider.name, async (ctx, provider) => {
             reply.hijack();
-            const principal = principals.get(request) as Principal;
+            const principal = request.principal as Principal;
             await admitted(ctx, provider, principal, reply, async () => {
               try {
-                await intercept({ ctx, provider, api, principal, request, res: reply.raw });
+                await bridge({ ctx, provider, route, api, principal, request, res: reply.raw });
               } catch (err) {
                 // A bug must not leave the client hanging or show it internals.
                 request.log.error({ err }, 'interception failed');
-                sendError(reply.raw, provider.type, 'internal', `internal error (request id ${request.id})`);
+                sendError(reply.raw, provider.kind.errors, 'internal', `internal error (request id ${request.id})`);
               }
             });
           }),
         );
       }
-      for (const route of PASSTHROUGH[provider.type]) {
+      for (const route of kind.passthrough) {
+        const { anonymous } = route;
         app.route({
           method: route.methods as ['GET'],
           url: `${prefix}${route.path}`,
-          onRequest,
+          // A client's probe before it has a token: answered here, nothing of the upstream's in it.
+          onRequest: anonymous ? undefined : onRequest,
           handler: (request, reply) =>
             pinned(ctx, provider.name, async (ctx, provider) => {
               reply.hijack();
               ctx.metrics.passthrough.labels(provider.name, route.path, request.method).inc(); // the template, not the raw path
-              if (!route.spends) return passthrough(provider, prefix, request, reply);
-              const principal = principals.get(request) as Principal;
-              await admitted(ctx, provider, principal, reply, () => passthrough(provider, prefix, request, reply));
+              if (anonymous) {
+                const answer = anonymous(routeRequest(request));
+                return sendJson(reply.raw, answer.status, answer.body);
+              }
+              if (!route.spends) return passthrough(provider, route, prefix, request, reply);
+              const principal = request.principal as Principal;
+              await admitted(ctx, provider, principal, reply, () =>
+                passthrough(provider, route, prefix, request, reply),
+              );
             }),
         });
       }
@@ -225,7 +219,7 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
   // attempt; a 404 costs several retries and a 400 makes it give up.
   app.server.on('upgrade', (request, socket) => {
     const body = JSON.stringify(
-      errorBody('openai', 'invalid_request', `WebSocket is not supported on ${request.url}; use HTTP`),
+      openaiErrors.body('invalid_request', `WebSocket is not supported on ${request.url}; use HTTP`),
     );
     socket.end(
       `HTTP/1.1 426 Upgrade Required\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,

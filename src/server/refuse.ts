@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import type { RefusalReason } from '../observability/metrics.ts';
-import { type BridgeErrorKind, errorBody, sendError, sendJson, statusOf } from '../providers/errors.ts';
-import type { Provider, ProviderType } from '../providers/provider.ts';
+import { type BridgeErrorKind, type ErrorFormat, sendError, sendJson, statusOf } from '../providers/errors.ts';
+import type { Provider } from '../providers/provider.ts';
 import type { AppContext } from './context.ts';
 
-/** Of a provider, what a refusal needs: its name (the metrics label) and type (the error format). */
-export type RouteProvider = Pick<Provider, 'name' | 'type'>;
+/** Of a provider, what a refusal needs: its name (the metrics label) and kind (the error format). */
+export type RouteProvider = Pick<Provider, 'name' | 'kind'>;
 
 /** The provider whose routes a path belongs to (`/P/...` or `/api/v2/<root>/P/...`). */
 export function providerOf(ctx: AppContext, url: string): RouteProvider | undefined {
@@ -15,10 +15,14 @@ export function providerOf(ctx: AppContext, url: string): RouteProvider | undefi
   return ctx.providers.find((p) => p.name === name);
 }
 
-/** An error body in the caller's format: the provider's on its routes, `{message}` everywhere else (SPEC §7). */
-export function errorFor(provider: ProviderType | undefined, kind: BridgeErrorKind, message: string): unknown {
-  return provider ? errorBody(provider, kind, message) : { message };
+/** An error body in the caller's format: the provider's on its routes, `{message}` everywhere else (README "API"). */
+export function errorFor(format: ErrorFormat | undefined, kind: BridgeErrorKind, message: string): unknown {
+  return format ? format.body(kind, message) : { message };
 }
+
+/** Headers a provider kind's clients read an error's type from (Bedrock's `x-amzn-errortype`). */
+export const errorHeaders = (format: ErrorFormat | undefined, kind: BridgeErrorKind): Record<string, string> =>
+  format?.headers?.(kind) ?? {};
 
 /** The reason a refusal of each kind is counted under; upstream failures and internal errors are not refusals. */
 const REASON: Partial<Record<BridgeErrorKind, RefusalReason>> = {
@@ -93,10 +97,11 @@ export function refuse(
 ): FastifyReply {
   countRefusal(ctx, provider, kind, options.reason);
   answerBeforeBody(reply.request.raw, reply.raw);
+  const format = provider?.kind.errors;
   return reply
     .code(statusOf(kind))
-    .headers(options.headers ?? {})
-    .send(errorFor(provider?.type, kind, message));
+    .headers({ ...errorHeaders(format, kind), ...options.headers })
+    .send(errorFor(format, kind, message));
 }
 
 /** Refuses on the raw request, before fastify routes it. */
@@ -110,7 +115,8 @@ export function refuseRaw(
 ): void {
   countRefusal(ctx, provider, kind);
   answerBeforeBody(req, res);
-  sendJson(res, statusOf(kind), errorFor(provider?.type, kind, message));
+  const format = provider?.kind.errors;
+  sendJson(res, statusOf(kind), errorFor(format, kind, message), errorHeaders(format, kind));
 }
 
 /** Refuses from a handler that took the raw response over (reply.hijack()), once the body is read. */
@@ -123,5 +129,5 @@ export function refuseHijacked(
   options: RefusalOptions = {},
 ): void {
   countRefusal(ctx, provider, kind, options.reason);
-  sendError(res, provider.type, kind, message, options.headers);
+  sendError(res, provider.kind.errors, kind, message, options.headers);
 }

@@ -4,12 +4,12 @@ import { type ConfigChanges, diffConfig } from '../config/diff.ts';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { type FileWatch, watchConfigFile } from '../config/watch.ts';
 import { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
-import { connectMcp } from '../mcp/service.ts';
 import type { Logger } from '../observability/logger.ts';
 import { PriceBook } from '../pricing/price-book.ts';
 import { Provider } from '../providers/provider.ts';
 import type { AppContext } from './context.ts';
 import type { Runtime } from './runtime.ts';
+import { connectMcp } from './services/mcp.ts';
 
 export type ReloadResult = { result: 'ok'; changes: ConfigChanges } | { result: 'refused'; problems: string[] };
 

@@ -4,7 +4,6 @@ import type { FastifyInstance } from 'fastify';
 import { Budgets } from '../budgets/budgets.ts';
 import type { Config } from '../config/config.ts';
 import { parseDuration } from '../config/duration.ts';
-import { keylessProviders } from '../config/provider-checks.ts';
 import { Authenticator } from '../identity/authenticator.ts';
 import { bootstrapOwner } from '../identity/bootstrap.ts';
 import { Users } from '../identity/users.ts';
@@ -23,7 +22,7 @@ import type { AppContext } from './context.ts';
 import { checkCanListen, listenError, splitListen } from './listen-error.ts';
 import { ConfigReloader, type ReloadResult } from './reload.ts';
 import { Runtimes } from './runtime.ts';
-import { SERVICES } from './services.ts';
+import { SERVICES } from './services/index.ts';
 
 export interface RunningServer {
   url: string;
@@ -93,11 +92,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     runtimes: new Runtimes(() => ctx),
   };
   if (worker) ctx.clusterMetrics = clusterMetricsVia(ctx.metrics.registry);
-  for (const { name, setting } of keylessProviders(config)) {
-    logger.warn(
-      { provider: name, setting },
-      `provider "${name}" has no api_key (${setting}): its requests are refused`,
-    );
+  for (const { name, keySetting: setting, hasKey } of ctx.providers) {
+    if (!hasKey)
+      logger.warn(
+        { provider: name, setting },
+        `provider "${name}" has no credentials (${setting}): its requests are refused`,
+      );
   }
   const services: Array<{ stop(): Promise<void> }> = [];
   // Journals a run with another --workers left: the single process, or worker 1, ships them.

@@ -1,10 +1,10 @@
 import type { ClientChannel } from '../../src/intercept/client-channel.ts';
 import type { InterceptionEvents } from '../../src/intercept/events.ts';
-import type { SseEvent } from '../../src/intercept/sse.ts';
 import type { UpstreamReply } from '../../src/intercept/upstream.ts';
 import { errorResult } from '../../src/mcp/tool-result.ts';
 import type { InjectedTool, RequestBridge, ToolCallResult, ToolClaim } from '../../src/mcp/types.ts';
 import type { BridgeErrorKind } from '../../src/providers/errors.ts';
+import type { SseEvent } from '../../src/providers/sse.ts';
 import type { Recorder } from '../../src/recorder/recorder-port.ts';
 import type { RecordOp } from '../../src/recorder/records.ts';
 import { loadFixture } from './upstream.ts';

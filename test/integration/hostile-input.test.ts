@@ -193,7 +193,7 @@ describe('request loops', () => {
 
 describe('a provider without an api_key', () => {
   it('was named in a start-up warning, and its requests get a clear error instead of going upstream keyless', async () => {
-    expect(h.bridge.logs.text).toContain('provider \\"keyless\\" has no api_key (providers[3].api_key)');
+    expect(h.bridge.logs.text).toContain('provider \\"keyless\\" has no credentials (providers[3].api_key)');
     const res = await rawRequest(h.bridge.url, '/keyless/v1/messages', {
       method: 'POST',
       headers: headers(),

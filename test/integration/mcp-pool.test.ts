@@ -6,6 +6,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-tr
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { McpServerConfig } from '../../src/config/config.ts';
 import { Users } from '../../src/identity/users.ts';
+import { CachedBridgePool, type PoolOptions } from '../../src/mcp/cached-bridge-pool.ts';
 import {
   CREDENTIALS_KEY_ENV,
   CredentialsKeyError,
@@ -16,7 +17,6 @@ import {
 import { ServerProxyManager } from '../../src/mcp/server-proxy-manager.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { startTracing } from '../../src/observability/tracing.ts';
-import { CachedBridgePool, type PoolOptions } from '../../src/pool/cached-bridge-pool.ts';
 import { LogCapture, startTestBridge } from '../helpers/bridge.ts';
 import { type TestStore, testEmbeddedStore } from '../helpers/db.ts';
 import { startTestMcpServer, type TestMcpServer } from '../helpers/mcp-server.ts';

@@ -7,6 +7,7 @@ import { messagesApi } from '../../src/intercept/messages/index.ts';
 import { responsesApi } from '../../src/intercept/responses/index.ts';
 import { prependTools } from '../../src/intercept/tool-format.ts';
 import type { ApiModule, Json } from '../../src/intercept/types.ts';
+import { scanBody } from '../../src/limits/json-scan.ts';
 import type { InjectedTool } from '../../src/mcp/types.ts';
 
 const tool = (name: string, description: string): InjectedTool => ({
@@ -105,7 +106,7 @@ function serialised(api: ApiModule, client: Json, tools: readonly InjectedTool[]
 function first(api: ApiModule, raw: Buffer, tools: readonly InjectedTool[]) {
   const client = new ClientBody(raw);
   const { body, exact } = client;
-  const result = prepareFirstCall(api, raw, body, tools, body.stream === true, exact);
+  const result = prepareFirstCall(api, raw, body, tools, body.stream === true, scanBody(raw), exact);
   const parsed = JSON.parse(raw.toString('utf8')) as Json; // what the upstream must receive, parsed
   if (tools.length) prependTools(parsed, api.formatTools(tools));
   if (parsed.stream === true) api.prepareStreaming(parsed);

@@ -2,12 +2,12 @@ import { SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { InterceptionStarted } from '../../src/intercept/events.ts';
+import { type CostFunction, InterceptionObserver } from '../../src/intercept/observer.ts';
 import type { ToolCall, Turn, Usage } from '../../src/intercept/types.ts';
-import { CircuitOpenError } from '../../src/limits/circuit-breaker.ts';
 import type { ToolCallResult, ToolClaim } from '../../src/mcp/types.ts';
-import { type CostFunction, InterceptionObserver } from '../../src/observability/interception-observer.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
 import { startTracing, type TracingHandle } from '../../src/observability/tracing.ts';
+import { CircuitOpenError } from '../../src/providers/errors.ts';
 import { RecordSanitizer } from '../../src/recorder/sanitize.ts';
 import { FakeRecorder } from '../helpers/fakes.ts';
 
@@ -68,7 +68,8 @@ function observe(cost?: CostFunction) {
       cost,
     },
     {
-      provider: { name: 'anthropic', type: 'anthropic' },
+      provider: { name: 'anthropic', genAi: 'anthropic' },
+      api: 'messages',
       route: '/v1/messages',
       method: 'POST',
       path: '/anthropic/v1/messages',

@@ -3,8 +3,8 @@ import { chatCompletionsApi } from '../../src/intercept/chat-completions/index.t
 import { ClientView } from '../../src/intercept/client-view.ts';
 import { messagesApi } from '../../src/intercept/messages/index.ts';
 import { responsesApi } from '../../src/intercept/responses/index.ts';
-import type { SseEvent } from '../../src/intercept/sse.ts';
 import type { ApiModule, Turn } from '../../src/intercept/types.ts';
+import type { SseEvent } from '../../src/providers/sse.ts';
 import { fixtureEvents } from '../helpers/fakes.ts';
 import { loadFixture, manifest, responseModelOf } from '../helpers/upstream.ts';
 

@@ -3,12 +3,12 @@ import { chatCompletionsApi } from '../../src/intercept/chat-completions/index.t
 import type { InterceptionEvents } from '../../src/intercept/events.ts';
 import { runInterception } from '../../src/intercept/interception.ts';
 import { messagesApi } from '../../src/intercept/messages/index.ts';
+import { InterceptionObserver } from '../../src/intercept/observer.ts';
 import { responsesApi } from '../../src/intercept/responses/index.ts';
 import { prependTools } from '../../src/intercept/tool-format.ts';
 import { NOT_RUN } from '../../src/intercept/tool-loop.ts';
 import type { ApiModule, Json } from '../../src/intercept/types.ts';
 import type { UpstreamReply } from '../../src/intercept/upstream.ts';
-import { InterceptionObserver } from '../../src/observability/interception-observer.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
 import { RecordSanitizer } from '../../src/recorder/sanitize.ts';
 import {
@@ -88,7 +88,8 @@ async function intercept(dir: Dir, ext: Ext, fixtures: string[], options: Option
   const observer = new InterceptionObserver(
     { metrics, recorder, sanitizer: new RecordSanitizer({ redact: [], max_field_bytes: '64KiB' }) },
     {
-      provider: { name: dir, type: api.provider },
+      provider: { name: dir, genAi: api.family },
+      api: dir === 'openai-chat' ? 'chat' : dir === 'openai-responses' ? 'responses' : 'messages',
       route: api.path,
       method: 'POST',
       path: api.path,
@@ -104,7 +105,7 @@ async function intercept(dir: Dir, ext: Ext, fixtures: string[], options: Option
       record: {
         initiator_id: 'u1',
         api_key_id: 'k1',
-        provider: api.provider,
+        provider: api.family,
         provider_name: dir,
         model: String(body.model),
         client: 'Unknown',

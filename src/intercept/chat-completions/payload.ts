@@ -38,7 +38,7 @@ const formatTools = toolFormatter((t) => ({
 }));
 
 export const chatPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
-  provider: 'openai',
+  family: 'openai',
   path: '/v1/chat/completions',
   thoughtSource: 'reasoning_content',
   echoesTools: false,

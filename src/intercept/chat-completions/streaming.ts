@@ -1,8 +1,8 @@
 import { errorEvent } from '../../providers/errors.ts';
+import { KEEPALIVE_COMMENT, type SseEvent } from '../../providers/sse.ts';
 import type { ClientView } from '../client-view.ts';
 import { EscapedText, JSON_STRING_BODY } from '../json-text.ts';
 import { sumOpenaiUsage } from '../openai-common.ts';
-import { KEEPALIVE_COMMENT, type SseEvent } from '../sse.ts';
 import type { Json, RelayOptions, SseSink, StreamRelay, Turn } from '../types.ts';
 import { chatTurn } from './payload.ts';
 

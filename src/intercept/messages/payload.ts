@@ -60,13 +60,13 @@ function resultText(result: ToolCallResult): string {
 const formatTools = toolFormatter((t) => ({ name: t.name, description: t.description, input_schema: t.inputSchema }));
 
 export const messagesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
-  provider: 'anthropic',
+  family: 'anthropic',
   path: '/v1/messages',
   thoughtSource: 'thinking',
   echoesTools: false,
 
-  validate(body) {
-    if (typeof body.model !== 'string' || !body.model) return 'model: a model name is required';
+  validate(body, modelInBody = true) {
+    if (modelInBody && (typeof body.model !== 'string' || !body.model)) return 'model: a model name is required';
     if (!Array.isArray(body.messages)) return 'messages: an array of messages is required';
     return validateCommon(body, 'messages');
   },

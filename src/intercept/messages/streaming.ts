@@ -1,7 +1,7 @@
 import { errorEvent } from '../../providers/errors.ts';
+import type { SseEvent } from '../../providers/sse.ts';
 import type { ClientView } from '../client-view.ts';
 import { EscapedText, JSON_INDEX, JSON_STRING_BODY } from '../json-text.ts';
-import type { SseEvent } from '../sse.ts';
 import type { Json, RelayOptions, SseSink, StreamRelay, Turn, Usage } from '../types.ts';
 import { addUsage } from '../usage.ts';
 import { messagesUsage, messageTurn } from './payload.ts';

@@ -52,7 +52,7 @@ const formatTools = toolFormatter((t) => ({
 }));
 
 export const responsesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
-  provider: 'openai',
+  family: 'openai',
   path: '/v1/responses',
   thoughtSource: 'reasoning_summary',
   echoesTools: true,

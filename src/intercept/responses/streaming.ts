@@ -1,8 +1,8 @@
 import { INJECTED_PREFIX } from '../../mcp/tool-names.ts';
 import type { BridgeErrorKind } from '../../providers/errors.ts';
+import { KEEPALIVE_COMMENT, type SseEvent } from '../../providers/sse.ts';
 import type { ClientView } from '../client-view.ts';
 import { sumOpenaiUsage } from '../openai-common.ts';
-import { KEEPALIVE_COMMENT, type SseEvent } from '../sse.ts';
 import type { Json, RelayOptions, SseSink, StreamRelay, Turn } from '../types.ts';
 import { responseTurn, withoutInjectedTools } from './payload.ts';
 

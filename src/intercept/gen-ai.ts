@@ -1,7 +1,7 @@
 import type { Attributes } from '@opentelemetry/api';
-import type { Turn } from '../intercept/types.ts';
 import { isUpstreamTimeout } from '../limits/upstream-faults.ts';
 import type { ToolRef } from '../mcp/types.ts';
+import type { Turn } from './types.ts';
 
 /**
  * Attributes of the OpenTelemetry semantic conventions for GenAI client inference and MCP tool
@@ -10,11 +10,8 @@ import type { ToolRef } from '../mcp/types.ts';
  * names, so these ride on `Intercept.ProcessRequest.Upstream` and `…ToolCall` as they are.
  */
 
-/** `openai.api.type` of each OpenAI route we bridge. */
-const OPENAI_API: Record<string, string> = {
-  '/v1/chat/completions': 'chat_completions',
-  '/v1/responses': 'responses',
-};
+/** `openai.api.type` of each OpenAI API we bridge, whichever kind serves it (OpenAI, Azure, compatible servers). */
+const OPENAI_API: Record<string, string> = { chat: 'chat_completions', responses: 'responses' };
 
 /** `server.address` and `server.port` of a URL (the port its scheme implies when none is written). */
 function serverAttributes(url: string | undefined): Attributes {
@@ -29,9 +26,10 @@ function serverAttributes(url: string | undefined): Attributes {
 }
 
 export interface InferenceTarget {
-  /** The provider type: `openai` and `anthropic` are the conventions' own `gen_ai.provider.name` values. */
+  /** The kind's `gen_ai.provider.name` (`openai`, `anthropic`, `aws.bedrock`, `gcp.vertex_ai`…). */
   provider: string;
-  route: string;
+  /** The bridged API (`chat`, `responses`, `messages`). */
+  api: string;
   origin: string | undefined;
   model: string;
   streaming: boolean;
@@ -49,7 +47,7 @@ export function inferenceAttributes(target: InferenceTarget): Attributes {
     ...serverAttributes(target.origin),
   };
   if (target.streaming) attributes['gen_ai.request.stream'] = true; // the conventions leave it unset otherwise
-  const api = target.provider === 'openai' ? OPENAI_API[target.route] : undefined;
+  const api = OPENAI_API[target.api];
   if (api) attributes['openai.api.type'] = api;
   return attributes;
 }

@@ -1,9 +1,9 @@
-import type { McpServerConfig } from '../config/config.ts';
-import { CachedBridgePool } from '../pool/cached-bridge-pool.ts';
-import type { AppContext } from '../server/context.ts';
-import type { Service } from '../server/services.ts';
-import { credentialsKeyFromEnv, McpCredentials } from './credentials.ts';
-import { ServerProxyManager } from './server-proxy-manager.ts';
+import type { McpServerConfig } from '../../config/config.ts';
+import { CachedBridgePool } from '../../mcp/cached-bridge-pool.ts';
+import { credentialsKeyFromEnv, McpCredentials } from '../../mcp/credentials.ts';
+import { ServerProxyManager } from '../../mcp/server-proxy-manager.ts';
+import type { AppContext } from '../context.ts';
+import type { Service } from './index.ts';
 
 export type McpRuntime = NonNullable<AppContext['mcp']>;
 

@@ -1,5 +1,5 @@
-import type { Service } from '../server/services.ts';
-import { startTracing } from './tracing.ts';
+import { startTracing } from '../../observability/tracing.ts';
+import type { Service } from './index.ts';
 
 /**
  * Starts OpenTelemetry when `tracing.enabled`; first in SERVICES so the MCP start-up spans

@@ -9,6 +9,15 @@ import {
   SpanKind,
   trace,
 } from '@opentelemetry/api';
+import type { ToolCallResult, ToolRef } from '../mcp/types.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { failSpan, startSpan, tracing, withSharedAttributes, withSpan } from '../observability/tracing.ts';
+import { sumCosts } from '../pricing/cost.ts';
+import { CircuitOpenError } from '../providers/errors.ts';
+import { recordId } from '../recorder/record-id.ts';
+import type { Recorder } from '../recorder/recorder-port.ts';
+import type { InterceptionStatus, InterceptionTotals, RecordOp } from '../recorder/records.ts';
+import type { RecordSanitizer } from '../recorder/sanitize.ts';
 import type {
   InterceptionEnded,
   InterceptionEvents,
@@ -16,18 +25,9 @@ import type {
   SettledTurn,
   ToolRan,
   UpstreamOutcome,
-} from '../intercept/events.ts';
-import type { ToolCall, Usage } from '../intercept/types.ts';
-import { CircuitOpenError } from '../limits/circuit-breaker.ts';
-import type { ToolCallResult, ToolRef } from '../mcp/types.ts';
-import { sumCosts } from '../pricing/cost.ts';
-import { recordId } from '../recorder/record-id.ts';
-import type { Recorder } from '../recorder/recorder-port.ts';
-import type { InterceptionStatus, InterceptionTotals, RecordOp } from '../recorder/records.ts';
-import type { RecordSanitizer } from '../recorder/sanitize.ts';
+} from './events.ts';
 import { errorType, inferenceAttributes, responseAttributes, toolAttributes } from './gen-ai.ts';
-import type { Metrics } from './metrics.ts';
-import { failSpan, startSpan, tracing, withSharedAttributes, withSpan } from './tracing.ts';
+import type { ToolCall, Usage } from './types.ts';
 
 /** USD for one upstream response's usage; null when the model has no price. */
 export type CostFunction = (model: string, usage: Usage) => number | null;
@@ -45,9 +45,14 @@ export interface ObserverDeps {
 
 /** What is known of an interception before its body is understood: for metrics labels and the root span. */
 export interface InterceptionStart {
-  /** `origin` is the upstream's, for the spans' `server.address` and `server.port`. */
-  provider: { name: string; type: string; origin?: string };
-  /** API route template under the provider prefix, e.g. `/v1/messages`. */
+  /**
+   * `genAi` is the kind's `gen_ai.provider.name`; `origin` is the upstream's, for the spans'
+   * `server.address` and `server.port`.
+   */
+  provider: { name: string; genAi: string; origin?: string };
+  /** The bridged API (`chat`, `responses`, `messages`). */
+  api: string;
+  /** Route template under the provider prefix, e.g. `/v1/messages` (the metrics' `route`). */
   route: string;
   method: string;
   /** The path the client called, without the query. */
@@ -125,8 +130,8 @@ export class InterceptionObserver implements InterceptionEvents {
       request_path: start.path,
     };
     this.#inference = inferenceAttributes({
-      provider: start.provider.type,
-      route: start.route,
+      provider: start.provider.genAi,
+      api: start.api,
       origin: start.provider.origin,
       // The bounded label, as on the metrics: span-metrics connectors turn this attribute into series.
       model: this.#modelLabel,

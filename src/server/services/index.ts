@@ -1,7 +1,7 @@
-import { mcpService } from '../mcp/service.ts';
-import { tracingService } from '../observability/service.ts';
-import { retentionService } from '../retention/service.ts';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../context.ts';
+import { mcpService } from './mcp.ts';
+import { retentionService } from './retention.ts';
+import { tracingService } from './tracing.ts';
 
 /** A background job started with the server and stopped, in reverse order, on shutdown. */
 export type Service = (ctx: AppContext) => Promise<{ stop(): Promise<void> }>;

@@ -1,12 +1,12 @@
-import type { ToolUser } from '../mcp/access.ts';
-import type { McpCredentials } from '../mcp/credentials.ts';
-import { ProxyBridge } from '../mcp/proxy-bridge.ts';
-import { ScopedViews } from '../mcp/scoped-bridge.ts';
-import type { ServerProxyManager } from '../mcp/server-proxy-manager.ts';
-import type { StreamableHTTPServerProxy } from '../mcp/streamable-http-proxy.ts';
-import type { RequestBridge, ToolSource } from '../mcp/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import { inSpan } from '../observability/tracing.ts';
+import type { ToolUser } from './access.ts';
+import type { McpCredentials } from './credentials.ts';
+import { ProxyBridge } from './proxy-bridge.ts';
+import { ScopedViews } from './scoped-bridge.ts';
+import type { ServerProxyManager } from './server-proxy-manager.ts';
+import type { StreamableHTTPServerProxy } from './streamable-http-proxy.ts';
+import type { RequestBridge, ToolSource } from './types.ts';
 
 export interface PoolOptions {
   /** Users kept at once; the least recently used is evicted beyond it. Default 1000. */

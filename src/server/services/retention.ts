@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { parseDuration } from '../config/duration.ts';
-import type { Service } from '../server/services.ts';
-import { COLLECTIONS } from '../store/store.ts';
-import { childTotal, purge } from './purge.ts';
+import { parseDuration } from '../../config/duration.ts';
+import { childTotal, purge } from '../../retention/purge.ts';
+import { COLLECTIONS } from '../../store/store.ts';
+import type { Service } from './index.ts';
 
 const PURGE_INTERVAL_MS = 10 * 60_000;
 

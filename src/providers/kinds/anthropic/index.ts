@@ -1,0 +1,36 @@
+import { apiKeyCredentials, splitBaseUrl } from '../../api-key.ts';
+import { anthropicErrors } from '../../errors.ts';
+import type { ProviderKind } from '../../kind.ts';
+
+export const anthropicKind = {
+  type: 'anthropic' as const,
+  family: 'anthropic',
+  genAiName: 'anthropic',
+  summary: 'Anthropic: Messages (bridged), models and count_tokens (passed through)',
+  settings: {
+    base_url: {
+      type: 'string',
+      format: 'uri',
+      pattern: '^https?://',
+      description: 'Upstream base URL, without /v1.',
+    },
+    api_key: { type: 'string', default: '', description: 'Key the bridge sends upstream (x-api-key).' },
+  },
+  required: ['base_url'],
+  errors: anthropicErrors,
+  // Claude Code sends `?beta=true`: the query goes along.
+  bridged: [{ path: '/v1/messages', api: 'messages', upstreamPath: (r) => `/v1/messages${r.query}` }],
+  passthrough: [
+    { methods: ['GET'], path: '/v1/models' },
+    { methods: ['GET'], path: '/v1/models/:id' },
+    { methods: ['POST'], path: '/v1/messages/count_tokens' },
+  ],
+  connect(config, at) {
+    return {
+      ...splitBaseUrl(config.base_url as string),
+      credentials: apiKeyCredentials(config, at, (headers, key) => {
+        headers['x-api-key'] = key;
+      }),
+    };
+  },
+} satisfies ProviderKind;

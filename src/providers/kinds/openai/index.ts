@@ -1,0 +1,57 @@
+import { apiKeyCredentials, splitBaseUrl } from '../../api-key.ts';
+import { openaiErrors } from '../../errors.ts';
+import type { PassthroughRoute, ProviderKind, RouteRequest } from '../../kind.ts';
+
+/** OpenAI base URLs end in /v1 by convention; the client's paths start with it too. */
+const underV1 = (path: string) => path.replace(/^\/v1(?=\/|$)/, '');
+
+/**
+ * The passthrough routes of the OpenAI API, each an exact shape with the methods its reference
+ * allows; `compact` runs a model (billed).
+ */
+export const OPENAI_PASSTHROUGH: PassthroughRoute[] = (
+  [
+    { methods: ['GET'], path: '/v1/models' },
+    { methods: ['GET'], path: '/v1/models/:id' },
+    { methods: ['POST'], path: '/v1/responses/input_tokens' },
+    { methods: ['POST'], path: '/v1/responses/compact', spends: true },
+    { methods: ['GET', 'DELETE'], path: '/v1/responses/:id' },
+    { methods: ['GET'], path: '/v1/responses/:id/input_items' },
+    { methods: ['POST'], path: '/v1/responses/:id/cancel' },
+    { methods: ['POST'], path: '/v1/conversations' },
+    { methods: ['GET', 'POST', 'DELETE'], path: '/v1/conversations/:id' },
+    { methods: ['GET', 'POST'], path: '/v1/conversations/:id/items' },
+    { methods: ['GET', 'DELETE'], path: '/v1/conversations/:id/items/:item_id' },
+  ] satisfies PassthroughRoute[]
+).map((route) => ({ ...route, upstreamPath: (_r: RouteRequest, clientPath: string) => underV1(clientPath) }));
+
+export const openaiKind = {
+  type: 'openai' as const,
+  family: 'openai',
+  genAiName: 'openai',
+  summary: 'OpenAI: Chat Completions and Responses (bridged), models, responses and conversations (passed through)',
+  settings: {
+    base_url: {
+      type: 'string',
+      format: 'uri',
+      pattern: '^https?://',
+      description: 'Upstream base URL, with /v1.',
+    },
+    api_key: { type: 'string', default: '', description: 'Key the bridge sends upstream (Authorization: Bearer).' },
+  },
+  required: ['base_url'],
+  errors: openaiErrors,
+  bridged: [
+    { path: '/v1/chat/completions', api: 'chat', upstreamPath: (r) => `/chat/completions${r.query}` },
+    { path: '/v1/responses', api: 'responses', upstreamPath: (r) => `/responses${r.query}` },
+  ],
+  passthrough: OPENAI_PASSTHROUGH,
+  connect(config, at) {
+    return {
+      ...splitBaseUrl(config.base_url as string),
+      credentials: apiKeyCredentials(config, at, (headers, key) => {
+        headers.authorization = `Bearer ${key}`;
+      }),
+    };
+  },
+} satisfies ProviderKind;

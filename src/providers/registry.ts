@@ -1,0 +1,23 @@
+import type { ProviderKind } from './kind.ts';
+import { anthropicKind } from './kinds/anthropic/index.ts';
+import { openaiKind } from './kinds/openai/index.ts';
+
+/**
+ * Every provider kind the bridge speaks, one folder each under kinds/. Config validation, record
+ * types and API schemas take their lists from here: adding a kind is its folder, its prices,
+ * fixtures and tests, and one line below.
+ */
+export const KINDS = [openaiKind, anthropicKind] as const satisfies readonly ProviderKind[];
+
+export type ProviderType = (typeof KINDS)[number]['type'];
+
+export const PROVIDER_TYPES: readonly string[] = KINDS.map((k) => k.type);
+
+const BY_TYPE = new Map<string, ProviderKind>(KINDS.map((k) => [k.type, k]));
+
+/** The kind of a configured type; the schema admits only known types, so this always finds one. */
+export function kindOf(type: string): ProviderKind {
+  const kind = BY_TYPE.get(type);
+  if (!kind) throw new Error(`unknown provider type "${type}"`);
+  return kind;
+}
