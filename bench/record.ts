@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createLogger } from '../src/observability/logger.ts';
 import { recordId } from '../src/recorder/record-id.ts';
-import { Recorder } from '../src/recorder/recorder.ts';
+import { JournalRecorder } from '../src/recorder/recorder.ts';
 import type { RecordOp } from '../src/recorder/records.ts';
 import type { Store } from '../src/store/store.ts';
 import { openBenchStore, writeResults } from './stores.ts';
@@ -115,7 +115,7 @@ function interception(i: number): RecordOp[] {
 
 async function run(kind: string, store: Store, rate: number) {
   const dataDir = mkdtempSync(join(tmpdir(), 'aibridge-bench-record-'));
-  const recorder = new Recorder(store, createLogger({ level: 'error' }), { dataDir });
+  const recorder = new JournalRecorder(store, createLogger({ level: 'error' }), { dataDir });
   const delay = monitorEventLoopDelay({ resolution: 1 });
   const perTick = Math.round((rate * TICK_MS) / 1000 / 6);
   // Made in advance, so the event loop's delay measures the recorder, not the generator.

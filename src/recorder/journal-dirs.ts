@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../observability/logger.ts';
 import type { Store } from '../store/store.ts';
-import { Recorder } from './recorder.ts';
+import { JournalRecorder } from './recorder.ts';
 
 /**
  * Where a process journals: `data_dir/journal` for a single process, `data_dir/journal/worker-<n>`
@@ -48,7 +48,7 @@ export async function drainJournals(
   timeoutMs = 10_000,
 ): Promise<void> {
   for (const dir of dirs) {
-    const recorder = new Recorder(store, logger, { dataDir, journalDir: dir });
+    const recorder = new JournalRecorder(store, logger, { dataDir, journalDir: dir });
     await recorder.close(timeoutMs); // ships what the journal holds, until the deadline
     const { written } = recorder.stats();
     if (written) logger.info({ journal: dir, records: written }, 'recorder: shipped the records another run left');

@@ -4,6 +4,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Store } from '../store/store.ts';
 import { decodeOp, encodeOp } from './codec.ts';
 import { before, type Entry, Journal, type Position } from './journal.ts';
+import type { Recorder } from './recorder-port.ts';
 import type { InterceptionRecord, RecordOp } from './records.ts';
 
 export interface RecorderStats {
@@ -83,7 +84,7 @@ const queuedBatch = (queued: Queued[]): Batch => ({
  *    While the store is down or behind, records wait in the journal and are read back from
  *    disk in order; a record the store refuses for good goes to data_dir/dead-letter.
  */
-export class Recorder {
+export class JournalRecorder implements Recorder {
   readonly #store: Store;
   readonly #log: Logger;
   readonly #journal: Journal;

@@ -9,7 +9,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { PriceBook } from '../pricing/price-book.ts';
 import type { Provider } from '../providers/provider.ts';
-import type { Recorder } from '../recorder/recorder.ts';
+import type { JournalRecorder } from '../recorder/recorder.ts';
 import type { Store } from '../store/store.ts';
 import type { WorkerIdentity } from './cluster/worker-channel.ts';
 import type { Runtimes } from './runtime.ts';
@@ -25,7 +25,7 @@ export interface AppContext {
   users: Users;
   authenticator: Authenticator;
   logger: Logger;
-  recorder: Recorder;
+  recorder: JournalRecorder;
   /** USD per token for every model the bridge knows a price of. */
   prices: PriceBook;
   budgets: Budgets;

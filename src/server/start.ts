@@ -13,7 +13,7 @@ import { Metrics } from '../observability/metrics.ts';
 import { PriceBook } from '../pricing/price-book.ts';
 import { Provider } from '../providers/provider.ts';
 import { drainJournals, journalDir, orphanJournals } from '../recorder/journal-dirs.ts';
-import { Recorder } from '../recorder/recorder.ts';
+import { JournalRecorder } from '../recorder/recorder.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
 import { buildApp } from './app.ts';
@@ -74,7 +74,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     users,
     authenticator: new Authenticator(users, store, { outageGraceMs: parseDuration(config.auth.outage_grace) }, logger),
     logger,
-    recorder: new Recorder(store, logger.child({ component: 'recorder' }), {
+    recorder: new JournalRecorder(store, logger.child({ component: 'recorder' }), {
       dataDir: config.data_dir,
       journalDir: ownJournal,
     }),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/observability/logger.ts';
 import { drainJournals, journalDir, orphanJournals } from '../../src/recorder/journal-dirs.ts';
-import { Recorder } from '../../src/recorder/recorder.ts';
+import { JournalRecorder } from '../../src/recorder/recorder.ts';
 import type { RecordOp } from '../../src/recorder/records.ts';
 import type { Store } from '../../src/store/store.ts';
 import { LogCapture } from '../helpers/bridge.ts';
@@ -61,7 +61,7 @@ const logger = () => {
 describe('recorder', () => {
   it('writes a short interception as inserts only: its start and end merged into one document', async () => {
     const fake = fakeStore();
-    const recorder = new Recorder(fake.store, logger().log, { dataDir: tempDir() });
+    const recorder = new JournalRecorder(fake.store, logger().log, { dataDir: tempDir() });
     const id = randomUUID();
     for (const op of [started(id), prompt(id), ended(id)]) recorder.record(op);
     await recorder.flush();
@@ -75,7 +75,7 @@ describe('recorder', () => {
     const dataDir = tempDir();
     const fake = fakeStore();
     fake.state.down = true;
-    const first = new Recorder(fake.store, logger().log, { dataDir });
+    const first = new JournalRecorder(fake.store, logger().log, { dataDir });
     const id = randomUUID();
     for (const op of [started(id), prompt(id), ended(id)]) first.record(op);
     // On disk at once, before anything was shipped (as a kill -9 right now would find it).
@@ -84,7 +84,7 @@ describe('recorder', () => {
     await first.close(200); // the store is down: everything stays in the journal
 
     fake.state.down = false;
-    const second = new Recorder(fake.store, logger().log, { dataDir });
+    const second = new JournalRecorder(fake.store, logger().log, { dataDir });
     await second.flush();
     expect(
       fake
@@ -103,7 +103,7 @@ describe('recorder', () => {
     const ids = [randomUUID(), randomUUID()];
     // A run with two workers, killed while the store was down: each left records in its own journal.
     for (const [i, id] of ids.entries()) {
-      const worker = new Recorder(fake.store, logger().log, { dataDir, journalDir: journalDir(dataDir, i + 1) });
+      const worker = new JournalRecorder(fake.store, logger().log, { dataDir, journalDir: journalDir(dataDir, i + 1) });
       for (const op of [started(id), ended(id)]) worker.record(op);
       await worker.close(100);
     }
@@ -125,7 +125,7 @@ describe('recorder', () => {
     const dataDir = tempDir();
     const fake = fakeStore();
     const { logs, log } = logger();
-    const recorder = new Recorder(fake.store, log, { dataDir });
+    const recorder = new JournalRecorder(fake.store, log, { dataDir });
     const poison = prompt('p', 'x'.repeat(1000));
     fake.state.refuse.add(poison.kind === 'user_prompt' ? poison.doc._id : '');
     const ids = Array.from({ length: 20 }, () => randomUUID());
@@ -145,7 +145,7 @@ describe('recorder', () => {
   it('never dead-letters during an outage: records wait and are all written once the store is back', async () => {
     const fake = fakeStore();
     fake.state.down = true;
-    const recorder = new Recorder(fake.store, logger().log, { dataDir: tempDir() });
+    const recorder = new JournalRecorder(fake.store, logger().log, { dataDir: tempDir() });
     const ids = Array.from({ length: 5 }, () => randomUUID());
     for (const id of ids) for (const op of [started(id), ended(id)]) recorder.record(op);
     await recorder.flush();
@@ -160,7 +160,7 @@ describe('recorder', () => {
     const dataDir = tempDir();
     const fake = fakeStore();
     const { logs, log } = logger();
-    const recorder = new Recorder(fake.store, log, { dataDir });
+    const recorder = new JournalRecorder(fake.store, log, { dataDir });
     rmSync(join(dataDir, 'journal'), { recursive: true }); // every append now fails, like EMFILE or ENOSPC would
     const id = randomUUID();
     for (const op of [started(id), prompt(id), ended(id)]) recorder.record(op);
