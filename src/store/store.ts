@@ -10,7 +10,7 @@ import type {
   TokenUsageRecord,
   ToolUsageRecord,
   UserPromptRecord,
-} from '../recorder/records.ts';
+} from './records.ts';
 
 export const ROLES = ['owner', 'auditor', 'member'] as const;
 export type Role = (typeof ROLES)[number];
@@ -160,7 +160,7 @@ export interface RecordStore {
    */
   write(ops: RecordOp[]): Promise<void>;
   /**
-   * The same write, given as journal lines (recorder/codec.ts): a store whose writes run in
+   * The same write, given as journal lines (store/codec.ts): a store whose writes run in
    * another thread takes text, which crosses for the cost of a copy. Optional.
    */
   writeLines?(lines: string[]): Promise<void>;

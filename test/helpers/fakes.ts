@@ -6,7 +6,7 @@ import { errorResult } from '../../src/mcp/tool-result.ts';
 import type { InjectedTool, RequestBridge, ToolCallResult, ToolClaim } from '../../src/mcp/types.ts';
 import type { BridgeErrorKind } from '../../src/providers/errors.ts';
 import type { Recorder } from '../../src/recorder/recorder-port.ts';
-import type { RecordOp } from '../../src/recorder/records.ts';
+import type { RecordOp } from '../../src/store/records.ts';
 import { loadFixture } from './upstream.ts';
 
 /** Fakes behind the project's own interfaces, for unit tests that run without servers or a database. */

@@ -17,7 +17,7 @@ import type {
   TokenUsageRecord,
   ToolUsageRecord,
   UserPromptRecord,
-} from '../../recorder/records.ts';
+} from '../records.ts';
 import {
   type ApiKeyDoc,
   type AuditStore,

@@ -1,6 +1,6 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { present } from '../../audit/present.ts';
-import { decodeOp } from '../../recorder/codec.ts';
+import { decodeOp } from '../codec.ts';
 import type {
   InterceptionEnd,
   InterceptionRecord,
@@ -9,7 +9,7 @@ import type {
   TokenUsageRecord,
   ToolUsageRecord,
   UserPromptRecord,
-} from '../../recorder/records.ts';
+} from '../records.ts';
 import {
   type ApiKeyDoc,
   type AuditStore,
