@@ -38,6 +38,11 @@ export interface UserDoc {
   denied_servers: string[];
 }
 
+/** What an update may change on a user. */
+export type UserPatch = Partial<
+  Pick<UserDoc, 'name' | 'role' | 'disabled_at' | 'deleted_at' | 'budget' | 'denied_servers'>
+>;
+
 export type ApiKeyKind = 'api' | 'console';
 
 export interface ApiKeyDoc {
@@ -206,10 +211,7 @@ export interface IdentityStore {
   userByUsername(username: string): Promise<UserDoc | null>;
   usersByIds(ids: readonly string[]): Promise<UserDoc[]>;
   /** False when no such user. */
-  updateUser(
-    id: string,
-    patch: Partial<Pick<UserDoc, 'name' | 'role' | 'disabled_at' | 'deleted_at' | 'budget' | 'denied_servers'>>,
-  ): Promise<boolean>;
+  updateUser(id: string, patch: UserPatch): Promise<boolean>;
   createKey(key: ApiKeyDoc): Promise<void>;
   keyByHash(hash: string): Promise<ApiKeyDoc | null>;
   keyById(id: string): Promise<ApiKeyDoc | null>;
@@ -320,6 +322,15 @@ export interface Store {
   isPermanent(err: unknown): boolean;
   close(): Promise<void>;
 }
+
+/**
+ * The members of Store that are groups of methods: its sub-stores. Each one's methods are
+ * implemented once per store (mongo/<name>.ts, sqlite/<name>.ts) and placed on a thread in
+ * sqlite/threads.ts; a method or sub-store added here compiles only once all three have it.
+ */
+export type SubStoreName = {
+  [K in keyof Store]: Store[K] extends (...args: never[]) => unknown ? never : Store[K] extends object ? K : never;
+}[keyof Store];
 
 /** A unique key (username, token hash, (user, server)) already exists. */
 export class DuplicateError extends Error {}
