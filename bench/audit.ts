@@ -16,8 +16,8 @@ import { validateConfig } from '../src/config/load.ts';
 import { Users } from '../src/identity/users.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { recordId } from '../src/recorder/record-id.ts';
-import type { RecordOp } from '../src/recorder/records.ts';
 import { startServer } from '../src/server/start.ts';
+import type { RecordOp } from '../src/store/records.ts';
 import type { InterceptionFilter, Store, UsageKey } from '../src/store/store.ts';
 import { openBenchStore, percentile, writeResults } from './stores.ts';
 

@@ -14,7 +14,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createLogger } from '../src/observability/logger.ts';
 import { recordId } from '../src/recorder/record-id.ts';
 import { JournalRecorder } from '../src/recorder/recorder.ts';
-import type { RecordOp } from '../src/recorder/records.ts';
+import type { RecordOp } from '../src/store/records.ts';
 import type { Store } from '../src/store/store.ts';
 import { openBenchStore, writeResults } from './stores.ts';
 

@@ -1,4 +1,4 @@
-import type { InterceptionRecord } from '../recorder/records.ts';
+import type { InterceptionRecord } from '../store/records.ts';
 import type { InterceptionDetail } from '../store/store.ts';
 
 type Iso = string;

@@ -1,5 +1,5 @@
 import type { ToolCallResult, ToolClaim, ToolRef } from '../mcp/types.ts';
-import type { InterceptionRecord, InterceptionStatus } from '../recorder/records.ts';
+import type { InterceptionRecord, InterceptionStatus } from '../store/records.ts';
 import type { ToolCall, Turn } from './types.ts';
 
 /** The interception's own fields, known before the first upstream call. */

@@ -1,7 +1,7 @@
 import type { RequestBridge } from '../mcp/types.ts';
 import type { BridgeErrorKind } from '../providers/errors.ts';
 import type { StreamDecoder } from '../providers/kind.ts';
-import type { InterceptionStatus } from '../recorder/records.ts';
+import type { InterceptionStatus } from '../store/records.ts';
 import type { ClientChannel } from './client-channel.ts';
 import { ClientView } from './client-view.ts';
 import type { InterceptionEvents } from './events.ts';

@@ -12,8 +12,8 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { decodeOp, encodeOp } from './codec.ts';
-import type { RecordOp } from './records.ts';
+import { decodeOp, encodeOp } from '../store/codec.ts';
+import type { RecordOp } from '../store/records.ts';
 
 const SEGMENT = /^journal-(\d{12})\.ndjson$/;
 const segmentName = (n: number) => `journal-${String(n).padStart(12, '0')}.ndjson`;

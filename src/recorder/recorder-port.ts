@@ -1,4 +1,4 @@
-import type { RecordOp } from './records.ts';
+import type { RecordOp } from '../store/records.ts';
 
 /**
  * Where an interception's records go. `record` never waits on the store and never throws;

@@ -1,11 +1,11 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../observability/logger.ts';
+import { decodeOp, encodeOp } from '../store/codec.ts';
+import type { InterceptionRecord, RecordOp } from '../store/records.ts';
 import type { Store } from '../store/store.ts';
-import { decodeOp, encodeOp } from './codec.ts';
 import { before, type Entry, Journal, type Position } from './journal.ts';
 import type { Recorder } from './recorder-port.ts';
-import type { InterceptionRecord, RecordOp } from './records.ts';
 
 export interface RecorderStats {
   /** Records not yet in the store: held, buffered or queued in memory. */

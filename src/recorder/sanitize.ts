@@ -1,5 +1,5 @@
 import type { RecordingConfig } from '../config/config.ts';
-import type { RecordOp, Truncation } from './records.ts';
+import type { RecordOp, Truncation } from '../store/records.ts';
 
 export const REDACTED = '[REDACTED]';
 

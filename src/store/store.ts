@@ -10,7 +10,7 @@ import type {
   TokenUsageRecord,
   ToolUsageRecord,
   UserPromptRecord,
-} from '../recorder/records.ts';
+} from './records.ts';
 
 export const ROLES = ['owner', 'auditor', 'member'] as const;
 export type Role = (typeof ROLES)[number];
@@ -37,6 +37,11 @@ export interface UserDoc {
   /** MCP servers this user is never given, whatever their role allows. */
   denied_servers: string[];
 }
+
+/** What an update may change on a user. */
+export type UserPatch = Partial<
+  Pick<UserDoc, 'name' | 'role' | 'disabled_at' | 'deleted_at' | 'budget' | 'denied_servers'>
+>;
 
 export type ApiKeyKind = 'api' | 'console';
 
@@ -160,7 +165,7 @@ export interface RecordStore {
    */
   write(ops: RecordOp[]): Promise<void>;
   /**
-   * The same write, given as journal lines (recorder/codec.ts): a store whose writes run in
+   * The same write, given as journal lines (store/codec.ts): a store whose writes run in
    * another thread takes text, which crosses for the cost of a copy. Optional.
    */
   writeLines?(lines: string[]): Promise<void>;
@@ -206,10 +211,7 @@ export interface IdentityStore {
   userByUsername(username: string): Promise<UserDoc | null>;
   usersByIds(ids: readonly string[]): Promise<UserDoc[]>;
   /** False when no such user. */
-  updateUser(
-    id: string,
-    patch: Partial<Pick<UserDoc, 'name' | 'role' | 'disabled_at' | 'deleted_at' | 'budget' | 'denied_servers'>>,
-  ): Promise<boolean>;
+  updateUser(id: string, patch: UserPatch): Promise<boolean>;
   createKey(key: ApiKeyDoc): Promise<void>;
   keyByHash(hash: string): Promise<ApiKeyDoc | null>;
   keyById(id: string): Promise<ApiKeyDoc | null>;
@@ -320,6 +322,15 @@ export interface Store {
   isPermanent(err: unknown): boolean;
   close(): Promise<void>;
 }
+
+/**
+ * The members of Store that are groups of methods: its sub-stores. Each one's methods are
+ * implemented once per store (mongo/<name>.ts, sqlite/<name>.ts) and placed on a thread in
+ * sqlite/threads.ts; a method or sub-store added here compiles only once all three have it.
+ */
+export type SubStoreName = {
+  [K in keyof Store]: Store[K] extends (...args: never[]) => unknown ? never : Store[K] extends object ? K : never;
+}[keyof Store];
 
 /** A unique key (username, token hash, (user, server)) already exists. */
 export class DuplicateError extends Error {}

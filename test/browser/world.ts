@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { CREDENTIALS_KEY_ENV } from '../../src/mcp/credentials.ts';
-import type { RecordOp } from '../../src/recorder/records.ts';
+import type { RecordOp } from '../../src/store/records.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
 import { startTestMcpServer, type TestMcpServer } from '../helpers/mcp-server.ts';
 import { waitUntil } from '../helpers/process.ts';

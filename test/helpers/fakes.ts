@@ -6,7 +6,7 @@ import type { InjectedTool, RequestBridge, ToolCallResult, ToolClaim } from '../
 import type { BridgeErrorKind } from '../../src/providers/errors.ts';
 import type { SseEvent } from '../../src/providers/sse.ts';
 import type { Recorder } from '../../src/recorder/recorder-port.ts';
-import type { RecordOp } from '../../src/recorder/records.ts';
+import type { RecordOp } from '../../src/store/records.ts';
 import { loadFixture } from './upstream.ts';
 
 /** Fakes behind the project's own interfaces, for unit tests that run without servers or a database. */

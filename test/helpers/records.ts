@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { InterceptionRecord, ToolUsageRecord, UserPromptRecord } from '../../src/recorder/records.ts';
+import type { InterceptionRecord, ToolUsageRecord, UserPromptRecord } from '../../src/store/records.ts';
 
 /** An ended OpenAI interception by Codex, for tests that need records in a store; override what matters. */
 export function interceptionRecord(fields: Partial<InterceptionRecord> = {}): InterceptionRecord {

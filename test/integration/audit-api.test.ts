@@ -6,7 +6,7 @@ import type {
   TokenUsageRecord,
   ToolUsageRecord,
   UserPromptRecord,
-} from '../../src/recorder/records.ts';
+} from '../../src/store/records.ts';
 import { startTestBridge, type TestBridge } from '../helpers/bridge.ts';
 import { type TestStore, testStore } from '../helpers/db.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiInterception } from '../../src/audit/present.ts';
-import type { InterceptionRecord, TokenUsageRecord } from '../../src/recorder/records.ts';
+import type { InterceptionRecord, TokenUsageRecord } from '../../src/store/records.ts';
 import { startTestBridge, type TestBridge } from '../helpers/bridge.ts';
 import { type TestStore, testEmbeddedStore } from '../helpers/db.ts';
 import { freePort } from '../helpers/mongo-server.ts';

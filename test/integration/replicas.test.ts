@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RecordOp } from '../../src/recorder/records.ts';
 import { openMongoStore } from '../../src/store/mongo/store.ts';
+import type { RecordOp } from '../../src/store/records.ts';
 import { type ChildServer, startChildReplica, startChildServer } from '../helpers/child-server.ts';
 import { mongoUri } from '../helpers/db.ts';
 import { waitUntil } from '../helpers/process.ts';

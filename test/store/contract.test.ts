@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { present } from '../../src/audit/present.ts';
-import { encodeOp } from '../../src/recorder/codec.ts';
+import { encodeOp } from '../../src/store/codec.ts';
 import type {
   InterceptionRecord,
   InterceptionTotals,
@@ -13,7 +13,7 @@ import type {
   TokenUsageRecord,
   ToolUsageRecord,
   UserPromptRecord,
-} from '../../src/recorder/records.ts';
+} from '../../src/store/records.ts';
 import {
   type ApiKeyDoc,
   type CredentialDoc,

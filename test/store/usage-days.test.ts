@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { InterceptionRecord } from '../../src/recorder/records.ts';
+import type { InterceptionRecord } from '../../src/store/records.ts';
 import { openEmbeddedStore } from '../../src/store/sqlite/store.ts';
 
 const dirs: string[] = [];

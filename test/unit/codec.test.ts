@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { decodeOp, encodeOp } from '../../src/recorder/codec.ts';
-import type { RecordOp } from '../../src/recorder/records.ts';
+import { decodeOp, encodeOp } from '../../src/store/codec.ts';
+import type { RecordOp } from '../../src/store/records.ts';
 
 const at = new Date('2026-11-30T12:34:56.789Z');
 const totals = {

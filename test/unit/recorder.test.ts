@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/observability/logger.ts';
 import { drainJournals, journalDir, orphanJournals } from '../../src/recorder/journal-dirs.ts';
 import { JournalRecorder } from '../../src/recorder/recorder.ts';
-import type { RecordOp } from '../../src/recorder/records.ts';
+import type { RecordOp } from '../../src/store/records.ts';
 import type { Store } from '../../src/store/store.ts';
 import { LogCapture } from '../helpers/bridge.ts';
 import { interceptionRecord } from '../helpers/records.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseQuery } from '../../src/audit/query.ts';
-import type { RecordOp } from '../../src/recorder/records.ts';
 import { RecordSanitizer } from '../../src/recorder/sanitize.ts';
+import type { RecordOp } from '../../src/store/records.ts';
 
 /**
  * Redaction runs on the event loop for every recorded prompt, tool input and output, and the

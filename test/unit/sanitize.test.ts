@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type ConfigError, validateConfig } from '../../src/config/load.ts';
-import type { ToolUsageRecord } from '../../src/recorder/records.ts';
 import { compileRedaction, cutUtf8, parseByteSize, RecordSanitizer } from '../../src/recorder/sanitize.ts';
+import type { ToolUsageRecord } from '../../src/store/records.ts';
 
 const sanitizer = (redact: string[] = [], max_field_bytes: string | number = '64KiB') =>
   new RecordSanitizer({ redact, max_field_bytes });

@@ -1,4 +1,4 @@
-import type { Cursor, InterceptionFilter, PageRequest } from '../store.ts';
+import type { InterceptionFilter, PageRequest } from '../store.ts';
 import type { Call } from './protocol.ts';
 
 /** From this many rows on, a page is an export's: rendered in halves, and the next read ahead. */
@@ -32,7 +32,7 @@ export class PageReader {
   }
 
   async listJson(filter: InterceptionFilter, page: PageRequest): Promise<string> {
-    if (page.limit < LARGE_PAGE) return this.#call('audit.listJson', [filter, page]) as Promise<string>;
+    if (page.limit < LARGE_PAGE) return this.#call('audit.listJson', [filter, page]);
     const key = keyOf(filter, page);
     const ahead = this.#ahead.get(key);
     this.#ahead.delete(key);
@@ -53,10 +53,10 @@ export class PageReader {
   }
 
   async #render(filter: InterceptionFilter, page: PageRequest): Promise<Rendered> {
-    const { ids, last } = (await this.#call('pages.ids', [filter, page])) as { ids: string[]; last: Cursor | null };
+    const { ids, last } = await this.#call('pages.ids', [filter, page]);
     const half = Math.ceil(ids.length / 2);
     const parts = [ids.slice(0, half), ids.slice(half)].filter((part) => part.length);
-    const arrays = (await Promise.all(parts.map((part) => this.#call('pages.json', [part])))) as string[];
+    const arrays = await Promise.all(parts.map((part) => this.#call('pages.json', [part])));
     // Each part is a JSON array: join their insides.
     const json = `[${arrays.map((array) => array.slice(1, -1)).join(',')}]`;
     // Only keyset pages read ahead: an offset page is someone jumping, not following.

@@ -1,0 +1,30 @@
+import type { Filter } from 'mongodb';
+import type { InterceptionRecord } from '../records.ts';
+import type { Cursor, InterceptionFilter } from '../store.ts';
+
+/** The audit filter as a MongoDB query; with a cursor, only what comes after it in page order. */
+export function toMongoFilter(filter: InterceptionFilter, after?: Cursor): Filter<InterceptionRecord> {
+  const out: Filter<InterceptionRecord> = {};
+  if (filter.initiator_id !== undefined) out.initiator_id = filter.initiator_id;
+  if (filter.provider !== undefined) out.provider = filter.provider as InterceptionRecord['provider'];
+  if (filter.provider_name !== undefined) out.provider_name = filter.provider_name;
+  if (filter.model !== undefined) out.model = filter.model;
+  if (filter.client !== undefined) out.client = filter.client;
+  if (filter.client_session_id !== undefined) out.client_session_id = filter.client_session_id;
+  if (filter.status !== undefined) out.status = filter.status === 'running' ? null : filter.status;
+  if (filter.started_after || filter.started_before) {
+    out.started_at = {
+      ...(filter.started_after ? { $gt: filter.started_after } : {}),
+      ...(filter.started_before ? { $lt: filter.started_before } : {}),
+    };
+  }
+  if (!after) return out;
+  // Strictly after (started_at, _id) in descending order; the outer $lte bounds the index scan.
+  return {
+    $and: [
+      out,
+      { started_at: { $lte: after.started_at } },
+      { $or: [{ started_at: { $lt: after.started_at } }, { _id: { $lt: after._id } }] },
+    ],
+  } as Filter<InterceptionRecord>;
+}

@@ -1,0 +1,64 @@
+import type { Collection, Filter } from 'mongodb';
+import type { InterceptionRecord } from '../records.ts';
+import type { InterceptionFilter, SessionSummary } from '../store.ts';
+import { toMongoFilter } from './filter.ts';
+import { keyText, sumByGroup } from './sums.ts';
+
+/**
+ * Sessions by last activity: walk the page-order index collecting distinct sessions (no
+ * $max accumulator in both servers), then sum each one with $group.
+ */
+export async function sessions(
+  interceptions: Collection<InterceptionRecord>,
+  filter: InterceptionFilter,
+  page: { limit: number; offset?: number },
+): Promise<SessionSummary[]> {
+  const match = { ...toMongoFilter(filter), client_session_id: { $ne: null } } as Filter<InterceptionRecord>;
+  const wanted = (page.offset ?? 0) + page.limit;
+  const seen = new Map<string, { session: string; initiator: string; client: string; last: Date }>();
+  const walk = interceptions
+    .find(match, { projection: { client_session_id: 1, initiator_id: 1, client: 1, started_at: 1 } })
+    .sort({ started_at: -1, _id: -1 })
+    .limit(200_000)
+    .batchSize(2_000);
+  for await (const row of walk) {
+    const key = `${row.client_session_id}\0${row.initiator_id}`;
+    if (!seen.has(key))
+      seen.set(key, {
+        session: row.client_session_id as string,
+        initiator: row.initiator_id,
+        client: row.client,
+        last: row.started_at,
+      });
+    if (seen.size >= wanted) break;
+  }
+  await walk.close();
+  const chosen = [...seen.values()].slice(page.offset ?? 0, wanted);
+  if (!chosen.length) return [];
+  const inPage = { ...match, client_session_id: { $in: chosen.map((c) => c.session) } } as Filter<InterceptionRecord>;
+  const [sums, firsts] = await Promise.all([
+    sumByGroup(interceptions, inPage, { s: '$client_session_id', i: '$initiator_id' }),
+    Promise.all(
+      chosen.map((c) =>
+        interceptions.findOne(
+          { ...match, client_session_id: c.session, initiator_id: c.initiator },
+          { sort: { started_at: 1 }, projection: { started_at: 1 } },
+        ),
+      ),
+    ),
+  ]);
+  return chosen.map((c, i) => {
+    const total = sums.get(keyText({ s: c.session, i: c.initiator }))?.sums;
+    return {
+      client_session_id: c.session,
+      initiator_id: c.initiator,
+      client: c.client,
+      first_started_at: firsts[i]?.started_at ?? c.last,
+      last_started_at: c.last,
+      interceptions: total?.interceptions ?? 0,
+      input_tokens: total?.input_tokens ?? 0,
+      output_tokens: total?.output_tokens ?? 0,
+      cost_usd: total && total.priced > 0 ? total.cost_usd : null,
+    };
+  });
+}
