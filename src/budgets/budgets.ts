@@ -1,40 +1,40 @@
 import type { Config } from '../config/config.ts';
 import type { User } from '../identity/users.ts';
+import type { Quotas, Ticket } from '../limits/quota.ts';
+import type { Price } from '../pricing/cost.ts';
+import { estimateCost } from '../pricing/estimate.ts';
 import type { Budget, Store } from '../store/store.ts';
 import { budgetWindow } from './window.ts';
 
-interface BudgetRefusal {
-  budget: Budget;
-  spent: number;
-  resetsAt: Date;
-}
+export type BudgetRefusal =
+  | { reason: 'budget'; budget: Budget; spent: number; reserved: number; needed: number; resetsAt: Date }
+  | { reason: 'unpriced'; model: string };
 
-interface Spent {
-  /** What the store had for this period when asked. */
-  stored: number;
-  /** Costs this replica recorded since then (the store may not have them yet). */
-  local: number;
+interface Recorded {
+  usd: number;
   periodStart: number;
   fetchedAt: number;
 }
 
 /**
- * Budgets (SPEC §13): a user's own, else their role's default. Spend is counted in the store,
- * so every replica enforces the same total: each asks it at most every `refreshMs` per user
- * and adds what it recorded itself since. A request is admitted while spend is below the
- * limit, so the overshoot is bounded by the requests already admitted when the limit is
- * crossed — those in flight on every replica, plus, on other replicas, those started within
- * `refreshMs` before they see the new total.
+ * Budgets (README "Cost and budgets"): a user's own, else their role's default. Every upstream
+ * call reserves its largest likely cost before it is sent and settles to its real cost when its
+ * usage arrives; reservations are taken from a quota shared by every worker and replica
+ * through the store (limits/quota.ts), so concurrency cannot outrun a budget: what is spent
+ * beyond it is at most the misestimate of the calls in flight.
  */
 export class Budgets {
   readonly #store: Store;
   readonly #config: () => Config;
+  readonly #quotas: Quotas;
   readonly #refreshMs: number;
-  readonly #spent = new Map<string, Spent>();
+  /** The spend the store has recorded per user this period: it catches a new ledger up. */
+  readonly #recorded = new Map<string, Recorded>();
 
-  constructor(store: Store, config: () => Config, options: { refreshMs?: number } = {}) {
+  constructor(store: Store, config: () => Config, quotas: Quotas, options: { refreshMs?: number } = {}) {
     this.#store = store;
     this.#config = config;
+    this.#quotas = quotas;
     this.#refreshMs = options.refreshMs ?? 5_000;
   }
 
@@ -43,39 +43,130 @@ export class Budgets {
   }
 
   /**
-   * Null when the user may go on; else the budget reached. Fails open if the store cannot
-   * answer, counting from what it last said (or zero) plus this replica's costs since.
+   * What one interception spends through, or null when the user has no budget. `price` is the
+   * model's (null when it has none: refused unless `budgets.unpriced: allow`).
    */
-  async check(user: User, now = new Date()): Promise<BudgetRefusal | null> {
+  spending(user: User, model: string, price: Price | null, now = new Date()): Spending | null {
     const budget = this.budgetOf(user);
     if (!budget) return null;
-    const window = budgetWindow(budget.period, now);
-    let entry = this.#spent.get(user._id);
-    if (!entry || entry.periodStart !== window.start.getTime() || now.getTime() - entry.fetchedAt >= this.#refreshMs) {
-      try {
-        const stored = await this.#store.audit.spend(user._id, window.start);
-        entry = { stored, local: 0, periodStart: window.start.getTime(), fetchedAt: now.getTime() };
-      } catch {
-        // Fail open (an outage must not lock everyone out), but not blindly: keep what was
-        // known — nothing, for a user not seen this period — and count what this replica
-        // records from now on; ask the store again only after refreshMs, not on every request.
-        entry =
-          entry && entry.periodStart === window.start.getTime()
-            ? { ...entry, fetchedAt: now.getTime() }
-            : { stored: 0, local: 0, periodStart: window.start.getTime(), fetchedAt: now.getTime() };
-      }
-      this.#spent.set(user._id, entry);
-    }
-    const spent = entry.stored + entry.local;
-    return spent >= budget.usd ? { budget, spent, resetsAt: window.resetsAt } : null;
+    return new Spending(this, user, budget, model, price, now);
   }
 
-  /** A cost this replica just recorded, counted at once rather than at the next refresh. */
-  noteCost(userId: string, usd: number | null): void {
-    const entry = this.#spent.get(userId);
-    if (entry && usd) entry.local += usd;
+  /** @internal Reserves `usd` of a user's budget for one call. */
+  async reserve(user: User, budget: Budget, usd: number, now: Date): Promise<Ticket | BudgetRefusal> {
+    const window = budgetWindow(budget.period, now);
+    const key = `budget:user:${user._id}:${budget.period}:${window.start.toISOString()}`;
+    // Ask for a tenth of the budget at a time, so most calls take from this process's allowance.
+    const result = await this.#quotas.reserve(
+      key,
+      budget.usd,
+      usd,
+      () => this.#seed(user._id, window.start),
+      budget.usd / 10,
+    );
+    if (result.ok) return result.ticket;
+    return {
+      reason: 'budget',
+      budget,
+      spent: result.spent,
+      reserved: result.reserved,
+      needed: usd,
+      resetsAt: window.resetsAt,
+    };
+  }
+
+  get unpricedAllowed(): boolean {
+    return this.#config().budgets.unpriced === 'allow';
+  }
+
+  /** The user's recorded spend this period, asked of the store at most every `refreshMs`. */
+  async #seed(userId: string, periodStart: Date): Promise<number> {
+    const now = Date.now();
+    const known = this.#recorded.get(userId);
+    if (known && known.periodStart === periodStart.getTime() && now - known.fetchedAt < this.#refreshMs) {
+      return known.usd;
+    }
+    const usd = await this.#store.audit.spend(userId, periodStart);
+    this.#recorded.set(userId, { usd, periodStart: periodStart.getTime(), fetchedAt: now });
+    return usd;
   }
 }
 
-/** "$100.00/month" */
-export const describeBudget = (b: Budget) => `$${b.usd.toFixed(2)}/${b.period}`;
+/**
+ * One interception's reservations: one before each upstream call, settled in order as the
+ * calls' usages are priced; whatever is still open when it ends is released (a call that
+ * failed before answering costs nothing), or kept at its estimate when the upstream had started
+ * answering and no usage came (it may have been billed).
+ */
+export class Spending {
+  readonly #budgets: Budgets;
+  readonly #user: User;
+  readonly #budget: Budget;
+  readonly #model: string;
+  readonly #price: Price | null;
+  readonly #now: Date;
+  readonly #open: Ticket[] = [];
+  readonly #answered = new WeakSet<Ticket>();
+
+  constructor(budgets: Budgets, user: User, budget: Budget, model: string, price: Price | null, now: Date) {
+    this.#budgets = budgets;
+    this.#user = user;
+    this.#budget = budget;
+    this.#model = model;
+    this.#price = price;
+    this.#now = now;
+  }
+
+  /** Reserves for the next upstream call; a refusal says why (the budget, or a model with no price). */
+  async reserve(bodyBytes: number, maxOutputTokens: number | null): Promise<BudgetRefusal | null> {
+    if (!this.#price) return this.#budgets.unpricedAllowed ? null : { reason: 'unpriced', model: this.#model };
+    const usd = estimateCost(this.#price, bodyBytes, maxOutputTokens);
+    const got = await this.#budgets.reserve(this.#user, this.#budget, usd, this.#now);
+    if ('reason' in got) return got;
+    this.#open.push(got);
+    return null;
+  }
+
+  /**
+   * The upstream answered the newest call: with 200 it may be billed from now on (kept at its
+   * estimate if no usage comes); otherwise it cost nothing and its reservation is released.
+   */
+  answered(ok: boolean): void {
+    const ticket = this.#open.at(-1);
+    if (!ticket || this.#answered.has(ticket)) return;
+    if (ok) this.#answered.add(ticket);
+    else {
+      this.#open.pop();
+      ticket.release();
+    }
+  }
+
+  /** The oldest open call's usage, priced (null: unpriced, which `allow` let through). */
+  settle(usd: number | null): void {
+    const ticket = this.#open.shift();
+    if (!ticket) return;
+    if (usd === null) ticket.release();
+    else ticket.settle(usd);
+  }
+
+  /** The interception is over: open calls that were answering count at their estimate, the rest are released. */
+  end(): void {
+    for (const ticket of this.#open.splice(0)) {
+      if (this.#answered.has(ticket)) ticket.settle(ticket.amount);
+      else ticket.release();
+    }
+  }
+}
+
+/** "$100.00/month"; a budget under a cent keeps its digits ("$0.000001/day"). */
+export const describeBudget = (b: Budget) => `${formatUsd(b.usd, true)}/${b.period}`;
+
+/** Dollars as people read them: cents (a budget's exact figure when cents would round it), or two significant digits under a cent. */
+export function formatUsd(usd: number, exact = false): string {
+  if (usd === 0 || Math.abs(usd) >= 0.01) {
+    const cents = usd.toFixed(2);
+    return exact && Math.abs(Number(cents) - usd) > 1e-9 ? `$${usd}` : `$${cents}`;
+  }
+  const digits = Math.min(12, 1 - Math.floor(Math.log10(Math.abs(usd))));
+  return `$${usd.toFixed(digits).replace(/0+$/, '')}`;
+}

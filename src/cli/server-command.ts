@@ -1,24 +1,39 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { type Command, InvalidArgumentError } from 'commander';
-import type { Config } from '../config/config.ts';
+import type { Config, ProviderConfig } from '../config/config.ts';
+import { kindOf } from '../providers/registry.ts';
 import { CONFIG_FLAG, findConfigFile, resolveConfig } from './common.ts';
 
-function clientSetup(url: string, token: string): string {
-  return [
+/**
+ * The first start's owner token and how to point each configured provider's clients at the
+ * bridge: from the providers in the config (their names are the routes), never a guessed one.
+ */
+export function clientSetup(url: string, token: string, providers: readonly ProviderConfig[]): string {
+  const lines = [
     '',
-    'AI Bridge created the owner "admin". Its token is shown only this once:',
+    `AI Bridge is listening on ${url}.`,
+    'It created the owner "admin". Its token is shown only this once:',
     '',
     `  ${token}`,
     '',
-    'Claude Code:',
-    `  export ANTHROPIC_BASE_URL=${url}/anthropic`,
-    `  export ANTHROPIC_AUTH_TOKEN=${token}`,
-    'Codex / OpenAI SDKs:',
-    `  export OPENAI_BASE_URL=${url}/openai/v1`,
-    `  export OPENAI_API_KEY=${token}`,
-    '',
-  ].join('\n');
+  ];
+  for (const provider of providers) {
+    const setup = kindOf(provider.type).clientSetup?.(`${url}/${provider.name}`, token);
+    if (!setup) continue;
+    lines.push(`${setup.clients} (provider "${provider.name}"):`, ...setup.lines.map((line) => `  ${line}`));
+  }
+  if (!providers.length)
+    lines.push('No provider is configured yet: add one under providers: (see README "Configuration").');
+  for (const kind of ['anthropic', 'openai']) {
+    if (providers.length && !providers.some((p) => kindOf(p.type).family === kind)) {
+      lines.push(
+        `No ${kind === 'anthropic' ? 'Anthropic-style' : 'OpenAI-style'} provider is configured: ${kind === 'anthropic' ? 'Claude Code' : 'Codex'} has none to use.`,
+      );
+    }
+  }
+  lines.push('');
+  return lines.join('\n');
 }
 
 /** `--workers`: a count, or `auto` for one per CPU the process may use. */
@@ -82,7 +97,7 @@ async function primary(config: Config, workers: number): Promise<number> {
       workers,
       logger,
       onReady(url, bootstrap) {
-        if (bootstrap) process.stderr.write(clientSetup(url, bootstrap.token));
+        if (bootstrap) process.stderr.write(clientSetup(url, bootstrap.token, config.providers));
       },
     });
   } catch (err) {
@@ -111,7 +126,7 @@ async function serve(config: Config, configFlag: string | undefined, onReload: (
   server.ctx.logger.info({ url: server.url }, 'aibridge listening');
   onReload(() => void server.reload('SIGHUP'));
   if (worker) reportListening(server.url);
-  else if (server.bootstrap) process.stderr.write(clientSetup(server.url, server.bootstrap.token));
+  else if (server.bootstrap) process.stderr.write(clientSetup(server.url, server.bootstrap.token, config.providers));
   let signals = 0;
   const stop = (reason: string, code = 0) => {
     // A second signal means now; a worker leaves that to its primary, which may pass a signal on twice.

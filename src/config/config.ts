@@ -35,6 +35,7 @@ export interface PricingConfig {
   cache_read?: number;
   cache_write?: number;
   cache_write_1h?: number;
+  max_output?: number;
 }
 
 export type BudgetRole = 'owner' | 'auditor' | 'member';
@@ -57,7 +58,10 @@ export interface Config {
   recording: RecordingConfig;
   pricing: PricingConfig[];
   /** Default budget per role; a role without one is unlimited. */
-  budgets: Partial<Record<BudgetRole, BudgetConfig>>;
+  budgets: Partial<Record<BudgetRole, BudgetConfig>> & {
+    /** A budgeted user's request for a model with no price: refused (default) or let through. */
+    unpriced: 'refuse' | 'allow';
+  };
   retention: string | number;
   tracing: { enabled: boolean; logs: boolean };
   limits: {

@@ -14,6 +14,7 @@ export function configSchema(): Schema {
   items.properties.type.enum = [...PROVIDER_TYPES];
   items.allOf = KINDS.map((kind) => ({
     if: { properties: { type: { const: kind.type } }, required: ['type'] },
+    // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, not a thenable
     then: {
       properties: { name: true, type: true, ...kind.settings },
       required: [...(kind.required ?? [])],

@@ -16,8 +16,8 @@ import { sumCosts } from '../pricing/cost.ts';
 import { CircuitOpenError } from '../providers/errors.ts';
 import { recordId } from '../recorder/record-id.ts';
 import type { Recorder } from '../recorder/recorder-port.ts';
-import type { InterceptionStatus, InterceptionTotals, RecordOp } from '../store/records.ts';
 import type { RecordSanitizer } from '../recorder/sanitize.ts';
+import type { InterceptionStatus, InterceptionTotals, RecordOp } from '../store/records.ts';
 import type {
   InterceptionEnded,
   InterceptionEvents,

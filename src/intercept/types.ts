@@ -81,6 +81,8 @@ export interface ApiModule {
    */
   validate(body: Json, modelInBody?: boolean): string | null;
   prompt(body: Json): string | null;
+  /** The most output tokens the request allows (`max_tokens` and its kin), when it says. */
+  maxOutput(body: Json): number | null;
   /** The injected tools in the API's own format, built once per tool list. */
   formatTools(tools: readonly InjectedTool[]): FormattedTools;
   /**

@@ -19,3 +19,7 @@ export function validateCommon(body: Json, listKey: string): string | null {
   if (body.stream !== undefined && typeof body.stream !== 'boolean') return 'stream: must be a boolean';
   return null;
 }
+
+/** A token count the client set, or null when it set none (or nonsense the upstream will refuse). */
+export const tokenCount = (value: unknown): number | null =>
+  typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : null;

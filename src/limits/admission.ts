@@ -1,5 +1,4 @@
-import type { Logger } from '../observability/logger.ts';
-import type { RateStore } from '../store/store.ts';
+import type { Quotas } from './quota.ts';
 
 /**
  * Caps interceptions running at once (0 = no cap). Under `--workers N` each worker takes its
@@ -24,88 +23,23 @@ export class ConcurrencyLimit {
 const MINUTE = 60_000;
 
 /**
- * Shares this replica's per-user request counts of the current minute with the other replicas
- * through the store, and reads theirs, once a second — off the request path. A rate limit is
- * then one limit across N replicas, give or take what the others admitted in the last second.
- */
-export class RateSharing {
-  readonly #store: RateStore;
-  readonly #holder: string;
-  readonly #log: Logger | undefined;
-  #window = 0;
-  #local = new Map<string, number>();
-  #others: Record<string, number> = {};
-  #wantedAt = 0;
-  #timer: NodeJS.Timeout | undefined;
-
-  constructor(store: RateStore, holder: string, log?: Logger) {
-    this.#store = store;
-    this.#holder = holder;
-    this.#log = log;
-  }
-
-  start(intervalMs = 1_000): void {
-    this.#timer = setInterval(() => void this.sync(), intervalMs);
-    this.#timer.unref();
-  }
-
-  stop(): void {
-    clearInterval(this.#timer);
-  }
-
-  #roll(now: number): void {
-    const window = Math.floor(now / MINUTE);
-    if (window === this.#window) return;
-    this.#window = window;
-    this.#local = new Map();
-    this.#others = {};
-  }
-
-  /** Requests this user made in the current minute: here and, as last seen, on the other replicas. */
-  used(userId: string, now = Date.now()): number {
-    this.#roll(now);
-    this.#wantedAt = now;
-    return (this.#local.get(userId) ?? 0) + (this.#others[userId] ?? 0);
-  }
-
-  note(userId: string, now = Date.now()): void {
-    this.#roll(now);
-    this.#local.set(userId, (this.#local.get(userId) ?? 0) + 1);
-  }
-
-  /** Publishes this replica's counts and reads the others'; a store outage only makes the limit local. */
-  async sync(now = Date.now()): Promise<void> {
-    this.#roll(now);
-    if (now - this.#wantedAt > MINUTE) return; // no rate limit in use: nothing to share
-    const window = this.#window;
-    try {
-      if (this.#local.size) await this.#store.publish(this.#holder, window, Object.fromEntries(this.#local));
-      const others = await this.#store.others(this.#holder, window);
-      if (window === this.#window) this.#others = others;
-      if (now % (10 * MINUTE) < 1_000) await this.#store.prune(window - 2);
-    } catch (err) {
-      this.#log?.debug({ err: (err as Error).message }, 'rate counts not shared this second');
-    }
-  }
-}
-
-/**
- * Per-user token bucket: `perMinute` requests a minute with bursts up to the same
- * number (0 = unlimited). Buckets of idle users are forgotten to bound memory. With a
- * RateSharing, the user's requests on every replica in the current minute count too.
+ * Per-user requests per minute (0 = unlimited), counted across every worker and replica: each
+ * calendar minute is a quota shared through the store (limits/quota.ts), so N processes never
+ * admit N times the limit; a token bucket per process spreads a minute's requests (bursts up to
+ * the limit) so a client is not starved at the start of the next minute after a burst.
  */
 export class UserRateLimit {
   readonly #perMinute: number;
   readonly #buckets = new Map<string, { tokens: number; at: number }>();
-  readonly #sharing: RateSharing | undefined;
+  readonly #quotas: Quotas | undefined;
 
-  constructor(perMinute: number, sharing?: RateSharing) {
+  constructor(perMinute: number, quotas?: Quotas) {
     this.#perMinute = perMinute;
-    this.#sharing = sharing;
+    this.#quotas = quotas;
   }
 
   /** 0 when allowed, else seconds until the next request would be. */
-  take(userId: string, now = Date.now()): number {
+  async take(userId: string, now = Date.now()): Promise<number> {
     if (!this.#perMinute) return 0;
     const rate = this.#perMinute / 60_000;
     const bucket = this.#buckets.get(userId) ?? { tokens: this.#perMinute, at: now };
@@ -115,11 +49,15 @@ export class UserRateLimit {
     this.#buckets.set(userId, bucket);
     if (this.#buckets.size > 100_000) this.#buckets.delete(this.#buckets.keys().next().value as string);
     if (bucket.tokens < 1) return Math.max(1, Math.ceil((1 - bucket.tokens) / rate / 1000));
-    if (this.#sharing && this.#sharing.used(userId, now) >= this.#perMinute) {
-      return Math.max(1, Math.ceil((MINUTE - (now % MINUTE)) / 1000)); // the replicas' minute is spent
+    if (this.#quotas) {
+      const minute = Math.floor(now / MINUTE);
+      // A tenth of the limit at a time: most requests take from this process's allowance.
+      const chunk = Math.max(1, Math.floor(this.#perMinute / 10));
+      const got = await this.#quotas.reserve(`rate:${userId}:${minute}`, this.#perMinute, 1, 0, chunk);
+      if (!got.ok) return Math.max(1, Math.ceil(((minute + 1) * MINUTE - now) / 1000)); // the processes' minute is spent
+      got.ticket.settle(1);
     }
     bucket.tokens -= 1;
-    this.#sharing?.note(userId, now);
     return 0;
   }
 }

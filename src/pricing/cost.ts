@@ -19,6 +19,8 @@ export interface Rates {
 export interface Price extends Rates {
   /** Applies when the prompt (input + cache reads + cache writes) exceeds `above` tokens. */
   long_context?: Rates & { above: number };
+  /** The most output tokens one call can produce: what a budget reserves when the request does not say. */
+  max_output?: number;
 }
 
 /** Costs are kept to a billionth of a dollar, so sums of many records stay exact and repeatable. */

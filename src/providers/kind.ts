@@ -35,13 +35,13 @@ export interface BridgedRoute {
   target?(request: RouteRequest): Target;
   /** The upstream path of this request's calls, under the provider's base path (query included). */
   upstreamPath(request: RouteRequest, model: string): string;
+  /** False where the upstream takes no tools (a compaction): recorded and costed, nothing injected. */
+  tools?: false;
 }
 
 export interface PassthroughRoute {
   methods: string[];
   path: string;
-  /** The upstream runs a model there (billed): the user's budget and rate limit apply. */
-  spends?: true;
   /** Answered without a token (a client's probe before it sends one); nothing of the upstream's reaches it. */
   anonymous?: (request: RouteRequest) => { status: number; body: unknown };
   /** The upstream path under the provider's base path; default: the client's path and query. */
@@ -118,6 +118,8 @@ export interface ProviderKind {
   priceNames?(model: string): string[];
   /** Credentials a client sends in a header the kind's own SDKs use (Azure's `api-key`). */
   tokenHeaders?: readonly string[];
+  /** How a person points this kind's clients at a provider of it (`base` is the bridge's URL and the provider's prefix). */
+  clientSetup?(base: string, token: string): { clients: string; lines: string[] };
   /** Client headers that must not reach the upstream (besides credentials and hop-by-hop ones). */
   droppedHeaders?: readonly string[];
 }

@@ -11,10 +11,12 @@ import type { ApiModule } from '../intercept/types.ts';
 import { callUpstream } from '../intercept/upstream.ts';
 import { errorResult } from '../mcp/tool-result.ts';
 import type { RequestBridge } from '../mcp/types.ts';
+import { BridgeError } from '../providers/errors.ts';
 import { abortOnClose } from '../providers/headers.ts';
 import type { BridgedRoute, RouteRequest } from '../providers/kind.ts';
 import type { Provider } from '../providers/provider.ts';
 import { sanitizerFor } from '../recorder/sanitize.ts';
+import { budgetRefusal } from './budget-refusal.ts';
 import type { AppContext } from './context.ts';
 import { refuseHijacked } from './refuse.ts';
 
@@ -58,13 +60,21 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
   const { client } = read;
   const model = target.from === 'path' ? target.model : modelOf(client);
   const streaming = target.from === 'path' ? target.streaming : client.body.stream === true;
+  const maxOutput = api.maxOutput(client.body);
+  // The first call's reservation, before anything is recorded: a refused request leaves no interception.
+  const spending = ctx.budgets.spending(ex.principal.user, model, ctx.prices.price(model));
+  const refused = await spending?.reserve((request.body as Buffer).length, maxOutput);
+  if (refused) {
+    const { message, headers } = budgetRefusal(ctx, provider, ex.principal.user, refused);
+    return refuseHijacked(ctx, res, provider, 'rate_limited', message, { headers, reason: 'budget' });
+  }
   const observer = new InterceptionObserver(
     {
       metrics: ctx.metrics,
       recorder: ctx.recorder,
       sanitizer: sanitizerFor(ctx.config.recording),
       cost: (model, usage) => ctx.prices.cost(model, api.family, usage),
-      spent: (usd) => ctx.budgets.noteCost(ex.principal.user._id, usd),
+      spent: (usd) => spending?.settle(usd),
     },
     {
       provider: { name: provider.name, genAi: provider.kind.genAiName, origin: provider.origin },
@@ -84,8 +94,8 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
     const abort = abortOnClose(res);
     const acquired = (await ctx.mcp?.pool.acquire(ex.principal.user)) ?? NO_TOOLS;
     const { max_iterations: maxIterations, parallelism, keepalive } = ctx.config.tool_loop;
-    // With one upstream call allowed there is no loop to run tools in.
-    const tools = maxIterations > 1 ? acquired : NO_TOOLS;
+    // With one upstream call allowed there is no loop to run tools in; some routes take no tools at all.
+    const tools = maxIterations > 1 && route.tools !== false ? acquired : NO_TOOLS;
     const { prompt, sessionId, first } = understand(
       api,
       held.client as typeof client,
@@ -114,6 +124,20 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
     });
 
     const upstreamPath = route.upstreamPath(where, model);
+    let calls = 0;
+    /** Every call after the first reserves its own cost (the first's was taken above). */
+    const send = async (sent: Buffer | string) => {
+      if (calls++ > 0) {
+        const refusal = await spending?.reserve(Buffer.byteLength(sent), maxOutput);
+        if (refusal) {
+          const { message, headers } = budgetRefusal(ctx, provider, ex.principal.user, refusal);
+          throw new BridgeError('rate_limited', message, headers);
+        }
+      }
+      const reply = await callUpstream(provider, upstreamPath, request.headers, sent, abort.signal, model);
+      spending?.answered(reply.statusCode === 200);
+      return reply;
+    };
     await runInterception({
       api,
       body: first.later,
@@ -123,13 +147,13 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
       events: observer,
       channel: httpChannel(res, provider.kind.errors, provider.kind.clientStream?.(res)),
       decoder: provider.kind.decoder,
-      send: (sent) => callUpstream(provider, upstreamPath, request.headers, sent, abort.signal, model),
+      send,
       signal: abort.signal,
       limits: { maxIterations, parallelism, keepAliveMs: parseDuration(keepalive) },
       clientWantsUsage: first.clientWantsUsage,
       toolsInjected: tools.tools.length > 0,
       log: { warn: (fields, message) => request.log.warn({ ...fields, interception_id: observer.id }, message) },
       requestId: request.id,
-    });
+    }).finally(() => spending?.end());
   });
 }

@@ -2,7 +2,8 @@ import type { Budgets } from '../budgets/budgets.ts';
 import type { Config } from '../config/config.ts';
 import type { Authenticator } from '../identity/authenticator.ts';
 import type { Users } from '../identity/users.ts';
-import type { ConcurrencyLimit, RateSharing, UserRateLimit } from '../limits/admission.ts';
+import type { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
+import type { Quotas } from '../limits/quota.ts';
 import type { CachedBridgePool } from '../mcp/cached-bridge-pool.ts';
 import type { ServerProxyManager } from '../mcp/server-proxy-manager.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -33,8 +34,8 @@ export interface AppContext {
   providers: Provider[];
   /** Admission limits on provider routes. */
   limits: { concurrency: ConcurrencyLimit; userRate: UserRateLimit };
-  /** Per-user request counts shared with the other replicas, so a rate limit holds across them. */
-  rateSharing: RateSharing;
+  /** Limits shared by every worker and replica through the store: budgets and per-user rates. */
+  quotas: Quotas;
   /** Prometheus series served on /metrics. */
   metrics: Metrics;
   /** Extra readiness facts (MCP servers, recorder) merged into /readyz. */

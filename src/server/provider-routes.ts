@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { describeBudget } from '../budgets/budgets.ts';
 import { tokenFrom } from '../identity/authenticator.ts';
 import type { Principal } from '../identity/users.ts';
 import { chatCompletionsApi } from '../intercept/chat-completions/index.ts';
@@ -70,8 +69,8 @@ function guard(ctx: AppContext, provider: Provider) {
 }
 
 /** Per-user rate and global concurrency limits; on refusal answers in the provider's format. */
-function admit(ctx: AppContext, provider: Provider, principal: Principal, reply: FastifyReply): boolean {
-  const wait = ctx.limits.userRate.take(principal.user._id);
+async function admit(ctx: AppContext, provider: Provider, principal: Principal, reply: FastifyReply): Promise<boolean> {
+  const wait = await ctx.limits.userRate.take(principal.user._id);
   if (wait) {
     refuseHijacked(
       ctx,
@@ -92,25 +91,7 @@ function admit(ctx: AppContext, provider: Provider, principal: Principal, reply:
   return true;
 }
 
-/** A user whose spend reached their budget gets 429 in the provider's format, naming the limit and the reset. */
-async function withinBudget(ctx: AppContext, provider: Provider, principal: Principal, reply: FastifyReply) {
-  const refusal = await ctx.budgets.check(principal.user);
-  if (!refusal) return true;
-  const { budget, spent, resetsAt } = refusal;
-  ctx.metrics.budgetRejections.labels(provider.name, budget.period).inc();
-  const retryAfter = Math.max(1, Math.ceil((resetsAt.getTime() - Date.now()) / 1000));
-  refuseHijacked(
-    ctx,
-    reply.raw,
-    provider,
-    'rate_limited',
-    `budget of ${describeBudget(budget)} reached for ${principal.user.username} ($${spent.toFixed(2)} spent); it resets at ${resetsAt.toISOString()}`,
-    { headers: { 'retry-after': String(retryAfter) }, reason: 'budget' },
-  );
-  return false;
-}
-
-/** Runs a model request once the user's budget, rate and the bridge's concurrency let it; else it was refused. */
+/** Runs a model request once the user's rate and the bridge's concurrency let it; else it was refused. Budgets are reserved per upstream call (bridged.ts). */
 async function admitted(
   ctx: AppContext,
   provider: Provider,
@@ -118,8 +99,7 @@ async function admitted(
   reply: FastifyReply,
   run: () => Promise<void>,
 ): Promise<void> {
-  if (!(await withinBudget(ctx, provider, principal, reply))) return;
-  if (!admit(ctx, provider, principal, reply)) return;
+  if (!(await admit(ctx, provider, principal, reply))) return;
   try {
     await run();
   } finally {
@@ -205,11 +185,7 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
                 const answer = anonymous(routeRequest(request));
                 return sendJson(reply.raw, answer.status, answer.body);
               }
-              if (!route.spends) return passthrough(provider, route, prefix, request, reply);
-              const principal = request.principal as Principal;
-              await admitted(ctx, provider, principal, reply, () =>
-                passthrough(provider, route, prefix, request, reply),
-              );
+              return passthrough(provider, route, prefix, request, reply);
             }),
         });
       }

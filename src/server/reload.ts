@@ -47,7 +47,7 @@ async function buildRuntime(ctx: AppContext, next: Config, changes: ConfigChange
       userRate:
         perMinute === running.limits.user_requests_per_minute
           ? ctx.limits.userRate
-          : new UserRateLimit(perMinute, ctx.rateSharing),
+          : new UserRateLimit(perMinute, ctx.quotas),
     },
     mcp,
   };

@@ -7,7 +7,8 @@ import { parseDuration } from '../config/duration.ts';
 import { Authenticator } from '../identity/authenticator.ts';
 import { bootstrapOwner } from '../identity/bootstrap.ts';
 import { Users } from '../identity/users.ts';
-import { ConcurrencyLimit, RateSharing, UserRateLimit } from '../limits/admission.ts';
+import { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
+import { Quotas } from '../limits/quota.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { PriceBook } from '../pricing/price-book.ts';
@@ -66,8 +67,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     maxModelLabels: config.limits.max_model_labels,
     maxToolLabels: config.limits.max_tool_labels,
   });
-  const rateSharing = new RateSharing(store.rates, `${hostname()}:${process.pid}:${randomUUID()}`, logger);
-  rateSharing.start();
+  const quotas = new Quotas({
+    ledger: store.quotas,
+    holder: `${hostname()}:${process.pid}:${randomUUID()}`,
+    onError: (err) => logger.warn({ err: (err as Error).message }, 'limits: the store did not answer a quota step'),
+  });
   const ctx: AppContext = {
     config,
     store,
@@ -79,16 +83,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       journalDir: ownJournal,
     }),
     prices: PriceBook.fromConfig(config.pricing),
-    budgets: new Budgets(store, () => ctx.config),
+    budgets: new Budgets(store, () => ctx.config, quotas),
     metrics,
     providers: config.providers.map((p, i) => new Provider(p, config.limits, i, metrics.breakerListener(p.name))),
     limits: {
       concurrency: new ConcurrencyLimit(config.limits.max_concurrent_interceptions, worker?.count),
-      userRate: new UserRateLimit(config.limits.user_requests_per_minute, rateSharing),
+      userRate: new UserRateLimit(config.limits.user_requests_per_minute, quotas),
     },
     readiness: worker ? [() => ({ worker: { id: worker.id, pid: process.pid } })] : [],
     worker,
-    rateSharing,
+    quotas,
     runtimes: new Runtimes(() => ctx),
   };
   if (worker) ctx.clusterMetrics = clusterMetricsVia(ctx.metrics.registry);
@@ -110,7 +114,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   );
   // Everything opened so far, closed in reverse: a failed start must not leave anything keeping the process alive.
   const release = async () => {
-    rateSharing.stop();
+    await quotas.close().catch(() => {});
     await draining;
     for (const service of services.reverse()) await service.stop().catch(() => {});
     await ctx.recorder.close();

@@ -3,6 +3,7 @@
  * makes of them. Two implementations — embedded SQLite (`store/sqlite/`) and MongoDB
  * (`store/mongo/`) — pass the same contract suite (test/store/contract.ts).
  */
+import type { QuotaLedger } from './ledger.ts';
 import type {
   InterceptionRecord,
   ModelThoughtRecord,
@@ -241,16 +242,16 @@ export interface LeaseStore {
 }
 
 /**
- * Per-user request counts of each replica, per minute window, so a rate limit holds across
- * replicas (SPEC §12): each replica publishes its own counts and reads the others'.
+ * Ledgers of the limits every process shares (budgets, per-user rate limits): each grant and
+ * settle is one atomic step on a scope's ledger (limits/quota.ts decides; the store makes it
+ * atomic), so N processes never grant more than a limit between them.
  */
-export interface RateStore {
-  /** Replaces `holder`'s counts (key → requests) for a window (minutes since the epoch). */
-  publish(holder: string, window: number, counts: Record<string, number>): Promise<void>;
-  /** Every other holder's counts for a window, summed per key. */
-  others(holder: string, window: number): Promise<Record<string, number>>;
-  /** Forgets windows before `window`. */
-  prune(window: number): Promise<void>;
+export interface QuotaStore extends QuotaLedger {
+  /**
+   * Forgets ledger state last used before `before` (minutes ago, not seconds: a step in flight
+   * must never meet a forgotten version). A ledger forgotten whole starts again at the recorded spend.
+   */
+  prune(before: Date): Promise<number>;
 }
 
 /** Every collection, for `aibridge migrate` (SPEC §1): documents in _id order, in pages. */
@@ -264,7 +265,7 @@ export const COLLECTIONS = {
   modelThoughts: 'model_thoughts',
   mcpCredentials: 'mcp_credentials',
   leases: 'leases',
-  rateWindows: 'rate_windows',
+  quotaLedgers: 'quota_ledgers',
 } as const;
 export type CollectionName = (typeof COLLECTIONS)[keyof typeof COLLECTIONS];
 
@@ -282,7 +283,7 @@ export const CHILD_COLLECTIONS = Object.values(CHILD_COLLECTION_OF);
 export const DAY_MS = 86_400_000;
 export const dayName = (day: number): string => new Date(day * DAY_MS).toISOString().slice(0, 10);
 
-/** Collections `migrate` copies (leases and rate windows are live state of the running replicas). */
+/** Collections `migrate` copies (leases and quota ledgers are live state of the running replicas). */
 export const MIGRATED_COLLECTIONS: readonly CollectionName[] = [
   COLLECTIONS.users,
   COLLECTIONS.apiKeys,
@@ -311,7 +312,7 @@ export interface Store {
   readonly identity: IdentityStore;
   readonly credentials: CredentialStore;
   readonly leases: LeaseStore;
-  readonly rates: RateStore;
+  readonly quotas: QuotaStore;
   readonly documents: DocumentSource & DocumentSink;
   /** True when the store answers within `timeoutMs`. */
   ping(timeoutMs?: number): Promise<boolean>;

@@ -71,9 +71,9 @@ export async function startChildServer(
   env: NodeJS.ProcessEnv = {},
 ): Promise<ChildServer> {
   const spawned = spawnServer(dir, config, env);
-  const seen = await waitForOutput(spawned.child, /ANTHROPIC_AUTH_TOKEN=\S+\n/);
-  const token = /ANTHROPIC_AUTH_TOKEN=(\S+)/.exec(seen)?.[1] as string;
-  const url = /ANTHROPIC_BASE_URL=(http:\/\/\S+)\/anthropic/.exec(seen)?.[1] as string;
+  const seen = await waitForOutput(spawned.child, /shown only this once:\n\n {2}aib_\S+\n/);
+  const token = /shown only this once:\n\n {2}(aib_\S+)/.exec(seen)?.[1] as string;
+  const url = /listening on (http:\/\/[^\s]+?)\.?\n/.exec(seen)?.[1] as string;
   return handle(spawned, url, token);
 }
 

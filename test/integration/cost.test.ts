@@ -36,7 +36,8 @@ describe.each(STORE_KINDS)('cost, usage and budgets (%s store)', (kind) => {
       `cost-${kind}`,
       {
         pricing: PRICING,
-        budgets: { member: { usd: 0.02, period: 'day' } },
+        // Unpriced models are let through here, to be recorded with a null cost; refusing them is the default.
+        budgets: { member: { usd: 0.025, period: 'day' }, unpriced: 'allow' },
         mcp_servers: [{ name: 'test', url: mcp.url, tool_allow_regex: '^echo$' }],
       },
       kind,
@@ -58,12 +59,17 @@ describe.each(STORE_KINDS)('cost, usage and budgets (%s store)', (kind) => {
     expect(r.interception.cost_usd).toBeCloseTo(ANTHROPIC_CACHED, 9);
 
     h.upstream.enqueue('openai-chat/cached.json');
-    await h.openai.chat.completions.create({ model: 'gpt-test-1', messages: [{ role: 'user', content: 'hi' }] });
+    // A budget reserves the output a request allows: these say how much, as a careful client does.
+    await h.openai.chat.completions.create({
+      model: 'gpt-test-1',
+      max_completion_tokens: 64,
+      messages: [{ role: 'user', content: 'hi' }],
+    });
     r = await h.records();
     expect(r.interception.cost_usd).toBeCloseTo(CHAT_CACHED, 9);
 
     h.upstream.enqueue('openai-responses/cached.json');
-    await h.openai.responses.create({ model: 'gpt-test-1', input: 'hi' });
+    await h.openai.responses.create({ model: 'gpt-test-1', max_output_tokens: 64, input: 'hi' });
     r = await h.records();
     expect(r.interception.cost_usd).toBeCloseTo(RESPONSES_CACHED, 9);
 
@@ -131,14 +137,16 @@ describe.each(STORE_KINDS)('cost, usage and budgets (%s store)', (kind) => {
   });
 
   it('refuses a member over budget with 429 in the provider’s format, until an owner raises it', async () => {
-    // The day's spend so far (≈ $0.0173) is under the $0.02 default; one more cached call passes it.
+    // The day's spend so far (≈ $0.0168) leaves room for what one more call may cost (≈ $0.004:
+    // its 256 output tokens, its small body); it is sent, and its usage (a large cache read the
+    // tiny body could not have carried: the estimate's blind spot) passes the $0.025 budget.
     h.upstream.setDefault('anthropic-messages/cached.json');
     await h.anthropic.messages.create(claude);
     await h.records();
 
     const refused = await h.anthropic.messages.create(claude).catch((err) => err);
     expect(refused).toBeInstanceOf(Anthropic.RateLimitError);
-    expect(refused.message).toMatch(/budget of \$0\.02\/day reached for dev \(\$0\.03 spent\); it resets at /);
+    expect(refused.message).toMatch(/budget of \$0\.025\/day reached for dev \(\$0\.03 spent\); it resets at /);
     expect(Number(refused.headers?.get('retry-after'))).toBeGreaterThan(0);
     const openaiRefused = await h.openai.chat.completions
       .create({ model: 'gpt-test-1', messages: [{ role: 'user', content: 'hi' }] })

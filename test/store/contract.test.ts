@@ -732,18 +732,46 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
     });
   });
 
-  describe('rate windows', () => {
-    it('sums the other holders’ counts of a window, replaces a holder’s own, and prunes old windows', async () => {
-      await store.rates.publish('a', 100, { alice: 2, bob: 1 });
-      await store.rates.publish('b', 100, { alice: 3 });
-      await store.rates.publish('b', 100, { alice: 4 }); // replaces b's counts
-      await store.rates.publish('c', 99, { alice: 50 });
-      expect(await store.rates.others('a', 100)).toEqual({ alice: 4 });
-      expect(await store.rates.others('b', 100)).toEqual({ alice: 2, bob: 1 });
-      expect(await store.rates.others('z', 100)).toEqual({ alice: 6, bob: 1 });
-      await store.rates.prune(100);
-      expect(await store.rates.others('z', 99)).toEqual({});
-      expect(await store.rates.others('z', 100)).toEqual({ alice: 6, bob: 1 });
+  describe('quota ledgers', () => {
+    const now = new Date('2026-12-01T10:00:00Z');
+    const until = (ms: number) => new Date(now.getTime() + ms);
+    const grant = (key: string, holder: string, min: number, want: number, limit: number, seed = 0, at = now) =>
+      store.quotas.grant({ key, holder, min, want, limit, seed, now: at, expiresAt: until(30_000) });
+
+    it('grants what is left under the limit, counts settled spend, and gives back released allowance', async () => {
+      expect(await grant('q1', 'a', 1, 4, 10)).toEqual({ held: 4, spent: 0, othersHeld: 0 });
+      expect(await grant('q1', 'b', 1, 10, 10)).toEqual({ held: 6, spent: 0, othersHeld: 4 });
+      expect(await grant('q1', 'c', 1, 1, 10)).toEqual({ held: 0, spent: 0, othersHeld: 10 });
+      await store.quotas.settle({ key: 'q1', holder: 'a', spent: 3, release: true, expiresAt: until(30_000) });
+      expect(await grant('q1', 'c', 1, 5, 10)).toEqual({ held: 1, spent: 3, othersHeld: 6 });
+    });
+
+    it('starts a ledger at the recorded spend; a live ledger keeps its own count', async () => {
+      expect(await grant('q2', 'a', 1, 5, 10, 7)).toEqual({ held: 3, spent: 7, othersHeld: 0 });
+      expect(await grant('q2', 'b', 0.5, 1, 10, 9)).toEqual({ held: 0, spent: 7, othersHeld: 3 });
+    });
+
+    it('lets a holder’s allowance lapse at its expiry', async () => {
+      await grant('q3', 'dead', 1, 10, 10);
+      expect((await grant('q3', 'b', 1, 1, 10)).held).toBe(0);
+      expect((await grant('q3', 'b', 1, 1, 10, 0, until(31_000))).held).toBe(1);
+    });
+
+    it('never grants more than the limit to racing processes', async () => {
+      const holders = Array.from({ length: 12 }, (_, i) => `h${i}`);
+      const grants = await Promise.all(holders.map((h) => grant('q4', h, 1, 1, 5)));
+      expect(grants.reduce((n, g) => n + g.held, 0)).toBe(5);
+      const settles = holders.map((h) =>
+        store.quotas.settle({ key: 'q4', holder: h, spent: 1, release: true, expiresAt: until(30_000) }),
+      );
+      await Promise.all(settles);
+      expect(await grant('q4', 'late', 0.1, 1, 5)).toMatchObject({ held: 0, othersHeld: 0 });
+    });
+
+    it('prunes ledgers idle since before a time', async () => {
+      await grant('q5', 'a', 1, 1, 10);
+      expect(await store.quotas.prune(until(60_000))).toBeGreaterThan(0);
+      expect(await grant('q5', 'a', 1, 1, 10)).toEqual({ held: 1, spent: 0, othersHeld: 0 });
     });
   });
 

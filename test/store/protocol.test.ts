@@ -105,7 +105,7 @@ describe('embedded store protocol', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'aibridge-protocol-store-'));
     const store = openEmbeddedStore(dataDir, 'inline');
     try {
-      const groups: SubStoreName[] = ['records', 'audit', 'identity', 'credentials', 'leases', 'rates', 'documents'];
+      const groups: SubStoreName[] = ['records', 'audit', 'identity', 'credentials', 'leases', 'quotas', 'documents'];
       for (const group of groups) {
         expect(Object.keys(store[group]).sort(), group).toEqual(Object.keys(THREAD_OF[group]).sort());
       }
@@ -134,12 +134,12 @@ describe('embedded store protocol', () => {
     // @ts-expect-error a table without a row for each method of a sub-store
     const incomplete: typeof THREAD_OF = { ...THREAD_OF, leases: { acquire: 'writer' } };
     // @ts-expect-error a row for a method the interface does not have
-    const extra: typeof THREAD_OF = { ...THREAD_OF, rates: { ...THREAD_OF.rates, reset: 'writer' } };
-    expect([count, wrong, Object.keys(incomplete.leases), Object.keys(extra.rates)]).toEqual([
+    const extra: typeof THREAD_OF = { ...THREAD_OF, quotas: { ...THREAD_OF.quotas, reset: 'writer' } };
+    expect([count, wrong, Object.keys(incomplete.leases), Object.keys(extra.quotas)]).toEqual([
       0,
       0,
       ['acquire'],
-      ['publish', 'others', 'prune', 'reset'],
+      ['grant', 'settle', 'prune', 'reset'],
     ]);
     expect(sent.map(([method]) => method)).toEqual([
       'identity.countUsers',

@@ -149,7 +149,7 @@ describe('pricing: from the config', () => {
       {},
     );
     expect(config.pricing).toEqual([{ model: 'my-*', input: 1, output: 2 }]);
-    expect(config.budgets).toEqual({ member: { usd: 100, period: 'month' } });
+    expect(config.budgets).toEqual({ member: { usd: 100, period: 'month' }, unpriced: 'refuse' });
     expect(validateConfig({}, 'test', {})).toMatchObject({ pricing: [], budgets: {} });
 
     let problems: string[] = [];

@@ -2,7 +2,7 @@ import { openaiUsage, textOnlyResult, validateModel } from '../openai-common.ts'
 import { openingUserMessage, textOf } from '../prompt.ts';
 import { toolFormatter } from '../tool-format.ts';
 import type { ApiModule, Json, Turn, Usage } from '../types.ts';
-import { validateCommon } from '../validate.ts';
+import { tokenCount, validateCommon } from '../validate.ts';
 
 export const chatUsage = (usage: Json | undefined | null): Usage | null =>
   openaiUsage(usage, 'prompt_tokens', 'completion_tokens', 'prompt_tokens_details');
@@ -49,6 +49,8 @@ export const chatPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
   },
 
   prompt: lastUserText,
+
+  maxOutput: (body) => tokenCount(body.max_completion_tokens) ?? tokenCount(body.max_tokens),
 
   formatTools,
 

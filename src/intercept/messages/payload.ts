@@ -2,7 +2,7 @@ import type { ToolCallResult } from '../../mcp/types.ts';
 import { openingUserMessage, textOf } from '../prompt.ts';
 import { toolFormatter } from '../tool-format.ts';
 import type { ApiModule, Json, Turn, Usage } from '../types.ts';
-import { validateCommon } from '../validate.ts';
+import { tokenCount, validateCommon } from '../validate.ts';
 
 /** Anthropic usage → SPEC §6: cache creation is the cache write. */
 export function messagesUsage(usage: Json | undefined): Usage | null {
@@ -72,6 +72,8 @@ export const messagesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> 
   },
 
   prompt: lastUserText,
+
+  maxOutput: (body) => tokenCount(body.max_tokens),
 
   formatTools,
 

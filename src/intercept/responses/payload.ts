@@ -3,7 +3,7 @@ import { openaiUsage, textOnlyResult, validateModel } from '../openai-common.ts'
 import { openingUserMessage, textOf } from '../prompt.ts';
 import { toolFormatter } from '../tool-format.ts';
 import type { ApiModule, Json, Turn, Usage } from '../types.ts';
-import { validateCommon } from '../validate.ts';
+import { tokenCount, validateCommon } from '../validate.ts';
 
 export const responsesUsage = (usage: Json | undefined | null): Usage | null =>
   openaiUsage(usage, 'input_tokens', 'output_tokens', 'input_tokens_details');
@@ -67,6 +67,8 @@ export const responsesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'>
   },
 
   prompt: promptOf,
+
+  maxOutput: (body) => tokenCount(body.max_output_tokens),
 
   formatTools,
 

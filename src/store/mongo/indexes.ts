@@ -37,8 +37,8 @@ const INDEXES: Record<string, IndexDescription[]> = {
     ]),
   ),
   [COLLECTIONS.mcpCredentials]: [{ key: { user_id: 1, server: 1 }, name: 'user_server', unique: true }],
-  // Every replica reads the others' counts of the current minute every second.
-  [COLLECTIONS.rateWindows]: [{ key: { window: 1 }, name: 'window' }],
+  // Idle ledgers are pruned by their last use; a ledger's versions are found by _id range.
+  [COLLECTIONS.quotaLedgers]: [{ key: { until: 1 }, name: 'until' }],
 };
 
 /** Indexes of earlier versions that the ones above replace. */

@@ -7,7 +7,7 @@ import { isPermanent } from './errors.ts';
 import { MongoIdentity } from './identity.ts';
 import { ensureIndexes } from './indexes.ts';
 import { MongoLeases } from './leases.ts';
-import { MongoRates } from './rates.ts';
+import { MongoQuotas } from './quotas.ts';
 import { MongoRecords } from './records.ts';
 
 /**
@@ -50,7 +50,7 @@ export async function openMongoStore(uri: string, database: string, timeoutMs = 
     identity,
     credentials: new MongoCredentials(db),
     leases: new MongoLeases(db),
-    rates: new MongoRates(db),
+    quotas: new MongoQuotas(db),
     documents: new MongoDocuments(db),
     async ping(timeout = 1_000) {
       try {

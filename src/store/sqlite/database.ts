@@ -7,7 +7,7 @@ import { EmbeddedIdentity } from './identity.ts';
 import { EmbeddedLeases } from './leases.ts';
 import { EmbeddedPageParts } from './page-parts.ts';
 import type { SyncStore } from './protocol.ts';
-import { EmbeddedRates } from './rates.ts';
+import { EmbeddedQuotas } from './quotas.ts';
 import { EmbeddedRecords } from './records.ts';
 import { ROLLUP_BACKFILL } from './rollup.ts';
 import { createStatements, SCHEMA_VERSION } from './schema.ts';
@@ -44,6 +44,7 @@ export function migrate(db: DatabaseSync): void {
     }
     for (const statement of createStatements()) db.exec(statement);
     if (now < 2) db.exec(ROLLUP_BACKFILL); // usage_days came with schema 2
+    if (now < 3) db.exec('DROP TABLE IF EXISTS rate_windows'); // shared rate counts became quota ledgers
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec('COMMIT');
   } catch (err) {
@@ -64,7 +65,7 @@ export class EmbeddedDatabase implements SyncStore {
   readonly identity: EmbeddedIdentity;
   readonly credentials: EmbeddedCredentials;
   readonly leases: EmbeddedLeases;
-  readonly rates: EmbeddedRates;
+  readonly quotas: EmbeddedQuotas;
   readonly documents: EmbeddedDocuments;
   readonly pages: EmbeddedPageParts;
 
@@ -77,7 +78,7 @@ export class EmbeddedDatabase implements SyncStore {
     this.audit = new EmbeddedAudit(sql, details);
     this.credentials = new EmbeddedCredentials(sql);
     this.leases = new EmbeddedLeases(sql);
-    this.rates = new EmbeddedRates(sql);
+    this.quotas = new EmbeddedQuotas(sql);
     this.documents = new EmbeddedDocuments(sql);
     this.pages = new EmbeddedPageParts(sql, details);
   }

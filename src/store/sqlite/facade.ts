@@ -14,7 +14,7 @@ export function facade(send: Send, store: Omit<Store, SubStoreName>, own: OwnMet
     identity: subStore(send, 'identity', own.identity),
     credentials: subStore(send, 'credentials', own.credentials),
     leases: subStore(send, 'leases', own.leases),
-    rates: subStore(send, 'rates', own.rates),
+    quotas: subStore(send, 'quotas', own.quotas),
     documents: subStore(send, 'documents', own.documents),
   };
 }

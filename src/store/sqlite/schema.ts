@@ -42,10 +42,10 @@ export const TABLES: Record<CollectionName, Table> = {
     dates: ['until'],
     indexes: [],
   },
-  rate_windows: {
-    columns: { holder: '$.holder', window: '$.window' },
+  quota_ledgers: {
+    columns: { until: '$.until' },
     dates: [],
-    indexes: ['CREATE INDEX IF NOT EXISTS rate_windows_window ON rate_windows(window)'],
+    indexes: ['CREATE INDEX IF NOT EXISTS quota_ledgers_until ON quota_ledgers(until)'],
   },
   interceptions: {
     columns: {
@@ -109,8 +109,11 @@ for (const [name, table] of Object.entries(TABLES)) {
   }
 }
 
-/** Bumped when the layout changes (migrate() refuses a file from a newer version). 2: usage_days. */
-export const SCHEMA_VERSION = 2;
+/**
+ * Bumped when the layout changes (migrate() refuses a file from a newer version). 2: usage_days;
+ * 3: quota_ledgers, in place of rate_windows.
+ */
+export const SCHEMA_VERSION = 3;
 
 export function createStatements(): string[] {
   const statements: string[] = [];

@@ -47,7 +47,7 @@ export const THREAD_OF: { [G in Group]: { [N in MethodOf<G>]: Thread } } = {
   },
   credentials: { upsert: 'writer', get: 'reader', list: 'reader', delete: 'writer', deleteForUser: 'writer' },
   leases: { acquire: 'writer', release: 'writer' },
-  rates: { publish: 'writer', others: 'reader', prune: 'writer' },
+  quotas: { grant: 'writer', settle: 'writer', prune: 'writer' },
   documents: { scan: 'reader', estimate: 'reader', insertNew: 'writer' },
   pages: { ids: 'reader', json: 'reader' },
 };

@@ -7,14 +7,13 @@ const underV1 = (path: string) => path.replace(/^\/v1(?=\/|$)/, '');
 
 /**
  * The passthrough routes of the OpenAI API, each an exact shape with the methods its reference
- * allows; `compact` runs a model (billed).
+ * allows.
  */
 export const OPENAI_PASSTHROUGH: PassthroughRoute[] = (
   [
     { methods: ['GET'], path: '/v1/models' },
     { methods: ['GET'], path: '/v1/models/:id' },
     { methods: ['POST'], path: '/v1/responses/input_tokens' },
-    { methods: ['POST'], path: '/v1/responses/compact', spends: true },
     { methods: ['GET', 'DELETE'], path: '/v1/responses/:id' },
     { methods: ['GET'], path: '/v1/responses/:id/input_items' },
     { methods: ['POST'], path: '/v1/responses/:id/cancel' },
@@ -44,8 +43,19 @@ export const openaiKind = {
   bridged: [
     { path: '/v1/chat/completions', api: 'chat', upstreamPath: (r) => `/chat/completions${r.query}` },
     { path: '/v1/responses', api: 'responses', upstreamPath: (r) => `/responses${r.query}` },
+    // A compaction runs a model (billed): recorded, costed and budgeted like any call, with no tools to inject.
+    {
+      path: '/v1/responses/compact',
+      api: 'responses',
+      tools: false,
+      upstreamPath: (r) => `/responses/compact${r.query}`,
+    },
   ],
   passthrough: OPENAI_PASSTHROUGH,
+  clientSetup: (base, token) => ({
+    clients: 'Codex / OpenAI SDKs',
+    lines: [`export OPENAI_BASE_URL=${base}/v1`, `export OPENAI_API_KEY=${token}`],
+  }),
   connect(config, at) {
     return {
       ...splitBaseUrl(config.base_url as string),

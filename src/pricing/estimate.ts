@@ -1,0 +1,25 @@
+import type { Price, Rates } from './cost.ts';
+
+/**
+ * A request body carries at least this many bytes per input token: JSON, code and prose run
+ * 3–4, so half the body's bytes is above the real count for nearly every request (README
+ * "Cost and budgets" names the exceptions).
+ */
+const BYTES_PER_TOKEN = 2;
+
+/** Output assumed when neither the request nor the price table bounds it. */
+export const DEFAULT_OUTPUT_CAP = 64_000;
+
+/**
+ * The largest likely cost of one upstream call, reserved against budgets before it is sent:
+ * every input token at the dearest input rate (a cache write costs more than a plain read), and
+ * the whole output the request allows (`max_tokens`), else the model's cap.
+ */
+export function estimateCost(price: Price, bodyBytes: number, maxOutputTokens: number | null): number {
+  const input = Math.ceil(bodyBytes / BYTES_PER_TOKEN);
+  const output = maxOutputTokens ?? price.max_output ?? DEFAULT_OUTPUT_CAP;
+  const tier = price.long_context;
+  const rates: Rates = tier && input > tier.above ? tier : price;
+  const inputRate = Math.max(rates.input, rates.cache_write ?? 0, rates.cache_write_1h ?? 0);
+  return (input * inputRate + output * rates.output) / 1e6;
+}
