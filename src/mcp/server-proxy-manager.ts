@@ -29,7 +29,8 @@ export class ServerProxyManager {
   /** Servers whose tools need each user's own headers. */
   readonly perUserServers: readonly McpServerConfig[];
   readonly #log: Logger;
-  readonly #options: ManagerOptions;
+  /** What each proxy it makes is given; not `adopt`, which would keep the previous manager's proxies alive. */
+  readonly #proxyOptions: Pick<ManagerOptions, 'connectTimeoutMs' | 'retryInitialMs' | 'retryMaxMs'>;
   readonly #shared: StreamableHTTPServerProxy[];
   /** The shared proxies this manager made (not adopted): the ones init() connects. */
   readonly #created: StreamableHTTPServerProxy[] = [];
@@ -40,7 +41,8 @@ export class ServerProxyManager {
     this.servers = servers;
     this.perUserServers = servers.filter((s) => s.per_user_credentials);
     this.#log = logger;
-    this.#options = options;
+    const { connectTimeoutMs, retryInitialMs, retryMaxMs } = options;
+    this.#proxyOptions = { connectTimeoutMs, retryInitialMs, retryMaxMs };
     this.#shared = servers
       .filter((s) => !s.per_user_credentials)
       .map((s) => {
@@ -103,7 +105,7 @@ export class ServerProxyManager {
     server: McpServerConfig,
     extra: { headers?: Record<string, string>; userId?: string; onClose?: () => void },
   ): StreamableHTTPServerProxy {
-    return new StreamableHTTPServerProxy(server, { logger: this.#log, ...this.#options, ...extra });
+    return new StreamableHTTPServerProxy(server, { logger: this.#log, ...this.#proxyOptions, ...extra });
   }
 }
 

@@ -236,10 +236,10 @@ export class StreamableHTTPServerProxy {
     client.onclose = () => {
       if (this.#client === client) void this.#recover(client, new Error('connection closed'));
     };
-    const deadline = AbortSignal.timeout(this.#connectTimeoutMs);
+    const deadline = timeLimit(this.#connectTimeoutMs);
     try {
-      await client.connect(transport, { timeout: this.#connectTimeoutMs, signal: deadline });
-      const tools = await this.#fetchTools(client, deadline);
+      await client.connect(transport, { timeout: this.#connectTimeoutMs, signal: deadline.signal });
+      const tools = await this.#fetchTools(client, deadline.signal);
       if (this.#isClosed()) throw new Error('closed');
       this.#client = client;
       this.#setTools(tools);
@@ -249,7 +249,9 @@ export class StreamableHTTPServerProxy {
       this.#log.info({ tools: tools.length }, 'MCP server connected');
     } catch (err) {
       await client.close().catch(() => {});
-      throw deadline.aborted ? new Error(`no answer within ${this.#connectTimeoutMs} ms`) : err;
+      throw deadline.signal.aborted ? new Error(`no answer within ${this.#connectTimeoutMs} ms`) : err;
+    } finally {
+      deadline.clear();
     }
   }
 
@@ -307,13 +309,16 @@ export class StreamableHTTPServerProxy {
     this.#refreshing = (async () => {
       do {
         this.#refreshAgain = false;
+        const deadline = timeLimit(this.#connectTimeoutMs);
         try {
-          const tools = await this.#fetchTools(client, AbortSignal.timeout(this.#connectTimeoutMs));
+          const tools = await this.#fetchTools(client, deadline.signal);
           if (this.#client !== client) return;
           this.#setTools(tools);
           this.#log.info({ tools: tools.length }, 'MCP tool list refreshed');
         } catch (err) {
           this.#log.warn({ err: this.#message(err) }, 'MCP tool list refresh failed; keeping the previous list');
+        } finally {
+          deadline.clear();
         }
       } while (this.#refreshAgain && this.#client === client);
     })().finally(() => {
@@ -383,6 +388,21 @@ export class StreamableHTTPServerProxy {
     }, delay);
     this.#retryTimer.unref();
   }
+}
+
+/**
+ * A deadline for a connect or a list reading. Not AbortSignal.timeout: the SDK never removes the
+ * listeners it adds to a request's signal, and a timeout signal keeps its listeners (and so the
+ * client, the proxy and its tools) alive until it fires, even long after the proxy was closed.
+ */
+function timeLimit(ms: number): { signal: AbortSignal; clear(): void } {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+    ms,
+  );
+  timer.unref();
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }
 
 function message(err: unknown): string {
