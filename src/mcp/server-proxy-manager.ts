@@ -5,6 +5,7 @@ import { inSpan } from '../observability/tracing.ts';
 import { ProxyBridge } from './proxy-bridge.ts';
 import { shownUrl } from './shown-url.ts';
 import { StreamableHTTPServerProxy } from './streamable-http-proxy.ts';
+import { leftOut, ToolCap } from './tool-bounds.ts';
 import type { InjectedTool, McpServerStatus, ToolSource } from './types.ts';
 
 export interface ManagerOptions {
@@ -13,6 +14,8 @@ export interface ManagerOptions {
   /** Background reconnect backoff. Defaults 1 s doubling to 30 s. */
   retryInitialMs?: number;
   retryMaxMs?: number;
+  /** `mcp.max_tools`: injected tools per request, all servers together. Default 128. */
+  maxTools?: number;
   /**
    * Proxies of a running manager (a reload): one whose entry is unchanged is kept, connected,
    * instead of reconnecting; its previous owner must not close it while this manager uses it.
@@ -28,6 +31,8 @@ export class ServerProxyManager {
   readonly servers: readonly McpServerConfig[];
   /** Servers whose tools need each user's own headers. */
   readonly perUserServers: readonly McpServerConfig[];
+  /** Which tools a request is offered when all servers together list more than `mcp.max_tools`. */
+  readonly cap: ToolCap;
   readonly #log: Logger;
   /** What each proxy it makes is given; not `adopt`, which would keep the previous manager's proxies alive. */
   readonly #proxyOptions: Pick<ManagerOptions, 'connectTimeoutMs' | 'retryInitialMs' | 'retryMaxMs'>;
@@ -43,6 +48,7 @@ export class ServerProxyManager {
     this.#log = logger;
     const { connectTimeoutMs, retryInitialMs, retryMaxMs } = options;
     this.#proxyOptions = { connectTimeoutMs, retryInitialMs, retryMaxMs };
+    this.cap = new ToolCap(servers, options.maxTools, logger);
     this.#shared = servers
       .filter((s) => !s.per_user_credentials)
       .map((s) => {
@@ -67,6 +73,7 @@ export class ServerProxyManager {
       const down = this.#created.filter((_, i) => !ready[i]).map((p) => p.name);
       if (down.length)
         this.#log.warn({ servers: down }, 'MCP servers unavailable on connect; retrying in the background');
+      this.#offered(); // says now, not at the first request, what mcp.max_tools leaves out
     });
   }
 
@@ -89,9 +96,20 @@ export class ServerProxyManager {
     return proxy;
   }
 
+  /**
+   * Per server: state, injected tools and what was left out. The `mcp.max_tools` cut shown is the
+   * one a user who may use every server gets from the shared servers.
+   */
   status(): Record<string, McpServerStatus> {
     const out: Record<string, McpServerStatus> = {};
-    for (const p of this.#shared) out[p.name] = p.status();
+    const offered = this.#offered();
+    for (const p of this.#shared) {
+      const status = p.status();
+      const capped = offered.cut.get(p.name) ?? [];
+      const left = status.state === 'closed' ? undefined : leftOut(p.bounds, capped);
+      const { left_out: _, ...rest } = status;
+      out[p.name] = { ...rest, tools: Math.max(0, status.tools - capped.length), ...(left ? { left_out: left } : {}) };
+    }
     for (const s of this.perUserServers) out[s.name] = perUserStatus(s, [...(this.#perUser.get(s.name) ?? [])]);
     return out;
   }
@@ -99,6 +117,13 @@ export class ServerProxyManager {
   async close(): Promise<void> {
     const all = [...this.#shared, ...[...this.#perUser.values()].flatMap((set) => [...set])];
     await Promise.all(all.map((p) => p.close()));
+  }
+
+  /** The shared servers' tools as a user who may use every server is offered them (logged when the cut changes). */
+  #offered() {
+    const offered = this.cap.select(this.#bridge.tools);
+    this.cap.note(offered);
+    return offered;
   }
 
   #proxy(
