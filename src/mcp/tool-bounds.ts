@@ -40,9 +40,11 @@ function mergeByName<T extends { tool: InjectedTool }>(a: readonly T[], b: reado
 
 /**
  * One server's tool list, read page by page, held to a byte budget: of the tools read so far,
- * those first by name whose definitions together fit in `maxBytes`. A tool left out stays out
- * (later pages only add tools), so however much a server lists, only the kept tools, a count
- * and a few names are held.
+ * those first by name whose definitions together fit in `maxBytes` (a definition larger than the
+ * whole budget is left out on its own, so it cannot crowd out every tool after it). A tool left
+ * out stays out (later pages only add tools), so the result does not depend on the order the
+ * server lists them in, and however much a server lists, only the kept tools, a count and a few
+ * names are held.
  */
 export class ToolBudget {
   readonly #maxBytes: number;
@@ -58,17 +60,19 @@ export class ToolBudget {
     if (!tools.length) return;
     const page = tools.map((tool) => ({ tool, bytes: definitionBytes(tool) }));
     page.sort((a, b) => compareNames(a.tool, b.tool));
-    const all = mergeByName(this.#kept, page);
+    const oversized = page.filter((p) => p.bytes > this.#maxBytes);
+    const all = mergeByName(this.#kept, oversized.length ? page.filter((p) => p.bytes <= this.#maxBytes) : page);
     let total = 0;
     let fit = 0;
     while (fit < all.length && total + (all[fit]?.bytes ?? 0) <= this.#maxBytes) total += all[fit++]?.bytes ?? 0;
-    const cut = all.slice(fit);
     this.#kept = all.slice(0, fit);
-    this.#cut += cut.length;
+    // Each list is sorted by name: its first SHOWN_NAMES are all it can add to the names shown.
+    const cut = [...oversized.slice(0, SHOWN_NAMES), ...all.slice(fit, fit + SHOWN_NAMES)];
+    this.#cut += oversized.length + all.length - fit;
     if (cut.length)
       this.#cutNames = firstNames(
         this.#cutNames,
-        cut.slice(0, SHOWN_NAMES).map((c) => c.tool.name),
+        cut.map((c) => c.tool.name),
       );
   }
 
