@@ -134,17 +134,22 @@ export class ServerProxyManager {
   }
 }
 
-/** A per-user server's state is the best of its users' connections; "closed" when nobody is connected. */
+/**
+ * A per-user server's state is the best of its users' connections; "closed" when nobody is
+ * connected. What its own bounds left out is that connection's (mcp.max_tools cuts per user).
+ */
 function perUserStatus(server: McpServerConfig, proxies: StreamableHTTPServerProxy[]): McpServerStatus {
   const order: McpServerStatus['state'][] = ['ready', 'connecting', 'failed'];
   const state = order.find((s) => proxies.some((p) => p.state === s)) ?? 'closed';
   const best = proxies.find((p) => p.state === state);
   const failed = proxies.find((p) => p.state === 'failed');
+  const left = state === 'closed' ? undefined : leftOut(best?.bounds);
   return {
     state,
     url: shownUrl(server.url),
     tools: best?.tools.length ?? 0,
     last_error: failed?.status().last_error ?? null,
+    ...(left ? { left_out: left } : {}),
     per_user: true,
     users: proxies.length,
   };
