@@ -5,7 +5,7 @@ import { inSpan } from '../observability/tracing.ts';
 import { ProxyBridge } from './proxy-bridge.ts';
 import { shownUrl } from './shown-url.ts';
 import { StreamableHTTPServerProxy } from './streamable-http-proxy.ts';
-import { leftOut, ToolCap } from './tool-bounds.ts';
+import { leftOut, type Selection, ToolCap } from './tool-bounds.ts';
 import type { InjectedTool, McpServerStatus, ToolSource } from './types.ts';
 
 export interface ManagerOptions {
@@ -41,6 +41,8 @@ export class ServerProxyManager {
   readonly #created: StreamableHTTPServerProxy[] = [];
   readonly #perUser = new Map<string, Set<StreamableHTTPServerProxy>>();
   readonly #bridge: ProxyBridge;
+  /** The last selection made for status(), by the list it was made from: a scrape does not redo it. */
+  #lastOffered: { from: readonly InjectedTool[]; selection: Selection } | undefined;
 
   constructor(servers: readonly McpServerConfig[], logger: Logger, options: ManagerOptions = {}) {
     this.servers = servers;
@@ -120,10 +122,13 @@ export class ServerProxyManager {
   }
 
   /** The shared servers' tools as a user who may use every server is offered them (logged when the cut changes). */
-  #offered() {
-    const offered = this.cap.select(this.#bridge.tools);
-    this.cap.note(offered);
-    return offered;
+  #offered(): Selection {
+    const tools = this.#bridge.tools;
+    if (this.#lastOffered?.from !== tools) {
+      this.#lastOffered = { from: tools, selection: this.cap.select(tools) };
+      this.cap.note(this.#lastOffered.selection);
+    }
+    return this.#lastOffered.selection;
   }
 
   #proxy(
