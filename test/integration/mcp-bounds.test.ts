@@ -96,7 +96,7 @@ describe('MCP servers that list far too many tools', () => {
       tools: 128,
       left_out: { over_max_tools_bytes: expect.any(Number), unread: null },
     });
-    // 1 MiB of 250-byte definitions: about 4 000 of the 20 000 are held; the first 128 by name injected.
+    // 1 MiB of definitions of about 225 bytes: about 4 600 of the 20 000 are held; the first 128 by name injected.
     expect(status.wide.left_out.over_max_tools_bytes).toBeGreaterThan(15_000);
     expect(status.wide.left_out.tools).toBe(20_000 - 128);
     expect(status.deep).toMatchObject({
