@@ -1,15 +1,27 @@
 import { type Command, Option } from 'commander';
 import { ROLES, type Role } from '../identity/users.ts';
 import { checkServers, type ServerCheck } from '../mcp/check.ts';
+import type { LeftOut } from '../mcp/types.ts';
 import { createLogger } from '../observability/logger.ts';
 import { CONFIG_FLAG, ExitError, findConfigFile, NO_CONFIG, resolveConfig } from './common.ts';
 import { addOutputOptions, outputOf, table } from './output.ts';
 
-const COLUMNS = ['name', 'url', 'state', 'tools', 'roles', 'reason'] as const;
+const COLUMNS = ['name', 'url', 'state', 'tools', 'left_out', 'roles', 'reason'] as const;
 
-/** The table, then each server's injected names (or why it has none to show). */
+/** Why a server's tools were left out, one line each. */
+function leftOutLines(left: LeftOut): string[] {
+  const lines: string[] = [];
+  if (left.over_max_tools) lines.push(`  left out: ${left.over_max_tools} over mcp.max_tools (all servers together)\n`);
+  if (left.over_max_tools_bytes) lines.push(`  left out: ${left.over_max_tools_bytes} over max_tools_bytes\n`);
+  if (left.unread) lines.push(`  left out: the rest of its list, unread (${left.unread})\n`);
+  const more = left.tools - left.names.length;
+  lines.push(...left.names.map((name) => `  - ${name}\n`), ...(more > 0 ? [`  - … and ${more} more\n`] : []));
+  return lines;
+}
+
+/** The table, then each server's injected names (or why it has none to show), and what was left out. */
 function printTable(checks: ServerCheck[], role: Role | undefined): void {
-  const rows = checks.map((c) => ({ ...c, roles: c.roles.join(',') || 'none' }));
+  const rows = checks.map((c) => ({ ...c, left_out: c.left_out?.tools ?? 0, roles: c.roles.join(',') || 'none' }));
   const lines = [table(rows, COLUMNS)];
   for (const c of checks) {
     lines.push(`\n${c.name}:\n`);
@@ -17,6 +29,7 @@ function printTable(checks: ServerCheck[], role: Role | undefined): void {
     if (c.allowed === false) lines.push(`  not given to role ${role}\n`);
     else if (c.injected.length) lines.push(...c.injected.map((name) => `  ${name}\n`));
     else lines.push(c.state === 'ready' ? '  no tools after the filters\n' : `  no tools: ${c.state}\n`);
+    if (c.left_out && c.allowed !== false) lines.push(...leftOutLines(c.left_out));
   }
   process.stdout.write(lines.join(''));
 }
@@ -38,7 +51,11 @@ export function mcpCommand(program: Command): void {
       const config = resolveConfig(file);
       // Proxy log lines go to stderr (and only when asked for): stdout is the report.
       const logger = createLogger({ level: process.env.AIBRIDGE_LOG_LEVEL ?? 'silent', destination: process.stderr });
-      const checks = await checkServers(config.mcp_servers, { logger, role: opts.role });
+      const checks = await checkServers(config.mcp_servers, {
+        logger,
+        role: opts.role,
+        maxTools: config.mcp.max_tools,
+      });
       if (outputOf(opts) === 'json') process.stdout.write(`${JSON.stringify(checks, null, 2)}\n`);
       else if (checks.length) printTable(checks, opts.role);
       else process.stdout.write('(no mcp_servers configured)\n');

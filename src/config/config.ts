@@ -16,6 +16,8 @@ export interface McpServerConfig {
   call_timeout: string;
   /** Largest answer to one request (bytes, or `512KiB` / `8MiB`). */
   max_response_bytes?: string | number;
+  /** Tool definitions kept from this server, all pages together (bytes, or `512KiB` / `1MiB`). */
+  max_tools_bytes?: string | number;
   /** Roles given this server's tools; absent = everyone. */
   allowed_roles?: Role[];
 }
@@ -54,6 +56,8 @@ export interface Config {
   providers: ProviderConfig[];
   auth: { outage_grace: string | number };
   mcp_servers: McpServerConfig[];
+  /** Injected tools per request, all servers together. */
+  mcp: { max_tools: number };
   tool_loop: { max_iterations: number; parallelism: number; keepalive: string };
   recording: RecordingConfig;
   pricing: PricingConfig[];

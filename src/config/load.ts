@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
-import { recordingProblems } from '../recorder/sanitize.ts';
+import { parseByteSize, recordingProblems } from '../recorder/sanitize.ts';
 import type { Config } from './config.ts';
 import { providerProblems } from './provider-checks.ts';
 import { configSchema } from './schema.ts';
@@ -88,6 +88,8 @@ function semanticProblems(config: Config): string[] {
   config.mcp_servers.forEach((s, i) => {
     if (servers.has(s.name)) problems.push(`mcp_servers[${i}].name: duplicates another server's name "${s.name}"`);
     servers.add(s.name);
+    if (s.max_tools_bytes !== undefined && parseByteSize(s.max_tools_bytes) < 1024)
+      problems.push(`mcp_servers[${i}].max_tools_bytes: must be at least 1KiB`);
   });
   problems.push(...recordingProblems(config.recording));
   problems.push(...providerProblems(config));

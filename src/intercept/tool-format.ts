@@ -30,3 +30,19 @@ export function toolFormatter(
 export function prependTools(body: Json, formatted: FormattedTools): void {
   body.tools = [...formatted.items, ...(Array.isArray(body.tools) ? body.tools : [])];
 }
+
+/**
+ * The names of the tools the client defines, in any API's shape: `name` (Messages, Responses) or
+ * `function.name` (Chat Completions). A client tool named like an injected one wins over it.
+ */
+export function clientToolNames(body: Json): string[] {
+  if (!Array.isArray(body.tools)) return [];
+  const names: string[] = [];
+  for (const tool of body.tools as unknown[]) {
+    if (!tool || typeof tool !== 'object') continue;
+    const { name, function: fn } = tool as { name?: unknown; function?: { name?: unknown } };
+    const found = typeof name === 'string' ? name : fn && typeof fn === 'object' ? fn.name : undefined;
+    if (typeof found === 'string') names.push(found);
+  }
+  return names;
+}

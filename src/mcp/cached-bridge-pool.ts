@@ -58,7 +58,7 @@ export class CachedBridgePool {
     this.#idleMs = options.idleMs ?? 15 * 60_000;
     this.#recheckMs = options.recheckMs ?? 60_000;
     this.#perUser = credentials !== undefined && manager.perUserServers.length > 0;
-    this.#views = new ScopedViews(manager.servers);
+    this.#views = new ScopedViews(manager.servers, manager.cap, manager.sharedBridge());
     if (this.#perUser) {
       this.#sweep = setInterval(() => this.#sweepIdle(), Math.min(this.#idleMs, 60_000));
       this.#sweep.unref();

@@ -3,6 +3,11 @@ import { compareNames } from './tool-names.ts';
 import { errorResult } from './tool-result.ts';
 import type { InjectedTool, ToolCallResult, ToolSource } from './types.ts';
 
+interface Route {
+  rawName: string;
+  proxy: StreamableHTTPServerProxy;
+}
+
 /**
  * The tools of a fixed set of proxies as one sorted list. The merged list is rebuilt only
  * when a proxy's list changes (compared by identity), so every request that sees the same
@@ -13,8 +18,14 @@ export class ProxyBridge implements ToolSource {
   #seen: ReadonlyArray<readonly InjectedTool[]> = [];
   #tools: readonly InjectedTool[] = [];
   #byName = new Map<string, InjectedTool>();
-  /** Every tool ever listed, so a call to a tool that vanished mid-request (server down) gets the server's reason. */
-  readonly #known = new Map<string, { rawName: string; proxy: StreamableHTTPServerProxy }>();
+  /** The tools of the current lists. */
+  #current = new Map<string, Route>();
+  /**
+   * The current tools and those of the lists before the last change: a request offered a tool
+   * just before its server dropped it still reaches the server (and gets its reason). Only one
+   * change back, so a server that keeps changing its list cannot grow this without end.
+   */
+  #known = new Map<string, Route>();
 
   constructor(proxies: readonly StreamableHTTPServerProxy[]) {
     this.#proxies = proxies;
@@ -41,13 +52,16 @@ export class ProxyBridge implements ToolSource {
     const lists = this.#proxies.map((p) => p.tools);
     if (lists.length === this.#seen.length && lists.every((l, i) => l === this.#seen[i])) return;
     const byName = new Map<string, InjectedTool>();
+    const current = new Map<string, Route>();
     lists.forEach((list, i) => {
       for (const tool of list) {
         if (byName.has(tool.name)) continue; // server names are unique, so only a hash collision lands here
         byName.set(tool.name, tool);
-        this.#known.set(tool.name, { rawName: tool.rawName, proxy: this.#proxies[i] as StreamableHTTPServerProxy });
+        current.set(tool.name, { rawName: tool.rawName, proxy: this.#proxies[i] as StreamableHTTPServerProxy });
       }
     });
+    this.#known = new Map([...this.#current, ...current]);
+    this.#current = current;
     this.#seen = lists;
     this.#tools = [...byName.values()].sort(compareNames);
     this.#byName = byName;

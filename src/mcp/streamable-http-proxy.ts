@@ -3,6 +3,7 @@ import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontex
 import {
   type CallToolResult,
   ErrorCode,
+  ListToolsResultSchema,
   McpError,
   type Tool,
   ToolListChangedNotificationSchema,
@@ -14,7 +15,15 @@ import { inSpan, tracedFetch } from '../observability/tracing.ts';
 import { parseByteSize } from '../recorder/sanitize.ts';
 import { boundedFetch } from './bounded-fetch.ts';
 import { hideUrlSecrets, shownUrl } from './shown-url.ts';
-import { compareNames, injectedName, toolFilter } from './tool-names.ts';
+import {
+  DEFAULT_MAX_TOOLS_BYTES,
+  type ListBounds,
+  leftOut,
+  MAX_LISTED_TOOLS,
+  MAX_PAGES,
+  ToolBudget,
+} from './tool-bounds.ts';
+import { injectedName, toolFilter } from './tool-names.ts';
 import { errorResult, mapToolResult } from './tool-result.ts';
 import type { InjectedTool, McpServerStatus, ToolCallResult } from './types.ts';
 
@@ -34,8 +43,15 @@ export interface ProxyOptions {
 }
 
 const CLIENT_INFO = { name: 'aibridge', version: '0.1.0' };
-const MAX_PAGES = 1_000;
 const PING_TIMEOUT_MS = 5_000;
+
+/** One reading of a server's tool list: what is kept, and what its bounds left out. */
+interface Listing {
+  tools: InjectedTool[];
+  bounds: ListBounds;
+}
+
+const NOTHING_LEFT_OUT = '0|';
 
 /**
  * One MCP server connection over streamable HTTP. It never throws at callers: a server
@@ -54,6 +70,7 @@ export class StreamableHTTPServerProxy {
   readonly #callTimeoutMs: number;
   readonly #connectTimeoutMs: number;
   readonly #maxResponseBytes: number;
+  readonly #maxToolsBytes: number;
   /** Sessions ended because an answer passed max_response_bytes, and why. */
   readonly #cuts = new WeakMap<Client, Error>();
   readonly #retryInitialMs: number;
@@ -67,6 +84,10 @@ export class StreamableHTTPServerProxy {
   #lastHttpStatus: number | undefined;
   #tools: readonly InjectedTool[] = [];
   #byRaw = new Map<string, InjectedTool>();
+  #bounds: ListBounds | undefined;
+  /** What the last WARN said was left out, so a list read again unchanged is not logged again. */
+  #boundsLogged = NOTHING_LEFT_OUT;
+  #duplicatesLogged = 0;
   #client: Client | undefined;
   #connecting: Promise<void> | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -87,6 +108,7 @@ export class StreamableHTTPServerProxy {
     this.#callTimeoutMs = parseDuration(config.call_timeout || '60s') || 60_000;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.#maxResponseBytes = parseByteSize(config.max_response_bytes ?? '8MiB');
+    this.#maxToolsBytes = parseByteSize(config.max_tools_bytes ?? DEFAULT_MAX_TOOLS_BYTES);
     this.#retryInitialMs = options.retryInitialMs ?? 1_000;
     this.#retryMaxMs = options.retryMaxMs ?? 30_000;
     this.#log = options.logger.child({
@@ -101,6 +123,11 @@ export class StreamableHTTPServerProxy {
     return this.#tools;
   }
 
+  /** What this server's own bounds (max_tools_bytes, pages read) left out of its last list. */
+  get bounds(): ListBounds | undefined {
+    return this.#bounds;
+  }
+
   get state(): McpServerStatus['state'] {
     return this.#state;
   }
@@ -111,8 +138,15 @@ export class StreamableHTTPServerProxy {
   }
 
   status(): McpServerStatus {
-    const tools = this.#state === 'closed' ? 0 : this.#tools.length;
-    return { state: this.#state, url: this.shownUrl, tools, last_error: this.#lastError };
+    const closed = this.#state === 'closed';
+    const left = closed ? undefined : leftOut(this.#bounds);
+    return {
+      state: this.#state,
+      url: this.shownUrl,
+      tools: closed ? 0 : this.#tools.length,
+      last_error: this.#lastError,
+      ...(left ? { left_out: left } : {}),
+    };
   }
 
   /** Subscribes to tool list changes; returns the unsubscribe function. */
@@ -236,50 +270,79 @@ export class StreamableHTTPServerProxy {
     client.onclose = () => {
       if (this.#client === client) void this.#recover(client, new Error('connection closed'));
     };
-    const deadline = AbortSignal.timeout(this.#connectTimeoutMs);
+    const deadline = timeLimit(this.#connectTimeoutMs);
     try {
-      await client.connect(transport, { timeout: this.#connectTimeoutMs, signal: deadline });
-      const tools = await this.#fetchTools(client, deadline);
+      await client.connect(transport, { timeout: this.#connectTimeoutMs, signal: deadline.signal });
+      const listing = await this.#fetchTools(client, deadline.signal);
       if (this.#isClosed()) throw new Error('closed');
       this.#client = client;
-      this.#setTools(tools);
+      this.#setTools(listing);
       this.#state = 'ready';
       this.#lastError = null;
       this.#attempt = 0;
-      this.#log.info({ tools: tools.length }, 'MCP server connected');
+      this.#log.info({ tools: listing.tools.length }, 'MCP server connected');
     } catch (err) {
       await client.close().catch(() => {});
-      throw deadline.aborted ? new Error(`no answer within ${this.#connectTimeoutMs} ms`) : err;
+      throw deadline.signal.aborted ? new Error(`no answer within ${this.#connectTimeoutMs} ms`) : err;
+    } finally {
+      deadline.clear();
     }
   }
 
-  #fetchTools(client: Client, signal: AbortSignal): Promise<InjectedTool[]> {
+  /**
+   * Every page of tools/list, as far as the bounds allow: at most MAX_PAGES pages and
+   * MAX_LISTED_TOOLS tools are read, and of those only the first by name that fit in
+   * max_tools_bytes are kept, so a server listing without end costs a bounded read and hold.
+   */
+  #fetchTools(client: Client, signal: AbortSignal): Promise<Listing> {
     return inSpan('StreamableHTTPServerProxy.Init.fetchTools', { mcp_server_name: this.name }, async () => {
-      const listed: Tool[] = [];
+      const budget = new ToolBudget(this.#maxToolsBytes);
+      const seen = new Set<string>();
+      const duplicates: string[] = [];
+      let listed = 0;
+      let unread: string | null = null;
       let cursor: string | undefined;
-      for (let page = 0; page < MAX_PAGES; page++) {
-        const result = await client.listTools(cursor === undefined ? undefined : { cursor }, {
-          timeout: this.#connectTimeoutMs,
-          signal,
-        });
-        listed.push(...result.tools);
+      for (let page = 1; ; page++) {
+        // Not client.listTools(): it compiles a validator for each tool's output schema, which
+        // the bridge never uses and a server could make as costly as it likes.
+        const result = await client.request(
+          cursor === undefined ? { method: 'tools/list' } : { method: 'tools/list', params: { cursor } },
+          ListToolsResultSchema,
+          { timeout: this.#connectTimeoutMs, signal },
+        );
+        listed += result.tools.length;
+        budget.add(this.#toInjected(result.tools, seen, duplicates));
         if (!result.nextCursor || result.nextCursor === cursor) break;
+        if (page >= MAX_PAGES || listed >= MAX_LISTED_TOOLS) {
+          unread = `stopped reading tools/list after page ${page} (${listed} tools); the bridge reads at most ${MAX_PAGES} pages or ${MAX_LISTED_TOOLS} tools`;
+          break;
+        }
         cursor = result.nextCursor;
       }
-      return this.#toInjected(listed);
+      if (duplicates.length !== this.#duplicatesLogged) {
+        this.#duplicatesLogged = duplicates.length;
+        if (duplicates.length)
+          this.#log.warn(
+            { tools: duplicates.slice(0, 10), count: duplicates.length },
+            'MCP tools listed twice; keeping the first',
+          );
+      }
+      return { tools: budget.tools, bounds: { overBytes: budget.cut, unread } };
     });
   }
 
-  #toInjected(listed: Tool[]): InjectedTool[] {
-    const byName = new Map<string, InjectedTool>();
-    for (const tool of listed) {
+  /** One page's tools that pass the filters, as injected tools; a name already seen is skipped. */
+  #toInjected(page: Tool[], seen: Set<string>, duplicates: string[]): InjectedTool[] {
+    const out: InjectedTool[] = [];
+    for (const tool of page) {
       if (!this.#keep(tool.name)) continue;
       const name = injectedName(this.name, tool.name);
-      if (byName.has(name)) {
-        this.#log.warn({ tool: tool.name }, 'MCP tool listed twice; keeping the first');
+      if (seen.has(name)) {
+        duplicates.push(tool.name);
         continue;
       }
-      byName.set(name, {
+      seen.add(name);
+      out.push({
         name,
         server: this.name,
         serverUrl: this.shownUrl,
@@ -288,10 +351,32 @@ export class StreamableHTTPServerProxy {
         inputSchema: tool.inputSchema as Record<string, unknown>,
       });
     }
-    return [...byName.values()].sort(compareNames);
+    return out;
   }
 
-  #setTools(tools: InjectedTool[]): void {
+  /** Logs what max_tools_bytes and the read bounds left out, once per change (not per reading). */
+  #noteBounds(kept: number, bounds: ListBounds): void {
+    const summary = `${bounds.overBytes.count}|${bounds.unread ?? ''}`;
+    if (summary === this.#boundsLogged) return;
+    this.#boundsLogged = summary;
+    if (summary === NOTHING_LEFT_OUT) {
+      this.#log.info({ tools: kept }, 'MCP server tools all kept again');
+      return;
+    }
+    this.#log.warn(
+      {
+        tools: kept,
+        over_max_tools_bytes: bounds.overBytes.count,
+        max_tools_bytes: this.#maxToolsBytes,
+        unread: bounds.unread,
+      },
+      'MCP server lists more tools than the bridge keeps; the rest are left out',
+    );
+  }
+
+  #setTools({ tools, bounds }: Listing): void {
+    this.#bounds = bounds;
+    this.#noteBounds(tools.length, bounds);
     if (JSON.stringify(tools) === JSON.stringify(this.#tools)) return;
     this.#tools = tools;
     this.#byRaw = new Map(tools.map((t) => [t.rawName, t]));
@@ -307,13 +392,16 @@ export class StreamableHTTPServerProxy {
     this.#refreshing = (async () => {
       do {
         this.#refreshAgain = false;
+        const deadline = timeLimit(this.#connectTimeoutMs);
         try {
-          const tools = await this.#fetchTools(client, AbortSignal.timeout(this.#connectTimeoutMs));
+          const listing = await this.#fetchTools(client, deadline.signal);
           if (this.#client !== client) return;
-          this.#setTools(tools);
-          this.#log.info({ tools: tools.length }, 'MCP tool list refreshed');
+          this.#setTools(listing);
+          this.#log.info({ tools: listing.tools.length }, 'MCP tool list refreshed');
         } catch (err) {
           this.#log.warn({ err: this.#message(err) }, 'MCP tool list refresh failed; keeping the previous list');
+        } finally {
+          deadline.clear();
         }
       } while (this.#refreshAgain && this.#client === client);
     })().finally(() => {
@@ -383,6 +471,21 @@ export class StreamableHTTPServerProxy {
     }, delay);
     this.#retryTimer.unref();
   }
+}
+
+/**
+ * A deadline for a connect or a list reading. Not AbortSignal.timeout: the SDK never removes the
+ * listeners it adds to a request's signal, and a timeout signal keeps its listeners (and so the
+ * client, the proxy and its tools) alive until it fires, even long after the proxy was closed.
+ */
+function timeLimit(ms: number): { signal: AbortSignal; clear(): void } {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+    ms,
+  );
+  timer.unref();
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }
 
 function message(err: unknown): string {

@@ -58,11 +58,28 @@ export interface RequestBridge {
   call(name: string, args: unknown, options?: { signal?: AbortSignal }): Promise<ToolCallResult>;
 }
 
+/** What of one server's tool list is not injected, and why (README "MCP tools and the tool loop"). */
+export interface LeftOut {
+  /** Tools left out, of those the bridge read (when `unread` is set the server lists more). */
+  tools: number;
+  /** Left out because all servers together offer more than `mcp.max_tools`. */
+  over_max_tools: number;
+  /** Left out because this server's definitions together are larger than its `max_tools_bytes`. */
+  over_max_tools_bytes: number;
+  /** Set when the bridge stopped reading the server's `tools/list` before its end: why. */
+  unread: string | null;
+  /** The left-out injected names, first by name (at most 100). */
+  names: string[];
+}
+
 export interface McpServerStatus {
   state: 'connecting' | 'ready' | 'failed' | 'closed';
   url: string;
+  /** Tools injected: after the filters and every bound. */
   tools: number;
   last_error: string | null;
+  /** Present when the server lists tools the bridge does not inject because of a bound. */
+  left_out?: LeftOut;
   /** Set for per_user_credentials servers: the state is that of the users' live connections. */
   per_user?: true;
   /** Per-user servers: how many users have a live connection. */

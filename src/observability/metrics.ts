@@ -204,7 +204,7 @@ export class Metrics {
     const sources = () => this.#sources;
     new Gauge({
       name: 'aibridge_mcp_server_tools',
-      help: 'Tools each MCP server offers (after the allow/deny filters).',
+      help: 'Tools of each MCP server injected into requests (after the allow/deny filters, max_tools_bytes and mcp.max_tools).',
       labelNames: ['server'] as const,
       registers: [this.registry],
       aggregator: 'max', // every worker connects to every server

@@ -7,8 +7,10 @@ import { httpChannel } from '../intercept/client-channel.ts';
 import { runInterception } from '../intercept/interception.ts';
 import { InterceptionObserver } from '../intercept/observer.ts';
 import { modelOf, readBody, understand } from '../intercept/request.ts';
+import { clientToolNames } from '../intercept/tool-format.ts';
 import type { ApiModule } from '../intercept/types.ts';
 import { callUpstream } from '../intercept/upstream.ts';
+import { clientToolsWin } from '../mcp/client-wins.ts';
 import { errorResult } from '../mcp/tool-result.ts';
 import type { RequestBridge } from '../mcp/types.ts';
 import { BridgeError } from '../providers/errors.ts';
@@ -94,8 +96,12 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
     const abort = abortOnClose(res);
     const acquired = (await ctx.mcp?.pool.acquire(ex.principal.user)) ?? NO_TOOLS;
     const { max_iterations: maxIterations, parallelism, keepalive } = ctx.config.tool_loop;
-    // With one upstream call allowed there is no loop to run tools in; some routes take no tools at all.
-    const tools = maxIterations > 1 && route.tools !== false ? acquired : NO_TOOLS;
+    // With one upstream call allowed there is no loop to run tools in; some routes take no tools at
+    // all. A client tool named like an injected one wins: that injected one is left out of this request.
+    const tools =
+      maxIterations > 1 && route.tools !== false
+        ? clientToolsWin(acquired, clientToolNames((held.client as typeof client).body))
+        : NO_TOOLS;
     const { prompt, sessionId, first } = understand(
       api,
       held.client as typeof client,

@@ -24,8 +24,8 @@ const PROVIDER_LIMITS = ['upstream_timeout', 'breaker_threshold', 'breaker_coold
 async function buildRuntime(ctx: AppContext, next: Config, changes: ConfigChanges): Promise<Runtime> {
   const running = ctx.config;
   const mcp =
-    changes.sections.includes('mcp_servers') || !ctx.mcp
-      ? await connectMcp(ctx, next.mcp_servers, ctx.mcp?.manager)
+    changes.sections.includes('mcp_servers') || changes.sections.includes('mcp') || !ctx.mcp
+      ? await connectMcp(ctx, next, ctx.mcp?.manager)
       : ctx.mcp;
   const sameLimits = PROVIDER_LIMITS.every((key) => running.limits[key] === next.limits[key]);
   const providers = next.providers.map((entry, i) => {

@@ -32,6 +32,8 @@ export interface TestMcpServerOptions {
   answers?: Record<string, string>;
   /** Tools that answer with this many bytes of text, streamed (no Content-Length). */
   streamedAnswers?: Record<string, number>;
+  /** Answers tools/list instead of the tools above (which stay callable): a listing made page by page on demand. */
+  listing?: (cursor: string | undefined) => { tools: Tool[]; nextCursor?: string };
 }
 
 export interface TestMcpServer {
@@ -151,6 +153,7 @@ export async function startTestMcpServer(options: TestMcpServerOptions = {}): Pr
       { capabilities: { tools: { listChanged: true }, logging: {} } },
     );
     server.setRequestHandler(ListToolsRequestSchema, async (request) => {
+      if (options.listing) return options.listing(request.params?.cursor);
       const all = sortedTools();
       const start = request.params?.cursor ? Number(request.params.cursor) : 0;
       if (!Number.isInteger(start) || start < 0 || start > all.length) {

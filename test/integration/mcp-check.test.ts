@@ -55,9 +55,11 @@ describe('aibridge mcp check', () => {
     const result = await check(file);
     expect(result.code).toBe(1);
     const [header, liveRow, goneRow] = result.stdout.split('\n');
-    expect(header).toMatch(/^NAME\s+URL\s+STATE\s+TOOLS\s+ROLES\s+REASON$/);
-    expect(liveRow).toMatch(new RegExp(`^live\\s+${live.url}\\s+ready\\s+11\\s+owner\\s+-$`));
-    expect(goneRow).toMatch(new RegExp(`^gone\\s+${deadUrl}\\s+failed\\s+0\\s+owner,auditor,member\\s+.*ECONNREFUSED`));
+    expect(header).toMatch(/^NAME\s+URL\s+STATE\s+TOOLS\s+LEFT_OUT\s+ROLES\s+REASON$/);
+    expect(liveRow).toMatch(new RegExp(`^live\\s+${live.url}\\s+ready\\s+11\\s+0\\s+owner\\s+-$`));
+    expect(goneRow).toMatch(
+      new RegExp(`^gone\\s+${deadUrl}\\s+failed\\s+0\\s+0\\s+owner,auditor,member\\s+.*ECONNREFUSED`),
+    );
     // Every page listed, the regexes applied, the names injected as the bridge names them.
     expect(result.stdout).toContain('\nlive:\n  bmcp_live_echo\n  bmcp_live_extra_051\n');
     expect(result.stdout).not.toContain('bmcp_live_extra_050');
