@@ -81,13 +81,13 @@ export class FakeSts {
   #assumeRole(params: URLSearchParams, caller: AwsKey, res: ServerResponse): void {
     const roleArn = params.get('RoleArn');
     const denied = `User: arn:aws:iam::123456789012:user/${caller.accessKeyId} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`;
-    if (roleArn !== this.#options.roleArn) return stsError(res, 403, 'AccessDenied', denied);
-    if ((params.get('ExternalId') ?? undefined) !== this.#options.externalId)
-      return stsError(res, 403, 'AccessDenied', denied);
-    this.#issue('AssumeRole', params, res);
+    const allowed =
+      roleArn === this.#options.roleArn && (params.get('ExternalId') ?? undefined) === this.#options.externalId;
+    if (allowed) this.#issue('AssumeRole', params, res);
+    else stsError(res, 403, 'AccessDenied', denied);
   }
 
-  #webIdentity(params: URLSearchParams, res: ServerResponse): void {
+  #webIdentity(params: URLSearchParams, res: ServerResponse) {
     if (!this.#options.webIdentityToken || params.get('WebIdentityToken') !== this.#options.webIdentityToken) {
       return stsError(
         res,
@@ -102,7 +102,7 @@ export class FakeSts {
     this.#issue('AssumeRoleWithWebIdentity', params, res);
   }
 
-  #issue(action: string, params: URLSearchParams, res: ServerResponse): void {
+  #issue(action: string, params: URLSearchParams, res: ServerResponse) {
     const sessionName = params.get('RoleSessionName') ?? '';
     if (!/^[\w+=,.@-]{2,64}$/.test(sessionName)) {
       return stsError(
