@@ -4,6 +4,7 @@ import { crc32 } from 'node:zlib';
 import AnthropicBedrock from '@anthropic-ai/bedrock-sdk';
 import {
   BedrockRuntimeClient,
+  InternalServerException,
   InvokeModelCommand,
   InvokeModelWithResponseStreamCommand,
   ThrottlingException,
@@ -171,16 +172,25 @@ describe('fake Bedrock, read by the official AWS SDK', () => {
   });
 
   it('answers scripted errors and mid-stream exceptions as the SDK expects them', async () => {
-    fake.enqueue('anthropic-messages/http-429.json', {
-      fixture: TEXT_SSE,
-      exception: 'throttlingException',
-      afterEvents: 3,
-    });
+    fake.enqueue(
+      'anthropic-messages/http-429.json',
+      { error: 'InternalServerException', status: 500, message: 'Internal server error' },
+      {
+        fixture: TEXT_SSE,
+        exception: 'throttlingException',
+        afterEvents: 3,
+      },
+    );
     const http = await rejection(
       awsClient(fake.url).send(new InvokeModelCommand({ modelId: FOUNDATION_ID, body: JSON.stringify(BODY) })),
     );
     expect(http).toBeInstanceOf(ThrottlingException);
     expect(http.$metadata.httpStatusCode).toBe(429);
+    const internal = await rejection(
+      awsClient(fake.url).send(new InvokeModelCommand({ modelId: FOUNDATION_ID, body: JSON.stringify(BODY) })),
+    );
+    expect(internal).toBeInstanceOf(InternalServerException);
+    expect(internal.message).toBe('Internal server error');
 
     const out = await awsClient(fake.url).send(
       new InvokeModelWithResponseStreamCommand({ modelId: FOUNDATION_ID, body: JSON.stringify(BODY) }),

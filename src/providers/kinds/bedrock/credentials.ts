@@ -1,7 +1,7 @@
 import { fromNodeProviderChain, fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import type { BridgeErrorKind } from '../../errors.ts';
 
-/** A bedrock provider's credential settings (README "Claude on AWS Bedrock"). */
+/** The credential settings of a `type: bedrock` entry of `providers`. */
 export interface BedrockCredentialsConfig {
   region: string;
   access_key_id?: string;

@@ -14,7 +14,7 @@ export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
 /** Refreshed this long before expiry (Google's libraries use the same margin), or at half-life for short tokens. */
 export const REFRESH_MARGIN_MS = 5 * 60_000;
 
-/** A vertex provider's credential settings (README "Claude on Google Vertex AI"). */
+/** The credential settings of a `type: vertex` entry of `providers`. */
 export interface GoogleTokenConfig {
   /** A credentials JSON file (service account or other); else Application Default Credentials. */
   credentials_file?: string;
