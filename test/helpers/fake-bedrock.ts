@@ -8,7 +8,7 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
-import { SseParser } from '../../src/intercept/sse.ts';
+import { SseParser } from '../../src/providers/sse.ts';
 import { type AwsKey, verifySigV4 } from './sigv4-verify.ts';
 import { loadFixture, type SseChunk } from './upstream.ts';
 

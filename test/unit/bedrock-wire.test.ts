@@ -15,7 +15,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { SseEvent } from '../../src/intercept/sse.ts';
+import type { SseEvent } from '../../src/providers/sse.ts';
 import type { BridgeErrorKind } from '../../src/providers/errors.ts';
 import { bedrockError, kindOfBedrockError } from '../../src/providers/kinds/bedrock/errors.ts';
 import {

@@ -1,6 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
-import { formatEvent, type SseEvent } from '../../../intercept/sse.ts';
+import { formatEvent, type SseEvent } from '../../sse.ts';
 import type { BridgeErrorKind } from '../../errors.ts';
 import { bedrockStreamExceptionType, kindOfBedrockError } from './errors.ts';
 
