@@ -2,9 +2,13 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { Config } from '../config/config.ts';
+import { kindOf } from '../providers/registry.ts';
 import { CONFIG_FLAG, findConfigFile, resolveConfig } from './common.ts';
 
-function clientSetup(url: string, token: string): string {
+/** The first start's banner: the owner's token, and how to point each kind of client at the bridge. */
+function clientSetup(url: string, token: string, providers: Config['providers']): string {
+  // Kinds whose clients need more than a base URL (Bedrock, Vertex) add their lines per configured provider.
+  const more = providers.flatMap((p) => kindOf(p.type).clientSetup?.(url, p, token) ?? []);
   return [
     '',
     'AI Bridge created the owner "admin". Its token is shown only this once:',
@@ -17,6 +21,7 @@ function clientSetup(url: string, token: string): string {
     'Codex / OpenAI SDKs:',
     `  export OPENAI_BASE_URL=${url}/openai/v1`,
     `  export OPENAI_API_KEY=${token}`,
+    ...more,
     '',
   ].join('\n');
 }
@@ -82,7 +87,7 @@ async function primary(config: Config, workers: number): Promise<number> {
       workers,
       logger,
       onReady(url, bootstrap) {
-        if (bootstrap) process.stderr.write(clientSetup(url, bootstrap.token));
+        if (bootstrap) process.stderr.write(clientSetup(url, bootstrap.token, config.providers));
       },
     });
   } catch (err) {
@@ -111,7 +116,7 @@ async function serve(config: Config, configFlag: string | undefined, onReload: (
   server.ctx.logger.info({ url: server.url }, 'aibridge listening');
   onReload(() => void server.reload('SIGHUP'));
   if (worker) reportListening(server.url);
-  else if (server.bootstrap) process.stderr.write(clientSetup(server.url, server.bootstrap.token));
+  else if (server.bootstrap) process.stderr.write(clientSetup(server.url, server.bootstrap.token, config.providers));
   let signals = 0;
   const stop = (reason: string, code = 0) => {
     // A second signal means now; a worker leaves that to its primary, which may pass a signal on twice.

@@ -52,7 +52,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
   const refuse = (message: string) => refuseHijacked(ctx, res, provider, 'invalid_request', message);
   const where = routeRequest(request);
   const target = route.target?.(where) ?? { from: 'body' as const };
-  if ('error' in target) return refuse(target.error);
+  if ('error' in target) return refuseHijacked(ctx, res, provider, target.kind ?? 'invalid_request', target.error);
   const read = readBody(api, request.body, target.from === 'body');
   if ('error' in read) return refuse(read.error);
   const { client } = read;
@@ -63,7 +63,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
       metrics: ctx.metrics,
       recorder: ctx.recorder,
       sanitizer: sanitizerFor(ctx.config.recording),
-      cost: (model, usage) => ctx.prices.cost(model, api.family, usage),
+      cost: (model, usage) => ctx.prices.cost(provider.priceNames(model), api.family, usage),
       spent: (usd) => ctx.budgets.noteCost(ex.principal.user._id, usd),
     },
     {
