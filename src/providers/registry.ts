@@ -1,5 +1,6 @@
 import type { ProviderKind } from './kind.ts';
 import { anthropicKind } from './kinds/anthropic/index.ts';
+import { bedrockKind } from './kinds/bedrock/index.ts';
 import { openaiKind } from './kinds/openai/index.ts';
 
 /**
@@ -7,7 +8,7 @@ import { openaiKind } from './kinds/openai/index.ts';
  * types and API schemas take their lists from here: adding a kind is its folder, its prices,
  * fixtures and tests, and one line below.
  */
-export const KINDS = [openaiKind, anthropicKind] as const satisfies readonly ProviderKind[];
+export const KINDS = [openaiKind, anthropicKind, bedrockKind] as const satisfies readonly ProviderKind[];
 
 export type ProviderType = (typeof KINDS)[number]['type'];
 

@@ -13,7 +13,8 @@ import { type AwsKey, verifySigV4 } from './sigv4-verify.ts';
 import { loadFixture, type SseChunk } from './upstream.ts';
 
 /**
- * A fake bedrock-runtime (and the control-plane inference-profile list) on loopback. It checks
+ * A fake bedrock-runtime (InvokeModel, its response stream, CountTokens; and the control-plane
+ * inference-profile list) on loopback. It checks
  * what AWS checks: a valid SigV4 signature for `bedrock` in its region by a key it knows, and a
  * Bedrock Anthropic body; it answers from `fixtures/` (SSE fixtures re-framed as the binary
  * event stream, with the invocation metrics Bedrock adds) and records every request.
@@ -31,7 +32,7 @@ export const TEST_AWS_KEY: AwsKey = {
  */
 export const BEDROCK_ANTHROPIC_VERSIONS = ['bedrock-2023-05-31', '2026-10-21'];
 
-export type BedrockOperation = 'invoke' | 'invoke-with-response-stream' | 'list-inference-profiles';
+export type BedrockOperation = 'invoke' | 'invoke-with-response-stream' | 'count-tokens' | 'list-inference-profiles';
 
 export interface BedrockRequest {
   method: string;
@@ -161,7 +162,7 @@ export class FakeBedrock {
     const body = Buffer.concat(parts);
     const url = req.url ?? '/';
     const path = url.split('?', 1)[0]!;
-    const route = /^\/model\/([^/]+)\/(invoke|invoke-with-response-stream)$/.exec(path);
+    const route = /^\/model\/([^/]+)\/(invoke|invoke-with-response-stream|count-tokens)$/.exec(path);
     const operation: BedrockOperation | undefined = route
       ? (route[2] as BedrockOperation)
       : path === '/inference-profiles' && req.method === 'GET'
@@ -206,6 +207,7 @@ export class FakeBedrock {
     if (!modelId || !/^[A-Za-z0-9._:/-]{1,2048}$/.test(modelId)) {
       return refuse(400, 'ValidationException', 'The provided model identifier is invalid.');
     }
+    if (operation === 'count-tokens') return this.#countTokens(json, res, refuse);
     const problem = this.#bodyProblem(json);
     if (problem) return refuse(400, 'ValidationException', problem);
 
@@ -240,6 +242,27 @@ export class FakeBedrock {
       if (key in body) return malformed(`#: extraneous key [${key}] is not permitted`);
     }
     return undefined;
+  }
+
+  /** CountTokens: `{input: {invokeModel: {body}}}` (the InvokeModel body, base64) or `{input: {converse: …}}`; free. */
+  #countTokens(json: unknown, res: ServerResponse, refuse: (status: number, type: string, message: string) => void) {
+    const input = (json as { input?: { invokeModel?: { body?: unknown }; converse?: unknown } } | undefined)?.input;
+    let counted: string | undefined;
+    if (typeof input?.invokeModel?.body === 'string') {
+      const body = Buffer.from(input.invokeModel.body, 'base64').toString('utf8');
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body);
+      } catch {}
+      const problem = this.#bodyProblem(parsed);
+      if (problem) return refuse(400, 'ValidationException', problem);
+      counted = body;
+    } else if (input?.converse && typeof input.converse === 'object') {
+      counted = JSON.stringify(input.converse);
+    }
+    if (counted === undefined)
+      return refuse(400, 'ValidationException', '1 validation error detected: input is required');
+    answerJson(res, 200, JSON.stringify({ inputTokens: Math.max(1, Math.ceil(counted.length / 4)) }));
   }
 
   #listProfiles(url: string, res: ServerResponse): void {

@@ -15,7 +15,6 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { SseEvent } from '../../src/providers/sse.ts';
 import type { BridgeErrorKind } from '../../src/providers/errors.ts';
 import { bedrockError, kindOfBedrockError } from '../../src/providers/kinds/bedrock/errors.ts';
 import {
@@ -27,6 +26,7 @@ import {
   encodeStreamError,
 } from '../../src/providers/kinds/bedrock/event-stream.ts';
 import { BedrockSigner } from '../../src/providers/kinds/bedrock/signer.ts';
+import type { SseEvent } from '../../src/providers/sse.ts';
 import { FakeBedrock, TEST_AWS_KEY } from '../helpers/fake-bedrock.ts';
 import { fixtureEvents } from '../helpers/fakes.ts';
 import { loadFixture } from '../helpers/upstream.ts';
@@ -565,7 +565,7 @@ describe('Bedrock error responses', () => {
   /** Bridge kind → the exception the SDK raises → what that type means when Bedrock sends it to the bridge. */
   const KINDS: Array<[BridgeErrorKind, string, BridgeErrorKind]> = [
     ['invalid_request', 'ValidationException', 'invalid_request'],
-    ['authentication', 'UnrecognizedClientException', 'upstream'],
+    ['authentication', 'AccessDeniedException', 'upstream'],
     ['permission', 'AccessDeniedException', 'upstream'],
     ['not_found', 'ResourceNotFoundException', 'not_found'],
     ['rate_limited', 'ThrottlingException', 'rate_limited'],

@@ -7,8 +7,8 @@ import { type BridgeErrorKind, statusOf } from '../../errors.ts';
  */
 const ERROR_TYPE: Record<BridgeErrorKind, string> = {
   invalid_request: 'ValidationException',
-  // What AWS answers for a credential it does not know; not modelled, so the SDK names a generic error after it.
-  authentication: 'UnrecognizedClientException',
+  // A missing or unknown bridge token: the exception the AWS SDK models for a refused caller (status stays 401).
+  authentication: 'AccessDeniedException',
   permission: 'AccessDeniedException',
   not_found: 'ResourceNotFoundException',
   too_large: 'ValidationException',
@@ -89,7 +89,11 @@ export const bedrockStreamExceptionType = (kind: BridgeErrorKind): string => STR
  * `throttlingException`, namespaced or suffixed as AWS sometimes sends it).
  */
 export function kindOfBedrockError(type: string): BridgeErrorKind {
-  const qualified = type.split(':', 1)[0]!.trim(); // `ThrottlingException:http://internal.amazon.com/...`
-  const name = qualified.slice(qualified.lastIndexOf('#') + 1).toLowerCase(); // `com.amazon.bedrock#ThrottlingException`
-  return KIND_OF_TYPE[name] ?? 'upstream';
+  return KIND_OF_TYPE[bedrockErrorName(type)] ?? 'upstream';
+}
+
+/** An error type's bare name, lower-cased: `ThrottlingException:http://internal.amazon.com/...` and `com.amazon.bedrock#ThrottlingException` alike. */
+export function bedrockErrorName(type: string): string {
+  const qualified = type.split(':', 1)[0]!.trim();
+  return qualified.slice(qualified.lastIndexOf('#') + 1).toLowerCase();
 }

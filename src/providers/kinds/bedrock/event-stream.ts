@@ -1,7 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
-import { formatEvent, type SseEvent } from '../../sse.ts';
 import type { BridgeErrorKind } from '../../errors.ts';
+import { formatEvent, type SseEvent } from '../../sse.ts';
 import { bedrockStreamExceptionType, kindOfBedrockError } from './errors.ts';
 
 /**
