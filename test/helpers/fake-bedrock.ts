@@ -102,7 +102,7 @@ export class FakeBedrock {
   readonly #versions: Set<string>;
   readonly #profiles: Array<Record<string, unknown>>;
   #queue: BedrockAnswer[] = [];
-  #default: BedrockAnswer | undefined;
+  #default: BedrockAnswer | ((request: BedrockRequest) => BedrockAnswer) | undefined;
 
   private constructor(server: Server, url: string, options: FakeBedrockOptions) {
     this.#server = server;
@@ -131,8 +131,8 @@ export class FakeBedrock {
     this.#queue.push(...answers);
   }
 
-  /** The answer when the queue is empty (otherwise such an invoke gets a 599). */
-  setDefault(answer: BedrockAnswer | undefined): void {
+  /** The answer when the queue is empty (otherwise such an invoke gets a 599): fixed, or chosen per request. */
+  setDefault(answer: BedrockAnswer | ((request: BedrockRequest) => BedrockAnswer) | undefined): void {
     if (typeof answer === 'string') loadFixture(answer);
     this.#default = answer;
   }
@@ -211,7 +211,8 @@ export class FakeBedrock {
     const problem = this.#bodyProblem(json);
     if (problem) return refuse(400, 'ValidationException', problem);
 
-    const answer = this.#queue.shift() ?? this.#default;
+    const answer =
+      this.#queue.shift() ?? (typeof this.#default === 'function' ? this.#default(request) : this.#default);
     if (answer === undefined) return awsError(res, 599, 'FakeBedrockError', 'no answer queued');
     if (typeof answer === 'object' && 'error' in answer) {
       return awsError(res, answer.status, answer.error, answer.message ?? `${answer.error} (scripted)`);

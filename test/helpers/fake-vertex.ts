@@ -110,7 +110,7 @@ export class FakeVertex {
   readonly #accounts = new Map<string, KeyObject>();
   readonly #tokens = new Map<string, { email: string; expiresAt: number }>();
   #queue: VertexAnswer[] = [];
-  #default: VertexAnswer | undefined;
+  #default: VertexAnswer | ((request: VertexRequest) => VertexAnswer) | undefined;
 
   private constructor(server: Server, url: string, options: { project?: string; tokenLifetimeSeconds?: number }) {
     this.#server = server;
@@ -144,7 +144,8 @@ export class FakeVertex {
     this.#queue.push(...answers);
   }
 
-  setDefault(answer: VertexAnswer | undefined): void {
+  /** The answer when nothing is queued: fixed, or chosen per request (as an agent's many calls need). */
+  setDefault(answer: VertexAnswer | ((request: VertexRequest) => VertexAnswer) | undefined): void {
     if (typeof answer === 'string') loadFixture(answer);
     this.#default = answer;
   }
@@ -289,7 +290,8 @@ export class FakeVertex {
     }
     if (countTokens) return sendJson(res, 200, { input_tokens: Math.max(1, Math.ceil(body.length / 4)) });
 
-    const answer = this.#queue.shift() ?? this.#default;
+    const answer =
+      this.#queue.shift() ?? (typeof this.#default === 'function' ? this.#default(request) : this.#default);
     if (answer === undefined) return googleError(res, 599, 'INTERNAL', 'fake vertex: no answer queued');
     if (typeof answer === 'object') return refuse(answer.status, answer.googleStatus, answer.message);
     const fixture = loadFixture(answer);
