@@ -9,6 +9,7 @@ import {
   InternalServerException,
   InvokeModelCommand,
   InvokeModelWithResponseStreamCommand,
+  ModelStreamErrorException,
   ServiceUnavailableException,
   ThrottlingException,
   ValidationException,
@@ -375,6 +376,28 @@ describe('errors as Bedrock clients expect them', () => {
     expect(events.map((e) => e.type)).toEqual(['message_start', 'content_block_start', 'ping']);
     expect(streamed).toBeInstanceOf(ThrottlingException);
     expect(streamed.message).toBe('throttlingException (scripted)');
+  });
+
+  it("a failure once the stream has started: the bridge's own exception frame", async () => {
+    fake.enqueue('anthropic-messages/injected-tool.sse', {
+      error: 'InternalServerException',
+      status: 500,
+      message: 'Internal server error',
+    });
+    const out = await awsClient().send(
+      new InvokeModelWithResponseStreamCommand({ modelId: GEO_PROFILE, body: JSON.stringify(BODY) }),
+    );
+    const events: any[] = [];
+    const err = await rejection(
+      (async () => {
+        for await (const part of out.body!) events.push(decode(part.chunk!.bytes));
+      })(),
+    );
+    expect(events.map((e) => e.type)).toContain('content_block_delta'); // the first turn's text got through
+    expect(JSON.stringify(events)).not.toContain('bmcp_');
+    expect(err).toBeInstanceOf(ModelStreamErrorException);
+    expect(err.message).toMatch(/^upstream answered 500/);
+    expect(fake.requests).toHaveLength(2);
   });
 
   it('a member over budget: ThrottlingException (429) naming the limit', async () => {
