@@ -354,6 +354,18 @@ describe('errors as Bedrock clients expect them', () => {
     expect(fake.requests).toEqual([]);
   });
 
+  it('a Bedrock API the bridge does not serve (Converse): 404 ResourceNotFoundException', async () => {
+    const res = await fetch(`${h.bridge.url}/bedrock/model/${GEO_PROFILE}/converse`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${h.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [] }),
+    });
+    expect(res.status).toBe(404);
+    expect(res.headers.get('x-amzn-errortype')).toBe('ResourceNotFoundException');
+    expect(await res.json()).toEqual({ message: expect.stringContaining('/converse') });
+    expect(fake.requests).toEqual([]);
+  });
+
   it("the upstream's ThrottlingException reaches the client as Bedrock sent it, blocking and streaming", async () => {
     fake.enqueue(
       { error: 'ThrottlingException', status: 429, message: 'Too many requests, please wait before trying again.' },
