@@ -18,17 +18,17 @@ export function clientSetup(url: string, token: string, providers: readonly Prov
     `  ${token}`,
     '',
   ];
-  for (const provider of providers) {
-    const setup = kindOf(provider.type).clientSetup?.(`${url}/${provider.name}`, token);
-    if (!setup) continue;
-    lines.push(`${setup.clients} (provider "${provider.name}"):`, ...setup.lines.map((line) => `  ${line}`));
-  }
-  if (!providers.length)
+  for (const provider of providers) lines.push(...(kindOf(provider.type).clientSetup?.(url, provider, token) ?? []));
+  if (!providers.length) {
     lines.push('No provider is configured yet: add one under providers: (see README "Configuration").');
-  for (const kind of ['anthropic', 'openai']) {
-    if (providers.length && !providers.some((p) => kindOf(p.type).family === kind)) {
+  }
+  for (const [family, clients] of [
+    ['anthropic', 'Claude Code'],
+    ['openai', 'Codex'],
+  ] as const) {
+    if (providers.length && !providers.some((p) => kindOf(p.type).family === family)) {
       lines.push(
-        `No ${kind === 'anthropic' ? 'Anthropic-style' : 'OpenAI-style'} provider is configured: ${kind === 'anthropic' ? 'Claude Code' : 'Codex'} has none to use.`,
+        `No ${family === 'anthropic' ? 'Anthropic-style' : 'OpenAI-style'} provider is configured: ${clients} has none to use.`,
       );
     }
   }

@@ -1,4 +1,5 @@
 import { hostname, networkInterfaces } from 'node:os';
+import { kindOf } from '../providers/registry.ts';
 import type { Config } from './config.ts';
 
 /** Bridge session tokens start with this (src/identity/users.ts); one must never be sent upstream. */
@@ -37,10 +38,14 @@ export function pointsAtListener(baseUrl: string, listen: string): boolean {
   return local(listenHost) && local(host);
 }
 
-/** Provider settings that must stop start-up: a bridge token as upstream key, a base_url that is the bridge. */
+/**
+ * Provider settings that must stop start-up: a bridge token as upstream key, a base_url that is
+ * the bridge, and what each kind finds wrong with its own settings beyond the schema.
+ */
 export function providerProblems(config: Config): string[] {
   const problems: string[] = [];
   config.providers.forEach((p, i) => {
+    problems.push(...(kindOf(p.type).check?.(p, `providers[${i}]`) ?? []));
     if (p.api_key?.trim().startsWith(BRIDGE_TOKEN_PREFIX)) {
       problems.push(
         `providers[${i}].api_key: is an AI Bridge token (${BRIDGE_TOKEN_PREFIX}…), not a provider key; a bridge token must never be sent upstream`,

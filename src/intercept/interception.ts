@@ -1,4 +1,4 @@
-import { BridgeError } from '../providers/errors.ts';
+import { BridgeError, UpstreamAuthError } from '../providers/errors.ts';
 import { describeUpstreamFailure } from '../providers/upstream-failure.ts';
 import { blockingLoop } from './blocking-loop.ts';
 import { streamingLoop } from './streaming-loop.ts';
@@ -10,6 +10,14 @@ function failure(loop: ToolLoop, err: unknown): Finish {
   if (signal.aborted) {
     loop.metadata.error = 'client disconnected';
     return { status: 'failed', deliver: () => {} };
+  }
+  if (err instanceof UpstreamAuthError) {
+    // Why credentials failed is for the operator's log (found by the request id), not the client or the record.
+    const { requestId } = loop.deps;
+    log.warn({ err: err.detail, request_id: requestId }, err.message);
+    loop.metadata.error = err.message;
+    const told = `${err.message} (request id ${requestId})`;
+    return { status: 'failed', deliver: () => loop.fail(err.kind, told, { 'x-request-id': requestId }) };
   }
   if (err instanceof BridgeError) {
     loop.metadata.error = err.message;

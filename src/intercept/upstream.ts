@@ -4,6 +4,7 @@ import { isUpstreamFault } from '../limits/upstream-faults.ts';
 import { injectTraceHeaders } from '../observability/tracing.ts';
 import { CircuitOpenError } from '../providers/errors.ts';
 import type { Provider } from '../providers/provider.ts';
+import { credentialsRefusal } from '../providers/upstream-failure.ts';
 
 type UpstreamResponse = Dispatcher.ResponseData;
 
@@ -54,6 +55,8 @@ export async function callUpstream(
   }
   if (isFailure(response.statusCode)) breaker.failure();
   else breaker.success();
+  const refusal = await credentialsRefusal(provider, response);
+  if (refusal) throw refusal;
   return response;
 }
 

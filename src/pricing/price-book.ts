@@ -52,22 +52,28 @@ export class PriceBook {
     return new PriceBook(pricing, SHIPPED_PRICES.models);
   }
 
-  price(model: string): Price | null {
-    const known = this.#memo.get(model);
+  /**
+   * The price of a model, or of the first of several names that has one (a provider kind's
+   * `priceNames`, most specific first); each name also stands for its undated forms.
+   */
+  price(model: string | readonly string[]): Price | null {
+    const key = typeof model === 'string' ? model : model.join('\n');
+    const known = this.#memo.get(key);
     if (known !== undefined) return known;
-    const found = this.#resolve(model);
+    const found = this.#resolve(typeof model === 'string' ? [model] : model);
     if (this.#memo.size >= MEMO_LIMIT) this.#memo.delete(this.#memo.keys().next().value as string);
-    this.#memo.set(model, found);
+    this.#memo.set(key, found);
     return found;
   }
 
   /** USD for one upstream response of `model`, counted the API family's way; null when it has no price. */
-  cost(model: string, family: ApiFamily, usage: Usage): number | null {
+  cost(model: string | readonly string[], family: ApiFamily, usage: Usage): number | null {
     return costOf(this.price(model), usage, family);
   }
 
-  #resolve(model: string): Price | null {
-    const names = candidates(model);
+  /** A configured entry under any of the names wins over a shipped one under a more specific name. */
+  #resolve(models: readonly string[]): Price | null {
+    const names = [...new Set(models.flatMap(candidates))];
     for (const layer of this.#layers) {
       const price = layer.match(names);
       if (price) return price;

@@ -88,6 +88,19 @@ export class CircuitOpenError extends BridgeError {
   }
 }
 
+/**
+ * The bridge could not authenticate to its upstream (no cloud credentials, a refused role, a
+ * token endpoint down). The client hears `message`, which names nothing of the set-up; the
+ * operator's log gets `detail`.
+ */
+export class UpstreamAuthError extends BridgeError {
+  readonly detail: string;
+  constructor(kind: BridgeErrorKind, message: string, detail: string) {
+    super(kind, message);
+    this.detail = detail;
+  }
+}
+
 /** The HTTP status of an error kind. */
 export const statusOf = (kind: BridgeErrorKind): number => STATUS[kind];
 

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { ErrorFormat } from './errors.ts';
+import type { BridgeErrorKind, ErrorFormat } from './errors.ts';
 import type { SseEvent } from './sse.ts';
 
 /** The wire dialect of the API modules (src/intercept): usage, tools and stream events are read the same way. */
@@ -24,8 +24,14 @@ export interface RouteRequest {
   query: string;
 }
 
-/** Where the model and the streaming flag are read: the body (OpenAI, Anthropic) or the URL (Bedrock, Vertex). */
-export type Target = { from: 'body' } | { from: 'path'; model: string; streaming: boolean } | { error: string };
+/**
+ * Where the model and the streaming flag are read: the body (OpenAI, Anthropic) or the URL
+ * (Bedrock, Vertex). A URL the route cannot serve is refused (`invalid_request` unless `kind` says).
+ */
+export type Target =
+  | { from: 'body' }
+  | { from: 'path'; model: string; streaming: boolean }
+  | { error: string; kind?: BridgeErrorKind };
 
 export interface BridgedRoute {
   /** Under the provider's prefix, in fastify's syntax (`:param` is one segment). */
@@ -114,12 +120,21 @@ export interface ProviderKind {
   decoder?(): StreamDecoder;
   /** Client streams in another framing than SSE. */
   clientStream?(res: ServerResponse): ClientStream;
-  /** Names to look the model's price up under, most specific first (default: the model as sent). */
-  priceNames?(model: string): string[];
+  /**
+   * Names to look the model's price up under, most specific first (default: the model as sent):
+   * where the configured endpoint bills differently (a region), the names say so.
+   */
+  priceNames?(model: string, config: ProviderConfig): string[];
+  /** Lines of the first-start banner that point this kind's clients at a configured provider. */
+  clientSetup?(baseUrl: string, config: ProviderConfig, token: string): string[];
+  /**
+   * True when an upstream answer says the bridge's own credentials were refused (a wrong secret,
+   * an expired token), which the client must not mistake for a problem with its own: it is told
+   * that the provider refused the bridge, and the operator's log gets the upstream's words.
+   */
+  refusedCredentials?(status: number, headers: Record<string, string | string[] | undefined>): boolean;
   /** Credentials a client sends in a header the kind's own SDKs use (Azure's `api-key`). */
   tokenHeaders?: readonly string[];
-  /** How a person points this kind's clients at a provider of it (`base` is the bridge's URL and the provider's prefix). */
-  clientSetup?(base: string, token: string): { clients: string; lines: string[] };
   /** Client headers that must not reach the upstream (besides credentials and hop-by-hop ones). */
   droppedHeaders?: readonly string[];
 }

@@ -19,6 +19,7 @@ export class Provider {
   /** One circuit per model served by this provider. */
   readonly breakers: BreakerSet;
   readonly #dropped: ReadonlySet<string> | undefined;
+  readonly #config: ProviderConfig;
 
   /** `onBreakerTransition` hears each model's circuit change state (the metrics do). */
   constructor(
@@ -28,6 +29,7 @@ export class Provider {
     onBreakerTransition?: (model: string, to: BreakerState) => void,
   ) {
     this.name = config.name;
+    this.#config = config;
     this.kind = kindOf(config.type);
     this.type = config.type as ProviderType;
     const connection = this.kind.connect(config, `providers[${index}]`);
@@ -69,6 +71,11 @@ export class Provider {
   /** An upstream path under the base URL's path. */
   upstreamPath(path: string): string {
     return this.basePath + path;
+  }
+
+  /** Names to price a model under, most specific first (README "Cost and budgets"): the kind's, or the model itself. */
+  priceNames(model: string): string[] {
+    return this.kind.priceNames?.(model, this.#config) ?? [model];
   }
 
   /** Sets the provider's credentials on a call about to be sent (a key, or a signature over it). */

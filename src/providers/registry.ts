@@ -1,13 +1,15 @@
 import type { ProviderKind } from './kind.ts';
 import { anthropicKind } from './kinds/anthropic/index.ts';
+import { bedrockKind } from './kinds/bedrock/index.ts';
 import { openaiKind } from './kinds/openai/index.ts';
+import { vertexKind } from './kinds/vertex/index.ts';
 
 /**
  * Every provider kind the bridge speaks, one folder each under kinds/. Config validation, record
  * types and API schemas take their lists from here: adding a kind is its folder, its prices,
  * fixtures and tests, and one line below.
  */
-export const KINDS = [openaiKind, anthropicKind] as const satisfies readonly ProviderKind[];
+export const KINDS = [openaiKind, anthropicKind, bedrockKind, vertexKind] as const satisfies readonly ProviderKind[];
 
 export type ProviderType = (typeof KINDS)[number]['type'];
 

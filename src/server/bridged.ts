@@ -56,7 +56,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
   const refuse = (message: string) => refuseHijacked(ctx, res, provider, 'invalid_request', message);
   const where = routeRequest(request);
   const target = route.target?.(where) ?? { from: 'body' as const };
-  if ('error' in target) return refuse(target.error);
+  if ('error' in target) return refuseHijacked(ctx, res, provider, target.kind ?? 'invalid_request', target.error);
   const read = readBody(api, request.body, target.from === 'body');
   if ('error' in read) return refuse(read.error);
   const { client } = read;
@@ -64,7 +64,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
   const streaming = target.from === 'path' ? target.streaming : client.body.stream === true;
   const maxOutput = api.maxOutput(client.body);
   // The first call's reservation, before anything is recorded: a refused request leaves no interception.
-  const spending = ctx.budgets.spending(ex.principal.user, model, ctx.prices.price(model));
+  const spending = ctx.budgets.spending(ex.principal.user, model, ctx.prices.price(provider.priceNames(model)));
   const refused = await spending?.reserve((request.body as Buffer).length, maxOutput);
   if (refused) {
     const { message, headers } = budgetRefusal(ctx, provider, ex.principal.user, refused);
@@ -75,7 +75,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
       metrics: ctx.metrics,
       recorder: ctx.recorder,
       sanitizer: sanitizerFor(ctx.config.recording),
-      cost: (model, usage) => ctx.prices.cost(model, api.family, usage),
+      cost: (model, usage) => ctx.prices.cost(provider.priceNames(model), api.family, usage),
       spent: (usd) => spending?.settle(usd),
     },
     {

@@ -9,7 +9,7 @@ import { openaiErrors, sendError, sendJson } from '../providers/errors.ts';
 import { abortOnClose, relayResponse } from '../providers/headers.ts';
 import type { ApiName, PassthroughRoute } from '../providers/kind.ts';
 import type { Provider } from '../providers/provider.ts';
-import { sendUpstreamFailure } from '../providers/upstream-failure.ts';
+import { credentialsRefusal, sendUpstreamFailure } from '../providers/upstream-failure.ts';
 import { bridge, routeRequest } from './bridged.ts';
 import type { AppContext } from './context.ts';
 import { refuse, refuseHijacked } from './refuse.ts';
@@ -134,6 +134,8 @@ async function passthrough(
       method: request.method as 'GET',
       signal: abort.signal,
     });
+    const refusal = await credentialsRefusal(provider, upstream);
+    if (refusal) throw refusal;
     await relayResponse(reply.raw, upstream);
   } catch (err) {
     if (abort.signal.aborted) return;

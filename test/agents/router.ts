@@ -82,6 +82,14 @@ function modelCall(api: 'anthropic' | 'openai', body: any, scenario: Scenario, r
   return `${family}/text.${ext}`;
 }
 
+/**
+ * The fixture for an Anthropic Messages body, which is also what Bedrock and Vertex carry; `stream`
+ * where the URL says it instead of the body.
+ */
+export function anthropicFixture(body: any, scenario: Scenario, stream = body?.stream === true): string {
+  return modelCall('anthropic', { ...body, stream }, scenario, anthropicToolResults(body));
+}
+
 function providerOf(request: UpstreamRequest): Routed['provider'] {
   if (request.headers['x-api-key']) return 'anthropic';
   if (request.headers.authorization) return 'openai';

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import schema from '../../schemas/config.schema.json' with { type: 'json' };
+import { KINDS } from '../../src/providers/registry.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const readme = readFileSync(resolve(ROOT, 'README.md'), 'utf8');
@@ -34,6 +35,16 @@ describe('README', () => {
         typeof node.default === 'boolean'
       ) {
         expect(row, path).toContain(`\`${String(node.default)}\``);
+      }
+    }
+  });
+
+  it("documents every provider kind's own settings", () => {
+    for (const kind of KINDS) {
+      expect(readme, kind.type).toContain(`\`${kind.type}\``);
+      for (const setting of Object.keys(kind.settings)) {
+        const row = readme.split('\n').find((line) => line.startsWith(`| \`providers[].${setting}\` |`));
+        expect(row, `README lacks a row for providers[].${setting} (${kind.type})`).toBeDefined();
       }
     }
   });

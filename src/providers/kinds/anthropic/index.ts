@@ -25,10 +25,11 @@ export const anthropicKind = {
     { methods: ['GET'], path: '/v1/models/:id' },
     { methods: ['POST'], path: '/v1/messages/count_tokens' },
   ],
-  clientSetup: (base, token) => ({
-    clients: 'Claude Code / Anthropic SDKs',
-    lines: [`export ANTHROPIC_BASE_URL=${base}`, `export ANTHROPIC_AUTH_TOKEN=${token}`],
-  }),
+  clientSetup: (url, config, token) => [
+    `Claude Code / Anthropic SDKs (provider "${config.name}"):`,
+    `  export ANTHROPIC_BASE_URL=${url}/${config.name}`,
+    `  export ANTHROPIC_AUTH_TOKEN=${token}`,
+  ],
   connect(config, at) {
     return {
       ...splitBaseUrl(config.base_url as string),

@@ -52,10 +52,11 @@ export const openaiKind = {
     },
   ],
   passthrough: OPENAI_PASSTHROUGH,
-  clientSetup: (base, token) => ({
-    clients: 'Codex / OpenAI SDKs',
-    lines: [`export OPENAI_BASE_URL=${base}/v1`, `export OPENAI_API_KEY=${token}`],
-  }),
+  clientSetup: (url, config, token) => [
+    `Codex / OpenAI SDKs (provider "${config.name}"):`,
+    `  export OPENAI_BASE_URL=${url}/${config.name}/v1`,
+    `  export OPENAI_API_KEY=${token}`,
+  ],
   connect(config, at) {
     return {
       ...splitBaseUrl(config.base_url as string),
