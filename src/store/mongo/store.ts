@@ -7,6 +7,7 @@ import {
   MongoInvalidArgumentError,
   MongoParseError,
   MongoServerError,
+  MongoWriteConcernError,
 } from 'mongodb';
 import { present } from '../../audit/present.ts';
 import type {
@@ -711,14 +712,20 @@ class MongoDocuments implements DocumentSource, DocumentSink {
 /** Server codes that mean "this document can never be stored as it is" (bad value, too large, bad field name). */
 const DOCUMENT_CODES = new Set([2, 14, 52, 55, 56, 57, 10334, 16733, 17280, 17419]);
 
+/** A write the server took but could not make as durable as asked: no fault of the documents. */
+const missedWriteConcern = (err: MongoServerError) =>
+  err instanceof MongoWriteConcernError ||
+  Boolean((err as { result?: { getWriteConcernError?(): unknown } }).result?.getWriteConcernError?.());
+
 /**
  * A refusal of the record itself: the driver could not serialise it (too large, bad keys) or
  * the server refused a document with one of DOCUMENT_CODES. Anything else — network,
- * selection, overload, unknown — is worth retrying.
+ * selection, write concern, a server out of disk, overload, unknown — is worth retrying.
  */
 function isPermanent(err: unknown): boolean {
   if (err instanceof MongoInvalidArgumentError || (err as Error).name === 'BSONError') return true;
   if (!(err instanceof MongoServerError)) return false;
+  if (missedWriteConcern(err) || err.hasErrorLabel('RetryableWriteError')) return false;
   const writeErrors = (err as { writeErrors?: unknown }).writeErrors;
   const codes = Array.isArray(writeErrors)
     ? writeErrors.map((e: { code?: number }) => e.code)

@@ -97,8 +97,22 @@ export function migrate(db: DatabaseSync): void {
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec('COMMIT');
   } catch (err) {
-    db.exec('ROLLBACK');
+    rollBack(db);
     throw err;
+  }
+}
+
+/**
+ * Ends a failed transaction, if SQLite has not already: on SQLITE_FULL, IOERR, BUSY or NOMEM it
+ * may roll back by itself, and a ROLLBACK then throws "no transaction is active" — which must
+ * never take the place of the error that caused it (the recorder tells a full disk by its code).
+ */
+function rollBack(db: DatabaseSync): void {
+  if (!db.isTransaction) return;
+  try {
+    db.exec('ROLLBACK');
+  } catch {
+    // The connection's state is SQLite's to sort out; the caller rethrows the original error.
   }
 }
 
@@ -164,7 +178,7 @@ export class EmbeddedDatabase implements SyncStore {
       this.db.exec('COMMIT');
       return result;
     } catch (err) {
-      this.db.exec('ROLLBACK');
+      rollBack(this.db);
       throw err;
     }
   }

@@ -7,8 +7,14 @@ import { EmbeddedDatabase, migrate, openDatabase } from './database.ts';
 import { PageReader } from './pages.ts';
 import { type Call, type Request, type Response, revive, run } from './protocol.ts';
 
-/** SQLite result codes (primary) that describe a passing condition, not a bad record. */
-const TRANSIENT = new Set([5 /* BUSY */, 6 /* LOCKED */, 7 /* NOMEM */, 10 /* IOERR */, 13 /* FULL */, 14, 15]);
+/**
+ * SQLite result codes (primary) that describe a passing condition, not a bad record: a full
+ * disk, an I/O error, a file system remounted read-only, a lock, memory (README "Reliability").
+ */
+const TRANSIENT = new Set([
+  5 /* BUSY */, 6 /* LOCKED */, 7 /* NOMEM */, 8 /* READONLY */, 10 /* IOERR */, 13 /* FULL */, 14 /* CANTOPEN */,
+  15 /* PROTOCOL */,
+]);
 
 /** Reads that may run on a reader connection; everything else goes to the one writer. */
 const READS = new Set([
