@@ -1,6 +1,7 @@
 import {
   closeSync,
   fdatasync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -129,31 +130,88 @@ export class Journal {
    * on a file error (disk full, too many open files): the caller decides, the process never crashes.
    */
   append(ops: readonly RecordOp[]): Entry[] {
-    if (!ops.length) return [];
-    if (this.#fd === undefined || this.#offset >= SEGMENT_BYTES) this.#rotate();
     const lines = ops.map(encodeOp);
+    const ends = this.appendLines(lines);
+    return ends.map((end, i) => ({ op: ops[i] as RecordOp, line: lines[i] as string, end }));
+  }
+
+  /**
+   * Appends records already encoded (codec.ts), in one write; returns where each ends. All or
+   * nothing: a write the disk took only part of is cut off again, so a failed append leaves no
+   * torn line for the next one to be glued to.
+   */
+  appendLines(lines: readonly string[]): Position[] {
+    if (!lines.length) return [];
+    if (this.#fd === undefined || this.#offset >= SEGMENT_BYTES) this.#rotate();
+    const fd = this.#fd as number;
     const buffer = Buffer.from(`${lines.join('\n')}\n`);
-    for (let written = 0; written < buffer.length; ) {
-      written += writeSync(this.#fd as number, buffer, written, buffer.length - written);
+    try {
+      for (let written = 0; written < buffer.length; ) {
+        written += writeSync(fd, buffer, written, buffer.length - written);
+      }
+    } catch (err) {
+      this.#cutBack(fd);
+      throw err;
     }
     this.#dirty = true;
-    const entries: Entry[] = [];
+    const ends: Position[] = [];
     let offset = this.#offset;
-    lines.forEach((line, i) => {
+    for (const line of lines) {
       offset += Buffer.byteLength(line) + 1;
-      entries.push({ op: ops[i] as RecordOp, line, end: { segment: this.#segment, offset } });
-    });
+      ends.push({ segment: this.#segment, offset });
+    }
     this.#offset += buffer.length;
-    return entries;
+    return ends;
+  }
+
+  /** Removes the part of a failed write that reached the file; if even that fails, the next append starts a new segment. */
+  #cutBack(fd: number): void {
+    try {
+      ftruncateSync(fd, this.#offset);
+    } catch {
+      // A reader skips the torn last line; whole lines before it are records the caller still
+      // holds and appends again later: read twice, written once (records are idempotent).
+      this.#leave();
+    }
   }
 
   #rotate(): void {
-    if (this.#fd !== undefined) {
-      closeSync(this.#fd);
-      this.#segment++;
-    }
+    if (this.#fd !== undefined) this.#leave();
     this.#fd = openSync(join(this.dir, segmentName(this.#segment)), 'a', 0o600);
     this.#offset = 0;
+  }
+
+  /** Closes the current segment; the next append opens the one after it. */
+  #leave(): void {
+    const caughtUp = !before(this.#checkpoint, this.end);
+    const fd = this.#fd;
+    this.#fd = undefined; // never written again, even if closing it fails
+    this.#segment++;
+    this.#offset = 0;
+    if (caughtUp) this.#checkpoint = this.end; // nothing was pending: the store has everything before the new segment
+    if (fd === undefined) return;
+    try {
+      closeSync(fd);
+    } catch {}
+  }
+
+  /**
+   * Frees the disk space of records the store has all taken: when nothing is pending, the
+   * current segment is closed and every segment deleted. Without it a journal whose store keeps
+   * up still fills a small disk, as a segment is only left at SEGMENT_BYTES. Returns whether
+   * anything was freed.
+   */
+  reclaim(): boolean {
+    if (before(this.#checkpoint, this.end)) return false;
+    if (this.#fd !== undefined) this.#leave();
+    const shipped = this.segments().filter((n) => n < this.#segment);
+    for (const n of shipped) {
+      try {
+        rmSync(this.#path(n), { force: true });
+      } catch {}
+    }
+    this.#save();
+    return shipped.length > 0;
   }
 
   #sync(): void {

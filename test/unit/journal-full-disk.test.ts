@@ -1,0 +1,68 @@
+/**
+ * The journal on a real full file system (a small one mounted for the test; root only): a
+ * failed append leaves no torn line behind, and records the store has all taken give their
+ * space back.
+ */
+import { randomUUID } from 'node:crypto';
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Journal } from '../../src/recorder/journal.ts';
+import type { RecordOp } from '../../src/recorder/records.ts';
+import { prompt } from '../helpers/record-store.ts';
+import { cannotMountSmallFs, fill, mountSmallFs, type SmallFs } from '../helpers/small-fs.ts';
+
+const skip = cannotMountSmallFs();
+const mounted: SmallFs[] = [];
+afterAll(() => {
+  for (const fs of mounted) fs.unmount();
+});
+
+const prompts = (n: number, bytes: number): RecordOp[] =>
+  Array.from({ length: n }, () => prompt(randomUUID(), 'x'.repeat(bytes)));
+const ids = (entries: Array<{ op: RecordOp }>) => entries.map(({ op }) => (op as { doc: { _id: string } }).doc._id);
+const idsOf = (ops: RecordOp[]) => ops.map((op) => (op as { doc: { _id: string } }).doc._id);
+
+describe.skipIf(skip)(`journal on a full disk${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  it.each(['tmpfs', 'ext4'] as const)(
+    'on %s: a failed append is all or nothing; the next record starts a line of its own',
+    (kind) => {
+      const fs = mountSmallFs(4, kind);
+      mounted.push(fs);
+      const journal = new Journal(join(fs.dir, 'journal'));
+      const first = prompts(3, 1000);
+      journal.append(first);
+      const filler = join(fs.dir, 'filler');
+      fill(fs, filler, 100 * 1024);
+      const end = journal.end;
+      expect(() => journal.append(prompts(4, 60_000))).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+      expect(journal.end).toEqual(end);
+
+      rmSync(filler);
+      const later = prompts(2, 1000);
+      journal.append(later);
+      const read = journal.read({ segment: 0, offset: 0 }, 100);
+      expect(ids(read)).toEqual(idsOf([...first, ...later])); // nothing of the failed batch, nothing glued
+      journal.close();
+    },
+  );
+
+  it('gives back the space of records the store has all taken when the disk is full', () => {
+    const fs = mountSmallFs(4, 'tmpfs');
+    mounted.push(fs);
+    const journal = new Journal(join(fs.dir, 'journal'));
+    journal.append(prompts(30, 60_000)); // ~1.8 MB, all in the live segment
+    fill(fs, join(fs.dir, 'filler'));
+    expect(() => journal.append(prompts(1, 60_000))).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+    expect(journal.reclaim()).toBe(false); // the store has not taken them: nothing may go
+
+    journal.commit(journal.end);
+    expect(journal.reclaim()).toBe(true);
+    expect(fs.free()).toBeGreaterThan(1_500_000);
+    const next = prompts(1, 60_000);
+    journal.append(next);
+    expect(ids(journal.read(journal.checkpoint, 10))).toEqual(idsOf(next));
+    expect(readdirSync(join(fs.dir, 'journal')).filter((n) => n.endsWith('.ndjson'))).toHaveLength(1);
+    journal.close();
+  });
+});
