@@ -35,8 +35,10 @@ export interface Entry {
 export const before = (a: Position, b: Position) =>
   a.segment < b.segment || (a.segment === b.segment && a.offset < b.offset);
 
-/** A new segment starts once the current one is this large. */
+/** A new segment starts once the current one is this large… */
 const SEGMENT_BYTES = 32 * 1024 * 1024;
+/** …or this large, once the store has taken everything in it. */
+const SHIPPED_SEGMENT_BYTES = 1024 * 1024;
 /** fdatasync at most this often: what power loss can cost. */
 const SYNC_INTERVAL_MS = 100;
 /** The checkpoint file is rewritten at most this often (a stale one only replays records, which are idempotent). */
@@ -205,13 +207,17 @@ export class Journal {
     if (before(this.#checkpoint, this.end)) return false;
     if (this.#fd !== undefined) this.#leave();
     const shipped = this.segments().filter((n) => n < this.#segment);
-    for (const n of shipped) {
-      try {
-        rmSync(this.#path(n), { force: true });
-      } catch {}
-    }
+    for (const n of shipped) this.#remove(n);
     this.#save();
     return shipped.length > 0;
+  }
+
+  #remove(segment: number): void {
+    try {
+      rmSync(this.#path(segment), { force: true });
+    } catch {
+      // Left for the next checkpoint save to delete.
+    }
   }
 
   #sync(): void {
@@ -268,11 +274,17 @@ export class Journal {
   /**
    * The store has everything before `position`. The file is rewritten at most every
    * CHECKPOINT_INTERVAL_MS (and at close), so a busy shipper does not pay a file write per
-   * batch; segments wholly behind it are deleted when it moves past them.
+   * batch; segments wholly behind it are deleted when it moves past them. When the store has
+   * everything and the segment has grown past SHIPPED_SEGMENT_BYTES, the segment is left, so
+   * its space comes back: a store that keeps up never lets shipped records fill a small disk.
    */
   commit(position: Position): void {
     if (!before(this.#checkpoint, position)) return;
     this.#checkpoint = position;
+    if (this.#fd !== undefined && this.#offset >= SHIPPED_SEGMENT_BYTES && !before(position, this.end)) {
+      this.#leave();
+      this.#remove(this.#segment - 1); // safe before the checkpoint is saved: a replay skips a missing segment
+    }
     if (Date.now() - this.#savedAt >= CHECKPOINT_INTERVAL_MS) this.#save();
   }
 
