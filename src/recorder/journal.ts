@@ -37,7 +37,7 @@ export const before = (a: Position, b: Position) =>
 
 /** A new segment starts once the current one is this large… */
 const SEGMENT_BYTES = 32 * 1024 * 1024;
-/** …or this large, once the store has taken everything in it. */
+/** …or once the store has taken this much of it. */
 const SHIPPED_SEGMENT_BYTES = 1024 * 1024;
 /** fdatasync at most this often: what power loss can cost. */
 const SYNC_INTERVAL_MS = 100;
@@ -274,17 +274,19 @@ export class Journal {
   /**
    * The store has everything before `position`. The file is rewritten at most every
    * CHECKPOINT_INTERVAL_MS (and at close), so a busy shipper does not pay a file write per
-   * batch; segments wholly behind it are deleted when it moves past them. When the store has
-   * everything and the segment has grown past SHIPPED_SEGMENT_BYTES, the segment is left, so
-   * its space comes back: a store that keeps up never lets shipped records fill a small disk.
+   * batch; segments wholly behind the checkpoint are deleted as it moves past them (safe before
+   * the file is rewritten: a replay skips a missing segment). Once the store has taken
+   * SHIPPED_SEGMENT_BYTES of the segment being written, later records go to a new one, so the
+   * space comes back soon: a store that keeps up never lets shipped records fill a small disk.
    */
   commit(position: Position): void {
     if (!before(this.#checkpoint, position)) return;
+    const from = this.#checkpoint.segment;
     this.#checkpoint = position;
-    if (this.#fd !== undefined && this.#offset >= SHIPPED_SEGMENT_BYTES && !before(position, this.end)) {
+    if (this.#fd !== undefined && position.segment === this.#segment && position.offset >= SHIPPED_SEGMENT_BYTES) {
       this.#leave();
-      this.#remove(this.#segment - 1); // safe before the checkpoint is saved: a replay skips a missing segment
     }
+    for (let n = from; n < this.#checkpoint.segment; n++) this.#remove(n);
     if (Date.now() - this.#savedAt >= CHECKPOINT_INTERVAL_MS) this.#save();
   }
 

@@ -331,6 +331,8 @@ export class JournalRecorder implements Recorder {
       this.#stats.written += batch.size;
       this.#journal.commit(batch.end);
       if (!this.#fromDisk) this.#queue.splice(0, batch.size);
+      // Everything journaled is in the store: a journal that failed for want of space can give some back now.
+      if (this.#health.journal && !this.#behind()) this.#journalRetryAt = 0;
       if (Date.now() >= this.#stopAt) return; // shutting down: the rest stays in the journal
       // What arrived during the write waits for the tick unless it fills a batch: fewer, fuller writes.
       if (!drain && !this.#fromDisk && this.#queue.length < BATCH_SIZE) return;

@@ -47,15 +47,19 @@ describe.skipIf(skip)(`journal on a full disk${skip ? ` (skipped: ${skip})` : ''
     },
   );
 
-  it('never fills a small disk with records the store keeps up with', () => {
+  it('never fills a small disk with records the store keeps up with, even a little behind', () => {
     const fs = mountSmallFs(4, 'tmpfs');
     mounted.push(fs);
     const journal = new Journal(join(fs.dir, 'journal'));
+    let taken = journal.end;
     for (let i = 0; i < 200; i++) {
-      journal.append(prompts(1, 60_000)); // 12 MB in all, on a 4 MB disk
-      journal.commit(journal.end);
+      const [entry] = journal.append(prompts(1, 60_000)); // 12 MB in all, on a 4 MB disk
+      journal.commit(taken); // the store has everything but the record just written
+      taken = entry?.end ?? taken;
     }
-    expect(fs.free()).toBeGreaterThan(2_500_000);
+    expect(fs.free()).toBeGreaterThan(2_000_000);
+    journal.commit(taken);
+    expect(journal.read(journal.checkpoint, 10)).toEqual([]);
     journal.close();
   });
 
