@@ -71,8 +71,9 @@ export class Journal {
     const segments = this.segments();
     this.#checkpoint = this.#readCheckpoint() ?? { segment: segments[0] ?? 1, offset: 0 };
     this.#saved = this.#checkpoint;
-    // Never append to a segment a previous run left (its last line may be torn): start a new one.
-    this.#segment = Math.max(0, ...segments) + 1;
+    // Never append to a segment a previous run left (its last line may be torn): start a new one,
+    // past the checkpoint too (it may name a segment never created, every one before it deleted).
+    this.#segment = Math.max(0, this.#checkpoint.segment, ...segments) + 1;
     this.#syncTimer = setInterval(() => {
       this.#sync();
       if (Date.now() - this.#savedAt >= CHECKPOINT_INTERVAL_MS) this.#save();
