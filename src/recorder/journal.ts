@@ -200,9 +200,9 @@ export class Journal {
 
   /**
    * Frees the disk space of records the store has all taken: when nothing is pending, the
-   * current segment is closed and every segment deleted. Without it a journal whose store keeps
-   * up still fills a small disk, as a segment is only left at SEGMENT_BYTES. Returns whether
-   * anything was freed.
+   * current segment is closed and every segment deleted. The last resort of an append that met a
+   * full disk (commit leaves a segment only past SHIPPED_SEGMENT_BYTES). Returns whether
+   * anything was deleted.
    */
   reclaim(): boolean {
     if (before(this.#checkpoint, this.end)) return false;
