@@ -192,7 +192,8 @@ describe.skipIf(skip)(`a full disk under data_dir${skip ? ` (skipped: ${skip})` 
         }
 
         // The real SDKs read it as their provider's 503.
-        const { url, token } = { url: r.bridge.url, token: r.token };
+        const { url } = r.bridge;
+        const { token } = r;
         const anthropic = new Anthropic({ baseURL: `${url}/anthropic`, apiKey: token, maxRetries: 0 });
         await expect(
           anthropic.messages.create({
@@ -279,6 +280,8 @@ describe.skipIf(skip)(`a full disk under data_dir${skip ? ` (skipped: ${skip})` 
         const unrecorded = scrape.value('aibridge_unrecorded_interceptions_total');
         expect(unrecorded).toBeGreaterThan(0);
         expect(unrecorded).toBeLessThan(45);
+        // Each of its records is dropped; none of the others'.
+        expect(scrape.value('aibridge_recorder_dropped_records_total')).toBeGreaterThanOrEqual(unrecorded);
         expect(scrape.value('aibridge_refused_requests_total', { reason: 'unrecordable' })).toBe(0);
         expect((await readyz(r.bridge.url)).status).toBe(503);
 
