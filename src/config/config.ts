@@ -27,6 +27,8 @@ export interface RecordingConfig {
   max_field_bytes: string | number;
   /** Extra redaction regexes (JS syntax, optional leading `(?i)`), checked at load. */
   redact: string[];
+  /** New bridged requests while the journal cannot be written: 503, or served (README "Reliability"). */
+  on_failure: 'refuse' | 'serve';
 }
 
 /** A `pricing:` entry: USD per million tokens for a model name or `*`/`?` glob (SPEC §13). */

@@ -26,7 +26,8 @@ export type RefusalReason =
   | 'auth_unavailable'
   | 'not_configured'
   | 'circuit_open'
-  | 'loop';
+  | 'loop'
+  | 'unrecordable';
 
 /** The gauge value of each circuit state: the worse, the higher. */
 const BREAKER_STATE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
@@ -277,6 +278,11 @@ export class Metrics {
         'aibridge_recorder_journal_errors_total',
         'Journal appends that failed (disk full, no file handles).',
         'journalErrors',
+      ],
+      [
+        'aibridge_unrecorded_interceptions_total',
+        'Interceptions some of whose records were lost: the journal could not be written and memory was full.',
+        'unrecorded',
       ],
     ] as const) {
       new Counter({

@@ -1,6 +1,7 @@
 import {
   closeSync,
   fdatasync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -34,8 +35,10 @@ export interface Entry {
 export const before = (a: Position, b: Position) =>
   a.segment < b.segment || (a.segment === b.segment && a.offset < b.offset);
 
-/** A new segment starts once the current one is this large. */
+/** A new segment starts once the current one is this large… */
 const SEGMENT_BYTES = 32 * 1024 * 1024;
+/** …or once the store has taken this much of it. */
+const SHIPPED_SEGMENT_BYTES = 1024 * 1024;
 /** fdatasync at most this often: what power loss can cost. */
 const SYNC_INTERVAL_MS = 100;
 /** The checkpoint file is rewritten at most this often (a stale one only replays records, which are idempotent). */
@@ -68,8 +71,9 @@ export class Journal {
     const segments = this.segments();
     this.#checkpoint = this.#readCheckpoint() ?? { segment: segments[0] ?? 1, offset: 0 };
     this.#saved = this.#checkpoint;
-    // Never append to a segment a previous run left (its last line may be torn): start a new one.
-    this.#segment = Math.max(0, ...segments) + 1;
+    // Never append to a segment a previous run left (its last line may be torn): start a new one,
+    // past the checkpoint too (it may name a segment never created, every one before it deleted).
+    this.#segment = Math.max(0, this.#checkpoint.segment, ...segments) + 1;
     this.#syncTimer = setInterval(() => {
       this.#sync();
       if (Date.now() - this.#savedAt >= CHECKPOINT_INTERVAL_MS) this.#save();
@@ -129,31 +133,92 @@ export class Journal {
    * on a file error (disk full, too many open files): the caller decides, the process never crashes.
    */
   append(ops: readonly RecordOp[]): Entry[] {
-    if (!ops.length) return [];
-    if (this.#fd === undefined || this.#offset >= SEGMENT_BYTES) this.#rotate();
     const lines = ops.map(encodeOp);
+    const ends = this.appendLines(lines);
+    return ends.map((end, i) => ({ op: ops[i] as RecordOp, line: lines[i] as string, end }));
+  }
+
+  /**
+   * Appends records already encoded (codec.ts), in one write; returns where each ends. All or
+   * nothing: a write the disk took only part of is cut off again, so a failed append leaves no
+   * torn line for the next one to be glued to.
+   */
+  appendLines(lines: readonly string[]): Position[] {
+    if (!lines.length) return [];
+    if (this.#fd === undefined || this.#offset >= SEGMENT_BYTES) this.#rotate();
+    const fd = this.#fd as number;
     const buffer = Buffer.from(`${lines.join('\n')}\n`);
-    for (let written = 0; written < buffer.length; ) {
-      written += writeSync(this.#fd as number, buffer, written, buffer.length - written);
+    try {
+      for (let written = 0; written < buffer.length; ) {
+        written += writeSync(fd, buffer, written, buffer.length - written);
+      }
+    } catch (err) {
+      this.#cutBack(fd);
+      throw err;
     }
     this.#dirty = true;
-    const entries: Entry[] = [];
+    const ends: Position[] = [];
     let offset = this.#offset;
-    lines.forEach((line, i) => {
+    for (const line of lines) {
       offset += Buffer.byteLength(line) + 1;
-      entries.push({ op: ops[i] as RecordOp, line, end: { segment: this.#segment, offset } });
-    });
+      ends.push({ segment: this.#segment, offset });
+    }
     this.#offset += buffer.length;
-    return entries;
+    return ends;
+  }
+
+  /** Removes the part of a failed write that reached the file; if even that fails, the next append starts a new segment. */
+  #cutBack(fd: number): void {
+    try {
+      ftruncateSync(fd, this.#offset);
+    } catch {
+      // A reader skips the torn last line; whole lines before it are records the caller still
+      // holds and appends again later: read twice, written once (records are idempotent).
+      this.#leave();
+    }
   }
 
   #rotate(): void {
-    if (this.#fd !== undefined) {
-      closeSync(this.#fd);
-      this.#segment++;
-    }
+    if (this.#fd !== undefined) this.#leave();
     this.#fd = openSync(join(this.dir, segmentName(this.#segment)), 'a', 0o600);
     this.#offset = 0;
+  }
+
+  /** Closes the current segment; the next append opens the one after it. */
+  #leave(): void {
+    const caughtUp = !before(this.#checkpoint, this.end);
+    const fd = this.#fd;
+    this.#fd = undefined; // never written again, even if closing it fails
+    this.#segment++;
+    this.#offset = 0;
+    if (caughtUp) this.#checkpoint = this.end; // nothing was pending: the store has everything before the new segment
+    if (fd === undefined) return;
+    try {
+      closeSync(fd);
+    } catch {}
+  }
+
+  /**
+   * Frees the disk space of records the store has all taken: when nothing is pending, the
+   * current segment is closed and every segment deleted. The last resort of an append that met a
+   * full disk (commit leaves a segment only past SHIPPED_SEGMENT_BYTES). Returns whether
+   * anything was deleted.
+   */
+  reclaim(): boolean {
+    if (before(this.#checkpoint, this.end)) return false;
+    if (this.#fd !== undefined) this.#leave();
+    const shipped = this.segments().filter((n) => n < this.#segment);
+    for (const n of shipped) this.#remove(n);
+    this.#save();
+    return shipped.length > 0;
+  }
+
+  #remove(segment: number): void {
+    try {
+      rmSync(this.#path(segment), { force: true });
+    } catch {
+      // Left for the next checkpoint save to delete.
+    }
   }
 
   #sync(): void {
@@ -210,11 +275,19 @@ export class Journal {
   /**
    * The store has everything before `position`. The file is rewritten at most every
    * CHECKPOINT_INTERVAL_MS (and at close), so a busy shipper does not pay a file write per
-   * batch; segments wholly behind it are deleted when it moves past them.
+   * batch; segments wholly behind the checkpoint are deleted as it moves past them (safe before
+   * the file is rewritten: a replay skips a missing segment). Once the store has taken
+   * SHIPPED_SEGMENT_BYTES of the segment being written, later records go to a new one, so the
+   * space comes back soon: a store that keeps up never lets shipped records fill a small disk.
    */
   commit(position: Position): void {
     if (!before(this.#checkpoint, position)) return;
+    const from = this.#checkpoint.segment;
     this.#checkpoint = position;
+    if (this.#fd !== undefined && position.segment === this.#segment && position.offset >= SHIPPED_SEGMENT_BYTES) {
+      this.#leave();
+    }
+    for (let n = from; n < this.#checkpoint.segment; n++) this.#remove(n);
     if (Date.now() - this.#savedAt >= CHECKPOINT_INTERVAL_MS) this.#save();
   }
 

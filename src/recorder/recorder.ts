@@ -1,15 +1,20 @@
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../observability/logger.ts';
 import { decodeOp, encodeOp } from '../store/codec.ts';
 import type { InterceptionRecord, RecordOp } from '../store/records.ts';
 import type { Store } from '../store/store.ts';
+import { failureCause } from './failure-cause.ts';
+import { type RecordingFailure, RecordingHealth } from './health.ts';
 import { before, type Entry, Journal, type Position } from './journal.ts';
 import type { Recorder } from './recorder-port.ts';
+import { Unjournaled } from './unjournaled.ts';
 
 export interface RecorderStats {
   /** Records not yet in the store: held, buffered or queued in memory. */
   pending: number;
+  /** Records the journal could not take, waiting in memory (in order) until it can. */
+  unjournaled: number;
   /** Bytes of journal the store has not taken yet. */
   backlogBytes: number;
   /** True while the store is behind and records are shipped from the journal on disk. */
@@ -21,7 +26,9 @@ export interface RecorderStats {
   deadLettered: number;
   /** Records lost: only when the journal could not be written and memory was full too. */
   dropped: number;
-  /** Journal appends that failed (disk full, too many open files). */
+  /** Interceptions any of whose records were lost (counted once each). */
+  unrecorded: number;
+  /** Journal appends that failed (disk full, too many open files), retries included. */
   journalErrors: number;
 }
 
@@ -38,6 +45,10 @@ const BATCH_SIZE = 1_000;
 const HOLD_MS = 1_000;
 /** Journaled records kept in memory for shipping; beyond it they are read back from disk. */
 const MAX_MEMORY = 20_000;
+/** While the journal cannot be written, how often it is tried again. */
+const JOURNAL_RETRY_MS = 500;
+/** Records held while the journal could not be written go back into it in writes of about this much text. */
+const REJOIN_CHARS = 4 * 1024 * 1024;
 
 interface Held {
   ops: RecordOp[];
@@ -55,17 +66,20 @@ interface Queued {
   end: Position;
 }
 
-/** A batch to ship, and where its last record ends in the journal (null: not journaled). */
+/** A batch to ship, and where its last record ends in the journal. */
 interface Batch {
   size: number;
-  lines: string[] | undefined;
+  lines: string[];
   ops(): RecordOp[];
-  end: Position | null;
+  end: Position;
 }
 
 const TICK_MS = 50;
 /** Interception ends that may start a shipping pass of their own, per second; beyond, the tick gathers them. */
 const PROMPT_SHIPS_PER_SECOND = 20;
+
+/** The dead-letter file could not be written: the record stays where it was, and is tried again. */
+class DeadLetterUnwritable extends Error {}
 
 const queuedBatch = (queued: Queued[]): Batch => ({
   size: queued.length,
@@ -75,7 +89,7 @@ const queuedBatch = (queued: Queued[]): Batch => ({
 });
 
 /**
- * Takes records from the request path without waiting, and loses none (SPEC §6):
+ * Takes records from the request path without waiting, and loses none (README "Reliability"):
  *  - an interception's records are held together until it ends (or for `holdMs`), so a
  *    short request becomes inserts only — its start and end merged into one document;
  *  - they are appended to the journal synchronously when it ends, so they are on local disk
@@ -83,6 +97,8 @@ const queuedBatch = (queued: Queued[]): Batch => ({
  *  - a shipper writes them to the store in batches and moves the journal's checkpoint on.
  *    While the store is down or behind, records wait in the journal and are read back from
  *    disk in order; a record the store refuses for good goes to data_dir/dead-letter.
+ *  - when the journal cannot be written (disk full, I/O error), records wait in memory, in
+ *    order and bounded, and go back into it first once it can; `failure()` says why meanwhile.
  */
 export class JournalRecorder implements Recorder {
   readonly #store: Store;
@@ -94,8 +110,10 @@ export class JournalRecorder implements Recorder {
   #queue: Queued[] = [];
   /** Whether the store takes only objects: then the queue keeps them (else the lines do). */
   readonly #keepOps: boolean;
-  /** Records the journal could not take: in memory only, shipped after the journaled ones. */
-  #volatile: RecordOp[] = [];
+  /** Records the journal could not take: in memory only, appended to it before anything newer. */
+  readonly #unjournaled = new Unjournaled();
+  #journalRetryAt = 0;
+  readonly #health: RecordingHealth;
   #fromDisk = true; // a previous run may have left records; the first pass reads the journal
   readonly #timer: NodeJS.Timeout;
   #shipping: Promise<void> | undefined;
@@ -107,11 +125,12 @@ export class JournalRecorder implements Recorder {
   #closed = false;
   /** Shutdown deadline: shipping stops after the batch in hand once it has passed. */
   #stopAt = Number.POSITIVE_INFINITY;
-  readonly #stats = { journaled: 0, written: 0, deadLettered: 0, dropped: 0, journalErrors: 0 };
+  readonly #stats = { journaled: 0, written: 0, deadLettered: 0, journalErrors: 0 };
 
   constructor(store: Store, log: Logger, options: RecorderOptions) {
     this.#store = store;
     this.#log = log;
+    this.#health = new RecordingHealth(log);
     this.#journal = new Journal(options.journalDir ?? join(options.dataDir, 'journal'));
     this.#deadLetterDir = join(options.dataDir, 'dead-letter');
     this.#keepOps = !store.records.writeLines;
@@ -155,15 +174,28 @@ export class JournalRecorder implements Recorder {
     let held = 0;
     for (const h of this.#held.values()) held += h.ops.length;
     const journal = this.#journal;
+    const unjournaled = this.#unjournaled;
     return {
-      pending: held + this.#buffer.length + this.#queue.length + this.#volatile.length,
+      pending: held + this.#buffer.length + this.#queue.length + unjournaled.size,
+      unjournaled: unjournaled.size,
       // Read when asked (it lists the journal's files): a scrape reads every other figure too.
       get backlogBytes() {
         return journal.backlogBytes;
       },
       fromDisk: this.#fromDisk,
       ...this.#stats,
+      dropped: unjournaled.dropped,
+      unrecorded: unjournaled.unrecorded,
     };
+  }
+
+  /**
+   * Why records cannot be kept right now, or undefined while they can: the journal cannot be
+   * appended (new requests are then refused or served unrecorded, `recording.on_failure`), or
+   * the store has refused writes for a passing cause for longer than a short grace.
+   */
+  failure(): RecordingFailure | undefined {
+    return this.#health.failure();
   }
 
   /** Releases interceptions held past `holdMs` (long streams), journals the buffer, ships. */
@@ -175,35 +207,77 @@ export class JournalRecorder implements Recorder {
       this.#buffer.push(...held.ops);
     }
     this.#flushBuffer();
+    this.#health.tick();
     this.#kick();
   }
 
-  #flushBuffer(): void {
-    if (!this.#buffer.length) return;
+  /**
+   * Journals what is buffered, after anything held while the journal could not be written. A
+   * file error never crashes: the records wait in memory, and while they do, new ones join them
+   * (order kept) until the next try, at most every JOURNAL_RETRY_MS — or now, when `force`d.
+   */
+  #flushBuffer(force = false): void {
+    if (!this.#buffer.length && !this.#unjournaled.size) return;
     const ops = this.#buffer;
     this.#buffer = [];
-    let entries: Entry[];
-    try {
-      entries = this.#journal.append(ops);
-      this.#stats.journaled += ops.length;
-    } catch (err) {
-      // Never crash on a file error: keep the records in memory and say so, once per burst.
-      if (this.#stats.journalErrors++ % 1_000 === 0)
-        this.#log.error({ err: (err as Error).message, records: ops.length }, 'recorder: journal append failed');
-      this.#volatile.push(...ops);
-      const excess = this.#volatile.length - MAX_MEMORY;
-      if (excess > 0) {
-        this.#volatile.splice(0, excess);
-        this.#stats.dropped += excess;
-      }
+    const failing = this.#health.journal !== undefined;
+    if (failing && !force && Date.now() < this.#journalRetryAt) {
+      this.#hold(ops);
       return;
     }
+    let entries: Entry[];
+    let rejoined = 0;
+    try {
+      rejoined = this.#rejoin();
+      entries = this.#append(() => this.#journal.append(ops));
+      this.#stats.journaled += ops.length;
+    } catch (err) {
+      this.#stats.journalErrors++;
+      this.#journalRetryAt = Date.now() + JOURNAL_RETRY_MS;
+      this.#health.journalFailed(failureCause(err), err, this.#unjournaled.size + ops.length);
+      this.#hold(ops);
+      return;
+    }
+    if (failing) this.#health.journalRecovered(rejoined);
     if (this.#fromDisk) return; // the shipper reads them back from the journal
     for (const { line, op, end } of entries) this.#queue.push({ line, op: this.#keepOps ? op : undefined, end });
     if (this.#queue.length > MAX_MEMORY) {
       // The store is behind: stop holding journaled records in memory; ship from disk.
       this.#queue = [];
       this.#fromDisk = true;
+    }
+  }
+
+  #hold(ops: RecordOp[]): void {
+    if (ops.length) this.#unjournaled.hold(ops, ops.map(encodeOp));
+  }
+
+  /**
+   * Appends the records held while the journal could not be written, oldest first; from the
+   * first one in, the shipper reads the journal again (they come after everything in it).
+   * Throws when the journal fails again; what it took by then is no longer held.
+   */
+  #rejoin(): number {
+    let rejoined = 0;
+    while (this.#unjournaled.size) {
+      const lines = this.#unjournaled.peek(REJOIN_CHARS);
+      this.#append(() => this.#journal.appendLines(lines));
+      this.#unjournaled.release(lines.length);
+      this.#stats.journaled += lines.length;
+      rejoined += lines.length;
+      this.#queue = [];
+      this.#fromDisk = true;
+    }
+    return rejoined;
+  }
+
+  /** A journal append; when it fails, the space of records the store has all taken is freed and it is tried once more. */
+  #append<T>(write: () => T): T {
+    try {
+      return write();
+    } catch (err) {
+      if (!this.#journal.reclaim()) throw err;
+      return write();
     }
   }
 
@@ -229,7 +303,7 @@ export class JournalRecorder implements Recorder {
     });
   }
 
-  /** The next batch in journal order: from disk while behind, else from memory; then volatile ones. */
+  /** The next batch in journal order: from disk while behind, else from memory. */
   #next(): Batch | undefined {
     if (this.#fromDisk) {
       const read = this.#journal.read(this.#journal.checkpoint, BATCH_SIZE);
@@ -239,10 +313,6 @@ export class JournalRecorder implements Recorder {
       this.#fromDisk = false;
     }
     if (this.#queue.length) return queuedBatch(this.#queue.slice(0, BATCH_SIZE));
-    if (this.#volatile.length) {
-      const ops = this.#volatile.slice(0, BATCH_SIZE);
-      return { size: ops.length, lines: undefined, ops: () => ops, end: null };
-    }
     return undefined;
   }
 
@@ -253,17 +323,16 @@ export class JournalRecorder implements Recorder {
       } catch (err) {
         this.#backoffMs = Math.min(Math.max(this.#backoffMs * 2, 250), 5_000);
         this.#retryAt = Date.now() + this.#backoffMs;
-        this.#log.warn({ err: (err as Error).message, ...this.stats() }, 'recorder: store write failed; will retry');
+        this.#health.storeFailed(err instanceof DeadLetterUnwritable ? err.message : failureCause(err), err);
         return;
       }
       this.#backoffMs = 0;
+      this.#health.storeRecovered();
       this.#stats.written += batch.size;
-      if (batch.end === null) {
-        this.#volatile.splice(0, batch.size);
-      } else {
-        this.#journal.commit(batch.end);
-        if (!this.#fromDisk) this.#queue.splice(0, batch.size);
-      }
+      this.#journal.commit(batch.end);
+      if (!this.#fromDisk) this.#queue.splice(0, batch.size);
+      // Everything journaled is in the store: a journal that failed for want of space can give some back now.
+      if (this.#health.journal && !this.#behind()) this.#journalRetryAt = 0;
       if (Date.now() >= this.#stopAt) return; // shutting down: the rest stays in the journal
       // What arrived during the write waits for the tick unless it fills a batch: fewer, fuller writes.
       if (!drain && !this.#fromDisk && this.#queue.length < BATCH_SIZE) return;
@@ -275,10 +344,10 @@ export class JournalRecorder implements Recorder {
    * thread for the cost of a copy) — and when the store refuses it for good, writes one by one
    * and sets the refused aside.
    */
-  async #write(batch: Batch): Promise<void> {
+  async #write(batch: Pick<Batch, 'lines' | 'ops'>): Promise<void> {
     const records = this.#store.records;
     try {
-      await (batch.lines && records.writeLines ? records.writeLines(batch.lines) : records.write(batch.ops()));
+      await (records.writeLines ? records.writeLines(batch.lines) : records.write(batch.ops()));
       return;
     } catch (err) {
       if (!(await this.#refusedForGood(err))) throw err;
@@ -298,38 +367,56 @@ export class JournalRecorder implements Recorder {
     return this.#store.isPermanent(err) && (await this.#store.ping().catch(() => false));
   }
 
+  /** Sets a record aside in data_dir/dead-letter; throws DeadLetterUnwritable when the file cannot take it. */
   #deadLetter(op: RecordOp, err: Error): void {
     const at = new Date();
     const id = op.kind === 'interception_ended' ? op.id : op.doc._id;
+    const file = join(this.#deadLetterDir, `${at.toISOString().slice(0, 10)}.ndjson`);
     try {
       mkdirSync(this.#deadLetterDir, { recursive: true, mode: 0o700 });
-      const file = join(this.#deadLetterDir, `${at.toISOString().slice(0, 10)}.ndjson`);
-      appendFileSync(file, `${JSON.stringify({ at, error: err.message, op: JSON.parse(encodeOp(op)) })}\n`, {
-        mode: 0o600,
-      });
-      this.#stats.deadLettered++;
-      this.#log.error(
-        { kind: op.kind, id, err: err.message, file },
-        'recorder: the store refused a record for good; kept in dead-letter, the rest flow on',
-      );
+      appendWhole(file, `${JSON.stringify({ at, error: err.message, op: JSON.parse(encodeOp(op)) })}\n`);
     } catch (fileErr) {
-      this.#stats.dropped++;
-      this.#log.error(
-        { kind: op.kind, id, err: err.message, fileErr: (fileErr as Error).message },
-        'recorder: record lost',
-      );
+      throw new DeadLetterUnwritable(`the dead-letter file cannot be written: ${failureCause(fileErr)}`, {
+        cause: fileErr,
+      });
+    }
+    this.#stats.deadLettered++;
+    this.#log.error(
+      { kind: op.kind, id, err: err.message, file },
+      'recorder: the store refused a record for good; kept in dead-letter, the rest flow on',
+    );
+  }
+
+  /**
+   * At shutdown, records the journal still cannot take go straight to the store (after all it
+   * holds, so in order), until the deadline: a full disk under data_dir with a store elsewhere
+   * loses nothing held.
+   */
+  async #shipUnjournaled(): Promise<void> {
+    while (this.#unjournaled.size && Date.now() < this.#stopAt) {
+      const lines = this.#unjournaled.peek(REJOIN_CHARS, BATCH_SIZE);
+      try {
+        await this.#write({ lines, ops: () => lines.map(decodeOp) });
+      } catch {
+        return; // the store cannot take them either: they are reported lost
+      }
+      this.#unjournaled.release(lines.length);
+      this.#stats.written += lines.length;
     }
   }
 
-  /** True while anything journaled or held in memory has not reached the store. */
+  /** True while anything journaled has not reached the store. */
   #behind(): boolean {
-    return this.#queue.length > 0 || this.#volatile.length > 0 || before(this.#journal.checkpoint, this.#journal.end);
+    return this.#queue.length > 0 || before(this.#journal.checkpoint, this.#journal.end);
   }
 
-  /** Journals everything buffered and ships until the store has it all, or a write fails. */
+  /**
+   * Journals everything buffered (trying a failing journal again now) and ships until the store
+   * has all the journal holds, or a write fails.
+   */
   async flush(): Promise<void> {
     do {
-      this.#flushBuffer();
+      this.#flushBuffer(true);
       this.#retryAt = 0;
       this.#kick(true);
       await this.#shipping;
@@ -339,24 +426,61 @@ export class JournalRecorder implements Recorder {
   /**
    * Shutdown: journals what is held (interceptions still running are recorded as started),
    * then ships for up to `timeoutMs`; what the store did not take stays in the journal and
-   * the next start writes it.
+   * the next start writes it. Only records the journal still cannot take are lost (and logged).
    */
   async close(timeoutMs = 10_000): Promise<void> {
     clearInterval(this.#timer);
     for (const held of this.#held.values()) this.#buffer.push(...held.ops);
     this.#held.clear();
-    this.#flushBuffer();
+    this.#flushBuffer(true);
     this.#stopAt = Date.now() + timeoutMs;
     while (Date.now() < this.#stopAt) {
       this.#retryAt = 0;
       this.#kick(true);
       await this.#shipping;
-      if (!this.#behind()) break;
+      if (!this.#behind()) {
+        this.#flushBuffer(true); // records held in memory: a journal full of shipped records has room now
+        if (!this.#behind()) break;
+        continue;
+      }
       if (this.#backoffMs) await new Promise((r) => setTimeout(r, Math.min(this.#backoffMs, 250)));
     }
     this.#closed = true;
     await this.#shipping;
+    if (!this.#behind()) await this.#shipUnjournaled();
     this.#journal.close();
-    if (this.#volatile.length) this.#log.error({ lost: this.#volatile.length }, 'recorder: records lost at shutdown');
+    if (this.#unjournaled.size) {
+      const cause = this.#health.journal;
+      const unrecorded = this.#unjournaled.unrecorded;
+      const lost = this.#unjournaled.loseAll();
+      this.#log.error(
+        { lost, interceptions: this.#unjournaled.unrecorded - unrecorded, cause },
+        'recorder: records lost at shutdown: the journal could not take them',
+      );
+    }
+  }
+}
+
+/**
+ * Appends text to a file whole or not at all: what a failed write left (a full disk takes part of
+ * it) is cut off again, so the next entry does not start mid-line.
+ */
+function appendWhole(file: string, text: string): void {
+  const fd = openSync(file, 'a', 0o600);
+  try {
+    const size = fstatSync(fd).size;
+    const buffer = Buffer.from(text);
+    try {
+      for (let written = 0; written < buffer.length; ) {
+        written += writeSync(fd, buffer, written, buffer.length - written);
+      }
+    } catch (err) {
+      try {
+        ftruncateSync(fd, size);
+      } catch {}
+      throw err;
+    }
+  } finally {
+    closeSync(fd);
   }
 }

@@ -1,6 +1,9 @@
 import type { RecordingConfig } from '../config/config.ts';
 import type { RecordOp, Truncation } from '../store/records.ts';
 
+/** The settings that shape recorded text. */
+type TextSettings = Pick<RecordingConfig, 'max_field_bytes' | 'redact'>;
+
 export const REDACTED = '[REDACTED]';
 
 /**
@@ -51,7 +54,7 @@ export function parseByteSize(value: string | number): number {
 }
 
 /** The configuration's problems, by path, for the config loader. */
-export function recordingProblems(recording: RecordingConfig): string[] {
+export function recordingProblems(recording: TextSettings): string[] {
   const problems: string[] = [];
   if (parseByteSize(recording.max_field_bytes) < 1024)
     problems.push('recording.max_field_bytes: must be at least 1KiB');
@@ -92,7 +95,7 @@ export class RecordSanitizer {
   readonly #patterns: readonly RegExp[];
   readonly #maxBytes: number;
 
-  constructor(recording: RecordingConfig) {
+  constructor(recording: TextSettings) {
     this.#patterns = [...BUILT_IN, ...recording.redact.map(compileRedaction)];
     this.#maxBytes = parseByteSize(recording.max_field_bytes);
   }
@@ -139,10 +142,10 @@ export class RecordSanitizer {
   }
 }
 
-const sanitizers = new WeakMap<RecordingConfig, RecordSanitizer>();
+const sanitizers = new WeakMap<TextSettings, RecordSanitizer>();
 
 /** The sanitizer of a loaded configuration, compiled once. */
-export function sanitizerFor(recording: RecordingConfig): RecordSanitizer {
+export function sanitizerFor(recording: TextSettings): RecordSanitizer {
   let sanitizer = sanitizers.get(recording);
   if (!sanitizer) {
     sanitizer = new RecordSanitizer(recording);

@@ -91,7 +91,26 @@ async function admit(ctx: AppContext, provider: Provider, principal: Principal, 
   return true;
 }
 
-/** Runs a model request once the user's rate and the bridge's concurrency let it; else it was refused. Budgets are reserved per upstream call (bridged.ts). */
+/**
+ * While the journal cannot be written (disk full, I/O error), records wait in memory only: with
+ * `recording.on_failure: refuse` a new request gets 503 in the provider's format naming the
+ * cause; with `serve` it goes on (README "Reliability").
+ */
+function recordable(ctx: AppContext, provider: Provider, reply: FastifyReply): boolean {
+  const failure = ctx.recorder.failure();
+  if (failure?.where !== 'journal' || ctx.config.recording.on_failure === 'serve') return true;
+  refuseHijacked(
+    ctx,
+    reply.raw,
+    provider,
+    'overloaded',
+    `AI Bridge cannot record requests right now (its journal cannot be written: ${failure.cause}); retry later`,
+    { headers: { 'retry-after': '10' }, reason: 'unrecordable' },
+  );
+  return false;
+}
+
+/** Runs a model request once recording, the user's rate and the bridge's concurrency let it; else it was refused. Budgets are reserved per upstream call (bridged.ts). */
 async function admitted(
   ctx: AppContext,
   provider: Provider,
@@ -99,6 +118,7 @@ async function admitted(
   reply: FastifyReply,
   run: () => Promise<void>,
 ): Promise<void> {
+  if (!recordable(ctx, provider, reply)) return;
   if (!(await admit(ctx, provider, principal, reply))) return;
   try {
     await run();

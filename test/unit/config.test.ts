@@ -126,6 +126,7 @@ describe('errors', () => {
       ],
       retention: '10 weeks',
       tool_loop: { max_iterations: 0 },
+      recording: { on_failure: 'drop' },
       typo: true,
     });
     expect(problems).toEqual(
@@ -137,6 +138,7 @@ describe('errors', () => {
         'providers[2].name: is required',
         expect.stringMatching(/^retention: must match/),
         expect.stringMatching(/^tool_loop\.max_iterations: must be >= 1/),
+        expect.stringMatching(/^recording\.on_failure: must be equal to one of the allowed values/),
         'typo: is not a known setting',
       ]),
     );

@@ -1,62 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/observability/logger.ts';
 import { drainJournals, journalDir, orphanJournals } from '../../src/recorder/journal-dirs.ts';
 import { JournalRecorder } from '../../src/recorder/recorder.ts';
 import type { RecordOp } from '../../src/store/records.ts';
-import type { Store } from '../../src/store/store.ts';
-import { LogCapture } from '../helpers/bridge.ts';
-import { interceptionRecord } from '../helpers/records.ts';
+import { ended, fakeStore, logger, prompt, started } from '../helpers/record-store.ts';
 import { tempDirs } from '../helpers/temp.ts';
 
 const tempDir = tempDirs('aibridge-recorder-');
-
-/** A store behind the Store interface that keeps what it is given, and can be down or refuse records. */
-function fakeStore() {
-  const written: RecordOp[][] = [];
-  const state = { down: false, refuse: new Set<string>() };
-  const idOf = (op: RecordOp) => (op.kind === 'interception_ended' ? op.id : op.doc._id);
-  const store = {
-    kind: 'embedded',
-    location: 'fake',
-    records: {
-      async write(ops: RecordOp[]) {
-        if (state.down) throw Object.assign(new Error('store unreachable'), { transient: true });
-        if (ops.some((op) => state.refuse.has(idOf(op)))) throw new Error('document too large');
-        written.push(ops);
-      },
-    },
-    async ping() {
-      return !state.down;
-    },
-    isPermanent: (err: unknown) => !(err as { transient?: boolean }).transient,
-  } as unknown as Store;
-  return { store, written, state, all: () => written.flat() };
-}
-
-const started = (id: string): RecordOp => ({
-  kind: 'interception',
-  doc: interceptionRecord({ _id: id, ended_at: null, status: null, metadata: { streaming: false } }),
-});
-const prompt = (id: string, text = 'hi'): RecordOp => ({
-  kind: 'user_prompt',
-  doc: { _id: randomUUID(), interception_id: id, provider_response_id: null, prompt: text, created_at: new Date() },
-});
-const ended = (id: string): RecordOp => ({
-  kind: 'interception_ended',
-  id,
-  ended_at: new Date(),
-  status: 'completed',
-  cost_usd: 0.5,
-  totals: { input_tokens: 1, output_tokens: 1, cache_read_input_tokens: 0, cache_write_input_tokens: 0, tool_calls: 0 },
-  metadata: { iterations: 1 },
-});
-const logger = () => {
-  const logs = new LogCapture();
-  return { logs, log: createLogger({ level: 'debug', destination: logs }) };
-};
 
 describe('recorder', () => {
   it('writes a short interception as inserts only: its start and end merged into one document', async () => {
@@ -156,18 +108,25 @@ describe('recorder', () => {
     await recorder.close();
   });
 
-  it('keeps serving when the journal cannot be written: records go to the store from memory, the error is counted', async () => {
+  it('holds records in memory when the journal directory is gone, and journals them first once it is back', async () => {
     const dataDir = tempDir();
     const fake = fakeStore();
     const { logs, log } = logger();
     const recorder = new JournalRecorder(fake.store, log, { dataDir });
-    rmSync(join(dataDir, 'journal'), { recursive: true }); // every append now fails, like EMFILE or ENOSPC would
+    rmSync(join(dataDir, 'journal'), { recursive: true }); // every append now fails (ENOENT)
     const id = randomUUID();
     for (const op of [started(id), prompt(id), ended(id)]) recorder.record(op);
     await recorder.flush();
+    expect(fake.all()).toEqual([]); // never from memory: what is not on disk is not shipped
+    expect(recorder.stats()).toMatchObject({ unjournaled: 2, dropped: 0 });
+    expect(recorder.failure()).toMatchObject({ where: 'journal', cause: 'directory missing (ENOENT)' });
+
+    mkdirSync(join(dataDir, 'journal'));
+    await recorder.flush();
     expect(fake.all().map((op) => op.kind)).toEqual(['interception', 'user_prompt']);
-    expect(recorder.stats()).toMatchObject({ journalErrors: 1, dropped: 0 });
-    expect(logs.text).toMatch(/journal append failed/);
+    expect(recorder.stats()).toMatchObject({ unjournaled: 0, dropped: 0, unrecorded: 0 });
+    expect(recorder.failure()).toBeUndefined();
+    expect(logs.text).toMatch(/journal cannot be written/);
     await recorder.close();
   });
 });

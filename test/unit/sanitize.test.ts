@@ -83,7 +83,11 @@ describe('sizes and cutting', () => {
     expect(parseByteSize('64KiB')).toBe(65536);
     expect(parseByteSize('1MiB')).toBe(1048576);
     expect(() => parseByteSize('64 KB')).toThrow();
-    expect(validateConfig({}, 'test', {}).recording).toEqual({ max_field_bytes: '64KiB', redact: [] });
+    expect(validateConfig({}, 'test', {}).recording).toEqual({
+      max_field_bytes: '64KiB',
+      redact: [],
+      on_failure: 'refuse',
+    });
   });
 
   it('cuts at a UTF-8 boundary, never inside a character', () => {

@@ -11,7 +11,7 @@ import { EmbeddedQuotas } from './quotas.ts';
 import { EmbeddedRecords } from './records.ts';
 import { ROLLUP_BACKFILL } from './rollup.ts';
 import { createStatements, SCHEMA_VERSION } from './schema.ts';
-import { Sql } from './sql.ts';
+import { rollBack, Sql } from './sql.ts';
 
 /** Opens (creating if needed) the file with the pragmas every connection uses. */
 export function openDatabase(file: string): DatabaseSync {
@@ -48,7 +48,7 @@ export function migrate(db: DatabaseSync): void {
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec('COMMIT');
   } catch (err) {
-    db.exec('ROLLBACK');
+    rollBack(db);
     throw err;
   }
 }

@@ -70,7 +70,7 @@ export class Sql {
       this.db.exec('COMMIT');
       return result;
     } catch (err) {
-      this.db.exec('ROLLBACK');
+      rollBack(this.db);
       throw err;
     }
   }
@@ -93,5 +93,19 @@ export class Sql {
       ...values,
       id ?? null,
     ]);
+  }
+}
+
+/**
+ * Ends a failed transaction, if SQLite has not already: on SQLITE_FULL, IOERR, BUSY or NOMEM it
+ * may roll back by itself, and a ROLLBACK then throws "no transaction is active" — which must
+ * never take the place of the error that caused it (the recorder tells a full disk by its code).
+ */
+export function rollBack(db: DatabaseSync): void {
+  if (!db.isTransaction) return;
+  try {
+    db.exec('ROLLBACK');
+  } catch {
+    // The connection's state is SQLite's to sort out; the caller rethrows the original error.
   }
 }

@@ -9,8 +9,14 @@ import { PageReader } from './pages.ts';
 import { type Call, revive, run, type Send } from './protocol.ts';
 import { READS } from './threads.ts';
 
-/** SQLite result codes (primary) that describe a passing condition, not a bad record. */
-const TRANSIENT = new Set([5 /* BUSY */, 6 /* LOCKED */, 7 /* NOMEM */, 10 /* IOERR */, 13 /* FULL */, 14, 15]);
+/**
+ * SQLite result codes (primary) that describe a passing condition, not a bad record: a full
+ * disk, an I/O error, a file system remounted read-only, a lock, memory (README "Reliability").
+ */
+const TRANSIENT = new Set([
+  5 /* BUSY */, 6 /* LOCKED */, 7 /* NOMEM */, 8 /* READONLY */, 10 /* IOERR */, 13 /* FULL */, 14 /* CANTOPEN */,
+  15 /* PROTOCOL */,
+]);
 
 /** Creates data_dir (0700) and the store file (0600) so nothing in it is readable by others. */
 function prepareDataDir(dataDir: string): string {
