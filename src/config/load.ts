@@ -5,6 +5,7 @@ import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
 import schema from '../../schemas/config.schema.json' with { type: 'json' };
 import { recordingProblems } from '../recorder/sanitize.ts';
+import { auditSinkProblems } from '../recorder/sinks/settings.ts';
 import type { Config } from './config.ts';
 import { providerProblems } from './provider-checks.ts';
 
@@ -91,6 +92,7 @@ function semanticProblems(config: Config): string[] {
   });
   problems.push(...recordingProblems(config.recording));
   problems.push(...providerProblems(config));
+  problems.push(...auditSinkProblems(config.audit_sinks));
   return problems;
 }
 

@@ -46,7 +46,8 @@ const CHECKPOINT_INTERVAL_MS = 1_000;
  * process): numbered NDJSON segments that every record is appended to (synchronously, so it
  * is on disk — in the OS's hands — before the request that made it is answered), and a
  * checkpoint saying how far the store has taken them. A restart replays from the
- * checkpoint; segments wholly behind it are deleted. One process appends to a directory.
+ * checkpoint; segments wholly behind it (and behind every hold: audit sinks) are deleted.
+ * One process appends to a directory.
  */
 export class Journal {
   readonly dir: string;
@@ -60,6 +61,9 @@ export class Journal {
   /** The checkpoint last written to its file. */
   #saved: Position;
   #savedAt = 0;
+  /** Other readers of the journal (audit sinks): each says the oldest place it still needs. */
+  readonly #holds = new Set<() => Position>();
+  #appended = 0;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -101,6 +105,29 @@ export class Journal {
     return this.#checkpoint;
   }
 
+  /** Records appended since this journal was opened. */
+  get appended(): number {
+    return this.#appended;
+  }
+
+  /**
+   * Keeps segments from `oldest()` on until released, even once the store has them: another
+   * reader (an audit sink) still needs them. Register before the store can move on.
+   */
+  hold(oldest: () => Position): () => void {
+    this.#holds.add(oldest);
+    return () => this.#holds.delete(oldest);
+  }
+
+  /** Deletes the segments wholly behind the saved checkpoint and every hold. */
+  prune(): void {
+    let keep = this.#saved.segment;
+    for (const oldest of this.#holds) keep = Math.min(keep, oldest().segment);
+    for (const n of this.segments()) {
+      if (n < keep) rmSync(join(this.dir, segmentName(n)), { force: true });
+    }
+  }
+
   /** Bytes written but not yet taken by the store. */
   get backlogBytes(): number {
     let bytes = 0;
@@ -114,6 +141,16 @@ export class Journal {
 
   #path(n: number): string {
     return join(this.dir, segmentName(n));
+  }
+
+  /** A segment's file. */
+  segmentPath(n: number): string {
+    return this.#path(n);
+  }
+
+  /** A segment's size in bytes (0 once deleted). */
+  segmentSize(n: number): number {
+    return this.#size(n);
   }
 
   #size(n: number): number {
@@ -137,6 +174,7 @@ export class Journal {
       written += writeSync(this.#fd as number, buffer, written, buffer.length - written);
     }
     this.#dirty = true;
+    this.#appended += ops.length;
     const entries: Entry[] = [];
     let offset = this.#offset;
     lines.forEach((line, i) => {
@@ -227,10 +265,7 @@ export class Journal {
     try {
       writeFileSync(this.#checkpointFile, JSON.stringify(position), { mode: 0o600 });
       this.#saved = position;
-      if (!movedSegment) return;
-      for (const n of this.segments()) {
-        if (n < position.segment) rmSync(join(this.dir, segmentName(n)), { force: true });
-      }
+      if (movedSegment) this.prune();
     } catch {
       // A checkpoint that cannot be saved only means a restart replays more (records are idempotent).
     }

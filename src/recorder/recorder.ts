@@ -29,6 +29,8 @@ export interface RecorderOptions {
   dataDir: string;
   /** This process's journal: data_dir/journal, or a directory per worker process. */
   journalDir?: string;
+  /** This process's journal, already open: audit sinks read it too and must hold it before shipping starts. */
+  journal?: Journal;
 }
 
 /** Records per store write. */
@@ -111,7 +113,7 @@ export class Recorder {
   constructor(store: Store, log: Logger, options: RecorderOptions) {
     this.#store = store;
     this.#log = log;
-    this.#journal = new Journal(options.journalDir ?? join(options.dataDir, 'journal'));
+    this.#journal = options.journal ?? new Journal(options.journalDir ?? join(options.dataDir, 'journal'));
     this.#deadLetterDir = join(options.dataDir, 'dead-letter');
     this.#keepOps = !store.records.writeLines;
     this.#timer = setInterval(() => this.#tick(), TICK_MS);

@@ -10,6 +10,7 @@ import type { CachedBridgePool } from '../pool/cached-bridge-pool.ts';
 import type { PriceBook } from '../pricing/price-book.ts';
 import type { Provider } from '../providers/provider.ts';
 import type { Recorder } from '../recorder/recorder.ts';
+import type { AuditSinks } from '../recorder/sinks/sinks.ts';
 import type { Store } from '../store/store.ts';
 import type { WorkerIdentity } from './cluster/worker-channel.ts';
 import type { Runtimes } from './runtime.ts';
@@ -26,6 +27,8 @@ export interface AppContext {
   authenticator: Authenticator;
   logger: Logger;
   recorder: Recorder;
+  /** Streams of every journaled record (audit_sinks). */
+  auditSinks?: AuditSinks;
   /** USD per token for every model the bridge knows a price of. */
   prices: PriceBook;
   budgets: Budgets;
