@@ -6,7 +6,6 @@ import type { OutgoingEvent } from '../../src/recorder/sinks/transport.ts';
 import { tempDirs } from '../helpers/temp.ts';
 
 const tempDir = tempDirs('aibridge-file-sink-');
-const signal = new AbortController().signal;
 
 /** Events of a known size: `{"n":…,"pad":"xxx"}` of exactly `bytes` bytes with its newline. */
 function events(from: number, count: number, bytes = 100): OutgoingEvent[] {
@@ -35,7 +34,7 @@ describe('file sink', () => {
     const path = join(dir, 'logs', 'audit.ndjson');
     const sink = new FileSink({ path, maxBytes: 1_000, keep: 3 });
     // 10 events of 100 bytes fill a file exactly; 57 of them make 5 full files and one of 7.
-    for (let n = 0; n < 57; n += 19) await sink.deliver(events(n, 19), signal);
+    for (let n = 0; n < 57; n += 19) await sink.deliver(events(n, 19));
     await sink.close();
 
     expect(readdirSync(join(dir, 'logs')).sort()).toEqual([
@@ -58,7 +57,7 @@ describe('file sink', () => {
   it('gives an event larger than max_bytes a file of its own', async () => {
     const path = join(tempDir(), 'audit.ndjson');
     const sink = new FileSink({ path, maxBytes: 1_000, keep: 5 });
-    await sink.deliver([...events(0, 2), ...events(2, 1, 3_000), ...events(3, 2)], signal);
+    await sink.deliver([...events(0, 2), ...events(2, 1, 3_000), ...events(3, 2)]);
     await sink.close();
     expect(readFileSync(`${path}.2`, 'utf8').split('\n').slice(0, -1)).toHaveLength(2);
     expect(readFileSync(`${path}.1`, 'utf8')).toHaveLength(3_000);
@@ -70,7 +69,7 @@ describe('file sink', () => {
     writeFileSync(path, `${events(0, 1)[0]?.json}\n`);
     appendFileSync(path, '{"n":1,"pad":"xx'); // a crash mid-write
     const sink = new FileSink({ path, maxBytes: 1_000_000, keep: 1 });
-    await sink.deliver(events(2, 2), signal);
+    await sink.deliver(events(2, 2));
     await sink.close();
     const lines = readFileSync(path, 'utf8').split('\n');
     expect(lines).toHaveLength(5);
@@ -83,7 +82,7 @@ describe('file sink', () => {
     const dir = tempDir();
     const path = join(dir, 'audit.ndjson');
     const sink = new FileSink({ path, maxBytes: 1_000, keep: 0 });
-    await sink.deliver(events(0, 25), signal);
+    await sink.deliver(events(0, 25));
     await sink.close();
     expect(readdirSync(dir)).toEqual(['audit.ndjson']);
     expect(allLines(path, 0).map((line) => JSON.parse(line).n)).toEqual([20, 21, 22, 23, 24]);
@@ -94,10 +93,10 @@ describe('file sink', () => {
     const blocker = join(dir, 'not-a-dir');
     writeFileSync(blocker, '');
     const sink = new FileSink({ path: join(blocker, 'audit.ndjson'), maxBytes: 1_000, keep: 1 });
-    await expect(sink.deliver(events(0, 1), signal)).rejects.toThrow(/ENOTDIR|EEXIST/);
+    await expect(sink.deliver(events(0, 1))).rejects.toThrow(/ENOTDIR|EEXIST/);
     rmSync(blocker);
     mkdirSync(blocker);
-    await sink.deliver(events(0, 1), signal);
+    await sink.deliver(events(0, 1));
     await sink.close();
     expect(allLines(join(blocker, 'audit.ndjson'), 1).map((line) => JSON.parse(line).n)).toEqual([0]);
   });
