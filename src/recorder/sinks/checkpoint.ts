@@ -55,6 +55,7 @@ export function removeStaleCheckpoints(dir: string, names: readonly string[]): s
 /** Bytes of journal from `from` to the journal's end. */
 export function bytesBehind(journal: Journal, from: Position): number {
   const end = journal.end;
+  if (from.segment === end.segment) return Math.max(0, end.offset - from.offset); // no listing needed
   let bytes = 0;
   for (const n of journal.segments()) {
     if (n < from.segment || n > end.segment) continue;
