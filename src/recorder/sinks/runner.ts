@@ -84,7 +84,7 @@ export class SinkRunner {
   #confirmedIndex = 0;
   /** Records between the start position and the journal's end at start (counted in the background). */
   #startBacklog = 0;
-  readonly #appendedAtStart: number;
+  #appendedAtStart = 0;
   #batch: Batch | undefined;
   #batchLimit = BATCH_RECORDS;
   #stats = { delivered: 0, errors: 0, dropped: 0 };
@@ -111,7 +111,6 @@ export class SinkRunner {
     this.#position = this.#start();
     this.#confirmed = this.#position;
     this.#saved = this.#position;
-    this.#appendedAtStart = this.#journal.appended;
     this.#release = this.#journal.hold(() => this.#saved);
   }
 
@@ -153,6 +152,7 @@ export class SinkRunner {
   /** Starts sending; counts the backlog left by the previous run in the background (for the lag). */
   start(): void {
     const end = this.#journal.end;
+    this.#appendedAtStart = this.#journal.appended; // what is appended from here on adds to the lag
     countRecords(this.#journal, this.#position, end).then(
       (n) => {
         this.#startBacklog = n;
