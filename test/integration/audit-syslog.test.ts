@@ -3,9 +3,11 @@
  * for TLS), started by the test as its own process: every record of real bridge traffic
  * arrives, in order, parsed by rsyslog as RFC 5424 — also across a crash of rsyslogd.
  */
+import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkpointFile } from '../../src/recorder/sinks/checkpoint.ts';
 import { firstArrivals, journalKeys } from '../helpers/audit-receiver.ts';
 import { startTestBridge, type TestBridge } from '../helpers/bridge.ts';
 import { hasOpensslCli, serverCertificates } from '../helpers/certs.ts';
@@ -118,6 +120,15 @@ describe.skipIf(!rsyslogd)('syslog audit sink (real rsyslogd)', () => {
       const prompts = received.filter((r) => r.event.kind === 'user_prompt').map((r) => r.event.record.prompt);
       expect(prompts).toContain('before the crash 0: naïve café ✓ 😀');
       expect(received.find((r) => r.event.kind === 'model_thought')?.event.record.content).toContain('17 × 23');
+
+      // The last batches went less than 5 s ago, unsettled; a clean close (rsyslogd closing after
+      // reading to the end) settles them: the checkpoint is at the journal's end.
+      await bridge.close();
+      const segment = join(journal, 'journal-000000000001.ndjson');
+      expect(JSON.parse(readFileSync(checkpointFile(journal, 'siem'), 'utf8'))).toEqual({
+        segment: 1,
+        offset: statSync(segment).size,
+      });
     } finally {
       await bridge.close();
       await rsyslog.stop();
