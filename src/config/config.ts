@@ -49,6 +49,40 @@ export interface BudgetConfig {
   period: 'day' | 'week' | 'month';
 }
 
+/** Settings every `audit_sinks` entry has (README "Audit sinks"). */
+interface AuditSinkCommon {
+  /** Names its checkpoint and metric label; default `<type>-<index>`. */
+  name?: string;
+  /** Bytes, or `512MiB` / `1GiB`. */
+  max_backlog_bytes: string | number;
+  retry_max: string;
+}
+
+export interface FileSinkConfig extends AuditSinkCommon {
+  type: 'file';
+  path: string;
+  max_bytes: string | number;
+  keep: number;
+}
+
+export interface SyslogSinkConfig extends AuditSinkCommon {
+  type: 'syslog';
+  /** `tcp://host:port`. */
+  url: string;
+  tls: boolean;
+  /** A PEM file of certificates trusted instead of the system's. */
+  ca?: string;
+}
+
+export interface WebhookSinkConfig extends AuditSinkCommon {
+  type: 'webhook';
+  url: string;
+  headers: Record<string, string>;
+  timeout: string;
+}
+
+export type AuditSinkConfig = FileSinkConfig | SyslogSinkConfig | WebhookSinkConfig;
+
 export interface Config {
   listen: string;
   /** Re-read the file when it changes (SIGHUP always does). */
@@ -69,6 +103,7 @@ export interface Config {
     unpriced: 'refuse' | 'allow';
   };
   retention: string | number;
+  audit_sinks: AuditSinkConfig[];
   tracing: { enabled: boolean; logs: boolean };
   limits: {
     body_bytes: number;

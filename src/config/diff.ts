@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Config, ProviderConfig } from './config.ts';
 
 /** Read once at start-up (the socket, the store, the tracer): a reload keeps the running values. */
-const RESTART_ONLY = ['listen', 'data_dir', 'mongodb', 'tracing'] as const;
+const RESTART_ONLY = ['listen', 'data_dir', 'mongodb', 'tracing', 'audit_sinks'] as const;
 /** Fixed when the HTTP server is built. */
 const RESTART_ONLY_LIMITS = ['body_bytes', 'max_header_bytes'] as const;
 
@@ -44,6 +44,7 @@ export function diffConfig(running: Config, next: Config): { effective: Config; 
     data_dir: running.data_dir,
     mongodb: running.mongodb,
     tracing: running.tracing,
+    audit_sinks: running.audit_sinks,
     limits: { ...next.limits },
   };
   for (const key of RESTART_ONLY) if (!isDeepStrictEqual(running[key], next[key])) needRestart.push(key);

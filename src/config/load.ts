@@ -4,6 +4,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
 import { parseByteSize, recordingProblems } from '../recorder/sanitize.ts';
+import { auditSinkProblems } from '../recorder/sinks/settings.ts';
 import type { Config } from './config.ts';
 import { providerProblems } from './provider-checks.ts';
 import { configSchema } from './schema.ts';
@@ -93,6 +94,7 @@ function semanticProblems(config: Config): string[] {
   });
   problems.push(...recordingProblems(config.recording));
   problems.push(...providerProblems(config));
+  problems.push(...auditSinkProblems(config.audit_sinks));
   return problems;
 }
 

@@ -6,6 +6,7 @@ export function metricsRoutes(app: FastifyInstance, ctx: AppContext): void {
   ctx.metrics.watch({
     recorder: () => ctx.recorder.stats(),
     mcpServers: () => ctx.mcp?.manager.status() ?? {},
+    auditSinks: () => ctx.auditSinks?.stats() ?? [],
     *breakers() {
       for (const provider of ctx.providers)
         for (const [model, breaker] of provider.breakers.breakers)

@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { BreakerState } from '../limits/circuit-breaker.ts';
 import type { RecorderStats } from '../recorder/recorder.ts';
+import type { SinkStats } from '../recorder/sinks/runner.ts';
 import { Tally } from './tally.ts';
 
 /** What the scrape-time gauges read; nothing on the request path touches them. */
@@ -10,6 +11,8 @@ export interface MetricSources {
   mcpServers(): Record<string, { tools: number }>;
   /** Every circuit the current providers keep (one per model they were asked for). */
   breakers(): Iterable<{ provider: string; model: string; state: BreakerState }>;
+  /** Each configured audit sink's figures. */
+  auditSinks?(): Iterable<SinkStats>;
 }
 
 /** Why the bridge refused a request itself: a fixed set, so the label stays bounded. */
@@ -292,6 +295,33 @@ export class Metrics {
         collect() {
           this.reset();
           this.inc(sources()?.recorder()[key] ?? 0);
+        },
+      });
+    }
+    // Audit sinks keep their own figures, copied at scrape time (summed over workers, like their journals).
+    for (const [name, help, key] of [
+      ['aibridge_audit_sink_lag_records', 'Journaled records an audit sink has not been sent yet.', 'lag'],
+      ['aibridge_audit_sink_errors_total', 'Failed deliveries to an audit sink (each is retried).', 'errors'],
+      [
+        'aibridge_audit_sink_delivered_total',
+        'Events delivered to an audit sink (a resend counts again).',
+        'delivered',
+      ],
+      [
+        'aibridge_audit_sink_dropped_records_total',
+        'Records an audit sink let go unsent: its backlog passed max_backlog_bytes.',
+        'dropped',
+      ],
+    ] as const) {
+      const Kind = key === 'lag' ? Gauge : Counter;
+      new Kind({
+        name,
+        help,
+        labelNames: ['sink'] as const,
+        registers: [this.registry],
+        collect(this: Counter<'sink'>) {
+          this.reset();
+          for (const stats of sources()?.auditSinks?.() ?? []) this.inc({ sink: stats.name }, stats[key]);
         },
       });
     }

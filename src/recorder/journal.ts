@@ -49,7 +49,8 @@ const CHECKPOINT_INTERVAL_MS = 1_000;
  * process): numbered NDJSON segments that every record is appended to (synchronously, so it
  * is on disk — in the OS's hands — before the request that made it is answered), and a
  * checkpoint saying how far the store has taken them. A restart replays from the
- * checkpoint; segments wholly behind it are deleted. One process appends to a directory.
+ * checkpoint; segments wholly behind it (and behind every hold: audit sinks) are deleted.
+ * One process appends to a directory.
  */
 export class Journal {
   readonly dir: string;
@@ -63,6 +64,9 @@ export class Journal {
   /** The checkpoint last written to its file. */
   #saved: Position;
   #savedAt = 0;
+  /** Other readers of the journal (audit sinks): each says the oldest place it still needs. */
+  readonly #holds = new Map<() => Position, (segments: number[]) => void>();
+  #appended = 0;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -105,6 +109,34 @@ export class Journal {
     return this.#checkpoint;
   }
 
+  /** Records appended since this journal was opened. */
+  get appended(): number {
+    return this.#appended;
+  }
+
+  /**
+   * Keeps segments from `oldest()` on until released, even once the store has them: another
+   * reader (an audit sink) still needs them. Register before the store can move on. A full disk
+   * is the one thing that takes them anyway (`reclaim`): `lost` hears which.
+   */
+  hold(oldest: () => Position, lost: (segments: number[]) => void = () => {}): () => void {
+    this.#holds.set(oldest, lost);
+    return () => this.#holds.delete(oldest);
+  }
+
+  /** Deletes the segments wholly behind the saved checkpoint and every hold. */
+  prune(): void {
+    for (const n of this.segments()) {
+      if (n < this.#saved.segment) this.#remove(n);
+    }
+  }
+
+  /** True while a reader other than the store still needs the segment. */
+  #held(segment: number): boolean {
+    for (const oldest of this.#holds.keys()) if (oldest().segment <= segment) return true;
+    return false;
+  }
+
   /** Bytes written but not yet taken by the store. */
   get backlogBytes(): number {
     let bytes = 0;
@@ -118,6 +150,16 @@ export class Journal {
 
   #path(n: number): string {
     return join(this.dir, segmentName(n));
+  }
+
+  /** A segment's file. */
+  segmentPath(n: number): string {
+    return this.#path(n);
+  }
+
+  /** A segment's size in bytes (0 once deleted). */
+  segmentSize(n: number): number {
+    return this.#size(n);
   }
 
   #size(n: number): number {
@@ -157,6 +199,7 @@ export class Journal {
       throw err;
     }
     this.#dirty = true;
+    this.#appended += lines.length;
     const ends: Position[] = [];
     let offset = this.#offset;
     for (const line of lines) {
@@ -208,12 +251,18 @@ export class Journal {
     if (before(this.#checkpoint, this.end)) return false;
     if (this.#fd !== undefined) this.#leave();
     const shipped = this.segments().filter((n) => n < this.#segment);
-    for (const n of shipped) this.#remove(n);
+    // The audit trail in the store comes first: sinks that still need these lose them, and are told.
+    for (const [oldest, lost] of this.#holds) {
+      const theirs = shipped.filter((n) => n >= oldest().segment);
+      if (theirs.length) lost(theirs);
+    }
+    for (const n of shipped) this.#remove(n, true);
     this.#save();
     return shipped.length > 0;
   }
 
-  #remove(segment: number): void {
+  #remove(segment: number, evenIfHeld = false): void {
+    if (!evenIfHeld && this.#held(segment)) return;
     try {
       rmSync(this.#path(segment), { force: true });
     } catch {
@@ -300,10 +349,7 @@ export class Journal {
     try {
       writeFileSync(this.#checkpointFile, JSON.stringify(position), { mode: 0o600 });
       this.#saved = position;
-      if (!movedSegment) return;
-      for (const n of this.segments()) {
-        if (n < position.segment) rmSync(join(this.dir, segmentName(n)), { force: true });
-      }
+      if (movedSegment) this.prune();
     } catch {
       // A checkpoint that cannot be saved only means a restart replays more (records are idempotent).
     }

@@ -37,6 +37,8 @@ export interface RecorderOptions {
   dataDir: string;
   /** This process's journal: data_dir/journal, or a directory per worker process. */
   journalDir?: string;
+  /** This process's journal, already open: audit sinks read it too and must hold it before shipping starts. */
+  journal?: Journal;
 }
 
 /** Records per store write. */
@@ -131,7 +133,7 @@ export class JournalRecorder implements Recorder {
     this.#store = store;
     this.#log = log;
     this.#health = new RecordingHealth(log);
-    this.#journal = new Journal(options.journalDir ?? join(options.dataDir, 'journal'));
+    this.#journal = options.journal ?? new Journal(options.journalDir ?? join(options.dataDir, 'journal'));
     this.#deadLetterDir = join(options.dataDir, 'dead-letter');
     this.#keepOps = !store.records.writeLines;
     this.#timer = setInterval(() => this.#tick(), TICK_MS);

@@ -43,13 +43,13 @@ export function compileRedaction(source: string): RegExp {
   return pattern;
 }
 
-const UNITS: Record<string, number> = { '': 1, B: 1, KiB: 1024, MiB: 1024 * 1024 };
+const UNITS: Record<string, number> = { '': 1, B: 1, KiB: 1024, MiB: 1024 * 1024, GiB: 1024 * 1024 * 1024 };
 
-/** `65536`, `"65536"`, `"64KiB"`, `"1MiB"` → bytes. */
+/** `65536`, `"65536"`, `"64KiB"`, `"1MiB"`, `"1GiB"` → bytes. */
 export function parseByteSize(value: string | number): number {
   if (typeof value === 'number') return value;
-  const match = /^([0-9]+)(B|KiB|MiB)?$/.exec(value);
-  if (!match) throw new SyntaxError(`"${value}" is not a size (bytes, or KiB / MiB)`);
+  const match = /^([0-9]+)(B|KiB|MiB|GiB)?$/.exec(value);
+  if (!match) throw new SyntaxError(`"${value}" is not a size (bytes, or KiB / MiB / GiB)`);
   return Number(match[1]) * (UNITS[match[2] ?? ''] as number);
 }
 

@@ -11,6 +11,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { PriceBook } from '../pricing/price-book.ts';
 import type { Provider } from '../providers/provider.ts';
 import type { JournalRecorder } from '../recorder/recorder.ts';
+import type { AuditSinks } from '../recorder/sinks/sinks.ts';
 import type { Store } from '../store/store.ts';
 import type { WorkerIdentity } from './cluster/worker-channel.ts';
 import type { Runtimes } from './runtime.ts';
@@ -27,6 +28,8 @@ export interface AppContext {
   authenticator: Authenticator;
   logger: Logger;
   recorder: JournalRecorder;
+  /** Streams of every journaled record (audit_sinks). */
+  auditSinks?: AuditSinks;
   /** USD per token for every model the bridge knows a price of. */
   prices: PriceBook;
   budgets: Budgets;

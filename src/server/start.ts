@@ -13,8 +13,10 @@ import { createLogger, type Logger } from '../observability/logger.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { PriceBook } from '../pricing/price-book.ts';
 import { Provider } from '../providers/provider.ts';
+import { Journal } from '../recorder/journal.ts';
 import { drainJournals, journalDir, orphanJournals } from '../recorder/journal-dirs.ts';
 import { JournalRecorder } from '../recorder/recorder.ts';
+import { startAuditSinks } from '../recorder/sinks/sinks.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
 import { buildApp } from './app.ts';
@@ -62,6 +64,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const users = new Users(store);
   const bootstrap = worker ? undefined : await bootstrapOwner(users);
   const ownJournal = journalDir(config.data_dir, worker?.id);
+  // Audit sinks hold the journal's segments before the recorder can ship (and delete) them.
+  const journal = new Journal(ownJournal);
+  const auditSinks = startAuditSinks({
+    journal,
+    sinks: config.audit_sinks,
+    log: logger.child({ component: 'audit-sinks' }),
+    lookupInitiator: async (id) => (await store.audit.get({}, id))?.interception.initiator_id ?? null,
+    worker: worker?.id,
+  });
 
   const metrics = new Metrics({
     maxModelLabels: config.limits.max_model_labels,
@@ -80,8 +91,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger,
     recorder: new JournalRecorder(store, logger.child({ component: 'recorder' }), {
       dataDir: config.data_dir,
-      journalDir: ownJournal,
+      journal,
     }),
+    auditSinks,
     prices: PriceBook.fromConfig(config.pricing),
     budgets: new Budgets(store, () => ctx.config, quotas),
     metrics,
@@ -118,6 +130,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     await draining;
     for (const service of services.reverse()) await service.stop().catch(() => {});
     await ctx.recorder.close();
+    await auditSinks.stop(); // after the recorder journaled what it held
     await ctx.authenticator.close();
     await Promise.all(ctx.providers.map((p) => p.close().catch(() => {})));
     if (!options.store) await store.close().catch(() => {});

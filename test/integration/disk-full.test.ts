@@ -239,7 +239,10 @@ describe.skipIf(skip)(`a full disk under data_dir${skip ? ` (skipped: ${skip})` 
           expect(after.value(name), name).toBe(0);
         }
         // One line when the journal started failing and one when it recovered; never one per record.
-        expect(logged(before, /journal cannot be written/)).toHaveLength(1);
+        expect(
+          logged(before, /journal cannot be written/),
+          JSON.stringify(logged(before, /journal cannot be written/)),
+        ).toHaveLength(1);
         expect(logged(before, /journal takes records again/)).toHaveLength(1);
         expect(before.logs.text).not.toMatch(/cannot rollback|record lost|lost at shutdown/);
 

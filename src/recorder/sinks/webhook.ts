@@ -1,0 +1,64 @@
+import { Agent } from 'undici';
+import { BatchTooLarge, type OutgoingEvent, type SinkTransport } from './transport.ts';
+
+export interface WebhookSinkOptions {
+  url: string;
+  /** Sent with every request (an Authorization header, say): never logged. */
+  headers: Record<string, string>;
+  /** Longest wait for the connection, the response headers, and between response body bytes. */
+  timeoutMs: number;
+}
+
+/** A receiver's answer is read and dropped up to this size; the connection is closed past it. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+/** What an answer says, without the URL (it may carry a secret in its query). */
+class WebhookRefused extends Error {}
+
+/**
+ * Batches as one JSON POST each, `{"events":[…]}`: delivered when the receiver answers 2xx.
+ * Anything else — another status, a timeout, a refused connection — fails the batch, which
+ * the runner sends again, the same events in the same order. A 413 makes it send smaller ones.
+ */
+export class WebhookSink implements SinkTransport {
+  readonly target: string;
+  readonly #options: WebhookSinkOptions;
+  readonly #agent: Agent;
+
+  constructor(options: WebhookSinkOptions) {
+    this.#options = options;
+    this.target = `webhook ${new URL(options.url).origin}`;
+    this.#agent = new Agent({
+      connect: { timeout: options.timeoutMs },
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      connections: 1,
+    });
+  }
+
+  async deliver(events: readonly OutgoingEvent[], signal: AbortSignal): Promise<void> {
+    const body = `{"events":[${events.map((e) => e.json).join(',')}]}`;
+    const response = await this.#agent.request({
+      origin: new URL(this.#options.url).origin,
+      path: pathOf(this.#options.url),
+      method: 'POST',
+      headers: { ...this.#options.headers, 'content-type': 'application/json' },
+      body,
+      signal,
+    });
+    await response.body.dump({ limit: MAX_ANSWER_BYTES }).catch(() => {});
+    const status = response.statusCode;
+    if (status === 413) throw new BatchTooLarge(`the receiver answered 413 to ${events.length} events`);
+    if (status < 200 || status > 299) throw new WebhookRefused(`the receiver answered ${status}`);
+  }
+
+  async close(): Promise<boolean> {
+    await this.#agent.close().catch(() => {});
+    return true;
+  }
+}
+
+const pathOf = (url: string) => {
+  const { pathname, search } = new URL(url);
+  return `${pathname}${search}`;
+};
