@@ -44,7 +44,10 @@ export function identityCommands(program: Command): void {
   users
     .command('create')
     .description('create a user and print their first token as the last line')
-    .argument('<username>')
+    .argument(
+      '<username>',
+      '1-64 letters, digits, ".", "_" or "-"; unique regardless of case; not "me" or shaped like a user id',
+    )
     .option('--name <name>', 'display name (default: the username)')
     .option('--role <role>', `one of ${ROLES.join(', ')}`, 'member')
     .option(...CONFIG_FLAG)
@@ -85,22 +88,31 @@ export function identityCommands(program: Command): void {
       .action(async (username: string, opts: Opts) => {
         process.stderr.write(`${await change(opts, (store) => act(store, username))}\n`);
       });
-  simple('disable', 'refuse all of a user’s tokens until enabled again', async (s, u) => {
-    await s.disable(u);
-    return `disabled ${u}; their tokens are refused within 5 s on every replica`;
-  });
+  // The last enabled owner cannot be disabled, demoted or deleted (exit 1): someone must be able to undo it.
+  simple(
+    'disable',
+    'refuse all of a user’s tokens until enabled again (never the last enabled owner)',
+    async (s, u) => {
+      await s.disable(u);
+      return `disabled ${u}; their tokens are refused within 5 s on every replica`;
+    },
+  );
   simple('enable', 'let a disabled user in again', async (s, u) => {
     await s.enable(u);
     return `enabled ${u}`;
   });
-  simple('delete', 'delete a user: tokens revoked, MCP credentials removed; their records stay', async (s, u) => {
-    await s.delete(u);
-    return `deleted ${u}; their records stay, their username stays reserved`;
-  });
+  simple(
+    'delete',
+    'delete a user: tokens revoked, MCP credentials removed; their records stay (never the last enabled owner)',
+    async (s, u) => {
+      await s.delete(u);
+      return `deleted ${u}; their records stay, their username stays reserved`;
+    },
+  );
 
   users
     .command('set-role')
-    .description('change a user’s role')
+    .description('change a user’s role (the last enabled owner stays one)')
     .argument('<username>')
     .argument('<role>', ROLES.join('|'))
     .option(...CONFIG_FLAG)

@@ -540,6 +540,7 @@ describe('the OpenAPI document', () => {
       '/users/{user}/mcp-credentials',
       '/users/{user}/mcp-credentials/{server}',
       '/users/{user}/spend',
+      '/users/{user}/budget',
       '/session',
     ]) {
       expect(paths).toContain(`/api/v2/aibridge${path}`);
