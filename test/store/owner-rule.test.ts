@@ -184,6 +184,20 @@ describe('the MongoDB store’s log of user changes', () => {
     expect(await log().countDocuments({ _id: { $regex: /^repair#/ } })).toBe(1);
   });
 
+  it('forgets entries far behind the newest, and goes on from the newest', async () => {
+    const short = new MongoIdentity(store.db, { keep: 10 });
+    for (let i = 0; i < 25; i++) expect(await short.updateUser(a._id, { name: `a${i}` })).toBe('updated');
+    const versions = (
+      await log()
+        .find({ _id: { $regex: /^change#/ } })
+        .toArray()
+    ).map((d) => d.version);
+    const newest = Math.max(...versions);
+    expect(Math.min(...versions)).toBeGreaterThanOrEqual(newest - 10);
+    expect(await store.identity.updateUser(a._id, { name: 'A.' })).toBe('updated');
+    expect(Math.max(...(await log().find({}).toArray()).map((d) => d.version))).toBe(newest + 1);
+  });
+
   it('completes a create left half-way, and a create that lost its username to an insert outside the log', async () => {
     const left = user('half-made', 'member');
     await leavePending({ op: 'create', doc: left });

@@ -33,11 +33,9 @@ export interface UserChangeLogOptions {
   staleMs?: number;
   /** How long one change waits for the ones before it before giving up (the store is called busy). */
   deadlineMs?: number;
+  /** Entries this far behind the newest are deleted (every tenth of it): no racer still holds a read that old. */
+  keep?: number;
 }
-
-/** Entries this far behind the newest are deleted: no racer still holds a read that old. */
-const KEEP = 1_000;
-const PRUNE_EVERY = 100;
 
 /**
  * Every write to the users collection, in one order, on MongoDB and FerretDB alike (README
@@ -64,6 +62,7 @@ export class UserChangeLog {
   readonly #users: Collection<UserDoc>;
   readonly #staleMs: number;
   readonly #deadlineMs: number;
+  readonly #keep: number;
   /** This process's changes take turns: only one of them at a time meets the other processes' at the log. */
   #turns: Promise<unknown> = Promise.resolve();
 
@@ -72,6 +71,7 @@ export class UserChangeLog {
     this.#users = users;
     this.#staleMs = options.staleMs ?? 10_000;
     this.#deadlineMs = options.deadlineMs ?? 3 * this.#staleMs;
+    this.#keep = options.keep ?? 1_000;
   }
 
   /**
@@ -112,7 +112,7 @@ export class UserChangeLog {
       }
       const made = await this.#apply(decision.change, this.#staleMs / 2);
       await this.#markApplied(version);
-      if (version % PRUNE_EVERY === 0) await this.#prune(version);
+      if (version % Math.max(1, Math.floor(this.#keep / 10)) === 0) await this.#prune(version);
       if (!made && decision.change.op === 'create') {
         throw new DuplicateError(`user "${decision.change.doc.username}" already exists`);
       }
@@ -169,7 +169,7 @@ export class UserChangeLog {
   }
 
   async #prune(version: number): Promise<void> {
-    const before = version - KEEP;
+    const before = version - this.#keep;
     if (before <= 0) return;
     await this.#log.deleteMany({ _id: { $gte: FIRST, $lt: entryId(before) } });
     await this.#log.deleteMany({ _id: { $gte: repairId(0, 0), $lt: repairId(before, 0) } });
