@@ -48,8 +48,8 @@ export interface UserChangeLogOptions {
  * anew. No version is written while the one before is unapplied, so a decision always reads the
  * users as every earlier change left them, and no two writes to users are ever in flight at once.
  *
- * A process that dies between recording and applying leaves its entry pending: the users are as
- * before it (a state that kept the rule), and every later change waits. After `staleMs` one
+ * A process that dies between recording and marking leaves its entry pending: the users are as
+ * before it or as after it (both keep the rule), and every later change waits. After `staleMs` one
  * waiter completes the entry (it was decided on the same users it now meets, so it still keeps
  * the rule) and the log moves on; until then user changes wait (503 after `deadlineMs`), never
  * pass unchecked. Completing an entry whose maker was only slow, not dead, would let that maker's
