@@ -1,5 +1,5 @@
 import { PROVIDER_TYPES } from '../providers/registry.ts';
-import { BUDGET_PERIODS, ROLES } from '../store/store.ts';
+import { API_KEY_KINDS, BUDGET_PERIODS, ROLES } from '../store/store.ts';
 
 /**
  * JSON Schemas of the non-provider API: they validate requests, serialise responses and are
@@ -140,7 +140,10 @@ export const SCHEMAS = {
   ToolList: object({ tools: { type: 'array', items: { $ref: 'Tool#' } } }),
   Usage: object({ group_by: { type: 'array', items: str }, groups: { type: 'array', items: { $ref: 'UsageGroup#' } } }),
   Budget: object(
-    { usd: { type: 'number', exclusiveMinimum: 0 }, period: { type: 'string', enum: [...BUDGET_PERIODS] } },
+    {
+      usd: { type: 'number', minimum: 0, description: 'USD per period; 0 allows no spend' },
+      period: { type: 'string', enum: [...BUDGET_PERIODS] },
+    },
     ['usd', 'period'],
   ),
   User: object({
@@ -151,12 +154,21 @@ export const SCHEMAS = {
     created_at: time,
     disabled: { type: 'boolean' },
     deleted: { type: 'boolean' },
-    budget: { anyOf: [{ $ref: 'Budget#' }, { type: 'null' }], description: 'null: the role default applies' },
+    budget: {
+      anyOf: [{ $ref: 'Budget#' }, { type: 'null' }],
+      description: "the user's own budget; null: the role default applies",
+    },
     denied_servers: { type: 'array', items: str },
   }),
   UserList: object({ users: { type: 'array', items: { $ref: 'User#' } } }),
   Token: object({
     id: str,
+    kind: {
+      type: 'string',
+      enum: [...API_KEY_KINDS],
+      description: 'api: a bridge token; console: a web console session (listed while it lasts)',
+    },
+    current: { type: 'boolean', description: 'true for the token or session this request was made with' },
     name: str,
     created_at: time,
     last_used_at: nullableTime,

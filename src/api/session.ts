@@ -24,8 +24,9 @@ function cookie(request: FastifyRequest, value: string, maxAge: number): string 
 
 /**
  * Web console sign-in: a bridge token is exchanged for a console session — a token of its
- * own (kind `console`, 12 h), held only in an HttpOnly, SameSite=Strict cookie — and
- * sign-out revokes it. The bridge token itself never reaches the browser's storage.
+ * own (kind `console`, 12 h), held only in an HttpOnly, SameSite=Strict cookie, listed with
+ * the user's tokens — and sign-out revokes it. The bridge token itself never reaches the
+ * browser's storage.
  */
 export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post<{ Body: { token: string } }>(
@@ -80,17 +81,24 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
     {
       schema: {
         tags: ['console'],
-        summary: 'Sign out: the console session is revoked',
+        summary: "Sign out: the cookie's console session is revoked (the caller's own, unless an owner)",
         response: { 204: { type: 'null' }, 401: ref('Error'), 403: ref('Error'), 503: ref('Error') },
       },
     },
     async (request, reply) => {
-      await principalOf(ctx, request); // a cookie sign-out needs the CSRF header like any write
+      // A cookie sign-out needs the CSRF header like any write. The caller may be someone else
+      // (a bearer token beside the cookie): only an owner ends another user's session.
+      const principal = await principalOf(ctx, request);
       const token = sessionCookie(request);
       if (token) {
         const key = await guard(ctx, () => ctx.store.identity.keyByHash(hashToken(token)));
-        if (key?.kind === 'console') await guard(ctx, () => ctx.users.revokeToken(key._id));
-        ctx.authenticator.forget();
+        if (key?.kind === 'console' && !key.revoked_at) {
+          if (key.user_id !== principal.user._id && principal.user.role !== 'owner') {
+            throw new ApiError(403, 'you can only sign out of your own console session');
+          }
+          await guard(ctx, () => ctx.users.revokeToken(key._id));
+          ctx.authenticator.forget();
+        }
       }
       reply.header('set-cookie', cookie(request, '', 0));
       return reply.code(204).send();

@@ -2,14 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parseRfc3339 } from '../audit/query.ts';
 import { budgetWindow } from '../budgets/window.ts';
 import { parseDuration } from '../config/duration.ts';
-import {
-  IdentityError,
-  type Principal,
-  RESERVED_USERNAMES,
-  reservedUsername,
-  USERNAME_PATTERN,
-  type User,
-} from '../identity/users.ts';
+import { IdentityError, type Principal, USERNAME_PATTERN, type User, usernameProblem } from '../identity/users.ts';
 import { CredentialsKeyError, McpCredentials, parseHeader } from '../mcp/credentials.ts';
 import type { AppContext } from '../server/context.ts';
 import { type ApiKeyDoc, type Budget, ROLES, type Role } from '../store/store.ts';
@@ -33,6 +26,7 @@ export const presentUser = (u: User) => ({
 
 export const presentToken = (k: ApiKeyDoc) => ({
   id: k._id,
+  kind: k.kind,
   name: k.name,
   created_at: k.created_at.toISOString(),
   last_used_at: iso(k.last_used_at),
@@ -59,31 +53,31 @@ export function parseExpiry(text: string | undefined | null, now = Date.now()): 
 
 type Params = { user: string };
 
-/** The user a path names (`me` = the caller), visible to owners (and auditors when reading) or themselves. */
+/**
+ * The user a path names (`me` = the caller), visible to owners (and auditors when reading) or
+ * themselves. Anyone else gets 403 whether the name exists or not (no probing for names),
+ * unless it names the caller after all (in another case).
+ */
 async function target(ctx: AppContext, principal: Principal, name: string, write: boolean): Promise<User> {
   const self = name === 'me' || name === principal.user._id || name === principal.user.username;
   if (self) return principal.user;
   const allowed = write ? principal.user.role === 'owner' : seesEveryone(principal);
-  if (!allowed) throw new ApiError(403, 'you can only manage your own account');
   const user = await guard(ctx, () => ctx.users.resolve(name));
+  if (user?._id === principal.user._id) return principal.user;
+  if (!allowed) throw new ApiError(403, 'you can only manage your own account');
   if (!user || user.deleted_at) throw new ApiError(404, `no user "${name}"`);
   return user;
 }
 
-/** Refuses a change that would leave no enabled owner: someone must be able to undo it. */
-async function keepAnOwner(ctx: AppContext, user: User, after: Partial<User>): Promise<void> {
-  if (user.role !== 'owner' || user.disabled_at || user.deleted_at) return;
-  const stillOwner = (after.role ?? user.role) === 'owner' && !after.disabled_at && !after.deleted_at;
-  if (stillOwner) return;
-  const owners = (await ctx.users.list()).filter((u) => u.role === 'owner' && !u.disabled_at && u._id !== user._id);
-  if (!owners.length) throw new ApiError(409, 'refused: this would leave no enabled owner');
-}
+const STATUS_OF = { invalid: 400, taken: 409, 'last-owner': 409, unknown: 404 } as const;
 
-function identityErrors<T>(work: () => Promise<T>): Promise<T> {
-  return work().catch((err) => {
-    if (err instanceof IdentityError) throw new ApiError(409, err.message);
-    throw err;
-  });
+/** Identity refusals as the API answers them; inside `guard`, which lets an ApiError through. */
+function identityErrors<T>(work: () => Promise<T>): () => Promise<T> {
+  return () =>
+    work().catch((err) => {
+      if (err instanceof IdentityError) throw new ApiError(STATUS_OF[err.reason], err.message);
+      throw err;
+    });
 }
 
 const errors = { 400: ref('Error'), 401: ref('Error'), 403: ref('Error'), 404: ref('Error'), 503: ref('Error') };
@@ -121,7 +115,8 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
             username: {
               type: 'string',
               pattern: USERNAME_PATTERN.source,
-              description: '1-64 letters, digits, ".", "_" or "-"; unique, and reserved for good once used',
+              description:
+                '1-64 letters, digits, ".", "_" or "-"; unique regardless of case, and reserved for good once used; never "me" or shaped like a user id (UUID)',
             },
             name: { type: 'string', minLength: 1, description: 'display name; the username by default' },
             role: { type: 'string', enum: [...ROLES], default: 'member' },
@@ -133,10 +128,12 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request, reply) => {
       requireOwner(await caller(request));
       const { username, name, role } = request.body;
-      if (RESERVED_USERNAMES.includes(username)) {
-        throw invalid([{ field: 'username', detail: reservedUsername(username) }], 'invalid request body');
-      }
-      const user = await identityErrors(() => guard(ctx, () => ctx.users.create(username, { name, role })));
+      const problem = usernameProblem(username);
+      if (problem) throw invalid([{ field: 'username', detail: problem }], 'invalid request body');
+      const user = await guard(
+        ctx,
+        identityErrors(() => ctx.users.create(username, { name, role })),
+      );
       const { token } = await guard(ctx, () => ctx.users.createToken(user._id, { name: 'first token' }));
       return reply.code(201).send({ user: presentUser(user), token });
     },
@@ -184,10 +181,35 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (body.disabled !== undefined) patch.disabled_at = body.disabled ? (user.disabled_at ?? new Date()) : null;
       if (body.budget !== undefined) patch.budget = body.budget;
       if (body.denied_servers !== undefined) patch.denied_servers = [...new Set(body.denied_servers)].sort();
-      await guard(ctx, () => keepAnOwner(ctx, user, patch));
-      await guard(ctx, () => ctx.store.identity.updateUser(user._id, patch));
+      const changed = await guard(
+        ctx,
+        identityErrors(() => ctx.users.update(user._id, patch)),
+      );
       ctx.authenticator.forget();
-      return presentUser({ ...user, ...patch });
+      return presentUser(changed);
+    },
+  );
+
+  app.delete<{ Params: Params }>(
+    '/users/:user/budget',
+    {
+      schema: {
+        tags: ['users'],
+        summary: "Remove a user's own budget: their role's default applies again (owners)",
+        params: userParams,
+        response: { 204: { type: 'null' }, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const principal = await caller(request);
+      requireOwner(principal);
+      const user = await target(ctx, principal, request.params.user, true);
+      await guard(
+        ctx,
+        identityErrors(() => ctx.users.setBudget(user._id, null)),
+      );
+      ctx.authenticator.forget();
+      return reply.code(204).send();
     },
   );
 
@@ -205,8 +227,10 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
       const principal = await caller(request);
       requireOwner(principal);
       const user = await target(ctx, principal, request.params.user, true);
-      await guard(ctx, () => keepAnOwner(ctx, user, { deleted_at: new Date() }));
-      await guard(ctx, () => ctx.users.delete(user._id));
+      await guard(
+        ctx,
+        identityErrors(() => ctx.users.delete(user._id)),
+      );
       ctx.authenticator.forget();
       return reply.code(204).send();
     },
@@ -217,14 +241,16 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
     {
       schema: {
         tags: ['tokens'],
-        summary: "A user's tokens (never the secrets)",
+        summary: "A user's tokens and live console sessions (never the secrets)",
         params: userParams,
         response: { 200: ref('TokenList'), ...errors },
       },
     },
     async (request) => {
-      const user = await target(ctx, await caller(request), request.params.user, true);
-      return { tokens: (await guard(ctx, () => ctx.users.tokens(user._id))).map(presentToken) };
+      const principal = await caller(request);
+      const user = await target(ctx, principal, request.params.user, true);
+      const tokens = await guard(ctx, () => ctx.users.tokens(user._id));
+      return { tokens: tokens.map((k) => ({ ...presentToken(k), current: k._id === principal.apiKeyId })) };
     },
   );
 
@@ -260,12 +286,17 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.delete<{ Params: Params & { id: string } }>(
     '/users/:user/tokens/:id',
-    { schema: { tags: ['tokens'], summary: 'Revoke a token', response: { 204: { type: 'null' }, ...errors } } },
+    {
+      schema: {
+        tags: ['tokens'],
+        summary: 'Revoke a token, or end a console session',
+        response: { 204: { type: 'null' }, ...errors },
+      },
+    },
     async (request, reply) => {
       const user = await target(ctx, await caller(request), request.params.user, true);
       const key = await guard(ctx, () => ctx.users.token(request.params.id));
-      if (!key || key.user_id !== user._id || key.kind !== 'api')
-        throw new ApiError(404, `no token "${request.params.id}"`);
+      if (!key || key.user_id !== user._id) throw new ApiError(404, `no token "${request.params.id}"`);
       await guard(ctx, () => ctx.users.revokeToken(key._id));
       ctx.authenticator.forget();
       return reply.code(204).send();

@@ -21,7 +21,15 @@ function role(value: string): Role {
 }
 
 const USER_COLUMNS = ['username', 'name', 'role', 'status', 'budget', 'created_at', 'id'];
-const TOKEN_COLUMNS = ['id', 'username', 'name', 'created_at', 'last_used_at', 'expires_at', 'status'];
+const TOKEN_COLUMNS = ['id', 'username', 'kind', 'name', 'created_at', 'last_used_at', 'expires_at', 'status'];
+
+/** `none` returns to the role's default (null); a number of USD, 0 included (no spend), is the user's own. */
+function budgetAmount(text: string): number | null {
+  if (text === 'none') return null;
+  const usd = text.trim() === '' ? Number.NaN : Number(text);
+  if (!Number.isFinite(usd) || usd < 0) throw new ExitError('USD must be a number of at least 0, or "none"', 2);
+  return usd;
+}
 
 function tokenStatus(t: ReturnType<typeof presentToken>): string {
   if (t.revoked_at) return 'revoked';
@@ -36,7 +44,10 @@ export function identityCommands(program: Command): void {
   users
     .command('create')
     .description('create a user and print their first token as the last line')
-    .argument('<username>')
+    .argument(
+      '<username>',
+      '1-64 letters, digits, ".", "_" or "-"; unique regardless of case; not "me" or shaped like a user id',
+    )
     .option('--name <name>', 'display name (default: the username)')
     .option('--role <role>', `one of ${ROLES.join(', ')}`, 'member')
     .option(...CONFIG_FLAG)
@@ -77,22 +88,31 @@ export function identityCommands(program: Command): void {
       .action(async (username: string, opts: Opts) => {
         process.stderr.write(`${await change(opts, (store) => act(store, username))}\n`);
       });
-  simple('disable', 'refuse all of a user’s tokens until enabled again', async (s, u) => {
-    await s.disable(u);
-    return `disabled ${u}; their tokens are refused within 5 s on every replica`;
-  });
+  // The last enabled owner cannot be disabled, demoted or deleted (exit 1): someone must be able to undo it.
+  simple(
+    'disable',
+    'refuse all of a user’s tokens until enabled again (never the last enabled owner)',
+    async (s, u) => {
+      await s.disable(u);
+      return `disabled ${u}; their tokens are refused within 5 s on every replica`;
+    },
+  );
   simple('enable', 'let a disabled user in again', async (s, u) => {
     await s.enable(u);
     return `enabled ${u}`;
   });
-  simple('delete', 'delete a user: tokens revoked, MCP credentials removed; their records stay', async (s, u) => {
-    await s.delete(u);
-    return `deleted ${u}; their records stay, their username stays reserved`;
-  });
+  simple(
+    'delete',
+    'delete a user: tokens revoked, MCP credentials removed; their records stay (never the last enabled owner)',
+    async (s, u) => {
+      await s.delete(u);
+      return `deleted ${u}; their records stay, their username stays reserved`;
+    },
+  );
 
   users
     .command('set-role')
-    .description('change a user’s role')
+    .description('change a user’s role (the last enabled owner stays one)')
     .argument('<username>')
     .argument('<role>', ROLES.join('|'))
     .option(...CONFIG_FLAG)
@@ -104,21 +124,22 @@ export function identityCommands(program: Command): void {
 
   users
     .command('set-budget')
-    .description('set a user’s own budget in USD per period (0 or "none" removes it: the role default applies)')
+    .description('set a user’s own budget in USD per period: 0 allows no spend; "none" returns to the role default')
     .argument('<username>')
-    .argument('<usd>')
+    .argument('<usd>', 'USD per period (0: no spend), or none')
     .option('--period <period>', BUDGET_PERIODS.join('|'), 'month')
     .option(...CONFIG_FLAG)
     .action(async (username: string, usd: string, opts: Opts & { period: string }) => {
       if (!BUDGET_PERIODS.includes(opts.period as BudgetPeriod)) {
         throw new ExitError(`--period must be one of ${BUDGET_PERIODS.join(', ')}`, 2);
       }
-      const amount = usd === 'none' ? 0 : Number(usd);
-      if (!Number.isFinite(amount) || amount < 0) throw new ExitError('USD must be a number of at least 0', 2);
-      const budget = amount === 0 ? null : { usd: amount, period: opts.period as BudgetPeriod };
+      const amount = budgetAmount(usd);
+      const budget = amount === null ? null : { usd: amount, period: opts.period as BudgetPeriod };
       await change(opts, (s) => s.setBudget(username, budget));
       process.stderr.write(
-        budget ? `${username}: budget $${amount}/${budget.period}\n` : `${username}: own budget removed\n`,
+        budget === null
+          ? `${username}: own budget removed; the role's default applies\n`
+          : `${username}: budget $${budget.usd}/${budget.period}${budget.usd === 0 ? ': no spend allowed' : ''}\n`,
       );
     });
 
@@ -151,7 +172,9 @@ export function identityCommands(program: Command): void {
   addOutputOptions(
     tokens
       .command('list')
-      .description('list tokens (id, name, created, last used, expires — never the secret)')
+      .description(
+        'list tokens and live console sessions (id, kind, name, created, last used, expires — never the secret)',
+      )
       .argument('[username]')
       .option(...CONFIG_FLAG),
     ['table', 'json', 'csv'],
@@ -171,13 +194,12 @@ export function identityCommands(program: Command): void {
 
   tokens
     .command('revoke')
-    .description('revoke a token by id: refused within 5 s on every replica')
+    .description('revoke a token or end a console session, by id: refused within 5 s on every replica')
     .argument('<id>')
     .option(...CONFIG_FLAG)
     .action(async (id: string, opts: Opts) => {
       await change(opts, async (store) => {
-        const key = await store.token(id);
-        if (key?.kind !== 'api') throw new ExitError(`no token "${id}"`);
+        if (!(await store.token(id))) throw new ExitError(`no token "${id}"`);
         if (!(await store.revokeToken(id))) throw new ExitError(`token ${id} was already revoked`);
       });
       process.stderr.write(`revoked ${id}\n`);

@@ -8,6 +8,7 @@ import {
   type Role,
   type Store,
   type UserDoc,
+  type UserPatch,
 } from '../store/store.ts';
 
 export { ROLES, type Role };
@@ -20,15 +21,40 @@ export interface Principal {
   key: ApiKeyDoc;
 }
 
-/** A refusal an admin can act on (bad name, unknown user, taken username). */
-export class IdentityError extends Error {}
+/** Why an identity change was refused: each maps to its own answer (400, 409, 404; the CLI exits 1). */
+export type IdentityRefusal = 'invalid' | 'taken' | 'unknown' | 'last-owner';
+
+/** A refusal an admin can act on (bad name, unknown user, taken username, the last owner). */
+export class IdentityError extends Error {
+  readonly reason: IdentityRefusal;
+  constructor(message: string, reason: IdentityRefusal = 'invalid') {
+    super(message);
+    this.reason = reason;
+  }
+}
 
 export const USERNAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
-/** `me` names the caller in the API and the audit filter: a user by that name could never be named. */
-export const RESERVED_USERNAMES: readonly string[] = ['me'];
-export const reservedUsername = (username: string) =>
-  `"${username}" is reserved: it names the caller in the API; choose another username`;
+/** Ids are UUIDs; a username shaped like one could be read as another user's id. */
+const ID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const looksLikeId = (text: string) => ID_SHAPE.test(text);
+export const LAST_OWNER = 'refused: this would leave no enabled owner';
 const TOKEN_PREFIX = 'aib_';
+
+/**
+ * Why a username cannot be used, or null. `me` (in any case: usernames are unique regardless of
+ * it) names the caller in the API and the audit filter; a UUID-shaped one could be taken for
+ * another user's id. For every way a username is set: creating a user or renaming one.
+ */
+export function usernameProblem(username: string): string | null {
+  if (!USERNAME_PATTERN.test(username)) return `username "${username}" must be 1-64 letters, digits, ".", "_" or "-"`;
+  if (username.toLowerCase() === 'me') {
+    return `"${username}" is reserved: it names the caller in the API; choose another username`;
+  }
+  if (looksLikeId(username)) {
+    return `username "${username}" is shaped like a user id, which could name another user; choose another username`;
+  }
+  return null;
+}
 
 /** Tokens carry 32 random bytes, so a fast hash is as safe as a slow one and costs nothing per request. */
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -54,10 +80,8 @@ export class Users {
   }
 
   async create(username: string, options: { name?: string; role?: Role } = {}): Promise<User> {
-    if (!USERNAME_PATTERN.test(username)) {
-      throw new IdentityError(`username "${username}" must be 1-64 letters, digits, ".", "_" or "-"`);
-    }
-    if (RESERVED_USERNAMES.includes(username)) throw new IdentityError(reservedUsername(username));
+    const problem = usernameProblem(username);
+    if (problem) throw new IdentityError(problem);
     const role = options.role ?? 'member';
     if (!ROLES.includes(role)) throw new IdentityError(`role must be one of ${ROLES.join(', ')}`);
     const user: User = {
@@ -75,14 +99,19 @@ export class Users {
       await this.#identity.createUser(user);
     } catch (err) {
       if (!(err instanceof DuplicateError)) throw err;
-      const existing = await this.#identity.userByUsername(username);
-      throw new IdentityError(
-        existing?.deleted_at
-          ? `user "${username}" was deleted on ${existing.deleted_at.toISOString().slice(0, 10)}; usernames of deleted users stay reserved so their records stay unambiguous`
-          : `user "${username}" already exists`,
-      );
+      throw new IdentityError(await this.#taken(username), 'taken');
     }
     return user;
+  }
+
+  /** Names the user who holds a username (in any case), and why a deleted one's stays taken. */
+  async #taken(username: string): Promise<string> {
+    const holder = await this.#identity.userByUsername(username);
+    const name = holder?.username ?? username;
+    const anyCase = name === username ? '' : ' (usernames are unique regardless of case)';
+    return holder?.deleted_at
+      ? `user "${name}" was deleted on ${holder.deleted_at.toISOString().slice(0, 10)}; usernames of deleted users stay reserved so their records stay unambiguous${anyCase}`
+      : `user "${name}" already exists${anyCase}`;
   }
 
   list(options?: { includeDeleted?: boolean }): Promise<User[]> {
@@ -101,15 +130,18 @@ export class Users {
     return this.#identity.userById(id);
   }
 
-  /** Finds by id, then by username. */
-  async resolve(idOrUsername: string): Promise<User | null> {
-    return (await this.byId(idOrUsername)) ?? (await this.byUsername(idOrUsername));
+  /**
+   * Finds a user by id when the text is shaped like one, else by username (exact, or in another
+   * case): usernames never look like ids, so one text never names two users.
+   */
+  resolve(idOrUsername: string): Promise<User | null> {
+    return looksLikeId(idOrUsername) ? this.byId(idOrUsername) : this.byUsername(idOrUsername);
   }
 
   /** Like resolve, but a missing or deleted user is an IdentityError naming it. */
   async require(idOrUsername: string): Promise<User> {
     const user = await this.resolve(idOrUsername);
-    if (!user || user.deleted_at) throw new IdentityError(`no user "${idOrUsername}"`);
+    if (!user || user.deleted_at) throw new IdentityError(`no user "${idOrUsername}"`, 'unknown');
     return user;
   }
 
@@ -134,9 +166,12 @@ export class Users {
     return { token, apiKeyId: key._id, key };
   }
 
-  /** API tokens of a user (console sessions excluded), oldest first. */
-  async tokens(userId?: string): Promise<ApiKeyDoc[]> {
-    return (await this.#identity.keys(userId)).filter((k) => k.kind === 'api');
+  /**
+   * A user's tokens (everyone's without an id), oldest first: their API tokens, revoked and
+   * expired ones included, and their console sessions while they last (README "Users and tokens").
+   */
+  async tokens(userId?: string, now = Date.now()): Promise<ApiKeyDoc[]> {
+    return (await this.#identity.keys(userId)).filter((k) => k.kind === 'api' || (!k.revoked_at && !ended(k, now)));
   }
 
   token(id: string): Promise<ApiKeyDoc | null> {
@@ -156,46 +191,57 @@ export class Users {
     return refusal(key, user) === null ? { user: user as User, apiKeyId: key._id, key } : null;
   }
 
-  async #update(idOrUsername: string, patch: Parameters<Store['identity']['updateUser']>[1]): Promise<User> {
+  /**
+   * Changes a user. Demoting, disabling or deleting the last enabled owner is refused, in the
+   * same atomic step as the write (IdentityError `last-owner`), so two owners demoting each
+   * other at once cannot both succeed.
+   */
+  async update(idOrUsername: string, patch: UserPatch): Promise<User> {
     const user = await this.require(idOrUsername);
-    await this.#identity.updateUser(user._id, patch);
+    const outcome = await this.#identity.updateUser(user._id, patch);
+    if (outcome === 'no-user') throw new IdentityError(`no user "${idOrUsername}"`, 'unknown');
+    if (outcome === 'last-owner') throw new IdentityError(LAST_OWNER, 'last-owner');
     return { ...user, ...patch };
   }
 
   setRole(idOrUsername: string, role: Role): Promise<User> {
     if (!ROLES.includes(role)) throw new IdentityError(`role must be one of ${ROLES.join(', ')}`);
-    return this.#update(idOrUsername, { role });
+    return this.update(idOrUsername, { role });
   }
 
   disable(idOrUsername: string): Promise<User> {
-    return this.#update(idOrUsername, { disabled_at: new Date() });
+    return this.update(idOrUsername, { disabled_at: new Date() });
   }
 
   enable(idOrUsername: string): Promise<User> {
-    return this.#update(idOrUsername, { disabled_at: null });
+    return this.update(idOrUsername, { disabled_at: null });
   }
 
+  /** A budget of $0 allows no spend; null returns the user to their role's default. */
   setBudget(idOrUsername: string, budget: Budget | null): Promise<User> {
-    if (budget && !(Number.isFinite(budget.usd) && budget.usd > 0)) {
-      throw new IdentityError('a budget must be a positive number of USD');
+    if (budget && !(Number.isFinite(budget.usd) && budget.usd >= 0)) {
+      throw new IdentityError('a budget must be a number of USD, at least 0');
     }
-    return this.#update(idOrUsername, { budget });
+    return this.update(idOrUsername, { budget });
   }
 
   /**
-   * Deletes a user: their tokens are revoked and their MCP credentials removed; the user
-   * document stays (marked deleted) so their records keep a name.
+   * Deletes a user: marked deleted first (refused for the last enabled owner; from then on
+   * every token of theirs is refused), then their tokens are revoked and their MCP credentials
+   * removed. The user document stays so their records keep a name.
    */
   async delete(idOrUsername: string): Promise<User> {
-    const user = await this.require(idOrUsername);
     const now = new Date();
+    const user = await this.update(idOrUsername, { deleted_at: now });
     const keys = await this.#identity.keys(user._id);
     await this.#identity.revokeKeys(
       keys.map((k) => k._id),
       now,
     );
     await this.#store.credentials.deleteForUser(user._id);
-    await this.#identity.updateUser(user._id, { deleted_at: now });
-    return { ...user, deleted_at: now };
+    return user;
   }
 }
+
+/** A token past its expiry. */
+const ended = (key: ApiKeyDoc, now: number) => key.expires_at !== null && key.expires_at.getTime() <= now;

@@ -44,7 +44,20 @@ export type UserPatch = Partial<
   Pick<UserDoc, 'name' | 'role' | 'disabled_at' | 'deleted_at' | 'budget' | 'denied_servers'>
 >;
 
-export type ApiKeyKind = 'api' | 'console';
+/** What `updateUser` did: `last-owner` when the change would have left no enabled owner (nothing was written). */
+export type UserUpdate = 'updated' | 'no-user' | 'last-owner';
+
+/** An owner who can act: enabled and not deleted. Someone must always be one, to undo any change. */
+export const isActiveOwner = (user: Pick<UserDoc, 'role' | 'disabled_at' | 'deleted_at'>) =>
+  user.role === 'owner' && !user.disabled_at && !user.deleted_at;
+
+/** Whether `patch` takes an active owner's standing away (demoted, disabled or deleted). */
+export const removesAnOwner = (user: UserDoc, patch: UserPatch) =>
+  isActiveOwner(user) && !isActiveOwner({ ...user, ...patch });
+
+/** `api`: a bridge token; `console`: a web console session (a cookie, 12 h). */
+export const API_KEY_KINDS = ['api', 'console'] as const;
+export type ApiKeyKind = (typeof API_KEY_KINDS)[number];
 
 export interface ApiKeyDoc {
   _id: string;
@@ -204,15 +217,26 @@ export interface AuditStore {
 }
 
 export interface IdentityStore {
-  /** Throws DuplicateError when the username is taken (deleted users keep theirs). */
+  /**
+   * Throws DuplicateError when the username is taken in any case (`Alice` when `alice` exists;
+   * deleted users keep theirs). The check and the insert are one atomic step.
+   */
   createUser(user: UserDoc): Promise<void>;
   users(options?: { includeDeleted?: boolean }): Promise<UserDoc[]>;
   countUsers(): Promise<number>;
   userById(id: string): Promise<UserDoc | null>;
+  /**
+   * The user with exactly this username, else the one user whose username matches it in
+   * another case; null when none does, or when several do (names that clash in case, kept
+   * from before usernames were unique regardless of it: each is found by its exact name).
+   */
   userByUsername(username: string): Promise<UserDoc | null>;
   usersByIds(ids: readonly string[]): Promise<UserDoc[]>;
-  /** False when no such user. */
-  updateUser(id: string, patch: UserPatch): Promise<boolean>;
+  /**
+   * Applies a patch unless it would leave no active owner (`last-owner`): the check and the
+   * write are one atomic step, so concurrent changes, from any process, never both pass it.
+   */
+  updateUser(id: string, patch: UserPatch): Promise<UserUpdate>;
   createKey(key: ApiKeyDoc): Promise<void>;
   keyByHash(hash: string): Promise<ApiKeyDoc | null>;
   keyById(id: string): Promise<ApiKeyDoc | null>;

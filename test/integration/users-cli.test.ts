@@ -20,9 +20,12 @@ let server: ChildServer;
 
 beforeAll(async () => {
   upstream = await ReplayUpstream.start();
-  upstream.setDefault('anthropic-passthrough/models.json');
+  upstream.setDefault((request) =>
+    request.path.endsWith('/messages') ? 'anthropic-messages/text.json' : 'anthropic-passthrough/models.json',
+  );
   server = await startChildServer(tempDir(), {
     providers: [{ name: 'anthropic', type: 'anthropic', base_url: upstream.url, api_key: 'sk-ant-upstream-key' }],
+    pricing: [{ model: 'claude-test-*', input: 3, output: 15 }],
   });
 });
 afterAll(async () => {
@@ -52,6 +55,31 @@ async function status(token: string): Promise<number> {
   await res.arrayBuffer();
   return res.status;
 }
+
+/** The status of a priced model call (budgeted, unlike the model list). */
+async function priced(token: string): Promise<number> {
+  const res = await fetch(`${server.url}/anthropic/v1/messages`, {
+    method: 'POST',
+    headers: { 'x-api-key': token, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'claude-test-1', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** A web console session of the running server, as a browser signs in with a token. */
+async function signIn(token: string): Promise<string> {
+  const res = await fetch(`${server.url}/api/v2/aibridge/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token }),
+  });
+  expect(res.status).toBe(200);
+  return (res.headers.get('set-cookie') as string).split(';')[0] as string;
+}
+
+const sessionStatus = async (cookie: string) =>
+  (await fetch(`${server.url}/api/v2/aibridge/session`, { headers: { cookie } })).status;
 
 describe('aibridge users', SLOW, () => {
   it('creates users, printing the token last; lists them as a table, JSON or CSV', async () => {
@@ -86,6 +114,13 @@ describe('aibridge users', SLOW, () => {
     expect(bad.stderr).toContain('username "no spaces" must be 1-64 letters');
     expect((await cli('users', 'create', 'ann')).stderr).toContain('user "ann" already exists');
     expect((await cli('users', 'create', 'me')).stderr).toContain('"me" is reserved: it names the caller in the API');
+    const upper = await cli('users', 'create', 'ANN');
+    expect(upper.code).toBe(1);
+    expect(upper.stderr).toContain('user "ann" already exists (usernames are unique regardless of case)');
+    const id = (await user('ann'))?.id as string;
+    const idShaped = await cli('users', 'create', id);
+    expect(idShaped.code).toBe(1);
+    expect(idShaped.stderr).toContain(`username "${id}" is shaped like a user id`);
     expect((await cli('users', 'create', 'x', '--role', 'boss')).code).toBe(2);
     expect((await cli('users', 'list', '-o', 'yaml')).code).not.toBe(0);
   });
@@ -114,7 +149,50 @@ describe('aibridge users', SLOW, () => {
     await ok('users', 'set-budget', 'bob', 'none');
     expect((await user('bob'))?.budget).toBeNull();
     expect((await cli('users', 'set-budget', 'bob', '5', '--period', 'year')).code).toBe(2);
-    expect((await cli('users', 'set-budget', 'bob', '-5')).code).not.toBe(0);
+    for (const bad of ['-5', 'abc', '', 'Infinity']) {
+      const refused = await cli('users', 'set-budget', 'bob', bad);
+      expect(refused.code, bad).toBe(2);
+      expect(refused.stderr).toContain('USD must be a number of at least 0, or "none"');
+    }
+    const unknown = await cli('users', 'set-budget', 'nobody', '5');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('no user "nobody"');
+  });
+
+  it('sets a $0 budget (every priced call refused with 429) and returns to the role default with "none"', async () => {
+    const token = lastLine(await ok('users', 'create', 'cy'));
+    expect(await priced(token)).toBe(200);
+    const zero = await cli('users', 'set-budget', 'cy', '0', '--period', 'day');
+    expect(zero.code, zero.stderr).toBe(0);
+    expect(zero.stderr).toBe('cy: budget $0/day: no spend allowed\n');
+    expect((await user('cy'))?.budget).toEqual({ usd: 0, period: 'day' });
+    expect((await ok('users', 'list')).split('\n').find((l) => l.startsWith('cy '))).toContain('$0/day');
+    await waitUntil(async () => (await priced(token)) === 429, 5_000);
+    expect(await priced(token)).toBe(429);
+    expect(await status(token)).toBe(200); // reads that cost nothing still pass
+
+    const none = await cli('users', 'set-budget', 'cy', 'none');
+    expect(none.code, none.stderr).toBe(0);
+    expect(none.stderr).toBe("cy: own budget removed; the role's default applies\n");
+    expect((await user('cy'))?.budget).toBeNull();
+    await waitUntil(async () => (await priced(token)) === 200, 5_000);
+  });
+
+  it('refuses to demote, disable or delete the last enabled owner (exit 1)', async () => {
+    for (const args of [
+      ['set-role', 'admin', 'member'],
+      ['disable', 'admin'],
+      ['delete', 'admin'],
+    ]) {
+      const refused = await cli('users', ...args);
+      expect(refused.code, args.join(' ')).toBe(1);
+      expect(refused.stderr).toContain('refused: this would leave no enabled owner');
+    }
+    expect((await user('admin'))?.role).toBe('owner');
+    // With a second owner, the first may step down.
+    await ok('users', 'create', 'otto', '--role', 'owner');
+    await ok('users', 'set-role', 'admin', 'auditor');
+    await ok('users', 'set-role', 'admin', 'owner');
   });
 
   it('deletes users: tokens refused, name kept out of the list (but for --all) and reserved', async () => {
@@ -163,22 +241,23 @@ describe('aibridge tokens', SLOW, () => {
     expect(lines[0]?.split(/\s{2,}/)).toEqual([
       'ID',
       'USERNAME',
+      'KIND',
       'NAME',
       'CREATED_AT',
       'LAST_USED_AT',
       'EXPIRES_AT',
       'STATUS',
     ]);
-    expect(lines.find((l) => /\sci\s/.test(l))).toMatch(/eve\s+ci\s+\d{4}-\S+\s+-\s+-\s+active$/);
+    expect(lines.find((l) => /\sci\s/.test(l))).toMatch(/eve\s+api\s+ci\s+\d{4}-\S+\s+-\s+-\s+active$/);
     const listed = await json('tokens', 'list', 'eve');
     const csv = await ok('tokens', 'list', '-o', 'csv');
-    expect(csv.split('\r\n')[0]).toBe('id,username,name,created_at,last_used_at,expires_at,status');
+    expect(csv.split('\r\n')[0]).toBe('id,username,kind,name,created_at,last_used_at,expires_at,status');
     for (const output of [table, JSON.stringify(listed), csv]) {
       expect(output).not.toContain(token);
       expect(output).not.toMatch(/aib_|hash/);
     }
     expect(Object.keys(listed[0]).sort()).toEqual(
-      ['created_at', 'expires_at', 'id', 'last_used_at', 'name', 'revoked_at', 'status', 'username'].sort(),
+      ['created_at', 'expires_at', 'id', 'kind', 'last_used_at', 'name', 'revoked_at', 'status', 'username'].sort(),
     );
     // Without a username: everyone's.
     const all = (await json('tokens', 'list')).map((t: { username: string }) => t.username);
@@ -204,6 +283,23 @@ describe('aibridge tokens', SLOW, () => {
     expect(unknown.stderr).toContain('no token "no-such-id"');
   });
 
+  it('lists a live console session with the user’s tokens and ends it by id: the cookie gets 401', async () => {
+    const token = lastLine(await ok('tokens', 'create', 'eve', '--name', 'browser'));
+    const cookie = await signIn(token);
+    const sessions = (await json('tokens', 'list', 'eve')).filter((t: { kind: string }) => t.kind === 'console');
+    expect(sessions).toEqual([expect.objectContaining({ name: 'web console', status: 'active', revoked_at: null })]);
+    const row = (await ok('tokens', 'list', 'eve')).split('\n').find((l) => l.startsWith(sessions[0].id));
+    expect(row).toMatch(/\seve\s+console\s+web console\s/);
+    expect(await sessionStatus(cookie)).toBe(200);
+
+    const ended = await cli('tokens', 'revoke', sessions[0].id);
+    expect(ended.code, ended.stderr).toBe(0);
+    await waitUntil(async () => (await sessionStatus(cookie)) === 401, 5_000);
+    // Ended, it is no longer listed; the token signed in with still works.
+    expect((await json('tokens', 'list', 'eve')).map((t: { id: string }) => t.id)).not.toContain(sessions[0].id);
+    expect(await status(token)).toBe(200);
+  });
+
   it('shows when a token was last used once the server has written it (every 60 s, and when it stops)', async () => {
     const token = lastLine(await ok('tokens', 'create', 'eve', '--name', 'used'));
     expect(await status(token)).toBe(200);
@@ -211,6 +307,6 @@ describe('aibridge tokens', SLOW, () => {
     const used = (await json('tokens', 'list', 'eve')).find((t: { name: string }) => t.name === 'used');
     expect(used.last_used_at).toMatch(/^\d{4}-\d\d-\d\dT/);
     const row = (await ok('tokens', 'list', 'eve')).split('\n').find((l) => /\sused\s/.test(l));
-    expect(row).toMatch(/\seve\s+used\s+\d{4}-\S+\s+\d{4}-\S+\s+-\s+active$/); // created, last used, never expires
+    expect(row).toMatch(/\seve\s+api\s+used\s+\d{4}-\S+\s+\d{4}-\S+\s+-\s+active$/); // created, last used, never expires
   });
 });

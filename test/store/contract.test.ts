@@ -638,17 +638,42 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
         'carol',
       ]);
       expect(await store.identity.updateUser(carol._id, { role: 'owner', budget: { usd: 5, period: 'week' } })).toBe(
-        true,
+        'updated',
       );
       expect(await store.identity.userById(carol._id)).toMatchObject({
         role: 'owner',
         budget: { usd: 5, period: 'week' },
       });
-      expect(await store.identity.updateUser('nobody', { role: 'owner' })).toBe(false);
-      await store.identity.updateUser(carol._id, { deleted_at: at(5) });
+      expect(await store.identity.updateUser('nobody', { role: 'owner' })).toBe('no-user');
+      // Carol is the only active owner: she cannot leave, until another owner is there.
+      expect(await store.identity.updateUser(carol._id, { deleted_at: at(5) })).toBe('last-owner');
+      await store.identity.updateUser(bob._id, { role: 'owner' });
+      expect(await store.identity.updateUser(carol._id, { deleted_at: at(5) })).toBe('updated');
+      expect(await store.identity.updateUser(bob._id, { role: 'auditor' })).toBe('last-owner');
+      expect(await store.identity.updateUser(bob._id, { name: 'Bob B.' })).toBe('updated'); // harmless changes pass
       expect((await store.identity.users()).map((u) => u.username)).not.toContain('carol');
       expect((await store.identity.users({ includeDeleted: true })).map((u) => u.username)).toContain('carol');
       expect(await store.identity.countUsers()).toBeGreaterThanOrEqual(3);
+    });
+
+    it('keeps usernames unique regardless of case; finds one in any case unless old names clash in case', async () => {
+      const erin = user('erin');
+      await store.identity.createUser(erin);
+      await expect(store.identity.createUser(user('Erin'))).rejects.toBeInstanceOf(DuplicateError);
+      await expect(store.identity.createUser(user('ERIN'))).rejects.toBeInstanceOf(DuplicateError);
+      expect(await store.identity.userByUsername('ERIN')).toEqual(erin);
+      expect(await store.identity.userByUsername('er.n')).toBeNull(); // a name, never a pattern
+      expect(await store.identity.userByUsername('e%')).toBeNull();
+
+      // Names that clash in case from before the rule (here through migrate's insert) stay, each
+      // found by its exact name; the other cases name neither, and stay taken.
+      const upper = user('Frank');
+      const lower = user('frank');
+      expect(await store.documents.insertNew('users', [upper, lower])).toBe(2);
+      expect(await store.identity.userByUsername('Frank')).toEqual(upper);
+      expect(await store.identity.userByUsername('frank')).toEqual(lower);
+      expect(await store.identity.userByUsername('FRANK')).toBeNull();
+      await expect(store.identity.createUser(user('FRANK'))).rejects.toBeInstanceOf(DuplicateError);
     });
 
     it('keeps tokens by hash, revokes them once, and only ever raises last_used_at', async () => {

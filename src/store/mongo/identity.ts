@@ -4,17 +4,32 @@ import {
   COLLECTIONS,
   DuplicateError,
   type IdentityStore,
+  removesAnOwner,
   type UserDoc,
   type UserPatch,
+  type UserUpdate,
 } from '../store.ts';
 import { isDuplicate } from './errors.ts';
+import { UserChangeLog, type UserChangeLogOptions } from './user-changes.ts';
 import { bulkInChunks, type Entity } from './writes.ts';
 
-/** Users and their API keys. */
+/** Matches a username in any case; null for text no username could match (usernames are ASCII). */
+function inAnyCase(text: string): RegExp | null {
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(text)) return null;
+  return new RegExp(`^${text.replaceAll('.', '\\.')}$`, 'i');
+}
+
+/**
+ * Users and their API keys. Every write to users goes through one log (user-changes.ts), so a
+ * username free in any case and an owner left after a change are decided atomically on MongoDB
+ * and FerretDB alike.
+ */
 export class MongoIdentity implements IdentityStore {
   readonly #db: Db;
-  constructor(db: Db) {
+  readonly #log: UserChangeLog;
+  constructor(db: Db, options: UserChangeLogOptions = {}) {
     this.#db = db;
+    this.#log = new UserChangeLog(db, this.#users, options);
   }
   get #users() {
     return this.#db.collection<UserDoc>(COLLECTIONS.users);
@@ -24,12 +39,12 @@ export class MongoIdentity implements IdentityStore {
   }
 
   async createUser(user: UserDoc) {
-    try {
-      await this.#users.insertOne(user);
-    } catch (err) {
-      if (isDuplicate(err)) throw new DuplicateError(`user "${user.username}" already exists`);
-      throw err;
-    }
+    const taken = await this.#log.run<boolean>(async () =>
+      (await this.#users.findOne({ username: inAnyCase(user.username) ?? user.username }, { projection: { _id: 1 } }))
+        ? { refused: true }
+        : { change: { op: 'create', doc: user }, result: false },
+    );
+    if (taken) throw new DuplicateError(`user "${user.username}" already exists`);
   }
   users(options?: { includeDeleted?: boolean }) {
     return this.#users.find(options?.includeDeleted ? {} : { deleted_at: null }, { sort: { username: 1 } }).toArray();
@@ -40,14 +55,28 @@ export class MongoIdentity implements IdentityStore {
   userById(id: string) {
     return this.#users.findOne({ _id: id });
   }
-  userByUsername(username: string) {
-    return this.#users.findOne({ username });
+  async userByUsername(username: string) {
+    const exact = await this.#users.findOne({ username });
+    if (exact) return exact;
+    const pattern = inAnyCase(username);
+    if (!pattern) return null;
+    const folded = await this.#users.find({ username: pattern }, { limit: 2 }).toArray();
+    return folded.length === 1 ? (folded[0] as UserDoc) : null;
   }
   usersByIds(ids: readonly string[]) {
     return ids.length ? this.#users.find({ _id: { $in: [...ids] } }).toArray() : Promise.resolve([]);
   }
-  async updateUser(id: string, patch: UserPatch) {
-    return (await this.#users.updateOne({ _id: id }, { $set: patch })).matchedCount === 1;
+  updateUser(id: string, patch: UserPatch) {
+    return this.#log.run<UserUpdate>(async () => {
+      const user = await this.#users.findOne({ _id: id });
+      if (!user) return { refused: 'no-user' };
+      if (removesAnOwner(user, patch) && !(await this.#anotherOwner(id))) return { refused: 'last-owner' };
+      return { change: { op: 'update', id, patch }, result: 'updated' };
+    });
+  }
+  async #anotherOwner(id: string) {
+    const filter = { _id: { $ne: id }, role: 'owner' as const, disabled_at: null, deleted_at: null };
+    return (await this.#users.findOne(filter, { projection: { _id: 1 } })) !== null;
   }
   async createKey(key: ApiKeyDoc) {
     try {

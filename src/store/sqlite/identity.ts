@@ -1,9 +1,21 @@
-import { type ApiKeyDoc, COLLECTIONS, DuplicateError, type UserDoc, type UserPatch } from '../store.ts';
+import {
+  type ApiKeyDoc,
+  COLLECTIONS,
+  DuplicateError,
+  removesAnOwner,
+  type UserDoc,
+  type UserPatch,
+  type UserUpdate,
+} from '../store.ts';
 import type { Sync } from './protocol.ts';
 import { decode, decodeAll } from './rows.ts';
 import { idList, isUnique, type Sql } from './sql.ts';
 
-/** Users and their API keys. */
+/**
+ * Users and their API keys. Each decision that reads before it writes (a username free in any
+ * case, an owner left after a change) runs in one IMMEDIATE transaction: SQLite lets one
+ * writer at a time hold the file, whichever process (server or admin command) it is.
+ */
 export class EmbeddedIdentity implements Sync<'identity'> {
   readonly #sql: Sql;
 
@@ -12,12 +24,17 @@ export class EmbeddedIdentity implements Sync<'identity'> {
   }
 
   createUser(user: UserDoc): void {
-    try {
-      this.#sql.insert(COLLECTIONS.users, user, false);
-    } catch (err) {
-      if (isUnique(err)) throw new DuplicateError(`user "${user.username}" already exists`);
-      throw err;
-    }
+    this.#sql.transaction(() => {
+      if (this.#sql.get('SELECT 1 FROM users WHERE lower(username) = ?', [user.username.toLowerCase()])) {
+        throw new DuplicateError(`user "${user.username}" already exists`);
+      }
+      try {
+        this.#sql.insert(COLLECTIONS.users, user, false);
+      } catch (err) {
+        if (isUnique(err)) throw new DuplicateError(`user "${user.username}" already exists`);
+        throw err;
+      }
+    });
   }
 
   users(options?: { includeDeleted?: boolean }): UserDoc[] {
@@ -36,8 +53,10 @@ export class EmbeddedIdentity implements Sync<'identity'> {
   }
 
   userByUsername(username: string): UserDoc | null {
-    const row = this.#sql.get('SELECT doc FROM users WHERE username = ?', [username]);
-    return row ? decode<UserDoc>(COLLECTIONS.users, row.doc as string) : null;
+    const exact = this.#sql.get('SELECT doc FROM users WHERE username = ?', [username]);
+    if (exact) return decode<UserDoc>(COLLECTIONS.users, exact.doc as string);
+    const folded = this.#sql.all('SELECT doc FROM users WHERE lower(username) = ? LIMIT 2', [username.toLowerCase()]);
+    return folded.length === 1 ? decode<UserDoc>(COLLECTIONS.users, folded[0]?.doc as string) : null;
   }
 
   usersByIds(ids: readonly string[]): UserDoc[] {
@@ -49,13 +68,24 @@ export class EmbeddedIdentity implements Sync<'identity'> {
       : [];
   }
 
-  updateUser(id: string, patch: UserPatch): boolean {
+  updateUser(id: string, patch: UserPatch): UserUpdate {
     return this.#sql.transaction(() => {
       const user = this.#sql.find<UserDoc>(COLLECTIONS.users, id);
-      if (!user) return false;
+      if (!user) return 'no-user';
+      if (removesAnOwner(user, patch) && !this.#anotherOwner(id)) return 'last-owner';
       this.#sql.replace(COLLECTIONS.users, { ...user, ...patch });
-      return true;
+      return 'updated';
     });
+  }
+
+  #anotherOwner(id: string): boolean {
+    return (
+      this.#sql.get(
+        `SELECT 1 FROM users WHERE id <> ? AND doc ->> '$.role' = 'owner'
+           AND doc ->> '$.disabled_at' IS NULL AND doc ->> '$.deleted_at' IS NULL LIMIT 1`,
+        [id],
+      ) !== undefined
+    );
   }
 
   createKey(key: ApiKeyDoc): void {

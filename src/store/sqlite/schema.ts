@@ -22,7 +22,11 @@ export const TABLES: Record<CollectionName, Table> = {
   users: {
     columns: { username: '$.username' },
     dates: ['created_at', 'disabled_at', 'deleted_at'],
-    indexes: ['CREATE UNIQUE INDEX IF NOT EXISTS users_username ON users(username)'],
+    indexes: [
+      'CREATE UNIQUE INDEX IF NOT EXISTS users_username ON users(username)',
+      // Usernames are unique regardless of case; names that clash in case from before stay (not UNIQUE).
+      'CREATE INDEX IF NOT EXISTS users_username_folded ON users(lower(username))',
+    ],
   },
   api_keys: {
     columns: { user_id: '$.user_id', hash: '$.hash', kind: '$.kind', expires_at: '$.expires_at' },
@@ -111,9 +115,9 @@ for (const [name, table] of Object.entries(TABLES)) {
 
 /**
  * Bumped when the layout changes (migrate() refuses a file from a newer version). 2: usage_days;
- * 3: quota_ledgers, in place of rate_windows.
+ * 3: quota_ledgers, in place of rate_windows; 4: users by case-folded username.
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 export function createStatements(): string[] {
   const statements: string[] = [];

@@ -34,7 +34,12 @@ export async function renderMe(view, { user }) {
       'section',
       { class: 'card' },
       h('h2', null, 'My tokens'),
-      h('p', { class: 'hint' }, 'Give each agent or machine its own token, so you can revoke one without the others.'),
+      h(
+        'p',
+        { class: 'hint' },
+        'Give each agent or machine its own token, so you can revoke one without the others. ',
+        'Your console sessions are listed too: end one you left signed in elsewhere.',
+      ),
       tokensPanel('me'),
     ),
     h('section', { class: 'card' }, h('h2', null, 'My MCP credentials'), credentialsPanel()),

@@ -11,7 +11,7 @@ import { patchUser } from './users.js';
 
 function budgetForm(u, onSaved) {
   const status = h('div');
-  const amount = h('input', { type: 'number', min: '0.01', step: '0.01', required: true, value: u.budget?.usd ?? '' });
+  const amount = h('input', { type: 'number', min: '0', step: '0.01', required: true, value: u.budget?.usd ?? '' });
   const period = h(
     'select',
     null,
@@ -19,9 +19,12 @@ function budgetForm(u, onSaved) {
   );
   const save = h('button', { type: 'submit', class: 'primary' }, 'Set budget');
   const clear = h('button', { type: 'button' }, 'Use role default');
-  const form = h('form', { class: 'form-row' }, field('USD', amount), field('Per', period), save, clear);
-  const describe = () =>
-    u.budget ? `Own budget: $${u.budget.usd} per ${u.budget.period}.` : 'The role’s default budget applies.';
+  const form = h('form', { class: 'form-row' }, field('USD', amount, '0: no spend'), field('Per', period), save, clear);
+  const describe = () => {
+    if (!u.budget) return 'The role’s default budget applies.';
+    const own = `Own budget: $${u.budget.usd} per ${u.budget.period}.`;
+    return u.budget.usd === 0 ? `${own} No spend is allowed.` : own;
+  };
   const hint = h('p', { class: 'hint' }, describe());
   const apply = (button, budget) =>
     busy(button, async () => {

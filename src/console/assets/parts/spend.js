@@ -21,7 +21,8 @@ export function spendCard(user) {
         h('p', { class: 'hint' }, 'No budget applies.'),
       ];
     }
-    const used = spent_usd / budget.usd;
+    // A $0 budget allows no spend: it counts as reached from the start.
+    const used = budget.usd > 0 ? spent_usd / budget.usd : 1;
     return [
       h(
         'p',

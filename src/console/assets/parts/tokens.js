@@ -1,4 +1,5 @@
-// A user's bridge tokens: list, issue (shown once), revoke. Used on "Me" and by owners on "Users".
+// A user's bridge tokens and console sessions: list, issue (shown once), revoke or end. Used on
+// "Me" and by owners on "Users".
 import { api, seg } from '../lib/api.js';
 import { fill, h } from '../lib/dom.js';
 import { time } from '../lib/format.js';
@@ -16,6 +17,13 @@ function state(t) {
   if (t.revoked_at) return badge('revoked', 'bad');
   if (t.expires_at && Date.parse(t.expires_at) <= Date.now()) return badge('expired', 'warn');
   return badge('active', 'ok');
+}
+
+const isSession = (t) => t.kind === 'console';
+
+function kind(t) {
+  if (!isSession(t)) return 'token';
+  return t.current ? ['console session ', badge('this browser')] : 'console session';
 }
 
 /** `user` is `me` or a username; `label` names whose tokens these are (for buttons' accessible names). */
@@ -42,12 +50,13 @@ export function tokensPanel(user, label = 'your') {
         table(
           [
             { label: 'Name', cell: (t) => t.name || h('span', { class: 'muted' }, 'unnamed') },
+            { label: 'Kind', cell: kind },
             { label: 'Created', cell: (t) => time(t.created_at) },
             { label: 'Last used', cell: (t) => (t.last_used_at ? time(t.last_used_at) : 'never') },
             { label: 'Expires', cell: (t) => (t.expires_at ? time(t.expires_at) : 'never') },
             { label: 'Status', cell: state },
             { label: 'Id', cls: 'clip', cell: (t) => h('code', { class: 'small' }, t.id) },
-            { label: 'Actions', cell: (t) => (t.revoked_at ? null : revokeButton(t)) },
+            { label: 'Actions', cell: (t) => (t.revoked_at ? null : isSession(t) ? endButton(t) : revokeButton(t)) },
           ],
           tokens,
           { caption: `${label} tokens`, emptyText: 'No tokens.' },
@@ -58,6 +67,17 @@ export function tokensPanel(user, label = 'your') {
     }
   }
 
+  // Ending this browser's own session signs it out: the next request answers 401 and the sign-in page shows.
+  const revoke = (t) => async () => {
+    try {
+      await api(`${base}/${seg(t.id)}`, { method: 'DELETE' });
+      fill(shown);
+      await refresh();
+    } catch (err) {
+      fill(shown, errorBox(err));
+    }
+  };
+
   const revokeButton = (t) =>
     confirmButton(
       'Revoke',
@@ -67,15 +87,21 @@ export function tokensPanel(user, label = 'your') {
         message: `Agents using “${t.name || t.id}” get 401 from now on. This cannot be undone.`,
         confirm: 'Revoke',
       },
-      async () => {
-        try {
-          await api(`${base}/${seg(t.id)}`, { method: 'DELETE' });
-          fill(shown);
-          await refresh();
-        } catch (err) {
-          fill(shown, errorBox(err));
-        }
+      revoke(t),
+    );
+
+  const endButton = (t) =>
+    confirmButton(
+      'End',
+      `End console session ${t.id}`,
+      {
+        title: 'End this console session?',
+        message: t.current
+          ? 'This browser is signed out at once.'
+          : 'The browser signed in with it is signed out at once.',
+        confirm: 'End session',
       },
+      revoke(t),
     );
 
   form.addEventListener('submit', (event) => {
