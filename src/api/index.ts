@@ -10,7 +10,7 @@ import { authenticateFirst } from './auth.ts';
 import { API_BODY_BYTES, sendApiError } from './errors.ts';
 import { SCHEMAS } from './schemas.ts';
 import { sessionRoutes } from './session.ts';
-import { userRoutes } from './users.ts';
+import { userRoutes } from './users/index.ts';
 
 /** Coder's AI Bridge routes, and the same after Coder renamed it AI Gateway (SPEC §4). */
 export const API_PREFIXES = ['/api/v2/aibridge', '/api/v2/ai-gateway'] as const;

@@ -4,7 +4,7 @@ import type { AppContext } from '../server/context.ts';
 import { overHttps, principalOf, sessionCookie, sessionCookieName } from './auth.ts';
 import { ApiError, guard } from './errors.ts';
 import { ref } from './schemas.ts';
-import { presentUser } from './users.ts';
+import { presentUser } from './users/index.ts';
 
 const SESSION_HOURS = 12;
 /** A sign-in body is `{"token": …}`: a token is at most 512 characters. */

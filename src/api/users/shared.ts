@@ -1,0 +1,93 @@
+import type { FastifyRequest } from 'fastify';
+import { parseRfc3339 } from '../../audit/query.ts';
+import { parseDuration } from '../../config/duration.ts';
+import { IdentityError, type Principal, type User } from '../../identity/users.ts';
+import type { AppContext } from '../../server/context.ts';
+import type { ApiKeyDoc } from '../../store/store.ts';
+import { principalOf, seesEveryone } from '../auth.ts';
+import { ApiError, guard, invalid } from '../errors.ts';
+import { ref } from '../schemas.ts';
+
+export const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+
+export const presentUser = (u: User) => ({
+  id: u._id,
+  username: u.username,
+  name: u.name,
+  role: u.role,
+  created_at: u.created_at.toISOString(),
+  disabled: u.disabled_at !== null,
+  deleted: u.deleted_at !== null,
+  budget: u.budget ?? null,
+  denied_servers: u.denied_servers ?? [],
+});
+
+export const presentToken = (k: ApiKeyDoc) => ({
+  id: k._id,
+  kind: k.kind,
+  name: k.name,
+  created_at: k.created_at.toISOString(),
+  last_used_at: iso(k.last_used_at),
+  expires_at: iso(k.expires_at),
+  revoked_at: iso(k.revoked_at),
+});
+
+/** `30d`-style durations from now, or an RFC 3339 time; must lie in the future (and within what a Date holds). */
+export function parseExpiry(text: string | undefined | null, now = Date.now()): Date | null {
+  if (text === undefined || text === null || text === '') return null;
+  let at: Date | undefined;
+  try {
+    at = new Date(now + parseDuration(text));
+  } catch {
+    at = parseRfc3339(text);
+  }
+  if (!at || !(at.getTime() > now))
+    throw invalid(
+      [{ field: 'expires', detail: 'use a duration like 30d or a future RFC 3339 time' }],
+      'invalid request body',
+    );
+  return at;
+}
+
+export type Params = { user: string };
+
+export const caller = (ctx: AppContext, request: FastifyRequest) => principalOf(ctx, request);
+
+/**
+ * The user a path names (`me` = the caller), visible to owners (and auditors when reading) or
+ * themselves. Anyone else gets 403 whether the name exists or not (no probing for names),
+ * unless it names the caller after all (in another case).
+ */
+export async function target(ctx: AppContext, principal: Principal, name: string, write: boolean): Promise<User> {
+  const self = name === 'me' || name === principal.user._id || name === principal.user.username;
+  if (self) return principal.user;
+  const allowed = write ? principal.user.role === 'owner' : seesEveryone(principal);
+  const user = await guard(ctx, () => ctx.users.resolve(name));
+  if (user?._id === principal.user._id) return principal.user;
+  if (!allowed) throw new ApiError(403, 'you can only manage your own account');
+  if (!user || user.deleted_at) throw new ApiError(404, `no user "${name}"`);
+  return user;
+}
+
+const STATUS_OF = { invalid: 400, taken: 409, 'last-owner': 409, unknown: 404 } as const;
+
+/** Identity refusals as the API answers them; inside `guard`, which lets an ApiError through. */
+export function identityErrors<T>(work: () => Promise<T>): () => Promise<T> {
+  return () =>
+    work().catch((err) => {
+      if (err instanceof IdentityError) throw new ApiError(STATUS_OF[err.reason], err.message);
+      throw err;
+    });
+}
+
+export const errors = {
+  400: ref('Error'),
+  401: ref('Error'),
+  403: ref('Error'),
+  404: ref('Error'),
+  503: ref('Error'),
+};
+export const userParams = {
+  type: 'object',
+  properties: { user: { type: 'string', description: 'username, id, or me' } },
+};

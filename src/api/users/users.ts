@@ -1,0 +1,144 @@
+import type { FastifyInstance } from 'fastify';
+import { USERNAME_PATTERN, type User, usernameProblem } from '../../identity/users.ts';
+import type { AppContext } from '../../server/context.ts';
+import { type Budget, ROLES, type Role } from '../../store/store.ts';
+import { requireOwner, seesEveryone } from '../auth.ts';
+import { ApiError, guard, invalid } from '../errors.ts';
+import { ref } from '../schemas.ts';
+import { caller, errors, identityErrors, type Params, presentUser, target, userParams } from './shared.ts';
+
+/** GET /users: owners and auditors. */
+export function listUsers(app: FastifyInstance, ctx: AppContext): void {
+  app.get(
+    '/users',
+    { schema: { tags: ['users'], summary: 'List users', response: { 200: ref('UserList'), ...errors } } },
+    async (request) => {
+      const principal = await caller(ctx, request);
+      if (!seesEveryone(principal)) throw new ApiError(403, 'only owners and auditors can list users');
+      return { users: (await guard(ctx, () => ctx.users.list())).map(presentUser) };
+    },
+  );
+}
+
+/** POST /users: a user and their first token, shown once (owners). */
+export function createUser(app: FastifyInstance, ctx: AppContext): void {
+  app.post<{ Body: { username: string; name?: string; role?: Role } }>(
+    '/users',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'Create a user and their first token',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['username'],
+          properties: {
+            username: {
+              type: 'string',
+              pattern: USERNAME_PATTERN.source,
+              description:
+                '1-64 letters, digits, ".", "_" or "-"; unique regardless of case, and reserved for good once used; never "me" or shaped like a user id (UUID)',
+            },
+            name: { type: 'string', minLength: 1, description: 'display name; the username by default' },
+            role: { type: 'string', enum: [...ROLES], default: 'member' },
+          },
+        },
+        response: { 201: ref('NewUser'), 409: ref('Error'), ...errors },
+      },
+    },
+    async (request, reply) => {
+      requireOwner(await caller(ctx, request));
+      const { username, name, role } = request.body;
+      const problem = usernameProblem(username);
+      if (problem) throw invalid([{ field: 'username', detail: problem }], 'invalid request body');
+      const user = await guard(
+        ctx,
+        identityErrors(() => ctx.users.create(username, { name, role })),
+      );
+      const { token } = await guard(ctx, () => ctx.users.createToken(user._id, { name: 'first token' }));
+      return reply.code(201).send({ user: presentUser(user), token });
+    },
+  );
+}
+
+/** GET /users/{user}: themselves, owners and auditors. */
+export function getUser(app: FastifyInstance, ctx: AppContext): void {
+  app.get<{ Params: Params }>(
+    '/users/:user',
+    { schema: { tags: ['users'], summary: 'One user', params: userParams, response: { 200: ref('User'), ...errors } } },
+    async (request) => presentUser(await target(ctx, await caller(ctx, request), request.params.user, false)),
+  );
+}
+
+type Patch = { name?: string; role?: Role; disabled?: boolean; budget?: Budget | null; denied_servers?: string[] };
+
+/** PATCH /users/{user}: role, name, disabled, budget, denied MCP servers (owners). */
+export function patchUser(app: FastifyInstance, ctx: AppContext): void {
+  app.patch<{ Params: Params; Body: Patch }>(
+    '/users/:user',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'Change a user: role, name, disabled, budget, denied MCP servers (owners)',
+        params: userParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          properties: {
+            name: { type: 'string', minLength: 1 },
+            role: { type: 'string', enum: [...ROLES] },
+            disabled: { type: 'boolean' },
+            budget: { anyOf: [ref('Budget'), { type: 'null' }] },
+            denied_servers: { type: 'array', items: { type: 'string' } },
+          },
+        },
+        response: { 200: ref('User'), 409: ref('Error'), ...errors },
+      },
+    },
+    async (request) => {
+      const principal = await caller(ctx, request);
+      requireOwner(principal);
+      const user = await target(ctx, principal, request.params.user, true);
+      const body = request.body;
+      const patch: Partial<User> = {};
+      if (body.name !== undefined) patch.name = body.name;
+      if (body.role !== undefined) patch.role = body.role;
+      if (body.disabled !== undefined) patch.disabled_at = body.disabled ? (user.disabled_at ?? new Date()) : null;
+      if (body.budget !== undefined) patch.budget = body.budget;
+      if (body.denied_servers !== undefined) patch.denied_servers = [...new Set(body.denied_servers)].sort();
+      const changed = await guard(
+        ctx,
+        identityErrors(() => ctx.users.update(user._id, patch)),
+      );
+      ctx.authenticator.forget();
+      return presentUser(changed);
+    },
+  );
+}
+
+/** DELETE /users/{user}: their records stay, their tokens are revoked (owners). */
+export function deleteUser(app: FastifyInstance, ctx: AppContext): void {
+  app.delete<{ Params: Params }>(
+    '/users/:user',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'Delete a user (their records stay; tokens are revoked)',
+        params: userParams,
+        response: { 204: { type: 'null' }, 409: ref('Error'), ...errors },
+      },
+    },
+    async (request, reply) => {
+      const principal = await caller(ctx, request);
+      requireOwner(principal);
+      const user = await target(ctx, principal, request.params.user, true);
+      await guard(
+        ctx,
+        identityErrors(() => ctx.users.delete(user._id)),
+      );
+      ctx.authenticator.forget();
+      return reply.code(204).send();
+    },
+  );
+}
