@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { apiUsd, withTotalInput } from '../audit/figures.ts';
 import { present } from '../audit/present.ts';
 import { type AuditQuery, parseQuery } from '../audit/query.ts';
 import type { Principal } from '../identity/users.ts';
@@ -83,11 +84,14 @@ async function readRequest(
   return { principal, filter, limit, offset, afterId, raw };
 }
 
-/** Users by id as the API names them. */
+/** Users by id as the API names them; a deleted user keeps their name and is marked. */
 async function initiators(ctx: AppContext, ids: string[]) {
   const users = ids.length ? await ctx.store.identity.usersByIds([...new Set(ids)]) : [];
   const byId = new Map(users.map((u) => [u._id, u]));
-  return (id: string) => ({ id, username: byId.get(id)?.username ?? null, name: byId.get(id)?.name ?? null });
+  return (id: string) => {
+    const user = byId.get(id);
+    return { id, username: user?.username ?? null, name: user?.name ?? null, deleted: Boolean(user?.deleted_at) };
+  };
 }
 
 function readGroupBy(raw: Raw): UsageKey[] {
@@ -189,12 +193,13 @@ export function auditRoutes(app: FastifyInstance, ctx: AppContext): void {
           tags: ['audit'],
           summary: `Distinct ${field}s seen, for filter pickers`,
           querystring: listQuery,
-          response: { 200: { type: 'array', items: { type: 'string' } }, ...errors },
+          response: { 200: ref('ValueList'), ...errors },
         },
       },
       async (request) => {
         const { filter } = await readRequest(ctx, request);
-        return guard(ctx, () => ctx.store.audit.distinct(field, filter));
+        const results = await guard(ctx, () => ctx.store.audit.distinct(field, filter));
+        return { count: results.length, results };
       },
     );
   }
@@ -212,17 +217,20 @@ export function auditRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request) => {
       const { filter, limit, offset } = await readRequest(ctx, request);
       return guard(ctx, async () => {
-        const sessions = await ctx.store.audit.sessions(filter, { limit, offset });
+        const { count, results } = await ctx.store.audit.sessions(filter, { limit, offset });
         const name = await initiators(
           ctx,
-          sessions.map((s) => s.initiator_id),
+          results.map((s) => s.initiator_id),
         );
         return {
-          results: sessions.map(({ initiator_id, first_started_at, last_started_at, ...s }) => ({
-            ...s,
+          count,
+          results: results.map(({ initiator_id, first_started_at, last_started_at, last_ended_at, ...s }) => ({
+            ...withTotalInput(s),
+            cost_usd: apiUsd(s.cost_usd),
             initiator: name(initiator_id),
             first_started_at: first_started_at.toISOString(),
             last_started_at: last_started_at.toISOString(),
+            last_ended_at: last_ended_at?.toISOString() ?? null,
           })),
         };
       });
@@ -244,9 +252,10 @@ export function auditRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
     async (request) => {
       const { filter, limit } = await readRequest(ctx, request, { max: 100, default: 20 });
-      const tools = await guard(ctx, () => ctx.store.audit.tools(filter, limit));
+      const { count, results } = await guard(ctx, () => ctx.store.audit.tools(filter, limit));
       return {
-        tools: tools.map(({ duration_ms, timed, ...t }) => ({
+        count,
+        results: results.map(({ duration_ms, timed, ...t }) => ({
           ...t,
           mean_duration_ms: timed ? duration_ms / timed : null,
         })),
@@ -282,7 +291,8 @@ export function auditRoutes(app: FastifyInstance, ctx: AppContext): void {
         return {
           group_by: groupBy,
           groups: groups.map((g) => ({
-            ...g,
+            ...withTotalInput(g),
+            cost_usd: apiUsd(g.cost_usd),
             key: g.key.initiator === undefined ? g.key : { ...g.key, initiator: name(g.key.initiator) },
           })),
         };

@@ -31,6 +31,25 @@ const object = (properties: Record<string, unknown>, required = Object.keys(prop
   ...extra,
 });
 
+/** Every list the API gives: one page of `results`, and `count`, how many match in all (ignoring paging). */
+const list = (item: object) =>
+  object({
+    count: { ...count, description: 'how many match in all, ignoring paging' },
+    results: { type: 'array', items: item },
+  });
+
+const totalInput = {
+  ...count,
+  description:
+    'every prompt token the model read: input_tokens (uncached) + cache_read_input_tokens + cache_write_input_tokens',
+} as const;
+const initiator = object({
+  id: str,
+  username: nullableStr,
+  name: nullableStr,
+  deleted: { type: 'boolean', description: 'the user was deleted (their records stay)' },
+});
+
 const child = (properties: Record<string, unknown>, optional: Record<string, unknown> = {}) =>
   object({ id: str, interception_id: str, ...properties, created_at: time, ...optional }, [
     'id',
@@ -51,10 +70,11 @@ export const SCHEMAS = {
   ),
   TokenUsage: child({
     provider_response_id: nullableStr,
-    input_tokens: count,
+    input_tokens: { ...count, description: 'uncached input tokens' },
     output_tokens: count,
     cache_read_input_tokens: count,
     cache_write_input_tokens: count,
+    total_input_tokens: totalInput,
     cost_usd: usd,
     metadata: { ...freeForm, description: 'every other usage counter the provider reported' },
   }),
@@ -95,25 +115,30 @@ export const SCHEMAS = {
     tool_usages: { type: 'array', items: { $ref: 'ToolUsage#' } },
     model_thoughts: { type: 'array', items: { $ref: 'ModelThought#' } },
   }),
-  InterceptionList: object({ count, results: { type: 'array', items: { $ref: 'Interception#' } } }),
+  InterceptionList: list({ $ref: 'Interception#' }),
+  ValueList: list(str),
   Session: object({
     client_session_id: str,
-    initiator: object({ id: str, username: nullableStr, name: nullableStr }),
+    initiator,
     client: str,
     first_started_at: time,
     last_started_at: time,
+    last_ended_at: { ...nullableTime, description: 'when the latest turn ended; null while it runs' },
     interceptions: count,
-    input_tokens: count,
+    input_tokens: { ...count, description: 'uncached input tokens' },
     output_tokens: count,
+    cache_read_input_tokens: count,
+    cache_write_input_tokens: count,
+    total_input_tokens: totalInput,
     cost_usd: usd,
   }),
-  SessionList: object({ results: { type: 'array', items: { $ref: 'Session#' } } }),
+  SessionList: list({ $ref: 'Session#' }),
   UsageGroup: object({
     key: {
       type: 'object',
       additionalProperties: false,
       properties: {
-        initiator: object({ id: str, username: nullableStr, name: nullableStr }),
+        initiator,
         model: str,
         provider: str,
         client: str,
@@ -121,10 +146,11 @@ export const SCHEMAS = {
       },
     },
     interceptions: count,
-    input_tokens: count,
+    input_tokens: { ...count, description: 'uncached input tokens' },
     output_tokens: count,
     cache_read_input_tokens: count,
     cache_write_input_tokens: count,
+    total_input_tokens: totalInput,
     cost_usd: usd,
     tool_calls: count,
     failed: count,
@@ -132,12 +158,16 @@ export const SCHEMAS = {
   Tool: object({
     tool: str,
     server_url: { ...nullableStr, description: 'null for client-defined tools' },
+    server: {
+      ...nullableStr,
+      description: "the MCP server's configured name when it ran; null for client-defined tools",
+    },
     injected: { type: 'boolean' },
     calls: count,
     failed: count,
     mean_duration_ms: { type: ['number', 'null'], description: 'injected tools: mean duration of a call' },
   }),
-  ToolList: object({ tools: { type: 'array', items: { $ref: 'Tool#' } } }),
+  ToolList: list({ $ref: 'Tool#' }),
   Usage: object({ group_by: { type: 'array', items: str }, groups: { type: 'array', items: { $ref: 'UsageGroup#' } } }),
   Budget: object(
     {
@@ -160,7 +190,7 @@ export const SCHEMAS = {
     },
     denied_servers: { type: 'array', items: str },
   }),
-  UserList: object({ users: { type: 'array', items: { $ref: 'User#' } } }),
+  UserList: list({ $ref: 'User#' }),
   Token: object({
     id: str,
     kind: {
@@ -175,7 +205,7 @@ export const SCHEMAS = {
     expires_at: nullableTime,
     revoked_at: nullableTime,
   }),
-  TokenList: object({ tokens: { type: 'array', items: { $ref: 'Token#' } } }),
+  TokenList: list({ $ref: 'Token#' }),
   NewToken: object({
     token: { ...str, description: 'shown this once; only its hash is stored' },
     id: str,
@@ -184,7 +214,7 @@ export const SCHEMAS = {
   }),
   NewUser: object({ user: { $ref: 'User#' }, token: str }),
   Credential: object({ server: str, headers: { type: 'array', items: str }, created_at: time, updated_at: time }),
-  CredentialList: object({ credentials: { type: 'array', items: { $ref: 'Credential#' } } }),
+  CredentialList: list({ $ref: 'Credential#' }),
   Spend: object({
     budget: { anyOf: [{ $ref: 'Budget#' }, { type: 'null' }], description: 'null: no budget applies' },
     spent_usd: { type: 'number' },

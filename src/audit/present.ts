@@ -1,5 +1,6 @@
 import type { InterceptionRecord } from '../store/records.ts';
 import type { InterceptionDetail } from '../store/store.ts';
+import { apiUsd, totalInput } from './figures.ts';
 
 type Iso = string;
 
@@ -24,7 +25,8 @@ export interface ApiInterception {
   metadata: Record<string, unknown>;
   started_at: Iso;
   ended_at: Iso | null;
-  token_usages: ApiChild<InterceptionDetail['token_usages'][number]>[];
+  /** Each with `total_input_tokens` (README "Token figures"). */
+  token_usages: Array<ApiChild<InterceptionDetail['token_usages'][number]> & { total_input_tokens: number }>;
   user_prompts: ApiChild<InterceptionDetail['user_prompts'][number]>[];
   tool_usages: ApiChild<InterceptionDetail['tool_usages'][number]>[];
   model_thoughts: ApiChild<InterceptionDetail['model_thoughts'][number]>[];
@@ -57,11 +59,14 @@ export function present(detail: InterceptionDetail): ApiInterception {
     client_session_id: r.client_session_id ?? null,
     user_agent: r.user_agent ?? null,
     status: r.status ?? null,
-    cost_usd: r.cost_usd ?? null,
+    cost_usd: apiUsd(r.cost_usd),
     metadata: r.metadata ?? {},
     started_at: r.started_at.toISOString(),
     ended_at: r.ended_at ? r.ended_at.toISOString() : null,
-    token_usages: detail.token_usages.map(child),
+    token_usages: detail.token_usages.map((u) => {
+      const { cost_usd, ...shown } = child(u);
+      return { ...shown, total_input_tokens: totalInput(u), cost_usd: apiUsd(cost_usd) };
+    }),
     user_prompts: detail.user_prompts.map(child),
     tool_usages: detail.tool_usages.map(child),
     model_thoughts: detail.model_thoughts.map(child),

@@ -161,12 +161,16 @@ export class Spending {
 /** "$100.00/month"; a budget under a cent keeps its digits ("$0.000001/day"). */
 export const describeBudget = (b: Budget) => `${formatUsd(b.usd, true)}/${b.period}`;
 
-/** Dollars as people read them: cents (a budget's exact figure when cents would round it), or two significant digits under a cent. */
+/**
+ * Dollars as people read them: cents, or two significant digits under a cent; `exact` (a
+ * budget) keeps every digit cents would round away — to a billionth, as amounts are stored,
+ * never an exponent ("$0.00001", not "$0.00" or "$1e-5"). The console's budgetUsd follows it.
+ */
 export function formatUsd(usd: number, exact = false): string {
-  if (usd === 0 || Math.abs(usd) >= 0.01) {
-    const cents = usd.toFixed(2);
-    return exact && Math.abs(Number(cents) - usd) > 1e-9 ? `$${usd}` : `$${cents}`;
-  }
+  const cents = usd.toFixed(2);
+  if (Math.abs(Number(cents) - usd) <= 1e-9) return `$${cents}`;
+  if (exact) return `$${usd.toFixed(9).replace(/0+$/, '')}`;
+  if (Math.abs(usd) >= 0.01) return `$${cents}`;
   const digits = Math.min(12, 1 - Math.floor(Math.log10(Math.abs(usd))));
   return `$${usd.toFixed(digits).replace(/0+$/, '')}`;
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { parseExpiry, presentToken, presentUser } from '../api/users/index.ts';
 import { IdentityError, ROLES, type Role, type Users } from '../identity/users.ts';
+import { describeBudget } from '../budgets/budgets.ts';
 import { BUDGET_PERIODS, type BudgetPeriod } from '../store/store.ts';
 import { CONFIG_FLAG, ExitError, withUsers } from './common.ts';
 import { addOutputOptions, outputOf, printRows } from './output.ts';
@@ -65,16 +66,18 @@ export function identityCommands(program: Command): void {
     users
       .command('list')
       .description('list users (a table; -o json for JSON)')
-      .option('--all', 'include deleted users')
+      .option('--deleted', 'also list deleted users (status deleted)')
+      .option('--all', 'same as --deleted')
       .option(...CONFIG_FLAG),
     ['table', 'json', 'csv'],
     'table',
-  ).action(async (opts: Opts & { all?: boolean }) => {
-    const list = (await change(opts, (store) => store.list({ includeDeleted: opts.all }))).map(presentUser);
+  ).action(async (opts: Opts & { all?: boolean; deleted?: boolean }) => {
+    const includeDeleted = Boolean(opts.deleted || opts.all);
+    const list = (await change(opts, (store) => store.list({ includeDeleted }))).map(presentUser);
     const rows = list.map((u) => ({
       ...u,
       status: u.deleted ? 'deleted' : u.disabled ? 'disabled' : 'active',
-      budget: u.budget ? `$${u.budget.usd}/${u.budget.period}` : null,
+      budget: u.budget ? describeBudget(u.budget) : null,
     }));
     printRows(rows, USER_COLUMNS, outputOf(opts), list);
   });
@@ -139,7 +142,7 @@ export function identityCommands(program: Command): void {
       process.stderr.write(
         budget === null
           ? `${username}: own budget removed; the role's default applies\n`
-          : `${username}: budget $${budget.usd}/${budget.period}${budget.usd === 0 ? ': no spend allowed' : ''}\n`,
+          : `${username}: budget ${describeBudget(budget)}${budget.usd === 0 ? ': no spend allowed' : ''}\n`,
       );
     });
 

@@ -1,10 +1,11 @@
 import { once } from 'node:events';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { ApiInterception, ApiList } from '../audit/present.ts';
+import { totalInput } from '../audit/figures.ts';
 import { formatTerm, parseRfc3339, type QueryKey } from '../audit/query.ts';
 import { addApiOptions, apiGet, checkApiOptions } from './api-client.ts';
 import { ExitError } from './common.ts';
-import { addOutputOptions, csvField, table } from './output.ts';
+import { addOutputOptions, csvField, table, usdCell } from './output.ts';
 
 interface ListOptions {
   initiator?: string;
@@ -74,67 +75,80 @@ const fetchPage = (opts: ListOptions, q: string, limit: number | undefined, afte
     after_id: afterId,
   });
 
-const CSV_HEADER = [
+/**
+ * One row per interception, the same columns as the console's CSV export: sums over its upstream
+ * calls, input as every prompt token read (`total_input_tokens`) with its parts, and its prompt.
+ */
+export const CSV_HEADER = [
   'id',
   'started_at',
   'ended_at',
   'status',
-  'initiator',
+  'initiator_id',
+  'initiator_username',
   'provider',
   'provider_name',
   'model',
   'client',
   'client_session_id',
+  'total_input_tokens',
   'input_tokens',
-  'output_tokens',
   'cache_read_input_tokens',
   'cache_write_input_tokens',
+  'output_tokens',
   'cost_usd',
-  'tool_count',
+  'tool_calls',
   'prompt',
-];
+] as const;
 
-/** One interception's row: its sums and first prompt (CSV and table). */
-function flat(r: ApiInterception): Record<string, unknown> {
-  const sum = (key: 'input_tokens' | 'output_tokens' | 'cache_read_input_tokens' | 'cache_write_input_tokens') =>
-    r.token_usages.reduce((total, u) => total + u[key], 0);
+type Summed = 'input_tokens' | 'output_tokens' | 'cache_read_input_tokens' | 'cache_write_input_tokens';
+
+/** One interception's row: its sums and prompt (CSV and table). */
+function flat(r: ApiInterception): Record<(typeof CSV_HEADER)[number], unknown> {
+  const sum = (key: Summed) => r.token_usages.reduce((total, u) => total + u[key], 0);
+  const counts = {
+    input_tokens: sum('input_tokens'),
+    cache_read_input_tokens: sum('cache_read_input_tokens'),
+    cache_write_input_tokens: sum('cache_write_input_tokens'),
+  };
   return {
     id: r.id,
     started_at: r.started_at,
     ended_at: r.ended_at,
     status: r.status ?? 'running',
-    initiator: r.initiator.username,
+    initiator_id: r.initiator.id,
+    initiator_username: r.initiator.username,
     provider: r.provider,
     provider_name: r.provider_name,
     model: r.model,
     client: r.client,
     client_session_id: r.client_session_id,
-    input_tokens: sum('input_tokens'),
+    total_input_tokens: totalInput(counts),
+    ...counts,
     output_tokens: sum('output_tokens'),
-    cache_read_input_tokens: sum('cache_read_input_tokens'),
-    cache_write_input_tokens: sum('cache_write_input_tokens'),
     cost_usd: r.cost_usd,
-    tool_count: r.tool_usages.length,
+    tool_calls: r.tool_usages.length,
     prompt: r.user_prompts[0]?.prompt ?? '',
   };
 }
 
 const csvRow = (r: ApiInterception) => {
   const row = flat(r);
-  return CSV_HEADER.map((c) => csvField(row[c] as string | number | null)).join(',');
+  return CSV_HEADER.map((c) => csvField(row[c])).join(',');
 };
 
-const TABLE_COLUMNS = [
-  'started_at',
-  'initiator',
-  'client',
-  'model',
-  'input_tokens',
-  'output_tokens',
-  'cost_usd',
-  'status',
-  'id',
-];
+/** The table for people: input is every prompt token read (README "Token figures"). */
+const TABLE_COLUMNS = ['started_at', 'initiator', 'client', 'model', 'input', 'output', 'cost_usd', 'status', 'id'];
+const tableRow = (r: ApiInterception) => {
+  const row = flat(r);
+  return {
+    ...row,
+    initiator: row.initiator_username ?? row.initiator_id,
+    input: row.total_input_tokens,
+    output: row.output_tokens,
+    cost_usd: usdCell(r.cost_usd),
+  };
+};
 
 /** Writes rows as they arrive, waiting for stdout to drain, so an export never sits in memory. */
 class Output {
@@ -159,7 +173,7 @@ class Output {
     for (const r of results) {
       if (this.#format === 'ndjson') chunk += `${JSON.stringify(r)}\n`;
       else if (this.#format === 'csv') chunk += `${csvRow(r)}\r\n`;
-      else if (this.#format === 'table') this.#table.push(flat(r));
+      else if (this.#format === 'table') this.#table.push(tableRow(r));
       else chunk += `${this.#rows === 0 ? '[\n' : ',\n'}  ${JSON.stringify(r, null, 2).replaceAll('\n', '\n  ')}`;
       this.#rows++;
     }

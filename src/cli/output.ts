@@ -24,6 +24,19 @@ export const csv = (rows: ReadonlyArray<Record<string, unknown>>, columns: reado
   [columns, ...rows.map((r) => columns.map((c) => r[c]))].map((cells) => cells.map(csvField).join(',')).join('\r\n') +
   '\r\n';
 
+/**
+ * A cost as a table shows it: cents from a dollar up, three significant digits below ($0.0113,
+ * $0.000588), never float noise; null (no price known) is "-". JSON and CSV keep the API's number.
+ */
+export function usdCell(usd: number | null): string | null {
+  if (usd === null) return null;
+  if (usd === 0) return '$0.00';
+  if (Math.abs(usd) >= 1) return `$${usd.toFixed(2)}`;
+  const digits = Math.min(9, 2 - Math.floor(Math.log10(Math.abs(usd))));
+  const [whole, fraction = ''] = usd.toFixed(digits).replace(/0+$/, '').split('.');
+  return `$${whole}.${fraction.padEnd(2, '0')}`;
+}
+
 /** One line per row: every control character (line breaks and escape sequences included) shown as `\xNN`. */
 const cell = (value: unknown) =>
   value === null || value === undefined

@@ -4,21 +4,24 @@ import { parseDuration } from '../config/duration.ts';
 import { type UsageGroup as StoreGroup, USAGE_KEYS } from '../store/store.ts';
 import { type ApiOptions, addApiOptions, apiGet, checkApiOptions } from './api-client.ts';
 import { ExitError } from './common.ts';
-import { addOutputOptions, outputOf, printRows } from './output.ts';
+import { addOutputOptions, outputOf, printRows, usdCell } from './output.ts';
 
 /** A group as the usage API shows it: the store's, with the initiator named. */
 type UsageGroup = Omit<StoreGroup, 'key'> & {
+  total_input_tokens: number;
   key: { initiator?: { username: string | null; id: string }; [k: string]: unknown };
 };
 
 type Options = ApiOptions & { groupBy?: string; since?: string; q?: string; output?: string; format?: string };
 
+/** Input is every prompt token read (README "Token figures"), with its parts after it. */
 const SUMS = [
   'interceptions',
+  'total_input_tokens',
   'input_tokens',
-  'output_tokens',
   'cache_read_input_tokens',
   'cache_write_input_tokens',
+  'output_tokens',
   'cost_usd',
   'tool_calls',
   'failed',
@@ -48,6 +51,7 @@ export function usageCommand(program: Command): void {
       q: terms.join(' '),
       group_by: opts.groupBy,
     });
+    const format = outputOf(opts);
     const rows = body.groups.map((g) => ({
       ...Object.fromEntries(
         body.group_by.map((k) => [
@@ -56,8 +60,8 @@ export function usageCommand(program: Command): void {
         ]),
       ),
       ...g,
-      cost_usd: g.cost_usd === null ? null : Number(g.cost_usd.toFixed(6)),
+      cost_usd: format === 'table' ? usdCell(g.cost_usd) : g.cost_usd,
     }));
-    printRows(rows, [...body.group_by, ...SUMS], outputOf(opts), body);
+    printRows(rows, [...body.group_by, ...SUMS], format, body);
   });
 }

@@ -24,7 +24,7 @@ export interface Price extends Rates {
 }
 
 /** Costs are kept to a billionth of a dollar, so sums of many records stay exact and repeatable. */
-const roundUsd = (usd: number): number => Math.round(usd * 1e9) / 1e9;
+export const roundUsd = (usd: number): number => Math.round(usd * 1e9) / 1e9;
 
 const count = (value: unknown): number =>
   typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;

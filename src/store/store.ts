@@ -146,10 +146,20 @@ export interface SessionSummary {
   client: string;
   first_started_at: Date;
   last_started_at: Date;
+  /** When the latest turn ended; null while it runs. */
+  last_ended_at: Date | null;
   interceptions: number;
   input_tokens: number;
   output_tokens: number;
+  cache_read_input_tokens: number;
+  cache_write_input_tokens: number;
   cost_usd: number | null;
+}
+
+/** One page of a list, with how many rows match in all (ignoring paging): the shape of every list the API gives. */
+export interface Listed<T> {
+  count: number;
+  results: T[];
 }
 
 /** Calls of one tool among matching interceptions (SPEC §14's top tools). */
@@ -157,6 +167,8 @@ export interface ToolSummary {
   tool: string;
   /** Null for client-defined tools. */
   server_url: string | null;
+  /** The configured name of the MCP server that ran it, as recorded; null for client-defined tools. */
+  server: string | null;
   injected: boolean;
   calls: number;
   /** Calls with an invocation error. */
@@ -205,13 +217,14 @@ export interface AuditStore {
   distinct(field: 'model' | 'client', filter: InterceptionFilter): Promise<string[]>;
   /** Groups matching (ended) interceptions; computed by the store, never row by row in the bridge. */
   usage(filter: InterceptionFilter, groupBy: readonly UsageKey[]): Promise<UsageGroup[]>;
-  /** Client sessions among matching interceptions, most recently active first. */
-  sessions(filter: InterceptionFilter, page: { limit: number; offset?: number }): Promise<SessionSummary[]>;
+  /** Client sessions among matching interceptions, most recently active first; `count` is every matching session. */
+  sessions(filter: InterceptionFilter, page: { limit: number; offset?: number }): Promise<Listed<SessionSummary>>;
   /**
-   * The most-called tools among matching interceptions, most calls first. The MongoDB store
-   * considers the newest 20 000 matching interceptions (it has no join); the embedded one all.
+   * The most-called tools among matching interceptions, most calls first; `count` is every
+   * distinct tool. The MongoDB store considers the newest 20 000 matching interceptions (it
+   * has no join); the embedded one all.
    */
-  tools(filter: InterceptionFilter, limit: number): Promise<ToolSummary[]>;
+  tools(filter: InterceptionFilter, limit: number): Promise<Listed<ToolSummary>>;
   /** USD recorded for a user's interceptions started at or after `since` (budgets). */
   spend(userId: string, since: Date): Promise<number>;
 }

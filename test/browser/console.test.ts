@@ -244,7 +244,7 @@ describe('an owner', () => {
     await p.getByLabel('USD').fill('25');
     await p.getByLabel('Per').selectOption('week');
     await p.getByRole('button', { name: 'Set budget' }).click();
-    await expect.poll(() => p.getByText('Own budget: $25 per week.').count()).toBe(1);
+    await expect.poll(() => p.getByText('Own budget: $25.00 per week.').count()).toBe(1);
     await expect.poll(() => p.getByText(/of \$25\.00 this week/).count()).toBe(1);
 
     await p.getByRole('button', { name: 'Revoke token first token' }).click();

@@ -242,6 +242,7 @@ describe('listing', () => {
         output_tokens: 10 * m,
         cache_read_input_tokens: m,
         cache_write_input_tokens: 0,
+        total_input_tokens: 100 * m + m,
         cost_usd: null,
         metadata: { web_search_requests: m },
         created_at: at(60 + m).toISOString(),
@@ -444,18 +445,24 @@ describe('visibility', () => {
     expect(own.body.token_usages).toHaveLength(2);
   });
 
-  it('lists distinct models and clients within what the caller may see', async () => {
-    expect((await get('/models', tokens.owner)).body).toEqual([
+  it('lists distinct models and clients within what the caller may see, as every list: results and count', async () => {
+    const values = async (path: string, token: string) => {
+      const { status, body } = await get(path, token);
+      expect(status).toBe(200);
+      expect(body.count).toBe(body.results.length);
+      return body.results;
+    };
+    expect(await values('/models', tokens.owner)).toEqual([
       'claude-haiku',
       'claude-sonnet-4',
       'gpt-4o',
       'gpt-5',
       'tie-model',
     ]);
-    expect((await get('/clients', tokens.auditor)).body).toEqual(['Claude Code', 'Codex', 'Unknown', 'Zed']);
-    expect((await get('/models', tokens.alice)).body).toEqual(['claude-sonnet-4', 'gpt-5', 'tie-model']);
-    expect((await get('/clients', tokens.bob)).body).toEqual(['Claude Code', 'Codex']);
-    expect((await get(`/models?${q('provider:anthropic')}`, tokens.owner)).body).toEqual([
+    expect(await values('/clients', tokens.auditor)).toEqual(['Claude Code', 'Codex', 'Unknown', 'Zed']);
+    expect(await values('/models', tokens.alice)).toEqual(['claude-sonnet-4', 'gpt-5', 'tie-model']);
+    expect(await values('/clients', tokens.bob)).toEqual(['Claude Code', 'Codex']);
+    expect(await values(`/models?${q('provider:anthropic')}`, tokens.owner)).toEqual([
       'claude-haiku',
       'claude-sonnet-4',
     ]);
@@ -516,8 +523,19 @@ describe('end to end, on records the bridge wrote itself', () => {
       headers: { authorization: `Bearer ${h.token}` },
     }).then((r) => r.json());
     (await openApiValidator(h.bridge.url))('ToolList', tools);
-    expect(tools.tools).toEqual([
-      { tool: 'get_weather', server_url: null, injected: false, calls: 1, failed: 0, mean_duration_ms: null },
-    ]);
+    expect(tools).toEqual({
+      count: 1,
+      results: [
+        {
+          tool: 'get_weather',
+          server_url: null,
+          server: null,
+          injected: false,
+          calls: 1,
+          failed: 0,
+          mean_duration_ms: null,
+        },
+      ],
+    });
   });
 });

@@ -194,20 +194,25 @@ describe('aibridge interceptions list', () => {
       'started_at',
       'ended_at',
       'status',
-      'initiator',
+      'initiator_id',
+      'initiator_username',
       'provider',
       'provider_name',
       'model',
       'client',
       'client_session_id',
+      'total_input_tokens',
       'input_tokens',
-      'output_tokens',
       'cache_read_input_tokens',
       'cache_write_input_tokens',
+      'output_tokens',
       'cost_usd',
-      'tool_count',
+      'tool_calls',
       'prompt',
     ]);
+    // The console's export has exactly these columns.
+    const consoleExport = await import(new URL('../../src/console/assets/lib/export.js', import.meta.url).href);
+    expect(consoleExport.CSV_COLUMNS).toEqual(header);
     expect(rows.map((r) => r[0])).toEqual(order(docs));
     const first = docs[0]!;
     expect(rows.find((r) => r[0] === first._id)).toEqual([
@@ -215,16 +220,18 @@ describe('aibridge interceptions list', () => {
       '2025-05-01T00:00:00.000Z',
       '2025-05-01T00:00:01.000Z',
       'completed',
+      first.initiator_id,
       'mia',
       'anthropic',
       'anthropic',
       'claude-sonnet-4',
       'Claude Code',
       '',
+      '309',
       '300',
-      '30',
       '3',
       '6',
+      '30',
       '',
       '1',
       PROMPT,

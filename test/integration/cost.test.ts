@@ -119,10 +119,25 @@ describe.each(STORE_KINDS)('cost, usage and budgets (%s store)', (kind) => {
     const byDay = await api('/usage?group_by=initiator,day');
     expect(byDay.groups).toEqual([
       expect.objectContaining({
-        key: { initiator: { id: h.userId, username: 'dev', name: 'dev' }, day: new Date().toISOString().slice(0, 10) },
+        key: {
+          initiator: { id: h.userId, username: 'dev', name: 'dev', deleted: false },
+          day: new Date().toISOString().slice(0, 10),
+        },
         interceptions: 5,
       }),
     ]);
+    // Sums are shown as costs are stored, to a billionth of a dollar: no float noise (0.0037665000000000003).
+    const sessions = await api('/sessions');
+    const spend = await api('/users/me/spend');
+    const costs = [...usage.groups, ...byDay.groups, ...sessions.results].map(
+      (g: { cost_usd: number | null }) => g.cost_usd,
+    );
+    for (const usd of [...costs, spend.spent_usd].filter((c) => c !== null))
+      expect(String(usd), 'a cost with more than 9 decimals').toMatch(/^\d+(\.\d{1,9})?$/);
+    // Input is every prompt token the model read, with its parts beside it.
+    for (const g of [...usage.groups, ...sessions.results])
+      expect(g.total_input_tokens).toBe(g.input_tokens + g.cache_read_input_tokens + g.cache_write_input_tokens);
+    expect(byModel['claude-test-1'].total_input_tokens).toBeGreaterThan(byModel['claude-test-1'].input_tokens);
 
     const env = { AIBRIDGE_URL: h.bridge.url, AIBRIDGE_SESSION_TOKEN: h.token };
     const csv = await runCli(['interceptions', 'list', '--format', 'csv', '--limit', '10'], env);

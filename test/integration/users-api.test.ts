@@ -65,14 +65,15 @@ async function accepted(token: string): Promise<boolean> {
   return true;
 }
 
-const usernames = (body: { users: Array<{ username: string }> }) => body.users.map((u) => u.username);
+const usernames = (body: { results: Array<{ username: string }> }) => body.results.map((u) => u.username);
 
 describe('users', () => {
   it('are listed to owners and auditors, never to members', async () => {
     const listed = await api('GET', '/users', { token: owner, schema: 'UserList' });
     expect(listed.status).toBe(200);
+    expect(listed.body.count).toBe(listed.body.results.length);
     expect(usernames(listed.body)).toEqual(expect.arrayContaining(['admin', 'olga', 'audrey', 'mia', 'max']));
-    expect(listed.body.users.find((u: { username: string }) => u.username === 'audrey')).toMatchObject({
+    expect(listed.body.results.find((u: { username: string }) => u.username === 'audrey')).toMatchObject({
       role: 'auditor',
       disabled: false,
       deleted: false,
@@ -124,7 +125,7 @@ describe('users', () => {
       expect(res.body.message).toBe('invalid request body');
       expect(res.body.validations.map((v: { field: string }) => v.field)).toContain(field);
     }
-    expect((await api('GET', '/users', { token: owner })).body.users.map((u: any) => u.username)).not.toContain('ok');
+    expect((await api('GET', '/users', { token: owner })).body.results.map((u: any) => u.username)).not.toContain('ok');
   });
 
   it('show themselves to everyone as /users/me; others only to owners and auditors', async () => {
@@ -201,7 +202,7 @@ describe('users', () => {
 
   it('keep one enabled owner: disabling, demoting or deleting the last one is a 409', async () => {
     const olive = await bridge.user('olive', 'owner');
-    const ownersBefore = (await api('GET', '/users', { token: owner })).body.users.filter(
+    const ownersBefore = (await api('GET', '/users', { token: owner })).body.results.filter(
       (u: { role: string; disabled: boolean }) => u.role === 'owner' && !u.disabled,
     );
     // Disable every other owner, so olive is the last enabled one.
@@ -244,6 +245,15 @@ describe('users', () => {
     expect((await api('GET', '/users/dora', { token: owner })).status).toBe(404);
     expect((await api('DELETE', '/users/dora', { token: owner })).status).toBe(404);
     expect(usernames((await api('GET', '/users', { token: owner })).body)).not.toContain('dora');
+    // Listed on request, marked; and marked where their spend is summed (the console's top users).
+    const all = await api('GET', '/users?include_deleted=true', { token: auditor, schema: 'UserList' });
+    expect(all.body.count).toBe(all.body.results.length);
+    expect(all.body.results.find((u: { username: string }) => u.username === 'dora')).toMatchObject({ deleted: true });
+    expect((await api('GET', '/users?include_deleted=yes', { token: owner })).status).toBe(400);
+    const usage = await api('GET', '/usage?group_by=initiator', { token: auditor, schema: 'Usage' });
+    const doras = usage.body.groups.find((g: any) => g.key.initiator.id === dora.id);
+    expect(doras.key.initiator).toEqual({ id: dora.id, username: 'dora', name: 'dora', deleted: true });
+    for (const g of usage.body.groups) expect(g.key.initiator.deleted).toBe(g.key.initiator.id === dora.id);
 
     const records = await api('GET', '/interceptions?q=initiator:dora', { token: auditor, schema: 'InterceptionList' });
     expect(records.body.count).toBe(1);
@@ -309,7 +319,7 @@ describe('tokens', () => {
     expect(text).not.toContain(issued.body.token);
     expect(text).not.toContain(mia.token);
     expect(text).not.toMatch(/aib_|"hash"|"token"/);
-    const mine = listed.body.tokens.find((t: { id: string }) => t.id === issued.body.id);
+    const mine = listed.body.results.find((t: { id: string }) => t.id === issued.body.id);
     expect(mine).toMatchObject({ name: 'listed', kind: 'api', current: false, expires_at: null, revoked_at: null });
     expect(Date.parse(mine.last_used_at)).toBeGreaterThan(Date.parse(mine.created_at) - 1);
   });
@@ -321,7 +331,7 @@ describe('tokens', () => {
     expect(await accepted(issued.body.token)).toBe(false);
     expect((await api('GET', '/users/me', { token: issued.body.token })).status).toBe(401);
     const listed = await api('GET', '/users/me/tokens', { token: mia.token, schema: 'TokenList' });
-    const revoked = listed.body.tokens.find((t: { id: string }) => t.id === issued.body.id);
+    const revoked = listed.body.results.find((t: { id: string }) => t.id === issued.body.id);
     expect(revoked.revoked_at).not.toBeNull();
     expect((await api('DELETE', '/users/me/tokens/no-such-id', { token: mia.token })).status).toBe(404);
   });
@@ -341,7 +351,7 @@ describe('tokens', () => {
 
     // Owners manage everyone's.
     const listed = await api('GET', '/users/max/tokens', { token: owner, schema: 'TokenList' });
-    expect(listed.body.tokens.map((t: { id: string }) => t.id)).toContain(maxs.body.id);
+    expect(listed.body.results.map((t: { id: string }) => t.id)).toContain(maxs.body.id);
     const forMax = await api('POST', '/users/max/tokens', { token: owner, body: { name: 'by-owner' } });
     expect(forMax.status).toBe(201);
     expect((await api('GET', '/users/me', { token: forMax.body.token, schema: 'User' })).body.username).toBe('max');
@@ -373,7 +383,7 @@ describe('MCP credentials', () => {
     });
     expect(put.status).toBe(204);
     const listed = await api('GET', path, { token: mia.token, schema: 'CredentialList' });
-    expect(listed.body.credentials).toEqual([
+    expect(listed.body.results).toEqual([
       expect.objectContaining({ server: 'personal', headers: ['Authorization', 'X-Team'] }),
     ]);
     expect(JSON.stringify(listed.body)).not.toContain('mia-personal-secret');
@@ -381,7 +391,7 @@ describe('MCP credentials', () => {
 
     expect((await api('DELETE', `${path}/personal`, { token: mia.token })).status).toBe(204);
     expect((await api('DELETE', `${path}/personal`, { token: mia.token })).status).toBe(404);
-    expect((await api('GET', path, { token: mia.token, schema: 'CredentialList' })).body.credentials).toEqual([]);
+    expect((await api('GET', path, { token: mia.token, schema: 'CredentialList' })).body.results).toEqual([]);
   });
 
   it('refuse servers without per-user credentials, unknown servers, bad headers and other members', async () => {
@@ -420,7 +430,7 @@ describe('MCP credentials without an encryption key', () => {
       vi.stubEnv(CREDENTIALS_KEY_ENV, key as string);
     }
     const listed = await api('GET', '/users/me/mcp-credentials', { token: mia.token, schema: 'CredentialList' });
-    expect(listed.body.credentials).toEqual([]);
+    expect(listed.body.results).toEqual([]);
   });
 });
 

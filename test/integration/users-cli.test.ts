@@ -145,7 +145,10 @@ describe('aibridge users', SLOW, () => {
 
     await ok('users', 'set-budget', 'bob', '25', '--period', 'week');
     expect((await user('bob'))?.budget).toEqual({ usd: 25, period: 'week' });
-    expect((await ok('users', 'list')).split('\n').find((l) => l.startsWith('bob '))).toContain('$25/week');
+    expect((await ok('users', 'list')).split('\n').find((l) => l.startsWith('bob '))).toContain('$25.00/week');
+    // A budget under a cent is printed with its digits, not as "$0.00".
+    expect((await cli('users', 'set-budget', 'bob', '0.00001')).stderr).toBe('bob: budget $0.00001/month\n');
+    expect((await ok('users', 'list')).split('\n').find((l) => l.startsWith('bob '))).toContain('$0.00001/month');
     await ok('users', 'set-budget', 'bob', 'none');
     expect((await user('bob'))?.budget).toBeNull();
     expect((await cli('users', 'set-budget', 'bob', '5', '--period', 'year')).code).toBe(2);
@@ -164,9 +167,9 @@ describe('aibridge users', SLOW, () => {
     expect(await priced(token)).toBe(200);
     const zero = await cli('users', 'set-budget', 'cy', '0', '--period', 'day');
     expect(zero.code, zero.stderr).toBe(0);
-    expect(zero.stderr).toBe('cy: budget $0/day: no spend allowed\n');
+    expect(zero.stderr).toBe('cy: budget $0.00/day: no spend allowed\n');
     expect((await user('cy'))?.budget).toEqual({ usd: 0, period: 'day' });
-    expect((await ok('users', 'list')).split('\n').find((l) => l.startsWith('cy '))).toContain('$0/day');
+    expect((await ok('users', 'list')).split('\n').find((l) => l.startsWith('cy '))).toContain('$0.00/day');
     await waitUntil(async () => (await priced(token)) === 429, 5_000);
     expect(await priced(token)).toBe(429);
     expect(await status(token)).toBe(200); // reads that cost nothing still pass
@@ -195,7 +198,7 @@ describe('aibridge users', SLOW, () => {
     await ok('users', 'set-role', 'admin', 'owner');
   });
 
-  it('deletes users: tokens refused, name kept out of the list (but for --all) and reserved', async () => {
+  it('deletes users: tokens refused, name kept out of the list (but for --deleted) and reserved', async () => {
     const token = lastLine(await ok('users', 'create', 'dan'));
     expect(await status(token)).toBe(200);
     const deleted = await cli('users', 'delete', 'dan');
@@ -205,6 +208,8 @@ describe('aibridge users', SLOW, () => {
 
     expect((await json('users', 'list')).map((u: { username: string }) => u.username)).not.toContain('dan');
     expect(await user('dan')).toMatchObject({ deleted: true });
+    const listed = await ok('users', 'list', '--deleted');
+    expect(listed).toMatch(/^dan\s.*\sdeleted\s/m);
     const again = await cli('users', 'create', 'dan');
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/user "dan" was deleted on \d{4}-\d\d-\d\d; usernames of deleted users stay reserved/);

@@ -406,31 +406,47 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
 
     it('summarises client sessions, most recently active first', async () => {
       const sessions = await store.audit.sessions(scope, { limit: 10 });
-      expect(sessions).toEqual([
-        {
-          client_session_id: 'sess-b',
-          initiator_id: bob._id,
-          client: 'Zed',
-          first_started_at: at(-70),
-          last_started_at: at(-70),
-          interceptions: 1,
-          input_tokens: 100,
-          output_tokens: 10,
-          cost_usd: 0.5,
-        },
-        expect.objectContaining({
-          client_session_id: 'sess-a',
-          initiator_id: alice._id,
-          first_started_at: at(-100),
-          last_started_at: at(-90),
-          interceptions: 2,
-          cost_usd: 2,
-        }),
-      ]);
-      expect((await store.audit.sessions(scope, { limit: 1, offset: 1 })).map((s) => s.client_session_id)).toEqual([
-        'sess-a',
-      ]);
-      expect(await store.audit.sessions({ ...scope, initiator_id: alice._id }, { limit: 10 })).toHaveLength(1);
+      expect(sessions).toEqual({
+        count: 2,
+        results: [
+          {
+            client_session_id: 'sess-b',
+            initiator_id: bob._id,
+            client: 'Zed',
+            first_started_at: at(-70),
+            last_started_at: at(-70),
+            last_ended_at: new Date(at(-70).getTime() + 2_000),
+            interceptions: 1,
+            input_tokens: 100,
+            output_tokens: 10,
+            cache_read_input_tokens: 1,
+            cache_write_input_tokens: 2,
+            cost_usd: 0.5,
+          },
+          expect.objectContaining({
+            client_session_id: 'sess-a',
+            initiator_id: alice._id,
+            first_started_at: at(-100),
+            last_started_at: at(-90),
+            // The latest turn's end, not the first's (which ended later than it started).
+            last_ended_at: new Date(at(-90).getTime() + 2_000),
+            interceptions: 2,
+            input_tokens: 400,
+            cache_read_input_tokens: 4,
+            cache_write_input_tokens: 8,
+            cost_usd: 2,
+          }),
+        ],
+      });
+      const second = await store.audit.sessions(scope, { limit: 1, offset: 1 });
+      expect(second.results.map((s) => s.client_session_id)).toEqual(['sess-a']);
+      expect(second.count).toBe(2);
+      const alices = await store.audit.sessions({ ...scope, initiator_id: alice._id }, { limit: 10 });
+      expect([alices.count, alices.results.length]).toEqual([1, 1]);
+      expect(await store.audit.sessions({ ...scope, initiator_id: 'nobody' }, { limit: 10 })).toEqual({
+        count: 0,
+        results: [],
+      });
     });
 
     it('summarises the tools called, most calls first, by tool, server and kind', async () => {
@@ -450,7 +466,7 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
           invocation_error: null,
           output: injected ? 'ok' : null,
           duration_ms: injected ? 10 : null,
-          metadata: {},
+          metadata: injected ? { server: 'docs' } : {},
           created_at: at(1),
           ...extra,
         },
@@ -469,21 +485,44 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
           );
       }
       await store.records.write(ops);
-      expect(await store.audit.tools({ initiator_id: who }, 10)).toEqual([
-        {
-          tool: 'search',
-          server_url: 'http://mcp.local/mcp',
-          injected: true,
-          calls: 4,
-          failed: 1,
-          duration_ms: 100,
-          timed: 4,
-        },
-        { tool: 'Bash', server_url: null, injected: false, calls: 3, failed: 0, duration_ms: 0, timed: 0 },
-        { tool: 'Read', server_url: null, injected: false, calls: 1, failed: 0, duration_ms: 0, timed: 0 },
-      ]);
-      expect(await store.audit.tools({ initiator_id: who }, 1)).toHaveLength(1);
-      expect(await store.audit.tools({ initiator_id: 'nobody' }, 10)).toEqual([]);
+      expect(await store.audit.tools({ initiator_id: who }, 10)).toEqual({
+        count: 3,
+        results: [
+          {
+            tool: 'search',
+            server_url: 'http://mcp.local/mcp',
+            server: 'docs',
+            injected: true,
+            calls: 4,
+            failed: 1,
+            duration_ms: 100,
+            timed: 4,
+          },
+          {
+            tool: 'Bash',
+            server_url: null,
+            server: null,
+            injected: false,
+            calls: 3,
+            failed: 0,
+            duration_ms: 0,
+            timed: 0,
+          },
+          {
+            tool: 'Read',
+            server_url: null,
+            server: null,
+            injected: false,
+            calls: 1,
+            failed: 0,
+            duration_ms: 0,
+            timed: 0,
+          },
+        ],
+      });
+      const first = await store.audit.tools({ initiator_id: who }, 1);
+      expect([first.count, first.results.map((t) => t.tool)]).toEqual([3, ['search']]);
+      expect(await store.audit.tools({ initiator_id: 'nobody' }, 10)).toEqual({ count: 0, results: [] });
     });
 
     it('adds up a user’s spend since a time', async () => {

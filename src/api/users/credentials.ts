@@ -23,7 +23,8 @@ export function listCredentials(app: FastifyInstance, ctx: AppContext): void {
       const user = await target(ctx, await caller(ctx, request), request.params.user, true);
       const list = await guard(ctx, () => credentials(ctx).list(user._id));
       return {
-        credentials: list.map((c) => ({
+        count: list.length,
+        results: list.map((c) => ({
           server: c.server,
           headers: c.header_names,
           created_at: c.created_at.toISOString(),

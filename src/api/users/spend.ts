@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { apiUsd } from '../../audit/figures.ts';
 import { budgetWindow } from '../../budgets/window.ts';
 import type { AppContext } from '../../server/context.ts';
 import { guard } from '../errors.ts';
@@ -24,7 +25,7 @@ export function getSpend(app: FastifyInstance, ctx: AppContext): void {
       const spent = await guard(ctx, () => ctx.store.audit.spend(user._id, window.start));
       return {
         budget,
-        spent_usd: spent,
+        spent_usd: apiUsd(spent) ?? 0,
         period_start: window.start.toISOString(),
         resets_at: window.resetsAt.toISOString(),
       };

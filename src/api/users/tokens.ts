@@ -20,7 +20,10 @@ export function listTokens(app: FastifyInstance, ctx: AppContext): void {
       const principal = await caller(ctx, request);
       const user = await target(ctx, principal, request.params.user, true);
       const tokens = await guard(ctx, () => ctx.users.tokens(user._id));
-      return { tokens: tokens.map((k) => ({ ...presentToken(k), current: k._id === principal.apiKeyId })) };
+      return {
+        count: tokens.length,
+        results: tokens.map((k) => ({ ...presentToken(k), current: k._id === principal.apiKeyId })),
+      };
     },
   );
 }

@@ -7,15 +7,32 @@ import { ApiError, guard, invalid } from '../errors.ts';
 import { ref } from '../schemas.ts';
 import { caller, errors, identityErrors, type Params, presentUser, target, userParams } from './shared.ts';
 
-/** GET /users: owners and auditors. */
+/** GET /users: owners and auditors; deleted users (marked `deleted`) with `?include_deleted=true`. */
 export function listUsers(app: FastifyInstance, ctx: AppContext): void {
-  app.get(
+  app.get<{ Querystring: { include_deleted?: string } }>(
     '/users',
-    { schema: { tags: ['users'], summary: 'List users', response: { 200: ref('UserList'), ...errors } } },
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'List users',
+        querystring: {
+          type: 'object',
+          properties: {
+            include_deleted: { type: 'string', enum: ['true', 'false'], description: 'also list deleted users' },
+          },
+        },
+        response: { 200: ref('UserList'), ...errors },
+      },
+    },
     async (request) => {
       const principal = await caller(ctx, request);
       if (!seesEveryone(principal)) throw new ApiError(403, 'only owners and auditors can list users');
-      return { users: (await guard(ctx, () => ctx.users.list())).map(presentUser) };
+      const flag = request.query.include_deleted;
+      if (flag !== undefined && flag !== 'true' && flag !== 'false') {
+        throw invalid([{ field: 'include_deleted', detail: 'include_deleted must be true or false' }]);
+      }
+      const users = await guard(ctx, () => ctx.users.list({ includeDeleted: flag === 'true' }));
+      return { count: users.length, results: users.map(presentUser) };
     },
   );
 }

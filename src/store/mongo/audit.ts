@@ -7,6 +7,7 @@ import {
   type Cursor,
   type IdentityStore,
   type InterceptionFilter,
+  type Listed,
   type SessionSummary,
   type ToolSummary,
   type UsageGroup,
@@ -75,11 +76,11 @@ export class MongoAudit implements AuditStore {
     return usage(this.#interceptions, filter, groupBy);
   }
 
-  sessions(filter: InterceptionFilter, page: { limit: number; offset?: number }): Promise<SessionSummary[]> {
+  sessions(filter: InterceptionFilter, page: { limit: number; offset?: number }): Promise<Listed<SessionSummary>> {
     return sessions(this.#interceptions, filter, page);
   }
 
-  tools(filter: InterceptionFilter, limit: number): Promise<ToolSummary[]> {
+  tools(filter: InterceptionFilter, limit: number): Promise<Listed<ToolSummary>> {
     return topTools(this.#db, filter, limit);
   }
 

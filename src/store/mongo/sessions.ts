@@ -1,23 +1,51 @@
 import type { Collection, Filter } from 'mongodb';
 import type { InterceptionRecord } from '../records.ts';
-import type { InterceptionFilter, SessionSummary } from '../store.ts';
+import type { InterceptionFilter, Listed, SessionSummary } from '../store.ts';
 import { toMongoFilter } from './filter.ts';
 import { keyText, sumByGroup } from './sums.ts';
 
-/**
- * Sessions by last activity: walk the page-order index collecting distinct sessions (no
- * $max accumulator in both servers), then sum each one with $group.
- */
+/** Sessions matching, counted by one $group on (session, initiator) and a $count stage. */
+async function countSessions(
+  interceptions: Collection<InterceptionRecord>,
+  match: Filter<InterceptionRecord>,
+): Promise<number> {
+  const [row] = await interceptions
+    .aggregate<{ n: number }>([
+      { $match: match },
+      { $group: { _id: { s: '$client_session_id', i: '$initiator_id' } } },
+      { $count: 'n' },
+    ])
+    .toArray();
+  return row?.n ?? 0;
+}
+
+/** Sessions by last activity, with how many match in all. */
 export async function sessions(
   interceptions: Collection<InterceptionRecord>,
   filter: InterceptionFilter,
   page: { limit: number; offset?: number },
-): Promise<SessionSummary[]> {
+): Promise<Listed<SessionSummary>> {
   const match = { ...toMongoFilter(filter), client_session_id: { $ne: null } } as Filter<InterceptionRecord>;
+  const [count, results] = await Promise.all([countSessions(interceptions, match), pageOf(interceptions, match, page)]);
+  return { count, results };
+}
+
+/**
+ * One page of sessions: walk the page-order index collecting distinct sessions (no $max
+ * accumulator in both servers), then sum each one with $group.
+ */
+async function pageOf(
+  interceptions: Collection<InterceptionRecord>,
+  match: Filter<InterceptionRecord>,
+  page: { limit: number; offset?: number },
+): Promise<SessionSummary[]> {
   const wanted = (page.offset ?? 0) + page.limit;
-  const seen = new Map<string, { session: string; initiator: string; client: string; last: Date }>();
+  const seen = new Map<
+    string,
+    { session: string; initiator: string; client: string; last: Date; lastEnded: Date | null }
+  >();
   const walk = interceptions
-    .find(match, { projection: { client_session_id: 1, initiator_id: 1, client: 1, started_at: 1 } })
+    .find(match, { projection: { client_session_id: 1, initiator_id: 1, client: 1, started_at: 1, ended_at: 1 } })
     .sort({ started_at: -1, _id: -1 })
     .limit(200_000)
     .batchSize(2_000);
@@ -29,6 +57,7 @@ export async function sessions(
         initiator: row.initiator_id,
         client: row.client,
         last: row.started_at,
+        lastEnded: row.ended_at ?? null,
       });
     if (seen.size >= wanted) break;
   }
@@ -55,9 +84,12 @@ export async function sessions(
       client: c.client,
       first_started_at: firsts[i]?.started_at ?? c.last,
       last_started_at: c.last,
+      last_ended_at: c.lastEnded,
       interceptions: total?.interceptions ?? 0,
       input_tokens: total?.input_tokens ?? 0,
       output_tokens: total?.output_tokens ?? 0,
+      cache_read_input_tokens: total?.cache_read_input_tokens ?? 0,
+      cache_write_input_tokens: total?.cache_write_input_tokens ?? 0,
       cost_usd: total && total.priced > 0 ? total.cost_usd : null,
     };
   });

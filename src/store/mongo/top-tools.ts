@@ -1,11 +1,11 @@
 import type { Db, Filter } from 'mongodb';
 import type { InterceptionRecord, ToolUsageRecord } from '../records.ts';
-import { COLLECTIONS, type InterceptionFilter, type ToolSummary } from '../store.ts';
+import { COLLECTIONS, type InterceptionFilter, type Listed, type ToolSummary } from '../store.ts';
 import { toMongoFilter } from './filter.ts';
 import { keyText } from './sums.ts';
 
 /** No join in both servers: the newest 20 000 matching interceptions' ids, then one $group per sum. */
-export async function topTools(db: Db, filter: InterceptionFilter, limit: number): Promise<ToolSummary[]> {
+export async function topTools(db: Db, filter: InterceptionFilter, limit: number): Promise<Listed<ToolSummary>> {
   const ids = (
     await db
       .collection<InterceptionRecord>(COLLECTIONS.interceptions)
@@ -14,12 +14,15 @@ export async function topTools(db: Db, filter: InterceptionFilter, limit: number
       .limit(20_000)
       .toArray()
   ).map((d) => d._id);
-  if (!ids.length) return [];
+  if (!ids.length) return { count: 0, results: [] };
   const usages = db.collection<ToolUsageRecord>(COLLECTIONS.toolUsages);
-  const key = { tool: '$tool', server_url: '$server_url', injected: '$injected' };
+  const key = { tool: '$tool', server_url: '$server_url', server: '$metadata.server', injected: '$injected' };
   const sum = async (field: string, extra: Filter<ToolUsageRecord> = {}) =>
     usages
-      .aggregate<{ _id: { tool: string; server_url: string | null; injected: boolean }; v: number }>([
+      .aggregate<{
+        _id: { tool: string; server_url: string | null; server?: string | null; injected: boolean };
+        v: number;
+      }>([
         { $match: { interception_id: { $in: ids }, ...extra } },
         ...(field === '$one' ? [{ $set: { one: 1 } }] : []),
         { $group: { _id: key, v: { $sum: field } } },
@@ -33,16 +36,17 @@ export async function topTools(db: Db, filter: InterceptionFilter, limit: number
   ]);
   const of = (rows: typeof calls) => new Map(rows.map((r) => [keyText(r._id), r.v]));
   const [failedBy, durationBy, timedBy] = [of(failed), of(duration), of(timed)];
-  return calls
+  const all = calls
     .map((r) => ({
       tool: r._id.tool,
       server_url: r._id.server_url ?? null,
+      server: r._id.server ?? null,
       injected: r._id.injected === true,
       calls: r.v,
       failed: failedBy.get(keyText(r._id)) ?? 0,
       duration_ms: durationBy.get(keyText(r._id)) ?? 0,
       timed: timedBy.get(keyText(r._id)) ?? 0,
     }))
-    .sort((a, b) => b.calls - a.calls || a.tool.localeCompare(b.tool))
-    .slice(0, limit);
+    .sort((a, b) => b.calls - a.calls || a.tool.localeCompare(b.tool));
+  return { count: all.length, results: all.slice(0, limit) };
 }

@@ -3,6 +3,7 @@ import type {
   Cursor,
   InterceptionDetail,
   InterceptionFilter,
+  Listed,
   PageRequest,
   SessionSummary,
   ToolSummary,
@@ -59,49 +60,73 @@ export class EmbeddedAudit implements Sync<'audit'> {
     return this.#sql.snapshot(() => summarizeUsage(this.#sql.query, filter, groupBy));
   }
 
-  sessions(filter: InterceptionFilter, page: { limit: number; offset?: number }): SessionSummary[] {
+  sessions(filter: InterceptionFilter, page: { limit: number; offset?: number }): Listed<SessionSummary> {
     const w = where(filter, undefined, ['client_session_id IS NOT NULL']);
+    // The latest turn's end: the row of the session that started last (its index is (session, started_at, id)).
     const rows = this.#sql.all(
-      `SELECT client_session_id, initiator_id, max(client) AS client, min(started_at) AS first_started_at,
-         max(started_at) AS last_started_at, count(*) AS interceptions, total(input_tokens) AS input_tokens,
-         total(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd
-       FROM interceptions ${w.sql}
-       GROUP BY client_session_id, initiator_id
-       ORDER BY last_started_at DESC, client_session_id DESC LIMIT ? OFFSET ?`,
+      `SELECT g.*, (SELECT ended_at FROM interceptions i
+           WHERE i.client_session_id = g.client_session_id AND i.initiator_id = g.initiator_id
+             AND i.started_at = g.last_started_at ORDER BY i.id DESC LIMIT 1) AS last_ended_at
+       FROM (SELECT client_session_id, initiator_id, max(client) AS client, min(started_at) AS first_started_at,
+           max(started_at) AS last_started_at, count(*) AS interceptions,
+           total(input_tokens) AS input_tokens, total(output_tokens) AS output_tokens,
+           total(cache_read_input_tokens) AS cache_read_input_tokens,
+           total(cache_write_input_tokens) AS cache_write_input_tokens, sum(cost_usd) AS cost_usd
+         FROM interceptions ${w.sql}
+         GROUP BY client_session_id, initiator_id
+         ORDER BY last_started_at DESC, client_session_id DESC LIMIT ? OFFSET ?) g
+       ORDER BY g.last_started_at DESC, g.client_session_id DESC`,
       [...w.params, page.limit, page.offset ?? 0],
     );
-    return rows.map((r) => ({
-      client_session_id: r.client_session_id as string,
-      initiator_id: r.initiator_id as string,
-      client: r.client as string,
-      first_started_at: new Date(r.first_started_at as number),
-      last_started_at: new Date(r.last_started_at as number),
-      interceptions: r.interceptions as number,
-      input_tokens: r.input_tokens as number,
-      output_tokens: r.output_tokens as number,
-      cost_usd: r.cost_usd as number | null,
-    }));
+    const counted = this.#sql.get(
+      `SELECT count(*) AS n FROM (SELECT 1 FROM interceptions ${w.sql} GROUP BY client_session_id, initiator_id)`,
+      w.params,
+    );
+    return {
+      count: (counted?.n as number) ?? 0,
+      results: rows.map((r) => ({
+        client_session_id: r.client_session_id as string,
+        initiator_id: r.initiator_id as string,
+        client: r.client as string,
+        first_started_at: new Date(r.first_started_at as number),
+        last_started_at: new Date(r.last_started_at as number),
+        last_ended_at: r.last_ended_at === null ? null : new Date(r.last_ended_at as number),
+        interceptions: r.interceptions as number,
+        input_tokens: r.input_tokens as number,
+        output_tokens: r.output_tokens as number,
+        cache_read_input_tokens: r.cache_read_input_tokens as number,
+        cache_write_input_tokens: r.cache_write_input_tokens as number,
+        cost_usd: r.cost_usd as number | null,
+      })),
+    };
   }
 
-  tools(filter: InterceptionFilter, limit: number): ToolSummary[] {
+  tools(filter: InterceptionFilter, limit: number): Listed<ToolSummary> {
     const w = where(filter);
+    // count(*) OVER () counts the groups before LIMIT keeps the first of them.
     const rows = this.#sql.all(
-      `SELECT doc ->> '$.tool' AS tool, doc ->> '$.server_url' AS server_url, doc ->> '$.injected' AS injected,
+      `SELECT doc ->> '$.tool' AS tool, doc ->> '$.server_url' AS server_url,
+         doc ->> '$.metadata.server' AS server, doc ->> '$.injected' AS injected,
          count(*) AS calls, total(doc ->> '$.invocation_error' IS NOT NULL) AS failed,
-         total(doc ->> '$.duration_ms') AS duration_ms, count(doc ->> '$.duration_ms') AS timed
+         total(doc ->> '$.duration_ms') AS duration_ms, count(doc ->> '$.duration_ms') AS timed,
+         count(*) OVER () AS groups
        FROM tool_usages WHERE interception_id IN (SELECT id FROM interceptions ${w.sql})
-       GROUP BY 1, 2, 3 ORDER BY calls DESC, tool LIMIT ?`,
+       GROUP BY 1, 2, 3, 4 ORDER BY calls DESC, tool LIMIT ?`,
       [...w.params, limit],
     );
-    return rows.map((r) => ({
-      tool: r.tool as string,
-      server_url: (r.server_url as string | null) ?? null,
-      injected: r.injected === 1,
-      calls: r.calls as number,
-      failed: r.failed as number,
-      duration_ms: r.duration_ms as number,
-      timed: r.timed as number,
-    }));
+    return {
+      count: (rows[0]?.groups as number | undefined) ?? 0,
+      results: rows.map((r) => ({
+        tool: r.tool as string,
+        server_url: (r.server_url as string | null) ?? null,
+        server: (r.server as string | null) ?? null,
+        injected: r.injected === 1,
+        calls: r.calls as number,
+        failed: r.failed as number,
+        duration_ms: r.duration_ms as number,
+        timed: r.timed as number,
+      })),
+    };
   }
 
   spend(userId: string, since: Date): number {

@@ -1,9 +1,16 @@
 // Exports built in the browser from the API's pages, so they follow the same filter and rights.
 import { api } from './api.js';
+import { figures } from './format.js';
 
 const PAGE = 1000;
 export const EXPORT_CAP = 100_000;
 
+const sum = (key) => (r) => r.token_usages.reduce((n, u) => n + u[key], 0);
+
+/**
+ * One row per interception, the same columns as `aibridge interceptions list -o csv`: sums over its
+ * upstream calls, input as every prompt token read (`total_input_tokens`) with its parts.
+ */
 const COLUMNS = [
   ['id', (r) => r.id],
   ['started_at', (r) => r.started_at],
@@ -16,14 +23,17 @@ const COLUMNS = [
   ['model', (r) => r.model],
   ['client', (r) => r.client],
   ['client_session_id', (r) => r.client_session_id],
-  ['input_tokens', (r) => r.token_usages.reduce((n, u) => n + u.input_tokens, 0)],
-  ['output_tokens', (r) => r.token_usages.reduce((n, u) => n + u.output_tokens, 0)],
-  ['cache_read_input_tokens', (r) => r.token_usages.reduce((n, u) => n + u.cache_read_input_tokens, 0)],
-  ['cache_write_input_tokens', (r) => r.token_usages.reduce((n, u) => n + u.cache_write_input_tokens, 0)],
+  ['total_input_tokens', (r) => figures(r.token_usages).input],
+  ['input_tokens', sum('input_tokens')],
+  ['cache_read_input_tokens', sum('cache_read_input_tokens')],
+  ['cache_write_input_tokens', sum('cache_write_input_tokens')],
+  ['output_tokens', sum('output_tokens')],
   ['cost_usd', (r) => r.cost_usd],
   ['tool_calls', (r) => r.tool_usages.length],
-  ['prompt', (r) => r.user_prompts.at(-1)?.prompt],
+  ['prompt', (r) => r.user_prompts[0]?.prompt],
 ];
+
+export const CSV_COLUMNS = COLUMNS.map(([name]) => name);
 
 /** A CSV cell; text a spreadsheet would run as a formula is prefixed with a quote. */
 function cell(value) {

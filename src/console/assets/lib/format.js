@@ -23,6 +23,18 @@ export function usd(value) {
   return `$${value.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: digits })}`;
 }
 
+/**
+ * A budget's figure, as the bridge prints it elsewhere (the CLI, a budget refusal): cents, or
+ * every digit when cents would round it — a budget of $0.00001 is not "$0.00".
+ */
+export function budgetUsd(value) {
+  const cents = value.toFixed(2);
+  if (Math.abs(Number(cents) - value) <= 1e-9) {
+    return `$${value.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  }
+  return `$${value.toFixed(9).replace(/0+$/, '')}`;
+}
+
 /** A cost cell's text with a reason when it is unknown. */
 export const cost = (value) =>
   value === null || value === undefined ? h('span', { title: 'no price known for this model' }, '—') : usd(value);
@@ -70,17 +82,35 @@ export function bytes(n) {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-/** An interception's tokens summed over its upstream calls. */
-export function tokens(interception) {
-  const sum = { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 };
-  for (const u of interception.token_usages ?? []) {
-    sum.input += u.input_tokens;
-    sum.output += u.output_tokens;
-    sum.cacheRead += u.cache_read_input_tokens;
-    sum.cacheWrite += u.cache_write_input_tokens;
+/**
+ * "Input", defined once (README "Token figures"): every prompt token the model read — the
+ * uncached input plus cache reads plus cache writes (the API's `total_input_tokens`). `uncached`
+ * is the recorded `input_tokens`. Every page shows input this way, with the parts beside it.
+ */
+export function figures(counts) {
+  const f = { input: 0, uncached: 0, cacheRead: 0, cacheWrite: 0, output: 0 };
+  for (const c of counts) {
+    f.uncached += c.input_tokens ?? 0;
+    f.cacheRead += c.cache_read_input_tokens ?? 0;
+    f.cacheWrite += c.cache_write_input_tokens ?? 0;
+    f.output += c.output_tokens ?? 0;
   }
-  return sum;
+  f.input = f.uncached + f.cacheRead + f.cacheWrite;
+  return f;
 }
+
+/** An interception's tokens summed over its upstream calls. */
+export const tokens = (interception) => figures(interception.token_usages ?? []);
+
+/** "270 in · 40 out". */
+export const inOut = (f) => `${int(f.input)} in · ${int(f.output)} out`;
+
+/** How input splits: "100 uncached · 120 cache read · 50 cache write". */
+export const inputParts = (f) =>
+  `${int(f.uncached)} uncached · ${int(f.cacheRead)} cache read · ${int(f.cacheWrite)} cache write`;
+
+/** A session's span, as the sessions API gives it: from its first turn's start to its latest turn's end (its start while it runs). */
+export const sessionSpan = (s) => Date.parse(s.last_ended_at ?? s.last_started_at) - Date.parse(s.first_started_at);
 
 /** Who someone is, as the API names them (a deleted user may have no username). */
 export const person = (initiator) => initiator?.username ?? initiator?.name ?? initiator?.id ?? '—';

@@ -2,7 +2,7 @@
 // input, output and error, the model's thoughts, and a timeline of the loop.
 import { api, seg } from '../lib/api.js';
 import { fill, h } from '../lib/dom.js';
-import { cost, duration, int, person, time, tokens, when } from '../lib/format.js';
+import { cost, duration, figures, inOut, inputParts, int, person, time, tokens, when } from '../lib/format.js';
 import { href } from '../lib/router.js';
 import { empty, loading, pageHead, statusBadge, table } from '../lib/ui.js';
 import { timeline } from '../parts/timeline.js';
@@ -26,10 +26,7 @@ function facts(i) {
         ? h('a', { href: href('/sessions', i.client_session_id, { user: i.initiator.id }) }, i.client_session_id)
         : '—',
     ],
-    [
-      'Tokens',
-      `${int(t.input)} in · ${int(t.output)} out · ${int(t.cacheRead)} cache read · ${int(t.cacheWrite)} cache write`,
-    ],
+    ['Tokens', [inOut(t), h('span', { class: 'muted small' }, ` · input: ${inputParts(t)}`)]],
     ['Cost', cost(i.cost_usd)],
     ['User agent', i.user_agent ? h('code', null, i.user_agent) : '—'],
     ['Token id', h('code', null, i.api_key_id)],
@@ -49,10 +46,11 @@ function upstreamCalls(i) {
       { label: '#', cell: (u) => int(i.token_usages.indexOf(u) + 1) },
       { label: 'At', num: true, cell: (u) => `+${duration(Date.parse(u.created_at) - t0)}` },
       { label: 'Response', cls: 'clip', cell: (u) => h('code', null, u.provider_response_id ?? '—') },
-      { label: 'Input', num: true, cell: (u) => int(u.input_tokens) },
-      { label: 'Output', num: true, cell: (u) => int(u.output_tokens) },
+      { label: 'Input', num: true, cell: (u) => int(figures([u]).input) },
+      { label: 'Uncached', num: true, cell: (u) => int(u.input_tokens) },
       { label: 'Cache read', num: true, cell: (u) => int(u.cache_read_input_tokens) },
       { label: 'Cache write', num: true, cell: (u) => int(u.cache_write_input_tokens) },
+      { label: 'Output', num: true, cell: (u) => int(u.output_tokens) },
       { label: 'Cost', num: true, cell: (u) => cost(u.cost_usd) },
     ],
     i.token_usages,

@@ -2,7 +2,7 @@
 import { api } from '../lib/api.js';
 import { fill, h } from '../lib/dom.js';
 import { download, EXPORT_CAP, fetchAll, toCsv, toNdjson } from '../lib/export.js';
-import { cost, int, person, time, tokens } from '../lib/format.js';
+import { cost, inputParts, int, person, time, tokens } from '../lib/format.js';
 import { go, href } from '../lib/router.js';
 import { badge, busy, errorBox, pageHead, statusBadge, table } from '../lib/ui.js';
 import { filterBox } from '../parts/filter.js';
@@ -24,12 +24,7 @@ export const interceptionColumns = [
     num: true,
     cell: (r) => {
       const t = tokens(r);
-      const input = t.input + t.cacheRead + t.cacheWrite;
-      return h(
-        'span',
-        { title: `${int(t.cacheRead)} cache read, ${int(t.cacheWrite)} cache write` },
-        `${int(input)} / ${int(t.output)}`,
-      );
+      return h('span', { title: `input: ${inputParts(t)}` }, `${int(t.input)} / ${int(t.output)}`);
     },
   },
   { label: 'Cost', num: true, cell: (r) => cost(r.cost_usd) },

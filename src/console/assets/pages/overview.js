@@ -3,10 +3,10 @@
 import { api } from '../lib/api.js';
 import { barChart } from '../lib/chart.js';
 import { fill, h } from '../lib/dom.js';
-import { day, int, pct, person, short, usd } from '../lib/format.js';
+import { day, figures, inputParts, int, pct, person, short, usd } from '../lib/format.js';
 import { daysBetween, rangeOf, rangeQuery, withTerm } from '../lib/query.js';
 import { href } from '../lib/router.js';
-import { empty, loading, pageHead } from '../lib/ui.js';
+import { badge, empty, loading, pageHead } from '../lib/ui.js';
 import { leaderboard } from '../parts/leaderboard.js';
 import { rangePicker } from '../parts/range.js';
 import { toolsTable } from '../parts/tools.js';
@@ -29,12 +29,7 @@ function perDay(range, groups) {
   const slots = daysBetween(range.after, range.end);
   const byDay = new Map(groups.map((g) => [g.key.day, g]));
   const pick = (key) => slots.map((d) => byDay.get(d)?.[key] ?? 0);
-  const input = slots.map(
-    (d) =>
-      (byDay.get(d)?.input_tokens ?? 0) +
-      (byDay.get(d)?.cache_read_input_tokens ?? 0) +
-      (byDay.get(d)?.cache_write_input_tokens ?? 0),
-  );
+  const input = slots.map((d) => figures(byDay.has(d) ? [byDay.get(d)] : []).input);
   return h(
     'div',
     { class: 'grid' },
@@ -59,7 +54,7 @@ function perDay(range, groups) {
       h(
         'div',
         { class: 'legend' },
-        h('span', null, h('span', { class: 'swatch' }), 'input (incl. cache)'),
+        h('span', null, h('span', { class: 'swatch' }), 'input (uncached + cache reads + cache writes)'),
         h('span', null, h('span', { class: 'swatch two' }), 'output'),
       ),
     ),
@@ -103,7 +98,7 @@ export async function renderOverview(view, { params, everyone }) {
     );
   }
   const failed = total(g, 'failed');
-  const input = total(g, 'input_tokens') + total(g, 'cache_read_input_tokens') + total(g, 'cache_write_input_tokens');
+  const f = figures(g);
   fill(
     body,
     h(
@@ -113,8 +108,8 @@ export async function renderOverview(view, { params, everyone }) {
       stat('Requests', int(requests), h('a', { href: href('/interceptions', { q }) }, 'View all')),
       stat(
         'Tokens',
-        short(input + total(g, 'output_tokens')),
-        `${short(input)} in · ${short(total(g, 'output_tokens'))} out`,
+        short(f.input + f.output),
+        h('span', { title: `input: ${inputParts(f)}` }, `${short(f.input)} in · ${short(f.output)} out`),
       ),
       stat(
         'Failure rate',
@@ -128,13 +123,15 @@ export async function renderOverview(view, { params, everyone }) {
       'div',
       { class: 'grid' },
       users
-        ? leaderboard('Top users', users.groups, (u) =>
+        ? leaderboard('Top users', users.groups, (u) => [
             h(
               'a',
               { href: filtered('initiator', u.key.initiator.username ?? u.key.initiator.id) },
               person(u.key.initiator),
             ),
-          )
+            // Their records stay, under their name: marked, so the leaderboard is not read as a current user's.
+            u.key.initiator.deleted ? [' ', badge('deleted')] : null,
+          ])
         : null,
       leaderboard('Top models', models.groups, (m) => h('a', { href: filtered('model', m.key.model) }, m.key.model)),
     ),
@@ -143,7 +140,7 @@ export async function renderOverview(view, { params, everyone }) {
       { class: 'card' },
       h('h2', null, 'Top tools'),
       h('p', { class: 'hint' }, 'Injected MCP tools the bridge ran and client tools the models called, in this range.'),
-      toolsTable(toolList.tools, 'Top tools'),
+      toolsTable(toolList.results, 'Top tools'),
     ),
   );
 }

@@ -1,7 +1,20 @@
 // One agent session as a thread: each turn's prompt, the model's tool calls and timing, in order.
 import { api } from '../lib/api.js';
 import { fill, h } from '../lib/dom.js';
-import { clockTime, cost, duration, int, person, time, tokens, when } from '../lib/format.js';
+import {
+  clockTime,
+  cost,
+  duration,
+  figures,
+  inOut,
+  inputParts,
+  int,
+  person,
+  sessionSpan,
+  time,
+  tokens,
+  when,
+} from '../lib/format.js';
 import { quote } from '../lib/query.js';
 import { href } from '../lib/router.js';
 import { badge, empty, loading, pageHead, statusBadge } from '../lib/ui.js';
@@ -44,7 +57,7 @@ function turn(i, n, t0) {
         ),
         h('code', null, i.model),
         h('span', { class: 'muted' }, `took ${took}`),
-        h('span', { class: 'muted' }, `${int(t.input + t.cacheRead + t.cacheWrite)} in / ${int(t.output)} out`),
+        h('span', { class: 'muted', title: `input: ${inputParts(t)}` }, inOut(t)),
         h('span', { class: 'muted' }, cost(i.cost_usd)),
         statusBadge(i.status),
         i.model_thoughts.length ? badge('thinking') : null,
@@ -63,13 +76,17 @@ export async function renderSession(view, { id, params }) {
   const body = h('div', null, loading());
   view.append(body);
   const q = `session:${quote(id)}${user ? ` initiator:${quote(user)}` : ''}`;
-  const page = await api('/interceptions', { params: { q, limit: 1000 } });
+  // The session's figures come from the sessions API, as on the sessions list: the same numbers, even past 1 000 turns.
+  const [page, summaries] = await Promise.all([
+    api('/interceptions', { params: { q, limit: 1000 } }),
+    api('/sessions', { params: { q, limit: 100 } }),
+  ]);
   const turns = page.results.slice().reverse(); // the API lists newest first; a thread reads oldest first
-  if (!turns.length) return fill(body, empty('No turns recorded in this session, or none you may see.'));
+  const summary = summaries.results.find((s) => !user || s.initiator.id === user) ?? summaries.results[0];
+  if (!turns.length || !summary) return fill(body, empty('No turns recorded in this session, or none you may see.'));
   const first = turns[0];
-  const last = turns.at(-1);
-  const t0 = Date.parse(first.started_at);
-  const spent = turns.reduce((sum, i) => sum + (i.cost_usd ?? 0), 0);
+  const t0 = Date.parse(summary.first_started_at);
+  const f = figures([summary]);
   view.querySelector('.page-head p').textContent =
     `${person(first.initiator)} · ${first.client} · ${int(page.count)} turns`;
   fill(
@@ -80,11 +97,18 @@ export async function renderSession(view, { id, params }) {
       h('dt', null, 'Session id'),
       h('dd', null, h('code', null, id)),
       h('dt', null, 'Started'),
-      h('dd', null, time(first.started_at), h('span', { class: 'muted small' }, ` · ${when(first.started_at)}`)),
+      h(
+        'dd',
+        null,
+        time(summary.first_started_at),
+        h('span', { class: 'muted small' }, ` · ${when(summary.first_started_at)}`),
+      ),
       h('dt', null, 'Span'),
-      h('dd', null, duration(Date.parse(last.ended_at ?? last.started_at) - t0)),
+      h('dd', null, duration(sessionSpan(summary))),
+      h('dt', null, 'Tokens'),
+      h('dd', null, inOut(f), h('span', { class: 'muted small' }, ` · input: ${inputParts(f)}`)),
       h('dt', null, 'Cost'),
-      h('dd', null, cost(spent)),
+      h('dd', null, cost(summary.cost_usd)),
     ),
     page.count > turns.length
       ? h('p', { class: 'hint' }, `Showing the latest ${int(turns.length)} of ${int(page.count)} turns.`)

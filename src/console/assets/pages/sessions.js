@@ -1,7 +1,7 @@
 // Sessions: interceptions grouped by the agent's own session id, most recently active first.
 import { api } from '../lib/api.js';
 import { h } from '../lib/dom.js';
-import { cost, duration, int, person, time } from '../lib/format.js';
+import { cost, duration, figures, inputParts, int, person, sessionSpan, time } from '../lib/format.js';
 import { go, href } from '../lib/router.js';
 import { pageHead, table } from '../lib/ui.js';
 import { filterBox } from '../parts/filter.js';
@@ -23,13 +23,16 @@ const columns = [
   { label: 'User', cell: (s) => person(s.initiator) },
   { label: 'Client', cell: (s) => s.client },
   { label: 'Last active', cell: (s) => time(s.last_started_at) },
-  {
-    label: 'Span',
-    num: true,
-    cell: (s) => (s.interceptions > 1 ? duration(Date.parse(s.last_started_at) - Date.parse(s.first_started_at)) : '—'),
-  },
+  { label: 'Span', num: true, cell: (s) => duration(sessionSpan(s)) },
   { label: 'Turns', num: true, cell: (s) => int(s.interceptions) },
-  { label: 'Tokens in / out', num: true, cell: (s) => `${int(s.input_tokens)} / ${int(s.output_tokens)}` },
+  {
+    label: 'Tokens in / out',
+    num: true,
+    cell: (s) => {
+      const f = figures([s]);
+      return h('span', { title: `input: ${inputParts(f)}` }, `${int(f.input)} / ${int(f.output)}`);
+    },
+  },
   { label: 'Cost', num: true, cell: (s) => cost(s.cost_usd) },
 ];
 
@@ -45,9 +48,8 @@ export async function renderSessions(view, { params, everyone }) {
     results,
     PAGE,
     async (n) => {
-      // One extra row tells whether an older page exists (the sessions list has no count).
-      const page = await api('/sessions', { params: { q, limit: PAGE + 1, offset: n * PAGE || undefined } });
-      return { rows: page.results.slice(0, PAGE), more: page.results.length > PAGE };
+      const page = await api('/sessions', { params: { q, limit: PAGE, offset: n * PAGE || undefined } });
+      return { rows: page.results, total: page.count, more: n * PAGE + page.results.length < page.count };
     },
     (rows) =>
       table(columns, rows, {

@@ -1,7 +1,7 @@
 // One user (owners): budget and its spend, and their tokens.
 import { api, seg } from '../lib/api.js';
 import { fill, h } from '../lib/dom.js';
-import { time } from '../lib/format.js';
+import { budgetUsd, time } from '../lib/format.js';
 import { withTerm } from '../lib/query.js';
 import { href } from '../lib/router.js';
 import { badge, busy, empty, field, pageHead } from '../lib/ui.js';
@@ -11,7 +11,7 @@ import { patchUser } from './users.js';
 
 function budgetForm(u, onSaved) {
   const status = h('div');
-  const amount = h('input', { type: 'number', min: '0', step: '0.01', required: true, value: u.budget?.usd ?? '' });
+  const amount = h('input', { type: 'number', min: '0', step: 'any', required: true, value: u.budget?.usd ?? '' });
   const period = h(
     'select',
     null,
@@ -22,7 +22,7 @@ function budgetForm(u, onSaved) {
   const form = h('form', { class: 'form-row' }, field('USD', amount, '0: no spend'), field('Per', period), save, clear);
   const describe = () => {
     if (!u.budget) return 'The role’s default budget applies.';
-    const own = `Own budget: $${u.budget.usd} per ${u.budget.period}.`;
+    const own = `Own budget: ${budgetUsd(u.budget.usd)} per ${u.budget.period}.`;
     return u.budget.usd === 0 ? `${own} No spend is allowed.` : own;
   };
   const hint = h('p', { class: 'hint' }, describe());

@@ -2,7 +2,7 @@
 // user's page has their budget and tokens.
 import { api, seg } from '../lib/api.js';
 import { fill, h } from '../lib/dom.js';
-import { time } from '../lib/format.js';
+import { budgetUsd, time } from '../lib/format.js';
 import { href } from '../lib/router.js';
 import {
   badge,
@@ -127,7 +127,7 @@ export async function renderUsers(view, { user: me }) {
 
   async function refresh() {
     try {
-      const { users } = await api('/users');
+      const { results: users } = await api('/users');
       fill(
         list,
         table(
@@ -145,7 +145,9 @@ export async function renderUsers(view, { user: me }) {
             {
               label: 'Budget',
               cell: (u) =>
-                u.budget ? `$${u.budget.usd} / ${u.budget.period}` : h('span', { class: 'muted' }, 'role default'),
+                u.budget
+                  ? `${budgetUsd(u.budget.usd)} / ${u.budget.period}`
+                  : h('span', { class: 'muted' }, 'role default'),
             },
             { label: 'Created', cell: (u) => time(u.created_at) },
             { label: 'Actions', cell: actions },

@@ -56,7 +56,7 @@ export function credentialsPanel() {
 
   async function refresh() {
     try {
-      const { credentials } = await api(BASE);
+      const { results: credentials } = await api(BASE);
       fill(
         list,
         table(

@@ -1,10 +1,14 @@
 // "Top N" tables of usage groups: who or what, how much, and a bar for its share of spend.
 import { meter } from '../lib/chart.js';
 import { h } from '../lib/dom.js';
-import { int, usd } from '../lib/format.js';
+import { figures, int, usd } from '../lib/format.js';
 import { table } from '../lib/ui.js';
 
-const tokensOf = (g) => g.input_tokens + g.output_tokens + g.cache_read_input_tokens + g.cache_write_input_tokens;
+/** Input (every prompt token read) and output together. */
+const tokensOf = (g) => {
+  const f = figures([g]);
+  return f.input + f.output;
+};
 
 /** `name(group)` renders the first column (usually a link to the matching interceptions). */
 export function leaderboard(title, groups, name, limit = 8) {

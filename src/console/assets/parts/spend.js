@@ -2,7 +2,7 @@
 import { api, seg } from '../lib/api.js';
 import { meter } from '../lib/chart.js';
 import { h } from '../lib/dom.js';
-import { date, pct, time, usd } from '../lib/format.js';
+import { budgetUsd, date, pct, time, usd } from '../lib/format.js';
 import { asyncCard, badge } from '../lib/ui.js';
 
 const PERIOD = { day: 'today', week: 'this week', month: 'this month' };
@@ -28,7 +28,7 @@ export function spendCard(user) {
         'p',
         { class: 'stat' },
         h('span', { class: 'value' }, usd(spent_usd)),
-        h('span', { class: 'muted' }, ` of ${usd(budget.usd)} ${PERIOD[budget.period]}`),
+        h('span', { class: 'muted' }, ` of ${budgetUsd(budget.usd)} ${PERIOD[budget.period]}`),
         ' ',
         used >= 1 ? badge('reached', 'bad') : badge(`${pct(used)} used`, 'info'),
       ),

@@ -1,7 +1,7 @@
 // The loop of one interception in time: prompts, each upstream response, tool calls (as
 // spans, from their recorded end and duration), thoughts — as a strip and as a list.
 import { h, s } from '../lib/dom.js';
-import { duration, int } from '../lib/format.js';
+import { duration, figures, inOut } from '../lib/format.js';
 
 const W = 960;
 const LANES = ['Prompt', 'Model', 'Tools'];
@@ -13,12 +13,11 @@ export function events(i) {
   for (const p of i.user_prompts)
     list.push({ lane: 0, start: at(p.created_at), cls: 'ev-prompt', text: 'Prompt recorded' });
   for (const [n, u] of i.token_usages.entries()) {
-    const input = u.input_tokens + u.cache_read_input_tokens + u.cache_write_input_tokens;
     list.push({
       lane: 1,
       start: at(u.created_at),
       cls: 'ev-upstream',
-      text: `Upstream response ${n + 1}: ${int(input)} in, ${int(u.output_tokens)} out`,
+      text: `Upstream response ${n + 1}: ${inOut(figures([u]))}`,
     });
   }
   for (const t of i.tool_usages) {

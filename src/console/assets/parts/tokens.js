@@ -42,7 +42,7 @@ export function tokensPanel(user, label = 'your') {
 
   async function refresh() {
     try {
-      const { tokens } = await api(base);
+      const { results: tokens } = await api(base);
       // Active first, then newest.
       tokens.sort((a, b) => Boolean(a.revoked_at) - Boolean(b.revoked_at) || b.created_at.localeCompare(a.created_at));
       fill(

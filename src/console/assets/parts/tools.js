@@ -3,12 +3,13 @@ import { h } from '../lib/dom.js';
 import { duration, int } from '../lib/format.js';
 import { badge, table } from '../lib/ui.js';
 
-/** An MCP server's host, enough to tell servers apart without the whole URL. */
-const host = (url) => {
+/** An MCP server as configured (its name when it ran); its host for records from before names were kept. */
+const server = (r) => {
+  if (r.server) return r.server;
   try {
-    return new URL(url).host;
+    return new URL(r.server_url).host;
   } catch {
-    return url;
+    return r.server_url;
   }
 };
 
@@ -20,7 +21,9 @@ export function toolsTable(rows, caption) {
         cls: 'clip',
         cell: (r) => [
           h('code', null, r.tool),
-          r.server_url ? h('span', { class: 'muted small' }, ` · ${host(r.server_url)}`) : null,
+          r.injected && (r.server || r.server_url)
+            ? h('span', { class: 'muted small', title: r.server_url ?? '' }, ` · ${server(r)}`)
+            : null,
         ],
       },
       { label: 'Kind', cell: (r) => (r.injected ? badge('injected', 'info') : badge('client')) },
