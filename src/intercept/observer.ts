@@ -41,6 +41,8 @@ export interface ObserverDeps {
   cost?: CostFunction;
   /** Told of every priced usage as it is recorded (budgets count it at once). */
   spent?: (usd: number) => void;
+  /** Milliseconds since the epoch, for record times; Date.now unless a test gives its own. */
+  clock?: () => number;
 }
 
 /** What is known of an interception before its body is understood: for metrics labels and the root span. */
@@ -110,9 +112,13 @@ export class InterceptionObserver implements InterceptionEvents {
   /** Sum of the usages' costs; null once one is unpriced, or when there is no price table. */
   #cost: number | null;
   #lastTime = 0;
+  readonly #clock: () => number;
+  /** When each running injected call started (by the model's call id), on the records' clock. */
+  readonly #toolStarts = new Map<string, number>();
 
   constructor(deps: ObserverDeps, start: InterceptionStart) {
     this.#deps = deps;
+    this.#clock = deps.clock ?? Date.now;
     this.#provider = start.provider.name;
     this.#route = start.route;
     this.#method = start.method;
@@ -226,13 +232,13 @@ export class InterceptionObserver implements InterceptionEvents {
 
   turnSettled({ turn, clientCalls, notRun }: SettledTurn): void {
     for (const call of clientCalls) {
-      this.#recordTool(call, turn.responseId, { tool: call.name, server_url: null, injected: false });
+      this.#recordTool(call, turn.responseId, this.#now(), { tool: call.name, server_url: null, injected: false });
       this.#deps.metrics.clientTools
         .labels(this.#provider, this.#modelLabel, this.#deps.metrics.clientToolNames.value(call.name))
         .inc();
     }
     for (const { call, claim, reason } of notRun) {
-      this.#recordTool(call, turn.responseId, {
+      this.#recordTool(call, turn.responseId, this.#now(), {
         tool: claim.tool.rawName,
         server_url: claim.tool.serverUrl,
         injected: true,
@@ -247,6 +253,8 @@ export class InterceptionObserver implements InterceptionEvents {
    * its `traceparent`; a tool error marks it.
    */
   async toolStarted(tool: ToolRef, callId: string, run: () => Promise<ToolCallResult>): Promise<ToolCallResult> {
+    // After every record of the response that asked for it, on the same clock (see #toolEnd).
+    this.#toolStarts.set(callId, this.#now().getTime());
     // The attributes parse a URL: built only when there is a span to put them on.
     const span = tracing.tracer
       ? startSpan(
@@ -278,7 +286,7 @@ export class InterceptionObserver implements InterceptionEvents {
   }
 
   toolRan({ call, claim, responseId, result, output }: ToolRan): void {
-    this.#recordTool(call, responseId, {
+    this.#recordTool(call, responseId, this.#toolEnd(call.id, result.durationMs), {
       tool: claim.tool.rawName,
       server_url: claim.tool.serverUrl,
       injected: true,
@@ -352,11 +360,30 @@ export class InterceptionObserver implements InterceptionEvents {
 
   /**
    * Record times of one interception strictly increase, so children written in the same
-   * millisecond (parallel tool calls) keep their order on every store.
+   * millisecond (parallel tool calls) keep their order on every store. They may run a few
+   * milliseconds ahead of the clock when many records fall in one.
    */
   #now(): Date {
-    this.#lastTime = Math.max(Date.now(), this.#lastTime + 1);
+    return this.#at(this.#clock());
+  }
+
+  #at(ms: number): Date {
+    this.#lastTime = Math.max(ms, this.#lastTime + 1);
     return new Date(this.#lastTime);
+  }
+
+  /**
+   * An injected call's record time (its end). Readers place its start at `created_at −
+   * duration_ms` (the console's timeline does): that must not fall before the response that
+   * asked for it, though record times may run ahead of the clock and the duration, measured
+   * apart, may round up. So the end is at least its start on the records' clock plus the whole
+   * duration: cause before effect.
+   */
+  #toolEnd(callId: string, durationMs: number): Date {
+    const started = this.#toolStarts.get(callId);
+    this.#toolStarts.delete(callId);
+    const end = this.#clock();
+    return this.#at(started === undefined ? end : Math.max(end, started + Math.ceil(durationMs)));
   }
 
   #recordPrompt(responseId: string | null): void {
@@ -428,6 +455,7 @@ export class InterceptionObserver implements InterceptionEvents {
   #recordTool(
     call: ToolCall,
     responseId: string | null,
+    at: Date,
     fields: {
       tool: string;
       server_url: string | null;
@@ -454,7 +482,7 @@ export class InterceptionObserver implements InterceptionEvents {
         output: fields.output ?? null,
         duration_ms: fields.duration_ms ?? null,
         metadata: fields.metadata ?? {},
-        created_at: this.#now(),
+        created_at: at,
       },
     });
     span?.end();

@@ -57,7 +57,7 @@ const STARTED: InterceptionStarted = {
   thoughtSource: 'thinking',
 };
 
-function observe(cost?: CostFunction) {
+function observe(cost?: CostFunction, clock?: () => number) {
   const recorder = new FakeRecorder();
   const metrics = new Metrics();
   const observer = new InterceptionObserver(
@@ -66,6 +66,7 @@ function observe(cost?: CostFunction) {
       recorder,
       sanitizer: new RecordSanitizer({ redact: ['(?i)password=\\S+'], max_field_bytes: 1024 }),
       cost,
+      clock,
     },
     {
       provider: { name: 'anthropic', genAi: 'anthropic' },
@@ -337,4 +338,62 @@ describe('InterceptionObserver spans', () => {
     });
     expect(await value(metrics.refused, { provider: 'anthropic', reason: 'circuit_open' })).toBe(1);
   });
+
+  it('records times that follow cause: a tool call starts after the response that asked for it', async () => {
+    let now = 1_000; // the fake clock, in ms
+    const { recorder, observer } = observe(undefined, () => now);
+    const calls = [call('a', 'bmcp_gh_read'), call('b', 'bmcp_gh_grep')];
+    const first = turn('msg_1', usage(100, 10), calls, ['one thought', 'another']);
+    const second = turn('msg_2', usage(200, 20), []);
+    await observer.run(async () => {
+      observer.started(STARTED);
+      await observer.processing(async () => {
+        await observer.upstreamStarted(async () => 'sent');
+        // Prompt, usage and two thoughts in one millisecond: their times run ahead of the clock.
+        observer.upstreamEnded({ turn: first });
+        observer.turnSettled({ turn: first, clientCalls: [], notRun: [] });
+        await Promise.all(
+          calls.map(async (c) => {
+            const k = claim(c.name.replace('bmcp_gh_', ''));
+            // The clock moves 5 ms while the MCP layer measures 10 (its own clock, rounded up).
+            const got = await observer.toolStarted(k.tool, c.id, async () => {
+              now += 5;
+              return { ...result('ok'), durationMs: 10 };
+            });
+            observer.toolRan({ call: c, claim: k, responseId: 'msg_1', result: got, output: 'ok' });
+          }),
+        );
+        now += 1;
+        await observer.upstreamStarted(async () => 'sent');
+        observer.upstreamEnded({ turn: second });
+        observer.turnSettled({ turn: second, clientCalls: [], notRun: [] });
+        return { status: 'completed' as const };
+      });
+      observer.ended({ status: 'completed', metadata: {} });
+    });
+
+    const time = (op: (typeof recorder.ops)[number]) =>
+      op.kind === 'interception_ended'
+        ? op.ended_at.getTime()
+        : op.kind === 'interception'
+          ? null
+          : (op.doc as { created_at: Date }).created_at.getTime();
+    const times = recorder.ops.map(time).filter((t): t is number => t !== null);
+    // Strictly increasing in the order they were handed over: every store keeps that order.
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    expect(new Set(times).size).toBe(times.length);
+
+    const [response, followUp] = recorder.docs('token_usage').map((u) => u.created_at.getTime());
+    const thoughts = recorder.docs('model_thought').map((t) => t.created_at.getTime());
+    expect(thoughts).toEqual([1002, 1003]); // ahead of the clock, which said 1000
+    for (const tool of recorder.docs('tool_usage')) {
+      const end = tool.created_at.getTime();
+      const start = end - (tool.duration_ms ?? 0);
+      // Where a reader puts the call: after the response and everything recorded with it, before the next.
+      expect(start).toBeGreaterThan(response!);
+      expect(start).toBeGreaterThan(Math.max(...thoughts));
+      expect(end).toBeLessThan(followUp!);
+    }
+  });
 });
+

@@ -6,13 +6,20 @@ import { duration, figures, inOut } from '../lib/format.js';
 const W = 960;
 const LANES = ['Prompt', 'Model', 'Tools'];
 
+/** Order of cause within one instant: a prompt, the response it got, its thoughts, the tools it asked for, the end. */
+const RANK = { 'ev-prompt': 0, 'ev-upstream': 1, 'ev-thought': 2, 'ev-tool': 3, 'ev-end': 4 };
+const rank = (e) => RANK[e.cls.split(' ')[0]];
+
 export function events(i) {
   const t0 = Date.parse(i.started_at);
   const at = (iso) => Date.parse(iso) - t0;
   const list = [];
+  /** When each upstream response was recorded: the calls it asked for cannot have started before. */
+  const responded = new Map();
   for (const p of i.user_prompts)
     list.push({ lane: 0, start: at(p.created_at), cls: 'ev-prompt', text: 'Prompt recorded' });
   for (const [n, u] of i.token_usages.entries()) {
+    if (u.provider_response_id) responded.set(u.provider_response_id, at(u.created_at));
     list.push({
       lane: 1,
       start: at(u.created_at),
@@ -23,10 +30,12 @@ export function events(i) {
   for (const t of i.tool_usages) {
     const end = at(t.created_at);
     const ms = t.duration_ms ?? 0;
+    // The bridge records a call's end so that end − duration follows its response; older records may not.
+    const start = Math.max(0, end - ms, responded.get(t.provider_response_id) ?? 0);
     list.push({
       lane: 2,
-      start: Math.max(0, end - ms),
-      end,
+      start,
+      end: Math.max(end, start),
       cls: t.invocation_error ? 'ev-tool failed' : 'ev-tool',
       text: t.injected
         ? `Tool ${t.tool} ran for ${duration(ms)}${t.invocation_error ? ' and failed' : ''}`
@@ -35,8 +44,8 @@ export function events(i) {
   }
   for (const th of i.model_thoughts)
     list.push({ lane: 1, start: at(th.created_at), cls: 'ev-thought', text: 'Thought' });
-  if (i.ended_at) list.push({ lane: 1, start: at(i.ended_at), cls: 'ev-prompt', text: `Ended (${i.status})` });
-  return list.sort((a, b) => a.start - b.start);
+  if (i.ended_at) list.push({ lane: 1, start: at(i.ended_at), cls: 'ev-end', text: `Ended (${i.status})` });
+  return list.sort((a, b) => a.start - b.start || rank(a) - rank(b));
 }
 
 export function timeline(i) {
