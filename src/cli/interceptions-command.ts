@@ -1,8 +1,9 @@
 import { once } from 'node:events';
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { ApiInterception, ApiList } from '../audit/present.ts';
 import { totalInput } from '../audit/figures.ts';
 import { formatTerm, parseRfc3339, type QueryKey } from '../audit/query.ts';
+import { PROVIDER_TYPES } from '../providers/registry.ts';
 import { addApiOptions, apiGet, checkApiOptions } from './api-client.ts';
 import { ExitError } from './common.ts';
 import { addOutputOptions, csvField, table, usdCell } from './output.ts';
@@ -37,6 +38,9 @@ const FILTERS: Array<[QueryKey, keyof ListOptions]> = [
   ['session', 'session'],
   ['status', 'status'],
 ];
+
+/** What `status:` takes in `q`: refused by the CLI itself (exit 2) before any request. */
+const STATUSES = ['completed', 'failed', 'running'] as const;
 
 function parseLimit(text: string): number {
   const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
@@ -254,14 +258,14 @@ export function interceptionsCommand(program: Command): void {
     .command('list')
     .description('list interceptions, newest first, through the audit API')
     .option('--initiator <who>', 'me, a user id or a username')
-    .option('--provider <type>', 'provider type: openai or anthropic')
+    .addOption(new Option('--provider <type>', 'provider type').choices(PROVIDER_TYPES))
     .option('--provider-name <name>', 'configured provider name')
     .option('--model <model>', 'model name')
     .option('--client <client>', 'client, e.g. "Claude Code"')
     .option('--started-after <time>', 'RFC 3339 time, e.g. 2025-01-31T00:00:00Z')
     .option('--started-before <time>', 'RFC 3339 time')
     .option('--session <id>', "the agent's own session id")
-    .option('--status <status>', 'completed, failed or running')
+    .addOption(new Option('--status <status>', 'interception status').choices(STATUSES))
     .option('--after-id <id>', 'start after this interception (the last id of a previous page)')
     .option('--limit <n>', 'rows per page, 1-1000 (server default 100; 1000 with --all)', parseLimit)
     .option('--all', 'follow the pages to the end, streaming the output');

@@ -1,9 +1,8 @@
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { formatTerm } from '../audit/query.ts';
 import { parseDuration } from '../config/duration.ts';
 import { type UsageGroup as StoreGroup, USAGE_KEYS } from '../store/store.ts';
 import { type ApiOptions, addApiOptions, apiGet, checkApiOptions } from './api-client.ts';
-import { ExitError } from './common.ts';
 import { addOutputOptions, outputOf, printRows, usdCell } from './output.ts';
 
 /** A group as the usage API shows it: the store's, with the initiator named. */
@@ -12,7 +11,27 @@ type UsageGroup = Omit<StoreGroup, 'key'> & {
   key: { initiator?: { username: string | null; id: string }; [k: string]: unknown };
 };
 
-type Options = ApiOptions & { groupBy?: string; since?: string; q?: string; output?: string; format?: string };
+type Options = ApiOptions & { groupBy?: string; since?: number; q?: string; output?: string; format?: string };
+
+/** Known keys, each once: a typo is refused by the CLI (exit 2), not by the server. */
+function parseGroupBy(text: string): string {
+  const keys = text
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean);
+  const unknown = keys.filter((k) => !(USAGE_KEYS as readonly string[]).includes(k));
+  if (unknown.length) throw new InvalidArgumentError(`unknown key ${unknown.join(', ')}; use ${USAGE_KEYS.join(', ')}`);
+  if (new Set(keys).size !== keys.length) throw new InvalidArgumentError('a key is given twice');
+  return keys.join(',');
+}
+
+function parseSince(text: string): number {
+  try {
+    return parseDuration(text);
+  } catch {
+    throw new InvalidArgumentError('a duration like 7d, 24h or 30m');
+  }
+}
 
 /** Input is every prompt token read (README "Token figures"), with its parts after it. */
 const SUMS = [
@@ -32,20 +51,14 @@ export function usageCommand(program: Command): void {
   const command = program
     .command('usage')
     .description('tokens, cost and tool calls summed by initiator, model, provider, client and/or day')
-    .option('--group-by <keys>', `comma-separated: ${USAGE_KEYS.join(', ')}`)
-    .option('--since <duration>', 'only interceptions started this long ago or later, e.g. 7d, 24h')
+    .option('--group-by <keys>', `comma-separated: ${USAGE_KEYS.join(', ')}`, parseGroupBy)
+    .option('--since <duration>', 'only interceptions started this long ago or later, e.g. 7d, 24h', parseSince)
     .option('-q, --q <query>', 'any audit filter, e.g. "client:\\"Claude Code\\" model:gpt-5"');
   addApiOptions(addOutputOptions(command, ['table', 'json', 'csv'], 'table')).action(async (opts: Options) => {
     checkApiOptions(opts);
     const terms = opts.q ? [opts.q] : [];
-    if (opts.since) {
-      let ms: number;
-      try {
-        ms = parseDuration(opts.since);
-      } catch {
-        throw new ExitError('--since must be a duration like 7d, 24h or 30m', 2);
-      }
-      terms.push(formatTerm('started_after', new Date(Date.now() - ms).toISOString()));
+    if (opts.since !== undefined) {
+      terms.push(formatTerm('started_after', new Date(Date.now() - opts.since).toISOString()));
     }
     const body = await apiGet<{ group_by: string[]; groups: UsageGroup[] }>(opts, '/usage', {
       q: terms.join(' '),

@@ -1,24 +1,33 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
 import { parseByteSize, recordingProblems } from '../recorder/sanitize.ts';
 import { auditSinkProblems } from '../recorder/sinks/settings.ts';
 import type { Config } from './config.ts';
 import { providerProblems } from './provider-checks.ts';
+import { describeErrors } from './problems.ts';
 import { configSchema } from './schema.ts';
 
+/**
+ * Every problem of a file, one line each under a first line that says how many: a first line
+ * read alone (a supervisor's log) still says what happened, and never ends on a colon.
+ */
 export class ConfigError extends Error {
   readonly problems: string[];
   constructor(file: string, problems: string[]) {
-    super(`invalid configuration ${file}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
+    super(`invalid configuration ${file} (${count})\n${problems.map((p) => `  ${p}`).join('\n')}`);
     this.problems = problems;
   }
 }
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
-const ajv = addFormats(new Ajv({ allErrors: true, useDefaults: true, allowUnionTypes: true, strict: false }));
+// verbose: an error carries its schema, so an unknown setting can be matched against the known ones.
+const ajv = addFormats(
+  new Ajv({ allErrors: true, useDefaults: true, allowUnionTypes: true, strict: false, verbose: true }),
+);
 const validate = ajv.compile<Config>(configSchema());
 
 /** Replaces ${VAR} and ${VAR:-default} in every string of a parsed document. */
@@ -34,38 +43,6 @@ export function interpolate(value: unknown, env: NodeJS.ProcessEnv): unknown {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env)]));
   }
   return value;
-}
-
-/** "/providers/1/base_url" → "providers[1].base_url" */
-function pathOf(error: ErrorObject): string {
-  let path = '';
-  for (const part of error.instancePath.split('/').slice(1)) {
-    path += /^\d+$/.test(part) ? `[${part}]` : `${path ? '.' : ''}${part}`;
-  }
-  if (error.keyword === 'required') path += `${path ? '.' : ''}${error.params.missingProperty}`;
-  if (error.keyword === 'additionalProperties') path += `${path ? '.' : ''}${error.params.additionalProperty}`;
-  return path || '(root)';
-}
-
-function messageOf(error: ErrorObject): string {
-  switch (error.keyword) {
-    case 'required':
-      return 'is required';
-    case 'additionalProperties':
-      return 'is not a known setting';
-    case 'format':
-      return error.params.format === 'uri' ? 'must be a URL' : `must be a valid ${error.params.format}`;
-    case 'pattern':
-      return `must match ${error.params.pattern}`;
-    default:
-      return error.message ?? 'is invalid';
-  }
-}
-
-function describe(errors: ErrorObject[]): string[] {
-  // A union type (retention) yields one error per branch; keep each distinct message once.
-  const lines = errors.filter((e) => e.keyword !== 'if').map((e) => `${pathOf(e)}: ${messageOf(e)}`);
-  return [...new Set(lines)];
 }
 
 const truthy = (v: string) => /^(1|true|yes|on)$/i.test(v);
@@ -105,7 +82,7 @@ export function validateConfig(document: unknown, file = '(inline)', env: NodeJS
     throw new ConfigError(file, ['(root): must be a mapping of settings']);
   }
   applyEnvOverrides(doc as Record<string, unknown>, env);
-  if (!validate(doc)) throw new ConfigError(file, describe(validate.errors ?? []));
+  if (!validate(doc)) throw new ConfigError(file, describeErrors(validate.errors ?? []));
   const problems = semanticProblems(doc);
   if (problems.length) throw new ConfigError(file, problems);
   return doc;

@@ -259,6 +259,16 @@ describe('aibridge interceptions list', () => {
     expect((await cli(['--limit', '5000'])).code).toBe(2);
     expect((await cli(['--format', 'xml'])).code).toBe(2);
     expect((await cli(['--url', 'ftp://x'])).code).toBe(2);
+    // Values the CLI knows are refused by it, naming what it takes, before any request.
+    const status = await cli(['--status', 'done']);
+    expect(status.code).toBe(2);
+    expect(status.stderr).toMatch(/'done' is invalid\. Allowed choices are completed, failed, running/);
+    expect((await cli(['--provider', 'gemini'])).code).toBe(2);
+    const env = { AIBRIDGE_URL: bridge.url, AIBRIDGE_SESSION_TOKEN: owner.token };
+    const groupBy = await runCli(['usage', '--group-by', 'model,colour'], env);
+    expect(groupBy.code).toBe(2);
+    expect(groupBy.stderr).toMatch(/unknown key colour; use initiator, model, provider, client, day/);
+    expect((await runCli(['usage', '--since', 'last week'], env)).code).toBe(2);
     const none = await cli([], '');
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/AIBRIDGE_SESSION_TOKEN/);

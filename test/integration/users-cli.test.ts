@@ -146,9 +146,6 @@ describe('aibridge users', SLOW, () => {
     await ok('users', 'set-budget', 'bob', '25', '--period', 'week');
     expect((await user('bob'))?.budget).toEqual({ usd: 25, period: 'week' });
     expect((await ok('users', 'list')).split('\n').find((l) => l.startsWith('bob '))).toContain('$25.00/week');
-    // A budget under a cent is printed with its digits, not as "$0.00".
-    expect((await cli('users', 'set-budget', 'bob', '0.00001')).stderr).toBe('bob: budget $0.00001/month\n');
-    expect((await ok('users', 'list')).split('\n').find((l) => l.startsWith('bob '))).toContain('$0.00001/month');
     await ok('users', 'set-budget', 'bob', 'none');
     expect((await user('bob'))?.budget).toBeNull();
     expect((await cli('users', 'set-budget', 'bob', '5', '--period', 'year')).code).toBe(2);
@@ -160,6 +157,12 @@ describe('aibridge users', SLOW, () => {
     const unknown = await cli('users', 'set-budget', 'nobody', '5');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('no user "nobody"');
+  });
+
+  it('prints a budget under a cent with its digits, not as "$0.00"', async () => {
+    await ok('users', 'create', 'tiny');
+    expect((await cli('users', 'set-budget', 'tiny', '0.00001')).stderr).toBe('tiny: budget $0.00001/month\n');
+    expect((await ok('users', 'list')).split('\n').find((l) => l.startsWith('tiny '))).toContain('$0.00001/month');
   });
 
   it('sets a $0 budget (every priced call refused with 429) and returns to the role default with "none"', async () => {

@@ -62,9 +62,9 @@ describe('audit_sinks configuration', () => {
     ).toEqual(
       expect.arrayContaining([
         'audit_sinks[0].path: is required',
-        'audit_sinks[1].type: must be equal to one of the allowed values',
+        'audit_sinks[1].type: must be one of "file", "syslog", "webhook"',
         'audit_sinks[2].url: is required',
-        'audit_sinks[3].keep: must be >= 0',
+        'audit_sinks[3].keep: must be at least 0',
       ]),
     );
     expect(problemsOf([{ type: 'file', path: 'a', colour: 'red' }])).toEqual([

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../../src/config/duration.ts';
 import { ConfigError, interpolate, loadConfig, validateConfig } from '../../src/config/load.ts';
+import { PATTERN_WORDS } from '../../src/config/problems.ts';
+import { configSchema } from '../../src/config/schema.ts';
 
 function problemsOf(doc: unknown, env: NodeJS.ProcessEnv = {}): string[] {
   try {
@@ -131,17 +133,62 @@ describe('errors', () => {
     });
     expect(problems).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/^listen: must match/),
-        'providers[1].name: must match ^[a-z0-9]+(-[a-z0-9]+)*$',
-        expect.stringMatching(/^providers\[1\]\.type: must be equal to one of the allowed values/),
-        'providers[1].base_url: must be a URL',
+        'listen: must be host:port (like 127.0.0.1:4000)',
+        'providers[1].name: must be lowercase letters and digits, in words joined by - (like openai-eu)',
+        expect.stringMatching(/^providers\[1\]\.type: must be one of "openai", "anthropic"/),
         'providers[2].name: is required',
-        expect.stringMatching(/^retention: must match/),
-        expect.stringMatching(/^tool_loop\.max_iterations: must be >= 1/),
-        expect.stringMatching(/^recording\.on_failure: must be equal to one of the allowed values/),
+        'retention: must be 0 or a duration in s, m, h or d (like 60d)',
+        'tool_loop.max_iterations: must be at least 1',
+        'recording.on_failure: must be one of "refuse", "serve"',
         'typo: is not a known setting',
       ]),
     );
+  });
+
+  it('says each setting’s problem once, in words, and suggests the setting a typo meant', () => {
+    const problems = problemsOf({
+      lisen: '127.0.0.1:4000',
+      providers: [{ name: 'ok', type: 'openai', base_url: 'not a url' }],
+      tool_loop: { paralelism: 2 },
+      limits: { body_timeout: 30 },
+    });
+    expect(problems).toEqual([
+      'lisen: is not a known setting; did you mean `listen`?',
+      // One line for a value that breaks two rules (a URL, and http(s)).
+      'providers[0].base_url: must be an http:// or https:// URL',
+      'tool_loop.paralelism: is not a known setting; did you mean `parallelism`?',
+      'limits.body_timeout: must be a duration in ms, s or m (like 30s)',
+    ]);
+    for (const line of problems) expect(line).not.toMatch(/[\^$]|\(\?|\[a-z/); // no regex shown
+    // A name far from every setting gets no guess.
+    expect(problemsOf({ zzzzzz: 1 })).toEqual(['zzzzzz: is not a known setting']);
+  });
+
+  it('has words for every pattern the schema and the provider kinds use', () => {
+    const patterns = new Set<string>();
+    const walk = (node: unknown) => {
+      if (!node || typeof node !== 'object') return;
+      const { pattern } = node as { pattern?: unknown };
+      if (typeof pattern === 'string') patterns.add(pattern);
+      for (const child of Object.values(node)) walk(child);
+    };
+    walk(configSchema());
+    expect([...patterns].filter((p) => !(p in PATTERN_WORDS))).toEqual([]);
+  });
+
+  it('starts its message with a line that stands alone (no dangling colon)', () => {
+    let message = '';
+    try {
+      validateConfig({ lisen: 'x', retention: 'forever' }, 'aibridge.yaml', {});
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    const [first, ...rest] = message.split('\n');
+    expect(first).toBe('invalid configuration aibridge.yaml (2 problems)');
+    expect(rest).toEqual([
+      '  lisen: is not a known setting; did you mean `listen`?',
+      '  retention: must be 0 or a duration in s, m, h or d (like 60d)',
+    ]);
   });
 
   it('rejects duplicate provider names and bad regexes', () => {
@@ -153,7 +200,7 @@ describe('errors', () => {
     });
     expect(problems).toEqual(['providers[1].name: duplicates another provider\'s name "a"']);
     expect(problemsOf({ mcp_servers: [{ name: 'gh', url: 'https://m', tool_deny_regex: '(' }] })).toEqual([
-      'mcp_servers[0].tool_deny_regex: must be a valid regex',
+      'mcp_servers[0].tool_deny_regex: must be a valid regular expression',
     ]);
   });
 

@@ -170,10 +170,10 @@ describe('pricing: from the config', () => {
     }
     expect(problems).toEqual(
       expect.arrayContaining([
-        'pricing[0].input: must be >= 0',
+        'pricing[0].input: must be at least 0',
         'pricing[1].model: is required',
-        'budgets.member.usd: must be > 0',
-        'budgets.owner.period: must be equal to one of the allowed values',
+        'budgets.member.usd: must be more than 0',
+        'budgets.owner.period: must be one of "day", "week", "month"',
         'budgets.guest: is not a known setting',
       ]),
     );
