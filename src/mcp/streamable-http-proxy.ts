@@ -14,6 +14,7 @@ import type { Logger } from '../observability/logger.ts';
 import { inSpan, tracedFetch } from '../observability/tracing.ts';
 import { parseByteSize } from '../recorder/sanitize.ts';
 import { boundedFetch } from './bounded-fetch.ts';
+import { firstLine, httpErrorText } from './http-error.ts';
 import { hideUrlSecrets, shownUrl } from './shown-url.ts';
 import {
   DEFAULT_MAX_TOOLS_BYTES,
@@ -231,6 +232,11 @@ export class StreamableHTTPServerProxy {
     return hideUrlSecrets(message(err), this.url);
   }
 
+  /** Why the server is not ready, for /readyz, `mcp check` and the logs: one bounded line. */
+  #reason(err: unknown): string {
+    return firstLine(this.#message(err));
+  }
+
   #unavailable(err?: unknown): string {
     const why = err ? this.#message(err) : this.#lastError;
     return `MCP server "${this.name}" is unavailable${why ? `: ${why}` : ''}`;
@@ -429,7 +435,7 @@ export class StreamableHTTPServerProxy {
   async #recover(client: Client, err: unknown): Promise<void> {
     if (this.#client === client) {
       this.#client = undefined;
-      this.#lastError = this.#message(err);
+      this.#lastError = this.#reason(err);
       this.#log.warn({ err: this.#lastError }, 'MCP server connection lost; reconnecting');
       void client.close().catch(() => {});
       try {
@@ -449,7 +455,7 @@ export class StreamableHTTPServerProxy {
   #failed(err: unknown): void {
     if (this.#state === 'closed') return;
     this.#state = 'failed';
-    this.#lastError = this.#message(err);
+    this.#lastError = this.#reason(err);
     this.#lastHttpStatus = err instanceof StreamableHTTPError && (err.code ?? 0) > 0 ? err.code : undefined;
     this.#scheduleRetry();
   }
@@ -488,8 +494,9 @@ function timeLimit(ms: number): { signal: AbortSignal; clear(): void } {
   return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }
 
+/** A server's HTTP refusal as its status and first line (never its whole page), else the error's own words. */
 function message(err: unknown): string {
-  if (err instanceof StreamableHTTPError && (err.code ?? 0) > 0) return `${err.message} (HTTP ${err.code})`;
+  if (err instanceof StreamableHTTPError && (err.code ?? 0) > 0) return httpErrorText(err.code as number, err.message);
   if (err instanceof Error) {
     const cause = (err.cause as { code?: string; message?: string } | undefined) ?? undefined;
     const detail = cause?.code ?? cause?.message;

@@ -3,8 +3,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestBridge } from '../helpers/bridge.ts';
+import { testEmbeddedStore } from '../helpers/db.ts';
 import { startTestMcpServer, type TestMcpServer } from '../helpers/mcp-server.ts';
-import { runCli } from '../helpers/process.ts';
+import { runCli, waitUntil } from '../helpers/process.ts';
 import { tempDirs } from '../helpers/temp.ts';
 
 const tempDir = tempDirs('aibridge-mcp-check-');
@@ -13,6 +15,11 @@ let deadUrl: string;
 /** Answers 401 to everything, like a server that wants a user's token. */
 let refusing: Server;
 let refusingUrl: string;
+/** Not an MCP server: Express's 404 page to every request (a URL that names an old SSE endpoint). */
+let html: Server;
+let htmlUrl: string;
+const EXPRESS_404 = (method: string, path: string) =>
+  `<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>Error</title>\n</head>\n<body>\n<pre>Cannot ${method} ${path}</pre>\n</body>\n</html>\n${'<!-- padding -->\n'.repeat(500)}`;
 
 beforeAll(async () => {
   live = await startTestMcpServer({ extraTools: 60, pageSize: 25 }); // tools/list takes three pages
@@ -22,10 +29,18 @@ beforeAll(async () => {
   refusing = createServer((_req, res) => res.writeHead(401, { 'content-type': 'application/json' }).end('{}'));
   await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
   refusingUrl = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/mcp`;
+  html = createServer((req, res) =>
+    res
+      .writeHead(404, { 'content-type': 'text/html; charset=utf-8' })
+      .end(EXPRESS_404(req.method ?? 'GET', req.url ?? '/')),
+  );
+  await new Promise<void>((resolve) => html.listen(0, '127.0.0.1', resolve));
+  htmlUrl = `http://127.0.0.1:${(html.address() as AddressInfo).port}/sse`;
 });
 afterAll(async () => {
   await live.stop();
   await new Promise((resolve) => refusing.close(resolve));
+  await new Promise((resolve) => html.close(resolve));
 });
 
 const LIVE = {
@@ -110,10 +125,35 @@ describe('aibridge mcp check', () => {
     expect(JSON.parse(result.stdout)).toEqual([
       expect.objectContaining({
         state: 'needs_credentials',
-        reason: expect.stringContaining('HTTP 401'),
+        reason: '401 Unauthorized',
         per_user_credentials: true,
         note: expect.stringContaining("each user's own headers"),
       }),
     ]);
+  });
+
+  it("shows a server's error page as its status and first line, never the page", async () => {
+    const file = configFile([{ name: 'old', url: htmlUrl }]);
+    const result = await check(file);
+    expect(result.code).toBe(1);
+    const row = result.stdout.split('\n')[1];
+    expect(row).toMatch(/^old\s+\S+\s+failed\s+0\s+0\s+owner,auditor,member\s+404 Not Found: Cannot POST \/sse$/);
+    expect(result.stderr).toBe('aibridge: 1 MCP server failed: old (404 Not Found: Cannot POST /sse)\n');
+    expect(result.stdout + result.stderr).not.toMatch(/<|DOCTYPE|padding/);
+  });
+
+  it('/readyz shows the same short reason', async () => {
+    const store = testEmbeddedStore();
+    const bridge = await startTestBridge(store, { mcp_servers: [{ name: 'old', url: htmlUrl }] });
+    try {
+      const readyz = async () => (await (await fetch(`${bridge.url}/readyz`)).json()) as any;
+      await waitUntil(async () => (await readyz()).mcp_servers?.old?.last_error !== null);
+      const body = await readyz();
+      expect(body.mcp_servers.old).toMatchObject({ state: 'failed', last_error: '404 Not Found: Cannot POST /sse' });
+      expect(JSON.stringify(body)).not.toMatch(/DOCTYPE|padding/);
+    } finally {
+      await bridge.close();
+      await store.close();
+    }
   });
 });
