@@ -1,10 +1,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { apiUsd, withTotalInput } from '../audit/figures.ts';
+import { toFilter } from '../audit/filter.ts';
 import { present } from '../audit/present.ts';
 import { type AuditQuery, parseQuery } from '../audit/query.ts';
+import { initiatorNames, usageReport } from '../audit/usage-report.ts';
 import type { Principal } from '../identity/users.ts';
 import type { AppContext } from '../server/context.ts';
-import { type InterceptionFilter, USAGE_KEYS, type UsageGroup, type UsageKey } from '../store/store.ts';
+import { type InterceptionFilter, USAGE_KEYS, type UsageKey } from '../store/store.ts';
 import { principalOf, seesEveryone } from './auth.ts';
 import { ApiError, guard, invalid, type Validation } from './errors.ts';
 import { ref } from './schemas.ts';
@@ -54,12 +56,7 @@ async function initiatorId(ctx: AppContext, principal: Principal, value: string 
 
 /** The `q` filter as the store takes it, within what the caller may see. */
 async function filterOf(ctx: AppContext, principal: Principal, query: AuditQuery): Promise<InterceptionFilter> {
-  const { initiator, session, ...rest } = query;
-  const filter: InterceptionFilter = { ...rest, initiator_id: await initiatorId(ctx, principal, initiator) };
-  if (session !== undefined) filter.client_session_id = session;
-  for (const key of Object.keys(filter) as Array<keyof InterceptionFilter>)
-    if (filter[key] === undefined) delete filter[key];
-  return filter;
+  return toFilter(query, await initiatorId(ctx, principal, query.initiator));
 }
 
 /** Everything about a list request that can be checked before touching the data. */
@@ -84,16 +81,6 @@ async function readRequest(
   return { principal, filter, limit, offset, afterId, raw };
 }
 
-/** Users by id as the API names them; a deleted user keeps their name and is marked. */
-async function initiators(ctx: AppContext, ids: string[]) {
-  const users = ids.length ? await ctx.store.identity.usersByIds([...new Set(ids)]) : [];
-  const byId = new Map(users.map((u) => [u._id, u]));
-  return (id: string) => {
-    const user = byId.get(id);
-    return { id, username: user?.username ?? null, name: user?.name ?? null, deleted: Boolean(user?.deleted_at) };
-  };
-}
-
 function readGroupBy(raw: Raw): UsageKey[] {
   const value = raw.group_by;
   const parts = (Array.isArray(value) ? value : value === undefined ? [] : [value])
@@ -106,17 +93,6 @@ function readGroupBy(raw: Raw): UsageKey[] {
   if (new Set(parts).size !== parts.length) problems.push({ field: 'group_by', detail: 'a key is given twice' });
   if (problems.length) throw invalid(problems);
   return parts as UsageKey[];
-}
-
-/** Days in order; within a day (or without days) the biggest spenders first. */
-function sortGroups(groups: UsageGroup[]): UsageGroup[] {
-  return groups.sort(
-    (a, b) =>
-      (a.key.day ?? '').localeCompare(b.key.day ?? '') ||
-      (b.cost_usd ?? -1) - (a.cost_usd ?? -1) ||
-      b.interceptions - a.interceptions ||
-      JSON.stringify(a.key).localeCompare(JSON.stringify(b.key)),
-  );
 }
 
 const listQuery = {
@@ -218,8 +194,8 @@ export function auditRoutes(app: FastifyInstance, ctx: AppContext): void {
       const { filter, limit, offset } = await readRequest(ctx, request);
       return guard(ctx, async () => {
         const { count, results } = await ctx.store.audit.sessions(filter, { limit, offset });
-        const name = await initiators(
-          ctx,
+        const name = await initiatorNames(
+          ctx.store,
           results.map((s) => s.initiator_id),
         );
         return {
@@ -282,21 +258,7 @@ export function auditRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request) => {
       const { filter, raw } = await readRequest(ctx, request);
       const groupBy = readGroupBy(raw);
-      return guard(ctx, async () => {
-        const groups = sortGroups(await ctx.store.audit.usage(filter, groupBy));
-        const name = await initiators(
-          ctx,
-          groups.map((g) => g.key.initiator).filter((id): id is string => id !== undefined),
-        );
-        return {
-          group_by: groupBy,
-          groups: groups.map((g) => ({
-            ...withTotalInput(g),
-            cost_usd: apiUsd(g.cost_usd),
-            key: g.key.initiator === undefined ? g.key : { ...g.key, initiator: name(g.key.initiator) },
-          })),
-        };
-      });
+      return guard(ctx, () => usageReport(ctx.store, filter, groupBy));
     },
   );
 }

@@ -6,10 +6,17 @@ export interface ApiOptions {
   token?: string;
 }
 
-/** --url / AIBRIDGE_URL and --token / AIBRIDGE_SESSION_TOKEN, for commands that talk to a running bridge. */
+/**
+ * --url / AIBRIDGE_URL and --token / AIBRIDGE_SESSION_TOKEN, for commands that talk to a running
+ * bridge. Neither has a default here: given neither, a command may read its store instead.
+ */
 export function addApiOptions(command: Command): Command {
   return command
-    .addOption(new Option('--url <url>', 'bridge URL').env('AIBRIDGE_URL').default('http://127.0.0.1:4000'))
+    .addOption(
+      new Option('--url <url>', 'bridge URL (default: the bridge running here, else http://127.0.0.1:4000)').env(
+        'AIBRIDGE_URL',
+      ),
+    )
     .addOption(new Option('--token <token>', 'session token').env('AIBRIDGE_SESSION_TOKEN'));
 }
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { parseExpiry, presentToken, presentUser } from '../api/users/index.ts';
-import { IdentityError, ROLES, type Role, type Users } from '../identity/users.ts';
 import { describeBudget } from '../budgets/budgets.ts';
+import { IdentityError, ROLES, type Role, type Users } from '../identity/users.ts';
 import { BUDGET_PERIODS, type BudgetPeriod } from '../store/store.ts';
 import { CONFIG_FLAG, ExitError, withUsers } from './common.ts';
 import { addOutputOptions, outputOf, printRows } from './output.ts';

@@ -1,11 +1,12 @@
 import { once } from 'node:events';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import type { ApiInterception, ApiList } from '../audit/present.ts';
 import { totalInput } from '../audit/figures.ts';
+import type { ApiInterception, ApiList } from '../audit/present.ts';
 import { formatTerm, parseRfc3339, type QueryKey } from '../audit/query.ts';
 import { PROVIDER_TYPES } from '../providers/registry.ts';
-import { addApiOptions, apiGet, checkApiOptions } from './api-client.ts';
-import { ExitError } from './common.ts';
+import { addApiOptions } from './api-client.ts';
+import { type AuditSource, openAuditSource } from './audit-source.ts';
+import { CONFIG_FLAG, ExitError } from './common.ts';
 import { addOutputOptions, csvField, table, usdCell } from './output.ts';
 
 interface ListOptions {
@@ -23,8 +24,9 @@ interface ListOptions {
   output?: 'json' | 'ndjson' | 'csv' | 'table';
   session?: string;
   status?: string;
-  url: string;
+  url?: string;
   token?: string;
+  config?: string;
 }
 
 const FILTERS: Array<[QueryKey, keyof ListOptions]> = [
@@ -70,14 +72,6 @@ function queryFromFlags(opts: Partial<ListOptions>): string {
   if (after && before && before <= after) throw new ExitError('--started-before must be later than --started-after', 2);
   return terms.join(' ');
 }
-
-/** One page from the audit API. */
-const fetchPage = (opts: ListOptions, q: string, limit: number | undefined, afterId: string | undefined) =>
-  apiGet<ApiList>(opts, '/interceptions', {
-    q,
-    limit: limit === undefined ? undefined : String(limit),
-    after_id: afterId,
-  });
 
 /**
  * One row per interception, the same columns as the console's CSV export: sums over its upstream
@@ -217,7 +211,16 @@ function progress() {
 
 async function list(opts: ListOptions): Promise<void> {
   const q = queryFromFlags(opts);
-  checkApiOptions(opts);
+  const source = await openAuditSource(opts);
+  try {
+    await write(source, q, opts);
+  } finally {
+    await source.close();
+  }
+}
+
+async function write(source: AuditSource, q: string, opts: ListOptions): Promise<void> {
+  const fetchPage = (limit: number | undefined, afterId: string | undefined) => source.page(q, limit, afterId);
   // A reader that stops early (`| head`) is not an error.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0);
@@ -226,7 +229,7 @@ async function list(opts: ListOptions): Promise<void> {
   const out = new Output((opts.output ?? opts.format) as ListOptions['format']);
   await out.start();
   if (!opts.all) {
-    const page = await fetchPage(opts, q, opts.limit, opts.afterId);
+    const page = await fetchPage(opts.limit, opts.afterId);
     await out.rows(page.results);
     return out.end();
   }
@@ -235,13 +238,13 @@ async function list(opts: ListOptions): Promise<void> {
   let pages = 0;
   let rows = 0;
   // The next page is asked for before this one is written, so the server reads it meanwhile.
-  let next: Promise<ApiList> | undefined = fetchPage(opts, q, pageSize, opts.afterId);
+  let next: Promise<ApiList> | undefined = fetchPage(pageSize, opts.afterId);
   while (next) {
     const page: ApiList = await next;
     pages++;
     rows += page.results.length;
     const full = page.results.length === pageSize;
-    next = full ? fetchPage(opts, q, pageSize, page.results.at(-1)?.id) : undefined;
+    next = full ? fetchPage(pageSize, page.results.at(-1)?.id) : undefined;
     // A failed prefetch is reported by the await above on the next turn, not as unhandled.
     next?.catch(() => {});
     await out.rows(page.results);
@@ -256,7 +259,7 @@ export function interceptionsCommand(program: Command): void {
     .command('interceptions')
     .description('read the audit log of the bridge')
     .command('list')
-    .description('list interceptions, newest first, through the audit API')
+    .description('list interceptions, newest first: through a bridge with --token, else from the store (owner view)')
     .option('--initiator <who>', 'me, a user id or a username')
     .addOption(new Option('--provider <type>', 'provider type').choices(PROVIDER_TYPES))
     .option('--provider-name <name>', 'configured provider name')
@@ -268,7 +271,8 @@ export function interceptionsCommand(program: Command): void {
     .addOption(new Option('--status <status>', 'interception status').choices(STATUSES))
     .option('--after-id <id>', 'start after this interception (the last id of a previous page)')
     .option('--limit <n>', 'rows per page, 1-1000 (server default 100; 1000 with --all)', parseLimit)
-    .option('--all', 'follow the pages to the end, streaming the output');
+    .option('--all', 'follow the pages to the end, streaming the output')
+    .option(...CONFIG_FLAG);
   addApiOptions(addOutputOptions(list_, ['json', 'ndjson', 'csv', 'table'], 'json')).action((opts: ListOptions) =>
     list(opts),
   );

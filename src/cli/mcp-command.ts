@@ -46,6 +46,7 @@ export function mcpCommand(program: Command): void {
     .addOption(new Option('--role <role>', 'show only the tools this role is given').choices(ROLES));
   addOutputOptions(check, ['table', 'json'], 'table').action(
     async (opts: { config?: string; role?: Role; output?: string; format?: string }) => {
+      // The defaults have no servers to check: a file is needed, found the way every command finds it.
       const file = findConfigFile(opts.config);
       if (!file) throw new ExitError(NO_CONFIG, 2);
       const config = resolveConfig(file);

@@ -4,6 +4,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import type { Config, ProviderConfig } from '../config/config.ts';
 import { kindOf } from '../providers/registry.ts';
 import { CONFIG_FLAG, findConfigFile, resolveConfig } from './common.ts';
+import { writeServerRecord } from './server-record.ts';
 
 /**
  * The first start's owner token and how to point each configured provider's clients at the
@@ -34,6 +35,30 @@ export function clientSetup(url: string, token: string, providers: readonly Prov
   }
   lines.push('');
   return lines.join('\n');
+}
+
+/**
+ * Leaves data_dir/server.json (README "Finding the configuration"): commands run in the same
+ * directory then find this configuration and URL. Not being able to write it costs only that.
+ */
+function recordServer(
+  config: Config,
+  configFlag: string | undefined,
+  url: string,
+  logger?: { warn(fields: object, message: string): void },
+): void {
+  try {
+    writeServerRecord(config.data_dir, {
+      config: findConfigFile(configFlag, { server: true }) ?? null,
+      url,
+      pid: process.pid,
+    });
+  } catch (err) {
+    logger?.warn(
+      { err: (err as Error).message },
+      'cannot write data_dir/server.json; commands here will not find this server',
+    );
+  }
 }
 
 /** `--workers`: a count, or `auto` for one per CPU the process may use. */
@@ -78,7 +103,7 @@ export function serverCommand(program: Command): void {
       const config = resolveConfig(opts.config);
       const workers = opts.workers ?? (process.env.AIBRIDGE_WORKERS ? parseWorkers(process.env.AIBRIDGE_WORKERS) : 1);
       // The primary only forwards SIGHUP; each worker reloads, and one starting reads the file as it is.
-      if (cluster.isPrimary && workers > 1) process.exit(await primary(config, workers));
+      if (cluster.isPrimary && workers > 1) process.exit(await primary(config, workers, opts.config));
       await serve(config, opts.config, (reload) => {
         onHangup = reload;
         if (hungUp) onHangup();
@@ -87,7 +112,7 @@ export function serverCommand(program: Command): void {
 }
 
 /** The `--workers` primary: forks and supervises; it serves nothing itself. */
-async function primary(config: Config, workers: number): Promise<number> {
+async function primary(config: Config, workers: number, configFlag: string | undefined): Promise<number> {
   const { runPrimary } = await import('../server/cluster/primary.ts');
   const { createLogger } = await import('../observability/logger.ts');
   const logger = createLogger().child({ component: 'primary' });
@@ -97,6 +122,7 @@ async function primary(config: Config, workers: number): Promise<number> {
       workers,
       logger,
       onReady(url, bootstrap) {
+        recordServer(config, configFlag, url);
         if (bootstrap) process.stderr.write(clientSetup(url, bootstrap.token, config.providers));
       },
     });
@@ -117,13 +143,14 @@ async function serve(config: Config, configFlag: string | undefined, onReload: (
   const logger = worker ? createLogger().child({ worker: worker.id }) : undefined;
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer(config, { configFile: findConfigFile(configFlag), worker, logger });
+    server = await startServer(config, { configFile: findConfigFile(configFlag, { server: true }), worker, logger });
   } catch (err) {
     // One clear line, and out: nothing opened for the failed start may keep the process alive.
     process.stderr.write(`aibridge: ${(err as Error).message.split('\n')[0]}\n`);
     process.exit(1);
   }
   server.ctx.logger.info({ url: server.url }, 'aibridge listening');
+  if (!worker) recordServer(config, configFlag, server.url, server.ctx.logger);
   onReload(() => void server.reload('SIGHUP'));
   if (worker) reportListening(server.url);
   else if (server.bootstrap) process.stderr.write(clientSetup(server.url, server.bootstrap.token, config.providers));

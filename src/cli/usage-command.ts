@@ -1,17 +1,14 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { formatTerm } from '../audit/query.ts';
+import type { UsageReport } from '../audit/usage-report.ts';
 import { parseDuration } from '../config/duration.ts';
-import { type UsageGroup as StoreGroup, USAGE_KEYS } from '../store/store.ts';
-import { type ApiOptions, addApiOptions, apiGet, checkApiOptions } from './api-client.ts';
+import { USAGE_KEYS } from '../store/store.ts';
+import { addApiOptions } from './api-client.ts';
+import { openAuditSource, type SourceOptions } from './audit-source.ts';
+import { CONFIG_FLAG } from './common.ts';
 import { addOutputOptions, outputOf, printRows, usdCell } from './output.ts';
 
-/** A group as the usage API shows it: the store's, with the initiator named. */
-type UsageGroup = Omit<StoreGroup, 'key'> & {
-  total_input_tokens: number;
-  key: { initiator?: { username: string | null; id: string }; [k: string]: unknown };
-};
-
-type Options = ApiOptions & { groupBy?: string; since?: number; q?: string; output?: string; format?: string };
+type Options = SourceOptions & { groupBy?: string; since?: number; q?: string; output?: string; format?: string };
 
 /** Known keys, each once: a typo is refused by the CLI (exit 2), not by the server. */
 function parseGroupBy(text: string): string {
@@ -46,35 +43,41 @@ const SUMS = [
   'failed',
 ];
 
-/** aibridge usage: tokens and USD summed by the store (SPEC §13), through the usage API. */
+/** aibridge usage: tokens and USD summed by the store, through a bridge's usage API or on the store itself. */
 export function usageCommand(program: Command): void {
   const command = program
     .command('usage')
-    .description('tokens, cost and tool calls summed by initiator, model, provider, client and/or day')
+    .description(
+      'tokens, cost and tool calls summed by initiator, model, provider, client and/or day: through a bridge with --token, else from the store (owner view)',
+    )
     .option('--group-by <keys>', `comma-separated: ${USAGE_KEYS.join(', ')}`, parseGroupBy)
     .option('--since <duration>', 'only interceptions started this long ago or later, e.g. 7d, 24h', parseSince)
     .option('-q, --q <query>', 'any audit filter, e.g. "client:\\"Claude Code\\" model:gpt-5"');
-  addApiOptions(addOutputOptions(command, ['table', 'json', 'csv'], 'table')).action(async (opts: Options) => {
-    checkApiOptions(opts);
-    const terms = opts.q ? [opts.q] : [];
-    if (opts.since !== undefined) {
-      terms.push(formatTerm('started_after', new Date(Date.now() - opts.since).toISOString()));
-    }
-    const body = await apiGet<{ group_by: string[]; groups: UsageGroup[] }>(opts, '/usage', {
-      q: terms.join(' '),
-      group_by: opts.groupBy,
-    });
-    const format = outputOf(opts);
-    const rows = body.groups.map((g) => ({
-      ...Object.fromEntries(
-        body.group_by.map((k) => [
-          k,
-          k === 'initiator' ? (g.key.initiator?.username ?? g.key.initiator?.id) : g.key[k],
-        ]),
-      ),
-      ...g,
-      cost_usd: format === 'table' ? usdCell(g.cost_usd) : g.cost_usd,
-    }));
-    printRows(rows, [...body.group_by, ...SUMS], format, body);
-  });
+  addApiOptions(addOutputOptions(command, ['table', 'json', 'csv'], 'table').option(...CONFIG_FLAG)).action(
+    async (opts: Options) => {
+      const terms = opts.q ? [opts.q] : [];
+      if (opts.since !== undefined) {
+        terms.push(formatTerm('started_after', new Date(Date.now() - opts.since).toISOString()));
+      }
+      const source = await openAuditSource(opts);
+      let body: UsageReport;
+      try {
+        body = await source.usage(terms.join(' '), opts.groupBy);
+      } finally {
+        await source.close();
+      }
+      const format = outputOf(opts);
+      const rows = body.groups.map((g) => ({
+        ...Object.fromEntries(
+          body.group_by.map((k) => [
+            k,
+            k === 'initiator' ? (g.key.initiator?.username ?? g.key.initiator?.id) : g.key[k],
+          ]),
+        ),
+        ...g,
+        cost_usd: format === 'table' ? usdCell(g.cost_usd) : g.cost_usd,
+      }));
+      printRows(rows, [...body.group_by, ...SUMS], format, body);
+    },
+  );
 }

@@ -25,11 +25,11 @@ interface Spawned {
   output(): string;
 }
 
-function spawnServer(dir: string, config: Record<string, unknown>, env: NodeJS.ProcessEnv): Spawned {
+function spawnServer(dir: string, config: Record<string, unknown>, env: NodeJS.ProcessEnv, cwd = ROOT): Spawned {
   const file = join(dir, 'aibridge.json');
   writeFileSync(file, JSON.stringify({ listen: '127.0.0.1:0', data_dir: join(dir, 'data'), retention: 0, ...config }));
   const child: ChildProcess = spawn(NODE, [CLI, 'server', '--config', file], {
-    cwd: ROOT,
+    cwd,
     stdio: 'pipe',
     env: { ...process.env, AIBRIDGE_LOG_LEVEL: 'warn', ...env },
   });
@@ -64,13 +64,17 @@ function handle({ child, configFile, output }: Spawned, url: string, token: stri
   };
 }
 
-/** A server on a fresh database: it prints the first owner's token, which is how it is known to be up. */
+/**
+ * A server on a fresh database: it prints the first owner's token, which is how it is known to
+ * be up. `cwd` is the directory it runs in (the repository's by default).
+ */
 export async function startChildServer(
   dir: string,
   config: Record<string, unknown>,
   env: NodeJS.ProcessEnv = {},
+  cwd = ROOT,
 ): Promise<ChildServer> {
-  const spawned = spawnServer(dir, config, env);
+  const spawned = spawnServer(dir, config, env, cwd);
   const seen = await waitForOutput(spawned.child, /shown only this once:\n\n {2}aib_\S+\n/);
   const token = /shown only this once:\n\n {2}(aib_\S+)/.exec(seen)?.[1] as string;
   const url = /listening on (http:\/\/[^\s]+?)\.?\n/.exec(seen)?.[1] as string;

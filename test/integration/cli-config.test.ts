@@ -7,7 +7,9 @@ import { runCli } from '../helpers/process.ts';
 import { tempDirs } from '../helpers/temp.ts';
 
 const tempDir = tempDirs('aibridge-cli-config-');
-const NO_CONFIG = 'no configuration found: pass --config FILE, set AIBRIDGE_CONFIG or create ./aibridge.yaml';
+
+import { NO_CONFIG } from '../../src/cli/common.ts';
+
 // Nothing from the environment the tests run in may point the CLI at a config or a store.
 const CLEAN = { AIBRIDGE_CONFIG: undefined, AIBRIDGE_MONGODB_URI: undefined };
 const database = `cliconf_${process.pid}`;
