@@ -5,7 +5,7 @@ import { h } from '../lib/dom.js';
 import { day, usd } from '../lib/format.js';
 import { daysBetween, rangeQuery, withTerm } from '../lib/query.js';
 import { asyncCard, pageHead } from '../lib/ui.js';
-import { credentialsPanel } from '../parts/credentials.js';
+import { credentialsPanel, perUserServers, storedCredentials } from '../parts/credentials.js';
 import { spendCard } from '../parts/spend.js';
 import { tokensPanel } from '../parts/tokens.js';
 
@@ -42,6 +42,19 @@ export async function renderMe(view, { user }) {
       ),
       tokensPanel('me'),
     ),
-    h('section', { class: 'card' }, h('h2', null, 'My MCP credentials'), credentialsPanel()),
+    credentialsCard(),
   );
+}
+
+/**
+ * My MCP credentials — only on a bridge where some server takes per-user credentials (README
+ * "Per-user credentials"), or where I still have some stored: otherwise there is nothing to do.
+ */
+function credentialsCard() {
+  const place = h('div');
+  Promise.all([perUserServers(), storedCredentials().catch(() => [])]).then(([servers, stored]) => {
+    if (!servers.length && !stored.length) return place.remove();
+    place.replaceWith(h('section', { class: 'card' }, h('h2', null, 'My MCP credentials'), credentialsPanel(servers)));
+  });
+  return place;
 }

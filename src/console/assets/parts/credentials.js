@@ -8,7 +8,7 @@ import { busy, confirmButton, errorBox, field, loading, notice, table } from '..
 const BASE = '/users/me/mcp-credentials';
 
 /** Per-user servers as /readyz lists them (the API has no list of configured servers). */
-async function perUserServers() {
+export async function perUserServers() {
   try {
     const res = await fetch('/readyz', { credentials: 'same-origin' });
     const body = await res.json();
@@ -34,7 +34,14 @@ export function parseHeaders(text) {
   return headers;
 }
 
-export function credentialsPanel() {
+/** My stored credentials (header names only). */
+export const storedCredentials = async () => (await api(BASE)).results;
+
+/**
+ * The list of my credentials, and the form to store them when `servers` (the per-user servers)
+ * has any: with none, there is nothing to store headers for.
+ */
+export function credentialsPanel(servers) {
   const status = h('div');
   const list = h('div', null, loading());
   const server = h('input', { type: 'text', required: true, autocomplete: 'off', list: 'per-user-servers' });
@@ -109,12 +116,18 @@ export function credentialsPanel() {
       }
     });
   });
-  perUserServers().then((names) =>
-    fill(
-      options,
-      names.map((name) => h('option', { value: name })),
-    ),
+  fill(
+    options,
+    servers.map((name) => h('option', { value: name })),
   );
   refresh();
+  if (!servers.length) {
+    const none = h(
+      'p',
+      { class: 'hint' },
+      'No MCP server takes per-user credentials now; these stay until you delete them.',
+    );
+    return h('div', null, none, status, list);
+  }
   return h('div', null, form, status, list);
 }
