@@ -325,3 +325,238 @@ describe('a member', () => {
     await screenshot(p, 'interception-phone');
   });
 });
+
+/** Boxes of what a selector finds, in CSS pixels, as the browser laid them out. */
+interface Box {
+  left: number;
+  right: number;
+  top: number;
+  bottom: number;
+  text: string;
+}
+const boxes = (p: Page, selector: string): Promise<Box[]> =>
+  p.locator(selector).evaluateAll((els) =>
+    els.map((el) => {
+      const r = el.getBoundingClientRect();
+      return { left: r.left, right: r.right, top: r.top, bottom: r.bottom, text: el.textContent ?? '' };
+    }),
+  );
+const TOLERANCE = 0.5;
+const inside = (a: Box, b: Box) =>
+  a.left >= b.left - TOLERANCE &&
+  a.right <= b.right + TOLERANCE &&
+  a.top >= b.top - TOLERANCE &&
+  a.bottom <= b.bottom + TOLERANCE;
+const overlap = (a: Box, b: Box) =>
+  a.left < b.right - TOLERANCE &&
+  b.left < a.right - TOLERANCE &&
+  a.top < b.bottom - TOLERANCE &&
+  b.top < a.bottom - TOLERANCE;
+/** Pairs of boxes that overlap, named by their text. */
+const collisions = (list: Box[]) =>
+  list.flatMap((a, i) =>
+    list
+      .slice(i + 1)
+      .filter((b) => overlap(a, b))
+      .map((b) => `${a.text} × ${b.text}`),
+  );
+
+/** Every chart on the page: its text whole inside it, no two labels on top of each other, no tick twice. */
+async function expectChartsReadable(p: Page): Promise<void> {
+  const charts = p.locator('svg.chart');
+  const count = await charts.count();
+  expect(count).toBeGreaterThan(0);
+  for (let i = 0; i < count; i++) {
+    const chart = charts.nth(i);
+    const [frame] = await boxes(p, `svg.chart >> nth=${i}`);
+    const texts = await chart.locator('text').evaluateAll((els) =>
+      els.map((el) => {
+        const r = el.getBoundingClientRect();
+        return { left: r.left, right: r.right, top: r.top, bottom: r.bottom, text: el.textContent ?? '' };
+      }),
+    );
+    expect(texts.length).toBeGreaterThan(0);
+    for (const t of texts)
+      expect(inside(t, frame!), `"${t.text}" clipped by its chart ${JSON.stringify([t, frame])}`).toBe(true);
+    expect(collisions(texts)).toEqual([]);
+    const yLabels = await chart.locator('text.y-label').allTextContents();
+    expect(new Set(yLabels).size, `repeated ticks: ${yLabels.join(' ')}`).toBe(yLabels.length);
+    // Text reads at a size a person can read, whatever the chart's scale.
+    const [fontPx] = await chart
+      .locator('text')
+      .evaluateAll((els) => els.slice(0, 1).map((el) => el.getBoundingClientRect().height));
+    expect(fontPx).toBeGreaterThanOrEqual(10);
+  }
+}
+
+describe('one interception’s figures agree on every page', () => {
+  it('shows input as every prompt token read, 270 in · 40 out, on the list, its page, its calls and its timeline', async () => {
+    const p = await page();
+    await signIn(p, world.url, world.dev.token);
+    await go(p, `#/interceptions?q=session:${world.cachedSession}`);
+    const link = p.getByRole('link', { name: `Interception ${world.cachedId}` });
+    await link.waitFor();
+    const row = p.locator('tr', { has: link });
+    expect(await row.textContent()).toContain('270 / 40');
+    expect(await row.locator('span[title]').getAttribute('title')).toBe(
+      'input: 200 uncached · 40 cache read · 30 cache write',
+    );
+
+    await link.click();
+    const facts = p.locator('dl.facts');
+    await facts.waitFor();
+    const tokens = await facts.locator('dt:text-is("Tokens") + dd').textContent();
+    expect(tokens).toBe('270 in · 40 out · input: 200 uncached · 40 cache read · 30 cache write');
+
+    const calls = p.getByRole('table', { name: 'Upstream calls' });
+    const headers = await calls.locator('th').allTextContents();
+    const column = (name: string) =>
+      calls.locator(`tbody td:nth-child(${headers.indexOf(name) + 1})`).allTextContents();
+    expect(await column('Input')).toEqual(['135', '135']);
+    expect(await column('Uncached')).toEqual(['100', '100']);
+    expect(await column('Output')).toEqual(['25', '15']);
+
+    const events = await p.locator('.events li').allTextContents();
+    const responses = events.filter((e) => e.includes('Upstream response'));
+    expect(responses).toEqual([
+      '+7 msUpstream response 1: 135 in · 25 out',
+      '+30 msUpstream response 2: 135 in · 15 out',
+    ]);
+    // Cause before effect: the tool the first response asked for comes after it.
+    const echo = events.findIndex((e) => e.includes('Tool echo ran for 10 ms'));
+    expect(echo).toBeGreaterThan(events.indexOf(responses[0]!));
+    expect(echo).toBeLessThan(events.indexOf(responses[1]!));
+  });
+
+  it('gives a session the same tokens and span on the sessions list and on its page', async () => {
+    const p = await page();
+    await signIn(p, world.url, world.dev.token);
+    await go(p, '#/sessions');
+    const link = p.getByRole('link', { name: world.cachedSession });
+    await link.waitFor();
+    const cells = await p.locator('tr', { has: link }).locator('td').allTextContents();
+    expect(cells).toContain('870 / 120');
+    expect(cells).toContain('219 ms'); // first start to the latest turn's end
+
+    await link.click();
+    const facts = p.locator('dl.facts');
+    await facts.waitFor();
+    expect(await facts.locator('dt:text-is("Span") + dd').textContent()).toBe('219 ms');
+    expect(await facts.locator('dt:text-is("Tokens") + dd').textContent()).toBe(
+      '870 in · 120 out · input: 700 uncached · 140 cache read · 30 cache write',
+    );
+    const turns = p.getByRole('list', { name: 'Turns' }).locator(':scope > li');
+    await expect.poll(() => turns.count()).toBe(2);
+    expect(await turns.nth(0).textContent()).toContain('270 in · 40 out');
+    expect(await turns.nth(1).textContent()).toContain('600 in · 80 out');
+  });
+});
+
+describe('on a phone (390 px)', () => {
+  for (const scheme of ['light', 'dark'] as const) {
+    it(`keeps the nav, the charts, a wide table and the timeline whole and readable (${scheme})`, async () => {
+      const p = await page(PHONE);
+      await p.emulateMedia({ colorScheme: scheme });
+      await signIn(p, world.url, world.owner.token);
+      await go(p, '#/overview?range=30d');
+      await p.getByRole('table', { name: 'Top models' }).waitFor();
+
+      // The nav: every section in sight, none cut, none on another.
+      const [viewport] = await boxes(p, 'html');
+      const [nav] = await boxes(p, 'nav.nav');
+      const links = await boxes(p, 'nav.nav a');
+      expect(links.map((l) => l.text)).toEqual(['Overview', 'Interceptions', 'Sessions', 'Users', 'Me']);
+      for (const link of links) {
+        expect(inside(link, nav!), `${link.text} cut by the nav`).toBe(true);
+        expect(link.right, `${link.text} off the screen`).toBeLessThanOrEqual(PHONE.width);
+        expect(link.left).toBeGreaterThanOrEqual(0);
+      }
+      expect(collisions(links)).toEqual([]);
+      expect(await p.locator('nav.nav').evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true);
+      expect(viewport!.right).toBeLessThanOrEqual(PHONE.width);
+
+      // The charts: ticks whole and distinct, day labels apart.
+      await expectChartsReadable(p);
+      await screenshot(p, `overview-phone${scheme === 'dark' ? '-dark' : ''}`);
+
+      // A wide table: it says it scrolls, and the keyboard scrolls it.
+      await go(p, '#/interceptions');
+      const wrap = p.getByRole('region', { name: 'Interceptions, scrolls sideways' });
+      await wrap.waitFor();
+      expect(await wrap.evaluate((el) => el.scrollWidth > el.clientWidth)).toBe(true);
+      expect(await wrap.evaluate((el) => getComputedStyle(el).backgroundImage)).toContain('radial-gradient');
+      const hint = p.getByText('Scroll sideways for more →');
+      expect(await hint.isVisible()).toBe(true);
+      const [hintBox] = await boxes(p, '.scroll-hint:visible');
+      expect(hintBox!.right).toBeLessThanOrEqual(PHONE.width);
+      expect(await wrap.getAttribute('tabindex')).toBe('0');
+      await wrap.focus();
+      for (let i = 0; i < 5; i++) await p.keyboard.press('ArrowRight');
+      await expect.poll(() => wrap.evaluate((el) => el.scrollLeft)).toBeGreaterThan(0);
+      await screenshot(p, `interceptions-phone${scheme === 'dark' ? '-dark' : ''}`);
+
+      // The timeline: lane names clear of the lanes, every label whole, nothing on top of another.
+      await go(p, `#/interceptions/${world.cachedId}`);
+      const strip = p.locator('svg.timeline');
+      await strip.waitFor();
+      const [frame] = await boxes(p, 'svg.timeline');
+      const names = await boxes(p, 'svg.timeline text.lane-name');
+      const lanes = await boxes(p, 'svg.timeline rect.lane');
+      const labels = await boxes(p, 'svg.timeline text');
+      expect(names.map((n) => n.text)).toEqual(['Prompt', 'Model', 'Tools']);
+      for (const name of names) expect(name.right).toBeLessThanOrEqual(lanes[0]!.left + TOLERANCE);
+      for (const label of labels)
+        expect(inside(label, frame!), `"${label.text}" clipped ${JSON.stringify([label, frame])}`).toBe(true);
+      expect(collisions(labels)).toEqual([]);
+      expect(Math.min(...labels.map((l) => l.bottom - l.top))).toBeGreaterThanOrEqual(10);
+      expect(frame!.right).toBeLessThanOrEqual(PHONE.width);
+      await p.getByRole('heading', { name: 'Timeline' }).evaluate((el) => el.scrollIntoView());
+      await screenshot(p, `timeline-phone${scheme === 'dark' ? '-dark' : ''}`);
+    });
+  }
+});
+
+describe('the smaller things', () => {
+  it('names top tools by their configured server, marks a deleted user, and prints a tiny budget with its digits', async () => {
+    const p = await page();
+    await signIn(p, world.url, world.owner.token);
+    await go(p, '#/overview?range=30d');
+    const tools = p.getByRole('table', { name: 'Top tools' });
+    await tools.waitFor();
+    expect(await tools.textContent()).toContain('echo · test');
+    expect(await tools.textContent()).not.toMatch(/127\.0\.0\.1/);
+    const former = p.getByRole('table', { name: 'Top users' }).locator('tr', { hasText: 'former' });
+    expect(await former.textContent()).toContain('deleted');
+
+    const patch = await fetch(`${world.url}/api/v2/aibridge/users/alice`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${world.owner.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ budget: { usd: 0.00001, period: 'month' } }),
+    });
+    expect(patch.status).toBe(200);
+    try {
+      await go(p, '#/users');
+      const row = p.getByRole('table', { name: 'Users' }).locator('tr', { hasText: 'alice' });
+      await expect.poll(() => row.textContent()).toContain('$0.00001 / month');
+    } finally {
+      await fetch(`${world.url}/api/v2/aibridge/users/alice/budget`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${world.owner.token}` },
+      });
+    }
+  });
+
+  it('offers no MCP credentials form on a bridge where no server takes per-user credentials', async () => {
+    const p = await page();
+    // This bridge has one (personal); the page learns which from /readyz, answered here as a bridge without one.
+    await p.route('**/readyz', (route) =>
+      route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ mcp_servers: {} }) }),
+    );
+    await signIn(p, world.url, world.alice.token);
+    await go(p, '#/me');
+    await p.getByRole('table', { name: 'your tokens' }).waitFor();
+    await expect.poll(() => p.getByRole('heading', { name: 'My tokens' }).count()).toBe(1);
+    expect(await p.getByRole('heading', { name: 'My MCP credentials' }).count()).toBe(0);
+    expect(await p.getByRole('button', { name: 'Save headers' }).count()).toBe(0);
+  });
+});

@@ -9,6 +9,8 @@ import { waitUntil } from '../helpers/process.ts';
 
 /** The Claude Code session the tests open as a thread. */
 export const SESSION_ID = 'b7e2c1d4-3f5a-4c8e-9d21-6a0f42e1c9b3';
+/** The session of the interception with cache reads and writes. */
+const CACHED_SESSION = 'c4c4e5f6-1a2b-4c3d-8e9f-0a1b2c3d4e5f';
 const CLAUDE_CODE = { 'user-agent': 'claude-cli/2.1.3 (external, cli)', 'x-claude-code-session-id': SESSION_ID };
 const CODEX = {
   'user-agent': 'codex_cli_rs/0.170.0 (Debian 13; x86_64)',
@@ -38,6 +40,15 @@ export interface ConsoleWorld {
   longPromptId: string;
   /** alice's interception: dev must not see it. */
   aliceInterceptionId: string;
+  /**
+   * dev's interception of two upstream calls, each 100 uncached + 20 cache-read + 15 cache-write
+   * input tokens (output 25, then 15), with an injected call between them: 270 in, 40 out.
+   */
+  cachedId: string;
+  /** Its session: it and a second turn of 600 in (500 uncached, 100 cache read) and 80 out. */
+  cachedSession: string;
+  /** A user deleted after twelve days of use: their spend stays, marked. */
+  former: Person;
   close(): Promise<void>;
 }
 
@@ -47,6 +58,91 @@ const ask = (content: string, model = 'claude-sonnet-4-6') => ({
   messages: [{ role: 'user' as const, content }],
   tools: [{ name: 'get_weather', description: 'Weather for a city', input_schema: { type: 'object' as const } }],
 });
+
+/** The interception and session `cachedId` and `cachedSession` name, as the recorder writes them. */
+function cachedSession(dev: Person, session: string): { id: string; ops: RecordOp[] } {
+  const t0 = Date.now() - 3_600_000;
+  const at = (ms: number) => new Date(t0 + ms);
+  const id = randomUUID();
+  const later = randomUUID();
+  const usage = (interception: string, ms: number, response: string, counts: number[]): RecordOp => ({
+    kind: 'token_usage',
+    doc: {
+      _id: randomUUID(),
+      interception_id: interception,
+      provider_response_id: response,
+      input_tokens: counts[0] as number,
+      cache_read_input_tokens: counts[1] as number,
+      cache_write_input_tokens: counts[2] as number,
+      output_tokens: counts[3] as number,
+      cost_usd: 0.001,
+      metadata: {},
+      created_at: at(ms),
+    },
+  });
+  const interception = (_id: string, ms: number, end: number, input: number[], tools: number) => ({
+    kind: 'interception' as const,
+    doc: {
+      _id,
+      initiator_id: dev.id,
+      api_key_id: randomUUID(),
+      provider: 'anthropic' as const,
+      provider_name: 'anthropic',
+      model: 'claude-sonnet-4-6',
+      client: 'Claude Code',
+      user_agent: 'claude-cli/2.1.3 (external, cli)',
+      client_session_id: session,
+      started_at: at(ms),
+      ended_at: at(end),
+      status: 'completed' as const,
+      cost_usd: 0.002,
+      totals: {
+        input_tokens: input[0] as number,
+        cache_read_input_tokens: input[1] as number,
+        cache_write_input_tokens: input[2] as number,
+        output_tokens: input[3] as number,
+        tool_calls: tools,
+      },
+      metadata: {},
+    },
+  });
+  const ops: RecordOp[] = [
+    interception(id, 0, 40, [200, 40, 30, 40], 1),
+    {
+      kind: 'user_prompt',
+      doc: {
+        _id: randomUUID(),
+        interception_id: id,
+        provider_response_id: 'msg_c1',
+        prompt: 'Cached',
+        created_at: at(5),
+      },
+    },
+    usage(id, 7, 'msg_c1', [100, 20, 15, 25]),
+    {
+      kind: 'tool_usage',
+      doc: {
+        _id: randomUUID(),
+        interception_id: id,
+        provider_response_id: 'msg_c1',
+        tool_call_id: 'toolu_c1',
+        server_url: 'http://127.0.0.1:9/mcp',
+        tool: 'echo',
+        input: '{"text":"hi"}',
+        injected: true,
+        invocation_error: null,
+        output: 'hi',
+        duration_ms: 10,
+        metadata: { server: 'test' },
+        created_at: at(18),
+      },
+    },
+    usage(id, 30, 'msg_c2', [100, 20, 15, 15]),
+    interception(later, 100, 219, [500, 100, 0, 80], 0),
+    usage(later, 210, 'msg_c3', [500, 100, 0, 80]),
+  ];
+  return { id, ops };
+}
 
 /**
  * Earlier days of use, written through the store as the recorder would have (the SDK traffic
@@ -190,7 +286,11 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
   await ended(8);
   const aliceRows = await h.store.audit.list({ initiator_id: alice.id }, { limit: 1 });
 
-  await h.store.records.write(history([dev, alice, owner]));
+  // Someone who used the bridge for twelve days, then left.
+  const formerUser = await made('former', 'member');
+  const cached = cachedSession(dev, CACHED_SESSION);
+  await h.store.records.write([...history([dev, alice, owner, formerUser]), ...cached.ops]);
+  await h.bridge.ctx.users.delete(formerUser.id);
   return {
     url: h.bridge.url,
     h,
@@ -202,6 +302,9 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
     toolCallId: withTool!.interception._id,
     longPromptId: longPrompt!.interception._id,
     aliceInterceptionId: aliceRows[0]!.interception._id,
+    cachedId: cached.id,
+    cachedSession: CACHED_SESSION,
+    former: formerUser,
     async close() {
       await h.close();
       await mcp.stop();

@@ -50,7 +50,7 @@ export function statusBadge(status) {
  */
 export function table(columns, rows, { caption, emptyText = 'Nothing here yet.' } = {}) {
   if (!rows.length) return empty(emptyText);
-  return h(
+  const wrap = h(
     'div',
     { class: 'table-wrap' },
     h(
@@ -79,6 +79,32 @@ export function table(columns, rows, { caption, emptyText = 'Nothing here yet.' 
       ),
     ),
   );
+  return h('div', { class: 'table-frame' }, wrap, scrollHint(wrap, caption));
+}
+
+/**
+ * While a table is wider than its frame: marked (a shadow on the side with more, in CSS), a
+ * hint under it, and focusable as a named region, so the keyboard can scroll it too.
+ */
+function scrollHint(wrap, caption) {
+  const hint = h('p', { class: 'scroll-hint', hidden: true, 'aria-hidden': 'true' }, 'Scroll sideways for more →');
+  const check = () => {
+    const wide = wrap.scrollWidth > wrap.clientWidth + 1;
+    if (wide === wrap.classList.contains('scrolls')) return;
+    wrap.classList.toggle('scrolls', wide);
+    hint.hidden = !wide;
+    if (wide) {
+      wrap.tabIndex = 0;
+      wrap.setAttribute('role', 'region');
+      wrap.setAttribute('aria-label', `${caption ?? 'Table'}, scrolls sideways`);
+    } else {
+      for (const name of ['tabindex', 'role', 'aria-label']) wrap.removeAttribute(name);
+    }
+  };
+  const observer = new ResizeObserver(check);
+  observer.observe(wrap);
+  observer.observe(wrap.firstElementChild);
+  return hint;
 }
 
 /** A labelled control: the label names the input for screen readers and clicks. */

@@ -19,7 +19,7 @@ function usageCard() {
     const slots = daysBetween(range.after, range.end);
     const byDay = new Map(groups.map((g) => [g.key.day, g.cost_usd ?? 0]));
     const series = [slots.map((d) => byDay.get(d) ?? 0)];
-    return barChart({ slots, series, format: usd, label: day, title: 'My spend per day (UTC)' });
+    return barChart({ slots, series, format: usd, axis: 'usd', label: day, title: 'My spend per day (UTC)' });
   });
 }
 

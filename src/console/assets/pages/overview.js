@@ -37,7 +37,14 @@ function perDay(range, groups) {
       'section',
       { class: 'card' },
       h('h2', null, 'Spend per day'),
-      barChart({ slots, series: [pick('cost_usd')], format: usd, label: day, title: 'Spend per day (UTC)' }),
+      barChart({
+        slots,
+        series: [pick('cost_usd')],
+        format: usd,
+        axis: 'usd',
+        label: day,
+        title: 'Spend per day (UTC)',
+      }),
     ),
     h(
       'section',

@@ -1,5 +1,6 @@
 // The loop of one interception in time: prompts, each upstream response, tool calls (as
 // spans, from their recorded end and duration), thoughts — as a strip and as a list.
+import { FONT_PX, responsive, widthOf } from '../lib/chart.js';
 import { h, s } from '../lib/dom.js';
 import { duration, figures, inOut } from '../lib/format.js';
 
@@ -48,35 +49,49 @@ export function events(i) {
   return list.sort((a, b) => a.start - b.start || rank(a) - rank(b));
 }
 
+/**
+ * The strip: one lane per kind of step, time across. Its text reads at the chart font size on
+ * any screen (the lanes' names set where the lanes start), so a phone shows it whole.
+ */
 export function timeline(i) {
   const list = events(i);
   const span = Math.max(1, ...list.map((e) => e.end ?? e.start));
-  const left = 64;
-  const x = (ms) => left + (Math.max(0, ms) / span) * (W - left - 12);
-  const rowH = 22;
-  const strip = s(
-    'svg',
-    { class: 'chart timeline', viewBox: `0 0 ${W} ${LANES.length * rowH + 22}`, role: 'img', 'aria-label': 'Timeline' },
-    LANES.map((name, lane) => [
-      s('rect', { class: 'lane', x: left, y: lane * rowH + 3, width: W - left - 12, height: rowH - 6 }),
-      s('text', { x: 0, y: lane * rowH + 15 }, name),
-    ]),
-    list.map((e) =>
-      s(
-        'rect',
-        {
-          class: e.cls,
-          x: x(e.start) - (e.end === undefined ? 2 : 0),
-          y: e.lane * rowH + 5,
-          width: e.end === undefined ? 4 : Math.max(3, x(e.end) - x(e.start)),
-          height: rowH - 10,
-        },
-        s('title', null, `+${duration(e.start)} ${e.text}`),
+  const strip = s('svg', { class: 'chart timeline', role: 'img', 'aria-label': 'Timeline' });
+  responsive(strip, W, (unit) => {
+    const font = FONT_PX * unit;
+    const gap = 8 * unit;
+    const rowH = Math.max(22, font * 1.8);
+    strip.replaceChildren();
+    strip.setAttribute('viewBox', `0 0 ${W} ${LANES.length * rowH + font + gap}`);
+    strip.setAttribute('font-size', font);
+    const names = LANES.map((name, lane) =>
+      s('text', { class: 'lane-name', x: gap / 2, y: lane * rowH + rowH / 2, 'dominant-baseline': 'middle' }, name),
+    );
+    strip.append(...names);
+    const left = Math.ceil(Math.max(...names.map((t) => widthOf(t, font)))) + gap * 1.5;
+    const right = W - gap;
+    const x = (ms) => left + (Math.max(0, ms) / span) * (right - left);
+    strip.append(
+      ...LANES.map((_, lane) =>
+        s('rect', { class: 'lane', x: left, y: lane * rowH + 3, width: right - left, height: rowH - 6 }),
       ),
-    ),
-    s('text', { x: left, y: LANES.length * rowH + 16 }, '0'),
-    s('text', { x: W - 12, y: LANES.length * rowH + 16, 'text-anchor': 'end' }, duration(span)),
-  );
+      ...list.map((e) =>
+        s(
+          'rect',
+          {
+            class: e.cls,
+            x: x(e.start) - (e.end === undefined ? 2 * unit : 0),
+            y: e.lane * rowH + rowH * 0.2,
+            width: e.end === undefined ? 4 * unit : Math.max(3 * unit, x(e.end) - x(e.start)),
+            height: rowH * 0.6,
+          },
+          s('title', null, `+${duration(e.start)} ${e.text}`),
+        ),
+      ),
+      s('text', { class: 'x-label', x: left, y: LANES.length * rowH + font }, '0'),
+      s('text', { class: 'x-label', x: right, y: LANES.length * rowH + font, 'text-anchor': 'end' }, duration(span)),
+    );
+  });
   return [
     strip,
     h(
