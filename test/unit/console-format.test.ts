@@ -3,6 +3,7 @@ import { formatUsd } from '../../src/budgets/budgets.ts';
 
 /** The console's own modules (plain browser ES modules, no DOM needed for these). */
 const format = await import(new URL('../../src/console/assets/lib/format.js', import.meta.url).href);
+const chart = await import(new URL('../../src/console/assets/lib/chart.js', import.meta.url).href);
 
 /** Two upstream calls of one interception, with cache reads and writes. */
 const usages = [
@@ -55,5 +56,39 @@ describe('the console’s budgets', () => {
     expect(format.budgetUsd(0.1 + 0.2)).toBe('$0.30');
     for (const usd of [0.00001, 0.0000001, 12.5, 0, 0.123456789, 3.005])
       expect(format.budgetUsd(usd)).toBe(formatUsd(usd, true));
+  });
+});
+
+describe('the console’s chart axes', () => {
+  it('ticks at round values from 0 past the largest bar, never one twice', () => {
+    expect(chart.niceTicks(0.00015)).toEqual([0, 0.00005, 0.0001, 0.00015]);
+    expect(chart.niceTicks(0.3)).toEqual([0, 0.1, 0.2, 0.3]);
+    expect(chart.niceTicks(1234.5)).toEqual([0, 500, 1000, 1500]);
+    expect(chart.niceTicks(3, 4, 1)).toEqual([0, 1, 2, 3]); // counts step by whole numbers
+    expect(chart.niceTicks(0)).toEqual([0, 1]);
+  });
+
+  it('writes dollar ticks with the decimals their step needs: no "<$0.0001" twice', () => {
+    const labels = (max: number) => chart.tickLabels(chart.niceTicks(max), 'usd');
+    expect(labels(0.00015)).toEqual(['$0', '$0.00005', '$0.00010', '$0.00015']);
+    expect(labels(0.0037665)).toEqual(['$0', '$0.001', '$0.002', '$0.003', '$0.004']);
+    expect(labels(0.3)).toEqual(['$0', '$0.10', '$0.20', '$0.30']);
+    expect(labels(12)).toEqual(['$0', '$5', '$10', '$15']);
+    for (const max of [0.0000349, 0.00015, 0.0037665, 0.3, 0.7, 3.2, 12, 1234.5, 18234]) {
+      const written = labels(max);
+      expect(new Set(written).size, written.join(' ')).toBe(written.length);
+    }
+  });
+
+  it('writes count ticks compactly, each as its value', () => {
+    expect(chart.tickLabels([0, 500, 1000, 1500], 'count')).toEqual(['0', '500', '1K', '1.5K']);
+    expect(chart.tickLabels([0, 5000, 10000, 15000, 20000], 'count')).toEqual(['0', '5K', '10K', '15K', '20K']);
+    expect(chart.tickLabels([0, 500000, 1000000, 1500000], 'count')).toEqual(['0', '500K', '1M', '1.5M']);
+  });
+
+  it('labels only as many slots as fit side by side', () => {
+    expect(chart.labelEvery(30, 19, 40, 8)).toBe(3); // a phone: every third day
+    expect(chart.labelEvery(8, 70, 40, 8)).toBe(1); // a desktop week: every day
+    expect(chart.labelEvery(1, 10, 400, 8)).toBe(1);
   });
 });
