@@ -228,12 +228,12 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
     it('are listed with their user’s tokens, marked as this request’s own, and ended there (the cookie then gets 401)', async () => {
       const cookie = await signIn(jo.token);
       const asCookie = await api('GET', '/users/me/tokens', { headers: cookie, schema: 'TokenList' });
-      const session = asCookie.body.tokens.find((t: { kind: string }) => t.kind === 'console');
+      const session = asCookie.body.results.find((t: { kind: string }) => t.kind === 'console');
       expect(session).toMatchObject({ name: 'web console', current: true, revoked_at: null });
       expect(Date.parse(session.expires_at)).toBeGreaterThan(Date.now());
       const asToken = await api('GET', '/users/me/tokens', { token: jo.token, schema: 'TokenList' });
-      expect(asToken.body.tokens.find((t: { id: string }) => t.id === session.id).current).toBe(false);
-      expect(asToken.body.tokens.find((t: { id: string }) => t.id === jo.apiKeyId)).toMatchObject({
+      expect(asToken.body.results.find((t: { id: string }) => t.id === session.id).current).toBe(false);
+      expect(asToken.body.results.find((t: { id: string }) => t.id === jo.apiKeyId)).toMatchObject({
         kind: 'api',
         current: true,
       });
@@ -245,7 +245,7 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
       expect(await alive(cookie)).toBe(401);
       // An ended session is no longer listed; API tokens stay, revoked or not.
       const after = await api('GET', '/users/me/tokens', { token: jo.token, schema: 'TokenList' });
-      expect(after.body.tokens.map((t: { id: string }) => t.id)).not.toContain(session.id);
+      expect(after.body.results.map((t: { id: string }) => t.id)).not.toContain(session.id);
     });
 
     it('are ended by sign-out only for their own user (or by an owner): another user’s cookie gets 403 and stays valid', async () => {
@@ -265,7 +265,7 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
       expect(await alive(second)).toBe(401);
       const third = await signIn(jo.token);
       const listed = await api('GET', '/users/jo/tokens', { token: admin, schema: 'TokenList' });
-      const live = listed.body.tokens.filter((t: { kind: string }) => t.kind === 'console');
+      const live = listed.body.results.filter((t: { kind: string }) => t.kind === 'console');
       expect(live).toHaveLength(1);
       expect((await api('DELETE', `/users/jo/tokens/${live[0].id}`, { token: admin })).status).toBe(204);
       expect(await alive(third)).toBe(401);

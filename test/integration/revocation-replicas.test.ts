@@ -81,7 +81,7 @@ describe('two replicas on one MongoDB', () => {
     const spare = await apiA('POST', '/users/rita/tokens', { token: a.token, body: { name: 'spare' } });
     // B has seen (and cached) every one of them.
     for (const token of [rita.token, spare.body.token, sam.token, ursula.token]) expect(await onB(token)).toBe(200);
-    const ritaFirst = (await apiA('GET', '/users/rita/tokens', { token: a.token })).body.tokens[0].id;
+    const ritaFirst = (await apiA('GET', '/users/rita/tokens', { token: a.token })).body.results[0].id;
 
     // Three changes on A at once, so the three 5 s bounds run side by side.
     const changes = await Promise.all([
