@@ -10,11 +10,15 @@ async function countSessions(
   match: Filter<InterceptionRecord>,
 ): Promise<number> {
   const [row] = await interceptions
-    .aggregate<{ n: number }>([
-      { $match: match },
-      { $group: { _id: { s: '$client_session_id', i: '$initiator_id' } } },
-      { $count: 'n' },
-    ])
+    .aggregate<{ n: number }>(
+      [
+        { $match: match },
+        { $group: { _id: { s: '$client_session_id', i: '$initiator_id' } } },
+        { $count: 'n' },
+        // One group per session: past MongoDB's 100 MB for a stage, it spills to disk rather than fail.
+      ],
+      { allowDiskUse: true },
+    )
     .toArray();
   return row?.n ?? 0;
 }
