@@ -11,12 +11,8 @@ async function countSessions(
 ): Promise<number> {
   const [row] = await interceptions
     .aggregate<{ n: number }>(
-      [
-        { $match: match },
-        { $group: { _id: { s: '$client_session_id', i: '$initiator_id' } } },
-        { $count: 'n' },
-        // One group per session: past MongoDB's 100 MB for a stage, it spills to disk rather than fail.
-      ],
+      [{ $match: match }, { $group: { _id: { s: '$client_session_id', i: '$initiator_id' } } }, { $count: 'n' }],
+      // One group per session: past MongoDB's 100 MB for a stage it spills to disk rather than fail.
       { allowDiskUse: true },
     )
     .toArray();
