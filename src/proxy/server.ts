@@ -1,0 +1,338 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, STATUS_CODES } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { type SecureContext, TLSSocket } from 'node:tls';
+import type { Logger } from '../observability/logger.ts';
+import type { CertificateAuthority } from './ca.ts';
+import { type ProxyFacts, tagSocket } from './facts.ts';
+import { mapHosts } from './hosts.ts';
+import { LeafCertificates, type LeafOptions } from './leaf.ts';
+import { type ConnectResult, NO_METRICS, type ProxyMetrics } from './metrics.ts';
+import { proxyToken } from './proxy-auth.ts';
+import { formatHostPort, type HostPort, normalHost, parseHostPort } from './target.ts';
+import { openTunnel, splice, TunnelRefusal } from './tunnel.ts';
+
+export interface ProxyLimits {
+  /** Largest CONNECT header block (431 above it). */
+  maxHeaderBytes: number;
+  /** A CONNECT whose headers have not all arrived by then gets 408. */
+  headersTimeoutMs: number;
+  /** Resolving and connecting a tunnel's target, together. */
+  connectTimeoutMs: number;
+  /** The client's TLS handshake on an intercepted session. */
+  handshakeTimeoutMs: number;
+  /** A tunnel with no byte either way for this long is closed. */
+  idleTimeoutMs: number;
+  /** Connections open at once; more are closed as they arrive. */
+  maxConnections: number;
+}
+
+export const DEFAULT_PROXY_LIMITS: ProxyLimits = {
+  maxHeaderBytes: 16 * 1024,
+  headersTimeoutMs: 10_000,
+  connectTimeoutMs: 10_000,
+  handshakeTimeoutMs: 10_000,
+  idleTimeoutMs: 600_000,
+  maxConnections: 4_096,
+};
+
+/** Once one side of a tunnel has ended, how long the other may stay silent before both close. */
+const HALF_OPEN_TIMEOUT_MS = 30_000;
+
+export interface InterceptingProxyOptions<P> {
+  /** `host:port`; port 0 takes a free one (see `url`). */
+  listen: string;
+  /** `proxy.hosts`: host (port 443) or `host:port` → provider name. */
+  hosts: Record<string, string>;
+  /** Every other CONNECT: tunnelled byte for byte (default) or refused with 403. */
+  tunnel?: 'allow' | 'deny';
+  /** Whether tunnels may reach loopback, private and link-local addresses (default no). */
+  tunnelPrivate?: boolean;
+  ca: CertificateAuthority;
+  leafOptions?: LeafOptions;
+  /** The bridge token → who it is; null when it identifies nobody; throws when it cannot be checked now. */
+  authenticate(token: string): Promise<P | null>;
+  /**
+   * Takes an intercepted session, decrypted, once its handshake is done; the bridge passes it to
+   * its HTTP server (`server.emit('connection', socket)`), whose requests then find the facts
+   * with `routeProxiedRequest(req)` / `proxyFactsOf(req.socket)`.
+   */
+  serve(socket: TLSSocket, facts: ProxyFacts<P>): void;
+  /** `host:port` of the bridge's own listeners: tunnels there would be loops. */
+  bridgeAddresses?: string[];
+  metrics?: ProxyMetrics;
+  logger: Logger;
+  limits?: Partial<ProxyLimits>;
+}
+
+export interface InterceptingProxy {
+  /** `http://host:port` as clients set it in HTTPS_PROXY (with the port actually bound). */
+  readonly url: string;
+  readonly address: HostPort;
+  readonly leaves: LeafCertificates;
+  /** Stops listening and closes every connection it still holds (tunnels and intercepted sessions). */
+  close(): Promise<void>;
+}
+
+const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+const PROXY_AUTHENTICATE = { 'Proxy-Authenticate': 'Basic realm="aibridge"' };
+
+/** A complete HTTP response for a raw socket: JSON error body, connection closing. */
+function rawResponse(status: number, message: string, headers: Record<string, string> = {}): string {
+  const body = JSON.stringify({ error: { message } });
+  const lines = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+    'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Connection: close',
+  ];
+  return `${lines.join('\r\n')}\r\n\r\n${body}`;
+}
+
+/** Answers and closes: the response is flushed first, then the socket goes even if the client keeps it open. */
+function answer(socket: Socket, status: number, message: string, headers?: Record<string, string>): void {
+  if (socket.destroyed) return;
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(rawResponse(status, message, headers), () => socket.destroy());
+}
+
+/**
+ * The intercepting HTTPS proxy (README "Intercepting proxy"): an HTTP proxy that serves only
+ * CONNECT, authenticated with the bridge token in Proxy-Authorization. A CONNECT to a mapped
+ * host is answered by the bridge itself: TLS terminated with a leaf certificate from the
+ * bridge's CA, the decrypted socket handed to `serve`. Any other CONNECT is tunnelled byte
+ * for byte or refused, as `tunnel` says.
+ */
+export async function startInterceptingProxy<P>(options: InterceptingProxyOptions<P>): Promise<InterceptingProxy> {
+  const limits = { ...DEFAULT_PROXY_LIMITS, ...options.limits };
+  const listen = parseHostPort(options.listen, 0);
+  if (!listen) throw new Error(`proxy.listen: "${options.listen}" is not host:port`);
+  const hosts = mapHosts(options.hosts);
+  const tunnel = options.tunnel ?? 'allow';
+  const metrics = options.metrics ?? NO_METRICS;
+  const log = options.logger;
+  const leaves = new LeafCertificates(options.ca, options.leafOptions);
+  const bridgePorts = (options.bridgeAddresses ?? []).map((a) => parseHostPort(a, 0)?.port ?? 0).filter(Boolean);
+  const ownPorts = new Set<number>(bridgePorts);
+  const open = new Set<Socket>();
+
+  const track = (socket: Socket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  };
+
+  const refuse = (
+    socket: Socket,
+    result: ConnectResult,
+    status: number,
+    message: string,
+    headers?: Record<string, string>,
+  ) => {
+    metrics.connectSession(result);
+    log.debug({ result, status }, 'proxy: CONNECT refused');
+    answer(socket, status, message, headers);
+  };
+
+  function intercept(socket: Socket, head: Buffer, target: HostPort, facts: ProxyFacts<P>, context: SecureContext) {
+    socket.write(ESTABLISHED);
+    // Bytes a client sent before our 200 (a TLS hello sent early) are given back to the socket first.
+    if (head.length) socket.unshift(head);
+    const tls = new TLSSocket(socket, {
+      isServer: true,
+      secureContext: context,
+      ALPNProtocols: ['http/1.1'],
+      SNICallback: (servername, done) => {
+        if (normalHost(servername) === target.host) done(null, context);
+        else done(new Error(`the TLS server name differs from the CONNECT host ${target.host}`));
+      },
+    });
+    const timer = setTimeout(() => tls.destroy(new Error('TLS handshake timed out')), limits.handshakeTimeoutMs);
+    let settled = false;
+    const failed = (reason: string) => {
+      clearTimeout(timer);
+      if (settled) return;
+      settled = true;
+      metrics.connectSession('tls_failed');
+      // Most often the client does not trust the bridge's CA (`aibridge proxy ca`).
+      log.warn({ host: target.host, reason }, 'proxy: TLS handshake with a client failed');
+    };
+    tls.on('error', (err) => {
+      failed(err.message);
+      socket.destroy();
+    });
+    // A client that rejects the certificate (Node, for one) often just closes, without an alert.
+    tls.once('close', () => failed('the client closed the connection during the handshake; does it trust the CA?'));
+    tls.once('secure', () => {
+      clearTimeout(timer);
+      if (settled) return;
+      settled = true;
+      metrics.connectSession('intercepted');
+      tagSocket(tls, facts, () => metrics.mitmRequest(target.host));
+      log.debug({ host: target.host, provider: facts.provider }, 'proxy: intercepting');
+      try {
+        options.serve(tls, facts);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'proxy: the bridge could not take an intercepted session');
+        tls.destroy();
+      }
+    });
+  }
+
+  async function tunnelTo(socket: Socket, head: Buffer, target: HostPort) {
+    let upstream: Socket;
+    try {
+      upstream = await openTunnel(
+        target,
+        { allowPrivate: options.tunnelPrivate ?? false, ownPorts },
+        limits.connectTimeoutMs,
+      );
+    } catch (err) {
+      if (!(err instanceof TunnelRefusal)) throw err;
+      refuse(socket, err.result, err.status, err.message);
+      return;
+    }
+    if (socket.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    track(upstream);
+    metrics.connectSession('tunnelled');
+    log.debug({ host: target.host, port: target.port }, 'proxy: tunnelling');
+    socket.write(ESTABLISHED);
+    if (head.length) {
+      metrics.tunnelledBytes(head.length);
+      upstream.write(head);
+    }
+    splice(socket, upstream, {
+      idleTimeoutMs: limits.idleTimeoutMs,
+      halfOpenTimeoutMs: Math.min(HALF_OPEN_TIMEOUT_MS, limits.idleTimeoutMs),
+      onBytes: metrics.tunnelledBytes,
+      onClose: () => {},
+    });
+  }
+
+  async function onConnect(req: IncomingMessage, socket: Socket, head: Buffer) {
+    const target = parseHostPort(req.url ?? '');
+    if (!target) {
+      refuse(socket, 'bad_request', 400, 'CONNECT needs host:port (an IPv6 address in brackets)');
+      return;
+    }
+    const token = proxyToken(req.headers['proxy-authorization']);
+    if (!token) {
+      refuse(
+        socket,
+        'unauthenticated',
+        407,
+        'this proxy needs the bridge token in Proxy-Authorization: Basic (any user name, the token as password) or Bearer',
+        PROXY_AUTHENTICATE,
+      );
+      return;
+    }
+    let principal: P | null;
+    try {
+      principal = await options.authenticate(token);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'proxy: cannot check a token now');
+      refuse(socket, 'auth_unavailable', 503, 'the bridge cannot check tokens right now; try again shortly');
+      return;
+    }
+    if (!principal) {
+      refuse(socket, 'unauthenticated', 407, 'the proxy token is not valid', PROXY_AUTHENTICATE);
+      return;
+    }
+    if (socket.destroyed) return;
+    const provider = hosts.byAddress.get(formatHostPort(target));
+    if (provider) {
+      const leaf = await leaves.leafFor(target.host);
+      if (socket.destroyed) return;
+      intercept(socket, head, target, { host: target.host, port: target.port, provider, principal }, leaf.context);
+      return;
+    }
+    if (hosts.names.has(target.host)) {
+      // A mapped host reached on another port would pass the bridge by: it is neither served nor tunnelled.
+      refuse(socket, 'denied', 403, `${target.host} is served by the bridge only on its mapped port`);
+      return;
+    }
+    if (tunnel === 'deny') {
+      refuse(socket, 'denied', 403, 'this proxy serves only the hosts it is configured for (proxy.tunnel: deny)');
+      return;
+    }
+    await tunnelTo(socket, head, target);
+  }
+
+  const server = createServer({
+    maxHeaderSize: limits.maxHeaderBytes,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: 0,
+    // How often the headers deadline is checked: often enough that it holds to within half of it.
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 2))),
+  });
+  server.maxConnections = limits.maxConnections;
+
+  server.on('connection', (socket: Socket) => {
+    track(socket);
+    socket.on('error', (err) => log.debug({ err: err.message }, 'proxy: client connection error'));
+  });
+
+  server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    onConnect(req, socket, head).catch((err: Error) => {
+      log.error({ err: err.message }, 'proxy: CONNECT failed');
+      refuse(socket, 'error', 500, 'the proxy failed to handle this CONNECT');
+    });
+  });
+
+  // Only CONNECT is proxied: a plain or absolute-form request (GET http://…) is not forwarded.
+  server.on('request', (req, res) => {
+    metrics.connectSession('not_connect');
+    const body = JSON.stringify({
+      error: { message: 'this proxy serves only CONNECT (use it as HTTPS_PROXY for https:// URLs)' },
+    });
+    res.writeHead(405, { Allow: 'CONNECT', 'Content-Type': 'application/json', Connection: 'close' });
+    res.end(body);
+    req.resume();
+  });
+
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    metrics.connectSession('bad_request');
+    const [status, message] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'request headers too large']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'request headers not received in time']
+          : [400, 'malformed request'];
+    answer(socket, status, message);
+  });
+
+  server.listen({ host: listen.host, port: listen.port });
+  try {
+    await once(server, 'listening');
+  } catch (err) {
+    throw new Error(
+      `cannot listen on ${options.listen}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  server.on('error', (err) => log.error({ err: err.message }, 'proxy: listener error'));
+  const bound = server.address() as AddressInfo;
+  ownPorts.add(bound.port);
+  const address = { host: listen.host, port: bound.port };
+
+  return {
+    url: `http://${formatHostPort(address)}`,
+    address,
+    leaves,
+    async close() {
+      const closed = once(server, 'close');
+      server.close();
+      for (const socket of open) socket.destroy();
+      await closed;
+    },
+  };
+}
