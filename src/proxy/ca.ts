@@ -99,7 +99,7 @@ export async function generateCaKey(): Promise<{ keys: CryptoKeyPair; pem: strin
     'verify',
   ])) as CryptoKeyPair;
   const der = await crypto.subtle.exportKey('pkcs8', keys.privateKey);
-  return { keys, pem: x509.PemConverter.encode(der, 'PRIVATE KEY') };
+  return { keys, pem: `${x509.PemConverter.encode(der, 'PRIVATE KEY')}\n` };
 }
 
 /** A self-signed CA certificate over `keys`: CA:true critical with pathLen 0, keyCertSign and cRLSign. */
@@ -117,7 +117,7 @@ export async function issueCaCertificate(keys: CryptoKeyPair, now: Date, signing
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return certificate.toString('pem');
+  return `${certificate.toString('pem')}\n`;
 }
 
 /** The signing algorithm for a key found on disk (recovering a CA certificate for it). */
@@ -180,8 +180,8 @@ export async function caFromPem(
   const digest = Buffer.from(await certificate.getThumbprint('SHA-256')).toString('hex');
   return {
     certificate,
-    certificatePem: certificate.toString('pem'),
-    chainPem: certs.map((c) => c.toString('pem')).join('\n'),
+    certificatePem: `${certificate.toString('pem')}\n`,
+    chainPem: certs.map((c) => `${c.toString('pem')}\n`).join(''),
     signingKey,
     signingAlgorithm: algorithms.signing,
     keyIdentifier,

@@ -100,11 +100,11 @@ export class LeafCertificates {
         await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       ],
     });
-    const certificatePem = certificate.toString('pem');
+    const certificatePem = `${certificate.toString('pem')}\n`;
     const key = x509.PemConverter.encode(await crypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY');
     const context = createSecureContext({
       key,
-      cert: `${certificatePem}\n${ca.chainPem}`,
+      cert: certificatePem + ca.chainPem,
       minVersion: 'TLSv1.2',
     });
     return { context, certificatePem, notAfter: certificate.notAfter };

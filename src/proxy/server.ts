@@ -210,7 +210,7 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
     splice(socket, upstream, {
       idleTimeoutMs: limits.idleTimeoutMs,
       halfOpenTimeoutMs: Math.min(HALF_OPEN_TIMEOUT_MS, limits.idleTimeoutMs),
-      onBytes: metrics.tunnelledBytes,
+      onBytes: (bytes) => metrics.tunnelledBytes(bytes),
       onClose: () => {},
     });
   }
@@ -291,7 +291,12 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
     const body = JSON.stringify({
       error: { message: 'this proxy serves only CONNECT (use it as HTTPS_PROXY for https:// URLs)' },
     });
-    res.writeHead(405, { Allow: 'CONNECT', 'Content-Type': 'application/json', Connection: 'close' });
+    res.writeHead(405, {
+      Allow: 'CONNECT',
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(body),
+      Connection: 'close',
+    });
     res.end(body);
     req.resume();
   });
@@ -323,16 +328,18 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
   const bound = server.address() as AddressInfo;
   ownPorts.add(bound.port);
   const address = { host: listen.host, port: bound.port };
+  let closing: Promise<void> | undefined;
 
   return {
     url: `http://${formatHostPort(address)}`,
     address,
     leaves,
-    async close() {
-      const closed = once(server, 'close');
-      server.close();
-      for (const socket of open) socket.destroy();
-      await closed;
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of open) socket.destroy();
+      });
+      return closing;
     },
   };
 }

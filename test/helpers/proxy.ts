@@ -13,7 +13,7 @@ import {
   type InterceptingProxyOptions,
   startInterceptingProxy,
 } from '../../src/proxy/server.ts';
-import { loadFixture } from './upstream.ts';
+import { loadFixture, manifest } from './upstream.ts';
 
 /** What the stand-in bridge saw of one request that came through the proxy. */
 export interface SeenRequest {
@@ -143,7 +143,7 @@ export function askProxy(port: number, request: string | Buffer): Promise<ProxyA
       if (status === 200) {
         settled = true;
         socket.removeListener('data', onData);
-        socket.pause(); // what follows waits for whoever takes the socket
+        socket.pause(); // what follows waits for whoever takes the socket: resume() or pipe it
         const rest = received.subarray(end + 4);
         if (rest.length) socket.unshift(rest);
         resolve({ status, head, body: '', socket });
@@ -248,4 +248,9 @@ export async function eventually(check: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setImmediate(r));
   for (let i = 0; i < 300 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
   expect(check()).toBe(true);
+}
+
+/** The text a recorded fixture answers with, as fixtures/manifest.json states it. */
+export function manifestText(path: string): string {
+  return manifest()[path]!.text!;
 }
