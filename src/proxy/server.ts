@@ -46,7 +46,7 @@ export interface InterceptingProxyOptions<P> {
   hosts: Record<string, string>;
   /** Every other CONNECT: tunnelled byte for byte (default) or refused with 403. */
   tunnel?: 'allow' | 'deny';
-  /** Whether tunnels may reach loopback, private and link-local addresses (default no). */
+  /** Whether tunnels may reach loopback, private and link-local addresses and this machine (default no). */
   tunnelPrivate?: boolean;
   ca: CertificateAuthority;
   leafOptions?: LeafOptions;

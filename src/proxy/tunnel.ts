@@ -35,7 +35,7 @@ function withDeadline<T>(work: Promise<T>, deadline: number, what: string): Prom
 /**
  * The addresses a tunnel to `target` may use, resolved once (so the address checked is the
  * address connected to). Refused: every address is this process (508, a loop), or private
- * while those are not allowed (403).
+ * or this machine's while those are not allowed (403).
  */
 async function addressesFor(target: HostPort, policy: TunnelPolicy, deadline: number): Promise<string[]> {
   let addresses: string[];
@@ -52,12 +52,15 @@ async function addressesFor(target: HostPort, policy: TunnelPolicy, deadline: nu
     }
   }
   const loops = addresses.filter((a) => policy.ownPorts.has(target.port) && isOwnAddress(a));
-  const usable = addresses.filter((a) => !loops.includes(a) && (policy.allowPrivate || !isPrivateAddress(a)));
+  // This machine counts as private on every address it has, public ones included: its other services are not the internet.
+  const usable = addresses.filter(
+    (a) => !loops.includes(a) && (policy.allowPrivate || !(isPrivateAddress(a) || isOwnAddress(a))),
+  );
   if (usable.length) return usable;
   if (loops.length) {
     throw new TunnelRefusal(508, 'loop', 'this CONNECT leads back to the bridge itself; it is refused');
   }
-  throw new TunnelRefusal(403, 'denied', 'tunnels to loopback, private or link-local addresses are not allowed');
+  throw new TunnelRefusal(403, 'denied', 'tunnels to this machine or to loopback, private or link-local addresses are not allowed');
 }
 
 function connectTo(address: string, port: number, deadline: number): Promise<Socket> {

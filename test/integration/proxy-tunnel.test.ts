@@ -3,11 +3,13 @@ import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import { fetch, ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isPrivateAddress } from '../../src/proxy/target.ts';
 import { selfSignedTlsServer } from '../helpers/certificates.ts';
 import { askProxy, basic, connectRequest, eventually, PROXY_TOKEN, useInterceptingProxy } from '../helpers/proxy.ts';
 import { tempDirs } from '../helpers/temp.ts';
@@ -169,9 +171,20 @@ describe('a host that is not mapped', () => {
     expect(metrics.count('denied')).toBe(1);
   });
 
-  it('to loopback, private or link-local addresses is refused unless allowed', async () => {
+  it('to this machine, loopback, private or link-local addresses is refused unless allowed', async () => {
     const { proxy } = await fixture.start({ tunnelPrivate: false });
-    for (const to of [`127.0.0.1:${target.port}`, `localhost:${target.port}`, '169.254.169.254:80', '[::1]:443']) {
+    // This machine's other services stay out of reach on its public addresses too.
+    const ownPublic = Object.values(networkInterfaces())
+      .flatMap((list) => list ?? [])
+      .filter((entry) => entry.family === 'IPv4' && !isPrivateAddress(entry.address))
+      .map((entry) => `${entry.address}:${target.port}`);
+    for (const to of [
+      `127.0.0.1:${target.port}`,
+      `localhost:${target.port}`,
+      '169.254.169.254:80',
+      '[::1]:443',
+      ...ownPublic,
+    ]) {
       const answer = await askProxy(proxy.address.port, connectRequest(to, AUTH));
       expect(answer.status, to).toBe(403);
       expect(JSON.parse(answer.body).error.message).toMatch(/loopback, private or link-local/);
