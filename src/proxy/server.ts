@@ -70,8 +70,11 @@ export interface InterceptingProxy {
   readonly url: string;
   readonly address: HostPort;
   readonly leaves: LeafCertificates;
-  /** Stops listening and closes every connection it still holds (tunnels and intercepted sessions). */
-  close(): Promise<void>;
+  /**
+   * Stops taking CONNECTs at once; the tunnels and intercepted sessions still open get `graceMs`
+   * (default 0) to finish, then are closed. Resolves when the last one is gone.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
@@ -334,10 +337,14 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
     url: `http://${formatHostPort(address)}`,
     address,
     leaves,
-    close() {
+    close(graceMs = 0) {
       closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of open) socket.destroy();
+        server.close(() => resolve()); // called once every connection the proxy accepted is gone
+        const destroyAll = () => {
+          for (const socket of open) socket.destroy();
+        };
+        if (graceMs > 0) setTimeout(destroyAll, graceMs).unref();
+        else destroyAll();
       });
       return closing;
     },

@@ -60,7 +60,11 @@ async function addressesFor(target: HostPort, policy: TunnelPolicy, deadline: nu
   if (loops.length) {
     throw new TunnelRefusal(508, 'loop', 'this CONNECT leads back to the bridge itself; it is refused');
   }
-  throw new TunnelRefusal(403, 'denied', 'tunnels to this machine or to loopback, private or link-local addresses are not allowed');
+  throw new TunnelRefusal(
+    403,
+    'denied',
+    'tunnels to this machine or to loopback, private or link-local addresses are not allowed',
+  );
 }
 
 function connectTo(address: string, port: number, deadline: number): Promise<Socket> {

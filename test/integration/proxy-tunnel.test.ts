@@ -217,6 +217,24 @@ describe('CONNECTs the proxy never passes on', () => {
     expect(metrics.count('loop')).toBe(4);
   });
 
+  it('anything once the proxy is closing; open tunnels get the grace to finish', async () => {
+    const port = await tcpServer((socket) => socket.pipe(socket));
+    const { proxy } = await fixture.start();
+    const answer = await askProxy(proxy.address.port, connectRequest(`127.0.0.1:${port}`, AUTH));
+    answer.socket.resume();
+    let closed = false;
+    const closing = proxy.close(60_000).then(() => (closed = true));
+    await expect(askProxy(proxy.address.port, connectRequest('api.openai.com:443', AUTH))).rejects.toThrow(
+      /ECONNREFUSED/,
+    );
+    answer.socket.write('still carried');
+    const [echo] = (await once(answer.socket, 'data')) as [Buffer];
+    expect(echo.toString()).toBe('still carried');
+    expect(closed).toBe(false);
+    answer.socket.end();
+    await closing;
+  });
+
   it('anything once the proxy is closed: its tunnels end with it', async () => {
     const port = await tcpServer((socket) => socket.resume());
     const { proxy } = await fixture.start();
