@@ -1,15 +1,17 @@
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, STATUS_CODES } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { type SecureContext, TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../observability/logger.ts';
+import { answer, ESTABLISHED, PROXY_AUTHENTICATE } from './answers.ts';
 import type { CertificateAuthority } from './ca.ts';
-import { type ProxyFacts, tagSocket } from './facts.ts';
+import type { ProxyFacts } from './facts.ts';
 import { mapHosts } from './hosts.ts';
+import { interceptSession } from './intercept.ts';
 import { LeafCertificates, type LeafOptions } from './leaf.ts';
 import { type ConnectResult, NO_METRICS, type ProxyMetrics } from './metrics.ts';
 import { proxyToken } from './proxy-auth.ts';
-import { formatHostPort, type HostPort, normalHost, parseHostPort } from './target.ts';
+import { formatHostPort, type HostPort, parseHostPort } from './target.ts';
 import { openTunnel, splice, TunnelRefusal } from './tunnel.ts';
 
 export interface ProxyLimits {
@@ -77,32 +79,6 @@ export interface InterceptingProxy {
   close(graceMs?: number): Promise<void>;
 }
 
-const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
-const PROXY_AUTHENTICATE = { 'Proxy-Authenticate': 'Basic realm="aibridge"' };
-
-/** A complete HTTP response for a raw socket: JSON error body, connection closing. */
-function rawResponse(status: number, message: string, headers: Record<string, string> = {}): string {
-  const body = JSON.stringify({ error: { message } });
-  const lines = [
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
-    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
-    'Content-Type: application/json',
-    `Content-Length: ${Buffer.byteLength(body)}`,
-    'Connection: close',
-  ];
-  return `${lines.join('\r\n')}\r\n\r\n${body}`;
-}
-
-/** Answers and closes: the response is flushed first, then the socket goes even if the client keeps it open. */
-function answer(socket: Socket, status: number, message: string, headers?: Record<string, string>): void {
-  if (socket.destroyed) return;
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  socket.end(rawResponse(status, message, headers), () => socket.destroy());
-}
-
 /**
  * The intercepting HTTPS proxy (README "Intercepting proxy"): an HTTP proxy that serves only
  * CONNECT, authenticated with the bridge token in Proxy-Authorization. A CONNECT to a mapped
@@ -140,51 +116,6 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
     answer(socket, status, message, headers);
   };
 
-  function intercept(socket: Socket, head: Buffer, target: HostPort, facts: ProxyFacts<P>, context: SecureContext) {
-    socket.write(ESTABLISHED);
-    // Bytes a client sent before our 200 (a TLS hello sent early) are given back to the socket first.
-    if (head.length) socket.unshift(head);
-    const tls = new TLSSocket(socket, {
-      isServer: true,
-      secureContext: context,
-      ALPNProtocols: ['http/1.1'],
-      SNICallback: (servername, done) => {
-        if (normalHost(servername) === target.host) done(null, context);
-        else done(new Error(`the TLS server name differs from the CONNECT host ${target.host}`));
-      },
-    });
-    const timer = setTimeout(() => tls.destroy(new Error('TLS handshake timed out')), limits.handshakeTimeoutMs);
-    let settled = false;
-    const failed = (reason: string) => {
-      clearTimeout(timer);
-      if (settled) return;
-      settled = true;
-      metrics.connectSession('tls_failed');
-      // Most often the client does not trust the bridge's CA (`aibridge proxy ca`).
-      log.warn({ host: target.host, reason }, 'proxy: TLS handshake with a client failed');
-    };
-    tls.on('error', (err) => {
-      failed(err.message);
-      socket.destroy();
-    });
-    // A client that rejects the certificate (Node, for one) often just closes, without an alert.
-    tls.once('close', () => failed('the client closed the connection during the handshake; does it trust the CA?'));
-    tls.once('secure', () => {
-      clearTimeout(timer);
-      if (settled) return;
-      settled = true;
-      metrics.connectSession('intercepted');
-      tagSocket(tls, facts, () => metrics.mitmRequest(target.host));
-      log.debug({ host: target.host, provider: facts.provider }, 'proxy: intercepting');
-      try {
-        options.serve(tls, facts);
-      } catch (err) {
-        log.error({ err: (err as Error).message }, 'proxy: the bridge could not take an intercepted session');
-        tls.destroy();
-      }
-    });
-  }
-
   async function tunnelTo(socket: Socket, head: Buffer, target: HostPort) {
     let upstream: Socket;
     try {
@@ -214,7 +145,6 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
       idleTimeoutMs: limits.idleTimeoutMs,
       halfOpenTimeoutMs: Math.min(HALF_OPEN_TIMEOUT_MS, limits.idleTimeoutMs),
       onBytes: (bytes) => metrics.tunnelledBytes(bytes),
-      onClose: () => {},
     });
   }
 
@@ -252,7 +182,15 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
     if (provider) {
       const leaf = await leaves.leafFor(target.host);
       if (socket.destroyed) return;
-      intercept(socket, head, target, { host: target.host, port: target.port, provider, principal }, leaf.context);
+      const facts = { host: target.host, port: target.port, provider, principal };
+      interceptSession(socket, head, {
+        facts,
+        context: leaf.context,
+        handshakeTimeoutMs: limits.handshakeTimeoutMs,
+        serve: options.serve,
+        metrics,
+        log,
+      });
       return;
     }
     if (hosts.names.has(target.host)) {

@@ -108,7 +108,6 @@ export interface SpliceOptions {
   /** Once one side has ended, the other gets this long (of silence) to finish. */
   halfOpenTimeoutMs: number;
   onBytes(bytes: number): void;
-  onClose(): void;
 }
 
 /** Joins two sockets byte for byte; both are destroyed together, on error, idleness or close. */
@@ -119,7 +118,6 @@ export function splice(client: Socket, upstream: Socket, options: SpliceOptions)
     closed = true;
     client.destroy();
     upstream.destroy();
-    options.onClose();
   };
   const halfOpen = () => {
     client.setTimeout(options.halfOpenTimeoutMs);
