@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CaError } from '../proxy/ca.ts';
 import { caSourceOf, openCa } from '../proxy/ca-files.ts';
-import { proxyConfigOf } from '../proxy/config.ts';
 import { CONFIG_FLAG, ExitError, findConfigFile, NO_CONFIG, resolveConfig } from './common.ts';
 
 /**
@@ -22,7 +21,7 @@ export function proxyCommand(program: Command): void {
       // Without a config, only a data_dir a bridge already made here is used: a new CA in a stray directory helps nobody.
       if (!file && !existsSync(config.data_dir)) throw new ExitError(NO_CONFIG, 2);
       try {
-        const ca = await openCa(caSourceOf(config.data_dir, proxyConfigOf(config)));
+        const ca = await openCa(caSourceOf(config.data_dir, config.proxy));
         process.stdout.write(ca.certificatePem);
         process.stderr.write(`AI Bridge proxy CA, SHA-256 ${ca.fingerprint}\n`);
       } catch (err) {

@@ -13,16 +13,22 @@ export interface HostMap {
 
 /**
  * Reads `proxy.hosts`: keys are a host (intercepted on port 443) or `host:port`, values
- * provider names. Throws on a key that is not a host name or IP address.
+ * provider names. Throws on a key that is not a host name or IP address, and on two keys for
+ * one host and port (`Api.Anthropic.com` and `api.anthropic.com:443`): which provider wins would be an accident.
  */
 export function mapHosts(hosts: Record<string, string>): HostMap {
   const byAddress = new Map<string, string>();
+  const keys = new Map<string, string>();
   const names = new Set<string>();
   for (const [key, provider] of Object.entries(hosts)) {
     const withPort = parseHostPort(key);
     const host = withPort?.host ?? normalHost(key.replace(/^\[(.*)\]$/, '$1'));
     if (!host) throw new Error(`proxy.hosts: "${key}" is not a host name or IP address (with an optional :port)`);
-    byAddress.set(formatHostPort({ host, port: withPort?.port ?? DEFAULT_MITM_PORT }), provider);
+    const address = formatHostPort({ host, port: withPort?.port ?? DEFAULT_MITM_PORT });
+    const earlier = keys.get(address);
+    if (earlier !== undefined) throw new Error(`proxy.hosts: "${key}" is the same host as "${earlier}"`);
+    keys.set(address, key);
+    byAddress.set(address, provider);
     names.add(host);
   }
   return { byAddress, names };

@@ -6,7 +6,7 @@ import type { Logger } from '../observability/logger.ts';
 import { answer, ESTABLISHED, PROXY_AUTHENTICATE } from './answers.ts';
 import type { CertificateAuthority } from './ca.ts';
 import type { ProxyFacts } from './facts.ts';
-import { mapHosts } from './hosts.ts';
+import { type HostMap, mapHosts } from './hosts.ts';
 import { interceptSession } from './intercept.ts';
 import { LeafCertificates, type LeafOptions } from './leaf.ts';
 import { type ConnectResult, NO_METRICS, type ProxyMetrics } from './metrics.ts';
@@ -41,15 +41,32 @@ export const DEFAULT_PROXY_LIMITS: ProxyLimits = {
 /** Once one side of a tunnel has ended, how long the other may stay silent before both close. */
 const HALF_OPEN_TIMEOUT_MS = 30_000;
 
-export interface InterceptingProxyOptions<P> {
-  /** `host:port`; port 0 takes a free one (see `url`). */
-  listen: string;
+/** What the proxy serves, tunnels or refuses: read by each CONNECT, so a reload can change it (`update`). */
+export interface ProxyPolicy {
   /** `proxy.hosts`: host (port 443) or `host:port` → provider name. */
   hosts: Record<string, string>;
   /** Every other CONNECT: tunnelled byte for byte (default) or refused with 403. */
   tunnel?: 'allow' | 'deny';
   /** Whether tunnels may reach loopback, private and link-local addresses and this machine (default no). */
   tunnelPrivate?: boolean;
+}
+
+interface ActivePolicy {
+  hosts: HostMap;
+  tunnel: 'allow' | 'deny';
+  tunnelPrivate: boolean;
+}
+
+/** Throws on a malformed `hosts` key, as mapHosts does. */
+const activePolicy = (policy: ProxyPolicy): ActivePolicy => ({
+  hosts: mapHosts(policy.hosts),
+  tunnel: policy.tunnel ?? 'allow',
+  tunnelPrivate: policy.tunnelPrivate ?? false,
+});
+
+export interface InterceptingProxyOptions<P> extends ProxyPolicy {
+  /** `host:port`; port 0 takes a free one (see `url`). */
+  listen: string;
   ca: CertificateAuthority;
   leafOptions?: LeafOptions;
   /** The bridge token → who it is; null when it identifies nobody; throws when it cannot be checked now. */
@@ -72,6 +89,8 @@ export interface InterceptingProxy {
   readonly url: string;
   readonly address: HostPort;
   readonly leaves: LeafCertificates;
+  /** Takes a new policy for CONNECTs from now on; sessions and tunnels already open keep going. Throws on a malformed host. */
+  update(policy: ProxyPolicy): void;
   /**
    * Stops taking CONNECTs at once; the tunnels and intercepted sessions still open get `graceMs`
    * (default 0) to finish, then are closed. Resolves when the last one is gone.
@@ -90,8 +109,7 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
   const limits = { ...DEFAULT_PROXY_LIMITS, ...options.limits };
   const listen = parseHostPort(options.listen, 0);
   if (!listen) throw new Error(`proxy.listen: "${options.listen}" is not host:port`);
-  const hosts = mapHosts(options.hosts);
-  const tunnel = options.tunnel ?? 'allow';
+  let policy = activePolicy(options);
   const metrics = options.metrics ?? NO_METRICS;
   const log = options.logger;
   const leaves = new LeafCertificates(options.ca, options.leafOptions);
@@ -116,14 +134,10 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
     answer(socket, status, message, headers);
   };
 
-  async function tunnelTo(socket: Socket, head: Buffer, target: HostPort) {
+  async function tunnelTo(socket: Socket, head: Buffer, target: HostPort, allowPrivate: boolean) {
     let upstream: Socket;
     try {
-      upstream = await openTunnel(
-        target,
-        { allowPrivate: options.tunnelPrivate ?? false, ownPorts },
-        limits.connectTimeoutMs,
-      );
+      upstream = await openTunnel(target, { allowPrivate, ownPorts }, limits.connectTimeoutMs);
     } catch (err) {
       if (!(err instanceof TunnelRefusal)) throw err;
       refuse(socket, err.result, err.status, err.message);
@@ -178,6 +192,7 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
       return;
     }
     if (socket.destroyed) return;
+    const { hosts, tunnel, tunnelPrivate } = policy; // as it is now, after the wait for authentication
     const provider = hosts.byAddress.get(formatHostPort(target));
     if (provider) {
       const leaf = await leaves.leafFor(target.host);
@@ -202,7 +217,7 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
       refuse(socket, 'denied', 403, 'this proxy serves only the hosts it is configured for (proxy.tunnel: deny)');
       return;
     }
-    await tunnelTo(socket, head, target);
+    await tunnelTo(socket, head, target, tunnelPrivate);
   }
 
   const server = createServer({
@@ -263,6 +278,7 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
   } catch (err) {
     throw new Error(
       `cannot listen on ${options.listen}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      { cause: err },
     );
   }
   server.on('error', (err) => log.error({ err: err.message }, 'proxy: listener error'));
@@ -275,6 +291,9 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
     url: `http://${formatHostPort(address)}`,
     address,
     leaves,
+    update(next) {
+      policy = activePolicy(next);
+    },
     close(graceMs = 0) {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve()); // called once every connection the proxy accepted is gone
