@@ -99,7 +99,7 @@ export interface InterceptingProxy {
 }
 
 /**
- * The intercepting HTTPS proxy (README "Intercepting proxy"): an HTTP proxy that serves only
+ * The intercepting HTTPS proxy (README "Clients that cannot set a base URL"): an HTTP proxy that serves only
  * CONNECT, authenticated with the bridge token in Proxy-Authorization. A CONNECT to a mapped
  * host is answered by the bridge itself: TLS terminated with a leaf certificate from the
  * bridge's CA, the decrypted socket handed to `serve`. Any other CONNECT is tunnelled byte
@@ -128,9 +128,11 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
     status: number,
     message: string,
     headers?: Record<string, string>,
+    target?: HostPort,
   ) => {
     metrics.connectSession(result);
-    log.debug({ result, status }, 'proxy: CONNECT refused');
+    // The target, once known, says which client host was kept out (what an operator adds to proxy.hosts).
+    log.debug({ result, status, target: target && formatHostPort(target) }, 'proxy: CONNECT refused');
     answer(socket, status, message, headers);
   };
 
@@ -140,7 +142,7 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
       upstream = await openTunnel(target, { allowPrivate, ownPorts }, limits.connectTimeoutMs);
     } catch (err) {
       if (!(err instanceof TunnelRefusal)) throw err;
-      refuse(socket, err.result, err.status, err.message);
+      refuse(socket, err.result, err.status, err.message, undefined, target);
       return;
     }
     if (socket.destroyed) {
@@ -210,11 +212,25 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
     }
     if (hosts.names.has(target.host)) {
       // A mapped host reached on another port would pass the bridge by: it is neither served nor tunnelled.
-      refuse(socket, 'denied', 403, `${target.host} is served by the bridge only on its mapped port`);
+      refuse(
+        socket,
+        'denied',
+        403,
+        `${target.host} is served by the bridge only on its mapped port`,
+        undefined,
+        target,
+      );
       return;
     }
     if (tunnel === 'deny') {
-      refuse(socket, 'denied', 403, 'this proxy serves only the hosts it is configured for (proxy.tunnel: deny)');
+      refuse(
+        socket,
+        'denied',
+        403,
+        'this proxy serves only the hosts it is configured for (proxy.tunnel: deny)',
+        undefined,
+        target,
+      );
       return;
     }
     await tunnelTo(socket, head, target, tunnelPrivate);

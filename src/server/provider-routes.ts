@@ -10,6 +10,7 @@ import { abortOnClose, relayResponse } from '../providers/headers.ts';
 import type { ApiName, PassthroughRoute } from '../providers/kind.ts';
 import type { Provider } from '../providers/provider.ts';
 import { credentialsRefusal, sendUpstreamFailure } from '../providers/upstream-failure.ts';
+import { routeProxiedRequest } from '../proxy/facts.ts';
 import { bridge, routeRequest } from './bridged.ts';
 import type { AppContext } from './context.ts';
 import { proxyClientOf } from './proxy-client.ts';
@@ -225,6 +226,7 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
   // Codex may try a WebSocket on /v1/responses first. 426 makes it fall back to HTTP after one
   // attempt; a 404 costs several retries and a 400 makes it give up.
   app.server.on('upgrade', (request, socket) => {
+    routeProxiedRequest(request); // through the intercepting proxy: counted, and named by the provider's route
     const body = JSON.stringify(
       openaiErrors.body('invalid_request', `WebSocket is not supported on ${request.url}; use HTTP`),
     );
