@@ -14,7 +14,8 @@ export interface HostMap {
 /**
  * Reads `proxy.hosts`: keys are a host (intercepted on port 443) or `host:port`, values
  * provider names. Throws on a key that is not a host name or IP address, and on two keys for
- * one host and port (`Api.Anthropic.com` and `api.anthropic.com:443`): which provider wins would be an accident.
+ * one host and port (`Api.Anthropic.com` and `api.anthropic.com:443`): which provider would
+ * win is an accident of order.
  */
 export function mapHosts(hosts: Record<string, string>): HostMap {
   const byAddress = new Map<string, string>();

@@ -89,7 +89,7 @@ export interface InterceptingProxy {
   readonly url: string;
   readonly address: HostPort;
   readonly leaves: LeafCertificates;
-  /** Takes a new policy for CONNECTs from now on; sessions and tunnels already open keep going. Throws on a malformed host. */
+  /** Takes a new policy for CONNECTs from now on (sessions and tunnels already open keep going); throws on a malformed host. */
   update(policy: ProxyPolicy): void;
   /**
    * Stops taking CONNECTs at once; the tunnels and intercepted sessions still open get `graceMs`
@@ -99,11 +99,11 @@ export interface InterceptingProxy {
 }
 
 /**
- * The intercepting HTTPS proxy (README "Clients that cannot set a base URL"): an HTTP proxy that serves only
- * CONNECT, authenticated with the bridge token in Proxy-Authorization. A CONNECT to a mapped
- * host is answered by the bridge itself: TLS terminated with a leaf certificate from the
- * bridge's CA, the decrypted socket handed to `serve`. Any other CONNECT is tunnelled byte
- * for byte or refused, as `tunnel` says.
+ * The intercepting HTTPS proxy (README "Clients that cannot set a base URL"): an HTTP proxy
+ * that serves only CONNECT, authenticated with the bridge token in Proxy-Authorization. A
+ * CONNECT to a mapped host is answered by the bridge itself: TLS terminated with a leaf
+ * certificate from the bridge's CA, the decrypted socket handed to `serve`. Any other CONNECT
+ * is tunnelled byte for byte or refused, as the policy's `tunnel` says.
  */
 export async function startInterceptingProxy<P>(options: InterceptingProxyOptions<P>): Promise<InterceptingProxy> {
   const limits = { ...DEFAULT_PROXY_LIMITS, ...options.limits };

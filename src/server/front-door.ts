@@ -18,8 +18,9 @@ export function requestIdOf(req: IncomingMessage): string {
 /**
  * What every request passes before fastify routes it, on headers alone (its body unread): a
  * request from an intercepted proxy session is routed to its mapped provider (`/v1/messages`
- * on api.anthropic.com → `/anthropic/v1/messages`), and only there; a path with `.`/`..`/empty segments → 400; a request that already went through this bridge
- * (our hop marker) → 508, never forwarded again.
+ * on api.anthropic.com → `/anthropic/v1/messages`), and only there; a path with
+ * `.`/`..`/empty segments → 400; a request that already went through this bridge (our hop
+ * marker) → 508, never forwarded again.
  */
 export function frontDoor(ctx: AppContext, next: RequestListener): RequestListener {
   return (req, res) => {

@@ -6,14 +6,14 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
+import { type AddressInfo, createServer, connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFileBridge, type TestBridge } from '../helpers/bridge.ts';
+import { startFileBridge, startTestBridge, type TestBridge } from '../helpers/bridge.ts';
 import { selfSignedTlsServer } from '../helpers/certificates.ts';
 import { type TestStore, testStore } from '../helpers/db.ts';
 import { askProxy, basic, connectRequest } from '../helpers/proxy.ts';
@@ -182,5 +182,33 @@ describe('shutting down', () => {
       metadata: expect.objectContaining({ via: 'proxy', proxy_host: 'api.anthropic.com' }),
     });
     expect(detail?.token_usages).toHaveLength(1);
+  });
+});
+
+describe('a start that cannot open the proxy', () => {
+  it('stops with one line naming the setting: its port taken, or its CA files unreadable', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    const other = await testStore('embedded', 'proxy-lifecycle-start');
+    const dir = tempDir();
+    const start = (proxy: Record<string, unknown>) =>
+      startTestBridge(other, {
+        data_dir: join(dir, 'data'),
+        providers: [{ name: 'anthropic', type: 'anthropic', base_url: upstream.url, api_key: 'k' }],
+        proxy: { listen: '127.0.0.1:0', hosts: { 'api.anthropic.com': 'anthropic' }, ...proxy },
+      });
+    try {
+      await expect(start({ listen: `127.0.0.1:${port}` })).rejects.toThrow(
+        `cannot listen on 127.0.0.1:${port} (proxy.listen): address already in use`,
+      );
+      const missing = join(dir, 'no-such-ca.pem');
+      await expect(start({ ca_cert: missing, ca_key: missing })).rejects.toThrow(
+        `proxy.ca_cert (${missing}): cannot be read (ENOENT)`,
+      );
+    } finally {
+      taken.close();
+      await other.close();
+    }
   });
 });
