@@ -5,6 +5,7 @@ import { interceptionsCommand } from './cli/interceptions-command.ts';
 import { mcpCommand } from './cli/mcp-command.ts';
 import { mcpCredentialsCommand } from './cli/mcp-credentials-command.ts';
 import { migrateCommand } from './cli/migrate-command.ts';
+import { proxyCommand } from './cli/proxy-command.ts';
 import { serverCommand } from './cli/server-command.ts';
 import { usageCommand } from './cli/usage-command.ts';
 import { packageVersion } from './paths.ts';
@@ -22,6 +23,7 @@ mcpCredentialsCommand(program);
 mcpCommand(program);
 usageCommand(program);
 migrateCommand(program);
+proxyCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,8 +1,9 @@
 import type { Role } from '../identity/users.ts';
 
 import type { ProviderConfig } from '../providers/kind.ts';
+import type { ProxyConfig } from '../proxy/config.ts';
 
-export type { ProviderConfig };
+export type { ProviderConfig, ProxyConfig };
 
 /** The validated configuration; shapes mirror schemas/config.schema.json, which owns defaults. */
 
@@ -104,6 +105,8 @@ export interface Config {
   };
   retention: string | number;
   audit_sinks: AuditSinkConfig[];
+  /** The intercepting HTTPS proxy, when configured (README "Clients that cannot set a base URL"). */
+  proxy?: ProxyConfig;
   tracing: { enabled: boolean; logs: boolean };
   limits: {
     body_bytes: number;

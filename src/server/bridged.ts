@@ -17,6 +17,7 @@ import { BridgeError } from '../providers/errors.ts';
 import { abortOnClose } from '../providers/headers.ts';
 import type { BridgedRoute, RouteRequest } from '../providers/kind.ts';
 import type { Provider } from '../providers/provider.ts';
+import { proxyFactsOf } from '../proxy/facts.ts';
 import { sanitizerFor } from '../recorder/sanitize.ts';
 import { budgetRefusal } from './budget-refusal.ts';
 import type { AppContext } from './context.ts';
@@ -38,6 +39,12 @@ export interface BridgedExchange {
   principal: Principal;
   request: FastifyRequest;
   res: ServerResponse;
+}
+
+/** How the request reached the bridge, when not directly: `via: proxy` and the host the client asked for. */
+function viaOf(request: FastifyRequest): Record<string, unknown> {
+  const facts = proxyFactsOf(request.raw.socket);
+  return facts ? { via: 'proxy', proxy_host: facts.host } : {};
 }
 
 /** The route's view of the request: its path parameters and query string. */
@@ -123,7 +130,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
         user_agent: request.headers['user-agent'] ?? null,
         client_session_id: sessionId,
         started_at: new Date(),
-        metadata: {},
+        metadata: viaOf(request),
       },
       prompt,
       thoughtSource: api.thoughtSource,

@@ -10,6 +10,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { PriceBook } from '../pricing/price-book.ts';
 import type { Provider } from '../providers/provider.ts';
+import type { ProxyPolicy } from '../proxy/server.ts';
 import type { JournalRecorder } from '../recorder/recorder.ts';
 import type { AuditSinks } from '../recorder/sinks/sinks.ts';
 import type { Store } from '../store/store.ts';
@@ -47,6 +48,8 @@ export interface AppContext {
   mcp?: { manager: ServerProxyManager; pool: CachedBridgePool };
   /** The runtime new requests get, and the retired ones requests in flight still hold. */
   runtimes: Runtimes;
+  /** The intercepting proxy, when `proxy:` is configured; a reload gives it new hosts and tunnel settings. */
+  proxy?: { update(policy: ProxyPolicy): void };
   /** In a `--workers` process: which worker this is. */
   worker?: WorkerIdentity;
   /** In a `--workers` process: every worker's metrics, added up by the primary (GET /metrics). */

@@ -10,8 +10,10 @@ import { abortOnClose, relayResponse } from '../providers/headers.ts';
 import type { ApiName, PassthroughRoute } from '../providers/kind.ts';
 import type { Provider } from '../providers/provider.ts';
 import { credentialsRefusal, sendUpstreamFailure } from '../providers/upstream-failure.ts';
+import { routeProxiedRequest } from '../proxy/facts.ts';
 import { bridge, routeRequest } from './bridged.ts';
 import type { AppContext } from './context.ts';
+import { proxyClientOf } from './proxy-client.ts';
 import { refuse, refuseHijacked } from './refuse.ts';
 import { pinned } from './runtime.ts';
 
@@ -26,15 +28,18 @@ const APIS: Record<ApiName, ApiModule> = {
 };
 /**
  * Runs as the route's onRequest hook, before fastify reads the body: an unauthenticated
- * request costs its headers only. Refusals answer in the provider's format.
+ * request costs its headers only. Refusals answer in the provider's format. A request from an
+ * intercepted proxy session is the proxy user's, whatever credential it carries itself (its
+ * own provider key, or a dummy one: removed like any client credential).
  */
 function guard(ctx: AppContext, provider: Provider) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     if (Object.values(request.params as Record<string, string>).some((v) => v === '')) {
       return refuse(ctx, reply, provider, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`);
     }
-    const token = tokenFrom(request.headers);
-    if (!token) {
+    const proxied = proxyClientOf(request.raw);
+    const token = proxied ? undefined : tokenFrom(request.headers);
+    if (!proxied && !token) {
       return refuse(
         ctx,
         reply,
@@ -45,7 +50,7 @@ function guard(ctx: AppContext, provider: Provider) {
     }
     let principal: Principal | null;
     try {
-      principal = await ctx.authenticator.authenticate(token);
+      principal = proxied ? await proxied.authenticate() : await ctx.authenticator.authenticate(token);
     } catch (err) {
       request.log.error({ err: (err as Error).message }, 'token lookup failed');
       return refuse(ctx, reply, provider, 'overloaded', 'authentication is temporarily unavailable', {
@@ -53,7 +58,12 @@ function guard(ctx: AppContext, provider: Provider) {
         reason: 'auth_unavailable',
       });
     }
-    if (!principal) return refuse(ctx, reply, provider, 'authentication', 'invalid or expired AI Bridge token');
+    if (!principal) {
+      const message = proxied
+        ? 'the AI Bridge token this proxy connection was opened with is no longer valid'
+        : 'invalid or expired AI Bridge token';
+      return refuse(ctx, reply, provider, 'authentication', message);
+    }
     const current = ctx.providers.find((p) => p.name === provider.name) ?? provider; // a reload may have replaced it
     if (!current.hasKey) {
       return refuse(
@@ -216,6 +226,7 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
   // Codex may try a WebSocket on /v1/responses first. 426 makes it fall back to HTTP after one
   // attempt; a 404 costs several retries and a 400 makes it give up.
   app.server.on('upgrade', (request, socket) => {
+    routeProxiedRequest(request); // through the intercepting proxy: counted, and named by the provider's route
     const body = JSON.stringify(
       openaiErrors.body('invalid_request', `WebSocket is not supported on ${request.url}; use HTTP`),
     );

@@ -7,6 +7,7 @@ import { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
 import type { Logger } from '../observability/logger.ts';
 import { PriceBook } from '../pricing/price-book.ts';
 import { Provider } from '../providers/provider.ts';
+import { proxyPolicyOf } from '../proxy/config.ts';
 import type { AppContext } from './context.ts';
 import type { Runtime } from './runtime.ts';
 import { connectMcp } from './services/mcp.ts';
@@ -113,6 +114,7 @@ export class ConfigReloader {
     }
     // A failure to build (e.g. no credentials key for a new per-user server) refuses the reload.
     if (changes.sections.length) this.#ctx.runtimes.swap(await buildRuntime(this.#ctx, effective, changes));
+    if (changes.sections.includes('proxy') && effective.proxy) this.#ctx.proxy?.update(proxyPolicyOf(effective.proxy));
     this.#ctx.metrics.configReloads.labels('ok').inc();
     const { added, removed, changed } = changes.servers;
     this.#log.info(

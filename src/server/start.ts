@@ -13,6 +13,7 @@ import { createLogger, type Logger } from '../observability/logger.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { PriceBook } from '../pricing/price-book.ts';
 import { Provider } from '../providers/provider.ts';
+import type { InterceptingProxy } from '../proxy/server.ts';
 import { Journal } from '../recorder/journal.ts';
 import { drainJournals, journalDir, orphanJournals } from '../recorder/journal-dirs.ts';
 import { JournalRecorder } from '../recorder/recorder.ts';
@@ -22,7 +23,7 @@ import type { Store } from '../store/store.ts';
 import { buildApp } from './app.ts';
 import { clusterMetricsVia, type WorkerIdentity } from './cluster/worker-channel.ts';
 import type { AppContext } from './context.ts';
-import { checkCanListen, listenError, splitListen } from './listen-error.ts';
+import { checkCanListenAll, listenError, splitListen } from './listen-error.ts';
 import { ConfigReloader, type ReloadResult } from './reload.ts';
 import { Runtimes } from './runtime.ts';
 import { SERVICES } from './services/index.ts';
@@ -33,6 +34,8 @@ export interface RunningServer {
   ctx: AppContext;
   /** Set when this start created the first owner. */
   bootstrap?: { username: string; token: string };
+  /** The intercepting proxy, when `proxy:` is configured. */
+  proxy?: InterceptingProxy;
   /** Re-reads the configuration file (what SIGHUP does); new requests get the result. */
   reload(trigger?: string): Promise<ReloadResult>;
   close(): Promise<void>;
@@ -53,12 +56,20 @@ export interface StartOptions {
   worker?: WorkerIdentity;
 }
 
+const hostPort = (host: string, port: number) => `${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+/** The port the server took (the configured one, or the free one port 0 found). */
+function boundPort(app: FastifyInstance, configured: number): number {
+  const address = app.server.address();
+  return typeof address === 'object' && address ? address.port : configured;
+}
+
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger();
   const { host, port } = splitListen(config.listen);
   const { worker } = options;
   // A worker shares the primary's listening socket: probing the port itself would find it taken.
-  if (!worker) await checkCanListen(host, port, config.listen);
+  if (!worker) await checkCanListenAll(config);
   const store = options.store ?? (await openStore(config, 'server'));
   logger.info({ store: store.kind, location: store.location }, 'store open');
   const users = new Users(store);
@@ -136,6 +147,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     if (!options.store) await store.close().catch(() => {});
   };
   let app: FastifyInstance;
+  let proxy: InterceptingProxy | undefined;
   try {
     for (const start of SERVICES) services.push(await start(ctx));
     app = await buildApp(ctx);
@@ -145,25 +157,36 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await app.close().catch(() => {});
       throw listenError(err, config.listen);
     }
+    if (config.proxy) {
+      // Loaded only when configured: the X.509 library is not needed otherwise.
+      const { startProxy } = await import('./proxy.ts');
+      try {
+        proxy = await startProxy(ctx, app, config.proxy, hostPort(host, boundPort(app, port)));
+      } catch (err) {
+        await app.close().catch(() => {});
+        throw err;
+      }
+      ctx.proxy = proxy;
+    }
   } catch (err) {
     await release().catch(() => {});
     throw err;
   }
-  const address = app.server.address();
-  const bound = typeof address === 'object' && address ? address.port : port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
+  const url = `http://${hostPort(host, boundPort(app, port))}`;
   const reloader = new ConfigReloader(ctx, options.configFile);
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       await reloader.close();
-      const drain = new Promise((r) => setTimeout(r, options.drainMs ?? 30_000).unref());
-      await Promise.race([app.close(), drain]);
+      const drainMs = options.drainMs ?? 30_000;
+      const drain = new Promise((r) => setTimeout(r, drainMs).unref());
+      // The proxy's sessions are not the HTTP server's own connections: app.close() does not wait for them.
+      await Promise.race([Promise.all([app.close(), proxy?.close(drainMs)]), drain]);
       await ctx.runtimes.closeRetired();
       await release();
     })();
     return closing;
   };
-  return { url, app, ctx, bootstrap, reload: (trigger = 'reload') => reloader.reload(trigger), close };
+  return { url, app, ctx, bootstrap, proxy, reload: (trigger = 'reload') => reloader.reload(trigger), close };
 }

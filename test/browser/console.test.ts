@@ -203,6 +203,22 @@ describe('an owner', () => {
     await screenshot(p, 'interception');
   });
 
+  it('sees which interceptions came through the intercepting proxy, in the list and on the page', async () => {
+    await go(p, '#/interceptions?q=initiator:admin');
+    const table = p.getByRole('table', { name: 'Interceptions' });
+    await table.waitFor();
+    const row = table.locator('tbody tr', { has: p.getByRole('link', { name: `Interception ${world.proxiedId}` }) });
+    expect(await row.locator('.badge', { hasText: 'proxy' }).getAttribute('title')).toBe(
+      'intercepting proxy (api.openai.com)',
+    );
+    await go(p, `#/interceptions/${world.proxiedId}`);
+    const facts = p.locator('dl.facts');
+    await facts.waitFor();
+    expect(await facts.textContent()).toContain('Reached viaintercepting proxy (api.openai.com)');
+    await go(p, `#/interceptions/${world.toolCallId}`);
+    await expect.poll(() => p.locator('dl.facts').textContent()).toContain('Reached viadirect');
+  });
+
   it('marks a prompt that was stored cut, and shows it redacted as recorded', async () => {
     await go(p, `#/interceptions/${world.longPromptId}`);
     await expect.poll(() => p.getByText(/^truncated · [\d.]+ KiB originally$/).count()).toBe(1);

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import { ProxyAgent } from 'undici';
 import { CREDENTIALS_KEY_ENV } from '../../src/mcp/credentials.ts';
 import type { RecordOp } from '../../src/store/records.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
@@ -38,6 +39,8 @@ export interface ConsoleWorld {
   longPromptId: string;
   /** alice's interception: dev must not see it. */
   aliceInterceptionId: string;
+  /** The owner's interception, sent through the intercepting proxy to api.openai.com. */
+  proxiedId: string;
   close(): Promise<void>;
 }
 
@@ -125,6 +128,7 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
     ],
     budgets: { member: { usd: 5, period: 'month' } },
     recording: { max_field_bytes: '4KiB' }, // so a pasted log is stored cut
+    proxy: { listen: '127.0.0.1:0', hosts: { 'api.openai.com': 'openai' }, tunnel: 'deny' },
   });
   const bootstrap = h.bridge.bootstrap;
   if (!bootstrap) throw new Error('the harness store was not fresh: no bootstrap owner');
@@ -184,11 +188,19 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
   await asAlice.messages.create(ask('Private: draft the release notes'), {
     headers: { ...CLAUDE_CODE, 'x-claude-code-session-id': 'alice-session-1' },
   });
-  const asOwner = new OpenAI({ baseURL: `${h.bridge.url}/openai/v1`, apiKey: owner.token, maxRetries: 0 });
+  // The owner's, from a client with its default base URL, through the intercepting proxy.
+  const dispatcher = new ProxyAgent({
+    uri: h.bridge.proxy!.url,
+    token: `Bearer ${owner.token}`,
+    requestTls: { ca: h.bridge.proxy!.leaves.ca.certificatePem },
+  });
+  const asOwner = new OpenAI({ apiKey: 'sk-placeholder', fetchOptions: { dispatcher }, maxRetries: 0 });
   h.upstream.enqueue('openai-chat/cached.json');
   await asOwner.chat.completions.create({ model: 'gpt-5', messages: [{ role: 'user', content: 'Review the config' }] });
+  await dispatcher.close();
   await ended(8);
   const aliceRows = await h.store.audit.list({ initiator_id: alice.id }, { limit: 1 });
+  const [proxied] = await h.store.audit.list({ initiator_id: owner.id }, { limit: 1 });
 
   await h.store.records.write(history([dev, alice, owner]));
   return {
@@ -202,6 +214,7 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
     toolCallId: withTool!.interception._id,
     longPromptId: longPrompt!.interception._id,
     aliceInterceptionId: aliceRows[0]!.interception._id,
+    proxiedId: proxied!.interception._id,
     async close() {
       await h.close();
       await mcp.stop();

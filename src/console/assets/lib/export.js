@@ -16,6 +16,7 @@ const COLUMNS = [
   ['model', (r) => r.model],
   ['client', (r) => r.client],
   ['client_session_id', (r) => r.client_session_id],
+  ['via', (r) => r.metadata?.via ?? 'direct'],
   ['input_tokens', (r) => r.token_usages.reduce((n, u) => n + u.input_tokens, 0)],
   ['output_tokens', (r) => r.token_usages.reduce((n, u) => n + u.output_tokens, 0)],
   ['cache_read_input_tokens', (r) => r.token_usages.reduce((n, u) => n + u.cache_read_input_tokens, 0)],

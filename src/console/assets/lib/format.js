@@ -82,5 +82,11 @@ export function tokens(interception) {
   return sum;
 }
 
+/** How an interception reached the bridge: its own routes, or the intercepting proxy (README "Clients that cannot set a base URL"). */
+export const via = (interception) =>
+  interception.metadata?.via === 'proxy'
+    ? `intercepting proxy (${interception.metadata.proxy_host ?? 'unknown host'})`
+    : 'direct';
+
 /** Who someone is, as the API names them (a deleted user may have no username). */
 export const person = (initiator) => initiator?.username ?? initiator?.name ?? initiator?.id ?? '—';

@@ -2,7 +2,7 @@
 // input, output and error, the model's thoughts, and a timeline of the loop.
 import { api, seg } from '../lib/api.js';
 import { fill, h } from '../lib/dom.js';
-import { cost, duration, int, person, time, tokens, when } from '../lib/format.js';
+import { cost, duration, int, person, time, tokens, via, when } from '../lib/format.js';
 import { href } from '../lib/router.js';
 import { empty, loading, pageHead, statusBadge, table } from '../lib/ui.js';
 import { timeline } from '../parts/timeline.js';
@@ -20,6 +20,7 @@ function facts(i) {
     ['Provider', `${i.provider_name} (${i.provider})`],
     ['Model', h('code', null, i.model)],
     ['Client', i.client],
+    ['Reached via', via(i)],
     [
       'Session',
       i.client_session_id
