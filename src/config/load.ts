@@ -4,6 +4,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
 import schema from '../../schemas/config.schema.json' with { type: 'json' };
+import { oidcProblems } from '../identity/oidc/loopback.ts';
 import { recordingProblems } from '../recorder/sanitize.ts';
 import type { Config } from './config.ts';
 import { providerProblems } from './provider-checks.ts';
@@ -91,6 +92,7 @@ function semanticProblems(config: Config): string[] {
   });
   problems.push(...recordingProblems(config.recording));
   problems.push(...providerProblems(config));
+  problems.push(...oidcProblems(config));
   return problems;
 }
 
