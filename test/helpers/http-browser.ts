@@ -29,7 +29,7 @@ export interface Page {
 }
 
 /** Decides what to send for a form: the values to set, or undefined to stop walking there. */
-export type FormAnswer = (form: Form, page: Page) => Record<string, string> | undefined;
+export type FormAnswer = (form: Form, page: Page) => Record<string, string | undefined> | undefined;
 
 const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'", apos: "'" };
 
@@ -73,7 +73,7 @@ export function parseForms(html: string, base: string): Form[] {
  */
 export const loginAs =
   (username: string, password: string): FormAnswer =>
-  (form, page): Record<string, string> | undefined => {
+  (form, page) => {
     if (page.status === 401) return undefined;
     return 'password' in form.fields ? { username, password } : {};
   };
@@ -156,7 +156,8 @@ export class HttpBrowser {
       if (!form) return { page };
       const values = answer(form, page);
       if (!values) return { page };
-      const fields: Record<string, string> = { ...form.fields, ...values };
+      const fields: Record<string, string> = { ...form.fields };
+      for (const [name, value] of Object.entries(values)) if (typeof value === 'string') fields[name] = value;
       if (form.method === 'GET') {
         const target = new URL(form.action);
         for (const [k, v] of Object.entries(fields)) target.searchParams.set(k, v);

@@ -357,7 +357,7 @@ describe('device authorization (the CLI’s sign-in)', () => {
   it('reports a declined sign-in, an unknown code, and a tampered ID token', async () => {
     const declined = await client.startDeviceLogin();
     const aborted = await new HttpBrowser().walk(declined.verification_uri_complete, {
-      answer: (form): Record<string, string> | undefined => {
+      answer: (form) => {
         if (form.id === 'op.deviceInputForm') return undefined; // back at the start: done
         return form.id === 'op.deviceConfirmForm' ? { abort: 'yes' } : {};
       },
