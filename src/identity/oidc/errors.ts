@@ -20,6 +20,10 @@ export type OidcErrorCode =
   | 'not_allowed'
   /** The claims cannot make an identity (no subject). */
   | 'invalid_claims'
+  /** The bridge user of this person is disabled. */
+  | 'user_disabled'
+  /** The bridge user of this person was deleted; their username stays reserved. */
+  | 'user_deleted'
   /** Anything else the provider said no to (its client settings, an unsupported request). */
   | 'provider_error';
 
@@ -33,6 +37,8 @@ const MESSAGES: Record<OidcErrorCode, string> = {
   expired: 'the sign-in code expired before it was approved; start again',
   not_allowed: 'your account is not in a group allowed to use this bridge',
   invalid_claims: 'the identity provider did not say who signed in',
+  user_disabled: 'your bridge account is disabled; ask an owner',
+  user_deleted: 'your bridge account was deleted; ask an owner',
   provider_error: 'the identity provider refused the request',
 };
 
