@@ -314,6 +314,19 @@ describe('other provider set-ups', () => {
     await expect(down.beginSignIn({ redirectUri: CALLBACK })).resolves.toMatchObject({ redirectUri: CALLBACK });
   });
 
+  it('keeps the metadata in hand when a refresh fails, and does not ask again at every sign-in', async () => {
+    const rp = new OidcClient(settingsFor(idp), { retryDelaysMs: [], metadataTtlMs: 0 });
+    await rp.beginSignIn({ redirectUri: CALLBACK });
+    const before = idp.discoveryRequests;
+    idp.failDiscovery(1);
+    const start = await rp.beginSignIn({ redirectUri: CALLBACK });
+    await rp.beginSignIn({ redirectUri: CALLBACK });
+    expect(idp.discoveryRequests - before).toBe(1);
+    await expect(rp.completeSignIn(await signInAt(start), start)).resolves.toMatchObject({
+      claims: { preferred_username: 'alice' },
+    });
+  });
+
   it('reports an unreachable provider as unavailable, without its address', async () => {
     const gone = await startOidcProvider({ redirectUris: [CALLBACK] });
     await gone.close();

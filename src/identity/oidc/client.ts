@@ -59,6 +59,8 @@ const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 /** RFC 8628: without an interval from the provider, clients wait 5 s; slow_down adds 5 s. */
 const DEFAULT_INTERVAL = 5;
 const SLOW_DOWN_STEP = 5;
+/** After a failed refresh, the metadata in hand is used this long before the next try. */
+const REFRESH_RETRY_MS = 60_000;
 
 const wait = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
@@ -120,6 +122,8 @@ export class OidcClient {
         { reason: (err as OidcError).reason },
         'could not refresh the identity provider metadata; using the last one',
       );
+      // Asked again in a minute, not on every sign-in meanwhile.
+      this.#current = { config: current.config, at: Date.now() - this.#metadataTtlMs + REFRESH_RETRY_MS };
       return current.config;
     }
   }
