@@ -99,7 +99,6 @@ export function loginRoutes(app: FastifyInstance, deps: LoginDeps): void {
   const refused = (err: unknown, step: string): never => {
     if (!(err instanceof OidcError)) throw err;
     deps.log.warn({ code: err.code, reason: err.reason }, `aibridge login: ${step} refused`);
-    if (err.code === 'provider_unavailable') throw new ApiError(503, err.message);
     throw new ApiError(STATUS[err.code], err.message);
   };
 
