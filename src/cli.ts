@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ExitError } from './cli/common.ts';
 import { identityCommands } from './cli/identity-commands.ts';
 import { interceptionsCommand } from './cli/interceptions-command.ts';
+import { loginCommand } from './cli/login-command.ts';
 import { mcpCommand } from './cli/mcp-command.ts';
 import { mcpCredentialsCommand } from './cli/mcp-credentials-command.ts';
 import { migrateCommand } from './cli/migrate-command.ts';
@@ -17,6 +18,7 @@ const program = new Command('aibridge')
 
 serverCommand(program);
 identityCommands(program);
+loginCommand(program);
 interceptionsCommand(program);
 mcpCredentialsCommand(program);
 mcpCommand(program);

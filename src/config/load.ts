@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
+import { oidcProblems } from '../identity/oidc/loopback.ts';
 import { parseByteSize, recordingProblems } from '../recorder/sanitize.ts';
 import { auditSinkProblems } from '../recorder/sinks/settings.ts';
 import type { Config } from './config.ts';
@@ -95,6 +96,7 @@ function semanticProblems(config: Config): string[] {
   problems.push(...recordingProblems(config.recording));
   problems.push(...providerProblems(config));
   problems.push(...auditSinkProblems(config.audit_sinks));
+  problems.push(...oidcProblems(config));
   return problems;
 }
 
