@@ -41,6 +41,7 @@ function fakeStore(recorded: number) {
     async settle(r) {
       if (state.down) throw new Error('server selection timed out');
       doc = applySettle(doc, r);
+      return doc.spent;
     },
   };
   const store = { audit: { spend: async () => recorded } } as unknown as Store;
