@@ -7,6 +7,7 @@ import { mcpCommand } from './cli/mcp-command.ts';
 import { mcpCredentialsCommand } from './cli/mcp-credentials-command.ts';
 import { migrateCommand } from './cli/migrate-command.ts';
 import { serverCommand } from './cli/server-command.ts';
+import { teamCommands } from './cli/team-commands.ts';
 import { usageCommand } from './cli/usage-command.ts';
 import { packageVersion } from './paths.ts';
 
@@ -18,6 +19,7 @@ const program = new Command('aibridge')
 
 serverCommand(program);
 identityCommands(program);
+teamCommands(program);
 loginCommand(program);
 interceptionsCommand(program);
 mcpCredentialsCommand(program);

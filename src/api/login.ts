@@ -79,10 +79,21 @@ const STATUS: Record<OidcErrorCode, number> = {
   invalid_claims: 502,
   user_disabled: 403,
   user_deleted: 403,
+  last_owner: 409,
   provider_error: 502,
 };
 
-const errorBodies = { 400: ref('Error'), 403: ref('Error'), 404: ref('Error'), 502: ref('Error'), 503: ref('Error') };
+const errorBodies = {
+  400: ref('Error'),
+  403: ref('Error'),
+  404: ref('Error'),
+  409: ref('Error'),
+  502: ref('Error'),
+  503: ref('Error'),
+};
+
+/** The status each sign-in refusal answers with (the console's callback too). */
+export const SIGN_IN_STATUS = STATUS;
 
 export function loginRoutes(app: FastifyInstance, deps: LoginDeps): void {
   const starts = new UserRateLimit(deps.startsPerMinute ?? 20);

@@ -16,10 +16,31 @@ import { type ApiKeyDoc, type Budget, ROLES, type Role } from '../store/store.ts
 import { principalOf, requireOwner, seesEveryone } from './auth.ts';
 import { ApiError, guard, invalid } from './errors.ts';
 import { ref } from './schemas.ts';
+import { sees, visibilityOf } from './visibility.ts';
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
-export const presentUser = (u: User) => ({
+/** Who is in which team, by name, to show with users. */
+export interface TeamNames {
+  of(userId: string): string[];
+  name(teamId: string): string | undefined;
+}
+
+export async function teamNames(ctx: Pick<AppContext, 'store'>): Promise<TeamNames> {
+  const [teams, members] = await Promise.all([ctx.store.teams.list(), ctx.store.teams.members()]);
+  const names = new Map(teams.map((t) => [t._id, t.name]));
+  const byUser = new Map<string, string[]>();
+  for (const m of members) {
+    const name = names.get(m.team_id);
+    if (name) byUser.set(m.user_id, [...(byUser.get(m.user_id) ?? []), name]);
+  }
+  return {
+    of: (userId) => (byUser.get(userId) ?? []).sort((a, b) => a.localeCompare(b)),
+    name: (teamId) => names.get(teamId),
+  };
+}
+
+export const presentUser = (u: User, teams?: TeamNames) => ({
   id: u._id,
   username: u.username,
   name: u.name,
@@ -29,6 +50,14 @@ export const presentUser = (u: User) => ({
   deleted: u.deleted_at !== null,
   budget: u.budget ?? null,
   denied_servers: u.denied_servers ?? [],
+  email: u.email ?? null,
+  sso: Boolean(u.sso),
+  ...(teams
+    ? {
+        teams: teams.of(u._id),
+        audit_teams: (u.audit_teams ?? []).map((id) => teams.name(id)).filter((n): n is string => n !== undefined),
+      }
+    : {}),
 });
 
 export const presentToken = (k: ApiKeyDoc) => ({
@@ -59,7 +88,10 @@ export function parseExpiry(text: string | undefined | null, now = Date.now()): 
 
 type Params = { user: string };
 
-/** The user a path names (`me` = the caller), visible to owners (and auditors when reading) or themselves. */
+/**
+ * The user a path names (`me` = the caller), visible to owners (and auditors when reading) or
+ * themselves; an auditor limited to teams reads only their members.
+ */
 async function target(ctx: AppContext, principal: Principal, name: string, write: boolean): Promise<User> {
   const self = name === 'me' || name === principal.user._id || name === principal.user.username;
   if (self) return principal.user;
@@ -67,7 +99,22 @@ async function target(ctx: AppContext, principal: Principal, name: string, write
   if (!allowed) throw new ApiError(403, 'you can only manage your own account');
   const user = await guard(ctx, () => ctx.users.resolve(name));
   if (!user || user.deleted_at) throw new ApiError(404, `no user "${name}"`);
+  if (!write && !sees(await guard(ctx, () => visibilityOf(ctx, principal)), user._id)) {
+    throw new ApiError(404, `no user "${name}"`);
+  }
   return user;
+}
+
+/** Team names or ids → ids, each one checked; null or [] clears the limit. */
+async function auditTeamIds(ctx: AppContext, names: string[] | null | undefined): Promise<string[] | undefined> {
+  if (names === undefined) return undefined;
+  const ids: string[] = [];
+  for (const name of names ?? []) {
+    const team = await guard(ctx, () => ctx.teams.resolve(name));
+    if (!team) throw invalid([{ field: 'audit_teams', detail: `no team "${name}"` }], 'invalid request body');
+    ids.push(team._id);
+  }
+  return [...new Set(ids)];
 }
 
 /** Refuses a change that would leave no enabled owner: someone must be able to undo it. */
@@ -103,11 +150,16 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request) => {
       const principal = await caller(request);
       if (!seesEveryone(principal)) throw new ApiError(403, 'only owners and auditors can list users');
-      return { users: (await guard(ctx, () => ctx.users.list())).map(presentUser) };
+      return guard(ctx, async () => {
+        const visibility = await visibilityOf(ctx, principal);
+        const names = await teamNames(ctx);
+        const users = (await ctx.users.list()).filter((u) => sees(visibility, u._id));
+        return { users: users.map((u) => presentUser(u, names)) };
+      });
     },
   );
 
-  app.post<{ Body: { username: string; name?: string; role?: Role } }>(
+  app.post<{ Body: { username: string; name?: string; role?: Role; audit_teams?: string[] } }>(
     '/users',
     {
       schema: {
@@ -125,6 +177,12 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
             },
             name: { type: 'string', minLength: 1, description: 'display name; the username by default' },
             role: { type: 'string', enum: [...ROLES], default: 'member' },
+            audit_teams: {
+              type: 'array',
+              items: { type: 'string' },
+              maxItems: 1000,
+              description: 'an auditor limited to these teams (names or ids)',
+            },
           },
         },
         response: { 201: ref('NewUser'), 409: ref('Error'), ...errors },
@@ -136,21 +194,37 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (RESERVED_USERNAMES.includes(username)) {
         throw invalid([{ field: 'username', detail: reservedUsername(username) }], 'invalid request body');
       }
-      const user = await identityErrors(() => guard(ctx, () => ctx.users.create(username, { name, role })));
+      const auditTeams = await auditTeamIds(ctx, request.body.audit_teams);
+      let user = await identityErrors(() => guard(ctx, () => ctx.users.create(username, { name, role })));
+      if (auditTeams?.length) {
+        await guard(ctx, () => ctx.store.identity.updateUser(user._id, { audit_teams: auditTeams }));
+        user = { ...user, audit_teams: auditTeams };
+      }
       const { token } = await guard(ctx, () => ctx.users.createToken(user._id, { name: 'first token' }));
-      return reply.code(201).send({ user: presentUser(user), token });
+      return reply.code(201).send({ user: presentUser(user, await guard(ctx, () => teamNames(ctx))), token });
     },
   );
 
   app.get<{ Params: Params }>(
     '/users/:user',
     { schema: { tags: ['users'], summary: 'One user', params: userParams, response: { 200: ref('User'), ...errors } } },
-    async (request) => presentUser(await target(ctx, await caller(request), request.params.user, false)),
+    async (request) =>
+      presentUser(
+        await target(ctx, await caller(request), request.params.user, false),
+        await guard(ctx, () => teamNames(ctx)),
+      ),
   );
 
   app.patch<{
     Params: Params;
-    Body: { name?: string; role?: Role; disabled?: boolean; budget?: Budget | null; denied_servers?: string[] };
+    Body: {
+      name?: string;
+      role?: Role;
+      disabled?: boolean;
+      budget?: Budget | null;
+      denied_servers?: string[];
+      audit_teams?: string[] | null;
+    };
   }>(
     '/users/:user',
     {
@@ -168,6 +242,10 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
             disabled: { type: 'boolean' },
             budget: { anyOf: [ref('Budget'), { type: 'null' }] },
             denied_servers: { type: 'array', items: { type: 'string' } },
+            audit_teams: {
+              anyOf: [{ type: 'array', items: { type: 'string' }, maxItems: 1000 }, { type: 'null' }],
+              description: 'an auditor limited to these teams (names or ids); null or []: everyone',
+            },
           },
         },
         response: { 200: ref('User'), 409: ref('Error'), ...errors },
@@ -184,10 +262,12 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (body.disabled !== undefined) patch.disabled_at = body.disabled ? (user.disabled_at ?? new Date()) : null;
       if (body.budget !== undefined) patch.budget = body.budget;
       if (body.denied_servers !== undefined) patch.denied_servers = [...new Set(body.denied_servers)].sort();
+      const auditTeams = await auditTeamIds(ctx, body.audit_teams);
+      if (auditTeams !== undefined) patch.audit_teams = auditTeams;
       await guard(ctx, () => keepAnOwner(ctx, user, patch));
       await guard(ctx, () => ctx.store.identity.updateUser(user._id, patch));
       ctx.authenticator.forget();
-      return presentUser({ ...user, ...patch });
+      return presentUser({ ...user, ...patch }, await guard(ctx, () => teamNames(ctx)));
     },
   );
 

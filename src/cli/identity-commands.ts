@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
-import { parseExpiry, presentToken, presentUser } from '../api/users.ts';
-import { IdentityError, ROLES, type Role, type Users } from '../identity/users.ts';
-import { BUDGET_PERIODS, type BudgetPeriod } from '../store/store.ts';
-import { CONFIG_FLAG, ExitError, withUsers } from './common.ts';
+import { parseExpiry, presentToken, presentUser, teamNames } from '../api/users.ts';
+import { Teams } from '../identity/teams.ts';
+import { IdentityError, ROLES, type Role, Users } from '../identity/users.ts';
+import { BUDGET_PERIODS, type Store } from '../store/store.ts';
+import { budgetArgument } from './budget-argument.ts';
+import { CONFIG_FLAG, ExitError, withStore, withUsers } from './common.ts';
 import { addOutputOptions, outputOf, printRows } from './output.ts';
 
 type Opts = { config?: string; output?: string; format?: string };
@@ -15,12 +17,40 @@ function change<T>(opts: Opts, action: (users: Users) => Promise<T>): Promise<T>
   });
 }
 
+/** The same, with the store itself at hand (teams). */
+function changeStore<T>(opts: Opts, action: (users: Users, store: Store) => Promise<T>): Promise<T> {
+  return withStore(opts.config, (store) => action(new Users(store), store)).catch((err) => {
+    if (err instanceof IdentityError) throw new ExitError(err.message);
+    throw err;
+  });
+}
+
 function role(value: string): Role {
   if (!ROLES.includes(value as Role)) throw new ExitError(`role must be one of ${ROLES.join(', ')}`, 2);
   return value as Role;
 }
 
-const USER_COLUMNS = ['username', 'name', 'role', 'status', 'budget', 'created_at', 'id'];
+const USER_COLUMNS = ['username', 'name', 'role', 'status', 'budget', 'teams', 'created_at', 'id'];
+
+/** `--teams a,b`: the teams an auditor is limited to, checked; `all` (or empty): none, everyone's records. */
+async function auditTeams(store: Store, value: string): Promise<string[]> {
+  const names =
+    value === 'all'
+      ? []
+      : value
+          .split(',')
+          .map((n) => n.trim())
+          .filter(Boolean);
+  const teams = new Teams(store);
+  const ids: string[] = [];
+  for (const name of names) ids.push((await teams.require(name))._id);
+  return [...new Set(ids)];
+}
+
+const TEAMS_FLAG = [
+  '--teams <a,b>',
+  'an auditor sees only the records of these teams’ members (and their own); "all": everyone’s',
+] as const;
 const TOKEN_COLUMNS = ['id', 'username', 'name', 'created_at', 'last_used_at', 'expires_at', 'status'];
 
 function tokenStatus(t: ReturnType<typeof presentToken>): string {
@@ -39,11 +69,15 @@ export function identityCommands(program: Command): void {
     .argument('<username>')
     .option('--name <name>', 'display name (default: the username)')
     .option('--role <role>', `one of ${ROLES.join(', ')}`, 'member')
+    .option(...TEAMS_FLAG)
     .option(...CONFIG_FLAG)
-    .action(async (username: string, opts: Opts & { name?: string; role: string }) => {
+    .action(async (username: string, opts: Opts & { name?: string; role: string; teams?: string }) => {
       const wanted = role(opts.role);
-      const token = await change(opts, async (store) => {
+      if (opts.teams !== undefined && wanted !== 'auditor') throw new ExitError('--teams is for auditors', 2);
+      const token = await changeStore(opts, async (store, raw) => {
+        const scope = opts.teams === undefined ? [] : await auditTeams(raw, opts.teams);
         const user = await store.create(username, { name: opts.name, role: wanted });
+        if (scope.length) await raw.identity.updateUser(user._id, { audit_teams: scope });
         process.stderr.write(`created ${user.role} ${user.username} (${user._id}); the token below is shown once:\n`);
         return (await store.createToken(user._id, { name: 'first token' })).token;
       });
@@ -59,11 +93,15 @@ export function identityCommands(program: Command): void {
     ['table', 'json', 'csv'],
     'table',
   ).action(async (opts: Opts & { all?: boolean }) => {
-    const list = (await change(opts, (store) => store.list({ includeDeleted: opts.all }))).map(presentUser);
+    const list = await changeStore(opts, async (users, store) => {
+      const names = await teamNames({ store });
+      return (await users.list({ includeDeleted: opts.all })).map((u) => presentUser(u, names));
+    });
     const rows = list.map((u) => ({
       ...u,
       status: u.deleted ? 'deleted' : u.disabled ? 'disabled' : 'active',
       budget: u.budget ? `$${u.budget.usd}/${u.budget.period}` : null,
+      teams: u.teams?.join(' ') || null,
     }));
     printRows(rows, USER_COLUMNS, outputOf(opts), list);
   });
@@ -95,11 +133,19 @@ export function identityCommands(program: Command): void {
     .description('change a user’s role')
     .argument('<username>')
     .argument('<role>', ROLES.join('|'))
+    .option(...TEAMS_FLAG)
     .option(...CONFIG_FLAG)
-    .action(async (username: string, value: string, opts: Opts) => {
+    .action(async (username: string, value: string, opts: Opts & { teams?: string }) => {
       const wanted = role(value);
-      await change(opts, (s) => s.setRole(username, wanted));
-      process.stderr.write(`${username} is now ${wanted}\n`);
+      if (opts.teams !== undefined && wanted !== 'auditor') throw new ExitError('--teams is for auditors', 2);
+      const scope = await changeStore(opts, async (s, store) => {
+        const teams = opts.teams === undefined ? undefined : await auditTeams(store, opts.teams);
+        const user = await s.setRole(username, wanted);
+        if (teams !== undefined) await store.identity.updateUser(user._id, { audit_teams: teams });
+        return teams;
+      });
+      const limited = scope === undefined ? '' : scope.length ? ` of ${opts.teams}` : ' of every team';
+      process.stderr.write(`${username} is now ${wanted}${limited}\n`);
     });
 
   users
@@ -110,15 +156,10 @@ export function identityCommands(program: Command): void {
     .option('--period <period>', BUDGET_PERIODS.join('|'), 'month')
     .option(...CONFIG_FLAG)
     .action(async (username: string, usd: string, opts: Opts & { period: string }) => {
-      if (!BUDGET_PERIODS.includes(opts.period as BudgetPeriod)) {
-        throw new ExitError(`--period must be one of ${BUDGET_PERIODS.join(', ')}`, 2);
-      }
-      const amount = usd === 'none' ? 0 : Number(usd);
-      if (!Number.isFinite(amount) || amount < 0) throw new ExitError('USD must be a number of at least 0', 2);
-      const budget = amount === 0 ? null : { usd: amount, period: opts.period as BudgetPeriod };
+      const budget = budgetArgument(usd, opts.period);
       await change(opts, (s) => s.setBudget(username, budget));
       process.stderr.write(
-        budget ? `${username}: budget $${amount}/${budget.period}\n` : `${username}: own budget removed\n`,
+        budget ? `${username}: budget $${budget.usd}/${budget.period}\n` : `${username}: own budget removed\n`,
       );
     });
 

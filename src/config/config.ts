@@ -121,6 +121,12 @@ export interface Config {
   budgets: Partial<Record<BudgetRole, BudgetConfig>> & {
     /** A budgeted user's request for a model with no price: refused (default) or let through. */
     unpriced: 'refuse' | 'allow';
+    /** Default budget of every team without its own; absent = teams are unlimited unless given one. */
+    team?: BudgetConfig;
+    /** Shares of a budget (0 < share ≤ 1) whose crossing notifies: log, metric, webhook, console banner. */
+    notify?: number[];
+    /** Where each notification is POSTed as JSON. */
+    webhook?: string;
   };
   retention: string | number;
   audit_sinks: AuditSinkConfig[];

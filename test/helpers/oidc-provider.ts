@@ -38,6 +38,11 @@ export interface OidcProviderOptions {
    * false: only what OpenID Connect requires there, the rest from userinfo.
    */
   claimsInIdToken?: boolean;
+  /**
+   * The host in the issuer URL (it listens on 127.0.0.1 either way): `localhost` makes the
+   * provider another site than a bridge on 127.0.0.1, as a real provider is, for browser tests.
+   */
+  issuerHost?: string;
 }
 
 /** How the next ID token the token endpoint returns is rewritten (negative tests). */
@@ -154,7 +159,7 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<T
 
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const issuer = `http://${options.issuerHost ?? '127.0.0.1'}:${(server.address() as AddressInfo).port}`;
 
   const provider = new Provider(issuer, {
     adapter: createMemoryAdapter(),

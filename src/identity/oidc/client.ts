@@ -267,12 +267,16 @@ export class OidcClient {
     }
   }
 
-  /** The provider's sign-out URL for this session, or undefined when it has no end_session_endpoint. */
-  async logoutUrl(idTokenHint: string, postLogoutRedirectUri: string): Promise<string | undefined> {
+  /**
+   * The provider's sign-out URL, or undefined when it has no end_session_endpoint. Without an
+   * ID token to hint with, the client id says whose post-logout address it is (RP-Initiated
+   * Logout 1.0 allows either).
+   */
+  async logoutUrl(idTokenHint: string | undefined, postLogoutRedirectUri: string): Promise<string | undefined> {
     const config = await this.#configuration();
     if (!config.serverMetadata().end_session_endpoint) return undefined;
     return oidc.buildEndSessionUrl(config, {
-      id_token_hint: idTokenHint,
+      ...(idTokenHint ? { id_token_hint: idTokenHint } : {}),
       post_logout_redirect_uri: postLogoutRedirectUri,
     }).href;
   }

@@ -24,6 +24,8 @@ export type OidcErrorCode =
   | 'user_disabled'
   /** The bridge user of this person was deleted; their username stays reserved. */
   | 'user_deleted'
+  /** The groups would demote the bridge's last enabled owner: someone must be able to undo changes. */
+  | 'last_owner'
   /** Anything else the provider said no to (its client settings, an unsupported request). */
   | 'provider_error';
 
@@ -39,6 +41,8 @@ const MESSAGES: Record<OidcErrorCode, string> = {
   invalid_claims: 'the identity provider did not say who signed in',
   user_disabled: 'your bridge account is disabled; ask an owner',
   user_deleted: 'your bridge account was deleted; ask an owner',
+  last_owner:
+    "you are the bridge's last owner and your groups no longer make you one; make another owner first, or restore your group at the identity provider",
   provider_error: 'the identity provider refused the request',
 };
 
