@@ -157,7 +157,7 @@ export function loginRoutes(app: FastifyInstance, deps: LoginDeps): void {
       const name = request.body?.name ?? DEFAULT_NAME;
       const expires = request.body?.expires ?? DEFAULT_EXPIRY;
       expiryOf(expires); // refused now, not after the person has approved
-      const wait = starts.take(request.ip);
+      const wait = await starts.take(request.ip);
       if (wait) {
         reply.header('retry-after', String(wait));
         throw new ApiError(429, 'too many sign-ins started from this address; retry shortly');
