@@ -71,7 +71,8 @@ describe.each(STORE_KINDS)('a team budget shared by two members on two replicas 
   it('stops both members at the team’s budget, and notifies at 80 % and 100 % once each', async () => {
     const made = await api(a, 'POST', '/teams', owner, { name: 'red', budget: { usd: TEAM_BUDGET, period: 'day' } });
     expect(made.status).toBe(201);
-    for (const who of ['dev', 'alice']) expect((await api(a, 'PUT', `/teams/red/members/${who}`, owner)).status).toBe(204);
+    for (const who of ['dev', 'alice'])
+      expect((await api(a, 'PUT', `/teams/red/members/${who}`, owner)).status).toBe(204);
     hook.failNext = 1; // the first delivery is refused: the bridge retries
 
     const calls = [
