@@ -3,18 +3,25 @@
  * through the real bridge, over plain HTTP as a browser would walk it: users created and updated
  * from the claims at every sign-in, and every forged or replayed step refused.
  */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ssoUserId } from '../../src/identity/sso-directory.ts';
 import { HttpBrowser, loginAs } from '../helpers/http-browser.ts';
+import { CLI, NODE, runCli, waitForOutput } from '../helpers/process.ts';
 import { type SsoWorld, startSsoWorld } from '../helpers/sso-bridge.ts';
+import { tempDirs } from '../helpers/temp.ts';
 
+const tempDir = tempDirs('aibridge-sso-');
+const CAROL = { username: 'carol', password: 'carol-pw', email: 'carol@corp.example.com', groups: ['dev', 'ops'] };
 const ALICE = { username: 'alice', password: 'alice-pw', email: 'alice@corp.example.com', groups: ['dev', 'security'] };
 const OLGA = { username: 'olga', password: 'olga-pw', email: 'olga@corp.example.com', groups: ['platform-admins'] };
 const BOB = { username: 'bob', password: 'bob-pw', email: 'bob@corp.example.com', groups: ['sales'] };
 
 let world: SsoWorld;
 beforeAll(async () => {
-  world = await startSsoWorld([ALICE, OLGA, BOB]);
+  world = await startSsoWorld([ALICE, OLGA, BOB, CAROL]);
 });
 afterAll(() => world?.close());
 
@@ -166,5 +173,48 @@ describe('console sign-in with single sign-on', () => {
     // The provider takes it (the client and its registered address) and sends the browser back to the console.
     const back = await new HttpBrowser().walk(logout_url, { stopAt: (to) => to === `${world.url}/` });
     expect(back.stoppedAt).toBe(`${world.url}/`);
+  });
+});
+
+describe('aibridge login against the same provider, through the bridge', () => {
+  it('gives a CLI user a named, expiring token by the device flow, with their user and teams made as at a console sign-in', async () => {
+    const home = tempDir();
+    const env = {
+      ...process.env,
+      HOME: home,
+      XDG_CONFIG_HOME: join(home, 'config'),
+      AIBRIDGE_URL: '',
+      AIBRIDGE_SESSION_TOKEN: '',
+    };
+    const child = spawn(NODE, [CLI, 'login', '--url', world.url, '--device', '--name', 'ci box', '--expires', '7d'], {
+      env,
+      stdio: 'pipe',
+    });
+    const finished = new Promise<number | null>((resolve) => child.on('close', resolve));
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    const shown = await waitForOutput(child, /Waiting for approval/);
+    const link = /(http:\/\/127\.0\.0\.1:\d+\/device\?user_code=[A-Z-]+)/.exec(shown)?.[1];
+    expect(link, shown).toBeDefined();
+    const approved = await new HttpBrowser().walk(link as string, { answer: loginAs(CAROL.username, CAROL.password) });
+    expect(approved.page?.html).toContain('Device signed in');
+    expect(await finished, stderr).toBe(0);
+    expect(stderr).toMatch(/Signed in as carol \(member\)\. Token "ci box" expires/);
+
+    const saved = JSON.parse(readFileSync(join(home, 'config', 'aibridge', 'credentials.json'), 'utf8'));
+    const { token } = saved.bridges[world.url];
+    const user = await fetch(`${world.url}/api/v2/aibridge/users/me`, {
+      headers: { authorization: `Bearer ${token}` },
+    }).then((r) => r.json());
+    expect(user).toMatchObject({ username: 'carol', sso: true, teams: ['dev', 'ops'] });
+    const tokens = await world.bridge.ctx.users.tokens(user.id);
+    expect(tokens.map((t) => t.name)).toEqual(['ci box']);
+    const days = (tokens[0]!.expires_at!.getTime() - Date.now()) / 86_400_000;
+    expect(days).toBeGreaterThan(6.9);
+    expect(days).toBeLessThanOrEqual(7);
+    // Later commands use the saved token: carol, a member, sees her own (empty) usage.
+    const usage = await runCli(['usage', '--url', world.url, '-o', 'json'], env);
+    expect(usage.code, usage.stderr).toBe(0);
+    expect(world.bridge.logs.text).not.toContain(token);
   });
 });
