@@ -64,6 +64,7 @@ export class Budgets {
   readonly #teamsOf: ((userId: string) => Promise<TeamDoc[]>) | undefined;
   readonly #notifier: Pick<BudgetNotifier, 'observe'> | undefined;
   readonly #log: Logger | undefined;
+  #warnedAt = 0;
   /** The spend the store has recorded per scope this period: it catches a new ledger up. */
   readonly #recorded = new Map<string, Recorded>();
   /** Ledger key → the scope and period it counts, for notifications. */
@@ -101,7 +102,14 @@ export class Budgets {
     try {
       teams = await this.#teamsOf(user._id);
     } catch (err) {
-      this.#log?.warn({ err: (err as Error).message }, 'budgets: the store did not say which teams a user is in');
+      // Once a minute at most: every request of every user meets the same outage.
+      if (Date.now() - this.#warnedAt > 60_000) {
+        this.#warnedAt = Date.now();
+        this.#log?.warn(
+          { err: (err as Error).message },
+          'budgets: the store cannot say which teams users are in; team budgets are left out until it can',
+        );
+      }
     }
     for (const team of teams) {
       const budget = this.teamBudgetOf(team);

@@ -132,11 +132,20 @@ export class Teams {
     return (await this.#store.teams.list()).filter((t) => ids.has(t._id));
   }
 
-  /** teamsOf, remembered for a few seconds: budgets ask it on every request. */
+  /**
+   * teamsOf, remembered for a few seconds: budgets ask it on every request. While the store
+   * cannot answer, what was last known is used.
+   */
   async cachedTeamsOf(userId: string): Promise<TeamDoc[]> {
     const known = this.#cache.get(userId);
     if (known && Date.now() - known.at < TEAMS_TTL_MS) return known.teams;
-    const teams = await this.teamsOf(userId);
+    let teams: TeamDoc[];
+    try {
+      teams = await this.teamsOf(userId);
+    } catch (err) {
+      if (known) return known.teams;
+      throw err;
+    }
     this.#cache.delete(userId);
     this.#cache.set(userId, { teams, at: Date.now() });
     if (this.#cache.size > MAX_CACHED) this.#cache.delete(this.#cache.keys().next().value as string);
