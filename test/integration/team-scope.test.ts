@@ -8,10 +8,12 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordOp } from '../../src/store/records.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
+import { loadOpenApi, type OpenApi } from '../helpers/openapi.ts';
 import { runCli } from '../helpers/process.ts';
 import { interceptionRecord, promptRecord, toolUsageRecord } from '../helpers/records.ts';
 
 let h: Harness;
+let openapi: OpenApi;
 const people: Record<string, { id: string; token: string }> = {};
 const records: Record<string, string> = {};
 
@@ -55,14 +57,20 @@ beforeAll(async () => {
     );
   });
   await h.store.records.write(ops);
+  openapi = await loadOpenApi(h.bridge.url);
 });
 afterAll(() => h?.close());
 
+/** A GET as `who`; every answer is checked against the OpenAPI document's schema for it. */
 const get = async (who: string, path: string) => {
   const response = await fetch(`${h.bridge.url}/api/v2/aibridge${path}`, {
     headers: { authorization: `Bearer ${people[who]!.token}` },
   });
-  return { status: response.status, body: await response.json() };
+  const body = await response.json();
+  const schema = openapi.responseSchema('GET', path, response.status);
+  expect(schema, `GET ${path} ${response.status} is documented`).toBeTruthy();
+  openapi.validateAgainst(schema as object, body, `GET ${path} ${response.status}`);
+  return { status: response.status, body };
 };
 const q = (text: string) => `q=${encodeURIComponent(text)}`;
 const initiators = (body: { results: Array<{ initiator: { username: string } }> }) =>
@@ -142,5 +150,11 @@ describe('an auditor of every team, and a member', () => {
     expect((await get('mia', `/interceptions?${q('team:red')}`)).status).toBe(403);
     expect((await get('mia', '/teams')).body.teams.map((t: { name: string }) => t.name)).toEqual(['Blue Team', 'red']);
     expect((await get('zed', '/teams')).body.teams.map((t: { name: string }) => t.name)).toEqual(['Blue Team']);
+    const red = (await get('aud', '/teams/red')).body;
+    expect(red.member_list.map((u: { username: string }) => u.username)).toEqual(['max', 'mia']);
+    expect((await get('max', '/teams/red/spend')).body).toMatchObject({ budget: null, spent_usd: expect.any(Number) });
+    expect((await get('zed', '/teams/red')).status).toBe(404);
+    expect((await get('max', '/notifications')).body).toEqual({ notifications: [] });
+    expect((await get('aud', '/users/mia')).body.teams).toEqual(['Blue Team', 'red']);
   });
 });
