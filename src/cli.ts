@@ -2,11 +2,13 @@ import { Command, CommanderError } from 'commander';
 import { ExitError } from './cli/common.ts';
 import { identityCommands } from './cli/identity-commands.ts';
 import { interceptionsCommand } from './cli/interceptions-command.ts';
+import { loginCommand } from './cli/login-command.ts';
 import { mcpCommand } from './cli/mcp-command.ts';
 import { mcpCredentialsCommand } from './cli/mcp-credentials-command.ts';
 import { migrateCommand } from './cli/migrate-command.ts';
 import { proxyCommand } from './cli/proxy-command.ts';
 import { serverCommand } from './cli/server-command.ts';
+import { teamCommands } from './cli/team-commands.ts';
 import { usageCommand } from './cli/usage-command.ts';
 import { packageVersion } from './paths.ts';
 
@@ -18,6 +20,8 @@ const program = new Command('aibridge')
 
 serverCommand(program);
 identityCommands(program);
+teamCommands(program);
+loginCommand(program);
 interceptionsCommand(program);
 mcpCredentialsCommand(program);
 mcpCommand(program);

@@ -4,9 +4,11 @@ import { type AuditQuery, parseQuery } from '../audit/query.ts';
 import type { Principal } from '../identity/users.ts';
 import type { AppContext } from '../server/context.ts';
 import { type InterceptionFilter, USAGE_KEYS, type UsageGroup, type UsageKey } from '../store/store.ts';
-import { principalOf, seesEveryone } from './auth.ts';
+import { principalOf } from './auth.ts';
 import { ApiError, guard, invalid, type Validation } from './errors.ts';
 import { ref } from './schemas.ts';
+import { groupByTeam, TEAM_KEY, type TeamUsageGroup } from './team-usage.ts';
+import { outside, sees, visibilityOf, visibleFilter } from './visibility.ts';
 
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
@@ -34,28 +36,34 @@ function integer(text: string | undefined, field: string, min: number, max: numb
 }
 
 /**
- * Maps `initiator` to a user id. A member may only name themselves; anyone else is a 403
- * decided before any lookup, so members cannot probe which usernames exist.
+ * The `q` filter as the store takes it, within what the caller may see. A member may only name
+ * themselves, and an auditor limited to teams only their members: anyone else is a 403 — for a
+ * member decided before any lookup, so members cannot probe which usernames exist.
  */
-async function initiatorId(ctx: AppContext, principal: Principal, value: string | undefined) {
-  const self = principal.user;
-  const isSelf = value === 'me' || value === self._id || value === self.username;
-  if (!seesEveryone(principal)) {
-    if (value !== undefined && !isSelf) throw new ApiError(403, 'members can only see their own interceptions');
-    return self._id;
-  }
-  if (value === undefined) return undefined;
-  if (isSelf) return self._id;
-  const user = await ctx.users.resolve(value);
-  if (!user) throw invalid([{ field: 'initiator', detail: `no user "${value}"` }]);
-  return user._id;
-}
-
-/** The `q` filter as the store takes it, within what the caller may see. */
 async function filterOf(ctx: AppContext, principal: Principal, query: AuditQuery): Promise<InterceptionFilter> {
-  const { initiator, session, ...rest } = query;
-  const filter: InterceptionFilter = { ...rest, initiator_id: await initiatorId(ctx, principal, initiator) };
+  const { initiator, session, team, ...rest } = query;
+  const visibility = await visibilityOf(ctx, principal);
+  const filter: InterceptionFilter = { ...rest, ...visibleFilter(visibility) };
   if (session !== undefined) filter.client_session_id = session;
+  const self = principal.user;
+  if (initiator !== undefined) {
+    const isSelf = initiator === 'me' || initiator === self._id || initiator === self.username;
+    if (!isSelf && self.role === 'member') throw outside(visibility);
+    const user = isSelf ? self : await ctx.users.resolve(initiator);
+    if (!user) throw invalid([{ field: 'initiator', detail: `no user "${initiator}"` }]);
+    if (!sees(visibility, user._id)) throw outside(visibility);
+    delete filter.initiator_ids;
+    filter.initiator_id = user._id;
+  }
+  if (team !== undefined) {
+    if (self.role === 'member') throw outside(visibility);
+    const found = await ctx.teams.resolve(team);
+    if (visibility.teams && (!found || !visibility.teams.includes(found._id))) throw outside(visibility);
+    if (!found) throw invalid([{ field: 'team', detail: `no team "${team}"` }]);
+    const members = await ctx.teams.memberIds([found._id]);
+    // Intersected by the store with an initiator named too.
+    filter.initiator_ids = members.filter((id) => sees(visibility, id));
+  }
   for (const key of Object.keys(filter) as Array<keyof InterceptionFilter>)
     if (filter[key] === undefined) delete filter[key];
   return filter;
@@ -90,22 +98,26 @@ async function initiators(ctx: AppContext, ids: string[]) {
   return (id: string) => ({ id, username: byId.get(id)?.username ?? null, name: byId.get(id)?.name ?? null });
 }
 
-function readGroupBy(raw: Raw): UsageKey[] {
+/** What usage groups by: the store's keys, and `team` (folded from initiators here). */
+const GROUP_KEYS = [...USAGE_KEYS, TEAM_KEY] as const;
+type GroupKey = (typeof GROUP_KEYS)[number];
+
+function readGroupBy(raw: Raw): GroupKey[] {
   const value = raw.group_by;
   const parts = (Array.isArray(value) ? value : value === undefined ? [] : [value])
     .flatMap((v) => String(v).split(','))
     .map((v) => v.trim())
     .filter(Boolean);
   const problems = parts
-    .filter((p) => !(USAGE_KEYS as readonly string[]).includes(p))
-    .map((p) => ({ field: 'group_by', detail: `unknown key "${p}"; use ${USAGE_KEYS.join(', ')}` }));
+    .filter((p) => !(GROUP_KEYS as readonly string[]).includes(p))
+    .map((p) => ({ field: 'group_by', detail: `unknown key "${p}"; use ${GROUP_KEYS.join(', ')}` }));
   if (new Set(parts).size !== parts.length) problems.push({ field: 'group_by', detail: 'a key is given twice' });
   if (problems.length) throw invalid(problems);
-  return parts as UsageKey[];
+  return parts as GroupKey[];
 }
 
 /** Days in order; within a day (or without days) the biggest spenders first. */
-function sortGroups(groups: UsageGroup[]): UsageGroup[] {
+function sortGroups<G extends UsageGroup | TeamUsageGroup>(groups: G[]): G[] {
   return groups.sort(
     (a, b) =>
       (a.key.day ?? '').localeCompare(b.key.day ?? '') ||
@@ -174,7 +186,7 @@ export function auditRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
     async (request) => {
       const principal = await principalOf(ctx, request);
-      const visible: InterceptionFilter = seesEveryone(principal) ? {} : { initiator_id: principal.user._id };
+      const visible = visibleFilter(await guard(ctx, () => visibilityOf(ctx, principal)));
       const found = await guard(ctx, () => ctx.store.audit.get(visible, request.params.id));
       if (!found) throw new ApiError(404, `no interception "${request.params.id}"`);
       return present(found);
@@ -259,32 +271,46 @@ export function auditRoutes(app: FastifyInstance, ctx: AppContext): void {
     {
       schema: {
         tags: ['usage'],
-        summary: 'Tokens, cost and tool calls summed by initiator, model, provider, client and/or day',
+        summary: 'Tokens, cost and tool calls summed by initiator, team, model, provider, client and/or day',
         querystring: {
           type: 'object',
           properties: {
             q: listQuery.properties.q,
-            group_by: { type: 'string', description: `comma-separated: ${USAGE_KEYS.join(', ')}` },
+            group_by: { type: 'string', description: `comma-separated: ${GROUP_KEYS.join(', ')}` },
           },
         },
         response: { 200: ref('Usage'), ...errors },
       },
     },
     async (request) => {
-      const { filter, raw } = await readRequest(ctx, request);
+      const { principal, filter, raw } = await readRequest(ctx, request);
       const groupBy = readGroupBy(raw);
+      const byTeam = groupBy.includes(TEAM_KEY);
+      const storeKeys = groupBy.filter((k): k is UsageKey => k !== TEAM_KEY);
+      if (byTeam && !storeKeys.includes('initiator')) storeKeys.push('initiator');
       return guard(ctx, async () => {
-        const groups = sortGroups(await ctx.store.audit.usage(filter, groupBy));
+        let groups: TeamUsageGroup[] = await ctx.store.audit.usage(filter, storeKeys);
+        let teamName = (_id: string) => null as { id: string; name: string } | null;
+        if (byTeam) {
+          const visibility = await visibilityOf(ctx, principal);
+          ({ groups, teamName } = await groupByTeam(ctx, groups, {
+            keepInitiator: groupBy.includes('initiator'),
+            visibility,
+          }));
+        }
+        groups = sortGroups(groups);
         const name = await initiators(
           ctx,
           groups.map((g) => g.key.initiator).filter((id): id is string => id !== undefined),
         );
         return {
           group_by: groupBy,
-          groups: groups.map((g) => ({
-            ...g,
-            key: g.key.initiator === undefined ? g.key : { ...g.key, initiator: name(g.key.initiator) },
-          })),
+          groups: groups.map(({ key, ...g }) => {
+            const shown: Record<string, unknown> = { ...key };
+            if (key.initiator !== undefined) shown.initiator = name(key.initiator);
+            if (key.team !== undefined) shown.team = teamName(key.team);
+            return { ...g, key: shown };
+          }),
         };
       });
     },

@@ -9,10 +9,31 @@ import { type ApiKeyDoc, type Budget, ROLES, type Role } from '../store/store.ts
 import { principalOf, requireOwner, seesEveryone } from './auth.ts';
 import { ApiError, guard, invalid } from './errors.ts';
 import { ref } from './schemas.ts';
+import { sees, visibilityOf } from './visibility.ts';
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
-export const presentUser = (u: User) => ({
+/** Who is in which team, by name, to show with users. */
+export interface TeamNames {
+  of(userId: string): string[];
+  name(teamId: string): string | undefined;
+}
+
+export async function teamNames(ctx: Pick<AppContext, 'store'>): Promise<TeamNames> {
+  const [teams, members] = await Promise.all([ctx.store.teams.list(), ctx.store.teams.members()]);
+  const names = new Map(teams.map((t) => [t._id, t.name]));
+  const byUser = new Map<string, string[]>();
+  for (const m of members) {
+    const name = names.get(m.team_id);
+    if (name) byUser.set(m.user_id, [...(byUser.get(m.user_id) ?? []), name]);
+  }
+  return {
+    of: (userId) => (byUser.get(userId) ?? []).sort((a, b) => a.localeCompare(b)),
+    name: (teamId) => names.get(teamId),
+  };
+}
+
+export const presentUser = (u: User, teams?: TeamNames) => ({
   id: u._id,
   username: u.username,
   name: u.name,
@@ -22,6 +43,14 @@ export const presentUser = (u: User) => ({
   deleted: u.deleted_at !== null,
   budget: u.budget ?? null,
   denied_servers: u.denied_servers ?? [],
+  email: u.email ?? null,
+  sso: Boolean(u.sso),
+  ...(teams
+    ? {
+        teams: teams.of(u._id),
+        audit_teams: (u.audit_teams ?? []).map((id) => teams.name(id)).filter((n): n is string => n !== undefined),
+      }
+    : {}),
 });
 
 export const presentToken = (k: ApiKeyDoc) => ({
@@ -55,8 +84,9 @@ type Params = { user: string };
 
 /**
  * The user a path names (`me` = the caller), visible to owners (and auditors when reading) or
- * themselves. Anyone else gets 403 whether the name exists or not (no probing for names),
- * unless it names the caller after all (in another case).
+ * themselves; an auditor limited to teams reads only their members. Anyone else gets 403
+ * whether the name exists or not (no probing for names), unless it names the caller after all
+ * (in another case).
  */
 async function target(ctx: AppContext, principal: Principal, name: string, write: boolean): Promise<User> {
   const self = name === 'me' || name === principal.user._id || name === principal.user.username;
@@ -66,10 +96,25 @@ async function target(ctx: AppContext, principal: Principal, name: string, write
   if (user?._id === principal.user._id) return principal.user;
   if (!allowed) throw new ApiError(403, 'you can only manage your own account');
   if (!user || user.deleted_at) throw new ApiError(404, `no user "${name}"`);
+  if (!write && !sees(await guard(ctx, () => visibilityOf(ctx, principal)), user._id)) {
+    throw new ApiError(404, `no user "${name}"`);
+  }
   return user;
 }
 
 const STATUS_OF = { invalid: 400, taken: 409, 'last-owner': 409, unknown: 404 } as const;
+
+/** Team names or ids → ids, each one checked; null or [] clears the limit. */
+async function auditTeamIds(ctx: AppContext, names: string[] | null | undefined): Promise<string[] | undefined> {
+  if (names === undefined) return undefined;
+  const ids: string[] = [];
+  for (const name of names ?? []) {
+    const team = await guard(ctx, () => ctx.teams.resolve(name));
+    if (!team) throw invalid([{ field: 'audit_teams', detail: `no team "${name}"` }], 'invalid request body');
+    ids.push(team._id);
+  }
+  return [...new Set(ids)];
+}
 
 /** Identity refusals as the API answers them; inside `guard`, which lets an ApiError through. */
 function identityErrors<T>(work: () => Promise<T>): () => Promise<T> {
@@ -97,11 +142,16 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request) => {
       const principal = await caller(request);
       if (!seesEveryone(principal)) throw new ApiError(403, 'only owners and auditors can list users');
-      return { users: (await guard(ctx, () => ctx.users.list())).map(presentUser) };
+      return guard(ctx, async () => {
+        const visibility = await visibilityOf(ctx, principal);
+        const names = await teamNames(ctx);
+        const users = (await ctx.users.list()).filter((u) => sees(visibility, u._id));
+        return { users: users.map((u) => presentUser(u, names)) };
+      });
     },
   );
 
-  app.post<{ Body: { username: string; name?: string; role?: Role } }>(
+  app.post<{ Body: { username: string; name?: string; role?: Role; audit_teams?: string[] } }>(
     '/users',
     {
       schema: {
@@ -120,6 +170,12 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
             },
             name: { type: 'string', minLength: 1, description: 'display name; the username by default' },
             role: { type: 'string', enum: [...ROLES], default: 'member' },
+            audit_teams: {
+              type: 'array',
+              items: { type: 'string' },
+              maxItems: 1000,
+              description: 'an auditor limited to these teams (names or ids)',
+            },
           },
         },
         response: { 201: ref('NewUser'), 409: ref('Error'), ...errors },
@@ -130,24 +186,42 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
       const { username, name, role } = request.body;
       const problem = usernameProblem(username);
       if (problem) throw invalid([{ field: 'username', detail: problem }], 'invalid request body');
-      const user = await guard(
+      const auditTeams = await auditTeamIds(ctx, request.body.audit_teams);
+      let user = await guard(
         ctx,
         identityErrors(() => ctx.users.create(username, { name, role })),
       );
+      if (auditTeams?.length) {
+        user = await guard(
+          ctx,
+          identityErrors(() => ctx.users.update(user._id, { audit_teams: auditTeams })),
+        );
+      }
       const { token } = await guard(ctx, () => ctx.users.createToken(user._id, { name: 'first token' }));
-      return reply.code(201).send({ user: presentUser(user), token });
+      return reply.code(201).send({ user: presentUser(user, await guard(ctx, () => teamNames(ctx))), token });
     },
   );
 
   app.get<{ Params: Params }>(
     '/users/:user',
     { schema: { tags: ['users'], summary: 'One user', params: userParams, response: { 200: ref('User'), ...errors } } },
-    async (request) => presentUser(await target(ctx, await caller(request), request.params.user, false)),
+    async (request) =>
+      presentUser(
+        await target(ctx, await caller(request), request.params.user, false),
+        await guard(ctx, () => teamNames(ctx)),
+      ),
   );
 
   app.patch<{
     Params: Params;
-    Body: { name?: string; role?: Role; disabled?: boolean; budget?: Budget | null; denied_servers?: string[] };
+    Body: {
+      name?: string;
+      role?: Role;
+      disabled?: boolean;
+      budget?: Budget | null;
+      denied_servers?: string[];
+      audit_teams?: string[] | null;
+    };
   }>(
     '/users/:user',
     {
@@ -165,6 +239,10 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
             disabled: { type: 'boolean' },
             budget: { anyOf: [ref('Budget'), { type: 'null' }] },
             denied_servers: { type: 'array', items: { type: 'string' } },
+            audit_teams: {
+              anyOf: [{ type: 'array', items: { type: 'string' }, maxItems: 1000 }, { type: 'null' }],
+              description: 'an auditor limited to these teams (names or ids); null or []: everyone',
+            },
           },
         },
         response: { 200: ref('User'), 409: ref('Error'), ...errors },
@@ -181,12 +259,14 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (body.disabled !== undefined) patch.disabled_at = body.disabled ? (user.disabled_at ?? new Date()) : null;
       if (body.budget !== undefined) patch.budget = body.budget;
       if (body.denied_servers !== undefined) patch.denied_servers = [...new Set(body.denied_servers)].sort();
+      const auditTeams = await auditTeamIds(ctx, body.audit_teams);
+      if (auditTeams !== undefined) patch.audit_teams = auditTeams;
       const changed = await guard(
         ctx,
         identityErrors(() => ctx.users.update(user._id, patch)),
       );
       ctx.authenticator.forget();
-      return presentUser(changed);
+      return presentUser(changed, await guard(ctx, () => teamNames(ctx)));
     },
   );
 

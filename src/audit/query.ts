@@ -13,6 +13,7 @@ export const QUERY_KEYS = [
   'started_before',
   'session',
   'status',
+  'team',
 ] as const;
 export type QueryKey = (typeof QUERY_KEYS)[number];
 
@@ -33,6 +34,8 @@ export interface AuditQuery {
   /** The agent's own session id (client_session_id). */
   session?: string;
   status?: 'completed' | 'failed' | 'running';
+  /** A team's name or id: its members' interceptions (as the team is now). */
+  team?: string;
 }
 
 const STATUSES = ['completed', 'failed', 'running'] as const;

@@ -21,6 +21,7 @@ interface ListOptions {
   output?: 'json' | 'ndjson' | 'csv' | 'table';
   session?: string;
   status?: string;
+  team?: string;
   url: string;
   token?: string;
 }
@@ -35,6 +36,7 @@ const FILTERS: Array<[QueryKey, keyof ListOptions]> = [
   ['started_before', 'startedBefore'],
   ['session', 'session'],
   ['status', 'status'],
+  ['team', 'team'],
 ];
 
 function parseLimit(text: string): number {
@@ -248,6 +250,7 @@ export function interceptionsCommand(program: Command): void {
     .option('--started-before <time>', 'RFC 3339 time')
     .option('--session <id>', "the agent's own session id")
     .option('--status <status>', 'completed, failed or running')
+    .option('--team <name>', "a team's members (as the team is now)")
     .option('--after-id <id>', 'start after this interception (the last id of a previous page)')
     .option('--limit <n>', 'rows per page, 1-1000 (server default 100; 1000 with --all)', parseLimit)
     .option('--all', 'follow the pages to the end, streaming the output');

@@ -6,10 +6,16 @@ import { type ApiOptions, addApiOptions, apiGet, checkApiOptions } from './api-c
 import { ExitError } from './common.ts';
 import { addOutputOptions, outputOf, printRows } from './output.ts';
 
-/** A group as the usage API shows it: the store's, with the initiator named. */
+/** A group as the usage API shows it: the store's, with the initiator and team named. */
 type UsageGroup = Omit<StoreGroup, 'key'> & {
-  key: { initiator?: { username: string | null; id: string }; [k: string]: unknown };
+  key: {
+    initiator?: { username: string | null; id: string };
+    team?: { name: string; id: string } | null;
+    [k: string]: unknown;
+  };
 };
+
+const GROUP_KEYS = [...USAGE_KEYS, 'team'];
 
 type Options = ApiOptions & { groupBy?: string; since?: string; q?: string; output?: string; format?: string };
 
@@ -28,8 +34,8 @@ const SUMS = [
 export function usageCommand(program: Command): void {
   const command = program
     .command('usage')
-    .description('tokens, cost and tool calls summed by initiator, model, provider, client and/or day')
-    .option('--group-by <keys>', `comma-separated: ${USAGE_KEYS.join(', ')}`)
+    .description('tokens, cost and tool calls summed by initiator, team, model, provider, client and/or day')
+    .option('--group-by <keys>', `comma-separated: ${GROUP_KEYS.join(', ')}`)
     .option('--since <duration>', 'only interceptions started this long ago or later, e.g. 7d, 24h')
     .option('-q, --q <query>', 'any audit filter, e.g. "client:\\"Claude Code\\" model:gpt-5"');
   addApiOptions(addOutputOptions(command, ['table', 'json', 'csv'], 'table')).action(async (opts: Options) => {
@@ -52,7 +58,11 @@ export function usageCommand(program: Command): void {
       ...Object.fromEntries(
         body.group_by.map((k) => [
           k,
-          k === 'initiator' ? (g.key.initiator?.username ?? g.key.initiator?.id) : g.key[k],
+          k === 'initiator'
+            ? (g.key.initiator?.username ?? g.key.initiator?.id)
+            : k === 'team'
+              ? (g.key.team?.name ?? null)
+              : g.key[k],
         ]),
       ),
       ...g,

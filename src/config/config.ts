@@ -43,6 +43,26 @@ export interface PricingConfig {
   max_output?: number;
 }
 
+/** `auth.oidc`: single sign-on with an OpenID Connect provider (README: Single sign-on). */
+export interface OidcConfig {
+  issuer: string;
+  client_id: string;
+  client_secret: string;
+  token_endpoint_auth_method: 'client_secret_basic' | 'client_secret_post';
+  /** The console's callback URL as registered; absent = derived from the request. */
+  redirect_url?: string;
+  /** Absent = openid profile email, plus the groups claim's scope when the provider offers one. */
+  scopes?: string[];
+  groups_claim: string;
+  /** Absent = preferred_username, else email. */
+  username_claim?: string;
+  /** Group → role; owner wins over auditor; everyone else is a member. */
+  roles: { owner?: string[]; auditor?: string[] };
+  /** When set, only members of one of these groups may sign in. */
+  allowed_groups?: string[];
+  clock_tolerance: string | number;
+}
+
 export type BudgetRole = 'owner' | 'auditor' | 'member';
 
 export interface BudgetConfig {
@@ -91,7 +111,7 @@ export interface Config {
   data_dir: string;
   mongodb: { uri: string; database: string };
   providers: ProviderConfig[];
-  auth: { outage_grace: string | number };
+  auth: { outage_grace: string | number; oidc?: OidcConfig };
   mcp_servers: McpServerConfig[];
   /** Injected tools per request, all servers together. */
   mcp: { max_tools: number };
@@ -102,6 +122,12 @@ export interface Config {
   budgets: Partial<Record<BudgetRole, BudgetConfig>> & {
     /** A budgeted user's request for a model with no price: refused (default) or let through. */
     unpriced: 'refuse' | 'allow';
+    /** Default budget of every team without its own; absent = teams are unlimited unless given one. */
+    team?: BudgetConfig;
+    /** Shares of a budget (0 < share ≤ 1) whose crossing notifies: log, metric, webhook, console banner. */
+    notify?: number[];
+    /** Where each notification is POSTed as JSON. */
+    webhook?: string;
   };
   retention: string | number;
   audit_sinks: AuditSinkConfig[];

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
+import { oidcProblems } from '../identity/oidc/loopback.ts';
 import { proxyProblems } from '../proxy/config.ts';
 import { parseByteSize, recordingProblems } from '../recorder/sanitize.ts';
 import { auditSinkProblems } from '../recorder/sinks/settings.ts';
@@ -97,6 +98,7 @@ function semanticProblems(config: Config): string[] {
   problems.push(...providerProblems(config));
   problems.push(...auditSinkProblems(config.audit_sinks));
   problems.push(...proxyProblems(config));
+  problems.push(...oidcProblems(config));
   return problems;
 }
 

@@ -148,7 +148,7 @@ export class Users {
   /** Issues a token; only its hash is stored, so this is the one time it can be seen. */
   async createToken(
     userId: string,
-    options: { name?: string; expiresAt?: Date | null; kind?: ApiKeyKind } = {},
+    options: { name?: string; expiresAt?: Date | null; kind?: ApiKeyKind; sso?: boolean } = {},
   ): Promise<{ token: string; apiKeyId: string; key: ApiKeyDoc }> {
     const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
     const key: ApiKeyDoc = {
@@ -161,6 +161,7 @@ export class Users {
       expires_at: options.expiresAt ?? null,
       last_used_at: null,
       revoked_at: null,
+      ...(options.sso ? { sso: true } : {}),
     };
     await this.#identity.createKey(key);
     return { token, apiKeyId: key._id, key };

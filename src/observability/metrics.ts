@@ -181,6 +181,12 @@ export class Metrics {
     labelNames: ['provider', 'period'] as const,
     registers: [this.registry],
   });
+  readonly budgetNotifications = new Counter({
+    name: 'aibridge_budget_notifications_total',
+    help: 'Budget notifications sent: a user or team reached this share of its budget (once per period and share, across replicas).',
+    labelNames: ['share'] as const,
+    registers: [this.registry],
+  });
   readonly retentionRuns = new Counter({
     name: 'aibridge_retention_runs_total',
     help: 'Retention purges this replica ran (while it held the lease).',

@@ -71,7 +71,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
   const streaming = target.from === 'path' ? target.streaming : client.body.stream === true;
   const maxOutput = api.maxOutput(client.body);
   // The first call's reservation, before anything is recorded: a refused request leaves no interception.
-  const spending = ctx.budgets.spending(ex.principal.user, model, ctx.prices.price(provider.priceNames(model)));
+  const spending = await ctx.budgets.spending(ex.principal.user, model, ctx.prices.price(provider.priceNames(model)));
   const refused = await spending?.reserve((request.body as Buffer).length, maxOutput);
   if (refused) {
     const { message, headers } = budgetRefusal(ctx, provider, ex.principal.user, refused);

@@ -1,6 +1,11 @@
 import type { Budgets } from '../budgets/budgets.ts';
+import type { BudgetNotifier } from '../budgets/notifier.ts';
+import type { WebhookSender } from '../budgets/webhook.ts';
 import type { Config } from '../config/config.ts';
 import type { Authenticator } from '../identity/authenticator.ts';
+import type { OidcClient } from '../identity/oidc/client.ts';
+import type { StoreDirectory } from '../identity/sso-directory.ts';
+import type { Teams } from '../identity/teams.ts';
 import type { Users } from '../identity/users.ts';
 import type { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
 import type { Quotas } from '../limits/quota.ts';
@@ -26,7 +31,13 @@ export interface AppContext {
   config: Config;
   store: Store;
   users: Users;
+  /** Teams and memberships (their budgets, auditors' scopes, single sign-on groups). */
+  teams: Teams;
   authenticator: Authenticator;
+  /** Single sign-on (`auth.oidc`): the client now in effect, rebuilt by a reload that changes it. */
+  oidc?: OidcClient;
+  /** The store's users and teams as single sign-on creates and updates them. */
+  directory: StoreDirectory;
   logger: Logger;
   recorder: JournalRecorder;
   /** Streams of every journaled record (audit_sinks). */
@@ -34,6 +45,8 @@ export interface AppContext {
   /** USD per token for every model the bridge knows a price of. */
   prices: PriceBook;
   budgets: Budgets;
+  /** Budget notifications at `budgets.notify` shares, and the webhook they are POSTed to. */
+  notifications: { notifier: BudgetNotifier; webhook: WebhookSender };
   /** Configured upstreams, each with its pooled dispatcher. */
   providers: Provider[];
   /** Admission limits on provider routes. */

@@ -3,6 +3,7 @@ import type { Config } from '../config/config.ts';
 import { type ConfigChanges, diffConfig } from '../config/diff.ts';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { type FileWatch, watchConfigFile } from '../config/watch.ts';
+import { OidcClient } from '../identity/oidc/client.ts';
 import { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
 import type { Logger } from '../observability/logger.ts';
 import { PriceBook } from '../pricing/price-book.ts';
@@ -51,7 +52,15 @@ async function buildRuntime(ctx: AppContext, next: Config, changes: ConfigChange
           : new UserRateLimit(perMinute, ctx.quotas),
     },
     mcp,
+    // A new client (a new provider, secret or mapping) discovers the provider again on first use.
+    oidc: isDeepStrictEqual(running.auth.oidc, next.auth.oidc) ? ctx.oidc : oidcClientFor(next, ctx.logger),
   };
+}
+
+/** The single sign-on client of a configuration, or undefined without `auth.oidc`. */
+export function oidcClientFor(config: Config, logger: Logger): OidcClient | undefined {
+  const settings = config.auth.oidc;
+  return settings ? new OidcClient(settings, { log: logger.child({ component: 'sso' }) }) : undefined;
 }
 
 /**

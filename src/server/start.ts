@@ -2,10 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { Budgets } from '../budgets/budgets.ts';
+import { BudgetNotifier } from '../budgets/notifier.ts';
+import { WebhookSender } from '../budgets/webhook.ts';
 import type { Config } from '../config/config.ts';
 import { parseDuration } from '../config/duration.ts';
 import { Authenticator } from '../identity/authenticator.ts';
 import { bootstrapOwner } from '../identity/bootstrap.ts';
+import { StoreDirectory } from '../identity/sso-directory.ts';
+import { Teams } from '../identity/teams.ts';
 import { Users } from '../identity/users.ts';
 import { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
 import { Quotas } from '../limits/quota.ts';
@@ -24,7 +28,7 @@ import { buildApp } from './app.ts';
 import { clusterMetricsVia, type WorkerIdentity } from './cluster/worker-channel.ts';
 import type { AppContext } from './context.ts';
 import { checkCanListenAll, listenError, splitListen } from './listen-error.ts';
-import { ConfigReloader, type ReloadResult } from './reload.ts';
+import { ConfigReloader, oidcClientFor, type ReloadResult } from './reload.ts';
 import { Runtimes } from './runtime.ts';
 import { SERVICES } from './services/index.ts';
 
@@ -93,11 +97,29 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ledger: store.quotas,
     holder: `${hostname()}:${process.pid}:${randomUUID()}`,
     onError: (err) => logger.warn({ err: (err as Error).message }, 'limits: the store did not answer a quota step'),
+    onSpent: (key, spent) => ctx.budgets.spentSeen(key, spent),
   });
+  const teams = new Teams(store);
+  const budgetLog = logger.child({ component: 'budgets' });
+  const webhook = new WebhookSender({ log: budgetLog });
+  const notifier = new BudgetNotifier({
+    store: store.notifications,
+    config: () => ctx.config,
+    metrics,
+    log: budgetLog,
+    webhook,
+  });
+  const ssoLog = logger.child({ component: 'sso' });
   const ctx: AppContext = {
     config,
     store,
     users,
+    teams,
+    oidc: oidcClientFor(config, logger),
+    directory: new StoreDirectory(store, teams, {
+      onSkippedGroups: (groups) =>
+        ssoLog.warn({ groups: groups.slice(0, 20) }, 'single sign-on: groups that cannot be team names were left out'),
+    }),
     authenticator: new Authenticator(users, store, { outageGraceMs: parseDuration(config.auth.outage_grace) }, logger),
     logger,
     recorder: new JournalRecorder(store, logger.child({ component: 'recorder' }), {
@@ -106,7 +128,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     }),
     auditSinks,
     prices: PriceBook.fromConfig(config.pricing),
-    budgets: new Budgets(store, () => ctx.config, quotas),
+    budgets: new Budgets(store, () => ctx.config, quotas, {
+      teamsOf: (userId) => teams.cachedTeamsOf(userId),
+      notifier,
+      log: budgetLog,
+    }),
+    notifications: { notifier, webhook },
     metrics,
     providers: config.providers.map((p, i) => new Provider(p, config.limits, i, metrics.breakerListener(p.name))),
     limits: {
@@ -138,6 +165,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // Everything opened so far, closed in reverse: a failed start must not leave anything keeping the process alive.
   const release = async () => {
     await quotas.close().catch(() => {});
+    await webhook.close();
     await draining;
     for (const service of services.reverse()) await service.stop().catch(() => {});
     await ctx.recorder.close();

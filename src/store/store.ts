@@ -37,11 +37,17 @@ export interface UserDoc {
   budget: Budget | null;
   /** MCP servers this user is never given, whatever their role allows. */
   denied_servers: string[];
+  /** Set for a user single sign-on created: who they are at the provider (their _id derives from it). */
+  sso?: { issuer: string; subject: string } | null;
+  /** From single sign-on; null when the provider gave none. */
+  email?: string | null;
+  /** An auditor limited to these teams (ids) sees only their members' records; absent or empty: everyone's. */
+  audit_teams?: string[];
 }
 
 /** What an update may change on a user. */
 export type UserPatch = Partial<
-  Pick<UserDoc, 'name' | 'role' | 'disabled_at' | 'deleted_at' | 'budget' | 'denied_servers'>
+  Pick<UserDoc, 'name' | 'role' | 'disabled_at' | 'deleted_at' | 'budget' | 'denied_servers' | 'email' | 'audit_teams'>
 >;
 
 /** What `updateUser` did: `last-owner` when the change would have left no enabled owner (nothing was written). */
@@ -67,6 +73,8 @@ export interface ApiKeyDoc {
   name: string;
   /** `console`: a web console session (cookie), revoked at sign-out. */
   kind: ApiKeyKind;
+  /** A console session begun through single sign-on: signing out also offers the provider's sign-out. */
+  sso?: boolean;
   created_at: Date;
   expires_at: Date | null;
   last_used_at: Date | null;
@@ -87,6 +95,8 @@ export interface CredentialDoc {
 /** The audit filter (SPEC §7 `q`) after `initiator` has been resolved to a user id. */
 export interface InterceptionFilter {
   initiator_id?: string;
+  /** Any of these initiators (a team's members, what a team auditor may see); empty matches nothing. */
+  initiator_ids?: readonly string[];
   provider?: string;
   provider_name?: string;
   model?: string;
@@ -249,6 +259,70 @@ export interface IdentityStore {
   pruneKeys(before: Date): Promise<number>;
 }
 
+/** A named group of users (SPEC §3): a budget shared by its members, a scope for auditors. */
+export interface TeamDoc {
+  _id: string;
+  name: string;
+  /** The name as names are compared (lower case): unique. */
+  name_key: string;
+  created_at: Date;
+  /** null: `budgets.team` from the configuration, if any. */
+  budget: Budget | null;
+  /** Its members come from single sign-on groups, set at each member's sign-in: owners do not add or remove them. */
+  sso: boolean;
+}
+
+export interface TeamMemberDoc {
+  /** `<team_id>:<user_id>`: one membership per pair, decided by a unique insert. */
+  _id: string;
+  team_id: string;
+  user_id: string;
+  created_at: Date;
+}
+
+export type TeamPatch = Partial<Pick<TeamDoc, 'budget' | 'sso'>>;
+
+export const teamMemberId = (teamId: string, userId: string) => `${teamId}:${userId}`;
+
+export interface TeamStore {
+  /** Throws DuplicateError when a team of that name (case-insensitively) exists. */
+  create(team: TeamDoc): Promise<void>;
+  /** By name. */
+  list(): Promise<TeamDoc[]>;
+  byId(id: string): Promise<TeamDoc | null>;
+  /** Case-insensitive. */
+  byName(name: string): Promise<TeamDoc | null>;
+  /** False when no such team. */
+  update(id: string, patch: TeamPatch): Promise<boolean>;
+  /** Deletes the team and its memberships; false when no such team. */
+  delete(id: string): Promise<boolean>;
+  /** False when already a member. */
+  addMember(member: TeamMemberDoc): Promise<boolean>;
+  removeMember(teamId: string, userId: string): Promise<boolean>;
+  /** Memberships of these teams, or of this user; every membership with neither. */
+  members(query?: { team_ids?: readonly string[]; user_id?: string }): Promise<TeamMemberDoc[]>;
+}
+
+/** A budget notification (SPEC §13): one per scope, period and share, whichever replica saw it first. */
+export interface BudgetNotificationDoc {
+  /** `<scope kind>:<scope id>:<period>:<period start>:<share>`: inserted once. */
+  _id: string;
+  scope: { kind: 'user' | 'team'; id: string; name: string };
+  share: number;
+  budget: Budget;
+  spent_usd: number;
+  period_start: Date;
+  resets_at: Date;
+  created_at: Date;
+}
+
+export interface NotificationStore {
+  /** Inserts unless one with its _id exists: true for the one caller that inserted it. */
+  claim(doc: BudgetNotificationDoc): Promise<boolean>;
+  /** Notifications of these scopes (user or team ids) whose period has not ended at `now`, newest first. */
+  current(scopeIds: readonly string[], now: Date): Promise<BudgetNotificationDoc[]>;
+}
+
 export interface CredentialStore {
   /** Inserts or replaces the (user, server) row, keeping its _id and created_at. */
   upsert(doc: CredentialDoc): Promise<void>;
@@ -290,6 +364,9 @@ export const COLLECTIONS = {
   mcpCredentials: 'mcp_credentials',
   leases: 'leases',
   quotaLedgers: 'quota_ledgers',
+  teams: 'teams',
+  teamMembers: 'team_members',
+  budgetNotifications: 'budget_notifications',
 } as const;
 export type CollectionName = (typeof COLLECTIONS)[keyof typeof COLLECTIONS];
 
@@ -312,6 +389,9 @@ export const MIGRATED_COLLECTIONS: readonly CollectionName[] = [
   COLLECTIONS.users,
   COLLECTIONS.apiKeys,
   COLLECTIONS.mcpCredentials,
+  COLLECTIONS.teams,
+  COLLECTIONS.teamMembers,
+  COLLECTIONS.budgetNotifications,
   COLLECTIONS.interceptions,
   ...CHILD_COLLECTIONS,
 ];
@@ -335,6 +415,8 @@ export interface Store {
   readonly audit: AuditStore;
   readonly identity: IdentityStore;
   readonly credentials: CredentialStore;
+  readonly teams: TeamStore;
+  readonly notifications: NotificationStore;
   readonly leases: LeaseStore;
   readonly quotas: QuotaStore;
   readonly documents: DocumentSource & DocumentSink;

@@ -278,7 +278,13 @@ describe('a member', () => {
     const p = w.page;
     await signIn(p, world.url, world.dev.token);
     const nav = p.getByRole('navigation', { name: 'Main' });
-    expect(await nav.getByRole('link').allTextContents()).toEqual(['Overview', 'Interceptions', 'Sessions', 'Me']);
+    expect(await nav.getByRole('link').allTextContents()).toEqual([
+      'Overview',
+      'Interceptions',
+      'Sessions',
+      'Teams', // their own teams
+      'Me',
+    ]);
     await p.getByRole('table', { name: 'Top models' }).waitFor();
     expect(await p.getByRole('table', { name: 'Top users' }).count()).toBe(0);
 
@@ -287,6 +293,7 @@ describe('a member', () => {
     await users.first().waitFor();
     expect(new Set(await users.allTextContents())).toEqual(new Set(['dev']));
     expect(await p.getByRole('button', { name: 'Insert initiator:' }).count()).toBe(0);
+    expect(await p.getByRole('button', { name: 'Insert team:' }).count()).toBe(0);
 
     w.allowed.push(httpStatus(404), httpStatus(403)); // the refusals this test provokes
     await go(p, `#/interceptions/${world.aliceInterceptionId}`);

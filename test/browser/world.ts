@@ -203,6 +203,12 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
   const [proxied] = await h.store.audit.list({ initiator_id: owner.id }, { limit: 1 });
 
   await h.store.records.write(history([dev, alice, owner]));
+  // Teams: dev and alice share one with a budget; the owner is in another.
+  const platform = await h.bridge.ctx.teams.create('platform', { budget: { usd: 50, period: 'month' } });
+  const research = await h.bridge.ctx.teams.create('research');
+  await h.bridge.ctx.teams.add(platform, dev.id);
+  await h.bridge.ctx.teams.add(platform, alice.id);
+  await h.bridge.ctx.teams.add(research, owner.id);
   return {
     url: h.bridge.url,
     h,

@@ -5,7 +5,12 @@ import type { Cursor, InterceptionFilter } from '../store.ts';
 /** The audit filter as a MongoDB query; with a cursor, only what comes after it in page order. */
 export function toMongoFilter(filter: InterceptionFilter, after?: Cursor): Filter<InterceptionRecord> {
   const out: Filter<InterceptionRecord> = {};
-  if (filter.initiator_id !== undefined) out.initiator_id = filter.initiator_id;
+  if (filter.initiator_id !== undefined || filter.initiator_ids !== undefined) {
+    out.initiator_id = {
+      ...(filter.initiator_id !== undefined ? { $eq: filter.initiator_id } : {}),
+      ...(filter.initiator_ids !== undefined ? { $in: [...filter.initiator_ids] } : {}),
+    };
+  }
   if (filter.provider !== undefined) out.provider = filter.provider as InterceptionRecord['provider'];
   if (filter.provider_name !== undefined) out.provider_name = filter.provider_name;
   if (filter.model !== undefined) out.model = filter.model;

@@ -37,6 +37,14 @@ const INDEXES: Record<string, IndexDescription[]> = {
     ]),
   ),
   [COLLECTIONS.mcpCredentials]: [{ key: { user_id: 1, server: 1 }, name: 'user_server', unique: true }],
+  // Team names are unique as compared (lower case); memberships are found by team and by user.
+  [COLLECTIONS.teams]: [{ key: { name_key: 1 }, name: 'name_key_unique', unique: true }],
+  [COLLECTIONS.teamMembers]: [
+    { key: { team_id: 1 }, name: 'team_id' },
+    { key: { user_id: 1 }, name: 'user_id' },
+  ],
+  // A user's or team's current notifications (the console's banner).
+  [COLLECTIONS.budgetNotifications]: [{ key: { 'scope.id': 1, resets_at: 1 }, name: 'scope_resets' }],
   // Idle ledgers are pruned by their last use; a ledger's versions are found by _id range.
   [COLLECTIONS.quotaLedgers]: [{ key: { until: 1 }, name: 'until' }],
 };

@@ -5,6 +5,7 @@ import { Details } from './details.ts';
 import { EmbeddedDocuments } from './documents.ts';
 import { EmbeddedIdentity } from './identity.ts';
 import { EmbeddedLeases } from './leases.ts';
+import { EmbeddedNotifications } from './notifications.ts';
 import { EmbeddedPageParts } from './page-parts.ts';
 import type { SyncStore } from './protocol.ts';
 import { EmbeddedQuotas } from './quotas.ts';
@@ -12,6 +13,7 @@ import { EmbeddedRecords } from './records.ts';
 import { ROLLUP_BACKFILL } from './rollup.ts';
 import { createStatements, SCHEMA_VERSION } from './schema.ts';
 import { rollBack, Sql } from './sql.ts';
+import { EmbeddedTeams } from './teams.ts';
 
 /** Opens (creating if needed) the file with the pragmas every connection uses. */
 export function openDatabase(file: string): DatabaseSync {
@@ -64,6 +66,8 @@ export class EmbeddedDatabase implements SyncStore {
   readonly audit: EmbeddedAudit;
   readonly identity: EmbeddedIdentity;
   readonly credentials: EmbeddedCredentials;
+  readonly teams: EmbeddedTeams;
+  readonly notifications: EmbeddedNotifications;
   readonly leases: EmbeddedLeases;
   readonly quotas: EmbeddedQuotas;
   readonly documents: EmbeddedDocuments;
@@ -77,6 +81,8 @@ export class EmbeddedDatabase implements SyncStore {
     this.records = new EmbeddedRecords(sql);
     this.audit = new EmbeddedAudit(sql, details);
     this.credentials = new EmbeddedCredentials(sql);
+    this.teams = new EmbeddedTeams(sql);
+    this.notifications = new EmbeddedNotifications(sql);
     this.leases = new EmbeddedLeases(sql);
     this.quotas = new EmbeddedQuotas(sql);
     this.documents = new EmbeddedDocuments(sql);

@@ -47,6 +47,10 @@ export function dayWhere(filter: InterceptionFilter, days: DaySplit['days'], ext
 function keyTerms(filter: InterceptionFilter, running: string, extra: string[]) {
   const terms: string[] = [...extra];
   const params: SqlValue[] = [];
+  if (filter.initiator_ids !== undefined) {
+    terms.push('initiator_id IN (SELECT value FROM json_each(?))');
+    params.push(JSON.stringify(filter.initiator_ids));
+  }
   for (const key of EQUAL_KEYS) {
     const value = filter[key];
     if (value !== undefined) {

@@ -46,6 +46,24 @@ export const TABLES: Record<CollectionName, Table> = {
     dates: ['until'],
     indexes: [],
   },
+  teams: {
+    columns: { name_key: '$.name_key' },
+    dates: ['created_at'],
+    indexes: ['CREATE UNIQUE INDEX IF NOT EXISTS teams_name ON teams(name_key)'],
+  },
+  team_members: {
+    columns: { team_id: '$.team_id', user_id: '$.user_id' },
+    dates: ['created_at'],
+    indexes: [
+      'CREATE INDEX IF NOT EXISTS team_members_team ON team_members(team_id)',
+      'CREATE INDEX IF NOT EXISTS team_members_user ON team_members(user_id)',
+    ],
+  },
+  budget_notifications: {
+    columns: { scope_id: '$.scope.id', resets_at: '$.resets_at' },
+    dates: ['period_start', 'resets_at', 'created_at'],
+    indexes: ['CREATE INDEX IF NOT EXISTS budget_notifications_scope ON budget_notifications(scope_id, resets_at)'],
+  },
   quota_ledgers: {
     columns: { until: '$.until' },
     dates: [],
@@ -115,9 +133,10 @@ for (const [name, table] of Object.entries(TABLES)) {
 
 /**
  * Bumped when the layout changes (migrate() refuses a file from a newer version). 2: usage_days;
- * 3: quota_ledgers, in place of rate_windows; 4: users by case-folded username.
+ * 3: quota_ledgers, in place of rate_windows; 4: users by case-folded username; 5: teams,
+ * team_members, budget_notifications.
  */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 export function createStatements(): string[] {
   const statements: string[] = [];

@@ -6,7 +6,7 @@ type Row = Record<string, SqlValue>;
 type Query = (sql: string, params: SqlValue[]) => Row[];
 
 /** Interceptions by their filter keys whose index a usage scan should seek rather than read it all. */
-const SEEK_KEYS = ['initiator_id', 'provider_name', 'client_session_id'] as const;
+const SEEK_KEYS = ['initiator_id', 'initiator_ids', 'provider_name', 'client_session_id'] as const;
 
 const GROUP_COLUMN: Record<UsageKey, string> = {
   initiator: 'initiator_id',

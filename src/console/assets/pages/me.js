@@ -23,6 +23,22 @@ function usageCard() {
   });
 }
 
+/** My teams' budgets: each one my calls must fit too. */
+function teamCards() {
+  const place = h('div', { class: 'grid' });
+  api('/teams')
+    .then(({ teams }) =>
+      place.append(
+        ...teams
+          .filter((t) => t.budget || t.members)
+          .slice(0, 12)
+          .map((t) => spendCard(null, { path: `/teams/${encodeURIComponent(t.name)}/spend`, title: `Team ${t.name}` })),
+      ),
+    )
+    .catch(() => {});
+  return place;
+}
+
 export async function renderMe(view, { user }) {
   view.append(
     pageHead(
@@ -30,6 +46,7 @@ export async function renderMe(view, { user }) {
       `Signed in as ${user.username} (${user.role})`,
     ),
     h('div', { class: 'grid' }, spendCard('me'), usageCard()),
+    user.role === 'member' ? teamCards() : null,
     h(
       'section',
       { class: 'card' },
