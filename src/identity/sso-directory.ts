@@ -79,14 +79,11 @@ export class StoreDirectory implements SsoDirectory {
   async updateUser(id: string, patch: SsoUserPatch): Promise<SsoUser> {
     const user = await this.#store.identity.userById(id);
     if (!user) throw new Error(`no user ${id}`);
-    if (patch.role && patch.role !== 'owner' && user.role === 'owner' && !user.disabled_at && !user.deleted_at) {
-      const owners = (await this.#store.identity.users()).filter(
-        (u) => u.role === 'owner' && !u.disabled_at && u._id !== id,
-      );
-      if (!owners.length) throw new OidcError('last_owner', `user ${id}`);
-    }
     const change: UserPatch = { ...patch };
-    await this.#store.identity.updateUser(id, change);
+    // The store decides the last-owner rule in the same atomic step as the write.
+    const outcome = await this.#store.identity.updateUser(id, change);
+    if (outcome === 'last-owner') throw new OidcError('last_owner', `user ${id}`);
+    if (outcome === 'no-user') throw new Error(`no user ${id}`);
     return toSsoUser({ ...user, ...change });
   }
 
