@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { tokenFrom } from '../identity/authenticator.ts';
 import type { Principal } from '../identity/users.ts';
 import { chatCompletionsApi } from '../intercept/chat-completions/index.ts';
+import { httpChannel } from '../intercept/client-channel.ts';
 import { messagesApi } from '../intercept/messages/index.ts';
 import { responsesApi } from '../intercept/responses/index.ts';
 import type { ApiModule } from '../intercept/types.ts';
@@ -10,8 +10,10 @@ import { abortOnClose, relayResponse } from '../providers/headers.ts';
 import type { ApiName, PassthroughRoute } from '../providers/kind.ts';
 import type { Provider } from '../providers/provider.ts';
 import { credentialsRefusal, sendUpstreamFailure } from '../providers/upstream-failure.ts';
+import { admitted, type Refuser } from './admission.ts';
 import { bridge, routeRequest } from './bridged.ts';
 import type { AppContext } from './context.ts';
+import { authenticateProvider } from './provider-auth.ts';
 import { refuse, refuseHijacked } from './refuse.ts';
 import { pinned } from './runtime.ts';
 
@@ -33,98 +35,13 @@ function guard(ctx: AppContext, provider: Provider) {
     if (Object.values(request.params as Record<string, string>).some((v) => v === '')) {
       return refuse(ctx, reply, provider, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`);
     }
-    const token = tokenFrom(request.headers);
-    if (!token) {
-      return refuse(
-        ctx,
-        reply,
-        provider,
-        'authentication',
-        'missing credentials: send your AI Bridge token as a Bearer token or X-Api-Key',
-      );
+    const auth = await authenticateProvider(ctx, provider, request.headers, request.log);
+    if ('refusal' in auth) {
+      const { kind, message, options } = auth.refusal;
+      return refuse(ctx, reply, provider, kind, message, options);
     }
-    let principal: Principal | null;
-    try {
-      principal = await ctx.authenticator.authenticate(token);
-    } catch (err) {
-      request.log.error({ err: (err as Error).message }, 'token lookup failed');
-      return refuse(ctx, reply, provider, 'overloaded', 'authentication is temporarily unavailable', {
-        headers: { 'retry-after': '5' },
-        reason: 'auth_unavailable',
-      });
-    }
-    if (!principal) return refuse(ctx, reply, provider, 'authentication', 'invalid or expired AI Bridge token');
-    const current = ctx.providers.find((p) => p.name === provider.name) ?? provider; // a reload may have replaced it
-    if (!current.hasKey) {
-      return refuse(
-        ctx,
-        reply,
-        provider,
-        'not_configured',
-        `provider "${provider.name}" has no api_key configured (${current.keySetting}); ask the bridge's operator`,
-      );
-    }
-    request.principal = principal;
+    request.principal = auth.principal;
   };
-}
-
-/** Per-user rate and global concurrency limits; on refusal answers in the provider's format. */
-async function admit(ctx: AppContext, provider: Provider, principal: Principal, reply: FastifyReply): Promise<boolean> {
-  const wait = await ctx.limits.userRate.take(principal.user._id);
-  if (wait) {
-    refuseHijacked(
-      ctx,
-      reply.raw,
-      provider,
-      'rate_limited',
-      `rate limit reached for ${principal.user.username}; retry in ${wait}s`,
-      { headers: { 'retry-after': String(wait) } },
-    );
-    return false;
-  }
-  if (!ctx.limits.concurrency.tryAcquire()) {
-    refuseHijacked(ctx, reply.raw, provider, 'overloaded', 'the bridge is at its concurrency limit; retry shortly', {
-      headers: { 'retry-after': '1' },
-    });
-    return false;
-  }
-  return true;
-}
-
-/**
- * While the journal cannot be written (disk full, I/O error), records wait in memory only: with
- * `recording.on_failure: refuse` a new request gets 503 in the provider's format naming the
- * cause; with `serve` it goes on (README "Reliability").
- */
-function recordable(ctx: AppContext, provider: Provider, reply: FastifyReply): boolean {
-  const failure = ctx.recorder.failure();
-  if (failure?.where !== 'journal' || ctx.config.recording.on_failure === 'serve') return true;
-  refuseHijacked(
-    ctx,
-    reply.raw,
-    provider,
-    'overloaded',
-    `AI Bridge cannot record requests right now (its journal cannot be written: ${failure.cause}); retry later`,
-    { headers: { 'retry-after': '10' }, reason: 'unrecordable' },
-  );
-  return false;
-}
-
-/** Runs a model request once recording, the user's rate and the bridge's concurrency let it; else it was refused. Budgets are reserved per upstream call (bridged.ts). */
-async function admitted(
-  ctx: AppContext,
-  provider: Provider,
-  principal: Principal,
-  reply: FastifyReply,
-  run: () => Promise<void>,
-): Promise<void> {
-  if (!recordable(ctx, provider, reply)) return;
-  if (!(await admit(ctx, provider, principal, reply))) return;
-  try {
-    await run();
-  } finally {
-    ctx.limits.concurrency.release();
-  }
 }
 
 /** Forwards a request the bridge does not rewrite; the answer reaches the client byte for byte. */
@@ -179,14 +96,19 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
         app.post(`${prefix}${route.path}`, { onRequest }, (request, reply) =>
           pinned(ctx, provider.name, async (ctx, provider) => {
             reply.hijack();
+            const res = reply.raw;
             const principal = request.principal as Principal;
-            await admitted(ctx, provider, principal, reply, async () => {
+            const refused: Refuser = (kind, message, options) =>
+              refuseHijacked(ctx, res, provider, kind, message, options);
+            await admitted(ctx, principal, refused, async () => {
+              const channel = httpChannel(res, provider.kind.errors, provider.kind.clientStream?.(res));
+              const { signal } = abortOnClose(res);
               try {
-                await bridge({ ctx, provider, route, api, principal, request, res: reply.raw });
+                await bridge({ ctx, provider, route, api, principal, request, channel, signal });
               } catch (err) {
                 // A bug must not leave the client hanging or show it internals.
                 request.log.error({ err }, 'interception failed');
-                sendError(reply.raw, provider.kind.errors, 'internal', `internal error (request id ${request.id})`);
+                sendError(res, provider.kind.errors, 'internal', `internal error (request id ${request.id})`);
               }
             });
           }),
