@@ -192,6 +192,24 @@ export class Metrics {
     labelNames: ['collection'] as const,
     registers: [this.registry],
   });
+  readonly websocketConnections = new Counter({
+    name: 'aibridge_websocket_connections_total',
+    help: 'Responses WebSocket upgrades the bridge accepted (Codex tries this transport first).',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
+  readonly websocketsOpen = new Gauge({
+    name: 'aibridge_websocket_connections_open',
+    help: 'Responses WebSockets open now.',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
+  readonly websocketWarmups = new Counter({
+    name: 'aibridge_websocket_warmups_total',
+    help: 'WebSocket warm-ups (generate: false) the bridge answered itself: no upstream call, no interception.',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
   readonly configReloads = new Counter({
     name: 'aibridge_config_reloads_total',
     help: 'Configuration reloads (SIGHUP or a watched file change), applied (ok) or refused as invalid.',

@@ -1,13 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../identity/users.ts';
-import { chatCompletionsApi } from '../intercept/chat-completions/index.ts';
+import { API_MODULES } from '../intercept/apis.ts';
 import { httpChannel } from '../intercept/client-channel.ts';
-import { messagesApi } from '../intercept/messages/index.ts';
-import { responsesApi } from '../intercept/responses/index.ts';
-import type { ApiModule } from '../intercept/types.ts';
-import { openaiErrors, sendError, sendJson } from '../providers/errors.ts';
+import { sendError, sendJson } from '../providers/errors.ts';
 import { abortOnClose, relayResponse } from '../providers/headers.ts';
-import type { ApiName, PassthroughRoute } from '../providers/kind.ts';
+import type { PassthroughRoute } from '../providers/kind.ts';
 import type { Provider } from '../providers/provider.ts';
 import { credentialsRefusal, sendUpstreamFailure } from '../providers/upstream-failure.ts';
 import { admitted, type Refuser } from './admission.ts';
@@ -15,17 +12,10 @@ import { bridge, routeRequest } from './bridged.ts';
 import type { AppContext } from './context.ts';
 import { authenticateProvider } from './provider-auth.ts';
 import { refuse, refuseHijacked } from './refuse.ts';
+import { responsesSockets } from './responses-socket/upgrade.ts';
+import { ROUTE_ROOTS } from './route-roots.ts';
 import { pinned } from './runtime.ts';
 
-/** Route roots: the bare one, and those of clients set up for Coder's AI Bridge or its 2026 name, AI Gateway (README "Pointing clients at the bridge"). */
-const ROOTS = ['', '/api/v2/aibridge', '/api/v2/ai-gateway'];
-
-/** The API modules (src/intercept) the kinds' bridged routes name. */
-const APIS: Record<ApiName, ApiModule> = {
-  chat: chatCompletionsApi,
-  responses: responsesApi,
-  messages: messagesApi,
-};
 /**
  * Runs as the route's onRequest hook, before fastify reads the body: an unauthenticated
  * request costs its headers only. Refusals answer in the provider's format.
@@ -84,14 +74,14 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
   for (const provider of ctx.providers) {
     const onRequest = guard(ctx, provider);
     const { kind } = provider;
-    for (const root of ROOTS) {
+    for (const root of ROUTE_ROOTS) {
       const prefix = `${root}/${provider.name}`;
       // Claude Code probes reachability with HEAD (e.g. `/api/hello`) before anything else: answer fast, no auth.
       app.head(prefix, (_request, reply) => reply.code(200).send());
       app.head(`${prefix}/*`, (_request, reply) => reply.code(200).send());
 
       for (const route of kind.bridged) {
-        const api = APIS[route.api];
+        const api = API_MODULES[route.api];
         // Each request runs on the config, provider and MCP tools current at its start, whatever a reload does meanwhile.
         app.post(`${prefix}${route.path}`, { onRequest }, (request, reply) =>
           pinned(ctx, provider.name, async (ctx, provider) => {
@@ -135,14 +125,6 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
       }
     }
   }
-  // Codex may try a WebSocket on /v1/responses first. 426 makes it fall back to HTTP after one
-  // attempt; a 404 costs several retries and a 400 makes it give up.
-  app.server.on('upgrade', (request, socket) => {
-    const body = JSON.stringify(
-      openaiErrors.body('invalid_request', `WebSocket is not supported on ${request.url}; use HTTP`),
-    );
-    socket.end(
-      `HTTP/1.1 426 Upgrade Required\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
-  });
+  // Codex tries a WebSocket on /P/v1/responses first: served like the HTTP route; other upgrades refused.
+  responsesSockets(app, ctx);
 }
