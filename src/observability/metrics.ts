@@ -204,10 +204,10 @@ export class Metrics {
     labelNames: ['provider'] as const,
     registers: [this.registry],
   });
-  readonly websocketWarmups = new Counter({
-    name: 'aibridge_websocket_warmups_total',
-    help: 'WebSocket warm-ups (generate: false) the bridge answered itself: no upstream call, no interception.',
-    labelNames: ['provider'] as const,
+  readonly websocketRequests = new Counter({
+    name: 'aibridge_websocket_requests_total',
+    help: 'response.create messages on Responses WebSockets, by input: warmup (generate: false, answered by the bridge: no upstream call, no interception), chained (only what is new since the last response), full.',
+    labelNames: ['provider', 'input'] as const,
     registers: [this.registry],
   });
   readonly configReloads = new Counter({

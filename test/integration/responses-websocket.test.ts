@@ -189,7 +189,7 @@ describe('Responses over WebSocket', () => {
   });
 
   it('answers a warm-up itself: no upstream call, nothing recorded, an id to chain to', async () => {
-    const warmups = await metric(h, 'aibridge_websocket_warmups_total', { provider: 'openai' });
+    const warmups = await metric(h, 'aibridge_websocket_requests_total', { provider: 'openai', input: 'warmup' });
     const client = await Client.open(url, codexHeaders(h.token));
     client.send(create({ input: [developer], generate: false }));
     const [created, completed] = await client.response();
@@ -201,7 +201,9 @@ describe('Responses over WebSocket', () => {
     expect(completed.response.id).toMatch(/^resp_[0-9a-f]{48}$/);
     expect(created.response.id).toBe(completed.response.id);
     expect(h.upstream.requests).toHaveLength(0);
-    expect(await metric(h, 'aibridge_websocket_warmups_total', { provider: 'openai' })).toBe(warmups + 1);
+    expect(await metric(h, 'aibridge_websocket_requests_total', { provider: 'openai', input: 'warmup' })).toBe(
+      warmups + 1,
+    );
     await h.bridge.ctx.recorder.flush();
     expect(await h.store.audit.list({}, { limit: 10 })).toHaveLength(0);
     client.close();
@@ -269,6 +271,10 @@ describe('Responses over WebSocket', () => {
 
   it('rebuilds the full input of chained requests: warm-up, turn, tool output, several responses on one socket', async () => {
     h.upstream.enqueue('openai-responses/client-tool.sse', 'openai-responses/text.sse');
+    const chainedBefore = await metric(h, 'aibridge_websocket_requests_total', {
+      provider: 'openai',
+      input: 'chained',
+    });
     const client = await Client.open(url, codexHeaders(h.token));
     client.send(create({ input: [developer], generate: false }));
     const warm = (await client.response()).at(-1);
@@ -290,6 +296,9 @@ describe('Responses over WebSocket', () => {
       response: { id: TEXT.response_id },
     });
     expect(h.upstream.requests[1]!.json.input).toEqual([developer, user('Weather in Paris?'), ...items, output]);
+    expect(await metric(h, 'aibridge_websocket_requests_total', { provider: 'openai', input: 'chained' })).toBe(
+      chainedBefore + 2,
+    );
 
     const second = await h.records();
     expect(first.tools).toEqual([

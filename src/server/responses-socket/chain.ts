@@ -28,7 +28,7 @@ function inputItems(input: unknown): unknown[] | undefined {
 }
 
 export type Chained =
-  | { input: unknown; fullInput: unknown[] | undefined }
+  | { input: unknown; fullInput: unknown[] | undefined; chained: boolean }
   | { error: 'previous_response_not_found' | 'invalid_input'; message: string };
 
 /**
@@ -41,7 +41,7 @@ export type Chained =
 export function chain(message: Json, last: LastResponse | undefined): Chained {
   const previous = message.previous_response_id;
   const items = inputItems(message.input);
-  if (previous === undefined || previous === null) return { input: message.input, fullInput: items };
+  if (previous === undefined || previous === null) return { input: message.input, fullInput: items, chained: false };
   if (typeof previous !== 'string' || !last || previous !== last.id) {
     return {
       error: 'previous_response_not_found',
@@ -50,7 +50,7 @@ export function chain(message: Json, last: LastResponse | undefined): Chained {
   }
   if (!items) return { error: 'invalid_input', message: 'input: a string or an array of input items is required' };
   const fullInput = [...last.input, ...last.output, ...items];
-  return { input: fullInput, fullInput };
+  return { input: fullInput, fullInput, chained: true };
 }
 
 /**

@@ -118,11 +118,13 @@ export class ResponsesSocket {
       this.#send(errorFrame(400, { type: 'invalid_request_error', code, message: chained.message, param }));
       return;
     }
-    if (message.generate === false) {
+    const warmup = message.generate === false;
+    const input = warmup ? 'warmup' : chained.chained ? 'chained' : 'full';
+    ctx.metrics.websocketRequests.labels(target.provider, input).inc();
+    if (warmup) {
       const id = localResponseId();
       for (const frame of warmupFrames(id, message)) this.#send(frame);
       if (chained.fullInput) this.#last = { id, input: chained.fullInput, output: [] };
-      ctx.metrics.websocketWarmups.labels(target.provider).inc();
       return;
     }
     this.#last = undefined; // whatever this response's fate, it is the one a next request would follow
