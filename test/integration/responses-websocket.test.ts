@@ -3,6 +3,7 @@ import { ResponsesWS } from 'openai/resources/responses/ws';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { SseParser } from '../../src/providers/sse.ts';
+import { MAX_SOCKETS_PER_USER } from '../../src/server/responses-socket/upgrade.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
 import { startTestMcpServer, type TestMcpServer } from '../helpers/mcp-server.ts';
 import { waitUntil } from '../helpers/process.ts';
@@ -433,6 +434,7 @@ describe('Responses over WebSocket: keep-alives, disconnects and bounds', () => 
     h = await startHarness('responses-ws-bounds', {
       tool_loop: { keepalive: '50ms' },
       limits: { body_bytes: 65_536 },
+      budgets: { auditor: { usd: 0.000001, period: 'day' } },
     });
     url = `${h.bridge.url.replace('http:', 'ws:')}/openai/v1/responses`;
   });
@@ -472,6 +474,48 @@ describe('Responses over WebSocket: keep-alives, disconnects and bounds', () => 
     large.send(create({ input: 'x'.repeat(70_000) }));
     expect((await large.closed).code).toBe(1009);
     expect(h.upstream.requests).toHaveLength(0);
+  });
+
+  it('refuses a response the budget cannot pay for with a 429 frame, nothing sent upstream; the socket goes on', async () => {
+    const auditor = await h.bridge.user('ws-auditor', 'auditor');
+    const refusedBefore = await metric(h, 'aibridge_refused_requests_total', { provider: 'openai', reason: 'budget' });
+    const client = await Client.open(url, codexHeaders(auditor.token));
+    client.send(create({ input: [user('hi')] }));
+    const refusal = await client.next();
+    expect(refusal).toMatchObject({ type: 'error', status: 429, error: { code: 'rate_limit_exceeded' } });
+    expect(refusal.message).toMatch(/budget/);
+    expect(h.upstream.requests).toHaveLength(0);
+    expect(await metric(h, 'aibridge_refused_requests_total', { provider: 'openai', reason: 'budget' })).toBe(
+      refusedBefore + 1,
+    );
+    client.send(create({ input: [developer], generate: false }));
+    expect((await client.response()).at(-1).type).toBe('response.completed');
+    client.close();
+  });
+
+  it(`lets one user hold at most ${MAX_SOCKETS_PER_USER} sockets: the next upgrade is refused with 429`, async () => {
+    const heavy = await h.bridge.user('ws-heavy');
+    const open = await Promise.all(
+      Array.from({ length: MAX_SOCKETS_PER_USER }, () => Client.open(url, codexHeaders(heavy.token))),
+    );
+    const refused = await refusedUpgrade(url, codexHeaders(heavy.token));
+    expect(refused.status).toBe(429);
+    expect(refused.body.error.message).toContain('WebSockets open');
+    // Another user is not affected, and a socket closed gives its place back.
+    (await Client.open(url, codexHeaders(h.token))).close();
+    const first = open[0]!;
+    first.close();
+    await first.closed;
+    await waitUntil(async () => {
+      const ws = new WebSocket(url, { headers: codexHeaders(heavy.token) });
+      const opened = await new Promise<boolean>((resolve) => {
+        ws.once('open', () => resolve(true));
+        ws.once('error', () => resolve(false));
+      });
+      ws.close();
+      return opened;
+    });
+    for (const client of open) client.close();
   });
 
   it('refuses a second request while one runs, and closes once it ends when the bridge shuts down', async () => {

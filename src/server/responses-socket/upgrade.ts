@@ -16,6 +16,12 @@ import { ROUTE_ROOTS } from '../route-roots.ts';
 import { ResponsesSocket, type SocketTarget } from './session.ts';
 
 /**
+ * Open Responses WebSockets one user may hold (per process): each keeps its last request's input
+ * for the next, so many of them are memory a single token could pin. Codex holds one per session.
+ */
+export const MAX_SOCKETS_PER_USER = 64;
+
+/**
  * The paths a Responses WebSocket is served on: every provider's Responses route under each root
  * (`/P/v1/responses`, `/api/v2/aibridge/P/v1/responses`…), whatever kind bridges Responses. A
  * compaction route takes no tools and is not one (Codex calls it over HTTP).
@@ -92,6 +98,7 @@ function refuseUpgrade(
 export function responsesSockets(app: FastifyInstance, ctx: AppContext): void {
   const paths = socketPaths(ctx);
   const sockets = new Set<ResponsesSocket>();
+  const perUser = new Map<string, number>();
   let closing = false;
   const server = new WebSocketServer({
     noServer: true,
@@ -150,7 +157,24 @@ export function responsesSockets(app: FastifyInstance, ctx: AppContext): void {
       const { kind, message, options } = auth.refusal;
       return refuseUpgrade(ctx, socket, provider, kind, message, options);
     }
+    const userId = auth.principal.user._id;
+    const held = perUser.get(userId) ?? 0;
+    if (held >= MAX_SOCKETS_PER_USER) {
+      const message = `${auth.principal.user.username} has ${held} WebSockets open, the most one user may; close one or use HTTP`;
+      return refuseUpgrade(ctx, socket, provider, 'rate_limited', message, { headers: { 'retry-after': '5' } });
+    }
     if (socket.destroyed) return; // the client left while its token was checked
+    perUser.set(userId, held + 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      const left = (perUser.get(userId) ?? 1) - 1;
+      if (left > 0) perUser.set(userId, left);
+      else perUser.delete(userId);
+    };
+    // ws answers a malformed handshake itself (400) and never calls back: the count is given back with the socket.
+    socket.once('close', release);
     server.handleUpgrade(req, socket, head, (ws) => {
       const id = randomUUID();
       const session = new ResponsesSocket(ws, {
@@ -162,6 +186,7 @@ export function responsesSockets(app: FastifyInstance, ctx: AppContext): void {
         idleMs: parseDuration(ctx.config.limits.websocket_idle),
         onClose: () => {
           sockets.delete(session);
+          release();
           ctx.metrics.websocketsOpen.labels(target.provider).dec();
         },
       });
