@@ -376,6 +376,20 @@ describe('Responses over WebSocket', () => {
     });
     expect((await h.records()).interception.status).toBe('failed');
 
+    // A stream cut midway: the events so far, then an error frame with a status (5xx: Codex retries).
+    h.upstream.enqueue('openai-responses/cut.sse');
+    client.send(create({ input: [user('hi')] }));
+    const cut = await client.response();
+    expect(cut.at(-1)).toMatchObject({
+      type: 'error',
+      status: 502,
+      code: 'upstream_error',
+      error: { type: 'server_error', code: 'upstream_error' },
+    });
+    expect(cut.at(-1).message).toMatch(/upstream stream broke|ended before/);
+    expect(cut.at(-1).sequence_number).toBe(cut.length - 1);
+    expect((await h.records()).interception.status).toBe('failed');
+
     client.send('{"type":"response.create",');
     expect(await client.next()).toMatchObject({ type: 'error', status: 400, error: { type: 'invalid_request_error' } });
     client.send(create({ input: 42 }));
@@ -395,7 +409,7 @@ describe('Responses over WebSocket', () => {
     const frames = await client.response();
     expect(frames.every((f) => f.type !== 'error')).toBe(true);
     expect(frames.at(-1).type).toBe('response.completed');
-    expect(h.upstream.requests).toHaveLength(2);
+    expect(h.upstream.requests).toHaveLength(3);
     await h.records();
     client.close();
   });

@@ -68,7 +68,14 @@ export class SocketChannel implements ClientChannel {
 
   write(text: string): void {
     this.#started = true;
-    for (const event of this.#parser.push(text)) this.#event(event);
+    for (const event of this.#parser.push(text)) {
+      try {
+        this.#event(event);
+      } catch {
+        // Data the relay passed on without reading it, and that is not JSON: it goes as it came.
+        if (!this.#ending) this.#sink.send(event.data);
+      }
+    }
   }
 
   sendRaw(_headers: UpstreamReply['headers'], body: string): void {
