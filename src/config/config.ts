@@ -143,6 +143,7 @@ export interface Config {
     breaker_threshold: number;
     breaker_cooldown: string;
     body_timeout: string;
+    websocket_idle: string;
     max_model_labels: number;
     max_tool_labels: number;
   };

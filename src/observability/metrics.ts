@@ -198,6 +198,24 @@ export class Metrics {
     labelNames: ['collection'] as const,
     registers: [this.registry],
   });
+  readonly websocketConnections = new Counter({
+    name: 'aibridge_websocket_connections_total',
+    help: 'Responses WebSocket upgrades the bridge accepted (Codex tries this transport first).',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
+  readonly websocketsOpen = new Gauge({
+    name: 'aibridge_websocket_connections_open',
+    help: 'Responses WebSockets open now.',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
+  readonly websocketRequests = new Counter({
+    name: 'aibridge_websocket_requests_total',
+    help: 'response.create messages on Responses WebSockets, by input: warmup (generate: false, answered by the bridge: no upstream call, no interception), chained (only what is new since the last response), full.',
+    labelNames: ['provider', 'input'] as const,
+    registers: [this.registry],
+  });
   readonly configReloads = new Counter({
     name: 'aibridge_config_reloads_total',
     help: 'Configuration reloads (SIGHUP or a watched file change), applied (ok) or refused as invalid.',

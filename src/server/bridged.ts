@@ -1,27 +1,25 @@
-import type { ServerResponse } from 'node:http';
-import type { FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
 import { classifyClient } from '../clients.ts';
 import { parseDuration } from '../config/duration.ts';
 import type { Principal } from '../identity/users.ts';
-import { httpChannel } from '../intercept/client-channel.ts';
+import type { ClientChannel } from '../intercept/client-channel.ts';
 import { runInterception } from '../intercept/interception.ts';
 import { InterceptionObserver } from '../intercept/observer.ts';
 import { modelOf, readBody, understand } from '../intercept/request.ts';
 import { clientToolNames } from '../intercept/tool-format.ts';
 import type { ApiModule } from '../intercept/types.ts';
 import { callUpstream } from '../intercept/upstream.ts';
+import type { JsonScan } from '../limits/json-scan.ts';
 import { clientToolsWin } from '../mcp/client-wins.ts';
 import { errorResult } from '../mcp/tool-result.ts';
 import type { RequestBridge } from '../mcp/types.ts';
-import { BridgeError } from '../providers/errors.ts';
-import { abortOnClose } from '../providers/headers.ts';
+import { BridgeError, type BridgeErrorKind } from '../providers/errors.ts';
 import type { BridgedRoute, RouteRequest } from '../providers/kind.ts';
 import type { Provider } from '../providers/provider.ts';
-import { proxyFactsOf } from '../proxy/facts.ts';
 import { sanitizerFor } from '../recorder/sanitize.ts';
 import { budgetRefusal } from './budget-refusal.ts';
 import type { AppContext } from './context.ts';
-import { refuseHijacked } from './refuse.ts';
+import { countRefusal, type RefusalOptions } from './refuse.ts';
 
 /** No MCP tools: nothing injected, nothing claimed. */
 const NO_TOOLS: RequestBridge = {
@@ -30,6 +28,28 @@ const NO_TOOLS: RequestBridge = {
   call: async () => ({ ...errorResult('no tools'), durationMs: 0 }),
 };
 
+/**
+ * What the wiring reads of a request: a fastify request is one; a message on a Responses
+ * WebSocket is made into one (server/responses-socket), headers from its upgrade.
+ */
+export interface BridgedRequest {
+  /** Named in error messages to the client; logged with the details. */
+  id: string;
+  method: string;
+  /** Path and query as the client sent them. */
+  url: string;
+  params: unknown;
+  headers: IncomingHttpHeaders;
+  /** The raw JSON body. */
+  body: unknown;
+  /** Where the body's top-level members lie, when already found (server/body.ts). */
+  bodyScan: JsonScan | undefined;
+  log: {
+    warn(fields: Record<string, unknown>, message: string): void;
+    error(fields: Record<string, unknown>, message: string): void;
+  };
+}
+
 /** One bridged request, as the route hands it over. */
 export interface BridgedExchange {
   ctx: AppContext;
@@ -37,18 +57,17 @@ export interface BridgedExchange {
   route: BridgedRoute;
   api: ApiModule;
   principal: Principal;
-  request: FastifyRequest;
-  res: ServerResponse;
-}
-
-/** How the request reached the bridge, when not directly: `via: proxy` and the host the client asked for. */
-function viaOf(request: FastifyRequest): Record<string, unknown> {
-  const facts = proxyFactsOf(request.raw.socket);
-  return facts ? { via: 'proxy', proxy_host: facts.host } : {};
+  request: BridgedRequest;
+  /** Where the answer goes: the HTTP response, or a WebSocket's frames. */
+  channel: ClientChannel;
+  /** Fires when the client goes away. */
+  signal: AbortSignal;
+  /** Added to the interception's metadata (how the request arrived). */
+  metadata?: Record<string, unknown>;
 }
 
 /** The route's view of the request: its path parameters and query string. */
-export function routeRequest(request: FastifyRequest): RouteRequest {
+export function routeRequest(request: Pick<BridgedRequest, 'params' | 'url'>): RouteRequest {
   const query = request.url.indexOf('?');
   return { params: request.params as Record<string, string>, query: query < 0 ? '' : request.url.slice(query) };
 }
@@ -59,13 +78,17 @@ export function routeRequest(request: FastifyRequest): RouteRequest {
  * Refusals answer in the provider's format.
  */
 export async function bridge(ex: BridgedExchange): Promise<void> {
-  const { ctx, provider, route, api, request, res } = ex;
-  const refuse = (message: string) => refuseHijacked(ctx, res, provider, 'invalid_request', message);
+  const { ctx, provider, route, api, request, channel } = ex;
+  /** A refusal, counted, in the channel's error shape (the provider's format over HTTP). */
+  const refuse = (kind: BridgeErrorKind, message: string, options: RefusalOptions = {}) => {
+    countRefusal(ctx, provider, kind, options.reason);
+    channel.error(kind, message, options.headers);
+  };
   const where = routeRequest(request);
   const target = route.target?.(where) ?? { from: 'body' as const };
-  if ('error' in target) return refuseHijacked(ctx, res, provider, target.kind ?? 'invalid_request', target.error);
+  if ('error' in target) return refuse(target.kind ?? 'invalid_request', target.error);
   const read = readBody(api, request.body, target.from === 'body');
-  if ('error' in read) return refuse(read.error);
+  if ('error' in read) return refuse('invalid_request', read.error);
   const { client } = read;
   const model = target.from === 'path' ? target.model : modelOf(client);
   const streaming = target.from === 'path' ? target.streaming : client.body.stream === true;
@@ -75,7 +98,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
   const refused = await spending?.reserve((request.body as Buffer).length, maxOutput);
   if (refused) {
     const { message, headers } = budgetRefusal(ctx, provider, ex.principal.user, refused);
-    return refuseHijacked(ctx, res, provider, 'rate_limited', message, { headers, reason: 'budget' });
+    return refuse('rate_limited', message, { headers, reason: 'budget' });
   }
   const observer = new InterceptionObserver(
     {
@@ -100,7 +123,6 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
   // Handed over, not kept here: the parsed body must be free to go once the first call is prepared.
   const held = { client: read.client as typeof client | undefined };
   await observer.run(async () => {
-    const abort = abortOnClose(res);
     const acquired = (await ctx.mcp?.pool.acquire(ex.principal.user)) ?? NO_TOOLS;
     const { max_iterations: maxIterations, parallelism, keepalive } = ctx.config.tool_loop;
     // With one upstream call allowed there is no loop to run tools in; some routes take no tools at
@@ -130,7 +152,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
         user_agent: request.headers['user-agent'] ?? null,
         client_session_id: sessionId,
         started_at: new Date(),
-        metadata: viaOf(request),
+        metadata: { ...ex.metadata },
       },
       prompt,
       thoughtSource: api.thoughtSource,
@@ -147,7 +169,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
           throw new BridgeError('rate_limited', message, headers);
         }
       }
-      const reply = await callUpstream(provider, upstreamPath, request.headers, sent, abort.signal, model);
+      const reply = await callUpstream(provider, upstreamPath, request.headers, sent, ex.signal, model);
       spending?.answered(reply.statusCode === 200);
       return reply;
     };
@@ -158,10 +180,10 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
       streaming,
       bridge: tools,
       events: observer,
-      channel: httpChannel(res, provider.kind.errors, provider.kind.clientStream?.(res)),
+      channel,
       decoder: provider.kind.decoder,
       send,
-      signal: abort.signal,
+      signal: ex.signal,
       limits: { maxIterations, parallelism, keepAliveMs: parseDuration(keepalive) },
       clientWantsUsage: first.clientWantsUsage,
       toolsInjected: tools.tools.length > 0,

@@ -16,3 +16,9 @@ export interface ProxyClient {
 export function proxyClientOf(req: IncomingMessage): ProxyClient | undefined {
   return proxyFactsOf<ProxyClient>(req.socket)?.principal;
 }
+
+/** How a request reached the bridge, when through the proxy: `via: proxy` and the host the client asked for. */
+export function proxyMetadataOf(req: IncomingMessage): Record<string, unknown> | undefined {
+  const facts = proxyFactsOf(req.socket);
+  return facts ? { via: 'proxy', proxy_host: facts.host } : undefined;
+}

@@ -52,10 +52,14 @@ export const openaiKind = {
     },
   ],
   passthrough: OPENAI_PASSTHROUGH,
+  // Codex's built-in provider takes its URL from config.toml only, and its key from CODEX_API_KEY
+  // (it ignores OPENAI_API_KEY); it talks Responses over WebSocket, which the bridge serves.
   clientSetup: (url, config, token) => [
-    `Codex / OpenAI SDKs (provider "${config.name}"):`,
+    `OpenAI SDKs (provider "${config.name}"):`,
     `  export OPENAI_BASE_URL=${url}/${config.name}/v1`,
     `  export OPENAI_API_KEY=${token}`,
+    `Codex (provider "${config.name}"): put openai_base_url = "${url}/${config.name}/v1" at the top of ~/.codex/config.toml, then`,
+    `  export CODEX_API_KEY=${token}`,
   ],
   connect(config, at) {
     return {
