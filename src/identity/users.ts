@@ -183,7 +183,7 @@ export class Users {
   }
 
   /**
-   * Deletes a user: their tokens are revoked and their MCP credentials removed; the user
+   * Deletes a user: their tokens are revoked, their MCP credentials and own provider keys removed; the user
    * document stays (marked deleted) so their records keep a name.
    */
   async delete(idOrUsername: string): Promise<User> {
@@ -195,6 +195,7 @@ export class Users {
       now,
     );
     await this.#store.credentials.deleteForUser(user._id);
+    await this.#store.providerKeys.deleteForUser(user._id);
     await this.#identity.updateUser(user._id, { deleted_at: now });
     return { ...user, deleted_at: now };
   }

@@ -37,6 +37,7 @@ const INDEXES: Record<string, IndexDescription[]> = {
     ]),
   ),
   [COLLECTIONS.mcpCredentials]: [{ key: { user_id: 1, server: 1 }, name: 'user_server', unique: true }],
+  [COLLECTIONS.providerKeys]: [{ key: { user_id: 1, provider: 1 }, name: 'user_provider', unique: true }],
   // Idle ledgers are pruned by their last use; a ledger's versions are found by _id range.
   [COLLECTIONS.quotaLedgers]: [{ key: { until: 1 }, name: 'until' }],
 };

@@ -7,6 +7,7 @@ import { isPermanent } from './errors.ts';
 import { MongoIdentity } from './identity.ts';
 import { ensureIndexes } from './indexes.ts';
 import { MongoLeases } from './leases.ts';
+import { MongoProviderKeys } from './provider-keys.ts';
 import { MongoQuotas } from './quotas.ts';
 import { MongoRecords } from './records.ts';
 
@@ -49,6 +50,7 @@ export async function openMongoStore(uri: string, database: string, timeoutMs = 
     audit: new MongoAudit(db, identity),
     identity,
     credentials: new MongoCredentials(db),
+    providerKeys: new MongoProviderKeys(db),
     leases: new MongoLeases(db),
     quotas: new MongoQuotas(db),
     documents: new MongoDocuments(db),

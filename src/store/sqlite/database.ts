@@ -7,6 +7,7 @@ import { EmbeddedIdentity } from './identity.ts';
 import { EmbeddedLeases } from './leases.ts';
 import { EmbeddedPageParts } from './page-parts.ts';
 import type { SyncStore } from './protocol.ts';
+import { EmbeddedProviderKeys } from './provider-keys.ts';
 import { EmbeddedQuotas } from './quotas.ts';
 import { EmbeddedRecords } from './records.ts';
 import { ROLLUP_BACKFILL } from './rollup.ts';
@@ -64,6 +65,7 @@ export class EmbeddedDatabase implements SyncStore {
   readonly audit: EmbeddedAudit;
   readonly identity: EmbeddedIdentity;
   readonly credentials: EmbeddedCredentials;
+  readonly providerKeys: EmbeddedProviderKeys;
   readonly leases: EmbeddedLeases;
   readonly quotas: EmbeddedQuotas;
   readonly documents: EmbeddedDocuments;
@@ -77,6 +79,7 @@ export class EmbeddedDatabase implements SyncStore {
     this.records = new EmbeddedRecords(sql);
     this.audit = new EmbeddedAudit(sql, details);
     this.credentials = new EmbeddedCredentials(sql);
+    this.providerKeys = new EmbeddedProviderKeys(sql);
     this.leases = new EmbeddedLeases(sql);
     this.quotas = new EmbeddedQuotas(sql);
     this.documents = new EmbeddedDocuments(sql);

@@ -13,6 +13,7 @@ export function facade(send: Send, store: Omit<Store, SubStoreName>, own: OwnMet
     audit: subStore(send, 'audit', own.audit),
     identity: subStore(send, 'identity', own.identity),
     credentials: subStore(send, 'credentials', own.credentials),
+    providerKeys: subStore(send, 'providerKeys', own.providerKeys),
     leases: subStore(send, 'leases', own.leases),
     quotas: subStore(send, 'quotas', own.quotas),
     documents: subStore(send, 'documents', own.documents),

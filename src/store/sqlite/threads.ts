@@ -46,6 +46,7 @@ export const THREAD_OF: { [G in Group]: { [N in MethodOf<G>]: Thread } } = {
     pruneKeys: 'writer',
   },
   credentials: { upsert: 'writer', get: 'reader', list: 'reader', delete: 'writer', deleteForUser: 'writer' },
+  providerKeys: { upsert: 'writer', get: 'reader', list: 'reader', delete: 'writer', deleteForUser: 'writer' },
   leases: { acquire: 'writer', release: 'writer' },
   quotas: { grant: 'writer', settle: 'writer', prune: 'writer' },
   documents: { scan: 'reader', estimate: 'reader', insertNew: 'writer' },
