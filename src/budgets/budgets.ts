@@ -102,8 +102,8 @@ export class Spending {
   readonly #budgets: Budgets;
   readonly #user: User;
   readonly #budget: Budget;
-  readonly #model: string;
-  readonly #price: Price | null;
+  #model: string;
+  #price: Price | null;
   readonly #now: Date;
   readonly #open: Ticket[] = [];
   readonly #answered = new WeakSet<Ticket>();
@@ -115,6 +115,12 @@ export class Spending {
     this.#model = model;
     this.#price = price;
     this.#now = now;
+  }
+
+  /** Later reservations are for this model, at its price: an alias's next target (README "Aliases and fallbacks"). */
+  retarget(model: string, price: Price | null): void {
+    this.#model = model;
+    this.#price = price;
   }
 
   /** Reserves for the next upstream call; a refusal says why (the budget, or a model with no price). */

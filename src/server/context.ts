@@ -10,6 +10,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { PriceBook } from '../pricing/price-book.ts';
 import type { Provider } from '../providers/provider.ts';
+import type { UserKeys } from '../providers/user-keys.ts';
 import type { JournalRecorder } from '../recorder/recorder.ts';
 import type { AuditSinks } from '../recorder/sinks/sinks.ts';
 import type { Store } from '../store/store.ts';
@@ -33,6 +34,8 @@ export interface AppContext {
   /** USD per token for every model the bridge knows a price of. */
   prices: PriceBook;
   budgets: Budgets;
+  /** Users' own provider keys (README "Bring your own key"). */
+  userKeys: UserKeys;
   /** Configured upstreams, each with its pooled dispatcher. */
   providers: Provider[];
   /** Admission limits on provider routes. */

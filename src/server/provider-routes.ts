@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Dispatcher } from 'undici';
 import { tokenFrom } from '../identity/authenticator.ts';
 import type { Principal } from '../identity/users.ts';
 import { chatCompletionsApi } from '../intercept/chat-completions/index.ts';
@@ -6,13 +7,15 @@ import { messagesApi } from '../intercept/messages/index.ts';
 import { responsesApi } from '../intercept/responses/index.ts';
 import type { ApiModule } from '../intercept/types.ts';
 import { openaiErrors, sendError, sendJson } from '../providers/errors.ts';
-import { abortOnClose, relayResponse } from '../providers/headers.ts';
+import { abortOnClose, clientResponseHeaders, relayResponse } from '../providers/headers.ts';
 import type { ApiName, PassthroughRoute } from '../providers/kind.ts';
 import type { Provider } from '../providers/provider.ts';
 import { credentialsRefusal, sendUpstreamFailure } from '../providers/upstream-failure.ts';
 import { bridge, routeRequest } from './bridged.ts';
 import type { AppContext } from './context.ts';
+import { aliasModel, MAX_MODEL_LIST_BYTES, withAliases } from './model-list.ts';
 import { refuse, refuseHijacked } from './refuse.ts';
+import { aliasesFor } from './routing.ts';
 import { pinned } from './runtime.ts';
 
 /** Route roots: the bare one, and those of clients set up for Coder's AI Bridge or its 2026 name, AI Gateway (README "Pointing clients at the bridge"). */
@@ -33,7 +36,7 @@ function guard(ctx: AppContext, provider: Provider) {
     if (Object.values(request.params as Record<string, string>).some((v) => v === '')) {
       return refuse(ctx, reply, provider, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`);
     }
-    const token = tokenFrom(request.headers);
+    const token = tokenFrom(request.headers, provider.kind.tokenHeaders);
     if (!token) {
       return refuse(
         ctx,
@@ -55,7 +58,30 @@ function guard(ctx: AppContext, provider: Provider) {
     }
     if (!principal) return refuse(ctx, reply, provider, 'authentication', 'invalid or expired AI Bridge token');
     const current = ctx.providers.find((p) => p.name === provider.name) ?? provider; // a reload may have replaced it
-    if (!current.hasKey) {
+    const ownKey = current.byok === 'off' ? undefined : await ownKeyOf(ctx, principal, current, request);
+    if (ownKey === null) {
+      return refuse(
+        ctx,
+        reply,
+        provider,
+        'overloaded',
+        'your own provider key cannot be read right now; retry shortly',
+        {
+          headers: { 'retry-after': '5' },
+          reason: 'auth_unavailable',
+        },
+      );
+    }
+    if (!ownKey && current.byok === 'required') {
+      return refuse(
+        ctx,
+        reply,
+        provider,
+        'permission',
+        `provider "${provider.name}" takes only your own key: store it in the console (Me, My provider keys) or with PUT /api/v2/aibridge/users/me/provider-keys/${provider.name}`,
+      );
+    }
+    if (!current.hasKey && !ownKey) {
       return refuse(
         ctx,
         reply,
@@ -66,6 +92,21 @@ function guard(ctx: AppContext, provider: Provider) {
     }
     request.principal = principal;
   };
+}
+
+/** The caller's own key for a provider that takes users' keys; null when the store could not say. */
+async function ownKeyOf(
+  ctx: AppContext,
+  principal: Principal,
+  provider: Provider,
+  request: FastifyRequest,
+): Promise<string | undefined | null> {
+  try {
+    return await ctx.userKeys.key(principal.user._id, provider.name);
+  } catch (err) {
+    request.log.error({ err: (err as Error).message }, "looking up a user's own provider key failed");
+    return null;
+  }
 }
 
 /** Per-user rate and global concurrency limits; on refusal answers in the provider's format. */
@@ -127,8 +168,32 @@ async function admitted(
   }
 }
 
+/** A models list with the provider's aliases added (README "Aliases and fallbacks"); one too large to read is relayed as it is. */
+async function relayWithAliases(
+  reply: FastifyReply,
+  upstream: Dispatcher.ResponseData,
+  provider: Provider,
+  aliases: string[],
+): Promise<void> {
+  const length = Number(upstream.headers['content-length'] ?? 0);
+  if (length > MAX_MODEL_LIST_BYTES) return relayResponse(reply.raw, upstream);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of upstream.body) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_MODEL_LIST_BYTES) throw new Error('the upstream models list is too large');
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  const merged = withAliases(provider.kind.family, text, aliases) ?? text;
+  const headers = clientResponseHeaders(upstream.headers, { dropLength: true });
+  reply.raw.writeHead(200, { ...headers, 'content-length': Buffer.byteLength(merged) });
+  reply.raw.end(merged);
+}
+
 /** Forwards a request the bridge does not rewrite; the answer reaches the client byte for byte. */
 async function passthrough(
+  ctx: AppContext,
   provider: Provider,
   route: PassthroughRoute,
   prefix: string,
@@ -146,7 +211,11 @@ async function passthrough(
     body: hasBody ? (request.body as Buffer) : undefined,
   };
   try {
-    const signing = provider.authorize(call);
+    // A user's own key where the provider takes one and they stored it (README "Bring your own key").
+    const principal = request.principal;
+    const ownKey =
+      principal && provider.byok !== 'off' ? await ctx.userKeys.key(principal.user._id, provider.name) : undefined;
+    const signing = provider.authorize(call, ownKey);
     if (signing) await signing;
     const upstream = await provider.dispatcher.request({
       ...call,
@@ -154,8 +223,11 @@ async function passthrough(
       method: request.method as 'GET',
       signal: abort.signal,
     });
-    const refusal = await credentialsRefusal(provider, upstream);
+    const refusal = ownKey === undefined ? await credentialsRefusal(provider, upstream) : undefined;
     if (refusal) throw refusal;
+    const aliases = route.models === 'list' ? aliasesFor(ctx, provider) : [];
+    if (aliases.length && upstream.statusCode === 200)
+      return await relayWithAliases(reply, upstream, provider, aliases);
     await relayResponse(reply.raw, upstream);
   } catch (err) {
     if (abort.signal.aborted) return;
@@ -207,7 +279,12 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
                 const answer = anonymous(routeRequest(request));
                 return sendJson(reply.raw, answer.status, answer.body);
               }
-              return passthrough(provider, route, prefix, request, reply);
+              // One of the provider's aliases is the bridge's to describe: the upstream does not know it.
+              const id = (request.params as { id?: string }).id;
+              if (route.models === 'one' && id && aliasesFor(ctx, provider).includes(id)) {
+                return sendJson(reply.raw, 200, aliasModel(provider.kind.family, id));
+              }
+              return passthrough(ctx, provider, route, prefix, request, reply);
             }),
         });
       }

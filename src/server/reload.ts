@@ -6,8 +6,8 @@ import { type FileWatch, watchConfigFile } from '../config/watch.ts';
 import { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
 import type { Logger } from '../observability/logger.ts';
 import { PriceBook } from '../pricing/price-book.ts';
-import { Provider } from '../providers/provider.ts';
 import type { AppContext } from './context.ts';
+import { buildProvider } from './providers.ts';
 import type { Runtime } from './runtime.ts';
 import { connectMcp } from './services/mcp.ts';
 
@@ -31,9 +31,13 @@ async function buildRuntime(ctx: AppContext, next: Config, changes: ConfigChange
   const providers = next.providers.map((entry, i) => {
     const current = ctx.providers.find((p) => p.name === entry.name);
     const before = running.providers.find((p) => p.name === entry.name);
-    if (current && sameLimits && isDeepStrictEqual(before, entry)) return current;
-    return new Provider(entry, next.limits, i, ctx.metrics.breakerListener(entry.name));
+    if (current && sameLimits && isDeepStrictEqual(before, entry)) {
+      current.pool?.restore(); // a key set aside gets another chance at every reload
+      return current;
+    }
+    return buildProvider(entry, next.limits, i, ctx.metrics, ctx.logger);
   });
+  if (providers.some((p) => p.byok !== 'off')) ctx.userKeys.ensureSealingKey(); // refuses the reload without one
   const { max_concurrent_interceptions: maxConcurrent, user_requests_per_minute: perMinute } = next.limits;
   return {
     config: next,

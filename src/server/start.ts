@@ -12,7 +12,7 @@ import { Quotas } from '../limits/quota.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { PriceBook } from '../pricing/price-book.ts';
-import { Provider } from '../providers/provider.ts';
+import { UserKeys } from '../providers/user-keys.ts';
 import { Journal } from '../recorder/journal.ts';
 import { drainJournals, journalDir, orphanJournals } from '../recorder/journal-dirs.ts';
 import { JournalRecorder } from '../recorder/recorder.ts';
@@ -23,6 +23,7 @@ import { buildApp } from './app.ts';
 import { clusterMetricsVia, type WorkerIdentity } from './cluster/worker-channel.ts';
 import type { AppContext } from './context.ts';
 import { checkCanListen, listenError, splitListen } from './listen-error.ts';
+import { buildProvider } from './providers.ts';
 import { ConfigReloader, type ReloadResult } from './reload.ts';
 import { Runtimes } from './runtime.ts';
 import { SERVICES } from './services/index.ts';
@@ -96,8 +97,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     auditSinks,
     prices: PriceBook.fromConfig(config.pricing),
     budgets: new Budgets(store, () => ctx.config, quotas),
+    userKeys: new UserKeys(store.providerKeys, {
+      onUnreadable: (user, provider, err) =>
+        logger.warn(
+          { user_id: user, provider, err: err.message },
+          "a user's own provider key cannot be opened (was AIBRIDGE_CREDENTIALS_KEY changed?); it is not used",
+        ),
+    }),
     metrics,
-    providers: config.providers.map((p, i) => new Provider(p, config.limits, i, metrics.breakerListener(p.name))),
+    providers: config.providers.map((p, i) => buildProvider(p, config.limits, i, metrics, logger)),
     limits: {
       concurrency: new ConcurrencyLimit(config.limits.max_concurrent_interceptions, worker?.count),
       userRate: new UserRateLimit(config.limits.user_requests_per_minute, quotas),
@@ -137,6 +145,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   };
   let app: FastifyInstance;
   try {
+    // Users' own keys are sealed: without a sealing key a provider that takes them cannot start.
+    if (ctx.providers.some((p) => p.byok !== 'off')) ctx.userKeys.ensureSealingKey();
     for (const start of SERVICES) services.push(await start(ctx));
     app = await buildApp(ctx);
     try {
