@@ -18,8 +18,8 @@ import {
   type ApiKeyDoc,
   type CredentialDoc,
   DuplicateError,
-  type ProviderKeyDoc,
   type InterceptionFilter,
+  type ProviderKeyDoc,
   type UserDoc,
 } from '../../src/store/store.ts';
 import { STORE_KINDS, type TestStore, testStore } from '../helpers/db.ts';
