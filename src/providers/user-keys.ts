@@ -69,6 +69,8 @@ export class UserKeys {
     if (!value) throw new UserKeyError('the key is empty');
     if (value.length > MAX_KEY_CHARS) throw new UserKeyError(`the key is longer than ${MAX_KEY_CHARS} characters`);
     if (!/^[\x21-\x7e]+$/.test(value)) throw new UserKeyError('the key has spaces or characters a header cannot carry');
+    // A bridge token must never be sent upstream (README "Security").
+    if (value.startsWith('aib_')) throw new UserKeyError('that is an AI Bridge token, not a key of the provider');
     const now = new Date();
     await this.#docs.upsert({
       _id: randomUUID(),

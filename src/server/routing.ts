@@ -175,10 +175,14 @@ export class RoutedSender {
   constructor(deps: SenderDeps) {
     this.#deps = deps;
     this.#current = deps.plan.targets[Math.max(0, deps.plan.first)] as RouteTarget;
-    const headers = { ...deps.headers };
-    for (const name of [...(deps.provider.kind.tokenHeaders ?? []), ...(deps.provider.kind.droppedHeaders ?? [])])
-      delete headers[name];
-    this.#headers = headers;
+    const own = [...(deps.provider.kind.tokenHeaders ?? []), ...(deps.provider.kind.droppedHeaders ?? [])];
+    if (own.length) {
+      const headers = { ...deps.headers };
+      for (const name of own) delete headers[name];
+      this.#headers = headers;
+    } else {
+      this.#headers = deps.headers;
+    }
     for (const t of deps.plan.targets.slice(0, Math.max(0, deps.plan.first))) this.#attempt(t, null, t.unusable);
   }
 

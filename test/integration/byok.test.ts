@@ -104,6 +104,9 @@ describe("users' own keys", () => {
     expect((await store('alice', 'plain', ALICE_OPENAI)).status).toBe(400);
     expect((await store('alice', 'nowhere', ALICE_OPENAI)).status).toBe(404);
     expect((await store('alice', 'openai', 'has spaces in it')).status).toBe(400);
+    expect((await store('alice', 'openai', users.alice!.token)).body.validations).toEqual([
+      { field: 'key', detail: 'that is an AI Bridge token, not a key of the provider' },
+    ]);
     // Sealed at rest: the document holds no trace of the key.
     const docs = await h.store.providerKeys.list(users.alice!.id);
     expect(docs).toHaveLength(1);
