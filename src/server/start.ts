@@ -116,11 +116,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     runtimes: new Runtimes(() => ctx),
   };
   if (worker) ctx.clusterMetrics = clusterMetricsVia(ctx.metrics.registry);
-  for (const { name, keySetting: setting, hasKey } of ctx.providers) {
+  for (const { name, keySetting: setting, hasKey, byok } of ctx.providers) {
     if (!hasKey)
       logger.warn(
         { provider: name, setting },
-        `provider "${name}" has no credentials (${setting}): its requests are refused`,
+        byok === 'allowed'
+          ? `provider "${name}" has no credentials (${setting}): requests of users without their own key are refused`
+          : `provider "${name}" has no credentials (${setting}): its requests are refused`,
       );
   }
   const services: Array<{ stop(): Promise<void> }> = [];
