@@ -31,10 +31,7 @@ async function buildRuntime(ctx: AppContext, next: Config, changes: ConfigChange
   const providers = next.providers.map((entry, i) => {
     const current = ctx.providers.find((p) => p.name === entry.name);
     const before = running.providers.find((p) => p.name === entry.name);
-    if (current && sameLimits && isDeepStrictEqual(before, entry)) {
-      current.pool?.restore(); // a key set aside gets another chance at every reload
-      return current;
-    }
+    if (current && sameLimits && isDeepStrictEqual(before, entry)) return current;
     return buildProvider(entry, next.limits, i, ctx.metrics, ctx.logger);
   });
   if (providers.some((p) => p.byok !== 'off')) ctx.userKeys.ensureSealingKey(); // refuses the reload without one
@@ -117,6 +114,8 @@ export class ConfigReloader {
     }
     // A failure to build (e.g. no credentials key for a new per-user server) refuses the reload.
     if (changes.sections.length) this.#ctx.runtimes.swap(await buildRuntime(this.#ctx, effective, changes));
+    // A pool key the upstream refused gets another chance at every reload, even of an unchanged file.
+    for (const provider of this.#ctx.providers) provider.pool?.restore();
     this.#ctx.metrics.configReloads.labels('ok').inc();
     const { added, removed, changed } = changes.servers;
     this.#log.info(

@@ -1,8 +1,13 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startFileBridge } from '../helpers/bridge.ts';
+import { testEmbeddedStore } from '../helpers/db.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
 import { scrapeMetrics } from '../helpers/prometheus.ts';
-import { manifest } from '../helpers/upstream.ts';
+import { tempDirs } from '../helpers/temp.ts';
+import { manifest, ReplayUpstream } from '../helpers/upstream.ts';
 
 /**
  * Key pools (README "Key pools"): the real bridge over HTTP with `api_keys` on its openai and
@@ -14,6 +19,7 @@ import { manifest } from '../helpers/upstream.ts';
 const KEYS = ['sk-pool-key-one', 'sk-pool-key-two', 'sk-pool-key-three'];
 const facts = manifest();
 const chat = { model: 'gpt-4.1', messages: [{ role: 'user' as const, content: 'Say hello' }] };
+const newDir = tempDirs('aibridge-key-pool-');
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -151,5 +157,42 @@ describe('key pools', () => {
     expect((err as Error).message).toMatch(/has no key the upstream accepts/);
     for (const key of KEYS) expect((err as Error).message).not.toContain(key);
     expect(keysSent(b)).toEqual(KEYS);
+  });
+
+  it('a reload, even of an unchanged file, gives a key set aside another chance', async () => {
+    const upstream = await ReplayUpstream.start();
+    const store = testEmbeddedStore();
+    const dir = newDir();
+    const file = join(dir, 'aibridge.yaml');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        listen: '127.0.0.1:0',
+        data_dir: join(dir, 'data'),
+        retention: 0,
+        providers: [{ name: 'openai', type: 'openai', base_url: `${upstream.url}/v1`, api_keys: KEYS.slice(0, 2) }],
+      }),
+    );
+    const bridge = await startFileBridge(store, file);
+    try {
+      const user = await bridge.user('dev');
+      const client = new OpenAI({ baseURL: `${bridge.url}/openai/v1`, apiKey: user.token, maxRetries: 0 });
+      upstream.setDefault('openai-chat/text.json');
+      upstream.acceptedKeys = new Set([KEYS[1]!]);
+      await client.chat.completions.create(chat);
+      await client.chat.completions.create(chat);
+      // The operator fixes the first key where it was issued, and reloads.
+      upstream.acceptedKeys = undefined;
+      expect((await bridge.reload('test')).result).toBe('ok');
+      await client.chat.completions.create(chat);
+      await client.chat.completions.create(chat);
+      const sent = upstream.requests.map((r) => r.key);
+      expect(sent.slice(0, 3)).toEqual([KEYS[0], KEYS[1], KEYS[1]]);
+      expect(sent.slice(3)).toContain(KEYS[0]);
+    } finally {
+      await bridge.close();
+      await store.close();
+      await upstream.close();
+    }
   });
 });
