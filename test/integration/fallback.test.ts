@@ -210,6 +210,25 @@ describe('an alias with a fallback from anthropic to bedrock', () => {
   });
 });
 
+describe('budgets through a fallback', () => {
+  it('an attempt that failed releases its reservation: a budget that holds one call serves the fallback', async () => {
+    // Each attempt reserves about $0.021–0.023 (4 000 output tokens at $5–5.50 a million): $0.03
+    // holds one of them, not both at once.
+    const user = await h.bridge.user('budgeted');
+    await h.bridge.ctx.users.setBudget('budgeted', { usd: 0.03, period: 'day' });
+    const budgeted = new Anthropic({ baseURL: `${h.bridge.url}/anthropic`, apiKey: user.token, maxRetries: 0 });
+    h.upstream.enqueue('anthropic-messages/http-529.json');
+    fake.enqueue('anthropic-messages/text.sse');
+    const message = await budgeted.messages
+      .stream({ max_tokens: 4_000, messages: [{ role: 'user', content: 'Say hello' }], model: 'fast' })
+      .finalMessage();
+    expect(message.content[0]).toMatchObject({ type: 'text' });
+    const r = await h.records();
+    expect(r.interception.attempts.map((a: { status: number }) => a.status)).toEqual([529, 200]);
+    expect(r.interception.cost_usd).toBeGreaterThan(0);
+  });
+});
+
 describe('aliases in the models lists', () => {
   it("a provider's models list shows the aliases of its API family after its own models", async () => {
     h.upstream.enqueue('anthropic-passthrough/models.json', 'openai-passthrough/models.json');
