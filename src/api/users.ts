@@ -4,6 +4,7 @@ import { budgetWindow } from '../budgets/window.ts';
 import { parseDuration } from '../config/duration.ts';
 import { IdentityError, type Principal, USERNAME_PATTERN, type User, usernameProblem } from '../identity/users.ts';
 import { CredentialsKeyError, McpCredentials, parseHeader } from '../mcp/credentials.ts';
+import { UserKeyError } from '../providers/user-keys.ts';
 import type { AppContext } from '../server/context.ts';
 import { type ApiKeyDoc, type Budget, ROLES, type Role } from '../store/store.ts';
 import { principalOf, requireOwner, seesEveryone } from './auth.ts';
@@ -129,8 +130,8 @@ const errors = { 400: ref('Error'), 401: ref('Error'), 403: ref('Error'), 404: r
 const userParams = { type: 'object', properties: { user: { type: 'string', description: 'username, id, or me' } } };
 
 /**
- * Users, tokens and MCP credentials over HTTP (SPEC §3): owners manage everyone; every user
- * manages their own tokens and MCP credentials. Changes to who may use a token are felt at
+ * Users, tokens, MCP credentials and own provider keys over HTTP (SPEC §3): owners manage
+ * everyone; every user manages their own tokens, MCP credentials and provider keys. Changes to who may use a token are felt at
  * once on this replica and within 5 s on the others (the authenticators' re-check interval).
  */
 export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -475,6 +476,90 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
       const user = await target(ctx, await caller(request), request.params.user, true);
       const deleted = await guard(ctx, () => credentials().delete(user._id, request.params.server));
       if (!deleted) throw new ApiError(404, `no credentials for "${request.params.server}"`);
+      return reply.code(204).send();
+    },
+  );
+
+  app.get<{ Params: Params }>(
+    '/users/:user/provider-keys',
+    {
+      schema: {
+        tags: ['provider-keys'],
+        summary: "The providers that take users' own keys, and whether this user stored one (never the key)",
+        params: userParams,
+        response: { 200: ref('ProviderKeyList'), ...errors },
+      },
+    },
+    async (request) => {
+      const user = await target(ctx, await caller(request), request.params.user, true);
+      const stored = new Map((await guard(ctx, () => ctx.userKeys.list(user._id))).map((k) => [k.provider, k]));
+      return {
+        providers: ctx.providers
+          .filter((p) => p.byok !== 'off')
+          .map((p) => ({
+            provider: p.name,
+            type: p.type,
+            byok: p.byok,
+            stored: stored.has(p.name),
+            updated_at: iso(stored.get(p.name)?.updated_at),
+          })),
+      };
+    },
+  );
+
+  app.put<{ Params: Params & { provider: string }; Body: { key: string } }>(
+    '/users/:user/provider-keys/:provider',
+    {
+      schema: {
+        tags: ['provider-keys'],
+        summary: "Store (replace) this user's own key for a provider; it is sealed and never shown again",
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['key'],
+          properties: { key: { type: 'string', minLength: 1, maxLength: 4096 } },
+        },
+        response: { 204: { type: 'null' }, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const user = await target(ctx, await caller(request), request.params.user, true);
+      const provider = ctx.providers.find((p) => p.name === request.params.provider);
+      if (!provider) throw new ApiError(404, `no provider "${request.params.provider}" is configured`);
+      if (provider.byok === 'off') {
+        throw invalid(
+          [{ field: 'provider', detail: `"${provider.name}" does not take users' own keys (byok: off)` }],
+          'invalid provider',
+        );
+      }
+      await guard(ctx, async () => {
+        try {
+          await ctx.userKeys.set(user._id, provider.name, request.body.key);
+        } catch (err) {
+          if (err instanceof UserKeyError) {
+            throw invalid([{ field: 'key', detail: err.message }], 'invalid request body');
+          }
+          if (!(err instanceof CredentialsKeyError)) throw err;
+          throw new ApiError(503, "users' own provider keys are not enabled on this bridge", { detail: err.message });
+        }
+      });
+      return reply.code(204).send();
+    },
+  );
+
+  app.delete<{ Params: Params & { provider: string } }>(
+    '/users/:user/provider-keys/:provider',
+    {
+      schema: {
+        tags: ['provider-keys'],
+        summary: "Remove this user's own key for a provider (the shared key is used again where allowed)",
+        response: { 204: { type: 'null' }, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const user = await target(ctx, await caller(request), request.params.user, true);
+      const deleted = await guard(ctx, () => ctx.userKeys.delete(user._id, request.params.provider));
+      if (!deleted) throw new ApiError(404, `no key stored for "${request.params.provider}"`);
       return reply.code(204).send();
     },
   );

@@ -28,6 +28,9 @@ export interface ApiInterception {
   user_prompts: ApiChild<InterceptionDetail['user_prompts'][number]>[];
   tool_usages: ApiChild<InterceptionDetail['tool_usages'][number]>[];
   model_thoughts: ApiChild<InterceptionDetail['model_thoughts'][number]>[];
+  requested_model?: string;
+  attempts?: InterceptionRecord['attempts'];
+  key_source?: InterceptionRecord['key_source'];
 }
 
 export interface ApiList {
@@ -65,5 +68,11 @@ export function present(detail: InterceptionDetail): ApiInterception {
     user_prompts: detail.user_prompts.map(child),
     tool_usages: detail.tool_usages.map(child),
     model_thoughts: detail.model_thoughts.map(child),
+    // Through an alias, a key pool or a user's own key: what was asked, each attempt, whose key.
+    ...(r.requested_model !== undefined && {
+      requested_model: r.requested_model,
+      attempts: r.attempts ?? [],
+      key_source: r.key_source ?? 'shared',
+    }),
   };
 }

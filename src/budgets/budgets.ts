@@ -218,8 +218,8 @@ function together(tickets: Ticket[], amount: number): Ticket {
 export class Spending {
   readonly #budgets: Budgets;
   readonly #scopes: BudgetScope[];
-  readonly #model: string;
-  readonly #price: Price | null;
+  #model: string;
+  #price: Price | null;
   readonly #now: Date;
   readonly #open: Ticket[] = [];
   readonly #answered = new WeakSet<Ticket>();
@@ -230,6 +230,12 @@ export class Spending {
     this.#model = model;
     this.#price = price;
     this.#now = now;
+  }
+
+  /** Later reservations are for this model, at its price: an alias's next target (README "Aliases and fallbacks"). */
+  retarget(model: string, price: Price | null): void {
+    this.#model = model;
+    this.#price = price;
   }
 
   /** Reserves for the next upstream call; a refusal says why (a budget, or a model with no price). */

@@ -32,6 +32,12 @@ export interface RecordingConfig {
   on_failure: 'refuse' | 'serve';
 }
 
+/** A `models:` entry: a model name clients send, and the provider + model pairs it stands for, in order. */
+export interface ModelAlias {
+  alias: string;
+  targets: Array<{ provider: string; model: string }>;
+}
+
 /** A `pricing:` entry: USD per million tokens for a model name or `*`/`?` glob (SPEC §13). */
 export interface PricingConfig {
   model: string;
@@ -111,6 +117,8 @@ export interface Config {
   data_dir: string;
   mongodb: { uri: string; database: string };
   providers: ProviderConfig[];
+  /** Aliases and fallbacks (README "Aliases and fallbacks"). */
+  models: ModelAlias[];
   auth: { outage_grace: string | number; oidc?: OidcConfig };
   mcp_servers: McpServerConfig[];
   /** Injected tools per request, all servers together. */

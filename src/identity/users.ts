@@ -229,7 +229,7 @@ export class Users {
   /**
    * Deletes a user: marked deleted first (refused for the last enabled owner; from then on
    * every token of theirs is refused), then their tokens are revoked and their MCP credentials
-   * removed. The user document stays so their records keep a name.
+   * and own provider keys removed. The user document stays so their records keep a name.
    */
   async delete(idOrUsername: string): Promise<User> {
     const now = new Date();
@@ -240,6 +240,7 @@ export class Users {
       now,
     );
     await this.#store.credentials.deleteForUser(user._id);
+    await this.#store.providerKeys.deleteForUser(user._id);
     return user;
   }
 }

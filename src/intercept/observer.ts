@@ -17,7 +17,7 @@ import { CircuitOpenError } from '../providers/errors.ts';
 import { recordId } from '../recorder/record-id.ts';
 import type { Recorder } from '../recorder/recorder-port.ts';
 import type { RecordSanitizer } from '../recorder/sanitize.ts';
-import type { InterceptionStatus, InterceptionTotals, RecordOp } from '../store/records.ts';
+import type { InterceptionStatus, InterceptionTotals, KeySource, RecordOp, RoutedFields } from '../store/records.ts';
 import type {
   InterceptionEnded,
   InterceptionEvents,
@@ -110,6 +110,9 @@ export class InterceptionObserver implements InterceptionEvents {
   /** Sum of the usages' costs; null once one is unpriced, or when there is no price table. */
   #cost: number | null;
   #lastTime = 0;
+  /** Where an interception through an alias, a key pool or a user's key went; written with its end. */
+  #routed: RoutedFields | undefined;
+  #keySource: KeySource = 'shared';
 
   constructor(deps: ObserverDeps, start: InterceptionStart) {
     this.#deps = deps;
@@ -295,6 +298,16 @@ export class InterceptionObserver implements InterceptionEvents {
       this.#deps.metrics.toolDuration.labels(claim.tool.server, name).observe(result.durationMs / 1000);
   }
 
+  /**
+   * The wiring's word on where the interception went (README "Aliases and fallbacks"): the target
+   * that answered, each attempt, and whose key; recorded with the end, and `key_source` labels
+   * its metrics from now on.
+   */
+  routed(routed: RoutedFields): void {
+    this.#routed = routed;
+    this.#keySource = routed.key_source;
+  }
+
   /** Only the first call counts; the end is recorded only for an interception that was. */
   ended({ status, metadata }: InterceptionEnded): void {
     if (this.#done) return;
@@ -312,13 +325,23 @@ export class InterceptionObserver implements InterceptionEvents {
         cost_usd: this.#cost,
         totals: { ...this.#totals },
         metadata: Object.keys(metadata).length ? metadata : undefined,
+        ...(this.#routed ? { routed: { ...this.#routed, attempts: [...this.#routed.attempts] } } : {}),
       });
       span?.end();
     }
     const m = this.#deps.metrics;
     m.inflight.labels(this.#provider, this.#modelLabel, this.#route).dec();
     m.interceptions
-      .labels(this.#provider, this.#modelLabel, status, this.#route, this.#method, this.#user._id, this.#client)
+      .labels(
+        this.#provider,
+        this.#modelLabel,
+        status,
+        this.#route,
+        this.#method,
+        this.#user._id,
+        this.#client,
+        this.#keySource,
+      )
       .inc();
     m.duration.labels(this.#provider, this.#modelLabel).observe((performance.now() - this.#began) / 1000);
     m.userInfo.labels(this.#user._id, this.#user.username).set(1);
@@ -396,7 +419,7 @@ export class InterceptionObserver implements InterceptionEvents {
     span?.end();
     const metrics = this.#deps.metrics;
     if (cost !== null) {
-      metrics.cost.labels(this.#provider, this.#modelLabel, this.#client).inc(cost);
+      metrics.cost.labels(this.#provider, this.#modelLabel, this.#client, this.#keySource).inc(cost);
       this.#deps.spent?.(cost);
     } else if (this.#deps.cost) {
       const tokens = TOKEN_TYPES.reduce((n, [, key]) => n + usage[key], 0);

@@ -151,8 +151,8 @@ export class JournalRecorder implements Recorder {
         if (held) {
           this.#held.delete(op.id);
           const start = held.ops[0] as { kind: 'interception'; doc: InterceptionRecord };
-          const { ended_at, status, cost_usd, totals, metadata } = op;
-          const doc = { ...start.doc, ended_at, status, cost_usd, totals };
+          const { ended_at, status, cost_usd, totals, metadata, routed } = op;
+          const doc = { ...start.doc, ended_at, status, cost_usd, totals, ...routed };
           if (metadata) doc.metadata = { ...start.doc.metadata, ...metadata };
           held.ops[0] = { kind: 'interception', doc };
           this.#buffer.push(...held.ops);

@@ -8,7 +8,6 @@ import { InterceptionObserver } from '../intercept/observer.ts';
 import { modelOf, readBody, understand } from '../intercept/request.ts';
 import { clientToolNames } from '../intercept/tool-format.ts';
 import type { ApiModule } from '../intercept/types.ts';
-import { callUpstream } from '../intercept/upstream.ts';
 import type { JsonScan } from '../limits/json-scan.ts';
 import { clientToolsWin } from '../mcp/client-wins.ts';
 import { errorResult } from '../mcp/tool-result.ts';
@@ -20,6 +19,7 @@ import { sanitizerFor } from '../recorder/sanitize.ts';
 import { budgetRefusal } from './budget-refusal.ts';
 import type { AppContext } from './context.ts';
 import { countRefusal, type RefusalOptions } from './refuse.ts';
+import { planRoute, priceOf, RoutedSender } from './routing.ts';
 
 /** No MCP tools: nothing injected, nothing claimed. */
 const NO_TOOLS: RequestBridge = {
@@ -91,30 +91,53 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
   if ('error' in read) return refuse('invalid_request', read.error);
   const { client } = read;
   const model = target.from === 'path' ? target.model : modelOf(client);
-  const streaming = target.from === 'path' ? target.streaming : client.body.stream === true;
+  const streaming =
+    target.from === 'path' && target.streaming !== undefined ? target.streaming : client.body.stream === true;
   const maxOutput = api.maxOutput(client.body);
-  // The first call's reservation, before anything is recorded: a refused request leaves no interception.
-  const spending = await ctx.budgets.spending(ex.principal.user, model, ctx.prices.price(provider.priceNames(model)));
-  const refused = await spending?.reserve((request.body as Buffer).length, maxOutput);
-  if (refused) {
-    const { message, headers } = budgetRefusal(ctx, provider, ex.principal.user, refused);
-    return refuse('rate_limited', message, { headers, reason: 'budget' });
+  const user = ex.principal.user;
+  // Where it may go: an alias's targets, or this provider; each with the user's own key where it takes one.
+  const plan = await planRoute(ctx, provider, route, model, user, streaming);
+  const first = plan.targets[plan.first];
+  if (!first) {
+    const why = plan.targets.map((t) => t.unusable).join('; ');
+    return refuse('not_configured', `no provider can serve model ${model}: ${why}`);
   }
+  // The first call's reservation, before anything is recorded: a refused request leaves no interception.
+  const spending = await ctx.budgets.spending(user, first.model, priceOf(ctx.prices, first));
+  const reserve = async (bytes: number) => {
+    const refusal = await spending?.reserve(bytes, maxOutput);
+    if (!refusal) return;
+    const { message, headers } = budgetRefusal(ctx, provider, user, refusal);
+    throw new BridgeError('rate_limited', message, headers);
+  };
+  try {
+    if (first.budgeted) await reserve((request.body as Buffer).length);
+  } catch (err) {
+    const { kind, message, headers } = err as BridgeError;
+    return refuse(kind, message, { headers, reason: 'budget' });
+  }
+  let sender: RoutedSender | undefined;
   const observer = new InterceptionObserver(
     {
       metrics: ctx.metrics,
       recorder: ctx.recorder,
       sanitizer: sanitizerFor(ctx.config.recording),
-      cost: (model, usage) => ctx.prices.cost(provider.priceNames(model), api.family, usage),
-      spent: (usd) => spending?.settle(usd),
+      // Priced as the target that answered: an alias's targets may be other models, at other prices.
+      cost: (_model, usage) => {
+        const answered = sender?.current ?? first;
+        return ctx.prices.cost(answered.provider.priceNames(answered.model), api.family, usage);
+      },
+      spent: (usd) => {
+        if ((sender?.current ?? first).budgeted) spending?.settle(usd);
+      },
     },
     {
-      provider: { name: provider.name, genAi: provider.kind.genAiName, origin: provider.origin },
+      provider: { name: provider.name, genAi: provider.kind.genAiName, origin: first.provider.origin },
       api: route.api,
       route: route.path,
       method: request.method,
       path: request.url.split('?')[0] as string,
-      user: ex.principal.user,
+      user,
       model,
       streaming,
       headers: request.headers,
@@ -123,7 +146,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
   // Handed over, not kept here: the parsed body must be free to go once the first call is prepared.
   const held = { client: read.client as typeof client | undefined };
   await observer.run(async () => {
-    const acquired = (await ctx.mcp?.pool.acquire(ex.principal.user)) ?? NO_TOOLS;
+    const acquired = (await ctx.mcp?.pool.acquire(user)) ?? NO_TOOLS;
     const { max_iterations: maxIterations, parallelism, keepalive } = ctx.config.tool_loop;
     // With one upstream call allowed there is no loop to run tools in; some routes take no tools at
     // all. A client tool named like an injected one wins: that injected one is left out of this request.
@@ -131,61 +154,71 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
       maxIterations > 1 && route.tools !== false
         ? clientToolsWin(acquired, clientToolNames((held.client as typeof client).body))
         : NO_TOOLS;
-    const { prompt, sessionId, first } = understand(
-      api,
-      held.client as typeof client,
-      request.bodyScan,
-      tools.tools,
-      streaming,
-      request.headers,
-    );
+    const {
+      prompt,
+      sessionId,
+      first: firstCall,
+    } = understand(api, held.client as typeof client, request.bodyScan, tools.tools, streaming, request.headers);
     held.client = undefined;
 
+    sender = new RoutedSender({
+      ctx,
+      plan,
+      provider,
+      route,
+      where,
+      api,
+      model,
+      modelInBody: target.from === 'body',
+      streaming,
+      headers: request.headers,
+      signal: ex.signal,
+      spending,
+      maxOutput,
+      reserve,
+      routed: (fields) => {
+        if (plan.recorded) observer.routed(fields);
+      },
+      log: request.log,
+      requestId: request.id,
+    });
+    const routed = plan.recorded ? sender.fields() : undefined;
     observer.started({
       record: {
-        initiator_id: ex.principal.user._id,
+        initiator_id: user._id,
         api_key_id: ex.principal.apiKeyId,
-        provider: provider.type,
-        provider_name: provider.name,
-        model,
+        provider: first.provider.type,
+        provider_name: first.provider.name,
+        model: first.model,
         client: classifyClient(request.headers),
         user_agent: request.headers['user-agent'] ?? null,
         client_session_id: sessionId,
         started_at: new Date(),
         metadata: { ...ex.metadata },
+        ...(routed && {
+          requested_model: routed.requested_model,
+          attempts: [],
+          key_source: routed.key_source,
+        }),
       },
       prompt,
       thoughtSource: api.thoughtSource,
     });
+    if (routed) observer.routed(routed);
 
-    const upstreamPath = route.upstreamPath(where, model);
-    let calls = 0;
-    /** Every call after the first reserves its own cost (the first's was taken above). */
-    const send = async (sent: Buffer | string) => {
-      if (calls++ > 0) {
-        const refusal = await spending?.reserve(Buffer.byteLength(sent), maxOutput);
-        if (refusal) {
-          const { message, headers } = budgetRefusal(ctx, provider, ex.principal.user, refusal);
-          throw new BridgeError('rate_limited', message, headers);
-        }
-      }
-      const reply = await callUpstream(provider, upstreamPath, request.headers, sent, ex.signal, model);
-      spending?.answered(reply.statusCode === 200);
-      return reply;
-    };
     await runInterception({
       api,
-      body: first.later,
-      firstBody: first.body,
+      body: firstCall.later,
+      firstBody: firstCall.body,
       streaming,
       bridge: tools,
       events: observer,
       channel,
       decoder: provider.kind.decoder,
-      send,
+      send: sender.send,
       signal: ex.signal,
       limits: { maxIterations, parallelism, keepAliveMs: parseDuration(keepalive) },
-      clientWantsUsage: first.clientWantsUsage,
+      clientWantsUsage: firstCall.clientWantsUsage,
       toolsInjected: tools.tools.length > 0,
       log: { warn: (fields, message) => request.log.warn({ ...fields, interception_id: observer.id }, message) },
       requestId: request.id,

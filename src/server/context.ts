@@ -15,6 +15,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { PriceBook } from '../pricing/price-book.ts';
 import type { Provider } from '../providers/provider.ts';
+import type { UserKeys } from '../providers/user-keys.ts';
 import type { ProxyPolicy } from '../proxy/server.ts';
 import type { JournalRecorder } from '../recorder/recorder.ts';
 import type { AuditSinks } from '../recorder/sinks/sinks.ts';
@@ -47,6 +48,8 @@ export interface AppContext {
   budgets: Budgets;
   /** Budget notifications at `budgets.notify` shares, and the webhook they are POSTed to. */
   notifications: { notifier: BudgetNotifier; webhook: WebhookSender };
+  /** Users' own provider keys (README "Bring your own key"). */
+  userKeys: UserKeys;
   /** Configured upstreams, each with its pooled dispatcher. */
   providers: Provider[];
   /** Admission limits on provider routes. */

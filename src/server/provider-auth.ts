@@ -29,7 +29,7 @@ export async function authenticateProvider(
   log: { error(fields: Record<string, unknown>, message: string): void },
   proxied?: ProxyClient,
 ): Promise<ProviderAuth> {
-  const token = proxied ? undefined : tokenFrom(headers);
+  const token = proxied ? undefined : tokenFrom(headers, provider.kind.tokenHeaders);
   if (!proxied && !token) {
     return {
       refusal: {
@@ -58,7 +58,31 @@ export async function authenticateProvider(
     return { refusal: { kind: 'authentication', message } };
   }
   const current = ctx.providers.find((p) => p.name === provider.name) ?? provider; // a reload may have replaced it
-  if (!current.hasKey) {
+  // A user's own key where the provider takes one (README "Bring your own key").
+  let ownKey: string | undefined;
+  if (current.byok !== 'off') {
+    try {
+      ownKey = await ctx.userKeys.key(principal.user._id, current.name);
+    } catch (err) {
+      log.error({ err: (err as Error).message }, "looking up a user's own provider key failed");
+      return {
+        refusal: {
+          kind: 'overloaded',
+          message: 'your own provider key cannot be read right now; retry shortly',
+          options: { headers: { 'retry-after': '5' }, reason: 'auth_unavailable' },
+        },
+      };
+    }
+  }
+  if (!ownKey && current.byok === 'required') {
+    return {
+      refusal: {
+        kind: 'permission',
+        message: `provider "${provider.name}" takes only your own key: store it in the console (Me, My provider keys) or with PUT /api/v2/aibridge/users/me/provider-keys/${provider.name}`,
+      },
+    };
+  }
+  if (!current.hasKey && !ownKey) {
     return {
       refusal: {
         kind: 'not_configured',

@@ -1,20 +1,23 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Dispatcher } from 'undici';
 import type { Principal } from '../identity/users.ts';
 import { API_MODULES } from '../intercept/apis.ts';
 import { httpChannel } from '../intercept/client-channel.ts';
 import { sendError, sendJson } from '../providers/errors.ts';
-import { abortOnClose, relayResponse } from '../providers/headers.ts';
+import { abortOnClose, clientResponseHeaders, relayResponse } from '../providers/headers.ts';
 import type { PassthroughRoute } from '../providers/kind.ts';
 import type { Provider } from '../providers/provider.ts';
 import { credentialsRefusal, sendUpstreamFailure } from '../providers/upstream-failure.ts';
 import { admitted, type Refuser } from './admission.ts';
 import { bridge, routeRequest } from './bridged.ts';
 import type { AppContext } from './context.ts';
+import { aliasModel, MAX_MODEL_LIST_BYTES, withAliases } from './model-list.ts';
 import { authenticateProvider } from './provider-auth.ts';
 import { proxyClientOf, proxyMetadataOf } from './proxy-client.ts';
 import { refuse, refuseHijacked } from './refuse.ts';
 import { responsesSockets } from './responses-socket/upgrade.ts';
 import { ROUTE_ROOTS } from './route-roots.ts';
+import { aliasesFor } from './routing.ts';
 import { pinned } from './runtime.ts';
 
 /**
@@ -37,8 +40,32 @@ function guard(ctx: AppContext, provider: Provider) {
   };
 }
 
+/** A models list with the provider's aliases added (README "Aliases and fallbacks"); one too large to read is relayed as it is. */
+async function relayWithAliases(
+  reply: FastifyReply,
+  upstream: Dispatcher.ResponseData,
+  provider: Provider,
+  aliases: string[],
+): Promise<void> {
+  const length = Number(upstream.headers['content-length'] ?? 0);
+  if (length > MAX_MODEL_LIST_BYTES) return relayResponse(reply.raw, upstream);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of upstream.body) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_MODEL_LIST_BYTES) throw new Error('the upstream models list is too large');
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  const merged = withAliases(provider.kind.family, text, aliases) ?? text;
+  const headers = clientResponseHeaders(upstream.headers, { dropLength: true });
+  reply.raw.writeHead(200, { ...headers, 'content-length': Buffer.byteLength(merged) });
+  reply.raw.end(merged);
+}
+
 /** Forwards a request the bridge does not rewrite; the answer reaches the client byte for byte. */
 async function passthrough(
+  ctx: AppContext,
   provider: Provider,
   route: PassthroughRoute,
   prefix: string,
@@ -56,7 +83,11 @@ async function passthrough(
     body: hasBody ? (request.body as Buffer) : undefined,
   };
   try {
-    const signing = provider.authorize(call);
+    // A user's own key where the provider takes one and they stored it (README "Bring your own key").
+    const principal = request.principal;
+    const ownKey =
+      principal && provider.byok !== 'off' ? await ctx.userKeys.key(principal.user._id, provider.name) : undefined;
+    const signing = provider.authorize(call, ownKey);
     if (signing) await signing;
     const upstream = await provider.dispatcher.request({
       ...call,
@@ -64,8 +95,11 @@ async function passthrough(
       method: request.method as 'GET',
       signal: abort.signal,
     });
-    const refusal = await credentialsRefusal(provider, upstream);
+    const refusal = ownKey === undefined ? await credentialsRefusal(provider, upstream) : undefined;
     if (refusal) throw refusal;
+    const aliases = route.models === 'list' ? aliasesFor(ctx, provider) : [];
+    if (aliases.length && upstream.statusCode === 200)
+      return await relayWithAliases(reply, upstream, provider, aliases);
     await relayResponse(reply.raw, upstream);
   } catch (err) {
     if (abort.signal.aborted) return;
@@ -123,7 +157,12 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
                 const answer = anonymous(routeRequest(request));
                 return sendJson(reply.raw, answer.status, answer.body);
               }
-              return passthrough(provider, route, prefix, request, reply);
+              // One of the provider's aliases is the bridge's to describe: the upstream does not know it.
+              const id = (request.params as { id?: string }).id;
+              if (route.models === 'one' && id && aliasesFor(ctx, provider).includes(id)) {
+                return sendJson(reply.raw, 200, aliasModel(provider.kind.family, id));
+              }
+              return passthrough(ctx, provider, route, prefix, request, reply);
             }),
         });
       }

@@ -7,9 +7,9 @@ import { OidcClient } from '../identity/oidc/client.ts';
 import { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
 import type { Logger } from '../observability/logger.ts';
 import { PriceBook } from '../pricing/price-book.ts';
-import { Provider } from '../providers/provider.ts';
 import { proxyPolicyOf } from '../proxy/config.ts';
 import type { AppContext } from './context.ts';
+import { buildProvider } from './providers.ts';
 import type { Runtime } from './runtime.ts';
 import { connectMcp } from './services/mcp.ts';
 
@@ -34,8 +34,9 @@ async function buildRuntime(ctx: AppContext, next: Config, changes: ConfigChange
     const current = ctx.providers.find((p) => p.name === entry.name);
     const before = running.providers.find((p) => p.name === entry.name);
     if (current && sameLimits && isDeepStrictEqual(before, entry)) return current;
-    return new Provider(entry, next.limits, i, ctx.metrics.breakerListener(entry.name));
+    return buildProvider(entry, next.limits, i, ctx.metrics, ctx.logger);
   });
+  if (providers.some((p) => p.byok !== 'off')) ctx.userKeys.ensureSealingKey(); // refuses the reload without one
   const { max_concurrent_interceptions: maxConcurrent, user_requests_per_minute: perMinute } = next.limits;
   return {
     config: next,
@@ -124,6 +125,8 @@ export class ConfigReloader {
     // A failure to build (e.g. no credentials key for a new per-user server) refuses the reload.
     if (changes.sections.length) this.#ctx.runtimes.swap(await buildRuntime(this.#ctx, effective, changes));
     if (changes.sections.includes('proxy') && effective.proxy) this.#ctx.proxy?.update(proxyPolicyOf(effective.proxy));
+    // A pool key the upstream refused gets another chance at every reload, even of an unchanged file.
+    for (const provider of this.#ctx.providers) provider.pool?.restore();
     this.#ctx.metrics.configReloads.labels('ok').inc();
     const { added, removed, changed } = changes.servers;
     this.#log.info(

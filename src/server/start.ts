@@ -16,7 +16,7 @@ import { Quotas } from '../limits/quota.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { PriceBook } from '../pricing/price-book.ts';
-import { Provider } from '../providers/provider.ts';
+import { UserKeys } from '../providers/user-keys.ts';
 import type { InterceptingProxy } from '../proxy/server.ts';
 import { Journal } from '../recorder/journal.ts';
 import { drainJournals, journalDir, orphanJournals } from '../recorder/journal-dirs.ts';
@@ -28,6 +28,7 @@ import { buildApp } from './app.ts';
 import { clusterMetricsVia, type WorkerIdentity } from './cluster/worker-channel.ts';
 import type { AppContext } from './context.ts';
 import { checkCanListenAll, listenError, splitListen } from './listen-error.ts';
+import { buildProvider } from './providers.ts';
 import { ConfigReloader, oidcClientFor, type ReloadResult } from './reload.ts';
 import { Runtimes } from './runtime.ts';
 import { SERVICES } from './services/index.ts';
@@ -134,8 +135,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       log: budgetLog,
     }),
     notifications: { notifier, webhook },
+    userKeys: new UserKeys(store.providerKeys, {
+      onUnreadable: (user, provider, err) =>
+        logger.warn(
+          { user_id: user, provider, err: err.message },
+          "a user's own provider key cannot be opened (was AIBRIDGE_CREDENTIALS_KEY changed?); it is not used",
+        ),
+    }),
     metrics,
-    providers: config.providers.map((p, i) => new Provider(p, config.limits, i, metrics.breakerListener(p.name))),
+    providers: config.providers.map((p, i) => buildProvider(p, config.limits, i, metrics, logger)),
     limits: {
       concurrency: new ConcurrencyLimit(config.limits.max_concurrent_interceptions, worker?.count),
       userRate: new UserRateLimit(config.limits.user_requests_per_minute, quotas),
@@ -146,11 +154,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     runtimes: new Runtimes(() => ctx),
   };
   if (worker) ctx.clusterMetrics = clusterMetricsVia(ctx.metrics.registry);
-  for (const { name, keySetting: setting, hasKey } of ctx.providers) {
+  for (const { name, keySetting: setting, hasKey, byok } of ctx.providers) {
     if (!hasKey)
       logger.warn(
         { provider: name, setting },
-        `provider "${name}" has no credentials (${setting}): its requests are refused`,
+        byok === 'allowed'
+          ? `provider "${name}" has no credentials (${setting}): requests of users without their own key are refused`
+          : `provider "${name}" has no credentials (${setting}): its requests are refused`,
       );
   }
   const services: Array<{ stop(): Promise<void> }> = [];
@@ -177,6 +187,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   let app: FastifyInstance;
   let proxy: InterceptingProxy | undefined;
   try {
+    // Users' own keys are sealed: without a sealing key a provider that takes them cannot start.
+    if (ctx.providers.some((p) => p.byok !== 'off')) ctx.userKeys.ensureSealingKey();
     for (const start of SERVICES) services.push(await start(ctx));
     app = await buildApp(ctx);
     try {

@@ -23,6 +23,27 @@ export interface InterceptionTotals {
 
 export type InterceptionStatus = 'completed' | 'failed';
 
+/** Whose key a call went upstream with: the provider's configured one(s), or the user's own (README "Bring your own key"). */
+export type KeySource = 'shared' | 'user';
+
+/** One target an interception's first call tried (README "Aliases and fallbacks"). */
+export interface Attempt {
+  provider_name: string;
+  model: string;
+  /** The upstream's HTTP status; null when none came (a connect error, a timeout, no usable key). */
+  status: number | null;
+  /** Why it was left for the next target; null for the attempt that answered. */
+  error: string | null;
+}
+
+/** The fields an interception through an alias, a key pool or a user's key carries (SPEC §6). */
+export interface Routing {
+  /** The model the client asked for (an alias, or the model itself). */
+  requested_model: string;
+  attempts: Attempt[];
+  key_source: KeySource;
+}
+
 export interface InterceptionRecord {
   _id: string;
   initiator_id: string;
@@ -42,6 +63,20 @@ export interface InterceptionRecord {
   /** Null while running. */
   totals: InterceptionTotals | null;
   metadata: Record<string, unknown>;
+  /** Set through an alias, a key pool or a user's key; `provider`, `provider_name` and `model` then name the target that answered. */
+  requested_model?: string;
+  attempts?: Attempt[];
+  key_source?: KeySource;
+}
+
+/** What an interception's end may say of where it went: the target that answered, and every attempt. */
+export type RoutedFields = Pick<InterceptionRecord, 'provider' | 'provider_name' | 'model'> & Routing;
+
+/** The routed fields of an interception that went through an alias, a key pool or a user's key; undefined otherwise. */
+export function routedOf(doc: InterceptionRecord): RoutedFields | undefined {
+  if (doc.requested_model === undefined || doc.key_source === undefined) return undefined;
+  const { provider, provider_name, model, requested_model, attempts = [], key_source } = doc;
+  return { provider, provider_name, model, requested_model, attempts, key_source };
 }
 
 export interface UserPromptRecord extends Truncation {
@@ -102,6 +137,8 @@ export interface InterceptionEnd {
   totals: InterceptionTotals;
   /** Merged into the interception's metadata. */
   metadata?: Record<string, unknown>;
+  /** Replaces these fields of the interception (it went through an alias, a key pool or a user's key). */
+  routed?: RoutedFields;
 }
 
 /** One unit of work for the recorder: insert a document, or close an interception. */

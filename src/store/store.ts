@@ -92,6 +92,16 @@ export interface CredentialDoc {
   updated_at: Date;
 }
 
+/** A user's own key for a provider (README "Bring your own key"): sealed, never stored or shown in clear. */
+export interface ProviderKeyDoc {
+  _id: string;
+  user_id: string;
+  provider: string;
+  key_enc: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
 /** The audit filter (SPEC §7 `q`) after `initiator` has been resolved to a user id. */
 export interface InterceptionFilter {
   initiator_id?: string;
@@ -333,6 +343,16 @@ export interface CredentialStore {
   deleteForUser(userId: string): Promise<number>;
 }
 
+export interface ProviderKeyStore {
+  /** Inserts or replaces the (user, provider) row, keeping its _id and created_at. */
+  upsert(doc: ProviderKeyDoc): Promise<void>;
+  get(userId: string, provider: string): Promise<ProviderKeyDoc | null>;
+  /** Sorted by user id, then provider. */
+  list(userId?: string): Promise<ProviderKeyDoc[]>;
+  delete(userId: string, provider: string): Promise<boolean>;
+  deleteForUser(userId: string): Promise<number>;
+}
+
 export interface LeaseStore {
   /** Takes (or renews) a named lease when free, expired or already ours; one atomic decision. */
   acquire(name: string, holder: string, ms: number, now?: Date): Promise<boolean>;
@@ -362,6 +382,7 @@ export const COLLECTIONS = {
   toolUsages: 'tool_usages',
   modelThoughts: 'model_thoughts',
   mcpCredentials: 'mcp_credentials',
+  providerKeys: 'provider_keys',
   leases: 'leases',
   quotaLedgers: 'quota_ledgers',
   teams: 'teams',
@@ -392,6 +413,7 @@ export const MIGRATED_COLLECTIONS: readonly CollectionName[] = [
   COLLECTIONS.teams,
   COLLECTIONS.teamMembers,
   COLLECTIONS.budgetNotifications,
+  COLLECTIONS.providerKeys,
   COLLECTIONS.interceptions,
   ...CHILD_COLLECTIONS,
 ];
@@ -417,6 +439,7 @@ export interface Store {
   readonly credentials: CredentialStore;
   readonly teams: TeamStore;
   readonly notifications: NotificationStore;
+  readonly providerKeys: ProviderKeyStore;
   readonly leases: LeaseStore;
   readonly quotas: QuotaStore;
   readonly documents: DocumentSource & DocumentSink;

@@ -90,6 +90,11 @@ export function anthropicFixture(body: any, scenario: Scenario, stream = body?.s
   return modelCall('anthropic', { ...body, stream }, scenario, anthropicToolResults(body));
 }
 
+/** The fixture for an OpenAI Responses body, which is also what Azure OpenAI carries. */
+export function responsesFixture(body: any, scenario: Scenario): string {
+  return modelCall('openai', body, scenario, responsesToolResults(body));
+}
+
 function providerOf(request: UpstreamRequest): Routed['provider'] {
   if (request.headers['x-api-key']) return 'anthropic';
   if (request.headers.authorization) return 'openai';

@@ -327,6 +327,14 @@ describe('a member', () => {
     const credentials = p.getByRole('table', { name: 'MCP credentials' });
     await expect.poll(() => credentials.textContent()).toContain('Authorization');
     expect(await credentials.textContent()).not.toContain('personal-secret');
+    await p.getByLabel('Provider').selectOption('openai');
+    await p.getByLabel('Key', { exact: true }).fill('sk-dev-own-openai-key');
+    await p.getByRole('button', { name: 'Save key' }).click();
+    const keys = p.getByRole('table', { name: 'Provider keys' });
+    await expect.poll(() => keys.textContent()).toContain('since');
+    expect(await keys.textContent()).not.toContain('sk-dev-own-openai-key');
+    expect(await p.getByLabel('Key', { exact: true }).inputValue()).toBe('');
+    expect((await world.h.bridge.ctx.userKeys.list(world.dev.id)).map((k) => k.provider)).toEqual(['openai']);
     await p.evaluate(() => window.scrollTo(0, 0));
     await screenshot(p, 'me');
 

@@ -120,7 +120,12 @@ function history(people: Person[]): RecordOp[] {
 export async function startConsoleWorld(): Promise<ConsoleWorld> {
   process.env[CREDENTIALS_KEY_ENV] ??= randomBytes(32).toString('base64');
   const mcp = await startTestMcpServer({ extraTools: 0 });
-  const h = await startHarness('console', {
+  const h = await startHarness('console', (url) => ({
+    providers: [
+      // Users may bring their own OpenAI key (the Me page's "My provider keys").
+      { name: 'openai', type: 'openai', base_url: `${url}/v1`, api_key: 'sk-upstream-openai-key', byok: 'allowed' },
+      { name: 'anthropic', type: 'anthropic', base_url: url, api_key: 'sk-ant-upstream-key' },
+    ],
     mcp_servers: [
       // The fixtures' model calls bmcp_test_echo: the server must be named "test".
       { name: 'test', url: mcp.url, tool_allow_regex: '^(echo|fail)$' },
@@ -129,7 +134,7 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
     budgets: { member: { usd: 5, period: 'month' } },
     recording: { max_field_bytes: '4KiB' }, // so a pasted log is stored cut
     proxy: { listen: '127.0.0.1:0', hosts: { 'api.openai.com': 'openai' }, tunnel: 'deny' },
-  });
+  }));
   const bootstrap = h.bridge.bootstrap;
   if (!bootstrap) throw new Error('the harness store was not fresh: no bootstrap owner');
   const ownerUser = await h.bridge.ctx.users.byUsername(bootstrap.username);

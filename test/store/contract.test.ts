@@ -20,6 +20,7 @@ import {
   type CredentialDoc,
   DuplicateError,
   type InterceptionFilter,
+  type ProviderKeyDoc,
   type TeamDoc,
   teamMemberId,
   type UserDoc,
@@ -182,6 +183,65 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
       const found = await store.audit.get({}, start._id);
       expect(found?.interception).toMatchObject({ status: 'failed', ended_at: at(4), totals: totals(1) });
       expect(found?.interception.metadata).toEqual({ streaming: true, error: 'boom' });
+    });
+
+    it('gives a routed interception the target that answered, its attempts and key source, at its end', async () => {
+      const start = interception(alice._id, at(6), {
+        provider: 'anthropic',
+        provider_name: 'anthropic',
+        model: 'claude-haiku-4-5',
+        ended_at: null,
+        status: null,
+        cost_usd: null,
+        totals: null,
+        requested_model: 'fast',
+        attempts: [],
+        key_source: 'shared',
+      });
+      const routed = {
+        provider: 'bedrock' as const,
+        provider_name: 'bedrock',
+        model: 'us.anthropic.claude-haiku-4-5-20251001-v1:0',
+        requested_model: 'fast',
+        attempts: [
+          { provider_name: 'anthropic', model: 'claude-haiku-4-5', status: 529, error: 'upstream answered 529' },
+          { provider_name: 'bedrock', model: 'us.anthropic.claude-haiku-4-5-20251001-v1:0', status: 200, error: null },
+        ],
+        key_source: 'user' as const,
+      };
+      const ops: RecordOp[] = [
+        { kind: 'interception', doc: start },
+        {
+          kind: 'interception_ended',
+          id: start._id,
+          ended_at: at(7),
+          status: 'completed',
+          cost_usd: 0.01,
+          totals: totals(1),
+          routed,
+        },
+      ];
+      await store.records.write(ops);
+      await store.records.write(ops);
+      const found = await store.audit.get({}, start._id);
+      expect(found?.interception).toEqual({
+        ...start,
+        ...routed,
+        ended_at: at(7),
+        status: 'completed',
+        cost_usd: 0.01,
+        totals: totals(1),
+      });
+      // Filters and summaries see the model that answered.
+      expect(await store.audit.count({ model: routed.model })).toBe(1);
+      expect(await store.audit.count({ provider_name: 'anthropic', started_after: at(5.9) })).toBe(0);
+      expect(present(found!)).toMatchObject({ requested_model: 'fast', key_source: 'user', attempts: routed.attempts });
+
+      // The recorder's merged copy (start and end in one document) lands the same way.
+      const whole = interception(alice._id, at(8), { ...routed, cost_usd: 0.02 });
+      await store.records.write([{ kind: 'interception', doc: { ...whole, ...routed, provider_name: 'first-try' } }]);
+      await store.records.write([{ kind: 'interception', doc: whole }]);
+      expect((await store.audit.get({}, whole._id))?.interception).toMatchObject({ provider_name: 'bedrock' });
     });
 
     it('takes records as journal lines, where it offers that, exactly as it takes them as objects', async () => {
@@ -854,6 +914,34 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
       expect(current.map((n) => n.share)).toEqual([1, 0.8]);
       expect(current[0]).toEqual(note('n-1', 1, at(100)));
       expect(await store.notifications.current([], at(10))).toEqual([]);
+    });
+  });
+
+  describe("users' own provider keys", () => {
+    it('upserts one row per user and provider, keeping its id and creation time', async () => {
+      const doc = (provider: string, enc: string, minute: number): ProviderKeyDoc => ({
+        _id: randomUUID(),
+        user_id: alice._id,
+        provider,
+        key_enc: enc,
+        created_at: at(minute),
+        updated_at: at(minute),
+      });
+      const first = doc('openai', 'v1.a', 1);
+      await store.providerKeys.upsert(first);
+      await store.providerKeys.upsert(doc('openai', 'v1.b', 2));
+      await store.providerKeys.upsert(doc('anthropic', 'v1.c', 3));
+      expect(await store.providerKeys.get(alice._id, 'openai')).toEqual({
+        ...first,
+        key_enc: 'v1.b',
+        updated_at: at(2),
+      });
+      expect(await store.providerKeys.get(bob._id, 'openai')).toBeNull();
+      expect((await store.providerKeys.list(alice._id)).map((k) => k.provider)).toEqual(['anthropic', 'openai']);
+      expect(await store.providerKeys.delete(alice._id, 'openai')).toBe(true);
+      expect(await store.providerKeys.delete(alice._id, 'openai')).toBe(false);
+      expect(await store.providerKeys.deleteForUser(alice._id)).toBe(1);
+      expect(await store.providerKeys.list()).toEqual([]);
     });
   });
 

@@ -45,6 +45,7 @@ const INDEXES: Record<string, IndexDescription[]> = {
   ],
   // A user's or team's current notifications (the console's banner).
   [COLLECTIONS.budgetNotifications]: [{ key: { 'scope.id': 1, resets_at: 1 }, name: 'scope_resets' }],
+  [COLLECTIONS.providerKeys]: [{ key: { user_id: 1, provider: 1 }, name: 'user_provider', unique: true }],
   // Idle ledgers are pruned by their last use; a ledger's versions are found by _id range.
   [COLLECTIONS.quotaLedgers]: [{ key: { until: 1 }, name: 'until' }],
 };

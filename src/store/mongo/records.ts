@@ -1,11 +1,12 @@
 import type { AnyBulkWriteOperation, Db, Document } from 'mongodb';
-import type { InterceptionEnd, InterceptionRecord, RecordOp } from '../records.ts';
+import { type InterceptionEnd, type InterceptionRecord, type RecordOp, routedOf } from '../records.ts';
 import { CHILD_COLLECTION_OF, CHILD_COLLECTIONS, COLLECTIONS, type RecordStore } from '../store.ts';
 import { bulkInChunks, type Entity, insertIgnoringDuplicates } from './writes.ts';
 
 function endUpdate(id: string, end: InterceptionEnd): AnyBulkWriteOperation<Entity> {
   const set: Document = { ended_at: end.ended_at, status: end.status, cost_usd: end.cost_usd, totals: end.totals };
   for (const [key, value] of Object.entries(end.metadata ?? {})) set[`metadata.${key}`] = value;
+  if (end.routed) Object.assign(set, end.routed);
   return { updateOne: { filter: { _id: id }, update: { $set: set } } };
 }
 
@@ -46,7 +47,8 @@ export class MongoRecords implements RecordStore {
     for (const doc of (existing[interceptionIndex] ?? []) as InterceptionRecord[]) {
       if (doc.ended_at && doc.status) {
         const { ended_at, status, cost_usd, metadata } = doc;
-        ends.unshift(endUpdate(doc._id, { ended_at, status, cost_usd, totals: totalsOf(doc), metadata }));
+        const routed = routedOf(doc);
+        ends.unshift(endUpdate(doc._id, { ended_at, status, cost_usd, totals: totalsOf(doc), metadata, routed }));
       }
     }
     await bulkInChunks(this.#db, COLLECTIONS.interceptions, ends);

@@ -8,6 +8,7 @@ import { MongoIdentity } from './identity.ts';
 import { ensureIndexes } from './indexes.ts';
 import { MongoLeases } from './leases.ts';
 import { MongoNotifications } from './notifications.ts';
+import { MongoProviderKeys } from './provider-keys.ts';
 import { MongoQuotas } from './quotas.ts';
 import { MongoRecords } from './records.ts';
 import { MongoTeams } from './teams.ts';
@@ -53,6 +54,7 @@ export async function openMongoStore(uri: string, database: string, timeoutMs = 
     credentials: new MongoCredentials(db),
     teams: new MongoTeams(db),
     notifications: new MongoNotifications(db),
+    providerKeys: new MongoProviderKeys(db),
     leases: new MongoLeases(db),
     quotas: new MongoQuotas(db),
     documents: new MongoDocuments(db),

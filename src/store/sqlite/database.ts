@@ -8,6 +8,7 @@ import { EmbeddedLeases } from './leases.ts';
 import { EmbeddedNotifications } from './notifications.ts';
 import { EmbeddedPageParts } from './page-parts.ts';
 import type { SyncStore } from './protocol.ts';
+import { EmbeddedProviderKeys } from './provider-keys.ts';
 import { EmbeddedQuotas } from './quotas.ts';
 import { EmbeddedRecords } from './records.ts';
 import { ROLLUP_BACKFILL } from './rollup.ts';
@@ -68,6 +69,7 @@ export class EmbeddedDatabase implements SyncStore {
   readonly credentials: EmbeddedCredentials;
   readonly teams: EmbeddedTeams;
   readonly notifications: EmbeddedNotifications;
+  readonly providerKeys: EmbeddedProviderKeys;
   readonly leases: EmbeddedLeases;
   readonly quotas: EmbeddedQuotas;
   readonly documents: EmbeddedDocuments;
@@ -83,6 +85,7 @@ export class EmbeddedDatabase implements SyncStore {
     this.credentials = new EmbeddedCredentials(sql);
     this.teams = new EmbeddedTeams(sql);
     this.notifications = new EmbeddedNotifications(sql);
+    this.providerKeys = new EmbeddedProviderKeys(sql);
     this.leases = new EmbeddedLeases(sql);
     this.quotas = new EmbeddedQuotas(sql);
     this.documents = new EmbeddedDocuments(sql);

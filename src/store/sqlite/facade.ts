@@ -15,6 +15,7 @@ export function facade(send: Send, store: Omit<Store, SubStoreName>, own: OwnMet
     credentials: subStore(send, 'credentials', own.credentials),
     teams: subStore(send, 'teams', own.teams),
     notifications: subStore(send, 'notifications', own.notifications),
+    providerKeys: subStore(send, 'providerKeys', own.providerKeys),
     leases: subStore(send, 'leases', own.leases),
     quotas: subStore(send, 'quotas', own.quotas),
     documents: subStore(send, 'documents', own.documents),

@@ -1,5 +1,5 @@
 import { decodeOp } from '../codec.ts';
-import type { InterceptionEnd, InterceptionRecord, RecordOp } from '../records.ts';
+import { type InterceptionEnd, type InterceptionRecord, type RecordOp, routedOf } from '../records.ts';
 import { CHILD_COLLECTION_OF, CHILD_COLLECTIONS, COLLECTIONS, DAY_MS, type PurgeBatch } from '../store.ts';
 import type { Sync } from './protocol.ts';
 import { ROLLUP_PRUNE } from './rollup.ts';
@@ -26,7 +26,8 @@ export class EmbeddedRecords implements Sync<'records'> {
           const inserted = this.#sql.insert(COLLECTIONS.interceptions, op.doc);
           if (!inserted && op.doc.ended_at && op.doc.status) {
             const { ended_at, status, cost_usd, totals, metadata } = op.doc;
-            this.#end(op.doc._id, { ended_at, status, cost_usd, totals: totals ?? emptyTotals(), metadata });
+            const routed = routedOf(op.doc);
+            this.#end(op.doc._id, { ended_at, status, cost_usd, totals: totals ?? emptyTotals(), metadata, routed });
           }
         } else {
           this.#sql.insert(CHILD_COLLECTION_OF[op.kind], op.doc);
@@ -57,7 +58,10 @@ export class EmbeddedRecords implements Sync<'records'> {
     });
   }
 
-  /** Closes an interception: end fields set, metadata merged key by key (as MongoDB's $set of metadata.k). */
+  /**
+   * Closes an interception: end fields set, metadata merged key by key (as MongoDB's $set of
+   * metadata.k), and where it went (the routed fields) replaced.
+   */
   #end(id: string, end: InterceptionEnd): void {
     const doc = this.#sql.find<InterceptionRecord>(COLLECTIONS.interceptions, id);
     if (!doc) return; // its start never reached the store; nothing to attach the end to
@@ -66,6 +70,7 @@ export class EmbeddedRecords implements Sync<'records'> {
     doc.cost_usd = end.cost_usd;
     doc.totals = end.totals;
     if (end.metadata) doc.metadata = { ...doc.metadata, ...end.metadata };
+    if (end.routed) Object.assign(doc, end.routed);
     this.#sql.replace(COLLECTIONS.interceptions, doc);
   }
 }

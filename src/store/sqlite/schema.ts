@@ -41,6 +41,11 @@ export const TABLES: Record<CollectionName, Table> = {
     dates: ['created_at', 'updated_at'],
     indexes: ['CREATE UNIQUE INDEX IF NOT EXISTS mcp_credentials_user_server ON mcp_credentials(user_id, server)'],
   },
+  provider_keys: {
+    columns: { user_id: '$.user_id', provider: '$.provider' },
+    dates: ['created_at', 'updated_at'],
+    indexes: ['CREATE UNIQUE INDEX IF NOT EXISTS provider_keys_user_provider ON provider_keys(user_id, provider)'],
+  },
   leases: {
     columns: { holder: '$.holder', until: '$.until' },
     dates: ['until'],
@@ -134,9 +139,9 @@ for (const [name, table] of Object.entries(TABLES)) {
 /**
  * Bumped when the layout changes (migrate() refuses a file from a newer version). 2: usage_days;
  * 3: quota_ledgers, in place of rate_windows; 4: users by case-folded username; 5: teams,
- * team_members, budget_notifications.
+ * team_members, budget_notifications; 6: provider_keys.
  */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 export function createStatements(): string[] {
   const statements: string[] = [];

@@ -58,6 +58,7 @@ export const THREAD_OF: { [G in Group]: { [N in MethodOf<G>]: Thread } } = {
     members: 'reader',
   },
   notifications: { claim: 'writer', current: 'reader' },
+  providerKeys: { upsert: 'writer', get: 'reader', list: 'reader', delete: 'writer', deleteForUser: 'writer' },
   leases: { acquire: 'writer', release: 'writer' },
   quotas: { grant: 'writer', settle: 'writer', prune: 'writer' },
   documents: { scan: 'reader', estimate: 'reader', insertNew: 'writer' },

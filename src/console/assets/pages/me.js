@@ -1,4 +1,4 @@
-// Me: my budget and usage, my tokens, my MCP credentials.
+// Me: my budget and usage, my tokens, my MCP credentials, my own provider keys.
 import { api } from '../lib/api.js';
 import { barChart } from '../lib/chart.js';
 import { h } from '../lib/dom.js';
@@ -6,6 +6,7 @@ import { day, usd } from '../lib/format.js';
 import { daysBetween, rangeQuery, withTerm } from '../lib/query.js';
 import { asyncCard, pageHead } from '../lib/ui.js';
 import { credentialsPanel } from '../parts/credentials.js';
+import { providerKeysPanel } from '../parts/provider-keys.js';
 import { spendCard } from '../parts/spend.js';
 import { tokensPanel } from '../parts/tokens.js';
 
@@ -60,5 +61,16 @@ export async function renderMe(view, { user }) {
       tokensPanel('me'),
     ),
     h('section', { class: 'card' }, h('h2', null, 'My MCP credentials'), credentialsPanel()),
+    h(
+      'section',
+      { class: 'card' },
+      h('h2', null, 'My provider keys'),
+      h(
+        'p',
+        { class: 'hint' },
+        'Where a provider takes your own key, the bridge sends it upstream instead of its own.',
+      ),
+      providerKeysPanel(),
+    ),
   );
 }
