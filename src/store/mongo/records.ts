@@ -1,6 +1,16 @@
 import type { AnyBulkWriteOperation, Db, Document } from 'mongodb';
-import type { InterceptionEnd, InterceptionRecord, RecordOp } from '../records.ts';
-import { CHILD_COLLECTION_OF, CHILD_COLLECTIONS, COLLECTIONS, type RecordStore } from '../store.ts';
+import type { AnnotationRecord, InterceptionEnd, InterceptionRecord, RecordOp, ToolResultRecord } from '../records.ts';
+import { resultFields } from '../results.ts';
+import {
+  CHILD_COLLECTION_OF,
+  CHILD_COLLECTIONS,
+  COLLECTIONS,
+  type RecordStore,
+  type WorkContext,
+  workKeyOf,
+} from '../store.ts';
+import { withAnnotation } from '../work.ts';
+import { clientToolCall } from './tool-calls.ts';
 import { bulkInChunks, type Entity, insertIgnoringDuplicates } from './writes.ts';
 
 function endUpdate(id: string, end: InterceptionEnd): AnyBulkWriteOperation<Entity> {
@@ -28,9 +38,14 @@ export class MongoRecords implements RecordStore {
   async write(ops: RecordOp[]): Promise<void> {
     const inserts = new Map<string, Entity[]>();
     const ends: AnyBulkWriteOperation<Entity>[] = [];
+    const results: ToolResultRecord[] = [];
     for (const op of ops) {
       if (op.kind === 'interception_ended') {
         ends.push(endUpdate(op.id, op));
+        continue;
+      }
+      if (op.kind === 'tool_result') {
+        results.push(op.doc);
         continue;
       }
       const collection = op.kind === 'interception' ? COLLECTIONS.interceptions : CHILD_COLLECTION_OF[op.kind];
@@ -50,6 +65,37 @@ export class MongoRecords implements RecordStore {
       }
     }
     await bulkInChunks(this.#db, COLLECTIONS.interceptions, ends);
+    // After the inserts: a result may answer a call of the same batch.
+    for (const result of results) await this.#answer(result);
+    const annotationIndex = [...inserts.keys()].indexOf(COLLECTIONS.annotations);
+    if (annotationIndex >= 0) {
+      const met = new Set((existing[annotationIndex] ?? []).map((d) => d._id));
+      for (const doc of inserts.get(COLLECTIONS.annotations) as AnnotationRecord[]) {
+        if (!met.has(doc._id)) await this.#annotate(doc);
+      }
+    }
+  }
+
+  /**
+   * Gives a client tool call its result. Not atomic on FerretDB (a conditional update is not):
+   * two replicas answering the same call at once may both write; either result is the client's.
+   */
+  async #answer(result: ToolResultRecord): Promise<void> {
+    const call = await clientToolCall(this.#db, result.initiator_id, result.tool_call_id, result.created_at);
+    const fields = call && resultFields(call, result);
+    if (!fields) return;
+    await this.#db
+      .collection<Entity>(COLLECTIONS.toolUsages)
+      .updateOne({ _id: call._id, result_at: null } as Document, { $set: fields });
+  }
+
+  /** Adds a new annotation to its session's work context (read, merged, written back). */
+  async #annotate(annotation: AnnotationRecord): Promise<void> {
+    const key = workKeyOf(annotation);
+    if (key === null) return;
+    const contexts = this.#db.collection<WorkContext>(COLLECTIONS.workContexts);
+    const context = withAnnotation(await contexts.findOne({ _id: key }), annotation) as WorkContext;
+    await contexts.replaceOne({ _id: key }, context, { upsert: true });
   }
 
   async purge(cutoff: Date, limit: number) {
@@ -67,6 +113,19 @@ export class MongoRecords implements RecordStore {
         : 0;
     }
     const deleted = ids.length ? (await interceptions.deleteMany({ _id: { $in: ids } })).deletedCount : 0;
+    if (!ids.length) {
+      // The last batch: annotations that found no interception, and contexts nothing added to since.
+      children[COLLECTIONS.annotations] =
+        (children[COLLECTIONS.annotations] ?? 0) +
+        (
+          await this.#db
+            .collection(COLLECTIONS.annotations)
+            .deleteMany({ interception_id: null, created_at: { $lt: cutoff } })
+        ).deletedCount;
+      children[COLLECTIONS.workContexts] = (
+        await this.#db.collection(COLLECTIONS.workContexts).deleteMany({ updated_at: { $lt: cutoff } })
+      ).deletedCount;
+    }
     return { interceptions: deleted, children };
   }
 }
