@@ -64,6 +64,9 @@ export interface InterceptionStart {
   headers: IncomingHttpHeaders;
 }
 
+/** Tool names kept on an interception, at most: a model inventing names cannot grow it without end. */
+const MAX_TOOL_NAMES = 64;
+
 const TOKEN_TYPES = [
   ['input', 'input_tokens'],
   ['output', 'output_tokens'],
@@ -110,6 +113,8 @@ export class InterceptionObserver implements InterceptionEvents {
   /** Sum of the usages' costs; null once one is unpriced, or when there is no price table. */
   #cost: number | null;
   #lastTime = 0;
+  /** The names of the tools called, for `q` `tool:NAME` on a store without joins. */
+  readonly #toolNames = new Set<string>();
 
   constructor(deps: ObserverDeps, start: InterceptionStart) {
     this.#deps = deps;
@@ -165,6 +170,20 @@ export class InterceptionObserver implements InterceptionEvents {
       doc: { _id: this.id, ...started.record, ended_at: null, status: null, cost_usd: null, totals: null },
     });
     this.#recorded = true;
+    for (const result of started.toolResults ?? []) {
+      this.#record({
+        kind: 'tool_result',
+        doc: {
+          _id: recordId(),
+          interception_id: this.id,
+          initiator_id: this.#user._id,
+          tool_call_id: result.callId,
+          output: result.output,
+          is_error: result.isError,
+          created_at: this.#now(),
+        },
+      });
+    }
     if (this.#shared) this.#shared.interception_id = this.id;
     this.#root?.setAttribute('interception_id', this.id);
     span?.setAttribute('interception_id', this.id);
@@ -310,7 +329,7 @@ export class InterceptionObserver implements InterceptionEvents {
         ended_at: this.#now(),
         status,
         cost_usd: this.#cost,
-        totals: { ...this.#totals },
+        totals: this.#toolNames.size ? { ...this.#totals, tools: [...this.#toolNames].sort() } : { ...this.#totals },
         metadata: Object.keys(metadata).length ? metadata : undefined,
       });
       span?.end();
@@ -444,6 +463,7 @@ export class InterceptionObserver implements InterceptionEvents {
       doc: {
         _id: recordId(),
         interception_id: this.id,
+        initiator_id: this.#user._id,
         provider_response_id: responseId,
         tool_call_id: call.id,
         server_url: fields.server_url,
@@ -453,11 +473,13 @@ export class InterceptionObserver implements InterceptionEvents {
         invocation_error: fields.invocation_error ?? null,
         output: fields.output ?? null,
         duration_ms: fields.duration_ms ?? null,
+        ...(fields.injected ? {} : { is_error: null, result_at: null, result_interception_id: null }),
         metadata: fields.metadata ?? {},
         created_at: this.#now(),
       },
     });
     span?.end();
     this.#totals.tool_calls++;
+    if (this.#toolNames.size < MAX_TOOL_NAMES) this.#toolNames.add(fields.tool);
   }
 }

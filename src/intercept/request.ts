@@ -34,8 +34,8 @@ export const modelOf = (client: ClientBody): string =>
 
 /**
  * What the interception needs of the parsed body: the prompt to record, the agent's session id,
- * and the first upstream call with the tools injected. The parsed body is let go afterwards
- * (first-call.ts keeps only what a second call needs).
+ * the results of client tools it carries back, and the first upstream call with the tools
+ * injected. The parsed body is let go afterwards (first-call.ts keeps only what a second call needs).
  */
 export function understand(
   api: ApiModule,
@@ -45,9 +45,9 @@ export function understand(
   streaming: boolean,
   headers: IncomingHttpHeaders,
 ) {
-  const { prompt, sessionId } = client.text(
-    (body) => ({ prompt: api.prompt(body), sessionId: clientSessionId(headers, body) }),
-    (read) => [read.prompt, read.sessionId],
+  const { prompt, sessionId, results } = client.text(
+    (body) => ({ prompt: api.prompt(body), sessionId: clientSessionId(headers, body), results: api.toolResults(body) }),
+    (read) => [read.prompt, read.sessionId, ...read.results.flatMap((r) => [r.callId, r.output])],
   );
   const first = prepareFirstCall(
     api,
@@ -58,5 +58,5 @@ export function understand(
     scan ?? scanBody(client.raw),
     client.exact,
   );
-  return { prompt, sessionId, first };
+  return { prompt, sessionId, results, first };
 }

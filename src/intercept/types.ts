@@ -24,6 +24,16 @@ export interface ToolCall {
   arguments: string;
 }
 
+/** The result of one of the client's own tools, as a request carries it back (recorded on the call). */
+export interface ClientToolResult {
+  /** The tool_call_id it answers. */
+  callId: string;
+  /** Its text: text parts joined by newlines, other parts described. */
+  output: string;
+  /** Anthropic's is_error; null where the API has no such mark. */
+  isError: boolean | null;
+}
+
 /** What one upstream response amounted to. */
 export interface Turn {
   responseId: string | null;
@@ -81,6 +91,8 @@ export interface ApiModule {
    */
   validate(body: Json, modelInBody?: boolean): string | null;
   prompt(body: Json): string | null;
+  /** The results of client tools the request answers the previous response's calls with (client-results.ts). */
+  toolResults(body: Json): ClientToolResult[];
   /** The most output tokens the request allows (`max_tokens` and its kin), when it says. */
   maxOutput(body: Json): number | null;
   /** The injected tools in the API's own format, built once per tool list. */

@@ -102,7 +102,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
       maxIterations > 1 && route.tools !== false
         ? clientToolsWin(acquired, clientToolNames((held.client as typeof client).body))
         : NO_TOOLS;
-    const { prompt, sessionId, first } = understand(
+    const { prompt, sessionId, results, first } = understand(
       api,
       held.client as typeof client,
       request.bodyScan,
@@ -127,6 +127,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
       },
       prompt,
       thoughtSource: api.thoughtSource,
+      toolResults: results,
     });
 
     const upstreamPath = route.upstreamPath(where, model);
