@@ -10,6 +10,11 @@ export const KEYS = [
   'started_before',
   'session',
   'status',
+  'tool',
+  'repo',
+  'branch',
+  'pr',
+  'issue',
 ];
 
 /** A value as one term: quoted when it holds spaces. */
