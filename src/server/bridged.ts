@@ -18,6 +18,8 @@ import { abortOnClose } from '../providers/headers.ts';
 import type { BridgedRoute, RouteRequest } from '../providers/kind.ts';
 import type { Provider } from '../providers/provider.ts';
 import { sanitizerFor } from '../recorder/sanitize.ts';
+import { runWorkTool, type WorkCaller } from '../work/annotate.ts';
+import { withWorkTool } from '../work/inject.ts';
 import { budgetRefusal } from './budget-refusal.ts';
 import type { AppContext } from './context.ts';
 import { refuseHijacked } from './refuse.ts';
@@ -94,7 +96,12 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
   const held = { client: read.client as typeof client | undefined };
   await observer.run(async () => {
     const abort = abortOnClose(res);
-    const acquired = (await ctx.mcp?.pool.acquire(ex.principal.user)) ?? NO_TOOLS;
+    const pooled = (await ctx.mcp?.pool.acquire(ex.principal.user)) ?? NO_TOOLS;
+    // annotate_work, run in-process against this interception and its session (README "Work context").
+    const caller: WorkCaller = { userId: ex.principal.user._id, sessionId: null, interceptionId: observer.id };
+    const acquired = ctx.config.annotations.inject
+      ? withWorkTool(pooled, (args) => runWorkTool(ctx.work.annotator, caller, args))
+      : pooled;
     const { max_iterations: maxIterations, parallelism, keepalive } = ctx.config.tool_loop;
     // With one upstream call allowed there is no loop to run tools in; some routes take no tools at
     // all. A client tool named like an injected one wins: that injected one is left out of this request.
@@ -111,6 +118,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
       request.headers,
     );
     held.client = undefined;
+    caller.sessionId = sessionId;
 
     observer.started({
       record: {
@@ -129,6 +137,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
       thoughtSource: api.thoughtSource,
       toolResults: results,
     });
+    ctx.work.recent.started(ex.principal.user._id, observer.id, sessionId);
 
     const upstreamPath = route.upstreamPath(where, model);
     let calls = 0;
