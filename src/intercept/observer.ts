@@ -41,6 +41,8 @@ export interface ObserverDeps {
   cost?: CostFunction;
   /** Told of every priced usage as it is recorded (budgets count it at once). */
   spent?: (usd: number) => void;
+  /** Told of every call of a client tool (its client may carry it out through the bridge's /mcp). */
+  clientCalled?: (callId: string) => void;
 }
 
 /** What is known of an interception before its body is understood: for metrics labels and the root span. */
@@ -246,6 +248,7 @@ export class InterceptionObserver implements InterceptionEvents {
   turnSettled({ turn, clientCalls, notRun }: SettledTurn): void {
     for (const call of clientCalls) {
       this.#recordTool(call, turn.responseId, { tool: call.name, server_url: null, injected: false });
+      this.#deps.clientCalled?.(call.id);
       this.#deps.metrics.clientTools
         .labels(this.#provider, this.#modelLabel, this.#deps.metrics.clientToolNames.value(call.name))
         .inc();

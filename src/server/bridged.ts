@@ -72,6 +72,8 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
     const { message, headers } = budgetRefusal(ctx, provider, ex.principal.user, refused);
     return refuseHijacked(ctx, res, provider, 'rate_limited', message, { headers, reason: 'budget' });
   }
+  // Who annotate_work runs for, in-process (README "Work context"): this interception and its session.
+  const caller: WorkCaller = { userId: ex.principal.user._id, sessionId: null, interceptionId: null };
   const observer = new InterceptionObserver(
     {
       metrics: ctx.metrics,
@@ -79,6 +81,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
       sanitizer: sanitizerFor(ctx.config.recording),
       cost: (model, usage) => ctx.prices.cost(provider.priceNames(model), api.family, usage),
       spent: (usd) => spending?.settle(usd),
+      clientCalled: (id) => ctx.work.recent.clientCalled(ex.principal.user._id, id, observer.id, caller.sessionId),
     },
     {
       provider: { name: provider.name, genAi: provider.kind.genAiName, origin: provider.origin },
@@ -92,13 +95,12 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
       headers: request.headers,
     },
   );
+  caller.interceptionId = observer.id;
   // Handed over, not kept here: the parsed body must be free to go once the first call is prepared.
   const held = { client: read.client as typeof client | undefined };
   await observer.run(async () => {
     const abort = abortOnClose(res);
     const pooled = (await ctx.mcp?.pool.acquire(ex.principal.user)) ?? NO_TOOLS;
-    // annotate_work, run in-process against this interception and its session (README "Work context").
-    const caller: WorkCaller = { userId: ex.principal.user._id, sessionId: null, interceptionId: observer.id };
     const acquired = ctx.config.annotations.inject
       ? withWorkTool(pooled, (args) => runWorkTool(ctx.work.annotator, caller, args))
       : pooled;

@@ -178,7 +178,11 @@ function workContext(ctx: () => AppContext): AppContext['work'] {
   const annotator = new Annotator({
     recorder: { record: (op) => ctx().recorder.record(op) },
     sanitizer: () => sanitizerFor(ctx().config.recording),
-    audit: { list: (filter, page) => ctx().store.audit.list(filter, page) },
+    audit: {
+      list: (filter, page) => ctx().store.audit.list(filter, page),
+      get: (filter, id) => ctx().store.audit.get(filter, id),
+      clientToolCall: (user, id, before) => ctx().store.audit.clientToolCall(user, id, before),
+    },
     recent,
   });
   return { annotator, recent };

@@ -14,13 +14,18 @@ export interface WorkCaller {
   sessionId: string | null;
   /** The interception the call was made in (in the loop); null for a call to `/mcp`. */
   interceptionId: string | null;
+  /**
+   * From `/mcp`: the id of the model's tool call this MCP call carries out, where the client says
+   * (Claude Code sends it in `_meta`): its interception, whatever else the user runs at once.
+   */
+  toolCallId?: string | null;
 }
 
 export interface AnnotatorDeps {
   recorder: Recorder;
   /** The current configuration's (a reload may change the redaction patterns). */
   sanitizer: () => RecordSanitizer;
-  audit: Pick<AuditStore, 'list'>;
+  audit: Pick<AuditStore, 'list' | 'get' | 'clientToolCall'>;
   recent: RecentInterceptions;
 }
 
@@ -55,12 +60,17 @@ export class Annotator {
   }
 
   /**
-   * The interception and session it attaches to: the caller's own, or from `/mcp` the caller's
-   * latest in the session its client names (or latest at all) — this process's memory first, then
-   * the store. None found: the session alone (or nothing; the annotation is still recorded).
+   * The interception and session it attaches to: the caller's own; from `/mcp`, the one whose
+   * model made the tool call the client names, else the caller's latest in the session its client
+   * names (or latest at all) — this process's memory first, then the store. None found: the session
+   * alone (or nothing; the annotation is still recorded).
    */
   async #target(caller: WorkCaller): Promise<{ interceptionId: string | null; sessionId: string | null }> {
     if (caller.interceptionId !== null) return { interceptionId: caller.interceptionId, sessionId: caller.sessionId };
+    if (caller.toolCallId) {
+      const made = await this.#madeIn(caller.userId, caller.toolCallId);
+      if (made) return made;
+    }
     const known = this.#deps.recent.latest(caller.userId, caller.sessionId);
     if (known) return known;
     const filter = {
@@ -70,6 +80,18 @@ export class Annotator {
     const [found] = await this.#deps.audit.list(filter, { limit: 1 }).catch(() => []);
     if (found) return { interceptionId: found.interception._id, sessionId: found.interception.client_session_id };
     return { interceptionId: null, sessionId: caller.sessionId };
+  }
+
+  /** The interception in which the user's model made this client tool call. */
+  async #madeIn(userId: string, toolCallId: string) {
+    const known = this.#deps.recent.called(userId, toolCallId);
+    if (known) return known;
+    const call = await this.#deps.audit.clientToolCall(userId, toolCallId).catch(() => null);
+    if (!call) return undefined;
+    const found = await this.#deps.audit.get({ initiator_id: userId }, call.interception_id).catch(() => null);
+    return found
+      ? { interceptionId: found.interception._id, sessionId: found.interception.client_session_id }
+      : undefined;
   }
 }
 

@@ -71,7 +71,12 @@ function serverFor(annotator: Annotator, caller: WorkCaller): Server {
     if (call.params.name !== ANNOTATE_WORK) {
       return { content: [{ type: 'text', text: `unknown tool "${call.params.name}"` }], isError: true };
     }
-    const done = await annotator.annotate(caller, call.params.arguments ?? {});
+    // Claude Code names the model's tool call it carries out: the annotation goes to its interception.
+    const toolUseId = call.params._meta?.['claudecode/toolUseId'];
+    const done = await annotator.annotate(
+      { ...caller, toolCallId: typeof toolUseId === 'string' ? toolUseId : null },
+      call.params.arguments ?? {},
+    );
     return { content: [{ type: 'text', text: done.text }], isError: !done.ok };
   });
   return server;

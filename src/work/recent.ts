@@ -15,6 +15,7 @@ const MAX_KEPT = 10_000;
 export class RecentInterceptions {
   readonly #byUser = new Map<string, Latest>();
   readonly #bySession = new Map<string, string>();
+  readonly #byCall = new Map<string, Latest>();
   readonly #max: number;
 
   constructor(max = MAX_KEPT) {
@@ -25,6 +26,16 @@ export class RecentInterceptions {
   started(userId: string, interceptionId: string, sessionId: string | null): void {
     put(this.#byUser, userId, { interceptionId, sessionId }, this.#max);
     if (sessionId !== null) put(this.#bySession, `${userId}\0${sessionId}`, interceptionId, this.#max);
+  }
+
+  /** The model of that interception called one of the client's tools (its call may come back through /mcp). */
+  clientCalled(userId: string, callId: string, interceptionId: string, sessionId: string | null): void {
+    put(this.#byCall, `${userId}\0${callId}`, { interceptionId, sessionId }, this.#max);
+  }
+
+  /** Where the user's model made that tool call. */
+  called(userId: string, callId: string): Latest | undefined {
+    return this.#byCall.get(`${userId}\0${callId}`);
   }
 
   /** The user's latest interception in that session, or (without one) their latest at all. */

@@ -114,4 +114,11 @@ describe('recent interceptions', () => {
     expect(recent.latest('u1', null)).toBeUndefined(); // the least recent went first
     expect(recent.latest('u1', 's1')).toBeUndefined();
   });
+
+  it("knows where a user's model made a client tool call, and only that user's", () => {
+    const recent = new RecentInterceptions();
+    recent.clientCalled('u1', 'toolu_1', 'i1', 's1');
+    expect(recent.called('u1', 'toolu_1')).toEqual({ interceptionId: 'i1', sessionId: 's1' });
+    expect(recent.called('u2', 'toolu_1')).toBeUndefined();
+  });
 });
