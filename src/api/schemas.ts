@@ -85,8 +85,10 @@ export const SCHEMAS = {
     },
     truncation,
   ),
-  Annotation: child(
+  Annotation: object(
     {
+      id: str,
+      interception_id: { ...nullableStr, description: 'where it was made, or the latest one then; null when none' },
       client_session_id: nullableStr,
       initiator_id: str,
       repo: nullableStr,
@@ -94,8 +96,22 @@ export const SCHEMAS = {
       issue_urls: { type: 'array', items: str },
       pr_urls: { type: 'array', items: str },
       note: nullableStr,
+      created_at: time,
+      ...truncation,
     },
-    truncation,
+    [
+      'id',
+      'interception_id',
+      'client_session_id',
+      'initiator_id',
+      'repo',
+      'branch',
+      'issue_urls',
+      'pr_urls',
+      'note',
+      'created_at',
+    ],
+    { description: 'Work context an agent attached to its session (annotate_work) or the API did.' },
   ),
   Work: object(
     {

@@ -136,6 +136,34 @@ describe.each(STORE_KINDS)('work context (%s store)', (kind) => {
     expect(search.body.results).toEqual([]);
   });
 
+  it('takes work context through the API too, for the caller’s own session', async () => {
+    h.upstream.enqueue('anthropic-messages/text.json');
+    await h.anthropic.messages.create(ask, { headers: { 'x-claude-code-session-id': 'sess-api' } });
+    const turn = await h.records();
+    const post = (body: unknown, token = h.token) =>
+      fetch(`${h.bridge.url}/api/v2/aibridge/annotations`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const made = await post({ client_session_id: 'sess-api', pr_urls: ['https://github.com/acme/app/pull/5'] });
+    expect(made.status).toBe(201);
+    expect(await made.json()).toMatchObject({
+      interception_id: turn.interception._id,
+      client_session_id: 'sess-api',
+      initiator_id: h.userId,
+      pr_urls: ['https://github.com/acme/app/pull/5'],
+      repo: null,
+    });
+    expect((await workOf(turn.interception._id, (w) => w !== null)).work.pr_urls).toEqual([
+      'https://github.com/acme/app/pull/5',
+    ]);
+    expect((await post({})).status).toBe(400);
+    expect((await post({ repo: 7 })).status).toBe(400);
+    expect((await post({ repo: 'r', shell: 'rm -rf /' })).status).toBe(400);
+    expect((await post({ repo: 'r' }, 'aib_nope_nope_nope_nope_nope_nope')).status).toBe(401);
+  });
+
   it('refuses /mcp without a valid token, before reading anything, and answers only POST', async () => {
     const post = (headers: Record<string, string>) =>
       fetch(`${h.bridge.url}/mcp`, {
