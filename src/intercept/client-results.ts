@@ -1,6 +1,17 @@
 import type { ClientToolResult, Json } from './types.ts';
 
 /**
+ * How one API carries client tool results: the body member holding the conversation, where its
+ * trailing run after the last assistant turn starts (read from roles and types, exact in any
+ * parse), and the results in such a run.
+ */
+export interface ResultReader {
+  member: 'messages' | 'input';
+  start(items: readonly unknown[]): number;
+  read(items: readonly unknown[]): ClientToolResult[];
+}
+
+/**
  * The results of the client's own tools a request carries (README "What is recorded"), read where
  * the body is parsed anyway. Only those after the conversation's last assistant turn: they answer
  * the previous response's calls. A client that resends the whole conversation every turn (Claude
@@ -26,41 +37,57 @@ export function resultText(content: unknown, textTypes: ReadonlySet<string>): st
     .join('\n');
 }
 
-/**
- * Walks a conversation back from its end to its last assistant turn, collecting what `take` finds
- * in each item; returns them in conversation order, the last MAX_RESULTS_PER_REQUEST.
- */
-function trailing(items: unknown, isAssistant: (item: Json) => boolean, take: (item: Json) => ClientToolResult[]) {
-  if (!Array.isArray(items)) return [];
-  const found: ClientToolResult[] = [];
-  for (let i = items.length - 1; i >= 0 && found.length < MAX_RESULTS_PER_REQUEST; i--) {
-    const item = items[i] as Json;
-    if (!item || typeof item !== 'object') continue;
-    if (isAssistant(item)) break;
-    found.push(...take(item).reverse());
-  }
-  return found.slice(0, MAX_RESULTS_PER_REQUEST).reverse();
+/** A reader of the items after the last one `isAssistant` names, each giving what `take` finds in it. */
+function reader(
+  member: ResultReader['member'],
+  isAssistant: (item: Json) => boolean,
+  take: (item: Json) => ClientToolResult[],
+): ResultReader {
+  return {
+    member,
+    start(items) {
+      let i = items.length;
+      while (i > 0 && !isAssistantItem(items[i - 1], isAssistant)) i--;
+      return i;
+    },
+    // Back from the end, so a run of thousands stops at the last MAX_RESULTS_PER_REQUEST.
+    read(items) {
+      const found: ClientToolResult[] = [];
+      for (let i = items.length - 1; i >= 0 && found.length < MAX_RESULTS_PER_REQUEST; i--) {
+        const item = items[i] as Json;
+        if (item && typeof item === 'object') found.push(...take(item).reverse());
+      }
+      return found.slice(0, MAX_RESULTS_PER_REQUEST).reverse();
+    },
+  };
+}
+
+const isAssistantItem = (item: unknown, isAssistant: (item: Json) => boolean) =>
+  !!item && typeof item === 'object' && isAssistant(item as Json);
+
+/** The results a body carries, as its parse reads them (client-body.ts: exact only where ASCII). */
+export function resultsIn(results: ResultReader, body: Json): ClientToolResult[] {
+  const items = body[results.member];
+  return Array.isArray(items) ? results.read(items.slice(results.start(items))) : [];
 }
 
 const ANTHROPIC_TEXT = new Set(['text']);
 
 /** Anthropic Messages: `tool_result` blocks of the user turns after the last assistant turn. */
-export function messagesToolResults(body: Json): ClientToolResult[] {
-  return trailing(
-    body.messages,
-    (m) => m.role === 'assistant',
-    (m) =>
-      Array.isArray(m.content)
-        ? (m.content as Json[])
-            .filter((b) => b?.type === 'tool_result' && typeof b.tool_use_id === 'string')
-            .map((b) => ({
-              callId: b.tool_use_id as string,
-              output: resultText(b.content, ANTHROPIC_TEXT),
-              isError: b.is_error === true,
-            }))
-        : [],
-  );
-}
+export const messagesResults = reader(
+  'messages',
+  (m) => m.role === 'assistant',
+  (m) =>
+    Array.isArray(m.content)
+      ? (m.content as Json[])
+          .filter((b) => b?.type === 'tool_result' && typeof b.tool_use_id === 'string')
+          .map((b) => ({
+            callId: b.tool_use_id as string,
+            output: resultText(b.content, ANTHROPIC_TEXT),
+            isError: b.is_error === true,
+          }))
+      : [],
+);
 
 const RESPONSES_TEXT = new Set(['input_text', 'output_text', 'text']);
 
@@ -71,24 +98,20 @@ const isModelItem = (item: Json) =>
   (typeof item.type === 'string' && item.type.endsWith('_call'));
 
 /** OpenAI Responses: `function_call_output` items after the last item the model produced. */
-export function responsesToolResults(body: Json): ClientToolResult[] {
-  return trailing(body.input, isModelItem, (item) =>
-    item.type === 'function_call_output' && typeof item.call_id === 'string'
-      ? [{ callId: item.call_id, output: resultText(item.output, RESPONSES_TEXT), isError: null }]
-      : [],
-  );
-}
+export const responsesResults = reader('input', isModelItem, (item) =>
+  item.type === 'function_call_output' && typeof item.call_id === 'string'
+    ? [{ callId: item.call_id, output: resultText(item.output, RESPONSES_TEXT), isError: null }]
+    : [],
+);
 
 const CHAT_TEXT = new Set(['text']);
 
 /** OpenAI Chat Completions: `role: tool` messages after the last assistant message. */
-export function chatToolResults(body: Json): ClientToolResult[] {
-  return trailing(
-    body.messages,
-    (m) => m.role === 'assistant',
-    (m) =>
-      m.role === 'tool' && typeof m.tool_call_id === 'string'
-        ? [{ callId: m.tool_call_id, output: resultText(m.content, CHAT_TEXT), isError: null }]
-        : [],
-  );
-}
+export const chatResults = reader(
+  'messages',
+  (m) => m.role === 'assistant',
+  (m) =>
+    m.role === 'tool' && typeof m.tool_call_id === 'string'
+      ? [{ callId: m.tool_call_id, output: resultText(m.content, CHAT_TEXT), isError: null }]
+      : [],
+);

@@ -2,6 +2,7 @@ import type { InjectedTool, ToolCallResult } from '../mcp/types.ts';
 import type { BridgeErrorKind } from '../providers/errors.ts';
 import type { ApiFamily } from '../providers/kind.ts';
 import type { SseEvent } from '../providers/sse.ts';
+import type { ResultReader } from './client-results.ts';
 import type { ClientView } from './client-view.ts';
 import type { FormattedTools } from './tool-format.ts';
 
@@ -91,8 +92,8 @@ export interface ApiModule {
    */
   validate(body: Json, modelInBody?: boolean): string | null;
   prompt(body: Json): string | null;
-  /** The results of client tools the request answers the previous response's calls with (client-results.ts). */
-  toolResults(body: Json): ClientToolResult[];
+  /** Where the request carries the results of client tools answering the previous response's calls (client-results.ts). */
+  readonly results: ResultReader;
   /** The most output tokens the request allows (`max_tokens` and its kin), when it says. */
   maxOutput(body: Json): number | null;
   /** The injected tools in the API's own format, built once per tool list. */

@@ -1,4 +1,4 @@
-import { chatToolResults } from '../client-results.ts';
+import { chatResults } from '../client-results.ts';
 import { openaiUsage, textOnlyResult, validateModel } from '../openai-common.ts';
 import { openingUserMessage, textOf } from '../prompt.ts';
 import { toolFormatter } from '../tool-format.ts';
@@ -51,7 +51,7 @@ export const chatPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
 
   prompt: lastUserText,
 
-  toolResults: chatToolResults,
+  results: chatResults,
 
   maxOutput: (body) => tokenCount(body.max_completion_tokens) ?? tokenCount(body.max_tokens),
 

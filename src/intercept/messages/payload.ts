@@ -1,5 +1,5 @@
 import type { ToolCallResult } from '../../mcp/types.ts';
-import { messagesToolResults } from '../client-results.ts';
+import { messagesResults } from '../client-results.ts';
 import { openingUserMessage, textOf } from '../prompt.ts';
 import { toolFormatter } from '../tool-format.ts';
 import type { ApiModule, Json, Turn, Usage } from '../types.ts';
@@ -74,7 +74,7 @@ export const messagesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> 
 
   prompt: lastUserText,
 
-  toolResults: messagesToolResults,
+  results: messagesResults,
 
   maxOutput: (body) => tokenCount(body.max_tokens),
 

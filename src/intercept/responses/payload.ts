@@ -1,4 +1,4 @@
-import { responsesToolResults } from '../client-results.ts';
+import { responsesResults } from '../client-results.ts';
 import type { ClientView } from '../client-view.ts';
 import { openaiUsage, textOnlyResult, validateModel } from '../openai-common.ts';
 import { openingUserMessage, textOf } from '../prompt.ts';
@@ -69,7 +69,7 @@ export const responsesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'>
 
   prompt: promptOf,
 
-  toolResults: responsesToolResults,
+  results: responsesResults,
 
   maxOutput: (body) => tokenCount(body.max_output_tokens),
 
