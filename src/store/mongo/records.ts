@@ -113,7 +113,7 @@ export class MongoRecords implements RecordStore {
         : 0;
     }
     const deleted = ids.length ? (await interceptions.deleteMany({ _id: { $in: ids } })).deletedCount : 0;
-    if (!ids.length) {
+    if (ids.length < limit) {
       // The last batch: annotations that found no interception, and contexts nothing added to since.
       children[COLLECTIONS.annotations] =
         (children[COLLECTIONS.annotations] ?? 0) +

@@ -69,7 +69,8 @@ export class EmbeddedRecords implements Sync<'records'> {
           list,
         ]);
         this.#sql.run(ROLLUP_PRUNE, [Math.floor(cutoff.getTime() / DAY_MS)]); // days summed down to nothing
-      } else {
+      }
+      if (ids.length < limit) {
         // The last batch: annotations that found no interception, and contexts nothing added to since.
         batch.children[COLLECTIONS.annotations] =
           (batch.children[COLLECTIONS.annotations] ?? 0) +
