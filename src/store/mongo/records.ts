@@ -28,6 +28,9 @@ const totalsOf = (doc: InterceptionRecord) =>
     tool_calls: 0,
   };
 
+/** Client tool results of one batch applied at once, at most (each a find and an update). */
+const RESULT_PARALLELISM = 16;
+
 /** Recording and retention. */
 export class MongoRecords implements RecordStore {
   readonly #db: Db;
@@ -65,8 +68,21 @@ export class MongoRecords implements RecordStore {
       }
     }
     await bulkInChunks(this.#db, COLLECTIONS.interceptions, ends);
-    // After the inserts: a result may answer a call of the same batch.
-    for (const result of results) await this.#answer(result);
+    // After the inserts: a result may answer a call of the same batch. Results for one call id go
+    // in order (the first one stays); different ones at once.
+    const byCall = new Map<string, ToolResultRecord[]>();
+    for (const r of results) {
+      const key = `${r.initiator_id}\0${r.tool_call_id}`;
+      byCall.set(key, [...(byCall.get(key) ?? []), r]);
+    }
+    const groups = [...byCall.values()];
+    for (let i = 0; i < groups.length; i += RESULT_PARALLELISM) {
+      await Promise.all(
+        groups.slice(i, i + RESULT_PARALLELISM).map(async (group) => {
+          for (const r of group) await this.#answer(r);
+        }),
+      );
+    }
     const annotationIndex = [...inserts.keys()].indexOf(COLLECTIONS.annotations);
     if (annotationIndex >= 0) {
       const met = new Set((existing[annotationIndex] ?? []).map((d) => d._id));
