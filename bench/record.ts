@@ -72,6 +72,7 @@ function interception(i: number): RecordOp[] {
       doc: {
         _id: recordId(),
         ...child,
+        initiator_id: `user-${i % 50}`,
         tool_call_id: `call_${i}`,
         server_url: 'http://127.0.0.1:9000/mcp',
         tool: 'search_issues',
@@ -108,6 +109,7 @@ function interception(i: number): RecordOp[] {
         cache_read_input_tokens: 81_000,
         cache_write_input_tokens: 500,
         tool_calls: 1,
+        tools: ['search_issues'],
       },
     },
   ];

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../limits/json-scan.ts';
 import { packageVersion } from '../paths.ts';
 import type { AppContext } from '../server/context.ts';
+import { annotationRoutes } from './annotations.ts';
 import { auditRoutes } from './audit.ts';
 import { authenticateFirst } from './auth.ts';
 import { API_BODY_BYTES, sendApiError } from './errors.ts';
@@ -100,6 +101,7 @@ export async function registerApi(app: FastifyInstance, ctx: AppContext): Promis
           });
         }
         auditRoutes(api, ctx);
+        annotationRoutes(api, ctx);
         userRoutes(api, ctx);
         teamRoutes(api, ctx);
         sessionRoutes(api, ctx);

@@ -89,11 +89,61 @@ export const SCHEMAS = {
       input: { ...str, description: 'JSON text of the arguments' },
       injected: { type: 'boolean' },
       invocation_error: nullableStr,
-      output: { ...nullableStr, description: 'injected tools: the result text the model was given' },
+      output: {
+        ...nullableStr,
+        description:
+          'injected tools: the result text the model was given; client tools: the result the client sent back, once it did',
+      },
       duration_ms: { type: ['number', 'null'] },
       metadata: freeForm,
+      is_error: {
+        type: ['boolean', 'null'],
+        description:
+          "client tools: the client marked its result an error (Anthropic's is_error); null where the API has no such mark",
+      },
+      result_at: { ...nullableTime, description: 'client tools: when the request carrying the result arrived' },
+      result_interception_id: { ...nullableStr, description: 'client tools: the interception that carried the result' },
     },
     truncation,
+  ),
+  Annotation: object(
+    {
+      id: str,
+      interception_id: { ...nullableStr, description: 'where it was made, or the latest one then; null when none' },
+      client_session_id: nullableStr,
+      initiator_id: str,
+      repo: nullableStr,
+      branch: nullableStr,
+      issue_urls: { type: 'array', items: str },
+      pr_urls: { type: 'array', items: str },
+      note: nullableStr,
+      created_at: time,
+      ...truncation,
+    },
+    [
+      'id',
+      'interception_id',
+      'client_session_id',
+      'initiator_id',
+      'repo',
+      'branch',
+      'issue_urls',
+      'pr_urls',
+      'note',
+      'created_at',
+    ],
+    { description: 'Work context an agent attached to its session (annotate_work) or the API did.' },
+  ),
+  Work: object(
+    {
+      repo: nullableStr,
+      branch: nullableStr,
+      pr_urls: { type: 'array', items: str },
+      issue_urls: { type: 'array', items: str },
+      updated_at: time,
+    },
+    undefined,
+    { description: "The session's work context: its latest repo and branch, every PR and issue it named." },
   ),
   ModelThought: child({ content: str, source: str }, truncation),
   Interception: object(
@@ -116,6 +166,12 @@ export const SCHEMAS = {
       user_prompts: { type: 'array', items: { $ref: 'UserPrompt#' } },
       tool_usages: { type: 'array', items: { $ref: 'ToolUsage#' } },
       model_thoughts: { type: 'array', items: { $ref: 'ModelThought#' } },
+      annotations: {
+        type: 'array',
+        items: { $ref: 'Annotation#' },
+        description: 'work context annotations made in this interception',
+      },
+      work: { anyOf: [{ $ref: 'Work#' }, { type: 'null' }], description: "its session's work context" },
       ...routedFields,
     },
     [
@@ -162,6 +218,7 @@ export const SCHEMAS = {
         provider: str,
         client: str,
         day: { type: 'string', format: 'date' },
+        repo: { type: 'string', description: "the session's work-context repo; '' when it has none" },
         team: {
           anyOf: [object({ id: str, name: str }), { type: 'null' }],
           description: 'null: the initiators in no team',

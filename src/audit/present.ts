@@ -1,5 +1,5 @@
-import type { InterceptionRecord } from '../store/records.ts';
-import type { InterceptionDetail } from '../store/store.ts';
+import type { AnnotationRecord, InterceptionRecord, ToolUsageRecord } from '../store/records.ts';
+import type { InterceptionDetail, WorkContext } from '../store/store.ts';
 
 type Iso = string;
 
@@ -8,6 +8,22 @@ type ApiChild<T extends { _id: string; created_at: Date }> = Omit<T, '_id' | 'cr
   id: string;
   created_at: Iso;
 };
+
+/** A tool usage as the API shows it: the client result's fields always present (null until a result came). */
+type ApiToolUsage = Omit<ApiChild<ToolUsageRecord>, 'initiator_id' | 'result_at'> & {
+  is_error: boolean | null;
+  result_at: Iso | null;
+  result_interception_id: string | null;
+};
+
+/** An interception's work context as the API shows it (README "Work context"). */
+export interface ApiWork {
+  repo: string | null;
+  branch: string | null;
+  pr_urls: string[];
+  issue_urls: string[];
+  updated_at: Iso;
+}
 
 export interface ApiInterception {
   id: string;
@@ -26,11 +42,13 @@ export interface ApiInterception {
   ended_at: Iso | null;
   token_usages: ApiChild<InterceptionDetail['token_usages'][number]>[];
   user_prompts: ApiChild<InterceptionDetail['user_prompts'][number]>[];
-  tool_usages: ApiChild<InterceptionDetail['tool_usages'][number]>[];
+  tool_usages: ApiToolUsage[];
   model_thoughts: ApiChild<InterceptionDetail['model_thoughts'][number]>[];
   requested_model?: string;
   attempts?: InterceptionRecord['attempts'];
   key_source?: InterceptionRecord['key_source'];
+  annotations: ApiChild<AnnotationRecord>[];
+  work: ApiWork | null;
 }
 
 export interface ApiList {
@@ -40,6 +58,23 @@ export interface ApiList {
 
 function child<T extends { _id: string; created_at: Date }>({ _id, created_at, ...fields }: T): ApiChild<T> {
   return { id: _id, ...fields, created_at: created_at.toISOString() };
+}
+
+function toolUsage(usage: ToolUsageRecord): ApiToolUsage {
+  // The initiator is the interception's: copied onto the record only to find a call by it.
+  const { initiator_id: _initiator, result_at, is_error, result_interception_id, ...rest } = usage;
+  return {
+    ...child(rest),
+    is_error: is_error ?? null,
+    result_at: result_at ? result_at.toISOString() : null,
+    result_interception_id: result_interception_id ?? null,
+  };
+}
+
+function work(context: WorkContext | null): ApiWork | null {
+  if (!context) return null;
+  const { repo, branch, pr_urls, issue_urls, updated_at } = context;
+  return { repo, branch, pr_urls, issue_urls, updated_at: updated_at.toISOString() };
 }
 
 /** One interception as the audit API returns it (SPEC §7). */
@@ -66,7 +101,7 @@ export function present(detail: InterceptionDetail): ApiInterception {
     ended_at: r.ended_at ? r.ended_at.toISOString() : null,
     token_usages: detail.token_usages.map(child),
     user_prompts: detail.user_prompts.map(child),
-    tool_usages: detail.tool_usages.map(child),
+    tool_usages: detail.tool_usages.map(toolUsage),
     model_thoughts: detail.model_thoughts.map(child),
     // Through an alias, a key pool or a user's own key: what was asked, each attempt, whose key.
     ...(r.requested_model !== undefined && {
@@ -74,5 +109,7 @@ export function present(detail: InterceptionDetail): ApiInterception {
       attempts: r.attempts ?? [],
       key_source: r.key_source ?? 'shared',
     }),
+    annotations: (detail.annotations ?? []).map(child),
+    work: work(detail.work ?? null),
   };
 }

@@ -22,6 +22,11 @@ interface ListOptions {
   session?: string;
   status?: string;
   team?: string;
+  tool?: string;
+  repo?: string;
+  branch?: string;
+  pr?: string;
+  issue?: string;
   url: string;
   token?: string;
 }
@@ -37,6 +42,11 @@ const FILTERS: Array<[QueryKey, keyof ListOptions]> = [
   ['session', 'session'],
   ['status', 'status'],
   ['team', 'team'],
+  ['tool', 'tool'],
+  ['repo', 'repo'],
+  ['branch', 'branch'],
+  ['pr', 'pr'],
+  ['issue', 'issue'],
 ];
 
 function parseLimit(text: string): number {
@@ -93,6 +103,10 @@ const CSV_HEADER = [
   'cache_write_input_tokens',
   'cost_usd',
   'tool_count',
+  'tools',
+  'tool_results',
+  'repo',
+  'branch',
   'prompt',
 ];
 
@@ -117,6 +131,11 @@ function flat(r: ApiInterception): Record<string, unknown> {
     cache_write_input_tokens: sum('cache_write_input_tokens'),
     cost_usd: r.cost_usd,
     tool_count: r.tool_usages.length,
+    // The tools' names, once each; how many client tools' results came back.
+    tools: [...new Set(r.tool_usages.map((t) => t.tool))].join(' '),
+    tool_results: r.tool_usages.filter((t) => t.result_at).length,
+    repo: r.work?.repo ?? '',
+    branch: r.work?.branch ?? '',
     prompt: r.user_prompts[0]?.prompt ?? '',
   };
 }
@@ -251,6 +270,11 @@ export function interceptionsCommand(program: Command): void {
     .option('--session <id>', "the agent's own session id")
     .option('--status <status>', 'completed, failed or running')
     .option('--team <name>', "a team's members (as the team is now)")
+    .option('--tool <name>', 'a tool the model called (an MCP tool by its own name)')
+    .option('--repo <repo>', "the work context's repo, e.g. github.com/acme/app")
+    .option('--branch <branch>', "the work context's branch")
+    .option('--pr <url|number>', 'a pull request the session named: its URL, or its number')
+    .option('--issue <url|number>', 'an issue the session named: its URL, or its number')
     .option('--after-id <id>', 'start after this interception (the last id of a previous page)')
     .option('--limit <n>', 'rows per page, 1-1000 (server default 100; 1000 with --all)', parseLimit)
     .option('--all', 'follow the pages to the end, streaming the output');

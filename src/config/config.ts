@@ -123,6 +123,8 @@ export interface Config {
   mcp_servers: McpServerConfig[];
   /** Injected tools per request, all servers together. */
   mcp: { max_tools: number };
+  /** Work context (README "Work context"): `inject` offers annotate_work in every request too. */
+  annotations: { inject: boolean };
   tool_loop: { max_iterations: number; parallelism: number; keepalive: string };
   recording: RecordingConfig;
   pricing: PricingConfig[];

@@ -7,6 +7,7 @@ import { oidcProblems } from '../identity/oidc/loopback.ts';
 import { proxyProblems } from '../proxy/config.ts';
 import { parseByteSize, recordingProblems } from '../recorder/sanitize.ts';
 import { auditSinkProblems } from '../recorder/sinks/settings.ts';
+import { BRIDGE_SERVER } from '../work/tool.ts';
 import type { Config } from './config.ts';
 import { providerProblems } from './provider-checks.ts';
 import { configSchema } from './schema.ts';
@@ -90,6 +91,11 @@ function semanticProblems(config: Config): string[] {
   const servers = new Set<string>();
   config.mcp_servers.forEach((s, i) => {
     if (servers.has(s.name)) problems.push(`mcp_servers[${i}].name: duplicates another server's name "${s.name}"`);
+    if (s.name === BRIDGE_SERVER) {
+      problems.push(
+        `mcp_servers[${i}].name: "${BRIDGE_SERVER}" is the bridge's own (its tools are bmcp_${BRIDGE_SERVER}_…)`,
+      );
+    }
     servers.add(s.name);
     if (s.max_tools_bytes !== undefined && parseByteSize(s.max_tools_bytes) < 1024)
       problems.push(`mcp_servers[${i}].max_tools_bytes: must be at least 1KiB`);

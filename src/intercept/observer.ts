@@ -41,6 +41,8 @@ export interface ObserverDeps {
   cost?: CostFunction;
   /** Told of every priced usage as it is recorded (budgets count it at once). */
   spent?: (usd: number) => void;
+  /** Told of every call of a client tool (its client may carry it out through the bridge's /mcp). */
+  clientCalled?: (callId: string) => void;
 }
 
 /** What is known of an interception before its body is understood: for metrics labels and the root span. */
@@ -63,6 +65,9 @@ export interface InterceptionStart {
   /** The client's headers, for a W3C `traceparent` to continue. */
   headers: IncomingHttpHeaders;
 }
+
+/** Tool names kept on an interception, at most: a model inventing names cannot grow it without end. */
+const MAX_TOOL_NAMES = 64;
 
 const TOKEN_TYPES = [
   ['input', 'input_tokens'],
@@ -113,6 +118,8 @@ export class InterceptionObserver implements InterceptionEvents {
   /** Where an interception through an alias, a key pool or a user's key went; written with its end. */
   #routed: RoutedFields | undefined;
   #keySource: KeySource = 'shared';
+  /** The names of the tools called, for `q` `tool:NAME` on a store without joins. */
+  readonly #toolNames = new Set<string>();
 
   constructor(deps: ObserverDeps, start: InterceptionStart) {
     this.#deps = deps;
@@ -168,6 +175,20 @@ export class InterceptionObserver implements InterceptionEvents {
       doc: { _id: this.id, ...started.record, ended_at: null, status: null, cost_usd: null, totals: null },
     });
     this.#recorded = true;
+    for (const result of started.toolResults ?? []) {
+      this.#record({
+        kind: 'tool_result',
+        doc: {
+          _id: recordId(),
+          interception_id: this.id,
+          initiator_id: this.#user._id,
+          tool_call_id: result.callId,
+          output: result.output,
+          is_error: result.isError,
+          created_at: this.#now(),
+        },
+      });
+    }
     if (this.#shared) this.#shared.interception_id = this.id;
     this.#root?.setAttribute('interception_id', this.id);
     span?.setAttribute('interception_id', this.id);
@@ -230,6 +251,7 @@ export class InterceptionObserver implements InterceptionEvents {
   turnSettled({ turn, clientCalls, notRun }: SettledTurn): void {
     for (const call of clientCalls) {
       this.#recordTool(call, turn.responseId, { tool: call.name, server_url: null, injected: false });
+      this.#deps.clientCalled?.(call.id);
       this.#deps.metrics.clientTools
         .labels(this.#provider, this.#modelLabel, this.#deps.metrics.clientToolNames.value(call.name))
         .inc();
@@ -323,7 +345,7 @@ export class InterceptionObserver implements InterceptionEvents {
         ended_at: this.#now(),
         status,
         cost_usd: this.#cost,
-        totals: { ...this.#totals },
+        totals: this.#toolNames.size ? { ...this.#totals, tools: [...this.#toolNames].sort() } : { ...this.#totals },
         metadata: Object.keys(metadata).length ? metadata : undefined,
         ...(this.#routed ? { routed: { ...this.#routed, attempts: [...this.#routed.attempts] } } : {}),
       });
@@ -467,6 +489,7 @@ export class InterceptionObserver implements InterceptionEvents {
       doc: {
         _id: recordId(),
         interception_id: this.id,
+        initiator_id: this.#user._id,
         provider_response_id: responseId,
         tool_call_id: call.id,
         server_url: fields.server_url,
@@ -476,11 +499,13 @@ export class InterceptionObserver implements InterceptionEvents {
         invocation_error: fields.invocation_error ?? null,
         output: fields.output ?? null,
         duration_ms: fields.duration_ms ?? null,
+        ...(fields.injected ? {} : { is_error: null, result_at: null, result_interception_id: null }),
         metadata: fields.metadata ?? {},
         created_at: this.#now(),
       },
     });
     span?.end();
     this.#totals.tool_calls++;
+    if (this.#toolNames.size < MAX_TOOL_NAMES) this.#toolNames.add(fields.tool);
   }
 }

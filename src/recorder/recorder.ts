@@ -165,7 +165,8 @@ export class JournalRecorder implements Recorder {
         return;
       }
       default: {
-        const held = this.#held.get(op.doc.interception_id);
+        const parent = op.doc.interception_id;
+        const held = parent === null ? undefined : this.#held.get(parent);
         if (held) held.ops.push(op);
         else this.#buffer.push(op);
       }

@@ -16,6 +16,8 @@ import { BridgeError, type BridgeErrorKind } from '../providers/errors.ts';
 import type { BridgedRoute, RouteRequest } from '../providers/kind.ts';
 import type { Provider } from '../providers/provider.ts';
 import { sanitizerFor } from '../recorder/sanitize.ts';
+import { runWorkTool, type WorkCaller } from '../work/annotate.ts';
+import { withWorkTool } from '../work/inject.ts';
 import { budgetRefusal } from './budget-refusal.ts';
 import type { AppContext } from './context.ts';
 import { countRefusal, type RefusalOptions } from './refuse.ts';
@@ -102,6 +104,8 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
     const why = plan.targets.map((t) => t.unusable).join('; ');
     return refuse('not_configured', `no provider can serve model ${model}: ${why}`);
   }
+  // Who annotate_work runs for, in-process (README "Work context"): this interception and its session.
+  const caller: WorkCaller = { userId: ex.principal.user._id, sessionId: null, interceptionId: null };
   // The first call's reservation, before anything is recorded: a refused request leaves no interception.
   const spending = await ctx.budgets.spending(user, first.model, priceOf(ctx.prices, first));
   const reserve = async (bytes: number) => {
@@ -130,6 +134,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
       spent: (usd) => {
         if ((sender?.current ?? first).budgeted) spending?.settle(usd);
       },
+      clientCalled: (id) => ctx.work.recent.clientCalled(user._id, id, observer.id, caller.sessionId),
     },
     {
       provider: { name: provider.name, genAi: provider.kind.genAiName, origin: first.provider.origin },
@@ -143,10 +148,14 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
       headers: request.headers,
     },
   );
+  caller.interceptionId = observer.id;
   // Handed over, not kept here: the parsed body must be free to go once the first call is prepared.
   const held = { client: read.client as typeof client | undefined };
   await observer.run(async () => {
-    const acquired = (await ctx.mcp?.pool.acquire(user)) ?? NO_TOOLS;
+    const pooled = (await ctx.mcp?.pool.acquire(user)) ?? NO_TOOLS;
+    const acquired = ctx.config.annotations.inject
+      ? withWorkTool(pooled, (args) => runWorkTool(ctx.work.annotator, caller, args))
+      : pooled;
     const { max_iterations: maxIterations, parallelism, keepalive } = ctx.config.tool_loop;
     // With one upstream call allowed there is no loop to run tools in; some routes take no tools at
     // all. A client tool named like an injected one wins: that injected one is left out of this request.
@@ -157,9 +166,11 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
     const {
       prompt,
       sessionId,
+      results,
       first: firstCall,
     } = understand(api, held.client as typeof client, request.bodyScan, tools.tools, streaming, request.headers);
     held.client = undefined;
+    caller.sessionId = sessionId;
 
     sender = new RoutedSender({
       ctx,
@@ -203,8 +214,10 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
       },
       prompt,
       thoughtSource: api.thoughtSource,
+      toolResults: results,
     });
     if (routed) observer.routed(routed);
+    ctx.work.recent.started(user._id, observer.id, sessionId);
 
     await runInterception({
       api,

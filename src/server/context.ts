@@ -20,6 +20,8 @@ import type { ProxyPolicy } from '../proxy/server.ts';
 import type { JournalRecorder } from '../recorder/recorder.ts';
 import type { AuditSinks } from '../recorder/sinks/sinks.ts';
 import type { Store } from '../store/store.ts';
+import type { Annotator } from '../work/annotate.ts';
+import type { RecentInterceptions } from '../work/recent.ts';
 import type { WorkerIdentity } from './cluster/worker-channel.ts';
 import type { Runtimes } from './runtime.ts';
 
@@ -60,6 +62,8 @@ export interface AppContext {
   metrics: Metrics;
   /** Extra readiness facts (MCP servers, recorder) merged into /readyz. */
   readiness: Array<() => Record<string, unknown>>;
+  /** Work context (README "Work context"): annotate_work, and each user's latest interception for `/mcp`. */
+  work: { annotator: Annotator; recent: RecentInterceptions };
   /** MCP servers and per-user tool bridges; set by mcpService at start-up. */
   mcp?: { manager: ServerProxyManager; pool: CachedBridgePool };
   /** The runtime new requests get, and the retired ones requests in flight still hold. */

@@ -21,9 +21,12 @@ import type { InterceptingProxy } from '../proxy/server.ts';
 import { Journal } from '../recorder/journal.ts';
 import { drainJournals, journalDir, orphanJournals } from '../recorder/journal-dirs.ts';
 import { JournalRecorder } from '../recorder/recorder.ts';
+import { sanitizerFor } from '../recorder/sanitize.ts';
 import { startAuditSinks } from '../recorder/sinks/sinks.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
+import { Annotator } from '../work/annotate.ts';
+import { RecentInterceptions } from '../work/recent.ts';
 import { buildApp } from './app.ts';
 import { clusterMetricsVia, type WorkerIdentity } from './cluster/worker-channel.ts';
 import type { AppContext } from './context.ts';
@@ -148,6 +151,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       concurrency: new ConcurrencyLimit(config.limits.max_concurrent_interceptions, worker?.count),
       userRate: new UserRateLimit(config.limits.user_requests_per_minute, quotas),
     },
+    work: workContext(() => ctx),
     readiness: worker ? [() => ({ worker: { id: worker.id, pid: process.pid } })] : [],
     worker,
     quotas,
@@ -229,4 +233,20 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     return closing;
   };
   return { url, app, ctx, bootstrap, proxy, reload: (trigger = 'reload') => reloader.reload(trigger), close };
+}
+
+/** annotate_work and what it needs: the recorder and sanitizer current when it runs, the store. */
+function workContext(ctx: () => AppContext): AppContext['work'] {
+  const recent = new RecentInterceptions();
+  const annotator = new Annotator({
+    recorder: { record: (op) => ctx().recorder.record(op) },
+    sanitizer: () => sanitizerFor(ctx().config.recording),
+    audit: {
+      list: (filter, page) => ctx().store.audit.list(filter, page),
+      get: (filter, id) => ctx().store.audit.get(filter, id),
+      clientToolCall: (user, id, before) => ctx().store.audit.clientToolCall(user, id, before),
+    },
+    recent,
+  });
+  return { annotator, recent };
 }

@@ -5,6 +5,7 @@
  */
 import type { QuotaLedger } from './ledger.ts';
 import type {
+  AnnotationRecord,
   InterceptionRecord,
   ModelThoughtRecord,
   RecordOp,
@@ -116,7 +117,53 @@ export interface InterceptionFilter {
   status?: 'completed' | 'failed' | 'running';
   started_after?: Date;
   started_before?: Date;
+  /** Interceptions in which the model called a tool of this name (as recorded: an MCP tool's own name). */
+  tool?: string;
+  /** Work context (README "Work context"): the interception's session's repo and branch… */
+  repo?: string;
+  branch?: string;
+  /** …and a PR or issue its session named: a whole URL, or a number matching URLs ending in `/N`. */
+  pr?: string;
+  issue?: string;
 }
+
+/** The work-context keys of a filter, which only the work contexts can answer. */
+export const WORK_KEYS = ['repo', 'branch', 'pr', 'issue'] as const;
+export type WorkKey = (typeof WORK_KEYS)[number];
+
+/**
+ * The work context of a session (or of one interception, for an annotation made outside any
+ * session): what its annotations add up to, kept by the store as they are written. Each of repo
+ * and branch is the latest annotation's that set it; the URLs are all the annotations' (the
+ * newest 50 of each). An interception's work context is its session's (README "Work context").
+ */
+export interface WorkContext {
+  /** `<initiator>|s|<client session id>`, or `<initiator>|i|<interception id>`. */
+  _id: string;
+  initiator_id: string;
+  client_session_id: string | null;
+  /** Set only for the context of an interception without a session. */
+  interception_id: string | null;
+  repo: string | null;
+  branch: string | null;
+  pr_urls: string[];
+  issue_urls: string[];
+  /** When repo and branch were set: an annotation applied out of order never overwrites a later one. */
+  repo_at: Date | null;
+  branch_at: Date | null;
+  /** The latest annotation's time. */
+  updated_at: Date;
+}
+
+/** The work context an annotation belongs to. */
+export function workKeyOf(a: Pick<AnnotationRecord, 'initiator_id' | 'client_session_id' | 'interception_id'>) {
+  if (a.client_session_id !== null) return `${a.initiator_id}|s|${a.client_session_id}`;
+  return a.interception_id === null ? null : `${a.initiator_id}|i|${a.interception_id}`;
+}
+
+/** The work context an interception takes: its session's, or (without one) its own. */
+export const workContextIdOf = (i: Pick<InterceptionRecord, '_id' | 'initiator_id' | 'client_session_id'>): string =>
+  i.client_session_id !== null ? `${i.initiator_id}|s|${i.client_session_id}` : `${i.initiator_id}|i|${i._id}`;
 
 /** A keyset cursor: rows strictly after this one in (started_at desc, _id desc) order. */
 export interface Cursor {
@@ -138,14 +185,21 @@ export interface InterceptionDetail {
   token_usages: TokenUsageRecord[];
   tool_usages: ToolUsageRecord[];
   model_thoughts: ModelThoughtRecord[];
+  /** Annotations made in this interception (or attached to it from outside, as the caller's latest). */
+  annotations: AnnotationRecord[];
+  /** Its session's work context (or its own, without a session); null when none was given. */
+  work: WorkContext | null;
 }
 
-export const USAGE_KEYS = ['initiator', 'model', 'provider', 'client', 'day'] as const;
+export const USAGE_KEYS = ['initiator', 'model', 'provider', 'client', 'day', 'repo'] as const;
 export type UsageKey = (typeof USAGE_KEYS)[number];
 
 /** Sums over a group of interceptions (SPEC §13). */
 export interface UsageGroup {
-  /** One entry per group_by key; `initiator` is the user id, `day` is YYYY-MM-DD (UTC). */
+  /**
+   * One entry per group_by key; `initiator` is the user id, `day` is YYYY-MM-DD (UTC), `repo` is
+   * the interception's work context's repo ('' for none).
+   */
   key: Partial<Record<UsageKey, string>>;
   interceptions: number;
   input_tokens: number;
@@ -234,6 +288,11 @@ export interface AuditStore {
   tools(filter: InterceptionFilter, limit: number): Promise<ToolSummary[]>;
   /** USD recorded for a user's interceptions started at or after `since` (budgets). */
   spend(userId: string, since: Date): Promise<number>;
+  /**
+   * The newest client tool usage of this user with this tool_call_id, made at or before `before`
+   * (through an index, never a scan): the call a client tool result answers.
+   */
+  clientToolCall(initiatorId: string, toolCallId: string, before?: Date): Promise<ToolUsageRecord | null>;
 }
 
 export interface IdentityStore {
@@ -381,6 +440,8 @@ export const COLLECTIONS = {
   tokenUsages: 'token_usages',
   toolUsages: 'tool_usages',
   modelThoughts: 'model_thoughts',
+  annotations: 'annotations',
+  workContexts: 'work_contexts',
   mcpCredentials: 'mcp_credentials',
   providerKeys: 'provider_keys',
   leases: 'leases',
@@ -397,7 +458,9 @@ export const CHILD_COLLECTION_OF = {
   token_usage: COLLECTIONS.tokenUsages,
   tool_usage: COLLECTIONS.toolUsages,
   model_thought: COLLECTIONS.modelThoughts,
+  annotation: COLLECTIONS.annotations,
 } as const;
+export type ChildKind = keyof typeof CHILD_COLLECTION_OF;
 
 export const CHILD_COLLECTIONS = Object.values(CHILD_COLLECTION_OF);
 
@@ -416,6 +479,7 @@ export const MIGRATED_COLLECTIONS: readonly CollectionName[] = [
   COLLECTIONS.providerKeys,
   COLLECTIONS.interceptions,
   ...CHILD_COLLECTIONS,
+  COLLECTIONS.workContexts,
 ];
 
 export interface DocumentSource {
@@ -464,6 +528,9 @@ export type SubStoreName = {
 
 /** A unique key (username, token hash, (user, server)) already exists. */
 export class DuplicateError extends Error {}
+
+/** A filter the store will not run as it is (it would stand for too much): the caller should narrow it. */
+export class TooBroadError extends Error {}
 
 /** Hides credentials when a URI has to be shown to a person. */
 export function redactUri(uri: string): string {

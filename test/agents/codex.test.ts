@@ -446,6 +446,14 @@ describe.skipIf(!agents)(`Codex ${agents?.codex.version} (npm run test:agents)`,
       }),
     ]);
     expect(JSON.parse(first.tools[0].input)).toEqual(call.arguments);
+    // The next request carried what the command printed: recorded on the call, as Codex sent it.
+    expect(first.tools[0]).toMatchObject({
+      output: typeof output.output === 'string' ? output.output : expect.any(String),
+      is_error: null,
+      result_interception_id: second.interception._id,
+    });
+    expect(first.tools[0].output).toContain(NOTE.trim());
+    expect(first.tools[0].result_at.getTime()).toBeGreaterThanOrEqual(second.interception.started_at.getTime());
     expect(first.prompts.map((p: any) => p.prompt)).toEqual([prompt]);
     expect(first.tokens.map(usageOf)).toEqual([EXEC.usage]);
     expect(second.tools).toEqual([]);

@@ -206,6 +206,10 @@ describe('aibridge interceptions list', () => {
       'cache_write_input_tokens',
       'cost_usd',
       'tool_count',
+      'tools',
+      'tool_results',
+      'repo',
+      'branch',
       'prompt',
     ]);
     expect(rows.map((r) => r[0])).toEqual(order(docs));
@@ -227,6 +231,10 @@ describe('aibridge interceptions list', () => {
       '6',
       '',
       '1',
+      'Bash',
+      '0',
+      '',
+      '',
       PROMPT,
     ]);
     expect(stdout).toContain('"say ""hi"", then\nlist files"');

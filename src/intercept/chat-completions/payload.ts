@@ -1,3 +1,4 @@
+import { chatResults } from '../client-results.ts';
 import { openaiUsage, textOnlyResult, validateModel } from '../openai-common.ts';
 import { openingUserMessage, textOf } from '../prompt.ts';
 import { toolFormatter } from '../tool-format.ts';
@@ -51,6 +52,8 @@ export const chatPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
   },
 
   prompt: lastUserText,
+
+  results: chatResults,
 
   maxOutput: (body) => tokenCount(body.max_completion_tokens) ?? tokenCount(body.max_tokens),
 

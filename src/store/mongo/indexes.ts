@@ -28,6 +28,8 @@ const INDEXES: Record<string, IndexDescription[]> = {
       key: { [key]: 1, ...PAGE_ORDER },
       name: `audit_${key}`,
     })),
+    // tool:NAME — the names an interception's calls used, kept on it when it ends (multikey).
+    { key: { 'totals.tools': 1, ...PAGE_ORDER }, name: 'audit_tool' },
   ],
   // A page's children: IXSCAN interception_created with $in over the page's ids, already in created_at order.
   ...Object.fromEntries(
@@ -36,6 +38,19 @@ const INDEXES: Record<string, IndexDescription[]> = {
       [{ key: { interception_id: 1, created_at: 1 }, name: 'interception_created' }],
     ]),
   ),
+  // A client tool's result finds its call: IXSCAN initiator_call, newest first, limit 1.
+  [COLLECTIONS.toolUsages]: [
+    { key: { interception_id: 1, created_at: 1 }, name: 'interception_created' },
+    { key: { initiator_id: 1, tool_call_id: 1, created_at: -1 }, name: 'initiator_call' },
+  ],
+  // An interception's context by its session, or (without one) by itself; q repo:, branch:; retention.
+  [COLLECTIONS.workContexts]: [
+    { key: { initiator_id: 1, client_session_id: 1 }, name: 'session' },
+    { key: { interception_id: 1 }, name: 'interception' },
+    { key: { repo: 1 }, name: 'repo' },
+    { key: { branch: 1 }, name: 'branch' },
+    { key: { updated_at: 1 }, name: 'updated' },
+  ],
   [COLLECTIONS.mcpCredentials]: [{ key: { user_id: 1, server: 1 }, name: 'user_server', unique: true }],
   // Team names are unique as compared (lower case); memberships are found by team and by user.
   [COLLECTIONS.teams]: [{ key: { name_key: 1 }, name: 'name_key_unique', unique: true }],

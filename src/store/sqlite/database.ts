@@ -1,4 +1,5 @@
 import { DatabaseSync } from 'node:sqlite';
+import type { CollectionName } from '../store.ts';
 import { EmbeddedAudit } from './audit.ts';
 import { EmbeddedCredentials } from './credentials.ts';
 import { Details } from './details.ts';
@@ -12,7 +13,7 @@ import { EmbeddedProviderKeys } from './provider-keys.ts';
 import { EmbeddedQuotas } from './quotas.ts';
 import { EmbeddedRecords } from './records.ts';
 import { ROLLUP_BACKFILL } from './rollup.ts';
-import { createStatements, SCHEMA_VERSION } from './schema.ts';
+import { addedColumns, indexStatements, SCHEMA_VERSION, TABLES, tableStatements } from './schema.ts';
 import { rollBack, Sql } from './sql.ts';
 import { EmbeddedTeams } from './teams.ts';
 
@@ -45,7 +46,14 @@ export function migrate(db: DatabaseSync): void {
       db.exec('COMMIT');
       return;
     }
-    for (const statement of createStatements()) db.exec(statement);
+    for (const statement of tableStatements()) db.exec(statement);
+    for (const name of Object.keys(TABLES) as CollectionName[]) {
+      const present = new Set(
+        (db.prepare(`PRAGMA table_info(${name})`).all() as Array<{ name: string }>).map((c) => c.name),
+      );
+      for (const statement of addedColumns(name, present)) db.exec(statement);
+    }
+    for (const statement of indexStatements()) db.exec(statement);
     if (now < 2) db.exec(ROLLUP_BACKFILL); // usage_days came with schema 2
     if (now < 3) db.exec('DROP TABLE IF EXISTS rate_windows'); // shared rate counts became quota ledgers
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);

@@ -28,6 +28,7 @@ export const THREAD_OF: { [G in Group]: { [N in MethodOf<G>]: Thread } } = {
     sessions: 'reader',
     tools: 'reader',
     spend: 'reader',
+    clientToolCall: 'reader',
   },
   identity: {
     createUser: 'writer',

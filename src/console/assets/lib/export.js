@@ -23,6 +23,9 @@ const COLUMNS = [
   ['cache_write_input_tokens', (r) => r.token_usages.reduce((n, u) => n + u.cache_write_input_tokens, 0)],
   ['cost_usd', (r) => r.cost_usd],
   ['tool_calls', (r) => r.tool_usages.length],
+  ['tool_results', (r) => r.tool_usages.filter((t) => t.result_at).length],
+  ['repo', (r) => r.work?.repo],
+  ['branch', (r) => r.work?.branch],
   ['prompt', (r) => r.user_prompts.at(-1)?.prompt],
 ];
 

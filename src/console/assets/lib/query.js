@@ -11,6 +11,11 @@ export const KEYS = [
   'session',
   'status',
   'team',
+  'tool',
+  'repo',
+  'branch',
+  'pr',
+  'issue',
 ];
 
 /** A value as one term: quoted when it holds spaces or colons (team names from groups may). */

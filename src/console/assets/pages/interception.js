@@ -7,6 +7,7 @@ import { href } from '../lib/router.js';
 import { empty, loading, pageHead, statusBadge, table } from '../lib/ui.js';
 import { timeline } from '../parts/timeline.js';
 import { cut, textBlock, toolCall } from '../parts/tool-call.js';
+import { annotationList, workRows } from '../parts/work.js';
 
 const back = () => h('div', { class: 'crumbs' }, h('a', { href: '#/interceptions' }, '← Interceptions'));
 
@@ -32,6 +33,7 @@ function facts(i) {
       `${int(t.input)} in · ${int(t.output)} out · ${int(t.cacheRead)} cache read · ${int(t.cacheWrite)} cache write`,
     ],
     ['Cost', cost(i.cost_usd)],
+    ...workRows(i.work),
     ['User agent', i.user_agent ? h('code', null, i.user_agent) : '—'],
     ['Token id', h('code', null, i.api_key_id)],
     ['Interception id', h('code', null, i.id)],
@@ -101,6 +103,9 @@ export async function renderInterception(view, { id }) {
           'Thoughts',
           i.model_thoughts.map((t) => textBlock(t.source, t.content, cut(t, 'content'))),
         )
+      : null,
+    i.annotations?.length
+      ? section('Work context given here', h('div', { class: 'card' }, annotationList(i.annotations)))
       : null,
   );
 }
