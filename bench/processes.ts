@@ -78,15 +78,18 @@ export function writeBridgeConfig(work: string, upstreamUrl: string, mcpUrl: str
   return file;
 }
 
-/** A bridge on the benchmark upstream with its own data directory; its URL, owner token and pid. */
+/**
+ * A bridge on the benchmark upstream with its own data directory; its URL, owner token and pid.
+ * `cli` runs another tree's bridge (e.g. an earlier commit's, to compare before and after).
+ */
 export async function startBridge(
   configFile: string,
-  options: { workers?: number; nodeArgs?: string[]; patterns?: RegExp[] } = {},
+  options: { workers?: number; nodeArgs?: string[]; patterns?: RegExp[]; cli?: string } = {},
 ): Promise<{ url: string; token: string; child: ChildProcess; matches: RegExpExecArray[] }> {
   const { child, matches } = await start(
     [
       ...(options.nodeArgs ?? []),
-      'src/cli.ts',
+      options.cli ?? 'src/cli.ts',
       'server',
       '--config',
       configFile,
