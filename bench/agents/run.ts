@@ -16,6 +16,7 @@
 //   --compare-anthropic URL, --compare-openai URL, --compare-header 'Name: value' (repeatable), --compare-pid PID (repeatable)
 //   --compare-runs-tools   the compared gateway injects the benchmark's MCP server's echo tool and runs the loop itself
 //   --upstream-port N, --mcp-port N   fixed ports, so the compared gateway can be pointed at them
+//   --baseline GIT-REF  also that commit's bridge, as the system "bridge-before": a change's before and after in one run
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +24,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { measureCpu, memoryKb } from '../cpu.ts';
 import { INSPECTOR_URL, Inspector } from '../inspector.ts';
-import { ROOT, start, startBridge, stopAll, writeBridgeConfig } from '../processes.ts';
+import { checkoutBridge, ROOT, start, startBridge, stopAll, writeBridgeConfig } from '../processes.ts';
 import { expectedCalls, type RoundOptions, runRound, type System, Tally } from './client.ts';
 import { UPSTREAM_KEYS } from './model.ts';
 import { type AgentResults, addedOver, latencyOf, markdown, percentiles, type SystemResult } from './report.ts';
@@ -59,7 +60,8 @@ const compare = {
   pids: values('--compare-pid').map(Number),
   runsTools: argv.includes('--compare-runs-tools'),
 };
-const chosen = (value('--systems') ?? 'direct,floor,bridge,compare').split(',');
+const baseline = value('--baseline');
+const chosen = (value('--systems') ?? 'direct,floor,bridge-before,bridge,compare').split(',');
 
 /** How often the load generator's own event loop is sampled, in ms. */
 const LAG_RESOLUTION_MS = 10;
@@ -106,15 +108,20 @@ async function startSystems(work: string, upstreamUrl: string, mcpUrl: string): 
       inspectorUrl: floor.matches[1]?.[1],
     });
   }
-  if (chosen.includes('bridge')) {
-    const bridge = await startBridge(writeBridgeConfig(join(work, 'bridge'), upstreamUrl, mcpUrl), {
+  const bridges: Array<[string, string | undefined]> = [['bridge', undefined]];
+  if (baseline && chosen.includes('bridge-before'))
+    bridges.unshift(['bridge-before', checkoutBridge(baseline, join(work, 'before-tree'))]);
+  for (const [name, cli] of bridges) {
+    if (!chosen.includes(name)) continue;
+    const bridge = await startBridge(writeBridgeConfig(join(work, name), upstreamUrl, mcpUrl), {
       nodeArgs: inspect,
       patterns: [INSPECTOR_URL],
+      cli,
     });
     const auth = { authorization: `Bearer ${bridge.token}` };
     started.push({
       system: {
-        name: 'bridge',
+        name,
         anthropic: { origin: bridge.url, prefix: '/anthropic', headers: auth },
         openai: { origin: bridge.url, prefix: '/openai', headers: auth },
         runsTools: true,
@@ -247,7 +254,12 @@ async function main() {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? '', os: `Linux ${release()}`, node: process.version },
     load_average: { before: loadBefore, after: loadavg()[0] as number },
-    options: { ...options, systems: systems.map((s) => s.system.name), compare_runs_tools: compare.runsTools },
+    options: {
+      ...options,
+      systems: systems.map((s) => s.system.name),
+      compare_runs_tools: compare.runsTools,
+      ...(baseline ? { baseline } : {}),
+    },
     systems: {},
   };
   for (const { system } of systems) {

@@ -5,17 +5,16 @@
 // node bench/tail/run.ts [--variants floor,base,…] [--cases small,streaming,80k] [--seconds S] [--rounds N]
 //                        [--concurrency C] [--baseline GIT-REF]
 // Variants: floor, base, noprobe (no probe: what it costs), semi32 / semi64 (--max-semi-space-size),
-// nojournal (journal appends not written: their cost; loses records), storenice (the store's worker
-// thread at nice 19), gc1 (--single-threaded-gc: no GC helper threads), tracegc (--trace-gc, its
+// nojournal (journal appends not written: their cost; loses records), storenice / storenice10 /
+// storenice5 (the store's worker threads at nice 19, 10, 5), gc1 (--single-threaded-gc: no GC helper threads), tracegc (--trace-gc, its
 // lines counted), promises (async resources counted).
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Case, caseNamed } from '../cases.ts';
 import type { Target } from '../load.ts';
-import { ROOT, start, startBridge, startUpstream, stopAll, writeBridgeConfig } from '../processes.ts';
+import { checkoutBridge, ROOT, start, startBridge, startUpstream, stopAll, writeBridgeConfig } from '../processes.ts';
 import { type Analysis, analyse, type Dump, PHASES } from './analyse.ts';
 import { timedLoad } from './load.ts';
 import { type ThreadTimes, threadIds, threadTimes, timesSince } from './threads.ts';
@@ -56,27 +55,17 @@ const VARIANTS: Record<string, Variant> = {
   semi32: { nodeArgs: ['--max-semi-space-size=32'] },
   semi64: { nodeArgs: ['--max-semi-space-size=64'] },
   nojournal: { env: { TAIL_PROBE_SKIP_JOURNAL: '1' } },
-  storenice: {
-    after: (pid) => {
-      for (const tid of threadIds(pid, 'WorkerThread')) setPriority(tid, 19);
-    },
-  },
+  storenice: { after: (pid) => renice(pid, 19) },
+  storenice10: { after: (pid) => renice(pid, 10) },
+  storenice5: { after: (pid) => renice(pid, 5) },
   gc1: { nodeArgs: ['--single-threaded-gc'] },
   tracegc: { nodeArgs: ['--trace-gc'] },
   promises: { env: { TAIL_PROBE_PROMISES: '1' } },
 };
 
-/** A commit's bridge in a directory of its own (its src/, schemas/ and package.json; this tree's node_modules). */
-function checkout(ref: string, work: string): string {
-  const dir = join(work, 'before');
-  execFileSync('mkdir', ['-p', dir]);
-  const tar = execFileSync('git', ['archive', '--format=tar', ref, 'src', 'schemas', 'package.json'], {
-    cwd: ROOT,
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  execFileSync('tar', ['-x', '-C', dir], { input: tar });
-  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-  return join(dir, 'src/cli.ts');
+/** The store's worker threads at a lower priority (the writer and, once started, the readers). */
+function renice(pid: number, nice: number): void {
+  for (const tid of threadIds(pid, 'WorkerThread')) setPriority(tid, nice);
 }
 
 const PROBE_URL = /\{"probe":"([^"]+)"\}/;
@@ -87,6 +76,8 @@ const TRACE_GC =
 interface Running {
   name: string;
   pid: number;
+  /** The bridge's origin, for its recorder's backlog (/readyz); none for the floor. */
+  origin: string | undefined;
   probe: string | undefined;
   target(c: Case): Target;
   /** --trace-gc lines seen since the last take (tracegc only). */
@@ -104,6 +95,7 @@ async function startVariant(name: string, work: string, upstreamUrl: string, mcp
     return {
       name,
       pid: floor.child.pid as number,
+      origin: undefined,
       probe: floor.matches[1]?.[1],
       target: (c) => ({
         name,
@@ -130,6 +122,7 @@ async function startVariant(name: string, work: string, upstreamUrl: string, mcp
   return {
     name,
     pid: bridge.child.pid as number,
+    origin: bridge.url,
     probe: bridge.matches[1]?.[1],
     target: (c) => c.target(bridge.url, bridge.token),
     takeTrace: () => {
@@ -178,6 +171,10 @@ async function measure(run: Running, c: Case, round: number, upstreamPid: number
   const upstream = perRequestTimes(before.upstream, threadTimes(upstreamPid), requests);
   const generator = perRequestTimes(before.generator, threadTimes(), requests);
   const trace = run.takeTrace();
+  // Whether the store kept up: records not yet in it when the window ended.
+  const ready = run.origin
+    ? ((await (await fetch(`${run.origin}/readyz`)).json()) as { recorder: { pending: number; backlogBytes: number } })
+    : undefined;
   const figures = run.probe
     ? analyse((await (await fetch(`${run.probe}/dump`)).json()) as Dump, result.timed)
     : clientOnly(result.timed);
@@ -190,6 +187,7 @@ async function measure(run: Running, c: Case, round: number, upstreamPid: number
     /** Milliseconds per request each process spent runnable but without a CPU. */
     waited_for_cpu_ms: { system: system.wait_ms, upstream: upstream.wait_ms, generator: generator.wait_ms },
     cpu: { upstream_ms: upstream.cpu_ms, generator_ms: generator.cpu_ms },
+    store_behind: ready ? { records: ready.recorder.pending, journal_bytes: ready.recorder.backlogBytes } : undefined,
     ...(trace.length ? { trace_gc: traceSummary(trace, requests) } : {}),
   };
 }
@@ -227,6 +225,7 @@ type Row = Partial<Analysis> & {
   cpu_ms_per_request: number;
   threads: Record<string, { cpu_ms: number; wait_ms: number }>;
   waited_for_cpu_ms: { system: number; upstream: number; generator: number };
+  store_behind?: { records: number; journal_bytes: number };
 };
 
 function table(label: string, byVariant: Record<string, Row>): string {
@@ -249,15 +248,15 @@ function table(label: string, byVariant: Record<string, Row>): string {
   }
   lines.push(
     '',
-    `| variant | tail excess ms (slowest 1 % over the middle fifth) | of it: GC pauses / journal writes / other sync writes / interval timers / rest | by phase: ${PHASES.join(' / ')} | server time p50 / p99 ms |`,
-    '|---|---|---|---|---|',
+    `| variant | tail excess ms (slowest 1 % over the middle fifth) | of it: GC pauses / journal writes / other sync writes / interval timers / rest | by phase: ${PHASES.join(' / ')} | server time p50 / p99 ms | records not yet in the store at the end |`,
+    '|---|---|---|---|---|---|',
   );
   for (const [name, a] of Object.entries(byVariant)) {
     if (!a.tail) continue;
     const c = a.tail.causes_ms;
     lines.push(
       `| ${name} | ${f(a.tail.excess_ms)} | ${f(c.gc_pauses)} / ${f(c.journal_writes)} / ${f(c.other_sync_writes)} / ${f(c.interval_timers)} / ${f(c.rest)} ` +
-        `| ${PHASES.map((k) => f(a.tail?.phases_ms[k])).join(' / ')} | ${f(a.server?.p50_ms)} / ${f(a.server?.p99_ms)} |`,
+        `| ${PHASES.map((k) => f(a.tail?.phases_ms[k])).join(' / ')} | ${f(a.server?.p50_ms)} / ${f(a.server?.p99_ms)} | ${f(a.store_behind?.records, 0)} |`,
     );
   }
   return lines.join('\n');
@@ -267,7 +266,7 @@ async function main() {
   const work = mkdtempSync(join(tmpdir(), 'aibridge-tail-'));
   const { upstreamUrl, mcpUrl, pid: upstreamPid } = await startUpstream();
   if (BASELINE) {
-    VARIANTS.before = { cli: checkout(BASELINE, work) };
+    VARIANTS.before = { cli: checkoutBridge(BASELINE, join(work, 'before-tree')) };
     if (!chosenVariants.includes('before')) chosenVariants.splice(chosenVariants.indexOf('base'), 0, 'before');
   }
   const runs: Running[] = [];
