@@ -15,15 +15,6 @@ interface SerializedError {
   errcode?: number;
 }
 
-/** The one writer takes every write (records above all); readers serve the audit API's reads. */
-export type WorkerRole = 'writer' | 'reader';
-
-/** What a worker thread is started with. */
-export interface WorkerData {
-  file: string;
-  role: WorkerRole;
-}
-
 /** A store call by name, wherever it runs (a worker thread, or inline). */
 export type Call = (method: string, args: unknown[]) => Promise<unknown>;
 

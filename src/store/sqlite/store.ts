@@ -5,7 +5,7 @@ import { embeddedStorePath, siblingModule } from '../../paths.ts';
 import type { Store } from '../store.ts';
 import { EmbeddedDatabase, migrate, openDatabase } from './database.ts';
 import { PageReader } from './pages.ts';
-import { type Call, type Request, type Response, revive, run, type WorkerData, type WorkerRole } from './protocol.ts';
+import { type Call, type Request, type Response, revive, run } from './protocol.ts';
 
 /** SQLite result codes (primary) that describe a passing condition, not a bad record. */
 const TRANSIENT = new Set([5 /* BUSY */, 6 /* LOCKED */, 7 /* NOMEM */, 10 /* IOERR */, 13 /* FULL */, 14, 15]);
@@ -44,14 +44,12 @@ class WorkerGone extends Error {}
 /** A worker thread with its own connection; restarted on the next call if it ever dies. */
 class Channel {
   readonly #file: string;
-  readonly #role: WorkerRole;
   #worker: Worker | undefined;
   #next = 0;
   readonly #pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
 
-  constructor(file: string, role: WorkerRole) {
+  constructor(file: string) {
     this.#file = file;
-    this.#role = role;
   }
 
   get load(): number {
@@ -70,7 +68,7 @@ class Channel {
   #spawn(): Worker {
     if (this.#worker) return this.#worker;
     const worker = new Worker(siblingModule(import.meta.url, './worker'), {
-      workerData: { file: this.#file, role: this.#role } satisfies WorkerData,
+      workerData: { file: this.#file },
     });
     worker.on('message', (response: Response) => {
       const waiter = this.#pending.get(response.id);
@@ -170,8 +168,8 @@ export function openEmbeddedStore(dataDir: string, mode: 'threads' | 'inline'): 
   }
 
   setup.close();
-  const writer = new Channel(file, 'writer');
-  const readers = [new Channel(file, 'reader'), new Channel(file, 'reader')];
+  const writer = new Channel(file);
+  const readers = [new Channel(file), new Channel(file)];
   const call: Call = (method, args) => {
     if (!READS.has(method)) return writer.call(method, args);
     const reader = readers.reduce((a, b) => (b.load < a.load ? b : a));
