@@ -2,7 +2,7 @@
 // prompt ("[[bench s3p7 plan=Read,mcp+Grep,Edit]]"); the model follows it step by step, counting
 // the calls of the client's own tools the conversation already holds after that prompt, as a real
 // model moves on once a tool's result is in. A step "mcp+Grep" first calls the injected echo tool
-// (bmcp_…echo, which only a gateway running the tool loop offers), then, once its result is in,
+// (a tool named …echo, which only a gateway running the tool loop offers), then, once its result is in,
 // Grep. Ids are derived from the plan's tag and step, so every system sees the same bytes.
 
 /** The keys the upstream takes (the bridge's benchmark configuration sends these). */
@@ -11,7 +11,8 @@ export const UPSTREAM_KEYS = { anthropic: 'sk-ant-bench', openai: 'sk-bench' } a
 export const PLAN = /\[\[bench (\S+) plan=([\w+,]*)\]\]/;
 /** Ids of the injected calls the model makes: how it tells their results from the client's. */
 export const INJECTED_ID = { anthropic: 'toolu_01Injected', openai: 'call_Injected' } as const;
-export const INJECTED_TOOL = /^bmcp_\w*echo$/;
+/** The injected tool, however a gateway names it (the bridge: bmcp_test_echo); no agent tool ends so. */
+export const INJECTED_TOOL = /echo$/i;
 
 export type Answer = { text: string } | { text: string; tool: string; id: string; input: Record<string, unknown> };
 

@@ -7,7 +7,7 @@
 
 import { GrowingBody } from './body.ts';
 import { readMessagesStream } from './messages.ts';
-import { INJECTED_ID, planMarker } from './model.ts';
+import { INJECTED_ID, INJECTED_TOOL, planMarker } from './model.ts';
 import { readResponsesStream } from './responses.ts';
 
 type Json = Record<string, any>;
@@ -492,4 +492,4 @@ export function createSession(shape: Shape, round: number, index: number, prompt
 
 /** Whether a tool call is one a gateway should have run itself (never shown to the client). */
 export const isInjected = (tool: ToolCall) =>
-  tool.name.startsWith('bmcp_') || tool.id.startsWith(INJECTED_ID.anthropic) || tool.id.startsWith(INJECTED_ID.openai);
+  INJECTED_TOOL.test(tool.name) || tool.id.startsWith(INJECTED_ID.anthropic) || tool.id.startsWith(INJECTED_ID.openai);

@@ -15,6 +15,8 @@ export interface Dump {
   syncs: Array<[number, number, number, string]>;
   /** start, duration, where it was set: each run of a setInterval callback (the recorder's tick, the journal's sync…). */
   intervals: Array<[number, number, string]>;
+  /** start, duration: each message to a worker thread (postMessage), the store's above all. */
+  hand_offs: Array<[number, number]>;
   allocated_bytes: number;
   socket_writes: { count: number; bytes: number };
   async_resources: Record<string, number>;
@@ -85,6 +87,7 @@ export function analyse(dump: Dump, timed: Timed[]) {
   const journal = new Intervals(dump.syncs.filter((x) => x[3] === 'journal').map(([s, d]) => [s, d]));
   const otherSync = new Intervals(dump.syncs.filter((x) => x[3] !== 'journal').map(([s, d]) => [s, d]));
   const timers = new Intervals(dump.intervals.map(([s, d]) => [s, d]));
+  const handOffs = new Intervals(dump.hand_offs);
   const rows = dump.requests.flatMap(([id, start, ...moments]) => {
     const [handler, create, headers, trailers, end] = moments.map((m) => m ?? undefined);
     const ms = latency.get(id);
@@ -108,6 +111,7 @@ export function analyse(dump: Dump, timed: Timed[]) {
         journal: journal.overlap(from, end),
         otherSync: otherSync.overlap(from, end),
         timers: timers.overlap(from, end),
+        handOffs: handOffs.overlap(from, end),
       },
     ];
   });
@@ -122,8 +126,14 @@ export function analyse(dump: Dump, timed: Timed[]) {
     journal_writes: delta((r) => r.journal),
     other_sync_writes: delta((r) => r.otherSync),
     interval_timers: delta((r) => r.timers),
+    store_hand_offs: delta((r) => r.handOffs),
   };
-  const explained = causes.gc_pauses + causes.journal_writes + causes.other_sync_writes + causes.interval_timers;
+  const explained =
+    causes.gc_pauses +
+    causes.journal_writes +
+    causes.other_sync_writes +
+    causes.interval_timers +
+    causes.store_hand_offs;
   const requests = timed.length;
   const gcOf = (kind: number) => dump.gcs.filter((g) => g[2] === kind);
   const journalWrites = dump.syncs.filter((x) => x[3] === 'journal');
@@ -162,6 +172,15 @@ export function analyse(dump: Dump, timed: Timed[]) {
     },
     other_sync_ms_per_request: perRequest(dump.syncs.filter((x) => x[3] !== 'journal').reduce((s, x) => s + x[1], 0)),
     interval_timers: intervalSummary(dump.intervals, requests),
+    store_hand_offs: {
+      per_request: perRequest(dump.hand_offs.length),
+      ms_per_request: perRequest(dump.hand_offs.reduce((s, h) => s + h[1], 0)),
+      p50_ms: p(
+        dump.hand_offs.map((h) => h[1]),
+        50,
+      ),
+      max_ms: Math.max(0, ...dump.hand_offs.map((h) => h[1])),
+    },
     allocated_kb_per_request: perRequest(dump.allocated_bytes) / 1024,
     socket_writes_per_request: perRequest(dump.socket_writes.count),
     async_resources_per_request: Object.fromEntries(

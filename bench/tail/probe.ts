@@ -2,7 +2,7 @@
 // own clock, each request's phases (through the diagnostics channels of node:http, fastify and
 // undici, keyed by the x-bench-id header the client sends and the bridge forwards), every GC
 // pause, every synchronous file write (the journal's above all), each run of an interval timer,
-// socket writes, the event loop's delay and the bytes allocated. It serves them on its own port:
+// each message to a worker thread (the store's), socket writes, the event loop's delay and the bytes allocated. It serves them on its own port:
 // POST /reset starts a window, GET /dump returns it. Nothing of it is in the product.
 //   TAIL_PROBE_SKIP_JOURNAL=1   journal appends are not written (to measure what they cost; loses records)
 //   TAIL_PROBE_PROMISES=1       counts async resources created by type (slow: a pass of its own)
@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
+import { Worker } from 'node:worker_threads';
 
 const ID_HEADER = 'x-bench-id';
 const ELD_RESOLUTION_MS = 1;
@@ -38,6 +39,18 @@ let syncs: Array<[number, number, number, string]> = [];
 let socketWrites = { count: 0, bytes: 0 };
 let asyncResources: Record<string, number> = {};
 let intervals: Array<[number, number, string]> = [];
+let handOffs: Array<[number, number]> = [];
+
+// Messages to worker threads (the store's): timed, since waking the thread can cost the caller its CPU.
+const postMessage = Worker.prototype.postMessage;
+Worker.prototype.postMessage = function (this: Worker, ...args: Parameters<Worker['postMessage']>) {
+  const start = now();
+  try {
+    return postMessage.apply(this, args);
+  } finally {
+    handOffs.push([start, now() - start]);
+  }
+};
 
 /** Where a timer was set: the first frame outside node's internals and this file. */
 function setAt(): string {
@@ -186,6 +199,7 @@ function reset(): void {
   socketWrites = { count: 0, bytes: 0 };
   asyncResources = {};
   intervals = [];
+  handOffs = [];
   delay.reset();
   delay.enable();
   profiler?.stop();
@@ -224,6 +238,7 @@ function dump(): object {
     gcs,
     syncs,
     intervals,
+    hand_offs: handOffs,
     allocated_bytes: allocated,
     socket_writes: socketWrites,
     async_resources: asyncResources,

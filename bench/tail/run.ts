@@ -232,8 +232,8 @@ function table(label: string, byVariant: Record<string, Row>): string {
   const lines = [
     `### ${label} (c=${CONCURRENCY}, ${SECONDS} s windows, median of ${ROUNDS} rounds)`,
     '',
-    '| variant | req/s | CPU ms/req | latency p50 / p99 / p99.9 ms (p99 range) | GC scavenges per 1k req, pause ms/req, max ms | journal writeSync ms/req, max ms | allocated KB/req | socket writes/req | loop delay p99 ms | CPU ms/req: main / store / GC helpers | waited for a CPU ms/req: main thread / upstream / load generator |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| variant | req/s | CPU ms/req | latency p50 / p99 / p99.9 ms (p99 range) | GC scavenges per 1k req, pause ms/req, max ms | journal writeSync ms/req, max ms | store hand-off (postMessage) ms/req, p50, max ms | allocated KB/req | socket writes/req | loop delay p99 ms | CPU ms/req: main / store / GC helpers | waited for a CPU ms/req: main thread / upstream / load generator |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const [name, a] of Object.entries(byVariant)) {
     const t = (name: string) => a.threads?.[name]?.cpu_ms;
@@ -241,21 +241,22 @@ function table(label: string, byVariant: Record<string, Row>): string {
     lines.push(
       `| ${name} | ${f(a.rps, 0)} | ${f(a.cpu_ms_per_request, 3)} | ${f(a.latency?.p50_ms)} / ${f(a.latency?.p99_ms)} / ${f(a.latency?.p999_ms)} (${a.spread ?? '–'}) ` +
         `| ${f(a.gc?.scavenges_per_1k, 1)}, ${f(a.gc?.pause_ms_per_request, 3)}, ${f(a.gc?.max_pause_ms)} ` +
-        `| ${f(a.journal?.ms_per_request, 3)}, ${f(a.journal?.max_ms)} | ${f(a.allocated_kb_per_request, 0)} | ${f(a.socket_writes_per_request, 1)} ` +
+        `| ${f(a.journal?.ms_per_request, 3)}, ${f(a.journal?.max_ms)} ` +
+        `| ${f(a.store_hand_offs?.ms_per_request, 3)}, ${f(a.store_hand_offs?.p50_ms)}, ${f(a.store_hand_offs?.max_ms)} | ${f(a.allocated_kb_per_request, 0)} | ${f(a.socket_writes_per_request, 1)} ` +
         `| ${f(a.event_loop_delay?.p99_ms)} | ${f(t('MainThread'), 3)} / ${f(t('WorkerThread'), 3)} / ${f(t('V8Worker'), 3)} ` +
         `| ${f(a.threads?.MainThread?.wait_ms, 3)} / ${f(w?.upstream, 3)} / ${f(w?.generator, 3)} |`,
     );
   }
   lines.push(
     '',
-    `| variant | tail excess ms (slowest 1 % over the middle fifth) | of it: GC pauses / journal writes / other sync writes / interval timers / rest | by phase: ${PHASES.join(' / ')} | server time p50 / p99 ms | records not yet in the store at the end |`,
+    `| variant | tail excess ms (slowest 1 % over the middle fifth) | of it: GC pauses / journal writes / other sync writes / interval timers / store hand-offs / rest | by phase: ${PHASES.join(' / ')} | server time p50 / p99 ms | records not yet in the store at the end |`,
     '|---|---|---|---|---|---|',
   );
   for (const [name, a] of Object.entries(byVariant)) {
     if (!a.tail) continue;
     const c = a.tail.causes_ms;
     lines.push(
-      `| ${name} | ${f(a.tail.excess_ms)} | ${f(c.gc_pauses)} / ${f(c.journal_writes)} / ${f(c.other_sync_writes)} / ${f(c.interval_timers)} / ${f(c.rest)} ` +
+      `| ${name} | ${f(a.tail.excess_ms)} | ${f(c.gc_pauses)} / ${f(c.journal_writes)} / ${f(c.other_sync_writes)} / ${f(c.interval_timers)} / ${f(c.store_hand_offs)} / ${f(c.rest)} ` +
         `| ${PHASES.map((k) => f(a.tail?.phases_ms[k])).join(' / ')} | ${f(a.server?.p50_ms)} / ${f(a.server?.p99_ms)} | ${f(a.store_behind?.records, 0)} |`,
     );
   }
