@@ -1,5 +1,4 @@
 import { isAscii } from 'node:buffer';
-import { takeLatin1 } from '../limits/json-scan.ts';
 import type { Json } from './types.ts';
 
 /**
@@ -20,13 +19,12 @@ export class ClientBody {
   constructor(raw: Buffer) {
     this.raw = raw;
     this.#exact = isAscii(raw);
-    const latin1 = takeLatin1(raw); // the body parser's depth scan read it so already
     if (this.#exact) {
-      this.#body = JSON.parse(latin1) as Json; // ASCII: the same string, decoded faster
+      this.#body = JSON.parse(raw.toString('latin1')) as Json; // ASCII: the same string, decoded faster
       return;
     }
     try {
-      this.#body = JSON.parse(latin1) as Json;
+      this.#body = JSON.parse(raw.toString('latin1')) as Json;
     } catch {
       this.#body = JSON.parse(raw.toString('utf8')) as Json; // throws, with positions in characters as a client counts them
       this.#exact = true;

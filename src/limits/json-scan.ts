@@ -55,12 +55,7 @@ function closingQuote(text: string, open: number): number {
  * (prompts, tool descriptions) costs little more than a copy.
  */
 export function scanJson(body: Uint8Array, max = MAX_JSON_DEPTH): JsonScan {
-  return scanLatin1(latin1(body), max);
-}
-
-const latin1 = (body: Uint8Array) => Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('latin1');
-
-function scanLatin1(text: string, max: number): JsonScan {
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('latin1');
   const n = text.length;
   let first = 0;
   while (first < n && isSpace(text.charCodeAt(first))) first++;
@@ -118,31 +113,15 @@ function scanLatin1(text: string, max: number): JsonScan {
 export const nestsDeeperThan = (body: Uint8Array, max = MAX_JSON_DEPTH): boolean => scanJson(body, max).tooDeep;
 
 const scans = new WeakMap<Uint8Array, JsonScan>();
-/**
- * The bytes as the scan read them (latin1), kept for the parse that follows: a large body is
- * then copied into a string once, not twice — for an 80 KB body a quarter of what a request
- * allocates. Taken once (takeLatin1), so a body held open does not keep a copy of itself.
- */
-const texts = new WeakMap<Uint8Array, string>();
 
 /** scanJson at the default bound, once per body: the body parser and the interceptor share the pass. */
 export function scanBody(body: Uint8Array): JsonScan {
   let scan = scans.get(body);
   if (!scan) {
-    const text = latin1(body);
-    scan = scanLatin1(text, MAX_JSON_DEPTH);
+    scan = scanJson(body);
     scans.set(body, scan);
-    if (!scan.tooDeep) texts.set(body, text);
   }
   return scan;
-}
-
-/** The body read as latin1: the scan's copy when it left one, else a new one. */
-export function takeLatin1(body: Uint8Array): string {
-  const text = texts.get(body);
-  if (text === undefined) return latin1(body);
-  texts.delete(body);
-  return text;
 }
 
 /** The body's scan for its last reader, forgotten after: a stream held open need not keep it. */

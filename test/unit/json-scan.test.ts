@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nestsDeeperThan, scanBody, scanJson, takeLatin1 } from '../../src/limits/json-scan.ts';
+import { nestsDeeperThan, scanJson } from '../../src/limits/json-scan.ts';
 
 const bytes = (text: string) => Buffer.from(text);
 
@@ -55,24 +55,5 @@ describe('top-level members', () => {
     expect(scanJson(bytes('{"tools":[')).object).toBeUndefined();
     expect(scanJson(bytes('{"a":"unterminated}')).object).toBeUndefined();
     expect(membersOf('{}')).toEqual({});
-  });
-});
-
-describe('the latin1 copy the scan leaves for the parse', () => {
-  it('is handed over once, then a body is read afresh', () => {
-    const body = bytes('{"model":"m","prompt":"caf\u00e9 é → ✓"}');
-    scanBody(body);
-    const first = takeLatin1(body);
-    expect(first).toBe(body.toString('latin1'));
-    expect(JSON.parse(first)).toEqual(JSON.parse(body.toString('latin1')));
-    const again = takeLatin1(body); // taken: a new decode, equal
-    expect(again).toBe(first);
-    expect(takeLatin1(bytes('{"a":1}'))).toBe('{"a":1}'); // never scanned
-  });
-
-  it('reads a body refused as too deep all the same', () => {
-    const deep = bytes('['.repeat(2_000) + ']'.repeat(2_000));
-    expect(scanBody(deep).tooDeep).toBe(true);
-    expect(takeLatin1(deep)).toBe(deep.toString('latin1'));
   });
 });
