@@ -192,6 +192,10 @@ export function analyse(dump: Dump, timed: Timed[]) {
       /** Mean latency of the slowest 1 % over the mean of the middle fifth. */
       excess_ms: excess,
       causes_ms: { ...causes, rest: excess - explained },
+      /** Each cause's part of the excess (its ms over excess_ms): comparable across rounds. */
+      shares: Object.fromEntries(
+        Object.entries({ ...causes, rest: excess - explained }).map(([k, ms]) => [k, ms / excess]),
+      ),
       /** Where the extra time shows, phase by phase (the same difference of means). */
       phases_ms: Object.fromEntries(PHASES.map((k) => [k, delta((r) => r.phases[k])])),
     },

@@ -4,7 +4,7 @@
 // per case and writes bench/tail-results.json (each figure the median of the rounds).
 // node bench/tail/run.ts [--variants floor,base,…] [--cases small,streaming,80k] [--seconds S] [--rounds N]
 //                        [--concurrency C] [--baseline GIT-REF]
-// Variants: floor, base, noprobe (no probe: what it costs), semi32 / semi64 (--max-semi-space-size),
+// Variants: direct (the upstream itself), floor, base, noprobe (no probe: what it costs), semi32 / semi64 (--max-semi-space-size),
 // nojournal (journal appends not written: their cost; loses records), storenice / storenice10 /
 // storenice5 (the store's worker threads at nice 19, 10, 5), gc1 (--single-threaded-gc: no GC helper threads), tracegc (--trace-gc, its
 // lines counted), promises (async resources counted).
@@ -38,6 +38,8 @@ const chosenVariants = (value('--variants') ?? 'floor,base,noprobe,semi32,semi64
 const BASELINE = value('--baseline');
 
 interface Variant {
+  /** The upstream itself: what the others add to. */
+  direct?: boolean;
   /** The bridge's entry point, when not this tree's. */
   cli?: string;
   nodeArgs?: string[];
@@ -49,6 +51,7 @@ interface Variant {
 }
 
 const VARIANTS: Record<string, Variant> = {
+  direct: { direct: true },
   floor: { floor: true },
   base: {},
   noprobe: { probe: false },
@@ -84,8 +87,29 @@ interface Running {
   takeTrace(): string[];
 }
 
-async function startVariant(name: string, work: string, upstreamUrl: string, mcpUrl: string): Promise<Running> {
+async function startVariant(
+  name: string,
+  work: string,
+  upstream: { upstreamUrl: string; mcpUrl: string; pid: number },
+): Promise<Running> {
+  const { upstreamUrl, mcpUrl } = upstream;
   const variant = VARIANTS[name] as Variant;
+  if (variant.direct) {
+    return {
+      name,
+      pid: upstream.pid,
+      origin: undefined,
+      probe: undefined,
+      target: (c) => ({
+        name,
+        origin: upstreamUrl,
+        path: c.upstreamPath,
+        headers: { 'content-type': 'application/json' },
+        body: c.body,
+      }),
+      takeTrace: () => [],
+    };
+  }
   const probe = variant.probe === false ? [] : ['--import', './bench/tail/probe.ts'];
   const patterns = variant.probe === false ? [] : [PROBE_URL];
   let lines: string[] = [];
@@ -221,6 +245,8 @@ const f = (n: unknown, digits = 2) => (typeof n === 'number' && !Number.isNaN(n)
 
 type Row = Partial<Analysis> & {
   rps: number;
+  /** Over the upstream itself, round by round (when `direct` ran): median of the rounds. */
+  added?: { p50_ms: number; p99_ms: number; p999_ms: number };
   spread?: string;
   cpu_ms_per_request: number;
   threads: Record<string, { cpu_ms: number; wait_ms: number }>;
@@ -232,14 +258,15 @@ function table(label: string, byVariant: Record<string, Row>): string {
   const lines = [
     `### ${label} (c=${CONCURRENCY}, ${SECONDS} s windows, median of ${ROUNDS} rounds)`,
     '',
-    '| variant | req/s | CPU ms/req | latency p50 / p99 / p99.9 ms (p99 range) | GC scavenges per 1k req, pause ms/req, max ms | journal writeSync ms/req, max ms | store hand-off (postMessage) ms/req, p50, max ms | allocated KB/req | socket writes/req | loop delay p99 ms | CPU ms/req: main / store / GC helpers | waited for a CPU ms/req: main thread / upstream / load generator |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| variant | req/s | CPU ms/req | latency p50 / p99 / p99.9 ms (p99 range) | added over direct p50 / p99 / p99.9 ms | GC scavenges per 1k req, pause ms/req, max ms | journal writeSync ms/req, max ms | store hand-off (postMessage) ms/req, p50, max ms | allocated KB/req | socket writes/req | loop delay p99 ms | CPU ms/req: main / store / GC helpers | waited for a CPU ms/req: main thread / upstream / load generator |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const [name, a] of Object.entries(byVariant)) {
     const t = (name: string) => a.threads?.[name]?.cpu_ms;
     const w = a.waited_for_cpu_ms;
     lines.push(
       `| ${name} | ${f(a.rps, 0)} | ${f(a.cpu_ms_per_request, 3)} | ${f(a.latency?.p50_ms)} / ${f(a.latency?.p99_ms)} / ${f(a.latency?.p999_ms)} (${a.spread ?? '–'}) ` +
+        `| ${a.added ? `${f(a.added.p50_ms)} / ${f(a.added.p99_ms)} / ${f(a.added.p999_ms)}` : '–'} ` +
         `| ${f(a.gc?.scavenges_per_1k, 1)}, ${f(a.gc?.pause_ms_per_request, 3)}, ${f(a.gc?.max_pause_ms)} ` +
         `| ${f(a.journal?.ms_per_request, 3)}, ${f(a.journal?.max_ms)} ` +
         `| ${f(a.store_hand_offs?.ms_per_request, 3)}, ${f(a.store_hand_offs?.p50_ms)}, ${f(a.store_hand_offs?.max_ms)} | ${f(a.allocated_kb_per_request, 0)} | ${f(a.socket_writes_per_request, 1)} ` +
@@ -249,14 +276,15 @@ function table(label: string, byVariant: Record<string, Row>): string {
   }
   lines.push(
     '',
-    `| variant | tail excess ms (slowest 1 % over the middle fifth) | of it: GC pauses / journal writes / other sync writes / interval timers / store hand-offs / rest | by phase: ${PHASES.join(' / ')} | server time p50 / p99 ms | records not yet in the store at the end |`,
+    `| variant | tail excess ms (slowest 1 % over the middle fifth) | of it, % (median of each round's share): GC pauses / journal writes / other sync writes / interval timers / store hand-offs / rest | by phase: ${PHASES.join(' / ')} | server time p50 / p99 ms | records not yet in the store at the end |`,
     '|---|---|---|---|---|---|',
   );
   for (const [name, a] of Object.entries(byVariant)) {
     if (!a.tail) continue;
-    const c = a.tail.causes_ms;
+    const c = a.tail.shares as Record<string, number>;
+    const pc = (x: number | undefined) => (x === undefined ? '–' : (x * 100).toFixed(0));
     lines.push(
-      `| ${name} | ${f(a.tail.excess_ms)} | ${f(c.gc_pauses)} / ${f(c.journal_writes)} / ${f(c.other_sync_writes)} / ${f(c.interval_timers)} / ${f(c.store_hand_offs)} / ${f(c.rest)} ` +
+      `| ${name} | ${f(a.tail.excess_ms)} | ${pc(c.gc_pauses)} / ${pc(c.journal_writes)} / ${pc(c.other_sync_writes)} / ${pc(c.interval_timers)} / ${pc(c.store_hand_offs)} / ${pc(c.rest)} ` +
         `| ${PHASES.map((k) => f(a.tail?.phases_ms[k])).join(' / ')} | ${f(a.server?.p50_ms)} / ${f(a.server?.p99_ms)} | ${f(a.store_behind?.records, 0)} |`,
     );
   }
@@ -265,13 +293,14 @@ function table(label: string, byVariant: Record<string, Row>): string {
 
 async function main() {
   const work = mkdtempSync(join(tmpdir(), 'aibridge-tail-'));
-  const { upstreamUrl, mcpUrl, pid: upstreamPid } = await startUpstream();
+  const upstream = await startUpstream();
+  const upstreamPid = upstream.pid;
   if (BASELINE) {
     VARIANTS.before = { cli: checkoutBridge(BASELINE, join(work, 'before-tree')) };
     if (!chosenVariants.includes('before')) chosenVariants.splice(chosenVariants.indexOf('base'), 0, 'before');
   }
   const runs: Running[] = [];
-  for (const name of chosenVariants) runs.push(await startVariant(name, work, upstreamUrl, mcpUrl));
+  for (const name of chosenVariants) runs.push(await startVariant(name, work, upstream));
   await sleep(1_000);
   const results: Record<string, Record<string, Array<Awaited<ReturnType<typeof measure>>>>> = {};
   for (let round = 0; round < ROUNDS; round++) {
@@ -292,11 +321,26 @@ async function main() {
   const out: string[] = [];
   for (const [key, byVariant] of Object.entries(results)) {
     const medians: Record<string, Row> = {};
+    const direct = byVariant.direct;
     for (const [name, list] of Object.entries(byVariant)) {
       const p99s = list.map((a) => a.latency.p99_ms);
+      const added =
+        direct && name !== 'direct'
+          ? (medianOf(
+              list.map((a, i) => {
+                const d = (direct[i] as (typeof list)[number]).latency;
+                return {
+                  p50_ms: a.latency.p50_ms - d.p50_ms,
+                  p99_ms: a.latency.p99_ms - d.p99_ms,
+                  p999_ms: a.latency.p999_ms - d.p999_ms,
+                };
+              }),
+            ) as Row['added'])
+          : undefined;
       medians[name] = {
         ...(medianOf(list) as Row),
         spread: `${f(Math.min(...p99s))}–${f(Math.max(...p99s))}`,
+        ...(added ? { added } : {}),
       };
     }
     summary[key] = medians;
