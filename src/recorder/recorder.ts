@@ -171,10 +171,13 @@ export class Recorder {
     this.#commit = { done };
     setImmediate(() => {
       this.#commit = undefined;
-      this.#flushBuffer();
-      // In the store at once while the load is light; under load the tick gathers them into bigger batches.
-      if (this.#takePromptShip() || this.#queue.length >= BATCH_SIZE) this.#kick();
-      resolve();
+      try {
+        this.#flushBuffer();
+        // In the store at once while the load is light; under load the tick gathers them into bigger batches.
+        if (this.#takePromptShip() || this.#queue.length >= BATCH_SIZE) this.#kick();
+      } finally {
+        resolve(); // whatever happened, no response waits forever (a failed append keeps the records in memory)
+      }
     });
   }
 
