@@ -46,7 +46,8 @@ export interface AgentResults {
   load_average: { before: number; after: number };
   options: Record<string, unknown>;
   systems: Record<string, SystemResult>;
-  targets?: Array<{ what: string; target: string; value: string; met: boolean }>;
+  /** `judged` false: the machine lagged as much as the goal, so the figure says nothing about it. */
+  targets?: Array<{ what: string; target: string; value: string; met: boolean; judged: boolean }>;
 }
 
 /** Numeric sort of many values (a typed array sorts by value, and fast). */
@@ -115,16 +116,26 @@ const KIND_LABEL: Record<Kind, string> = {
   side: 'side request (blocking, fast model)',
 };
 
-/** Targets of issue 28 with the figure measured for each. */
+/**
+ * Targets of issue 28 with the figure measured for each. A figure is judged only when neither the
+ * load generator nor the upstream lagged as much as the target itself: else it is the machine's.
+ */
 function targets(r: AgentResults): NonNullable<AgentResults['targets']> {
-  const bridge = r.systems.bridge?.added;
-  if (!bridge) return [];
+  const bridge = r.systems.bridge;
+  if (!bridge?.added) return [];
+  const goal = 5;
+  const lag = Math.max(bridge.generator_loop_delay_p99_ms, bridge.upstream_loop_delay_p99_ms);
+  const value = bridge.added.total.p999_ms;
+  const reliable = lag < goal;
   return [
     {
       what: `added p99.9 per call, ${r.options.sessions} sessions`,
-      target: '≤ 5 ms',
-      value: `${ms(bridge.total.p999_ms)} ms`,
-      met: bridge.total.p999_ms <= 5,
+      target: `≤ ${goal} ms`,
+      value: reliable
+        ? `${ms(value)} ms`
+        : `${ms(value)} ms — not judged: the load generator or the upstream lagged ${ms(lag)} ms (p99)`,
+      met: reliable && value <= goal,
+      judged: reliable,
     },
   ];
 }
@@ -184,7 +195,8 @@ export function markdown(r: AgentResults): string {
   }
   if (r.targets.length) {
     lines.push('', '| target | goal | measured | |', '|---|---|---|---|');
-    for (const t of r.targets) lines.push(`| ${t.what} | ${t.target} | ${t.value} | ${t.met ? 'met' : 'not met'} |`);
+    for (const t of r.targets)
+      lines.push(`| ${t.what} | ${t.target} | ${t.value} | ${t.judged ? (t.met ? 'met' : 'not met') : 'not judged'} |`);
   }
   return `${lines.join('\n')}\n`;
 }

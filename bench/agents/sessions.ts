@@ -1,5 +1,5 @@
-// The two agents the benchmark replays, as their traffic looks on the wire (SPEC'd in the README's
-// "Real clients"): Claude Code — Anthropic Messages, streaming, ~24 tools, system blocks and a
+// The two agents the benchmark replays, as their traffic looks on the wire (README "Pointing
+// clients at the bridge"): Claude Code — Anthropic Messages, streaming, ~24 tools, system blocks and a
 // moving cache_control breakpoint, x-claude-code-session-id, a small blocking side request to a
 // fast model per prompt — and Codex — OpenAI Responses, streaming, function / namespace /
 // web_search tools, encrypted reasoning sent back, session-id. Each session's conversation grows
