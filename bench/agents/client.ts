@@ -26,6 +26,15 @@ export interface System {
 export type Kind = 'main' | 'loop' | 'side';
 export const KINDS: Kind[] = ['main', 'loop', 'side'];
 
+/** One call as the client timed it. */
+export interface Timing {
+  kind: Kind;
+  ttfb: number;
+  total: number;
+  /** The request body the client sent (the first, for a loop run client-side). */
+  bytes: number;
+}
+
 /** Every call's figures, in parallel arrays (tens of thousands of calls per run). */
 export class Tally {
   readonly kind: Kind[] = [];
@@ -33,17 +42,26 @@ export class Tally {
   readonly ttfbMs: number[] = [];
   readonly totalMs: number[] = [];
   readonly requestBytes: number[] = [];
+  /** Paired runs: this call's time over the same call to the upstream itself, sent at the same moment (else NaN). */
+  readonly addedTtfbMs: number[] = [];
+  readonly addedTotalMs: number[] = [];
   errors = 0;
   readonly errorMessages = new Map<string, number>();
   /** Calls started and not yet answered (memory is read while sessions are open). */
   inFlight = 0;
 
-  add(kind: Kind, shape: Shape, ttfb: number, total: number, bytes: number): void {
-    this.kind.push(kind);
+  add(timing: Timing, shape: Shape, over?: Timing): void {
+    this.kind.push(timing.kind);
     this.shape.push(shape);
-    this.ttfbMs.push(ttfb);
-    this.totalMs.push(total);
-    this.requestBytes.push(bytes);
+    this.ttfbMs.push(timing.ttfb);
+    this.totalMs.push(timing.total);
+    this.requestBytes.push(timing.bytes);
+    this.addedTtfbMs.push(over ? timing.ttfb - over.ttfb : Number.NaN);
+    this.addedTotalMs.push(over ? timing.total - over.total : Number.NaN);
+  }
+
+  get paired(): boolean {
+    return this.addedTotalMs.some((x) => !Number.isNaN(x));
   }
 
   merge(other: Tally): void {
@@ -52,6 +70,8 @@ export class Tally {
     this.ttfbMs.push(...other.ttfbMs);
     this.totalMs.push(...other.totalMs);
     this.requestBytes.push(...other.requestBytes);
+    this.addedTtfbMs.push(...other.addedTtfbMs);
+    this.addedTotalMs.push(...other.addedTotalMs);
     this.errors += other.errors;
     for (const [m, n] of other.errorMessages) this.errorMessages.set(m, (this.errorMessages.get(m) ?? 0) + n);
   }
@@ -141,8 +161,38 @@ class Caller {
 const shapeOf = (index: number, codexShare: number): Shape =>
   Math.floor((index + 1) * codexShare) > Math.floor(index * codexShare) ? 'codex' : 'claude-code';
 
+/** One system in a round: its connections, its MCP client (when the client runs the loop) and its tally. */
+class Lane {
+  readonly system: System;
+  readonly tally: Tally;
+  readonly caller: Caller;
+  readonly mcp: Client | undefined;
+
+  private constructor(system: System, tally: Tally, caller: Caller, mcp: Client | undefined) {
+    this.system = system;
+    this.tally = tally;
+    this.caller = caller;
+    this.mcp = mcp;
+  }
+
+  static async open(system: System, tally: Tally, options: RoundOptions): Promise<Lane> {
+    let mcp: Client | undefined;
+    if (!system.runsTools) {
+      mcp = new Client({ name: 'bench-agents', version: '1' });
+      await mcp.connect(new StreamableHTTPClientTransport(new URL(options.mcpUrl)));
+    }
+    return new Lane(system, tally, new Caller(tally, options.sessions * 2), mcp);
+  }
+
+  async close(): Promise<void> {
+    await this.caller.close();
+    await this.mcp?.close();
+  }
+}
+
 /** One model call of a session, through the system; for a client-run loop, the injected call and its follow-up. */
-async function call(caller: Caller, system: System, session: Session, mcp: Client | undefined, tally: Tally) {
+async function call(lane: Lane, session: Session): Promise<{ read: Read; timing: Timing }> {
+  const { system, caller } = lane;
   const endpoint = system[session.api] as Endpoint;
   const step = session.step();
   const body = session.body(!system.runsTools);
@@ -154,7 +204,7 @@ async function call(caller: Caller, system: System, session: Session, mcp: Clien
     // Timed as the three exchanges only, not the client's own work between them.
     if (!read.tool || !isInjected(read.tool)) throw new Error('the model did not call the injected tool');
     const started = performance.now();
-    const result = (await (mcp as Client).callTool({ name: 'echo', arguments: read.tool.input })) as {
+    const result = (await (lane.mcp as Client).callTool({ name: 'echo', arguments: read.tool.input })) as {
       content: Array<{ text?: string }>;
     };
     total += performance.now() - started;
@@ -167,40 +217,69 @@ async function call(caller: Caller, system: System, session: Session, mcp: Clien
     throw new Error(`an injected tool call reached the client: ${read.tool.name}`);
   if ((read.tool?.name ?? null) !== step.expect)
     throw new Error(`expected ${step.expect ?? 'an answer'}, got ${read.tool?.name ?? 'an answer'}`);
-  tally.add(step.loop ? 'loop' : 'main', session.shape, first.ttfb, total, body.length);
   session.accept(read);
-  return read;
+  return { read, timing: { kind: step.loop ? 'loop' : 'main', ttfb: first.ttfb, total, bytes: body.length } };
 }
 
-async function side(caller: Caller, system: System, session: Session, body: string, tally: Tally) {
-  const sent = await caller.send(system.anthropic as Endpoint, session.path, session.headers, body);
+async function side(lane: Lane, session: Session, body: string): Promise<Timing> {
+  const sent = await lane.caller.send(lane.system.anthropic as Endpoint, session.path, session.headers, body);
   const answer = JSON.parse(sent.text) as { content?: Array<{ type: string }> };
   if (answer.content?.[0]?.type !== 'text') throw new Error('side request: no text in the answer');
-  tally.add('side', session.shape, sent.ttfb, sent.total, Buffer.byteLength(body));
+  return { kind: 'side', ttfb: sent.ttfb, total: sent.total, bytes: Buffer.byteLength(body) };
 }
 
-async function runSession(
-  session: Session,
-  system: System,
-  caller: Caller,
-  mcp: Client | undefined,
-  options: RoundOptions,
-  tally: Tally,
-) {
-  for (let prompt = 0; prompt < session.prompts; prompt++) {
+/**
+ * The same call on every lane at once. With two lanes (the upstream itself, then the system), the
+ * system's call is recorded with its time over the other: both met the same machine at the same
+ * moment, so what else ran then weighs on both. A lane's failure ends the session on every lane.
+ */
+async function together<T>(
+  lanes: Lane[],
+  sessions: Session[],
+  send: (lane: Lane, session: Session, i: number) => Promise<T>,
+  timingOf: (result: T) => Timing,
+): Promise<T[]> {
+  const settled = await Promise.allSettled(lanes.map((lane, i) => send(lane, sessions[i] as Session, i)));
+  const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [[i, s.reason as Error] as const] : []));
+  if (failed.length) {
+    for (const [i, err] of failed) lanes[i]?.tally.fail(err.message);
+    throw new SessionEnded();
+  }
+  const results = settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+  const timings = results.map(timingOf);
+  const shape = (sessions[0] as Session).shape;
+  lanes.forEach((lane, i) => {
+    lane.tally.add(timings[i] as Timing, shape, lanes.length === 2 && i === 1 ? timings[0] : undefined);
+  });
+  return results;
+}
+
+/** A session that cannot go on (a lane's call failed, and was counted there). */
+class SessionEnded extends Error {}
+
+async function runSession(lanes: Lane[], sessions: Session[], options: RoundOptions) {
+  const [first] = sessions as [Session];
+  for (let prompt = 0; prompt < first.prompts; prompt++) {
     if (prompt > 0) await sleep(options.thinkMs);
-    session.begin(prompt);
-    const sideBody = session.side();
+    for (const s of sessions) s.begin(prompt);
+    const sideBodies = sessions.map((s) => s.side());
     // Claude Code sends its side request beside the prompt's first call.
-    const sideDone = sideBody ? side(caller, system, session, sideBody, tally) : undefined;
+    const sideDone = sideBodies[0]
+      ? together(
+          lanes,
+          sessions,
+          (lane, session, i) => side(lane, session, sideBodies[i] as string),
+          (t) => t,
+        )
+      : undefined;
     try {
       for (;;) {
-        const read = await call(caller, system, session, mcp, tally);
-        if (!read.tool) break;
+        const [answer] = await together(lanes, sessions, call, (r) => r.timing);
+        if (!answer?.read.tool) break;
         await sleep(options.toolMs);
       }
     } finally {
-      await sideDone?.catch((err) => tally.fail((err as Error).message));
+      await sideDone?.catch(() => {}); // counted by together()
     }
   }
 }
@@ -212,28 +291,27 @@ export function expectedCalls(options: RoundOptions): number {
   return calls;
 }
 
-/** Runs `options.sessions` sessions at once against the system, each through all its prompts. */
-export async function runRound(system: System, options: RoundOptions, tally: Tally): Promise<void> {
-  const caller = new Caller(tally, options.sessions * 2);
-  let mcp: Client | undefined;
-  if (!system.runsTools) {
-    mcp = new Client({ name: 'bench-agents', version: '1' });
-    await mcp.connect(new StreamableHTTPClientTransport(new URL(options.mcpUrl)));
-  }
+/**
+ * Runs `options.sessions` sessions at once, each through all its prompts, on one system — or on
+ * two in step (the upstream itself first): each call sent to both at the same moment.
+ */
+export async function runRound(systems: System[], options: RoundOptions, tallies: Tally[]): Promise<void> {
+  const lanes = await Promise.all(systems.map((system, i) => Lane.open(system, tallies[i] as Tally, options)));
   try {
     await Promise.all(
       Array.from({ length: options.sessions }, async (_, i) => {
         await sleep((i * options.staggerMs) / options.sessions);
-        const session = createSession(shapeOf(i, options.codexShare), options.round, i, options.prompts);
+        const shape = shapeOf(i, options.codexShare);
+        const sessions = lanes.map(() => createSession(shape, options.round, i, options.prompts));
         try {
-          await runSession(session, system, caller, mcp, options, tally);
+          await runSession(lanes, sessions, options);
         } catch (err) {
-          tally.fail((err as Error).message); // the session stops: its conversation cannot go on
+          // The session stops: its conversation cannot go on.
+          if (!(err instanceof SessionEnded)) for (const lane of lanes) lane.tally.fail((err as Error).message);
         }
       }),
     );
   } finally {
-    await caller.close();
-    await mcp?.close();
+    await Promise.all(lanes.map((lane) => lane.close()));
   }
 }

@@ -96,6 +96,19 @@ export function latencyOf(tally: Tally) {
   };
 }
 
+/** Added latency from paired calls: percentiles of each call's difference (TTFB: streamed calls only). */
+export function addedPaired(tally: Tally) {
+  const by_kind: Partial<Record<Kind, Percentiles>> = {};
+  for (const kind of KINDS) {
+    if (tally.kind.includes(kind)) by_kind[kind] = percentiles(pick(tally.addedTotalMs, (i) => tally.kind[i] === kind));
+  }
+  return {
+    total: percentiles(tally.addedTotalMs),
+    ttfb: percentiles(pick(tally.addedTtfbMs, (i) => tally.kind[i] !== 'side')),
+    by_kind,
+  };
+}
+
 export function addedOver(system: ReturnType<typeof latencyOf>, direct: ReturnType<typeof latencyOf>) {
   const by_kind: Partial<Record<Kind, Percentiles>> = {};
   for (const kind of KINDS) {
@@ -149,7 +162,10 @@ export function markdown(r: AgentResults): string {
     '',
     `${o.sessions} sessions at once (${Math.round(Number(o.codex_share) * 100)} % Codex, the rest Claude Code), ` +
       `${o.prompts} prompts each, ${o.rounds} interleaved rounds; upstream: first token after ${o.ttft_ms} ms, ` +
-      `then an event every ${o.token_ms} ms (${o.tokens} text events in an answer); side requests answered after ${o.side_ms} ms.`,
+      `then an event every ${o.token_ms} ms (${o.tokens} text events in an answer); side requests answered after ${o.side_ms} ms. ` +
+      (o.paired
+        ? 'Added: each call against the same call sent to the upstream itself at the same moment (paired), percentiles of the differences.'
+        : 'Added: a percentile of the system’s calls minus the same percentile of direct’s (its own rounds).'),
     '',
     '| system | calls (errors) | request KB | added per call p50 / p99 / p99.9 ms | added TTFB p50 / p99 / p99.9 ms | rounds: added p50, p99 ms | CPU ms per call | KB per open session: heap / RSS |',
     '|---|---|---|---|---|---|---|---|',

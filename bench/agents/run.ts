@@ -12,6 +12,8 @@
 //   --systems a,b      which systems (default direct,floor,bridge[,compare])
 //   --quick            16 sessions, 4 prompts, 2 rounds: a check that it all works
 //   --skip-memory      no heap reading (it needs a round of its own per system)
+//   --unpaired         each system in a round of its own, direct too (default: each system's calls
+//                      paired with the same calls to the upstream itself, sent at the same moment)
 //   --compare URL      another gateway: Anthropic at URL/v1/messages, OpenAI at URL/v1/responses
 //   --compare-anthropic URL, --compare-openai URL, --compare-header 'Name: value' (repeatable), --compare-pid PID (repeatable)
 //   --compare-runs-tools   the compared gateway injects the benchmark's MCP server's echo tool and runs the loop itself
@@ -27,7 +29,15 @@ import { INSPECTOR_URL, Inspector } from '../inspector.ts';
 import { checkoutBridge, ROOT, start, startBridge, stopAll, writeBridgeConfig } from '../processes.ts';
 import { expectedCalls, type RoundOptions, runRound, type System, Tally } from './client.ts';
 import { UPSTREAM_KEYS } from './model.ts';
-import { type AgentResults, addedOver, latencyOf, markdown, percentiles, type SystemResult } from './report.ts';
+import {
+  type AgentResults,
+  addedOver,
+  addedPaired,
+  latencyOf,
+  markdown,
+  percentiles,
+  type SystemResult,
+} from './report.ts';
 
 const argv = process.argv.slice(2);
 const values = (name: string) => argv.flatMap((a, i) => (a === name && argv[i + 1] ? [argv[i + 1] as string] : []));
@@ -62,6 +72,7 @@ const compare = {
 };
 const baseline = value('--baseline');
 const chosen = (value('--systems') ?? 'direct,floor,bridge-before,bridge,compare').split(',');
+const paired = !argv.includes('--unpaired');
 
 /** How often the load generator's own event loop is sampled, in ms. */
 const LAG_RESOLUTION_MS = 10;
@@ -158,7 +169,7 @@ async function heapPerSession(s: Started, round: RoundOptions) {
     const tally = new Tally();
     const half = expectedCalls(round) / 2;
     let reading: { heap: number; inFlight: number } | undefined;
-    const running = runRound(s.system, round, tally);
+    const running = runRound([s.system], round, [tally]);
     while (!reading) {
       await sleep(50);
       if (tally.calls >= half) reading = { inFlight: tally.inFlight, heap: await inspector.heapUsedAfterGc() };
@@ -202,7 +213,7 @@ async function main() {
     mcpUrl,
   });
   progress('warming up');
-  for (const { system } of systems) await runRound(system, roundOptions(-1, 8, 3), new Tally());
+  for (const { system } of systems) await runRound([system], roundOptions(-1, 8, 3), [new Tally()]);
 
   const tallies = new Map(systems.map(({ system }) => [system.name, new Tally()]));
   const perRound = new Map(systems.map(({ system }) => [system.name, [] as Tally[]]));
@@ -210,10 +221,16 @@ async function main() {
   const rssPerSession = new Map(systems.map(({ system }) => [system.name, [] as number[]]));
   const lag = new Map(systems.map(({ system }) => [system.name, 0]));
   const upstreamLags = new Map(systems.map(({ system }) => [system.name, [] as number[]]));
+  const direct = systems.find((s) => s.system.name === 'direct')?.system;
   for (let round = 0; round < options.rounds; round++) {
     for (const { system } of systems) {
-      progress(`round ${round + 1}/${options.rounds}: ${system.name}`);
+      // Paired, direct runs beside each other system; alone, it has a round of its own.
+      if (paired && direct && system === direct) continue;
+      progress(
+        `round ${round + 1}/${options.rounds}: ${system.name}${paired && direct ? ' (paired with direct)' : ''}`,
+      );
       const tally = new Tally();
+      const twin = new Tally();
       const pids = system.pids();
       const before = rss(pids);
       const samples: number[] = [];
@@ -221,7 +238,9 @@ async function main() {
       const delay = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
       delay.enable();
       await fetch(`${upstreamUrl}/bench/stats`); // its lag from now on
-      const { cpuMs } = await measureCpu(pids, () => runRound(system, roundOptions(round), tally));
+      const lanes = paired && direct ? [direct, system] : [system];
+      const laneTallies = paired && direct ? [twin, tally] : [tally];
+      const { cpuMs } = await measureCpu(pids, () => runRound(lanes, roundOptions(round), laneTallies));
       delay.disable();
       const upstreamLag = (await (await fetch(`${upstreamUrl}/bench/stats`)).json()) as { lag_p99_ms: number };
       const lags = upstreamLags.get(system.name) as number[];
@@ -237,6 +256,11 @@ async function main() {
         if (samples.length) rssPerSession.get(system.name)?.push((median(samples) - before) / options.sessions);
       }
       perRound.get(system.name)?.push(tally);
+      if (paired && direct) {
+        tallies.get('direct')?.merge(twin);
+        lag.set('direct', Math.max(lag.get('direct') ?? 0, lagMs));
+        upstreamLags.get('direct')?.push(upstreamLag.lag_p99_ms);
+      }
       tallies.get(system.name)?.merge(tally);
     }
   }
@@ -249,13 +273,14 @@ async function main() {
     }
   }
 
-  const direct = tallies.get('direct') ? latencyOf(tallies.get('direct') as Tally) : undefined;
+  const directLatency = tallies.get('direct') ? latencyOf(tallies.get('direct') as Tally) : undefined;
   const results: AgentResults = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? '', os: `Linux ${release()}`, node: process.version },
     load_average: { before: loadBefore, after: loadavg()[0] as number },
     options: {
       ...options,
+      paired: paired && systems.some((s) => s.system.name === 'direct'),
       systems: systems.map((s) => s.system.name),
       compare_runs_tools: compare.runsTools,
       ...(baseline ? { baseline } : {}),
@@ -276,8 +301,15 @@ async function main() {
       generator_loop_delay_p99_ms: lag.get(system.name) as number,
       upstream_loop_delay_p99_ms: Math.max(...(upstreamLags.get(system.name) as number[])),
     };
-    if (direct && system.name !== 'direct') {
-      entry.added = addedOver(latency, direct);
+    const tally = tallies.get(system.name) as Tally;
+    if (tally.paired) {
+      entry.added = addedPaired(tally);
+      entry.rounds_added = (perRound.get(system.name) as Tally[]).map((t) => {
+        const { p50_ms, p99_ms } = percentiles(t.addedTotalMs);
+        return { p50_ms, p99_ms };
+      });
+    } else if (directLatency && system.name !== 'direct') {
+      entry.added = addedOver(latency, directLatency);
       const directRounds = perRound.get('direct') as Tally[];
       entry.rounds_added = (perRound.get(system.name) as Tally[]).map((t, i) => {
         const mine = percentiles(t.totalMs);
