@@ -58,6 +58,9 @@ export interface InterceptionEvents {
   /** One injected call (the model's `callId`) runs in `run` (several may run at once). */
   toolStarted(tool: ToolRef, callId: string, run: () => Promise<ToolCallResult>): Promise<ToolCallResult>;
   toolRan(ran: ToolRan): void;
-  /** Handed over before the response's last bytes, so a crash after the client has its answer loses nothing. */
-  ended(ended: InterceptionEnded): void;
+  /**
+   * Handed over before the response's last bytes, so a crash after the client has its answer
+   * loses nothing; when it returns a promise, the last bytes wait for it (the records' journal write).
+   */
+  ended(ended: InterceptionEnded): Promise<void> | undefined;
 }

@@ -330,9 +330,12 @@ export class InterceptionObserver implements InterceptionEvents {
     this.#keySource = routed.key_source;
   }
 
-  /** Only the first call counts; the end is recorded only for an interception that was. */
-  ended({ status, metadata }: InterceptionEnded): void {
-    if (this.#done) return;
+  /**
+   * Only the first call counts; the end is recorded only for an interception that was. Returns
+   * what the recorder says to wait for before the response's last bytes (its journal write).
+   */
+  ended({ status, metadata }: InterceptionEnded): Promise<void> | undefined {
+    if (this.#done) return undefined;
     this.#done = true;
     this.#creating?.end();
     this.#endUpstream('no complete response');
@@ -367,12 +370,14 @@ export class InterceptionObserver implements InterceptionEvents {
       .inc();
     m.duration.labels(this.#provider, this.#modelLabel).observe((performance.now() - this.#began) / 1000);
     m.userInfo.labels(this.#user._id, this.#user.username).set(1);
-    if (!this.#root) return;
-    if (status === 'failed') {
-      const error = metadata.error;
-      failSpan(this.#root, typeof error === 'string' ? error : 'interception failed');
+    if (this.#root) {
+      if (status === 'failed') {
+        const error = metadata.error;
+        failSpan(this.#root, typeof error === 'string' ? error : 'interception failed');
+      }
+      this.#root.end();
     }
-    this.#root.end();
+    return this.#recorded ? this.#deps.recorder.durable?.() : undefined;
   }
 
   /** The one place records are built into: sanitised (redacted, cut), then handed to the recorder. */
