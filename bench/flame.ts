@@ -33,7 +33,7 @@ export interface Window {
 }
 
 /** Where a frame lives, short: the project's files relative to it, dependencies by package. */
-function where(url: string, line: number): string {
+export function where(url: string, line: number): string {
   if (!url) return '';
   const path = url.replace(/^file:\/\//, '');
   const dep = /node_modules\/((?:@[^/]+\/)?[^/]+)\/(.*)$/.exec(path);

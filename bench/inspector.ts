@@ -3,6 +3,17 @@
 /** The inspector's WebSocket URL, as the child prints it on stderr. */
 export const INSPECTOR_URL = /Debugger listening on (ws:\/\/\S+)/;
 
+/** A V8 sampling heap profile: a tree of call frames, each with the bytes allocated in it. */
+export interface AllocationProfile {
+  head: AllocationNode;
+}
+
+export interface AllocationNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: AllocationNode[];
+}
+
 export class Inspector {
   readonly #socket: WebSocket;
   #next = 1;
@@ -25,11 +36,11 @@ export class Inspector {
     return new Inspector(socket);
   }
 
-  #send<T>(method: string): Promise<T> {
+  #send<T>(method: string, params?: object): Promise<T> {
     const id = this.#next++;
     return new Promise((resolve) => {
       this.#waiting.set(id, (result) => resolve(result as T));
-      this.#socket.send(JSON.stringify({ id, method }));
+      this.#socket.send(JSON.stringify({ id, method, params }));
     });
   }
 
@@ -37,6 +48,20 @@ export class Inspector {
   async heapUsedAfterGc(): Promise<number> {
     await this.#send('HeapProfiler.collectGarbage');
     return (await this.#send<{ usedSize: number }>('Runtime.getHeapUsage')).usedSize;
+  }
+
+  /** Samples every allocation, garbage included (what a request costs the collector), about every `intervalBytes`. */
+  async startAllocationSampling(intervalBytes: number): Promise<void> {
+    await this.#send('HeapProfiler.startSampling', {
+      samplingInterval: intervalBytes,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+  }
+
+  /** The sampled allocations since startAllocationSampling, as a V8 sampling heap profile. */
+  async stopAllocationSampling(): Promise<AllocationProfile> {
+    return (await this.#send<{ profile: AllocationProfile }>('HeapProfiler.stopSampling')).profile;
   }
 
   close(): void {

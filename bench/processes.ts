@@ -1,6 +1,6 @@
 // What the benchmarks share: child processes of this tree, and the bridge's configuration.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..');
@@ -78,15 +78,18 @@ export function writeBridgeConfig(work: string, upstreamUrl: string, mcpUrl: str
   return file;
 }
 
-/** A bridge on the benchmark upstream with its own data directory; its URL, owner token and pid. */
+/**
+ * A bridge on the benchmark upstream with its own data directory; its URL, owner token and pid.
+ * `cli` runs another tree's bridge (e.g. an earlier commit's, to compare before and after).
+ */
 export async function startBridge(
   configFile: string,
-  options: { workers?: number; nodeArgs?: string[]; patterns?: RegExp[] } = {},
+  options: { workers?: number; nodeArgs?: string[]; patterns?: RegExp[]; cli?: string } = {},
 ): Promise<{ url: string; token: string; child: ChildProcess; matches: RegExpExecArray[] }> {
   const { child, matches } = await start(
     [
       ...(options.nodeArgs ?? []),
-      'src/cli.ts',
+      options.cli ?? 'src/cli.ts',
       'server',
       '--config',
       configFile,
@@ -100,4 +103,20 @@ export async function startBridge(
   );
   const [match] = matches as [RegExpExecArray];
   return { url: match[1] as string, token: match[2] as string, child, matches };
+}
+
+/**
+ * A commit's bridge in a directory of its own (its src/, schemas/ and package.json, this tree's
+ * node_modules), to run beside this tree's: a change's before and after in one run. Returns
+ * its entry point, for startBridge's `cli`.
+ */
+export function checkoutBridge(ref: string, dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const tar = execFileSync('git', ['archive', '--format=tar', ref, 'src', 'schemas', 'package.json'], {
+    cwd: ROOT,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  execFileSync('tar', ['-x', '-C', dir], { input: tar });
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  return join(dir, 'src/cli.ts');
 }

@@ -2,10 +2,14 @@ import { Command, CommanderError } from 'commander';
 import { ExitError } from './cli/common.ts';
 import { identityCommands } from './cli/identity-commands.ts';
 import { interceptionsCommand } from './cli/interceptions-command.ts';
+import { loginCommand } from './cli/login-command.ts';
 import { mcpCommand } from './cli/mcp-command.ts';
 import { mcpCredentialsCommand } from './cli/mcp-credentials-command.ts';
 import { migrateCommand } from './cli/migrate-command.ts';
+import { providerKeysCommand } from './cli/provider-keys-command.ts';
+import { proxyCommand } from './cli/proxy-command.ts';
 import { serverCommand } from './cli/server-command.ts';
+import { teamCommands } from './cli/team-commands.ts';
 import { usageCommand } from './cli/usage-command.ts';
 import { packageVersion } from './paths.ts';
 
@@ -17,11 +21,15 @@ const program = new Command('aibridge')
 
 serverCommand(program);
 identityCommands(program);
+teamCommands(program);
+loginCommand(program);
 interceptionsCommand(program);
 mcpCredentialsCommand(program);
+providerKeysCommand(program);
 mcpCommand(program);
 usageCommand(program);
 migrateCommand(program);
+proxyCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,15 +1,16 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { apiUsd, withTotalInput } from '../audit/figures.ts';
-import { toFilter } from '../audit/filter.ts';
+import { type ResolvedNames, toFilter } from '../audit/filter.ts';
 import { present } from '../audit/present.ts';
 import { type AuditQuery, parseQuery } from '../audit/query.ts';
-import { initiatorNames, usageReport } from '../audit/usage-report.ts';
+import { GROUP_KEYS, type GroupKey, initiatorNames, usageReport } from '../audit/usage-report.ts';
 import type { Principal } from '../identity/users.ts';
 import type { AppContext } from '../server/context.ts';
-import { type InterceptionFilter, USAGE_KEYS, type UsageKey } from '../store/store.ts';
-import { principalOf, seesEveryone } from './auth.ts';
+import type { InterceptionFilter } from '../store/store.ts';
+import { principalOf } from './auth.ts';
 import { ApiError, guard, invalid, type Validation } from './errors.ts';
 import { ref } from './schemas.ts';
+import { outside, sees, visibilityOf, visibleFilter } from './visibility.ts';
 
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
@@ -37,26 +38,32 @@ function integer(text: string | undefined, field: string, min: number, max: numb
 }
 
 /**
- * Maps `initiator` to a user id. A member may only name themselves; anyone else is a 403
- * decided before any lookup, so members cannot probe which usernames exist.
+ * The `q` filter as the store takes it, within what the caller may see. A member may only name
+ * themselves, and an auditor limited to teams only their members: anyone else is a 403 — for a
+ * member decided before any lookup, so members cannot probe which usernames exist.
  */
-async function initiatorId(ctx: AppContext, principal: Principal, value: string | undefined) {
-  const self = principal.user;
-  const isSelf = value === 'me' || value === self._id || value === self.username;
-  if (!seesEveryone(principal)) {
-    if (value !== undefined && !isSelf) throw new ApiError(403, 'members can only see their own interceptions');
-    return self._id;
-  }
-  if (value === undefined) return undefined;
-  if (isSelf) return self._id;
-  const user = await ctx.users.resolve(value);
-  if (!user) throw invalid([{ field: 'initiator', detail: `no user "${value}"` }]);
-  return user._id;
-}
-
-/** The `q` filter as the store takes it, within what the caller may see. */
 async function filterOf(ctx: AppContext, principal: Principal, query: AuditQuery): Promise<InterceptionFilter> {
-  return toFilter(query, await initiatorId(ctx, principal, query.initiator));
+  const { initiator, team } = query;
+  const visibility = await visibilityOf(ctx, principal);
+  const names: ResolvedNames = { visible: visibleFilter(visibility) };
+  const self = principal.user;
+  if (initiator !== undefined) {
+    const isSelf = initiator === 'me' || initiator === self._id || initiator === self.username;
+    if (!isSelf && self.role === 'member') throw outside(visibility);
+    const user = isSelf ? self : await ctx.users.resolve(initiator);
+    if (!user) throw invalid([{ field: 'initiator', detail: `no user "${initiator}"` }]);
+    if (!sees(visibility, user._id)) throw outside(visibility);
+    names.initiatorId = user._id;
+  }
+  if (team !== undefined) {
+    if (self.role === 'member') throw outside(visibility);
+    const found = await ctx.teams.resolve(team);
+    if (visibility.teams && (!found || !visibility.teams.includes(found._id))) throw outside(visibility);
+    if (!found) throw invalid([{ field: 'team', detail: `no team "${team}"` }]);
+    const members = await ctx.teams.memberIds([found._id]);
+    names.teamMembers = members.filter((id) => sees(visibility, id));
+  }
+  return toFilter(query, names);
 }
 
 /** Everything about a list request that can be checked before touching the data. */
@@ -81,18 +88,18 @@ async function readRequest(
   return { principal, filter, limit, offset, afterId, raw };
 }
 
-function readGroupBy(raw: Raw): UsageKey[] {
+function readGroupBy(raw: Raw): GroupKey[] {
   const value = raw.group_by;
   const parts = (Array.isArray(value) ? value : value === undefined ? [] : [value])
     .flatMap((v) => String(v).split(','))
     .map((v) => v.trim())
     .filter(Boolean);
   const problems = parts
-    .filter((p) => !(USAGE_KEYS as readonly string[]).includes(p))
-    .map((p) => ({ field: 'group_by', detail: `unknown key "${p}"; use ${USAGE_KEYS.join(', ')}` }));
+    .filter((p) => !(GROUP_KEYS as readonly string[]).includes(p))
+    .map((p) => ({ field: 'group_by', detail: `unknown key "${p}"; use ${GROUP_KEYS.join(', ')}` }));
   if (new Set(parts).size !== parts.length) problems.push({ field: 'group_by', detail: 'a key is given twice' });
   if (problems.length) throw invalid(problems);
-  return parts as UsageKey[];
+  return parts as GroupKey[];
 }
 
 const listQuery = {
@@ -154,7 +161,7 @@ export function auditRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
     async (request) => {
       const principal = await principalOf(ctx, request);
-      const visible: InterceptionFilter = seesEveryone(principal) ? {} : { initiator_id: principal.user._id };
+      const visible = visibleFilter(await guard(ctx, () => visibilityOf(ctx, principal)));
       const found = await guard(ctx, () => ctx.store.audit.get(visible, request.params.id));
       if (!found) throw new ApiError(404, `no interception "${request.params.id}"`);
       return present(found);
@@ -244,21 +251,24 @@ export function auditRoutes(app: FastifyInstance, ctx: AppContext): void {
     {
       schema: {
         tags: ['usage'],
-        summary: 'Tokens, cost and tool calls summed by initiator, model, provider, client and/or day',
+        summary: 'Tokens, cost and tool calls summed by initiator, team, model, provider, client and/or day',
         querystring: {
           type: 'object',
           properties: {
             q: listQuery.properties.q,
-            group_by: { type: 'string', description: `comma-separated: ${USAGE_KEYS.join(', ')}` },
+            group_by: { type: 'string', description: `comma-separated: ${GROUP_KEYS.join(', ')}` },
           },
         },
         response: { 200: ref('Usage'), ...errors },
       },
     },
     async (request) => {
-      const { filter, raw } = await readRequest(ctx, request);
+      const { principal, filter, raw } = await readRequest(ctx, request);
       const groupBy = readGroupBy(raw);
-      return guard(ctx, () => usageReport(ctx.store, filter, groupBy));
+      return guard(ctx, async () => {
+        const visibleTeams = groupBy.includes('team') ? (await visibilityOf(ctx, principal)).teams : null;
+        return usageReport(ctx.store, filter, groupBy, visibleTeams);
+      });
     },
   );
 }

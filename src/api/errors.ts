@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../server/context.ts';
+import { TooBroadError } from '../store/store.ts';
 
 export interface Validation {
   field: string;
@@ -52,6 +53,7 @@ export async function guard<T>(ctx: Pick<AppContext, 'store'>, work: () => Promi
   try {
     return await work();
   } catch (err) {
+    if (err instanceof TooBroadError) throw new ApiError(400, 'the query matches too much', { detail: err.message });
     if (err instanceof ApiError || ctx.store.isPermanent(err)) throw err;
     throw storeUnavailable();
   }

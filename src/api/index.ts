@@ -5,15 +5,19 @@ import type { FastifyInstance } from 'fastify';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../limits/json-scan.ts';
 import { packageVersion } from '../paths.ts';
 import type { AppContext } from '../server/context.ts';
+import { annotationRoutes } from './annotations.ts';
 import { auditRoutes } from './audit.ts';
 import { authenticateFirst } from './auth.ts';
 import { API_BODY_BYTES, sendApiError } from './errors.ts';
+import { loginRoutes } from './login.ts';
+import { API_PREFIXES } from './prefix.ts';
 import { SCHEMAS } from './schemas.ts';
 import { sessionRoutes } from './session.ts';
+import { ssoRoutes } from './sso.ts';
+import { teamRoutes } from './teams.ts';
 import { userRoutes } from './users/index.ts';
 
-/** Coder's AI Bridge routes, and the same after Coder renamed it AI Gateway (SPEC §4). */
-export const API_PREFIXES = ['/api/v2/aibridge', '/api/v2/ai-gateway'] as const;
+export { API_PREFIXES };
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
@@ -97,8 +101,17 @@ export async function registerApi(app: FastifyInstance, ctx: AppContext): Promis
           });
         }
         auditRoutes(api, ctx);
+        annotationRoutes(api, ctx);
         userRoutes(api, ctx);
+        teamRoutes(api, ctx);
         sessionRoutes(api, ctx);
+        ssoRoutes(api, ctx);
+        loginRoutes(api, {
+          oidc: () => ctx.oidc,
+          directory: ctx.directory,
+          issueToken: (userId, options) => ctx.users.createToken(userId, options),
+          log: ctx.logger.child({ component: 'sso' }),
+        });
         api.get('/openapi.json', { schema: { hide: true }, config: { anonymous: true } }, async () => app.swagger());
       },
       { prefix },

@@ -4,14 +4,15 @@ import type { AppContext } from '../server/context.ts';
 import { overHttps, principalOf, sessionCookie, sessionCookieName } from './auth.ts';
 import { ApiError, guard } from './errors.ts';
 import { ref } from './schemas.ts';
+import { providerLogout } from './sso.ts';
 import { presentUser } from './users/index.ts';
 
-const SESSION_HOURS = 12;
+export const SESSION_HOURS = 12;
 /** A sign-in body is `{"token": …}`: a token is at most 512 characters. */
 const SIGN_IN_BODY_BYTES = 4096;
 
 /** Over HTTPS (direct or through a TLS-terminating proxy) the cookie is Secure and `__Host-` prefixed. */
-function cookie(request: FastifyRequest, value: string, maxAge: number): string {
+export function cookie(request: FastifyRequest, value: string, maxAge: number): string {
   const flags = [
     'Path=/',
     'HttpOnly',
@@ -82,7 +83,19 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
       schema: {
         tags: ['console'],
         summary: "Sign out: the cookie's console session is revoked (the caller's own, unless an owner)",
-        response: { 204: { type: 'null' }, 401: ref('Error'), 403: ref('Error'), 503: ref('Error') },
+        description:
+          "A session begun with single sign-on answers 200 with the identity provider's sign-out page, where the provider offers one.",
+        response: {
+          200: {
+            type: 'object',
+            required: ['logout_url'],
+            properties: { logout_url: { type: 'string', description: "the identity provider's sign-out page" } },
+          },
+          204: { type: 'null' },
+          401: ref('Error'),
+          403: ref('Error'),
+          503: ref('Error'),
+        },
       },
     },
     async (request, reply) => {
@@ -90,6 +103,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
       // (a bearer token beside the cookie): only an owner ends another user's session.
       const principal = await principalOf(ctx, request);
       const token = sessionCookie(request);
+      let logoutUrl: string | undefined;
       if (token) {
         const key = await guard(ctx, () => ctx.store.identity.keyByHash(hashToken(token)));
         if (key?.kind === 'console' && !key.revoked_at) {
@@ -98,10 +112,11 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
           }
           await guard(ctx, () => ctx.users.revokeToken(key._id));
           ctx.authenticator.forget();
+          if (key.sso) logoutUrl = await providerLogout(ctx, request);
         }
       }
       reply.header('set-cookie', cookie(request, '', 0));
-      return reply.code(204).send();
+      return logoutUrl ? reply.code(200).send({ logout_url: logoutUrl }) : reply.code(204).send();
     },
   );
 }

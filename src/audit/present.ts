@@ -1,5 +1,5 @@
-import type { InterceptionRecord } from '../store/records.ts';
-import type { InterceptionDetail } from '../store/store.ts';
+import type { AnnotationRecord, InterceptionRecord, ToolUsageRecord } from '../store/records.ts';
+import type { InterceptionDetail, WorkContext } from '../store/store.ts';
 import { apiUsd, totalInput } from './figures.ts';
 
 type Iso = string;
@@ -9,6 +9,22 @@ type ApiChild<T extends { _id: string; created_at: Date }> = Omit<T, '_id' | 'cr
   id: string;
   created_at: Iso;
 };
+
+/** A tool usage as the API shows it: the client result's fields always present (null until a result came). */
+type ApiToolUsage = Omit<ApiChild<ToolUsageRecord>, 'initiator_id' | 'result_at'> & {
+  is_error: boolean | null;
+  result_at: Iso | null;
+  result_interception_id: string | null;
+};
+
+/** An interception's work context as the API shows it (README "Work context"). */
+export interface ApiWork {
+  repo: string | null;
+  branch: string | null;
+  pr_urls: string[];
+  issue_urls: string[];
+  updated_at: Iso;
+}
 
 export interface ApiInterception {
   id: string;
@@ -28,8 +44,13 @@ export interface ApiInterception {
   /** Each with `total_input_tokens` (README "Token figures"). */
   token_usages: Array<ApiChild<InterceptionDetail['token_usages'][number]> & { total_input_tokens: number }>;
   user_prompts: ApiChild<InterceptionDetail['user_prompts'][number]>[];
-  tool_usages: ApiChild<InterceptionDetail['tool_usages'][number]>[];
+  tool_usages: ApiToolUsage[];
   model_thoughts: ApiChild<InterceptionDetail['model_thoughts'][number]>[];
+  requested_model?: string;
+  attempts?: InterceptionRecord['attempts'];
+  key_source?: InterceptionRecord['key_source'];
+  annotations: ApiChild<AnnotationRecord>[];
+  work: ApiWork | null;
 }
 
 export interface ApiList {
@@ -39,6 +60,23 @@ export interface ApiList {
 
 function child<T extends { _id: string; created_at: Date }>({ _id, created_at, ...fields }: T): ApiChild<T> {
   return { id: _id, ...fields, created_at: created_at.toISOString() };
+}
+
+function toolUsage(usage: ToolUsageRecord): ApiToolUsage {
+  // The initiator is the interception's: copied onto the record only to find a call by it.
+  const { initiator_id: _initiator, result_at, is_error, result_interception_id, ...rest } = usage;
+  return {
+    ...child(rest),
+    is_error: is_error ?? null,
+    result_at: result_at ? result_at.toISOString() : null,
+    result_interception_id: result_interception_id ?? null,
+  };
+}
+
+function work(context: WorkContext | null): ApiWork | null {
+  if (!context) return null;
+  const { repo, branch, pr_urls, issue_urls, updated_at } = context;
+  return { repo, branch, pr_urls, issue_urls, updated_at: updated_at.toISOString() };
 }
 
 /** One interception as the audit API returns it (SPEC §7). */
@@ -68,7 +106,15 @@ export function present(detail: InterceptionDetail): ApiInterception {
       return { ...shown, total_input_tokens: totalInput(u), cost_usd: apiUsd(cost_usd) };
     }),
     user_prompts: detail.user_prompts.map(child),
-    tool_usages: detail.tool_usages.map(child),
+    tool_usages: detail.tool_usages.map(toolUsage),
     model_thoughts: detail.model_thoughts.map(child),
+    // Through an alias, a key pool or a user's own key: what was asked, each attempt, whose key.
+    ...(r.requested_model !== undefined && {
+      requested_model: r.requested_model,
+      attempts: r.attempts ?? [],
+      key_source: r.key_source ?? 'shared',
+    }),
+    annotations: (detail.annotations ?? []).map(child),
+    work: work(detail.work ?? null),
   };
 }

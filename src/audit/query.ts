@@ -13,6 +13,12 @@ export const QUERY_KEYS = [
   'started_before',
   'session',
   'status',
+  'team',
+  'tool',
+  'repo',
+  'branch',
+  'pr',
+  'issue',
 ] as const;
 export type QueryKey = (typeof QUERY_KEYS)[number];
 
@@ -33,11 +39,22 @@ export interface AuditQuery {
   /** The agent's own session id (client_session_id). */
   session?: string;
   status?: 'completed' | 'failed' | 'running';
+  /** A team's name or id: its members' interceptions (as the team is now). */
+  team?: string;
+  /** A tool the model called, by its recorded name (an MCP tool's own name, a client tool's). */
+  tool?: string;
+  /** The work context (README "Work context"): repo, branch, and a PR or issue URL or number. */
+  repo?: string;
+  branch?: string;
+  pr?: string;
+  issue?: string;
 }
 
 const STATUSES = ['completed', 'failed', 'running'] as const;
 
 const TIME_KEYS = new Set<string>(['started_after', 'started_before']);
+/** Keys whose values carry colons of their own: times, and URLs. */
+const COLON_KEYS = new Set<string>([...TIME_KEYS, 'repo', 'pr', 'issue']);
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
 
 /** Parses an RFC 3339 date-time, rejecting impossible dates that `Date` would roll over. */
@@ -113,8 +130,8 @@ export function parseQuery(q: string): { query: AuditQuery; validations: Validat
     } else {
       key = term.text.slice(0, first).toLowerCase();
       value = term.text.slice(first + 1);
-      // Times carry colons of their own; anywhere else a second colon is a typo.
-      if (term.colons.length > 1 && !TIME_KEYS.has(key)) {
+      // Times and URLs carry colons of their own; anywhere else a second colon is a typo.
+      if (term.colons.length > 1 && !COLON_KEYS.has(key)) {
         validations.push({ field: 'q', detail: `term ${describeTerm(term.text)} has more than one ":"` });
         continue;
       }

@@ -1,9 +1,19 @@
 import { type Command, Option } from 'commander';
 import { ExitError } from './common.ts';
+import { savedToken } from './credentials.ts';
+import { isRunning, readServerRecord } from './server-record.ts';
 
 export interface ApiOptions {
   url: string;
   token?: string;
+}
+
+const DEFAULT_URL = 'http://127.0.0.1:4000';
+
+/** The bridge a command talks to without --url or AIBRIDGE_URL: the one running here (its server.json), else the default. */
+export function defaultBridgeUrl(): string {
+  const running = readServerRecord();
+  return running && isRunning(running) ? running.url : DEFAULT_URL;
 }
 
 /**
@@ -20,12 +30,21 @@ export function addApiOptions(command: Command): Command {
     .addOption(new Option('--token <token>', 'session token').env('AIBRIDGE_SESSION_TOKEN'));
 }
 
-/** Refuses a bad --url or a missing token before any request (exit 2). */
+/**
+ * Refuses a bad --url or a missing token before any request (exit 2). Without --token or
+ * AIBRIDGE_SESSION_TOKEN, the token `aibridge login` saved for this URL is used.
+ */
 export function checkApiOptions(opts: ApiOptions): void {
   if (!URL.canParse(opts.url) || !/^https?:$/.test(new URL(opts.url).protocol)) {
     throw new ExitError(`--url "${opts.url}" is not an http(s) URL`, 2);
   }
-  if (!opts.token) throw new ExitError('no session token: pass --token or set AIBRIDGE_SESSION_TOKEN', 2);
+  opts.token ||= savedToken(opts.url);
+  if (!opts.token) {
+    throw new ExitError(
+      'no session token: pass --token, set AIBRIDGE_SESSION_TOKEN or run aibridge login --url URL',
+      2,
+    );
+  }
 }
 
 /** GET an API path; any non-200 becomes one line naming the server's reason (exit 1). */

@@ -1,13 +1,14 @@
-import { toFilter } from '../audit/filter.ts';
+import { type ResolvedNames, toFilter } from '../audit/filter.ts';
 import type { ApiList } from '../audit/present.ts';
 import { parseQuery } from '../audit/query.ts';
-import { type UsageReport, usageReport } from '../audit/usage-report.ts';
+import { GROUP_KEYS, type GroupKey, type UsageReport, usageReport } from '../audit/usage-report.ts';
+import { Teams } from '../identity/teams.ts';
 import { Users } from '../identity/users.ts';
 import { openStore } from '../store/open.ts';
-import { type InterceptionFilter, type Store, USAGE_KEYS, type UsageKey } from '../store/store.ts';
-import { type ApiOptions, apiGet, checkApiOptions } from './api-client.ts';
-import { ExitError, findCommandConfig } from './common.ts';
-import { isRunning, readServerRecord } from './server-record.ts';
+import type { InterceptionFilter, Store } from '../store/store.ts';
+import { type ApiOptions, apiGet, checkApiOptions, defaultBridgeUrl } from './api-client.ts';
+import { ExitError, findCommandConfig, findConfig } from './common.ts';
+import { savedToken } from './credentials.ts';
 
 /** Where `interceptions list` and `usage` read: a bridge's audit API, or the store itself. */
 export interface AuditSource {
@@ -25,18 +26,12 @@ export interface SourceOptions {
   config?: string;
 }
 
-const DEFAULT_URL = 'http://127.0.0.1:4000';
-
 const NOWHERE =
-  'no session token, and no store here to read: pass --token (or set AIBRIDGE_SESSION_TOKEN) to ask a bridge, ' +
-  'or run where its configuration is found (--config FILE; see README "Finding the configuration")';
+  'no session token, and no store here to read: pass --token (or set AIBRIDGE_SESSION_TOKEN) or run aibridge login ' +
+  'to ask a bridge, or run where its configuration is found (--config FILE; see README "Finding the configuration")';
 
 function apiSource(opts: SourceOptions): AuditSource {
-  const running = readServerRecord();
-  const api: ApiOptions = {
-    url: opts.url ?? (running && isRunning(running) ? running.url : DEFAULT_URL),
-    token: opts.token,
-  };
+  const api: ApiOptions = { url: opts.url ?? defaultBridgeUrl(), token: opts.token };
   checkApiOptions(api);
   return {
     kind: 'api',
@@ -55,13 +50,23 @@ function apiSource(opts: SourceOptions): AuditSource {
 async function storeFilter(store: Store, q: string): Promise<InterceptionFilter> {
   const { query, validations } = parseQuery(q);
   if (validations.length) throw new ExitError(validations.map((v) => `${v.field}: ${v.detail}`).join('; '), 2);
+  const names: ResolvedNames = {};
   const named = query.initiator;
   if (named === 'me') {
     throw new ExitError('initiator "me" names the caller of a bridge: pass --token, or name the user', 2);
   }
-  const user = named === undefined ? undefined : await new Users(store).resolve(named);
-  if (named !== undefined && !user) throw new ExitError(`no user "${named}"`);
-  return toFilter(query, user?._id);
+  if (named !== undefined) {
+    const user = await new Users(store).resolve(named);
+    if (!user) throw new ExitError(`no user "${named}"`);
+    names.initiatorId = user._id;
+  }
+  if (query.team !== undefined) {
+    const teams = new Teams(store);
+    const team = await teams.resolve(query.team);
+    if (!team) throw new ExitError(`no team "${query.team}"`);
+    names.teamMembers = await teams.memberIds([team._id]);
+  }
+  return toFilter(query, names);
 }
 
 function storeSource(store: Store): AuditSource {
@@ -86,8 +91,8 @@ function storeSource(store: Store): AuditSource {
       return { count, results: JSON.parse(results) as ApiList['results'] };
     },
     async usage(q, groupBy) {
-      const keys = (groupBy ? groupBy.split(',') : []).filter((k): k is UsageKey =>
-        (USAGE_KEYS as readonly string[]).includes(k),
+      const keys = (groupBy ? groupBy.split(',') : []).filter((k): k is GroupKey =>
+        (GROUP_KEYS as readonly string[]).includes(k),
       );
       return usageReport(store, await filterOf(q), keys);
     },
@@ -96,12 +101,20 @@ function storeSource(store: Store): AuditSource {
 }
 
 /**
- * A bridge's API when a URL or token is given (flags or AIBRIDGE_URL / AIBRIDGE_SESSION_TOKEN);
- * otherwise the store the configuration names, opened directly as `users` and `tokens` do, when
- * there is one to open (README "Finding the configuration"); otherwise exit 2 saying so.
+ * A bridge's API when a URL or token is given (flags or AIBRIDGE_URL / AIBRIDGE_SESSION_TOKEN),
+ * or when `aibridge login` saved a token for the bridge running here (unless a configuration is
+ * named: --config or AIBRIDGE_CONFIG); otherwise the store the configuration names, opened
+ * directly as `users` and `tokens` do, when there is one to open (README "Finding the
+ * configuration"); otherwise exit 2 saying so.
  */
 export async function openAuditSource(opts: SourceOptions): Promise<AuditSource> {
   if (opts.url !== undefined || opts.token !== undefined) return apiSource(opts);
+  const named = findConfig(opts.config).source;
+  if (named !== 'flag' && named !== 'env') {
+    const url = defaultBridgeUrl();
+    const saved = savedToken(url);
+    if (saved) return apiSource({ url, token: saved });
+  }
   const config = findCommandConfig(opts.config);
   if (!config) throw new ExitError(NOWHERE, 2);
   return storeSource(await openStore(config, 'admin'));

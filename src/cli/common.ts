@@ -63,15 +63,20 @@ export function resolveConfig(file: string | undefined): Config {
   return load(findConfigFile(file, { server: true }));
 }
 
+/** A command's configuration by the discovery order, and where it came from (no file: the defaults). */
+export function discoverConfig(flag: string | undefined): FoundConfig & { config: Config } {
+  const found = findConfig(flag);
+  return { ...found, config: load(found.file) };
+}
+
 /**
  * A command's configuration, when it has one to go on: a file found, or the defaults when they
  * name a store that already exists (AIBRIDGE_MONGODB_URI, or the embedded file in ./.data). A
  * command run in the wrong directory must not quietly create an empty database.
  */
 export function findCommandConfig(flag: string | undefined): Config | undefined {
-  const found = findConfigFile(flag);
-  const config = load(found);
-  if (!found && !config.mongodb.uri && !existsSync(embeddedStorePath(config.data_dir))) return undefined;
+  const { file, config } = discoverConfig(flag);
+  if (!file && !config.mongodb.uri && !existsSync(embeddedStorePath(config.data_dir))) return undefined;
   return config;
 }
 

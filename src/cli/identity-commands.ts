@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
-import { parseExpiry, presentToken, presentUser } from '../api/users/index.ts';
+import { parseExpiry, presentToken, presentUser, teamNames } from '../api/users/index.ts';
 import { describeBudget } from '../budgets/budgets.ts';
-import { IdentityError, ROLES, type Role, type Users } from '../identity/users.ts';
-import { BUDGET_PERIODS, type BudgetPeriod } from '../store/store.ts';
-import { CONFIG_FLAG, ExitError, withUsers } from './common.ts';
+import { Teams } from '../identity/teams.ts';
+import { IdentityError, ROLES, type Role, Users } from '../identity/users.ts';
+import { BUDGET_PERIODS, type Store } from '../store/store.ts';
+import { budgetArgument } from './budget-argument.ts';
+import { CONFIG_FLAG, ExitError, withStore, withUsers } from './common.ts';
 import { addOutputOptions, outputOf, printRows } from './output.ts';
 
 type Opts = { config?: string; output?: string; format?: string };
@@ -16,21 +18,41 @@ function change<T>(opts: Opts, action: (users: Users) => Promise<T>): Promise<T>
   });
 }
 
+/** The same, with the store itself at hand (teams). */
+function changeStore<T>(opts: Opts, action: (users: Users, store: Store) => Promise<T>): Promise<T> {
+  return withStore(opts.config, (store) => action(new Users(store), store)).catch((err) => {
+    if (err instanceof IdentityError) throw new ExitError(err.message);
+    throw err;
+  });
+}
+
 function role(value: string): Role {
   if (!ROLES.includes(value as Role)) throw new ExitError(`role must be one of ${ROLES.join(', ')}`, 2);
   return value as Role;
 }
 
-const USER_COLUMNS = ['username', 'name', 'role', 'status', 'budget', 'created_at', 'id'];
+const USER_COLUMNS = ['username', 'name', 'role', 'status', 'budget', 'teams', 'created_at', 'id'];
 const TOKEN_COLUMNS = ['id', 'username', 'kind', 'name', 'created_at', 'last_used_at', 'expires_at', 'status'];
 
-/** `none` returns to the role's default (null); a number of USD, 0 included (no spend), is the user's own. */
-function budgetAmount(text: string): number | null {
-  if (text === 'none') return null;
-  const usd = text.trim() === '' ? Number.NaN : Number(text);
-  if (!Number.isFinite(usd) || usd < 0) throw new ExitError('USD must be a number of at least 0, or "none"', 2);
-  return usd;
+/** `--teams a,b`: the teams an auditor is limited to, checked; `all` (or empty): none, everyone's records. */
+async function auditTeams(store: Store, value: string): Promise<string[]> {
+  const names =
+    value === 'all'
+      ? []
+      : value
+          .split(',')
+          .map((n) => n.trim())
+          .filter(Boolean);
+  const teams = new Teams(store);
+  const ids: string[] = [];
+  for (const name of names) ids.push((await teams.require(name))._id);
+  return [...new Set(ids)];
 }
+
+const TEAMS_FLAG = [
+  '--teams <a,b>',
+  'an auditor sees only the records of these teams’ members (and their own); "all": everyone’s',
+] as const;
 
 function tokenStatus(t: ReturnType<typeof presentToken>): string {
   if (t.revoked_at) return 'revoked';
@@ -51,11 +73,15 @@ export function identityCommands(program: Command): void {
     )
     .option('--name <name>', 'display name (default: the username)')
     .option('--role <role>', `one of ${ROLES.join(', ')}`, 'member')
+    .option(...TEAMS_FLAG)
     .option(...CONFIG_FLAG)
-    .action(async (username: string, opts: Opts & { name?: string; role: string }) => {
+    .action(async (username: string, opts: Opts & { name?: string; role: string; teams?: string }) => {
       const wanted = role(opts.role);
-      const token = await change(opts, async (store) => {
+      if (opts.teams !== undefined && wanted !== 'auditor') throw new ExitError('--teams is for auditors', 2);
+      const token = await changeStore(opts, async (store, raw) => {
+        const scope = opts.teams === undefined ? [] : await auditTeams(raw, opts.teams);
         const user = await store.create(username, { name: opts.name, role: wanted });
+        if (scope.length) await raw.identity.updateUser(user._id, { audit_teams: scope });
         process.stderr.write(`created ${user.role} ${user.username} (${user._id}); the token below is shown once:\n`);
         return (await store.createToken(user._id, { name: 'first token' })).token;
       });
@@ -73,11 +99,15 @@ export function identityCommands(program: Command): void {
     'table',
   ).action(async (opts: Opts & { all?: boolean; deleted?: boolean }) => {
     const includeDeleted = Boolean(opts.deleted || opts.all);
-    const list = (await change(opts, (store) => store.list({ includeDeleted }))).map(presentUser);
+    const list = await changeStore(opts, async (users, store) => {
+      const names = await teamNames({ store });
+      return (await users.list({ includeDeleted })).map((u) => presentUser(u, names));
+    });
     const rows = list.map((u) => ({
       ...u,
       status: u.deleted ? 'deleted' : u.disabled ? 'disabled' : 'active',
       budget: u.budget ? describeBudget(u.budget) : null,
+      teams: u.teams?.join(' ') || null,
     }));
     printRows(rows, USER_COLUMNS, outputOf(opts), list);
   });
@@ -118,11 +148,19 @@ export function identityCommands(program: Command): void {
     .description('change a user’s role (the last enabled owner stays one)')
     .argument('<username>')
     .argument('<role>', ROLES.join('|'))
+    .option(...TEAMS_FLAG)
     .option(...CONFIG_FLAG)
-    .action(async (username: string, value: string, opts: Opts) => {
+    .action(async (username: string, value: string, opts: Opts & { teams?: string }) => {
       const wanted = role(value);
-      await change(opts, (s) => s.setRole(username, wanted));
-      process.stderr.write(`${username} is now ${wanted}\n`);
+      if (opts.teams !== undefined && wanted !== 'auditor') throw new ExitError('--teams is for auditors', 2);
+      const scope = await changeStore(opts, async (s, store) => {
+        const teams = opts.teams === undefined ? undefined : await auditTeams(store, opts.teams);
+        const user = await s.setRole(username, wanted);
+        if (teams !== undefined) await store.identity.updateUser(user._id, { audit_teams: teams });
+        return teams;
+      });
+      const limited = scope === undefined ? '' : scope.length ? ` of ${opts.teams}` : ' of every team';
+      process.stderr.write(`${username} is now ${wanted}${limited}\n`);
     });
 
   users
@@ -133,11 +171,7 @@ export function identityCommands(program: Command): void {
     .option('--period <period>', BUDGET_PERIODS.join('|'), 'month')
     .option(...CONFIG_FLAG)
     .action(async (username: string, usd: string, opts: Opts & { period: string }) => {
-      if (!BUDGET_PERIODS.includes(opts.period as BudgetPeriod)) {
-        throw new ExitError(`--period must be one of ${BUDGET_PERIODS.join(', ')}`, 2);
-      }
-      const amount = budgetAmount(usd);
-      const budget = amount === null ? null : { usd: amount, period: opts.period as BudgetPeriod };
+      const budget = budgetArgument(usd, opts.period);
       await change(opts, (s) => s.setBudget(username, budget));
       process.stderr.write(
         budget === null

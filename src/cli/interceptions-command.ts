@@ -24,6 +24,12 @@ interface ListOptions {
   output?: 'json' | 'ndjson' | 'csv' | 'table';
   session?: string;
   status?: string;
+  team?: string;
+  tool?: string;
+  repo?: string;
+  branch?: string;
+  pr?: string;
+  issue?: string;
   url?: string;
   token?: string;
   config?: string;
@@ -39,6 +45,12 @@ const FILTERS: Array<[QueryKey, keyof ListOptions]> = [
   ['started_before', 'startedBefore'],
   ['session', 'session'],
   ['status', 'status'],
+  ['team', 'team'],
+  ['tool', 'tool'],
+  ['repo', 'repo'],
+  ['branch', 'branch'],
+  ['pr', 'pr'],
+  ['issue', 'issue'],
 ];
 
 /** What `status:` takes in `q`: refused by the CLI itself (exit 2) before any request. */
@@ -89,6 +101,7 @@ export const CSV_HEADER = [
   'model',
   'client',
   'client_session_id',
+  'via',
   'total_input_tokens',
   'input_tokens',
   'cache_read_input_tokens',
@@ -96,10 +109,17 @@ export const CSV_HEADER = [
   'output_tokens',
   'cost_usd',
   'tool_calls',
+  'tools',
+  'tool_results',
+  'repo',
+  'branch',
   'prompt',
 ] as const;
 
 type Summed = 'input_tokens' | 'output_tokens' | 'cache_read_input_tokens' | 'cache_write_input_tokens';
+
+/** How the request reached the bridge: `proxy` through the intercepting proxy, else `direct`. */
+const viaOf = (r: ApiInterception) => (typeof r.metadata.via === 'string' ? r.metadata.via : 'direct');
 
 /** One interception's row: its sums and prompt (CSV and table). */
 function flat(r: ApiInterception): Record<(typeof CSV_HEADER)[number], unknown> {
@@ -121,11 +141,17 @@ function flat(r: ApiInterception): Record<(typeof CSV_HEADER)[number], unknown> 
     model: r.model,
     client: r.client,
     client_session_id: r.client_session_id,
+    via: viaOf(r),
     total_input_tokens: totalInput(counts),
     ...counts,
     output_tokens: sum('output_tokens'),
     cost_usd: r.cost_usd,
     tool_calls: r.tool_usages.length,
+    // The tools' names, once each; how many client tools' results came back.
+    tools: [...new Set(r.tool_usages.map((t) => t.tool))].join(' '),
+    tool_results: r.tool_usages.filter((t) => t.result_at).length,
+    repo: r.work?.repo ?? '',
+    branch: r.work?.branch ?? '',
     prompt: r.user_prompts[0]?.prompt ?? '',
   };
 }
@@ -269,6 +295,12 @@ export function interceptionsCommand(program: Command): void {
     .option('--started-before <time>', 'RFC 3339 time')
     .option('--session <id>', "the agent's own session id")
     .addOption(new Option('--status <status>', 'interception status').choices(STATUSES))
+    .option('--team <name>', "a team's members (as the team is now)")
+    .option('--tool <name>', 'a tool the model called (an MCP tool by its own name)')
+    .option('--repo <repo>', "the work context's repo, e.g. github.com/acme/app")
+    .option('--branch <branch>', "the work context's branch")
+    .option('--pr <url|number>', 'a pull request the session named: its URL, or its number')
+    .option('--issue <url|number>', 'an issue the session named: its URL, or its number')
     .option('--after-id <id>', 'start after this interception (the last id of a previous page)')
     .option('--limit <n>', 'rows per page, 1-1000 (server default 100; 1000 with --all)', parseLimit)
     .option('--all', 'follow the pages to the end, streaming the output')

@@ -1,8 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { formatTerm } from '../audit/query.ts';
-import type { UsageReport } from '../audit/usage-report.ts';
+import { GROUP_KEYS, type UsageReport } from '../audit/usage-report.ts';
 import { parseDuration } from '../config/duration.ts';
-import { USAGE_KEYS } from '../store/store.ts';
 import { addApiOptions } from './api-client.ts';
 import { openAuditSource, type SourceOptions } from './audit-source.ts';
 import { CONFIG_FLAG } from './common.ts';
@@ -16,8 +15,8 @@ function parseGroupBy(text: string): string {
     .split(',')
     .map((k) => k.trim())
     .filter(Boolean);
-  const unknown = keys.filter((k) => !(USAGE_KEYS as readonly string[]).includes(k));
-  if (unknown.length) throw new InvalidArgumentError(`unknown key ${unknown.join(', ')}; use ${USAGE_KEYS.join(', ')}`);
+  const unknown = keys.filter((k) => !(GROUP_KEYS as readonly string[]).includes(k));
+  if (unknown.length) throw new InvalidArgumentError(`unknown key ${unknown.join(', ')}; use ${GROUP_KEYS.join(', ')}`);
   if (new Set(keys).size !== keys.length) throw new InvalidArgumentError('a key is given twice');
   return keys.join(',');
 }
@@ -48,9 +47,9 @@ export function usageCommand(program: Command): void {
   const command = program
     .command('usage')
     .description(
-      'tokens, cost and tool calls summed by initiator, model, provider, client and/or day: through a bridge with --token, else from the store (owner view)',
+      'tokens, cost and tool calls summed by initiator, team, model, provider, client, day and/or repo: through a bridge with --token, else from the store (owner view)',
     )
-    .option('--group-by <keys>', `comma-separated: ${USAGE_KEYS.join(', ')}`, parseGroupBy)
+    .option('--group-by <keys>', `comma-separated: ${GROUP_KEYS.join(', ')}`, parseGroupBy)
     .option('--since <duration>', 'only interceptions started this long ago or later, e.g. 7d, 24h', parseSince)
     .option('-q, --q <query>', 'any audit filter, e.g. "client:\\"Claude Code\\" model:gpt-5"');
   addApiOptions(addOutputOptions(command, ['table', 'json', 'csv'], 'table').option(...CONFIG_FLAG)).action(
@@ -71,7 +70,11 @@ export function usageCommand(program: Command): void {
         ...Object.fromEntries(
           body.group_by.map((k) => [
             k,
-            k === 'initiator' ? (g.key.initiator?.username ?? g.key.initiator?.id) : g.key[k],
+            k === 'initiator'
+              ? (g.key.initiator?.username ?? g.key.initiator?.id)
+              : k === 'team'
+                ? (g.key.team?.name ?? null)
+                : g.key[k],
           ]),
         ),
         ...g,

@@ -1,8 +1,9 @@
 import type { Role } from '../identity/users.ts';
 
 import type { ProviderConfig } from '../providers/kind.ts';
+import type { ProxyConfig } from '../proxy/config.ts';
 
-export type { ProviderConfig };
+export type { ProviderConfig, ProxyConfig };
 
 /** The validated configuration; shapes mirror schemas/config.schema.json, which owns defaults. */
 
@@ -31,6 +32,12 @@ export interface RecordingConfig {
   on_failure: 'refuse' | 'serve';
 }
 
+/** A `models:` entry: a model name clients send, and the provider + model pairs it stands for, in order. */
+export interface ModelAlias {
+  alias: string;
+  targets: Array<{ provider: string; model: string }>;
+}
+
 /** A `pricing:` entry: USD per million tokens for a model name or `*`/`?` glob (SPEC §13). */
 export interface PricingConfig {
   model: string;
@@ -40,6 +47,26 @@ export interface PricingConfig {
   cache_write?: number;
   cache_write_1h?: number;
   max_output?: number;
+}
+
+/** `auth.oidc`: single sign-on with an OpenID Connect provider (README: Single sign-on). */
+export interface OidcConfig {
+  issuer: string;
+  client_id: string;
+  client_secret: string;
+  token_endpoint_auth_method: 'client_secret_basic' | 'client_secret_post';
+  /** The console's callback URL as registered; absent = derived from the request. */
+  redirect_url?: string;
+  /** Absent = openid profile email, plus the groups claim's scope when the provider offers one. */
+  scopes?: string[];
+  groups_claim: string;
+  /** Absent = preferred_username, else email. */
+  username_claim?: string;
+  /** Group → role; owner wins over auditor; everyone else is a member. */
+  roles: { owner?: string[]; auditor?: string[] };
+  /** When set, only members of one of these groups may sign in. */
+  allowed_groups?: string[];
+  clock_tolerance: string | number;
 }
 
 export type BudgetRole = 'owner' | 'auditor' | 'member';
@@ -90,10 +117,14 @@ export interface Config {
   data_dir: string;
   mongodb: { uri: string; database: string };
   providers: ProviderConfig[];
-  auth: { outage_grace: string | number };
+  /** Aliases and fallbacks (README "Aliases and fallbacks"). */
+  models: ModelAlias[];
+  auth: { outage_grace: string | number; oidc?: OidcConfig };
   mcp_servers: McpServerConfig[];
   /** Injected tools per request, all servers together. */
   mcp: { max_tools: number };
+  /** Work context (README "Work context"): `inject` offers annotate_work in every request too. */
+  annotations: { inject: boolean };
   tool_loop: { max_iterations: number; parallelism: number; keepalive: string };
   recording: RecordingConfig;
   pricing: PricingConfig[];
@@ -101,9 +132,17 @@ export interface Config {
   budgets: Partial<Record<BudgetRole, BudgetConfig>> & {
     /** A budgeted user's request for a model with no price: refused (default) or let through. */
     unpriced: 'refuse' | 'allow';
+    /** Default budget of every team without its own; absent = teams are unlimited unless given one. */
+    team?: BudgetConfig;
+    /** Shares of a budget (0 < share ≤ 1) whose crossing notifies: log, metric, webhook, console banner. */
+    notify?: number[];
+    /** Where each notification is POSTed as JSON. */
+    webhook?: string;
   };
   retention: string | number;
   audit_sinks: AuditSinkConfig[];
+  /** The intercepting HTTPS proxy, when configured (README "Clients that cannot set a base URL"). */
+  proxy?: ProxyConfig;
   tracing: { enabled: boolean; logs: boolean };
   limits: {
     body_bytes: number;
@@ -114,6 +153,7 @@ export interface Config {
     breaker_threshold: number;
     breaker_cooldown: string;
     body_timeout: string;
+    websocket_idle: string;
     max_model_labels: number;
     max_tool_labels: number;
   };

@@ -1,8 +1,10 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { Config, ProviderConfig } from './config.ts';
+import type { Config, ProviderConfig, ProxyConfig } from './config.ts';
 
 /** Read once at start-up (the socket, the store, the tracer): a reload keeps the running values. */
 const RESTART_ONLY = ['listen', 'data_dir', 'mongodb', 'tracing', 'audit_sinks'] as const;
+/** The proxy's listener and CA are opened at start-up; what it intercepts or tunnels is read per CONNECT. */
+const RESTART_ONLY_PROXY = ['listen', 'ca_cert', 'ca_key'] as const;
 /** Fixed when the HTTP server is built. */
 const RESTART_ONLY_LIMITS = ['body_bytes', 'max_header_bytes'] as const;
 
@@ -33,6 +35,35 @@ function providersInEffect(running: ProviderConfig[], next: ProviderConfig[], ne
 }
 
 /**
+ * The proxy as a reload leaves it: started or stopped only by a restart, its listener and CA
+ * kept; new hosts and tunnel settings apply, unless a host names a provider only a restart adds.
+ */
+function proxyInEffect(
+  running: ProxyConfig | undefined,
+  next: ProxyConfig | undefined,
+  providers: ProviderConfig[],
+  needRestart: string[],
+): ProxyConfig | undefined {
+  if (!running || !next) {
+    if (running !== next) needRestart.push('proxy');
+    return running;
+  }
+  const effective: ProxyConfig = { ...next };
+  for (const key of RESTART_ONLY_PROXY) {
+    if (running[key] === next[key]) continue;
+    needRestart.push(`proxy.${key}`);
+    if (running[key] === undefined) delete effective[key];
+    else effective[key] = running[key];
+  }
+  const served = new Set(providers.map((p) => p.name));
+  if (Object.values(next.hosts).some((name) => !served.has(name))) {
+    needRestart.push('proxy.hosts');
+    effective.hosts = running.hosts;
+  }
+  return effective;
+}
+
+/**
  * What a reload from `running` to `next` changes. `effective` is `next` with every
  * restart-only setting kept at its running value: the configuration the bridge then runs on.
  */
@@ -53,6 +84,9 @@ export function diffConfig(running: Config, next: Config): { effective: Config; 
     effective.limits[key] = running.limits[key];
   }
   effective.providers = providersInEffect(running.providers, next.providers, needRestart);
+  const proxy = proxyInEffect(running.proxy, next.proxy, effective.providers, needRestart);
+  if (proxy) effective.proxy = proxy;
+  else delete effective.proxy;
 
   const sections = Object.keys(effective).filter(
     (key) => !isDeepStrictEqual(running[key as keyof Config], effective[key as keyof Config]),

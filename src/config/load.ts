@@ -3,11 +3,14 @@ import { dirname, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
+import { oidcProblems } from '../identity/oidc/loopback.ts';
+import { proxyProblems } from '../proxy/config.ts';
 import { parseByteSize, recordingProblems } from '../recorder/sanitize.ts';
 import { auditSinkProblems } from '../recorder/sinks/settings.ts';
+import { BRIDGE_SERVER } from '../work/tool.ts';
 import type { Config } from './config.ts';
-import { providerProblems } from './provider-checks.ts';
 import { describeErrors } from './problems.ts';
+import { providerProblems } from './provider-checks.ts';
 import { configSchema } from './schema.ts';
 
 /**
@@ -65,6 +68,11 @@ function semanticProblems(config: Config): string[] {
   const servers = new Set<string>();
   config.mcp_servers.forEach((s, i) => {
     if (servers.has(s.name)) problems.push(`mcp_servers[${i}].name: duplicates another server's name "${s.name}"`);
+    if (s.name === BRIDGE_SERVER) {
+      problems.push(
+        `mcp_servers[${i}].name: "${BRIDGE_SERVER}" is the bridge's own (its tools are bmcp_${BRIDGE_SERVER}_…)`,
+      );
+    }
     servers.add(s.name);
     if (s.max_tools_bytes !== undefined && parseByteSize(s.max_tools_bytes) < 1024)
       problems.push(`mcp_servers[${i}].max_tools_bytes: must be at least 1KiB`);
@@ -72,6 +80,8 @@ function semanticProblems(config: Config): string[] {
   problems.push(...recordingProblems(config.recording));
   problems.push(...providerProblems(config));
   problems.push(...auditSinkProblems(config.audit_sinks));
+  problems.push(...proxyProblems(config));
+  problems.push(...oidcProblems(config));
   return problems;
 }
 

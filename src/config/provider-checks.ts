@@ -38,22 +38,51 @@ export function pointsAtListener(baseUrl: string, listen: string): boolean {
   return local(listenHost) && local(host);
 }
 
+const BRIDGE_TOKEN = `is an AI Bridge token (${BRIDGE_TOKEN_PREFIX}…), not a provider key; a bridge token must never be sent upstream`;
+
 /**
  * Provider settings that must stop start-up: a bridge token as upstream key, a base_url that is
- * the bridge, and what each kind finds wrong with its own settings beyond the schema.
+ * the bridge, and what each kind finds wrong with its own settings beyond the schema; aliases
+ * whose targets are not configured providers of one API family.
  */
 export function providerProblems(config: Config): string[] {
   const problems: string[] = [];
   config.providers.forEach((p, i) => {
     problems.push(...(kindOf(p.type).check?.(p, `providers[${i}]`) ?? []));
-    if (p.api_key?.trim().startsWith(BRIDGE_TOKEN_PREFIX)) {
-      problems.push(
-        `providers[${i}].api_key: is an AI Bridge token (${BRIDGE_TOKEN_PREFIX}…), not a provider key; a bridge token must never be sent upstream`,
-      );
+    if (p.api_key?.trim().startsWith(BRIDGE_TOKEN_PREFIX)) problems.push(`providers[${i}].api_key: ${BRIDGE_TOKEN}`);
+    if (Array.isArray(p.api_keys)) {
+      p.api_keys.forEach((key, k) => {
+        if (String(key).trim().startsWith(BRIDGE_TOKEN_PREFIX))
+          problems.push(`providers[${i}].api_keys[${k}]: ${BRIDGE_TOKEN}`);
+      });
+      if (p.api_key?.trim()) problems.push(`providers[${i}].api_keys: set either api_key or api_keys, not both`);
     }
     if (p.base_url && pointsAtListener(p.base_url, config.listen)) {
       problems.push(
         `providers[${i}].base_url: points at the bridge itself (listen ${config.listen}); requests would loop`,
+      );
+    }
+  });
+  problems.push(...aliasProblems(config));
+  return problems;
+}
+
+/** Every alias names configured providers of one API family, once. */
+function aliasProblems(config: Config): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  (config.models ?? []).forEach((entry, i) => {
+    if (seen.has(entry.alias)) problems.push(`models[${i}].alias: "${entry.alias}" is defined twice`);
+    seen.add(entry.alias);
+    const families = new Set<string>();
+    entry.targets.forEach((target, t) => {
+      const provider = config.providers.find((p) => p.name === target.provider);
+      if (!provider) problems.push(`models[${i}].targets[${t}].provider: no provider is named "${target.provider}"`);
+      else families.add(kindOf(provider.type).family);
+    });
+    if (families.size > 1) {
+      problems.push(
+        `models[${i}].targets: mixes OpenAI-style and Anthropic-style providers; an alias's targets must speak one API`,
       );
     }
   });

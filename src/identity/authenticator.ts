@@ -3,15 +3,21 @@ import type { Logger } from '../observability/logger.ts';
 import type { Store } from '../store/store.ts';
 import { hashToken, type Principal, type Users } from './users.ts';
 
-/** Reads the session token from any of the headers clients are known to use. */
-export function tokenFrom(headers: IncomingHttpHeaders): string | undefined {
+/**
+ * Reads the session token from any of the headers clients are known to use, and on a provider's
+ * routes from the headers its own SDKs send it in (`also`: Azure's `api-key`).
+ */
+export function tokenFrom(headers: IncomingHttpHeaders, also: readonly string[] = []): string | undefined {
   const authorization = headers.authorization;
   if (authorization) {
     const match = /^Bearer\s+(.+)$/i.exec(authorization);
     if (match) return match[1]?.trim();
   }
-  const apiKey = headers['x-api-key'] ?? headers['coder-session-token'];
-  return typeof apiKey === 'string' && apiKey ? apiKey.trim() : undefined;
+  for (const name of ['x-api-key', 'coder-session-token', ...also]) {
+    const value = headers[name];
+    if (typeof value === 'string' && value.trim()) return value.trim();
+  }
+  return undefined;
 }
 
 interface Known {

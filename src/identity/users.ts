@@ -148,7 +148,7 @@ export class Users {
   /** Issues a token; only its hash is stored, so this is the one time it can be seen. */
   async createToken(
     userId: string,
-    options: { name?: string; expiresAt?: Date | null; kind?: ApiKeyKind } = {},
+    options: { name?: string; expiresAt?: Date | null; kind?: ApiKeyKind; sso?: boolean } = {},
   ): Promise<{ token: string; apiKeyId: string; key: ApiKeyDoc }> {
     const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
     const key: ApiKeyDoc = {
@@ -161,6 +161,7 @@ export class Users {
       expires_at: options.expiresAt ?? null,
       last_used_at: null,
       revoked_at: null,
+      ...(options.sso ? { sso: true } : {}),
     };
     await this.#identity.createKey(key);
     return { token, apiKeyId: key._id, key };
@@ -228,7 +229,7 @@ export class Users {
   /**
    * Deletes a user: marked deleted first (refused for the last enabled owner; from then on
    * every token of theirs is refused), then their tokens are revoked and their MCP credentials
-   * removed. The user document stays so their records keep a name.
+   * and own provider keys removed. The user document stays so their records keep a name.
    */
   async delete(idOrUsername: string): Promise<User> {
     const now = new Date();
@@ -239,6 +240,7 @@ export class Users {
       now,
     );
     await this.#store.credentials.deleteForUser(user._id);
+    await this.#store.providerKeys.deleteForUser(user._id);
     return user;
   }
 }

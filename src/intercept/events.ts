@@ -1,6 +1,6 @@
 import type { ToolCallResult, ToolClaim, ToolRef } from '../mcp/types.ts';
 import type { InterceptionRecord, InterceptionStatus } from '../store/records.ts';
-import type { ToolCall, Turn } from './types.ts';
+import type { ClientToolResult, ToolCall, Turn } from './types.ts';
 
 /** The interception's own fields, known before the first upstream call. */
 export interface InterceptionStarted {
@@ -9,6 +9,8 @@ export interface InterceptionStarted {
   prompt: string | null;
   /** What the API calls the model's thoughts (`thinking`, `reasoning_summary`), recorded as their source. */
   thoughtSource: string;
+  /** Results of the client's own tools this request carries back: each recorded on its earlier call. */
+  toolResults?: readonly ClientToolResult[];
 }
 
 /** One upstream response read to its end, or why it could not be (with its HTTP status when it was not 200). */
@@ -56,6 +58,9 @@ export interface InterceptionEvents {
   /** One injected call (the model's `callId`) runs in `run` (several may run at once). */
   toolStarted(tool: ToolRef, callId: string, run: () => Promise<ToolCallResult>): Promise<ToolCallResult>;
   toolRan(ran: ToolRan): void;
-  /** Handed over before the response's last bytes, so a crash after the client has its answer loses nothing. */
-  ended(ended: InterceptionEnded): void;
+  /**
+   * Handed over before the response's last bytes, so a crash after the client has its answer
+   * loses nothing; when it returns a promise, the last bytes wait for it (the records' journal write).
+   */
+  ended(ended: InterceptionEnded): Promise<void> | undefined;
 }

@@ -47,7 +47,8 @@ export async function runInterception(deps: LoopDeps): Promise<void> {
   } catch (err) {
     finish = failure(loop, err);
   }
-  deps.events.ended({ status: finish.status, metadata: loop.metadata });
+  const durable = deps.events.ended({ status: finish.status, metadata: loop.metadata });
+  if (durable) await durable; // the records on disk first (a group commit: see Recorder)
   try {
     await finish.deliver();
   } catch (err) {

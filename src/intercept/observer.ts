@@ -17,7 +17,7 @@ import { CircuitOpenError } from '../providers/errors.ts';
 import { recordId } from '../recorder/record-id.ts';
 import type { Recorder } from '../recorder/recorder-port.ts';
 import type { RecordSanitizer } from '../recorder/sanitize.ts';
-import type { InterceptionStatus, InterceptionTotals, RecordOp } from '../store/records.ts';
+import type { InterceptionStatus, InterceptionTotals, KeySource, RecordOp, RoutedFields } from '../store/records.ts';
 import type {
   InterceptionEnded,
   InterceptionEvents,
@@ -43,6 +43,8 @@ export interface ObserverDeps {
   spent?: (usd: number) => void;
   /** Milliseconds since the epoch, for record times; Date.now unless a test gives its own. */
   clock?: () => number;
+  /** Told of every call of a client tool (its client may carry it out through the bridge's /mcp). */
+  clientCalled?: (callId: string) => void;
 }
 
 /** What is known of an interception before its body is understood: for metrics labels and the root span. */
@@ -65,6 +67,9 @@ export interface InterceptionStart {
   /** The client's headers, for a W3C `traceparent` to continue. */
   headers: IncomingHttpHeaders;
 }
+
+/** Tool names kept on an interception, at most: a model inventing names cannot grow it without end. */
+const MAX_TOOL_NAMES = 64;
 
 const TOKEN_TYPES = [
   ['input', 'input_tokens'],
@@ -115,6 +120,11 @@ export class InterceptionObserver implements InterceptionEvents {
   readonly #clock: () => number;
   /** When each running injected call started (by the model's call id), on the records' clock. */
   readonly #toolStarts = new Map<string, number>();
+  /** Where an interception through an alias, a key pool or a user's key went; written with its end. */
+  #routed: RoutedFields | undefined;
+  #keySource: KeySource = 'shared';
+  /** The names of the tools called, for `q` `tool:NAME` on a store without joins. */
+  readonly #toolNames = new Set<string>();
 
   constructor(deps: ObserverDeps, start: InterceptionStart) {
     this.#deps = deps;
@@ -171,6 +181,20 @@ export class InterceptionObserver implements InterceptionEvents {
       doc: { _id: this.id, ...started.record, ended_at: null, status: null, cost_usd: null, totals: null },
     });
     this.#recorded = true;
+    for (const result of started.toolResults ?? []) {
+      this.#record({
+        kind: 'tool_result',
+        doc: {
+          _id: recordId(),
+          interception_id: this.id,
+          initiator_id: this.#user._id,
+          tool_call_id: result.callId,
+          output: result.output,
+          is_error: result.isError,
+          created_at: this.#now(),
+        },
+      });
+    }
     if (this.#shared) this.#shared.interception_id = this.id;
     this.#root?.setAttribute('interception_id', this.id);
     span?.setAttribute('interception_id', this.id);
@@ -233,6 +257,7 @@ export class InterceptionObserver implements InterceptionEvents {
   turnSettled({ turn, clientCalls, notRun }: SettledTurn): void {
     for (const call of clientCalls) {
       this.#recordTool(call, turn.responseId, this.#now(), { tool: call.name, server_url: null, injected: false });
+      this.#deps.clientCalled?.(call.id);
       this.#deps.metrics.clientTools
         .labels(this.#provider, this.#modelLabel, this.#deps.metrics.clientToolNames.value(call.name))
         .inc();
@@ -303,9 +328,22 @@ export class InterceptionObserver implements InterceptionEvents {
       this.#deps.metrics.toolDuration.labels(claim.tool.server, name).observe(result.durationMs / 1000);
   }
 
-  /** Only the first call counts; the end is recorded only for an interception that was. */
-  ended({ status, metadata }: InterceptionEnded): void {
-    if (this.#done) return;
+  /**
+   * The wiring's word on where the interception went (README "Aliases and fallbacks"): the target
+   * that answered, each attempt, and whose key; recorded with the end, and `key_source` labels
+   * its metrics from now on.
+   */
+  routed(routed: RoutedFields): void {
+    this.#routed = routed;
+    this.#keySource = routed.key_source;
+  }
+
+  /**
+   * Only the first call counts; the end is recorded only for an interception that was. Returns
+   * what the recorder says to wait for before the response's last bytes (its journal write).
+   */
+  ended({ status, metadata }: InterceptionEnded): Promise<void> | undefined {
+    if (this.#done) return undefined;
     this.#done = true;
     this.#creating?.end();
     this.#endUpstream('no complete response');
@@ -318,24 +356,36 @@ export class InterceptionObserver implements InterceptionEvents {
         ended_at: this.#now(),
         status,
         cost_usd: this.#cost,
-        totals: { ...this.#totals },
+        totals: this.#toolNames.size ? { ...this.#totals, tools: [...this.#toolNames].sort() } : { ...this.#totals },
         metadata: Object.keys(metadata).length ? metadata : undefined,
+        ...(this.#routed ? { routed: { ...this.#routed, attempts: [...this.#routed.attempts] } } : {}),
       });
       span?.end();
     }
     const m = this.#deps.metrics;
     m.inflight.labels(this.#provider, this.#modelLabel, this.#route).dec();
     m.interceptions
-      .labels(this.#provider, this.#modelLabel, status, this.#route, this.#method, this.#user._id, this.#client)
+      .labels(
+        this.#provider,
+        this.#modelLabel,
+        status,
+        this.#route,
+        this.#method,
+        this.#user._id,
+        this.#client,
+        this.#keySource,
+      )
       .inc();
     m.duration.labels(this.#provider, this.#modelLabel).observe((performance.now() - this.#began) / 1000);
     m.userInfo.labels(this.#user._id, this.#user.username).set(1);
-    if (!this.#root) return;
-    if (status === 'failed') {
-      const error = metadata.error;
-      failSpan(this.#root, typeof error === 'string' ? error : 'interception failed');
+    if (this.#root) {
+      if (status === 'failed') {
+        const error = metadata.error;
+        failSpan(this.#root, typeof error === 'string' ? error : 'interception failed');
+      }
+      this.#root.end();
     }
-    this.#root.end();
+    return this.#recorded ? this.#deps.recorder.durable?.() : undefined;
   }
 
   /** The one place records are built into: sanitised (redacted, cut), then handed to the recorder. */
@@ -423,7 +473,7 @@ export class InterceptionObserver implements InterceptionEvents {
     span?.end();
     const metrics = this.#deps.metrics;
     if (cost !== null) {
-      metrics.cost.labels(this.#provider, this.#modelLabel, this.#client).inc(cost);
+      metrics.cost.labels(this.#provider, this.#modelLabel, this.#client, this.#keySource).inc(cost);
       this.#deps.spent?.(cost);
     } else if (this.#deps.cost) {
       const tokens = TOKEN_TYPES.reduce((n, [, key]) => n + usage[key], 0);
@@ -472,6 +522,7 @@ export class InterceptionObserver implements InterceptionEvents {
       doc: {
         _id: recordId(),
         interception_id: this.id,
+        initiator_id: this.#user._id,
         provider_response_id: responseId,
         tool_call_id: call.id,
         server_url: fields.server_url,
@@ -481,11 +532,13 @@ export class InterceptionObserver implements InterceptionEvents {
         invocation_error: fields.invocation_error ?? null,
         output: fields.output ?? null,
         duration_ms: fields.duration_ms ?? null,
+        ...(fields.injected ? {} : { is_error: null, result_at: null, result_interception_id: null }),
         metadata: fields.metadata ?? {},
         created_at: at,
       },
     });
     span?.end();
     this.#totals.tool_calls++;
+    if (this.#toolNames.size < MAX_TOOL_NAMES) this.#toolNames.add(fields.tool);
   }
 }

@@ -2,9 +2,10 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { clientSessionId } from '../clients.ts';
 import { type JsonScan, scanBody } from '../limits/json-scan.ts';
 import type { InjectedTool } from '../mcp/types.ts';
-import { ClientBody } from './client-body.ts';
+import { ClientBody, isAsciiText } from './client-body.ts';
+import type { ResultReader } from './client-results.ts';
 import { prepareFirstCall } from './first-call.ts';
-import type { ApiModule, Json } from './types.ts';
+import type { ApiModule, ClientToolResult, Json } from './types.ts';
 
 /** A bridged request's body, parsed and checked: or why the upstream could not take it. */
 export type ReadBody = { client: ClientBody } | { error: string };
@@ -34,8 +35,8 @@ export const modelOf = (client: ClientBody): string =>
 
 /**
  * What the interception needs of the parsed body: the prompt to record, the agent's session id,
- * and the first upstream call with the tools injected. The parsed body is let go afterwards
- * (first-call.ts keeps only what a second call needs).
+ * the results of client tools it carries back, and the first upstream call with the tools
+ * injected. The parsed body is let go afterwards (first-call.ts keeps only what a second call needs).
  */
 export function understand(
   api: ApiModule,
@@ -49,14 +50,45 @@ export function understand(
     (body) => ({ prompt: api.prompt(body), sessionId: clientSessionId(headers, body) }),
     (read) => [read.prompt, read.sessionId],
   );
-  const first = prepareFirstCall(
-    api,
-    client.raw,
-    client.body,
-    tools,
-    streaming,
-    scan ?? scanBody(client.raw),
-    client.exact,
+  const scanned = scan ?? scanBody(client.raw);
+  const results = clientResults(api.results, client, scanned);
+  const first = prepareFirstCall(api, client.raw, client.body, tools, streaming, scanned, client.exact);
+  return { prompt, sessionId, results, first };
+}
+
+const exactText = (results: readonly ClientToolResult[]) =>
+  results.every((r) => isAsciiText(r.output) && isAsciiText(r.callId));
+
+/**
+ * The client tool results a request carries, exactly. A body read as latin1 (client-body.ts) has
+ * them exact where ASCII; a result beyond ASCII (a file with an accent, a box-drawing `ls`) is
+ * read again from its own items' bytes alone — where the scan found them — not the whole body.
+ */
+function clientResults(reader: ResultReader, client: ClientBody, scan: JsonScan): ClientToolResult[] {
+  const items = client.body[reader.member];
+  if (!Array.isArray(items)) return [];
+  const from = reader.start(items);
+  if (from === items.length) return [];
+  const found = reader.read(items.slice(from));
+  if (client.exact || exactText(found)) return found;
+  const tail = exactTail(client.raw, scan, reader.member, from, items.length);
+  if (tail) return reader.read(tail);
+  return client.text(
+    (body) => reader.read(body[reader.member].slice(from)),
+    (read) => read.flatMap((r) => [r.callId, r.output]),
   );
-  return { prompt, sessionId, first };
+}
+
+/** Items `from` to the end of a top-level array member, parsed from their own bytes as UTF-8. */
+function exactTail(raw: Buffer, scan: JsonScan, member: string, from: number, count: number): unknown[] | undefined {
+  const span = scan.object?.members.get(member);
+  const starts = scan.object?.elements.get(member);
+  if (!span || !starts || starts.length !== count) return undefined;
+  const start = starts[from] as number;
+  try {
+    const tail = JSON.parse(`[${raw.subarray(start, span.end).toString('utf8')}`) as unknown[];
+    return Array.isArray(tail) && tail.length === count - from ? tail : undefined;
+  } catch {
+    return undefined; // not what the scan promised: read the whole body again instead
+  }
 }

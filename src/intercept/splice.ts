@@ -1,4 +1,4 @@
-import type { ObjectShape } from '../limits/json-scan.ts';
+import { type ObjectShape, scanBody } from '../limits/json-scan.ts';
 
 /** A change to one top-level member, as JSON text. */
 export type MemberEdit =
@@ -45,4 +45,27 @@ export function spliceMembers(raw: Buffer, shape: ObjectShape, edits: readonly M
   }
   parts.push(raw.subarray(from));
   return Buffer.concat(parts);
+}
+
+/**
+ * A body with top-level members set and removed (an alias's target: its model, its API
+ * version): spliced into the bytes when nothing is removed, else parsed and written again.
+ * Only for bodies that are one JSON object (the client's, once parsed, or the loop's own).
+ */
+export function editTopLevel(
+  body: Buffer | string,
+  set: Record<string, unknown>,
+  remove: readonly string[] = [],
+): Buffer | string {
+  const raw = typeof body === 'string' ? Buffer.from(body) : body;
+  const shape = scanBody(raw).object;
+  if (shape && !remove.some((name) => shape.members.has(name))) {
+    const edits = Object.entries(set).map(([name, value]) => ({ name, set: JSON.stringify(value) }));
+    const spliced = edits.length ? spliceMembers(raw, shape, edits) : raw;
+    if (spliced) return spliced;
+  }
+  const json = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
+  for (const name of remove) delete json[name];
+  Object.assign(json, set);
+  return JSON.stringify(json);
 }

@@ -8,7 +8,8 @@ type Read = { turn: Turn } | { error: string; relayed: boolean };
 
 /** Reads one upstream stream into the relay. */
 async function pump(reply: UpstreamReply, relay: StreamRelay, loop: ToolLoop): Promise<Read> {
-  const { signal, decoder } = loop.deps;
+  const { signal } = loop.deps;
+  const decoder = reply.decoder ?? loop.deps.decoder;
   const parser = decoder ? decoder() : new SseParser();
   try {
     for await (const chunk of reply.body) {

@@ -2,6 +2,7 @@ import type { InjectedTool, ToolCallResult } from '../mcp/types.ts';
 import type { BridgeErrorKind } from '../providers/errors.ts';
 import type { ApiFamily } from '../providers/kind.ts';
 import type { SseEvent } from '../providers/sse.ts';
+import type { ResultReader } from './client-results.ts';
 import type { ClientView } from './client-view.ts';
 import type { FormattedTools } from './tool-format.ts';
 
@@ -22,6 +23,16 @@ export interface ToolCall {
   name: string;
   /** JSON text of the arguments, as the model produced it. */
   arguments: string;
+}
+
+/** The result of one of the client's own tools, as a request carries it back (recorded on the call). */
+export interface ClientToolResult {
+  /** The tool_call_id it answers. */
+  callId: string;
+  /** Its text: text parts joined by newlines, other parts described. */
+  output: string;
+  /** Anthropic's is_error; null where the API has no such mark. */
+  isError: boolean | null;
 }
 
 /** What one upstream response amounted to. */
@@ -81,6 +92,8 @@ export interface ApiModule {
    */
   validate(body: Json, modelInBody?: boolean): string | null;
   prompt(body: Json): string | null;
+  /** Where the request carries the results of client tools answering the previous response's calls (client-results.ts). */
+  readonly results: ResultReader;
   /** The most output tokens the request allows (`max_tokens` and its kin), when it says. */
   maxOutput(body: Json): number | null;
   /** The injected tools in the API's own format, built once per tool list. */

@@ -12,6 +12,11 @@ export interface ObjectShape {
   /** Offset of the top-level closing brace. */
   close: number;
   members: Map<string, MemberSpan>;
+  /**
+   * For each member whose value is an array: where each of its elements starts (just after the
+   * `[` or `,` before it). A few of a conversation's last items can then be read alone.
+   */
+  elements: Map<string, number[]>;
 }
 
 export interface JsonScan {
@@ -60,6 +65,9 @@ export function scanJson(body: Uint8Array, max = MAX_JSON_DEPTH): JsonScan {
   let first = 0;
   while (first < n && isSpace(text.charCodeAt(first))) first++;
   const members = new Map<string, MemberSpan>();
+  const elements = new Map<string, number[]>();
+  /** The element starts of the top-level member array being read, while one is. */
+  let starts: number[] | undefined;
   let plain = text.charCodeAt(first) === OPEN_OBJECT;
   let depth = 0;
   let close = -1;
@@ -92,12 +100,18 @@ export function scanJson(body: Uint8Array, max = MAX_JSON_DEPTH): JsonScan {
     } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
       if (++depth > max) return { tooDeep: true, object: undefined };
       if (depth === 1) expectKey = c === OPEN_OBJECT;
+      else if (depth === 2 && c === OPEN_ARRAY && key !== undefined) starts = [i + 1];
     } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
       if (depth === 1 && close < 0) {
         endMember(i);
         close = i;
+      } else if (depth === 2 && starts && key !== undefined) {
+        elements.set(key, starts);
+        starts = undefined;
       }
       depth--;
+    } else if (depth === 2) {
+      if (c === COMMA && starts) starts.push(i + 1);
     } else if (depth === 1) {
       if (c === COLON && key !== undefined) valueStart = i + 1;
       else if (c === COMMA) {
@@ -106,7 +120,7 @@ export function scanJson(body: Uint8Array, max = MAX_JSON_DEPTH): JsonScan {
       }
     }
   }
-  return { tooDeep: false, object: plain && close >= 0 ? { close, members } : undefined };
+  return { tooDeep: false, object: plain && close >= 0 ? { close, members, elements } : undefined };
 }
 
 /** True when the bytes nest `{`/`[` deeper than `max` outside strings (checked before JSON.parse, on every route). */

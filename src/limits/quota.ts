@@ -21,6 +21,12 @@ export interface QuotaOptions {
   flushMs?: number;
   now?: () => number;
   onError?: (err: unknown) => void;
+  /**
+   * A scope's spend as this process now knows it (the ledger's, plus what it settled and has
+   * not written yet): after each answer of the ledger and each settled call. Budget
+   * notifications watch it; it must not throw.
+   */
+  onSpent?: (key: string, spent: number) => void;
 }
 
 /** What the ledger's spent is at least: a number, or how to read it (only when the store is asked). */
@@ -83,6 +89,7 @@ export class Quotas {
   readonly #holdMs: number;
   readonly #now: () => number;
   readonly #onError: (err: unknown) => void;
+  readonly #onSpent: (key: string, spent: number) => void;
   readonly #accounts = new Map<string, Account>();
   readonly #timer: NodeJS.Timeout;
   #flushing: Promise<void> | undefined;
@@ -96,6 +103,7 @@ export class Quotas {
     this.#holdMs = options.holdMs ?? 30_000;
     this.#now = options.now ?? Date.now;
     this.#onError = options.onError ?? (() => {});
+    this.#onSpent = options.onSpent ?? (() => {});
     this.#timer = setInterval(() => void this.flush(), options.flushMs ?? 500);
     this.#timer.unref();
   }
@@ -198,6 +206,7 @@ export class Quotas {
       account.heldUntil = this.#now() + this.#holdMs;
       account.spent = grant.spent;
       account.othersHeld = grant.othersHeld;
+      this.#onSpent(account.key, account.spent + account.unflushed);
       return 'ok';
     } catch (err) {
       this.#quietUntil = this.#now() + RETRY_STORE_MS;
@@ -224,6 +233,7 @@ export class Quotas {
         account.inFlight -= amount;
         account.unflushed += Math.max(0, actual);
         account.lastUse = this.#now();
+        this.#onSpent(account.key, account.spent + account.unflushed);
       },
       release: () => {
         if (done) return;
@@ -256,7 +266,7 @@ export class Quotas {
       const heldUntil = account.heldUntil;
       account.heldUntil = now + this.#holdMs;
       try {
-        await this.#exclusive(account, () =>
+        const total = await this.#exclusive(account, () =>
           this.#ledger.settle({
             key: account.key,
             holder: this.#holder,
@@ -265,6 +275,9 @@ export class Quotas {
             expiresAt: new Date(now + this.#holdMs),
           }),
         );
+        // Every process's settled spend, as the ledger has it now (never less than what was seen).
+        account.spent = Math.max(account.spent, total);
+        this.#onSpent(account.key, account.spent + account.unflushed);
       } catch (err) {
         this.#onError(err);
         account.unflushed += spent;

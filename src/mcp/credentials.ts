@@ -1,7 +1,8 @@
-import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { CREDENTIALS_KEY_ENV, CredentialsKeyError, credentialsKeyFromEnv, seal, unseal } from '../identity/sealing.ts';
 import type { CredentialDoc, CredentialStore } from '../store/store.ts';
 
-export const CREDENTIALS_KEY_ENV = 'AIBRIDGE_CREDENTIALS_KEY';
+export { CREDENTIALS_KEY_ENV, CredentialsKeyError, credentialsKeyFromEnv } from '../identity/sealing.ts';
 
 export interface CredentialInfo {
   user_id: string;
@@ -9,18 +10,6 @@ export interface CredentialInfo {
   header_names: string[];
   created_at: Date;
   updated_at: Date;
-}
-
-export class CredentialsKeyError extends Error {}
-
-/** Reads the 32-byte key (base64 or hex) from the environment; the error says how to make one. */
-export function credentialsKeyFromEnv(env: NodeJS.ProcessEnv = process.env): Buffer {
-  const raw = env[CREDENTIALS_KEY_ENV]?.trim();
-  const how = `set ${CREDENTIALS_KEY_ENV} to 32 random bytes, base64 or hex (e.g. \`openssl rand -base64 32\`)`;
-  if (!raw) throw new CredentialsKeyError(`per-user MCP credentials need an encryption key: ${how}`);
-  const key = /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, 'hex') : Buffer.from(raw, 'base64');
-  if (key.length !== 32) throw new CredentialsKeyError(`${CREDENTIALS_KEY_ENV} is not 32 bytes: ${how}`);
-  return key;
 }
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -110,13 +99,7 @@ export class McpCredentials {
   }
 
   #seal(userId: string, server: string, headers: Record<string, string>): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.#key(), iv);
-    cipher.setAAD(Buffer.from(`${userId}\0${server}`));
-    const body = Buffer.concat([cipher.update(JSON.stringify(headers), 'utf8'), cipher.final()]);
-    return ['v1', iv, cipher.getAuthTag(), body]
-      .map((p) => (typeof p === 'string' ? p : p.toString('base64')))
-      .join('.');
+    return seal(this.#key(), `${userId}\0${server}`, JSON.stringify(headers));
   }
 
   #open(doc: CredentialDoc): Record<string, string> {
@@ -125,11 +108,10 @@ export class McpCredentials {
       throw new Error(`MCP credential of user ${doc.user_id} for "${doc.server}" is malformed`);
     }
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.#key(), Buffer.from(iv, 'base64'));
-      decipher.setAAD(Buffer.from(`${doc.user_id}\0${doc.server}`));
-      decipher.setAuthTag(Buffer.from(tag, 'base64'));
-      const plain = Buffer.concat([decipher.update(Buffer.from(body, 'base64')), decipher.final()]);
-      return JSON.parse(plain.toString('utf8')) as Record<string, string>;
+      return JSON.parse(unseal(this.#key(), `${doc.user_id}\0${doc.server}`, doc.headers_enc)) as Record<
+        string,
+        string
+      >;
     } catch (err) {
       if (err instanceof CredentialsKeyError) throw err;
       throw new Error(

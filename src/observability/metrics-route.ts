@@ -12,6 +12,10 @@ export function metricsRoutes(app: FastifyInstance, ctx: AppContext): void {
         for (const [model, breaker] of provider.breakers.breakers)
           yield { provider: provider.name, model, state: breaker.state };
     },
+    *keyPools() {
+      for (const provider of ctx.providers)
+        if (provider.pool) yield { provider: provider.name, counts: provider.pool.counts() };
+    },
   });
   app.get('/metrics', async (_request, reply) => {
     // Under --workers a scrape reaches one worker; the primary adds up all of them.

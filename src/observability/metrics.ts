@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { BreakerState } from '../limits/circuit-breaker.ts';
+import { type FailoverReason, KEY_STATES, type KeyPoolListener, type KeyState } from '../providers/key-pool.ts';
 import type { RecorderStats } from '../recorder/recorder.ts';
 import type { SinkStats } from '../recorder/sinks/runner.ts';
 import { Tally } from './tally.ts';
@@ -13,6 +14,8 @@ export interface MetricSources {
   breakers(): Iterable<{ provider: string; model: string; state: BreakerState }>;
   /** Each configured audit sink's figures. */
   auditSinks?(): Iterable<SinkStats>;
+  /** How many keys of each provider's pool are in each state. */
+  keyPools?(): Iterable<{ provider: string; counts: Record<KeyState, number> }>;
 }
 
 /** Why the bridge refused a request itself: a fixed set, so the label stays bounded. */
@@ -83,8 +86,8 @@ export class Metrics {
   readonly clientToolNames: BoundedLabel;
   readonly interceptions = new Tally('counter', {
     name: 'aibridge_interceptions_total',
-    help: 'Interceptions that ended, by outcome.',
-    labelNames: ['provider', 'model', 'status', 'route', 'method', 'initiator_id', 'client'] as const,
+    help: "Interceptions that ended, by outcome (key_source: the provider's key, or the user's own).",
+    labelNames: ['provider', 'model', 'status', 'route', 'method', 'initiator_id', 'client', 'key_source'] as const,
     registers: [this.registry],
   });
   readonly inflight = new Tally('gauge', {
@@ -153,8 +156,8 @@ export class Metrics {
   });
   readonly cost = new Tally('counter', {
     name: 'aibridge_cost_usd_total',
-    help: 'USD spent, from the price table and the tokens each upstream response reported.',
-    labelNames: ['provider', 'model', 'client'] as const,
+    help: "USD spent, from the price table and the tokens each upstream response reported (key_source: the provider's key, or the user's own).",
+    labelNames: ['provider', 'model', 'client', 'key_source'] as const,
     registers: [this.registry],
   });
   readonly unpricedTokens = new Counter({
@@ -181,6 +184,12 @@ export class Metrics {
     labelNames: ['provider', 'period'] as const,
     registers: [this.registry],
   });
+  readonly budgetNotifications = new Counter({
+    name: 'aibridge_budget_notifications_total',
+    help: 'Budget notifications sent: a user or team reached this share of its budget (once per period and share, across replicas).',
+    labelNames: ['share'] as const,
+    registers: [this.registry],
+  });
   readonly retentionRuns = new Counter({
     name: 'aibridge_retention_runs_total',
     help: 'Retention purges this replica ran (while it held the lease).',
@@ -192,12 +201,48 @@ export class Metrics {
     labelNames: ['collection'] as const,
     registers: [this.registry],
   });
+  readonly websocketConnections = new Counter({
+    name: 'aibridge_websocket_connections_total',
+    help: 'Responses WebSocket upgrades the bridge accepted (Codex tries this transport first).',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
+  readonly websocketsOpen = new Gauge({
+    name: 'aibridge_websocket_connections_open',
+    help: 'Responses WebSockets open now.',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
+  readonly websocketRequests = new Counter({
+    name: 'aibridge_websocket_requests_total',
+    help: 'response.create messages on Responses WebSockets, by input: warmup (generate: false, answered by the bridge: no upstream call, no interception), chained (only what is new since the last response), full.',
+    labelNames: ['provider', 'input'] as const,
+    registers: [this.registry],
+  });
   readonly configReloads = new Counter({
     name: 'aibridge_config_reloads_total',
     help: 'Configuration reloads (SIGHUP or a watched file change), applied (ok) or refused as invalid.',
     labelNames: ['result'] as const,
     registers: [this.registry],
     aggregator: 'max', // under --workers every worker reloads: one reload, not one per worker
+  });
+  readonly keyPoolFailovers = new Counter({
+    name: 'aibridge_key_pool_failovers_total',
+    help: 'Calls that left a pool key for the next one before anything reached the client, by why.',
+    labelNames: ['provider', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly keyPoolExhaustions = new Counter({
+    name: 'aibridge_key_pool_exhaustions_total',
+    help: 'Calls refused because no key of the pool was left (all cooling down or set aside).',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
+  readonly fallbacks = new Counter({
+    name: 'aibridge_fallbacks_total',
+    help: 'Requests for an alias that went on to its next target (from and to: provider/model), by why the first one was left.',
+    labelNames: ['alias', 'from', 'to', 'reason'] as const,
+    registers: [this.registry],
   });
   #sources: MetricSources | undefined;
 
@@ -236,6 +281,18 @@ export class Metrics {
           worst.set(key, { ...labels, value });
         }
         for (const { value, ...labels } of worst.values()) this.set(labels, value);
+      },
+    });
+    new Gauge({
+      name: 'aibridge_key_pool_keys',
+      help: "Keys of each provider's pool by state: active, cooling (after a 429/5xx/timeout) or refused (set aside after a 401/403 until a reload).",
+      labelNames: ['provider', 'state'] as const,
+      registers: [this.registry],
+      aggregator: 'max', // each worker keeps its own pool's health: the most any one sees
+      collect() {
+        this.reset();
+        for (const { provider, counts } of sources()?.keyPools?.() ?? [])
+          for (const state of KEY_STATES) this.set({ provider, state }, counts[state]);
       },
     });
     new Gauge({
@@ -335,6 +392,21 @@ export class Metrics {
   /** Counts a request the bridge refused itself; `provider` is the configured name of the route's provider. */
   refusal(provider: string | undefined, reason: RefusalReason): void {
     this.refused.labels(provider ?? 'none', reason).inc();
+  }
+
+  /**
+   * What a provider's key pool reports to: failovers and exhaustions are counted (each series
+   * starts at 0), a key set aside goes to `setAside` (the log).
+   */
+  keyPoolListener(provider: string, setAside: KeyPoolListener['setAside']): KeyPoolListener {
+    const reasons: FailoverReason[] = ['rate_limited', 'server_error', 'timeout', 'refused'];
+    for (const reason of reasons) this.keyPoolFailovers.labels(provider, reason).inc(0);
+    this.keyPoolExhaustions.labels(provider).inc(0);
+    return {
+      failover: (reason) => this.keyPoolFailovers.labels(provider, reason).inc(),
+      exhausted: () => this.keyPoolExhaustions.labels(provider).inc(),
+      setAside,
+    };
   }
 
   /** What a provider's circuits report their changes to; every series starts at 0 so a first trip shows in increase(). */

@@ -104,6 +104,9 @@ export class UpstreamAuthError extends BridgeError {
 /** The HTTP status of an error kind. */
 export const statusOf = (kind: BridgeErrorKind): number => STATUS[kind];
 
+/** True for the name of one of the bridge's own error kinds. */
+export const isBridgeErrorKind = (name: string): name is BridgeErrorKind => Object.hasOwn(STATUS, name);
+
 /**
  * How a provider kind tells its clients about an error: the body its SDK parses, and any header
  * it reads the error's type from (Bedrock's `x-amzn-errortype`). Each kind owns one (providers/kinds).

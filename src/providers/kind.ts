@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { BridgeErrorKind, ErrorFormat } from './errors.ts';
+import type { KeyPool } from './key-pool.ts';
 import type { SseEvent } from './sse.ts';
 
 /** The wire dialect of the API modules (src/intercept): usage, tools and stream events are read the same way. */
@@ -26,12 +27,24 @@ export interface RouteRequest {
 
 /**
  * Where the model and the streaming flag are read: the body (OpenAI, Anthropic) or the URL
- * (Bedrock, Vertex). A URL the route cannot serve is refused (`invalid_request` unless `kind` says).
+ * (Bedrock, Vertex; an Azure deployment names the model only, `stream` stays the body's). A URL
+ * the route cannot serve is refused (`invalid_request` unless `kind` says).
  */
 export type Target =
   | { from: 'body' }
-  | { from: 'path'; model: string; streaming: boolean }
+  | { from: 'path'; model: string; streaming?: boolean }
   | { error: string; kind?: BridgeErrorKind };
+
+/**
+ * A call of one API for a model that is not the one the client's own request names (an alias's
+ * target, README "Aliases and fallbacks"): where it goes under the base path, and which top-level
+ * members of the API's body to set and to remove on the way.
+ */
+export interface Retarget {
+  path: string;
+  set: Record<string, unknown>;
+  remove?: readonly string[];
+}
 
 export interface BridgedRoute {
   /** Under the provider's prefix, in fastify's syntax (`:param` is one segment). */
@@ -52,6 +65,8 @@ export interface PassthroughRoute {
   anonymous?: (request: RouteRequest) => { status: number; body: unknown };
   /** The upstream path under the provider's base path; default: the client's path and query. */
   upstreamPath?(request: RouteRequest, clientPath: string): string;
+  /** A models list (`list`) or one model (`one`, its id the `:id` parameter): the aliases clients may pick are shown too. */
+  models?: 'list' | 'one';
 }
 
 /** One upstream request about to be sent; `credentials` sets its authentication (it may sign the body). */
@@ -70,6 +85,13 @@ export interface UpstreamCredentials {
   readonly setting: string;
   /** Sets the upstream's credentials on a call (a key header, a SigV4 signature, an OAuth token). */
   apply(call: UpstreamCall): void | Promise<void>;
+  /**
+   * Kinds that authenticate with a key: sets `key` (one of a pool's, or a user's own) in place of
+   * the configured credentials.
+   */
+  applyKey?(call: UpstreamCall, key: string): void;
+  /** `api_keys`: the keys calls take in turn, each with its health (README "Key pools"). */
+  readonly pool?: KeyPool;
   close?(): Promise<void>;
 }
 
@@ -133,6 +155,11 @@ export interface ProviderKind {
    * that the provider refused the bridge, and the operator's log gets the upstream's words.
    */
   refusedCredentials?(status: number, headers: Record<string, string | string[] | undefined>): boolean;
+  /**
+   * Where a call of `api` for `model` goes when the model is not the client's own (an alias's
+   * target); undefined when the kind does not serve that API.
+   */
+  retarget?(api: ApiName, model: string, streaming: boolean): Retarget | undefined;
   /** Credentials a client sends in a header the kind's own SDKs use (Azure's `api-key`). */
   tokenHeaders?: readonly string[];
   /** Client headers that must not reach the upstream (besides credentials and hop-by-hop ones). */

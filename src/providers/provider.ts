@@ -3,7 +3,9 @@ import { Agent } from 'undici';
 import type { Config } from '../config/config.ts';
 import { parseDuration } from '../config/duration.ts';
 import { BreakerSet, type BreakerState } from '../limits/circuit-breaker.ts';
+import { type ByokMode, byokOf } from './api-key.ts';
 import { forwardedHeaders } from './headers.ts';
+import type { KeyPool, KeyPoolListener } from './key-pool.ts';
 import type { ProviderConfig, ProviderKind, UpstreamCall, UpstreamCredentials } from './kind.ts';
 import { kindOf, type ProviderType } from './registry.ts';
 
@@ -21,12 +23,21 @@ export class Provider {
   readonly #dropped: ReadonlySet<string> | undefined;
   readonly #config: ProviderConfig;
 
-  /** `onBreakerTransition` hears each model's circuit change state (the metrics do). */
+  /** Users' own keys for it (README "Bring your own key"). */
+  readonly byok: ByokMode;
+  /** Whether budgets count requests made with a user's own key. */
+  readonly byokBudgets: boolean;
+
+  /**
+   * `onBreakerTransition` hears each model's circuit change state (the metrics do); `keyPool`
+   * hears its key pool's failovers (the metrics and the log).
+   */
   constructor(
     config: ProviderConfig,
     limits: Config['limits'],
     index = 0,
     onBreakerTransition?: (model: string, to: BreakerState) => void,
+    keyPool?: KeyPoolListener,
   ) {
     this.name = config.name;
     this.#config = config;
@@ -36,6 +47,9 @@ export class Provider {
     this.origin = connection.origin;
     this.basePath = connection.basePath;
     this.credentials = connection.credentials;
+    if (keyPool) this.credentials.pool?.listen(keyPool);
+    this.byok = this.kind.settings.byok ? byokOf(config) : 'off';
+    this.byokBudgets = config.byok_budgets !== false;
     const dropped = [...(this.kind.tokenHeaders ?? []), ...(this.kind.droppedHeaders ?? [])];
     this.#dropped = dropped.length ? new Set(dropped) : undefined;
     const timeout = parseDuration(limits.upstream_timeout);
@@ -58,6 +72,11 @@ export class Provider {
     return this.credentials.ready;
   }
 
+  /** `api_keys`: the keys its calls take in turn. */
+  get pool(): KeyPool | undefined {
+    return this.credentials.pool;
+  }
+
   /** Where its credentials are set, for messages: `providers[0].api_key`. */
   get keySetting(): string {
     return this.credentials.setting;
@@ -78,8 +97,12 @@ export class Provider {
     return this.kind.priceNames?.(model, this.#config) ?? [model];
   }
 
-  /** Sets the provider's credentials on a call about to be sent (a key, or a signature over it). */
-  authorize(call: UpstreamCall): void | Promise<void> {
+  /**
+   * Sets the provider's credentials on a call about to be sent (a key, or a signature over it);
+   * `key` (a pool's, or a user's own) in place of the configured ones.
+   */
+  authorize(call: UpstreamCall, key?: string): void | Promise<void> {
+    if (key !== undefined && this.credentials.applyKey) return this.credentials.applyKey(call, key);
     return this.credentials.apply(call);
   }
 

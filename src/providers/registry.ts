@@ -1,7 +1,9 @@
 import type { ProviderKind } from './kind.ts';
 import { anthropicKind } from './kinds/anthropic/index.ts';
+import { azureOpenaiKind } from './kinds/azure-openai/index.ts';
 import { bedrockKind } from './kinds/bedrock/index.ts';
 import { openaiKind } from './kinds/openai/index.ts';
+import { openaiCompatibleKind } from './kinds/openai-compatible/index.ts';
 import { vertexKind } from './kinds/vertex/index.ts';
 
 /**
@@ -9,7 +11,14 @@ import { vertexKind } from './kinds/vertex/index.ts';
  * types and API schemas take their lists from here: adding a kind is its folder, its prices,
  * fixtures and tests, and one line below.
  */
-export const KINDS = [openaiKind, anthropicKind, bedrockKind, vertexKind] as const satisfies readonly ProviderKind[];
+export const KINDS = [
+  openaiKind,
+  anthropicKind,
+  bedrockKind,
+  vertexKind,
+  azureOpenaiKind,
+  openaiCompatibleKind,
+] as const satisfies readonly ProviderKind[];
 
 export type ProviderType = (typeof KINDS)[number]['type'];
 

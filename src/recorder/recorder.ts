@@ -94,8 +94,9 @@ const queuedBatch = (queued: Queued[]): Batch => ({
  * Takes records from the request path without waiting, and loses none (README "Reliability"):
  *  - an interception's records are held together until it ends (or for `holdMs`), so a
  *    short request becomes inserts only — its start and end merged into one document;
- *  - they are appended to the journal synchronously when it ends, so they are on local disk
- *    before the response's last byte is written — a crash or kill -9 loses nothing;
+ *  - they are appended to the journal when it ends — with those of every interception ending in
+ *    the same turn of the event loop, in one write — and the response's last byte waits for that
+ *    (durable()), so a crash or kill -9 after a client has its answer loses nothing;
  *  - a shipper writes them to the store in batches and moves the journal's checkpoint on.
  *    While the store is down or behind, records wait in the journal and are read back from
  *    disk in order; a record the store refuses for good goes to data_dir/dead-letter.
@@ -117,6 +118,8 @@ export class JournalRecorder implements Recorder {
   #journalRetryAt = 0;
   readonly #health: RecordingHealth;
   #fromDisk = true; // a previous run may have left records; the first pass reads the journal
+  /** The journal append the interceptions ending in this turn wait for (group commit). */
+  #commit: { done: Promise<void> } | undefined;
   readonly #timer: NodeJS.Timeout;
   #shipping: Promise<void> | undefined;
   /** Passes an interception's end may still start at once (refilled at PROMPT_SHIPS_PER_SECOND). */
@@ -151,25 +154,54 @@ export class JournalRecorder implements Recorder {
         if (held) {
           this.#held.delete(op.id);
           const start = held.ops[0] as { kind: 'interception'; doc: InterceptionRecord };
-          const { ended_at, status, cost_usd, totals, metadata } = op;
-          const doc = { ...start.doc, ended_at, status, cost_usd, totals };
+          const { ended_at, status, cost_usd, totals, metadata, routed } = op;
+          const doc = { ...start.doc, ended_at, status, cost_usd, totals, ...routed };
           if (metadata) doc.metadata = { ...start.doc.metadata, ...metadata };
           held.ops[0] = { kind: 'interception', doc };
           this.#buffer.push(...held.ops);
         } else {
           this.#buffer.push(op);
         }
-        this.#flushBuffer(); // on disk before the response ends
-        // In the store at once while the load is light; under load the tick gathers them into bigger batches.
-        if (this.#takePromptShip() || this.#queue.length >= BATCH_SIZE) this.#kick();
+        this.#commitSoon(); // on disk before the response ends: durable() waits for it
         return;
       }
       default: {
-        const held = this.#held.get(op.doc.interception_id);
+        const parent = op.doc.interception_id;
+        const held = parent === null ? undefined : this.#held.get(parent);
         if (held) held.ops.push(op);
         else this.#buffer.push(op);
       }
     }
+  }
+
+  /** Resolves once every record handed over so far is in the journal; undefined when it already is. */
+  durable(): Promise<void> | undefined {
+    return this.#commit?.done;
+  }
+
+  /**
+   * Group commit: the interceptions that end in one turn of the event loop are appended to the
+   * journal in one write, once that turn's I/O callbacks have run (setImmediate), and each
+   * response's last bytes wait for it (durable()). Under load that is one write for several
+   * requests; alone, a request waits a few microseconds more.
+   */
+  #commitSoon(): void {
+    if (this.#commit) return;
+    let resolve = () => {};
+    const done = new Promise<void>((r) => {
+      resolve = r;
+    });
+    this.#commit = { done };
+    setImmediate(() => {
+      this.#commit = undefined;
+      try {
+        this.#flushBuffer();
+        // In the store at once while the load is light; under load the tick gathers them into bigger batches.
+        if (this.#takePromptShip() || this.#queue.length >= BATCH_SIZE) this.#kick();
+      } finally {
+        resolve(); // whatever happened, no response waits forever (a failed append keeps the records in memory)
+      }
+    });
   }
 
   stats(): RecorderStats {

@@ -83,6 +83,8 @@ const TEXT_FIELDS = {
   user_prompt: ['prompt'],
   tool_usage: ['input', 'output', 'invocation_error'],
   model_thought: ['content'],
+  tool_result: ['output'],
+  annotation: ['note'],
 } as const;
 
 /**
@@ -115,6 +117,10 @@ export class RecordSanitizer {
         return { ...op, doc: this.#fields(op.doc, TEXT_FIELDS.tool_usage) };
       case 'model_thought':
         return { ...op, doc: this.#fields(op.doc, TEXT_FIELDS.model_thought) };
+      case 'tool_result':
+        return { ...op, doc: this.#fields(op.doc, TEXT_FIELDS.tool_result) };
+      case 'annotation':
+        return { ...op, doc: this.#fields(op.doc, TEXT_FIELDS.annotation) };
       default:
         return op;
     }

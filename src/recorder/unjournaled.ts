@@ -5,8 +5,13 @@ const MAX_RECORDS = 20_000;
 /** …and at most this much of their text (UTF-16 code units of their journal lines). */
 const MAX_CHARS = 64 * 1024 * 1024;
 
+/** An annotation made outside any interception stands alone. */
 const interceptionOf = (op: RecordOp): string =>
-  op.kind === 'interception' ? op.doc._id : op.kind === 'interception_ended' ? op.id : op.doc.interception_id;
+  op.kind === 'interception'
+    ? op.doc._id
+    : op.kind === 'interception_ended'
+      ? op.id
+      : (op.doc.interception_id ?? op.doc._id);
 
 /** The last record of an interception: its end, or its start with the end merged in. */
 const isLast = (op: RecordOp): boolean =>

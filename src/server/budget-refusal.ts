@@ -21,13 +21,14 @@ export function budgetRefusal(
       headers: {},
     };
   }
-  const { budget, spent, reserved, needed, resetsAt } = refusal;
+  const { budget, spent, reserved, needed, resetsAt, scope } = refusal;
+  const whose = scope.kind === 'team' ? `team ${scope.name}` : user.username;
   ctx.metrics.budgetRejections.labels(provider.name, budget.period).inc();
   const retryAfter = String(Math.max(1, Math.ceil((resetsAt.getTime() - Date.now()) / 1000)));
   const resets = `it resets at ${resetsAt.toISOString()}`;
   const message =
     spent >= budget.usd
-      ? `budget of ${describeBudget(budget)} reached for ${user.username} (${formatUsd(spent)} spent); ${resets}`
-      : `budget of ${describeBudget(budget)} would be exceeded for ${user.username} (${formatUsd(spent)} spent, ${formatUsd(reserved)} held by calls in flight, this call may cost up to ${formatUsd(needed)}); ${resets}`;
+      ? `budget of ${describeBudget(budget)} reached for ${whose} (${formatUsd(spent)} spent); ${resets}`
+      : `budget of ${describeBudget(budget)} would be exceeded for ${whose} (${formatUsd(spent)} spent, ${formatUsd(reserved)} held by calls in flight, this call may cost up to ${formatUsd(needed)}); ${resets}`;
   return { message, headers: { 'retry-after': retryAfter } };
 }

@@ -1,6 +1,11 @@
 import type { Budgets } from '../budgets/budgets.ts';
+import type { BudgetNotifier } from '../budgets/notifier.ts';
+import type { WebhookSender } from '../budgets/webhook.ts';
 import type { Config } from '../config/config.ts';
 import type { Authenticator } from '../identity/authenticator.ts';
+import type { OidcClient } from '../identity/oidc/client.ts';
+import type { StoreDirectory } from '../identity/sso-directory.ts';
+import type { Teams } from '../identity/teams.ts';
 import type { Users } from '../identity/users.ts';
 import type { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
 import type { Quotas } from '../limits/quota.ts';
@@ -10,9 +15,13 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { PriceBook } from '../pricing/price-book.ts';
 import type { Provider } from '../providers/provider.ts';
+import type { UserKeys } from '../providers/user-keys.ts';
+import type { ProxyPolicy } from '../proxy/server.ts';
 import type { JournalRecorder } from '../recorder/recorder.ts';
 import type { AuditSinks } from '../recorder/sinks/sinks.ts';
 import type { Store } from '../store/store.ts';
+import type { Annotator } from '../work/annotate.ts';
+import type { RecentInterceptions } from '../work/recent.ts';
 import type { WorkerIdentity } from './cluster/worker-channel.ts';
 import type { Runtimes } from './runtime.ts';
 
@@ -25,7 +34,13 @@ export interface AppContext {
   config: Config;
   store: Store;
   users: Users;
+  /** Teams and memberships (their budgets, auditors' scopes, single sign-on groups). */
+  teams: Teams;
   authenticator: Authenticator;
+  /** Single sign-on (`auth.oidc`): the client now in effect, rebuilt by a reload that changes it. */
+  oidc?: OidcClient;
+  /** The store's users and teams as single sign-on creates and updates them. */
+  directory: StoreDirectory;
   logger: Logger;
   recorder: JournalRecorder;
   /** Streams of every journaled record (audit_sinks). */
@@ -33,6 +48,10 @@ export interface AppContext {
   /** USD per token for every model the bridge knows a price of. */
   prices: PriceBook;
   budgets: Budgets;
+  /** Budget notifications at `budgets.notify` shares, and the webhook they are POSTed to. */
+  notifications: { notifier: BudgetNotifier; webhook: WebhookSender };
+  /** Users' own provider keys (README "Bring your own key"). */
+  userKeys: UserKeys;
   /** Configured upstreams, each with its pooled dispatcher. */
   providers: Provider[];
   /** Admission limits on provider routes. */
@@ -43,10 +62,14 @@ export interface AppContext {
   metrics: Metrics;
   /** Extra readiness facts (MCP servers, recorder) merged into /readyz. */
   readiness: Array<() => Record<string, unknown>>;
+  /** Work context (README "Work context"): annotate_work, and each user's latest interception for `/mcp`. */
+  work: { annotator: Annotator; recent: RecentInterceptions };
   /** MCP servers and per-user tool bridges; set by mcpService at start-up. */
   mcp?: { manager: ServerProxyManager; pool: CachedBridgePool };
   /** The runtime new requests get, and the retired ones requests in flight still hold. */
   runtimes: Runtimes;
+  /** The intercepting proxy, when `proxy:` is configured; a reload gives it new hosts and tunnel settings. */
+  proxy?: { update(policy: ProxyPolicy): void };
   /** In a `--workers` process: which worker this is. */
   worker?: WorkerIdentity;
   /** In a `--workers` process: every worker's metrics, added up by the primary (GET /metrics). */

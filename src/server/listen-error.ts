@@ -32,6 +32,15 @@ export function checkCanListen(host: string, port: number, listen: string): Prom
   });
 }
 
+/** Probes the bridge's address and, when configured, the intercepting proxy's (named as its setting). */
+export async function checkCanListenAll(config: { listen: string; proxy?: { listen: string } }): Promise<void> {
+  const { host, port } = splitListen(config.listen);
+  await checkCanListen(host, port, config.listen);
+  if (!config.proxy) return;
+  const proxy = splitListen(config.proxy.listen);
+  await checkCanListen(proxy.host, proxy.port, `${config.proxy.listen} (proxy.listen)`);
+}
+
 /** `host:port` (IPv6 in brackets) → its parts. */
 export function splitListen(listen: string): { host: string; port: number } {
   const at = listen.lastIndexOf(':');

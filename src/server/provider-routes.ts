@@ -1,134 +1,71 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { tokenFrom } from '../identity/authenticator.ts';
+import type { Dispatcher } from 'undici';
 import type { Principal } from '../identity/users.ts';
-import { chatCompletionsApi } from '../intercept/chat-completions/index.ts';
-import { messagesApi } from '../intercept/messages/index.ts';
-import { responsesApi } from '../intercept/responses/index.ts';
-import type { ApiModule } from '../intercept/types.ts';
-import { openaiErrors, sendError, sendJson } from '../providers/errors.ts';
-import { abortOnClose, relayResponse } from '../providers/headers.ts';
-import type { ApiName, PassthroughRoute } from '../providers/kind.ts';
+import { API_MODULES } from '../intercept/apis.ts';
+import { httpChannel } from '../intercept/client-channel.ts';
+import { sendError, sendJson } from '../providers/errors.ts';
+import { abortOnClose, clientResponseHeaders, relayResponse } from '../providers/headers.ts';
+import type { PassthroughRoute } from '../providers/kind.ts';
 import type { Provider } from '../providers/provider.ts';
 import { credentialsRefusal, sendUpstreamFailure } from '../providers/upstream-failure.ts';
+import { admitted, type Refuser } from './admission.ts';
 import { bridge, routeRequest } from './bridged.ts';
 import type { AppContext } from './context.ts';
+import { aliasModel, MAX_MODEL_LIST_BYTES, withAliases } from './model-list.ts';
+import { authenticateProvider } from './provider-auth.ts';
+import { proxyClientOf, proxyMetadataOf } from './proxy-client.ts';
 import { refuse, refuseHijacked } from './refuse.ts';
+import { responsesSockets } from './responses-socket/upgrade.ts';
+import { ROUTE_ROOTS } from './route-roots.ts';
+import { aliasesFor } from './routing.ts';
 import { pinned } from './runtime.ts';
 
-/** Route roots: the bare one, and those of clients set up for Coder's AI Bridge or its 2026 name, AI Gateway (README "Pointing clients at the bridge"). */
-const ROOTS = ['', '/api/v2/aibridge', '/api/v2/ai-gateway'];
-
-/** The API modules (src/intercept) the kinds' bridged routes name. */
-const APIS: Record<ApiName, ApiModule> = {
-  chat: chatCompletionsApi,
-  responses: responsesApi,
-  messages: messagesApi,
-};
 /**
  * Runs as the route's onRequest hook, before fastify reads the body: an unauthenticated
- * request costs its headers only. Refusals answer in the provider's format.
+ * request costs its headers only. Refusals answer in the provider's format. A request from an
+ * intercepted proxy session is the proxy user's, whatever credential it carries itself (its
+ * own provider key, or a dummy one: removed like any client credential).
  */
 function guard(ctx: AppContext, provider: Provider) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     if (Object.values(request.params as Record<string, string>).some((v) => v === '')) {
       return refuse(ctx, reply, provider, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`);
     }
-    const token = tokenFrom(request.headers);
-    if (!token) {
-      return refuse(
-        ctx,
-        reply,
-        provider,
-        'authentication',
-        'missing credentials: send your AI Bridge token as a Bearer token or X-Api-Key',
-      );
+    const auth = await authenticateProvider(ctx, provider, request.headers, request.log, proxyClientOf(request.raw));
+    if ('refusal' in auth) {
+      const { kind, message, options } = auth.refusal;
+      return refuse(ctx, reply, provider, kind, message, options);
     }
-    let principal: Principal | null;
-    try {
-      principal = await ctx.authenticator.authenticate(token);
-    } catch (err) {
-      request.log.error({ err: (err as Error).message }, 'token lookup failed');
-      return refuse(ctx, reply, provider, 'overloaded', 'authentication is temporarily unavailable', {
-        headers: { 'retry-after': '5' },
-        reason: 'auth_unavailable',
-      });
-    }
-    if (!principal) return refuse(ctx, reply, provider, 'authentication', 'invalid or expired AI Bridge token');
-    const current = ctx.providers.find((p) => p.name === provider.name) ?? provider; // a reload may have replaced it
-    if (!current.hasKey) {
-      return refuse(
-        ctx,
-        reply,
-        provider,
-        'not_configured',
-        `provider "${provider.name}" has no api_key configured (${current.keySetting}); ask the bridge's operator`,
-      );
-    }
-    request.principal = principal;
+    request.principal = auth.principal;
   };
 }
 
-/** Per-user rate and global concurrency limits; on refusal answers in the provider's format. */
-async function admit(ctx: AppContext, provider: Provider, principal: Principal, reply: FastifyReply): Promise<boolean> {
-  const wait = await ctx.limits.userRate.take(principal.user._id);
-  if (wait) {
-    refuseHijacked(
-      ctx,
-      reply.raw,
-      provider,
-      'rate_limited',
-      `rate limit reached for ${principal.user.username}; retry in ${wait}s`,
-      { headers: { 'retry-after': String(wait) } },
-    );
-    return false;
-  }
-  if (!ctx.limits.concurrency.tryAcquire()) {
-    refuseHijacked(ctx, reply.raw, provider, 'overloaded', 'the bridge is at its concurrency limit; retry shortly', {
-      headers: { 'retry-after': '1' },
-    });
-    return false;
-  }
-  return true;
-}
-
-/**
- * While the journal cannot be written (disk full, I/O error), records wait in memory only: with
- * `recording.on_failure: refuse` a new request gets 503 in the provider's format naming the
- * cause; with `serve` it goes on (README "Reliability").
- */
-function recordable(ctx: AppContext, provider: Provider, reply: FastifyReply): boolean {
-  const failure = ctx.recorder.failure();
-  if (failure?.where !== 'journal' || ctx.config.recording.on_failure === 'serve') return true;
-  refuseHijacked(
-    ctx,
-    reply.raw,
-    provider,
-    'overloaded',
-    `AI Bridge cannot record requests right now (its journal cannot be written: ${failure.cause}); retry later`,
-    { headers: { 'retry-after': '10' }, reason: 'unrecordable' },
-  );
-  return false;
-}
-
-/** Runs a model request once recording, the user's rate and the bridge's concurrency let it; else it was refused. Budgets are reserved per upstream call (bridged.ts). */
-async function admitted(
-  ctx: AppContext,
-  provider: Provider,
-  principal: Principal,
+/** A models list with the provider's aliases added (README "Aliases and fallbacks"); one too large to read is relayed as it is. */
+async function relayWithAliases(
   reply: FastifyReply,
-  run: () => Promise<void>,
+  upstream: Dispatcher.ResponseData,
+  provider: Provider,
+  aliases: string[],
 ): Promise<void> {
-  if (!recordable(ctx, provider, reply)) return;
-  if (!(await admit(ctx, provider, principal, reply))) return;
-  try {
-    await run();
-  } finally {
-    ctx.limits.concurrency.release();
+  const length = Number(upstream.headers['content-length'] ?? 0);
+  if (length > MAX_MODEL_LIST_BYTES) return relayResponse(reply.raw, upstream);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of upstream.body) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_MODEL_LIST_BYTES) throw new Error('the upstream models list is too large');
+    chunks.push(chunk as Buffer);
   }
+  const text = Buffer.concat(chunks).toString('utf8');
+  const merged = withAliases(provider.kind.family, text, aliases) ?? text;
+  const headers = clientResponseHeaders(upstream.headers, { dropLength: true });
+  reply.raw.writeHead(200, { ...headers, 'content-length': Buffer.byteLength(merged) });
+  reply.raw.end(merged);
 }
 
 /** Forwards a request the bridge does not rewrite; the answer reaches the client byte for byte. */
 async function passthrough(
+  ctx: AppContext,
   provider: Provider,
   route: PassthroughRoute,
   prefix: string,
@@ -146,7 +83,11 @@ async function passthrough(
     body: hasBody ? (request.body as Buffer) : undefined,
   };
   try {
-    const signing = provider.authorize(call);
+    // A user's own key where the provider takes one and they stored it (README "Bring your own key").
+    const principal = request.principal;
+    const ownKey =
+      principal && provider.byok !== 'off' ? await ctx.userKeys.key(principal.user._id, provider.name) : undefined;
+    const signing = provider.authorize(call, ownKey);
     if (signing) await signing;
     const upstream = await provider.dispatcher.request({
       ...call,
@@ -154,8 +95,11 @@ async function passthrough(
       method: request.method as 'GET',
       signal: abort.signal,
     });
-    const refusal = await credentialsRefusal(provider, upstream);
+    const refusal = ownKey === undefined ? await credentialsRefusal(provider, upstream) : undefined;
     if (refusal) throw refusal;
+    const aliases = route.models === 'list' ? aliasesFor(ctx, provider) : [];
+    if (aliases.length && upstream.statusCode === 200)
+      return await relayWithAliases(reply, upstream, provider, aliases);
     await relayResponse(reply.raw, upstream);
   } catch (err) {
     if (abort.signal.aborted) return;
@@ -167,26 +111,32 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
   for (const provider of ctx.providers) {
     const onRequest = guard(ctx, provider);
     const { kind } = provider;
-    for (const root of ROOTS) {
+    for (const root of ROUTE_ROOTS) {
       const prefix = `${root}/${provider.name}`;
       // Claude Code probes reachability with HEAD (e.g. `/api/hello`) before anything else: answer fast, no auth.
       app.head(prefix, (_request, reply) => reply.code(200).send());
       app.head(`${prefix}/*`, (_request, reply) => reply.code(200).send());
 
       for (const route of kind.bridged) {
-        const api = APIS[route.api];
+        const api = API_MODULES[route.api];
         // Each request runs on the config, provider and MCP tools current at its start, whatever a reload does meanwhile.
         app.post(`${prefix}${route.path}`, { onRequest }, (request, reply) =>
           pinned(ctx, provider.name, async (ctx, provider) => {
             reply.hijack();
+            const res = reply.raw;
             const principal = request.principal as Principal;
-            await admitted(ctx, provider, principal, reply, async () => {
+            const refused: Refuser = (kind, message, options) =>
+              refuseHijacked(ctx, res, provider, kind, message, options);
+            await admitted(ctx, principal, refused, async () => {
+              const channel = httpChannel(res, provider.kind.errors, provider.kind.clientStream?.(res));
+              const { signal } = abortOnClose(res);
               try {
-                await bridge({ ctx, provider, route, api, principal, request, res: reply.raw });
+                const metadata = proxyMetadataOf(request.raw);
+                await bridge({ ctx, provider, route, api, principal, request, channel, signal, metadata });
               } catch (err) {
                 // A bug must not leave the client hanging or show it internals.
                 request.log.error({ err }, 'interception failed');
-                sendError(reply.raw, provider.kind.errors, 'internal', `internal error (request id ${request.id})`);
+                sendError(res, provider.kind.errors, 'internal', `internal error (request id ${request.id})`);
               }
             });
           }),
@@ -207,20 +157,17 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
                 const answer = anonymous(routeRequest(request));
                 return sendJson(reply.raw, answer.status, answer.body);
               }
-              return passthrough(provider, route, prefix, request, reply);
+              // One of the provider's aliases is the bridge's to describe: the upstream does not know it.
+              const id = (request.params as { id?: string }).id;
+              if (route.models === 'one' && id && aliasesFor(ctx, provider).includes(id)) {
+                return sendJson(reply.raw, 200, aliasModel(provider.kind.family, id));
+              }
+              return passthrough(ctx, provider, route, prefix, request, reply);
             }),
         });
       }
     }
   }
-  // Codex may try a WebSocket on /v1/responses first. 426 makes it fall back to HTTP after one
-  // attempt; a 404 costs several retries and a 400 makes it give up.
-  app.server.on('upgrade', (request, socket) => {
-    const body = JSON.stringify(
-      openaiErrors.body('invalid_request', `WebSocket is not supported on ${request.url}; use HTTP`),
-    );
-    socket.end(
-      `HTTP/1.1 426 Upgrade Required\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
-  });
+  // Codex tries a WebSocket on /P/v1/responses first: served like the HTTP route; other upgrades refused.
+  responsesSockets(app, ctx);
 }

@@ -3,11 +3,13 @@ import type { Config } from '../config/config.ts';
 import { type ConfigChanges, diffConfig } from '../config/diff.ts';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { type FileWatch, watchConfigFile } from '../config/watch.ts';
+import { OidcClient } from '../identity/oidc/client.ts';
 import { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
 import type { Logger } from '../observability/logger.ts';
 import { PriceBook } from '../pricing/price-book.ts';
-import { Provider } from '../providers/provider.ts';
+import { proxyPolicyOf } from '../proxy/config.ts';
 import type { AppContext } from './context.ts';
+import { buildProvider } from './providers.ts';
 import type { Runtime } from './runtime.ts';
 import { connectMcp } from './services/mcp.ts';
 
@@ -32,8 +34,9 @@ async function buildRuntime(ctx: AppContext, next: Config, changes: ConfigChange
     const current = ctx.providers.find((p) => p.name === entry.name);
     const before = running.providers.find((p) => p.name === entry.name);
     if (current && sameLimits && isDeepStrictEqual(before, entry)) return current;
-    return new Provider(entry, next.limits, i, ctx.metrics.breakerListener(entry.name));
+    return buildProvider(entry, next.limits, i, ctx.metrics, ctx.logger);
   });
+  if (providers.some((p) => p.byok !== 'off')) ctx.userKeys.ensureSealingKey(); // refuses the reload without one
   const { max_concurrent_interceptions: maxConcurrent, user_requests_per_minute: perMinute } = next.limits;
   return {
     config: next,
@@ -50,7 +53,15 @@ async function buildRuntime(ctx: AppContext, next: Config, changes: ConfigChange
           : new UserRateLimit(perMinute, ctx.quotas),
     },
     mcp,
+    // A new client (a new provider, secret or mapping) discovers the provider again on first use.
+    oidc: isDeepStrictEqual(running.auth.oidc, next.auth.oidc) ? ctx.oidc : oidcClientFor(next, ctx.logger),
   };
+}
+
+/** The single sign-on client of a configuration, or undefined without `auth.oidc`. */
+export function oidcClientFor(config: Config, logger: Logger): OidcClient | undefined {
+  const settings = config.auth.oidc;
+  return settings ? new OidcClient(settings, { log: logger.child({ component: 'sso' }) }) : undefined;
 }
 
 /**
@@ -113,6 +124,9 @@ export class ConfigReloader {
     }
     // A failure to build (e.g. no credentials key for a new per-user server) refuses the reload.
     if (changes.sections.length) this.#ctx.runtimes.swap(await buildRuntime(this.#ctx, effective, changes));
+    if (changes.sections.includes('proxy') && effective.proxy) this.#ctx.proxy?.update(proxyPolicyOf(effective.proxy));
+    // A pool key the upstream refused gets another chance at every reload, even of an unchanged file.
+    for (const provider of this.#ctx.providers) provider.pool?.restore();
     this.#ctx.metrics.configReloads.labels('ok').inc();
     const { added, removed, changed } = changes.servers;
     this.#log.info(

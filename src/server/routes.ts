@@ -1,11 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import { consoleRoutes } from '../console/routes.ts';
 import { metricsRoutes } from '../observability/metrics-route.ts';
+import { mcpRoutes } from '../work/mcp-route.ts';
 import type { AppContext } from './context.ts';
 import { opsRoutes } from './ops-routes.ts';
 import { providerRoutes } from './provider-routes.ts';
 
 export type RouteRegistrar = (app: FastifyInstance, ctx: AppContext) => void;
 
-/** The HTTP surfaces beside the API (src/api), one registrar per concern; the web console serves `/`. */
-export const ROUTES: RouteRegistrar[] = [opsRoutes, metricsRoutes, providerRoutes, consoleRoutes];
+/**
+ * The HTTP surfaces beside the API (src/api), one registrar per concern; the bridge's own MCP
+ * server answers `/mcp`, the web console `/`.
+ */
+export const ROUTES: RouteRegistrar[] = [opsRoutes, metricsRoutes, providerRoutes, mcpRoutes, consoleRoutes];

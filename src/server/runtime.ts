@@ -2,7 +2,7 @@ import type { Provider } from '../providers/provider.ts';
 import type { AppContext } from './context.ts';
 
 /** The parts of the context a reload replaces. A request uses one runtime from its start to its end. */
-export type Runtime = Pick<AppContext, 'config' | 'prices' | 'providers' | 'limits' | 'mcp'>;
+export type Runtime = Pick<AppContext, 'config' | 'prices' | 'providers' | 'limits' | 'mcp' | 'oidc'>;
 
 interface Closable {
   close(): Promise<void>;
@@ -14,6 +14,7 @@ const runtimeOf = (ctx: AppContext): Runtime => ({
   providers: ctx.providers,
   limits: ctx.limits,
   mcp: ctx.mcp,
+  oidc: ctx.oidc,
 });
 
 /** The connections a runtime holds open: upstream dispatchers, MCP sessions, per-user bridges. */

@@ -32,9 +32,10 @@ export interface QuotaLedger {
   }): Promise<QuotaGrant>;
   /**
    * Adds `spent` to the ledger and takes it from `holder`'s allowance (what was spent is no
-   * longer held); `release` gives the rest of the allowance back.
+   * longer held); `release` gives the rest of the allowance back. Answers the ledger's spent
+   * after the step (every holder's settled spend: budget notifications watch it), 0 without a ledger.
    */
-  settle(request: { key: string; holder: string; spent: number; release: boolean; expiresAt: Date }): Promise<void>;
+  settle(request: { key: string; holder: string; spent: number; release: boolean; expiresAt: Date }): Promise<number>;
   /** Forgets ledger state last used before `before`, if the store keeps any that needs it. */
   prune?(before: Date): Promise<number>;
 }

@@ -5,6 +5,7 @@
  */
 import type { QuotaLedger } from './ledger.ts';
 import type {
+  AnnotationRecord,
   InterceptionRecord,
   ModelThoughtRecord,
   RecordOp,
@@ -37,11 +38,17 @@ export interface UserDoc {
   budget: Budget | null;
   /** MCP servers this user is never given, whatever their role allows. */
   denied_servers: string[];
+  /** Set for a user single sign-on created: who they are at the provider (their _id derives from it). */
+  sso?: { issuer: string; subject: string } | null;
+  /** From single sign-on; null when the provider gave none. */
+  email?: string | null;
+  /** An auditor limited to these teams (ids) sees only their members' records; absent or empty: everyone's. */
+  audit_teams?: string[];
 }
 
 /** What an update may change on a user. */
 export type UserPatch = Partial<
-  Pick<UserDoc, 'name' | 'role' | 'disabled_at' | 'deleted_at' | 'budget' | 'denied_servers'>
+  Pick<UserDoc, 'name' | 'role' | 'disabled_at' | 'deleted_at' | 'budget' | 'denied_servers' | 'email' | 'audit_teams'>
 >;
 
 /** What `updateUser` did: `last-owner` when the change would have left no enabled owner (nothing was written). */
@@ -67,6 +74,8 @@ export interface ApiKeyDoc {
   name: string;
   /** `console`: a web console session (cookie), revoked at sign-out. */
   kind: ApiKeyKind;
+  /** A console session begun through single sign-on: signing out also offers the provider's sign-out. */
+  sso?: boolean;
   created_at: Date;
   expires_at: Date | null;
   last_used_at: Date | null;
@@ -84,9 +93,21 @@ export interface CredentialDoc {
   updated_at: Date;
 }
 
+/** A user's own key for a provider (README "Bring your own key"): sealed, never stored or shown in clear. */
+export interface ProviderKeyDoc {
+  _id: string;
+  user_id: string;
+  provider: string;
+  key_enc: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
 /** The audit filter (SPEC §7 `q`) after `initiator` has been resolved to a user id. */
 export interface InterceptionFilter {
   initiator_id?: string;
+  /** Any of these initiators (a team's members, what a team auditor may see); empty matches nothing. */
+  initiator_ids?: readonly string[];
   provider?: string;
   provider_name?: string;
   model?: string;
@@ -96,7 +117,53 @@ export interface InterceptionFilter {
   status?: 'completed' | 'failed' | 'running';
   started_after?: Date;
   started_before?: Date;
+  /** Interceptions in which the model called a tool of this name (as recorded: an MCP tool's own name). */
+  tool?: string;
+  /** Work context (README "Work context"): the interception's session's repo and branch… */
+  repo?: string;
+  branch?: string;
+  /** …and a PR or issue its session named: a whole URL, or a number matching URLs ending in `/N`. */
+  pr?: string;
+  issue?: string;
 }
+
+/** The work-context keys of a filter, which only the work contexts can answer. */
+export const WORK_KEYS = ['repo', 'branch', 'pr', 'issue'] as const;
+export type WorkKey = (typeof WORK_KEYS)[number];
+
+/**
+ * The work context of a session (or of one interception, for an annotation made outside any
+ * session): what its annotations add up to, kept by the store as they are written. Each of repo
+ * and branch is the latest annotation's that set it; the URLs are all the annotations' (the
+ * newest 50 of each). An interception's work context is its session's (README "Work context").
+ */
+export interface WorkContext {
+  /** `<initiator>|s|<client session id>`, or `<initiator>|i|<interception id>`. */
+  _id: string;
+  initiator_id: string;
+  client_session_id: string | null;
+  /** Set only for the context of an interception without a session. */
+  interception_id: string | null;
+  repo: string | null;
+  branch: string | null;
+  pr_urls: string[];
+  issue_urls: string[];
+  /** When repo and branch were set: an annotation applied out of order never overwrites a later one. */
+  repo_at: Date | null;
+  branch_at: Date | null;
+  /** The latest annotation's time. */
+  updated_at: Date;
+}
+
+/** The work context an annotation belongs to. */
+export function workKeyOf(a: Pick<AnnotationRecord, 'initiator_id' | 'client_session_id' | 'interception_id'>) {
+  if (a.client_session_id !== null) return `${a.initiator_id}|s|${a.client_session_id}`;
+  return a.interception_id === null ? null : `${a.initiator_id}|i|${a.interception_id}`;
+}
+
+/** The work context an interception takes: its session's, or (without one) its own. */
+export const workContextIdOf = (i: Pick<InterceptionRecord, '_id' | 'initiator_id' | 'client_session_id'>): string =>
+  i.client_session_id !== null ? `${i.initiator_id}|s|${i.client_session_id}` : `${i.initiator_id}|i|${i._id}`;
 
 /** A keyset cursor: rows strictly after this one in (started_at desc, _id desc) order. */
 export interface Cursor {
@@ -118,14 +185,21 @@ export interface InterceptionDetail {
   token_usages: TokenUsageRecord[];
   tool_usages: ToolUsageRecord[];
   model_thoughts: ModelThoughtRecord[];
+  /** Annotations made in this interception (or attached to it from outside, as the caller's latest). */
+  annotations: AnnotationRecord[];
+  /** Its session's work context (or its own, without a session); null when none was given. */
+  work: WorkContext | null;
 }
 
-export const USAGE_KEYS = ['initiator', 'model', 'provider', 'client', 'day'] as const;
+export const USAGE_KEYS = ['initiator', 'model', 'provider', 'client', 'day', 'repo'] as const;
 export type UsageKey = (typeof USAGE_KEYS)[number];
 
 /** Sums over a group of interceptions (SPEC §13). */
 export interface UsageGroup {
-  /** One entry per group_by key; `initiator` is the user id, `day` is YYYY-MM-DD (UTC). */
+  /**
+   * One entry per group_by key; `initiator` is the user id, `day` is YYYY-MM-DD (UTC), `repo` is
+   * the interception's work context's repo ('' for none).
+   */
   key: Partial<Record<UsageKey, string>>;
   interceptions: number;
   input_tokens: number;
@@ -227,6 +301,11 @@ export interface AuditStore {
   tools(filter: InterceptionFilter, limit: number): Promise<Listed<ToolSummary>>;
   /** USD recorded for a user's interceptions started at or after `since` (budgets). */
   spend(userId: string, since: Date): Promise<number>;
+  /**
+   * The newest client tool usage of this user with this tool_call_id, made at or before `before`
+   * (through an index, never a scan): the call a client tool result answers.
+   */
+  clientToolCall(initiatorId: string, toolCallId: string, before?: Date): Promise<ToolUsageRecord | null>;
 }
 
 export interface IdentityStore {
@@ -262,6 +341,70 @@ export interface IdentityStore {
   pruneKeys(before: Date): Promise<number>;
 }
 
+/** A named group of users (SPEC §3): a budget shared by its members, a scope for auditors. */
+export interface TeamDoc {
+  _id: string;
+  name: string;
+  /** The name as names are compared (lower case): unique. */
+  name_key: string;
+  created_at: Date;
+  /** null: `budgets.team` from the configuration, if any. */
+  budget: Budget | null;
+  /** Its members come from single sign-on groups, set at each member's sign-in: owners do not add or remove them. */
+  sso: boolean;
+}
+
+export interface TeamMemberDoc {
+  /** `<team_id>:<user_id>`: one membership per pair, decided by a unique insert. */
+  _id: string;
+  team_id: string;
+  user_id: string;
+  created_at: Date;
+}
+
+export type TeamPatch = Partial<Pick<TeamDoc, 'budget' | 'sso'>>;
+
+export const teamMemberId = (teamId: string, userId: string) => `${teamId}:${userId}`;
+
+export interface TeamStore {
+  /** Throws DuplicateError when a team of that name (case-insensitively) exists. */
+  create(team: TeamDoc): Promise<void>;
+  /** By name. */
+  list(): Promise<TeamDoc[]>;
+  byId(id: string): Promise<TeamDoc | null>;
+  /** Case-insensitive. */
+  byName(name: string): Promise<TeamDoc | null>;
+  /** False when no such team. */
+  update(id: string, patch: TeamPatch): Promise<boolean>;
+  /** Deletes the team and its memberships; false when no such team. */
+  delete(id: string): Promise<boolean>;
+  /** False when already a member. */
+  addMember(member: TeamMemberDoc): Promise<boolean>;
+  removeMember(teamId: string, userId: string): Promise<boolean>;
+  /** Memberships of these teams, or of this user; every membership with neither. */
+  members(query?: { team_ids?: readonly string[]; user_id?: string }): Promise<TeamMemberDoc[]>;
+}
+
+/** A budget notification (SPEC §13): one per scope, period and share, whichever replica saw it first. */
+export interface BudgetNotificationDoc {
+  /** `<scope kind>:<scope id>:<period>:<period start>:<share>`: inserted once. */
+  _id: string;
+  scope: { kind: 'user' | 'team'; id: string; name: string };
+  share: number;
+  budget: Budget;
+  spent_usd: number;
+  period_start: Date;
+  resets_at: Date;
+  created_at: Date;
+}
+
+export interface NotificationStore {
+  /** Inserts unless one with its _id exists: true for the one caller that inserted it. */
+  claim(doc: BudgetNotificationDoc): Promise<boolean>;
+  /** Notifications of these scopes (user or team ids) whose period has not ended at `now`, newest first. */
+  current(scopeIds: readonly string[], now: Date): Promise<BudgetNotificationDoc[]>;
+}
+
 export interface CredentialStore {
   /** Inserts or replaces the (user, server) row, keeping its _id and created_at. */
   upsert(doc: CredentialDoc): Promise<void>;
@@ -269,6 +412,16 @@ export interface CredentialStore {
   /** Sorted by user id, then server. */
   list(userId?: string): Promise<CredentialDoc[]>;
   delete(userId: string, server: string): Promise<boolean>;
+  deleteForUser(userId: string): Promise<number>;
+}
+
+export interface ProviderKeyStore {
+  /** Inserts or replaces the (user, provider) row, keeping its _id and created_at. */
+  upsert(doc: ProviderKeyDoc): Promise<void>;
+  get(userId: string, provider: string): Promise<ProviderKeyDoc | null>;
+  /** Sorted by user id, then provider. */
+  list(userId?: string): Promise<ProviderKeyDoc[]>;
+  delete(userId: string, provider: string): Promise<boolean>;
   deleteForUser(userId: string): Promise<number>;
 }
 
@@ -300,9 +453,15 @@ export const COLLECTIONS = {
   tokenUsages: 'token_usages',
   toolUsages: 'tool_usages',
   modelThoughts: 'model_thoughts',
+  annotations: 'annotations',
+  workContexts: 'work_contexts',
   mcpCredentials: 'mcp_credentials',
+  providerKeys: 'provider_keys',
   leases: 'leases',
   quotaLedgers: 'quota_ledgers',
+  teams: 'teams',
+  teamMembers: 'team_members',
+  budgetNotifications: 'budget_notifications',
 } as const;
 export type CollectionName = (typeof COLLECTIONS)[keyof typeof COLLECTIONS];
 
@@ -312,7 +471,9 @@ export const CHILD_COLLECTION_OF = {
   token_usage: COLLECTIONS.tokenUsages,
   tool_usage: COLLECTIONS.toolUsages,
   model_thought: COLLECTIONS.modelThoughts,
+  annotation: COLLECTIONS.annotations,
 } as const;
+export type ChildKind = keyof typeof CHILD_COLLECTION_OF;
 
 export const CHILD_COLLECTIONS = Object.values(CHILD_COLLECTION_OF);
 
@@ -325,8 +486,13 @@ export const MIGRATED_COLLECTIONS: readonly CollectionName[] = [
   COLLECTIONS.users,
   COLLECTIONS.apiKeys,
   COLLECTIONS.mcpCredentials,
+  COLLECTIONS.teams,
+  COLLECTIONS.teamMembers,
+  COLLECTIONS.budgetNotifications,
+  COLLECTIONS.providerKeys,
   COLLECTIONS.interceptions,
   ...CHILD_COLLECTIONS,
+  COLLECTIONS.workContexts,
 ];
 
 export interface DocumentSource {
@@ -348,6 +514,9 @@ export interface Store {
   readonly audit: AuditStore;
   readonly identity: IdentityStore;
   readonly credentials: CredentialStore;
+  readonly teams: TeamStore;
+  readonly notifications: NotificationStore;
+  readonly providerKeys: ProviderKeyStore;
   readonly leases: LeaseStore;
   readonly quotas: QuotaStore;
   readonly documents: DocumentSource & DocumentSink;
@@ -372,6 +541,9 @@ export type SubStoreName = {
 
 /** A unique key (username, token hash, (user, server)) already exists. */
 export class DuplicateError extends Error {}
+
+/** A filter the store will not run as it is (it would stand for too much): the caller should narrow it. */
+export class TooBroadError extends Error {}
 
 /** Hides credentials when a URI has to be shown to a person. */
 export function redactUri(uri: string): string {

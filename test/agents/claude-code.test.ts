@@ -1,8 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
+import { waitUntil } from '../helpers/process.ts';
 import { manifest } from '../helpers/upstream.ts';
-import { agentFacts } from './router.ts';
+import { ANNOTATE_TOOL, agentFacts } from './router.ts';
 import { agentStage } from './stage.ts';
 import {
   type AgentRun,
@@ -30,6 +31,8 @@ const CALL = facts['anthropic-messages/injected-tool.sse']!;
 const AFTER = facts['anthropic-messages/after-tool.sse']!;
 const READ = agentFacts()['agents/claude-code-read.sse']!;
 const AFTER_READ = agentFacts()['agents/claude-code-after-read.sse']!;
+const ANNOTATE = agentFacts()['agents/claude-code-annotate.sse']!;
+const AFTER_ANNOTATE = agentFacts()['agents/claude-code-after-annotate.sse']!;
 const NOTE = 'the note says 42\n';
 
 const stage = agentStage('agents-claude-code');
@@ -49,6 +52,12 @@ interface ClaudeOptions {
   format: 'json' | 'stream-json';
   /** Files to put in the project directory first. */
   files?: Record<string, string>;
+  /** `claude` commands run first in the same HOME and project (e.g. `mcp add`). */
+  setup?: string[][];
+  /** More arguments for the `-p` run. */
+  args?: string[];
+  /** More environment for every run. */
+  env?: Record<string, string>;
 }
 
 /** Runs `claude -p PROMPT` in a fresh HOME and project directory. */
@@ -65,6 +74,7 @@ async function claude(prompt: string, options: ClaudeOptions): Promise<AgentRun>
     DISABLE_AUTOUPDATER: '1',
     DISABLE_TELEMETRY: '1',
     DISABLE_ERROR_REPORTING: '1',
+    ...options.env,
     ...(options.essentialOnly
       ? {
           CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
@@ -74,7 +84,12 @@ async function claude(prompt: string, options: ClaudeOptions): Promise<AgentRun>
         }
       : {}),
   });
-  const args = ['-p', prompt, '--output-format', options.format];
+  for (const setup of options.setup ?? []) {
+    const done = await runAgent(agents.claude, setup, { cwd, env, timeoutMs: RUN_TIMEOUT });
+    if (done.code !== 0)
+      throw new Error(`claude ${setup[0]} ${setup[1]} failed: ${describeRun(done, [stage.h.token])}`);
+  }
+  const args = ['-p', prompt, '--output-format', options.format, ...(options.args ?? [])];
   if (options.format === 'stream-json') args.push('--verbose');
   const run = await runAgent(agents.claude, args, { cwd, env, timeoutMs: RUN_TIMEOUT });
   traceTraffic(
@@ -100,6 +115,8 @@ function resultOf(run: AgentRun): any {
 }
 
 const isMessages = (e: Exchange) => e.method === 'POST' && /^\/anthropic\/v1\/messages(\?|$)/.test(e.path);
+/** Requests to the bridge's own MCP server: checked by the test that adds it. */
+const isMcp = (e: Exchange) => e.path === '/mcp' || e.path.startsWith('/mcp?');
 
 /** What every run must show, whatever the credential: returns the model calls the CLI made. */
 async function expectBridged(run: AgentRun, since: Date, credential: Exchange['credential']) {
@@ -109,7 +126,7 @@ async function expectBridged(run: AgentRun, since: Date, credential: Exchange['c
 
   // Every request reached the bridge on a route it serves and was answered without error.
   const unanswered = stage.tap.exchanges
-    .filter((e) => e.method !== 'HEAD') // the preconnect probe is checked on its own
+    .filter((e) => e.method !== 'HEAD' && !isMcp(e)) // the preconnect probe is checked on its own
     .filter((e) => e.status === 0 || e.status >= 400)
     .map((e) => `${e.method} ${e.path} → ${e.status}`);
   expect(unanswered, 'requests the bridge refused or failed').toEqual([]);
@@ -293,10 +310,107 @@ describe.skipIf(!agents)(`Claude Code ${agents?.claude.version} (npm run test:ag
       }),
     ]);
     expect(JSON.parse(first.tools[0].input)).toEqual(call.arguments);
+    // The file as Read gave it back, recorded on the call with the request that carried it.
+    expect(first.tools[0]).toMatchObject({
+      is_error: false,
+      result_interception_id: second.interception._id,
+    });
+    expect(first.tools[0].output).toContain(NOTE.trim());
+    expect(first.tools[0].result_at.getTime()).toBeGreaterThanOrEqual(second.interception.started_at.getTime());
     expect(first.prompts.map((p: any) => p.prompt)).toEqual([prompt]);
     expect(first.tokens.map(usageOf)).toEqual([READ.usage]);
     expect(second.tools).toEqual([]);
     expect(second.tokens.map(usageOf)).toEqual([AFTER_READ.usage]);
     expect(second.tokens[0].provider_response_id).toBe(AFTER_READ.response_id);
+  });
+
+  it('calls annotate_work on the bridge’s /mcp (added with `claude mcp add`): the session is annotated and found by q', async () => {
+    stage.router.scenario = 'annotate';
+    const since = new Date();
+    const prompt = 'Record what we are working on, then say so';
+    const run = await claude(prompt, {
+      credential: 'ANTHROPIC_AUTH_TOKEN',
+      essentialOnly: true,
+      format: 'stream-json',
+      // As the README says to add it (through the tap, so its requests are seen too).
+      setup: [
+        [
+          'mcp',
+          'add',
+          '--transport',
+          'http',
+          'aibridge',
+          `${stage.tap.url}/mcp`,
+          '--header',
+          `Authorization: Bearer ${stage.h.token}`,
+        ],
+      ],
+      args: ['--allowedTools', ANNOTATE_TOOL],
+      // Offered to the model at once, not behind ToolSearch, so the scripted model can call it.
+      env: { ENABLE_TOOL_SEARCH: 'false' },
+    });
+    expect(resultOf(run)?.result, describeRun(run, [stage.h.token])).toBe(AFTER_ANNOTATE.text);
+
+    const { calls, recorded, sessionId } = await expectBridged(run, since, 'authorization');
+    // The model was offered the bridge's tool as Claude Code names MCP tools, and its result went back up.
+    const main = calls.find((c) => c.body.tools?.some((t: any) => t.name === ANNOTATE_TOOL));
+    expect(main, 'no model call offered the MCP tool').toBeDefined();
+    const call = ANNOTATE.tool_calls[0]!;
+    const lastUser = (body: any) => [...body.messages].reverse().find((m: any) => m.role === 'user');
+    const answered = calls.find((c) =>
+      lastUser(c.body)?.content?.some?.((b: any) => b.type === 'tool_result' && b.tool_use_id === call.id),
+    );
+    expect(JSON.stringify(answered?.body)).toContain('Work context recorded for session');
+
+    // Claude Code spoke MCP to /mcp with the token it was given: every POST answered.
+    const mcp = stage.tap.exchanges.filter((e) => e.path === '/mcp');
+    const posts = mcp.filter((e) => e.method === 'POST');
+    expect(posts.map((e) => e.body?.method)).toEqual(
+      expect.arrayContaining(['initialize', 'tools/list', 'tools/call']),
+    );
+    for (const e of posts) {
+      expect(e.credential).toBe('authorization');
+      // It asks first in MCP 2026-07-28's stateless way (server/discover); the bridge's server
+      // speaks 2025-11-25, says so, and Claude Code goes on with initialize.
+      if (e.body?.method === 'server/discover') expect(e.status).toBe(400);
+      else expect(e.status, `POST /mcp ${e.body?.method}`).toBeLessThan(300);
+    }
+    for (const e of mcp.filter((x) => x.method !== 'POST')) expect(e.status, `${e.method} /mcp`).toBe(405);
+    // It names the model's tool call it carries out: the annotation goes to that call's interception.
+    expect(posts.find((e) => e.body?.method === 'tools/call')?.body.params).toMatchObject({
+      name: 'annotate_work',
+      arguments: call.arguments,
+      _meta: { 'claudecode/toolUseId': call.id },
+    });
+
+    // On the session: every one of its interceptions shows the work context, and q finds them.
+    let annotated: any[] = [];
+    await waitUntil(async () => {
+      await stage.h.bridge.ctx.recorder.flush();
+      const res = await fetch(
+        `${stage.h.bridge.url}/api/v2/aibridge/interceptions?q=${encodeURIComponent(`repo:${call.arguments.repo} session:${sessionId}`)}`,
+        { headers: { authorization: `Bearer ${stage.h.token}` } },
+      );
+      annotated = (await res.json()).results;
+      return annotated.length === recorded.length;
+    }, 10_000).catch(() => {});
+    expect(annotated.map((r) => r.id).sort()).toEqual(recorded.map((r) => r.interception._id).sort());
+    for (const r of annotated) {
+      expect(r.work).toMatchObject({
+        repo: 'github.com/acme/app',
+        branch: 'fix/login',
+        issue_urls: call.arguments.issue_urls,
+      });
+    }
+    const annotations = annotated.flatMap((r) => r.annotations);
+    expect(annotations).toEqual([
+      expect.objectContaining({
+        client_session_id: sessionId,
+        initiator_id: stage.h.userId,
+        note: 'Fixing the login redirect',
+      }),
+    ]);
+    const madeIn = recorded.find((r) => r.tools.some((t: any) => t.tool_call_id === call.id));
+    expect(annotations[0].interception_id).toBe(madeIn?.interception._id);
   });
 });

@@ -11,8 +11,10 @@ import type { FixtureFacts, ReplayUpstream, UpstreamRequest } from '../helpers/u
  * `text`: every model call answers with text. `tool`: a main call gets the injected echo call,
  * its follow-up the answer. `client-tool`: a main call gets a call of the agent's own tool
  * (Claude Code's `Read`, Codex's `exec_command`, both on `note.txt`), the follow-up the answer.
+ * `annotate`: a main call that offers the bridge's MCP tool as Claude Code names it
+ * (`mcp__aibridge__annotate_work`) gets a call of it, the follow-up the answer.
  */
-export type Scenario = 'text' | 'tool' | 'client-tool';
+export type Scenario = 'text' | 'tool' | 'client-tool' | 'annotate';
 
 let agentManifest: Record<string, FixtureFacts> | undefined;
 
@@ -30,6 +32,11 @@ const CLIENT_TOOL = {
   openai: { call: 'agents/codex-exec.sse', after: 'agents/codex-after-exec.sse' },
 } as const;
 const clientCallId = (api: keyof typeof CLIENT_TOOL) => agentFacts()[CLIENT_TOOL[api].call]!.tool_calls[0]!.id;
+
+/** Claude Code calling annotate_work on the bridge's own MCP server, and the answer once it did. */
+const ANNOTATE = { call: 'agents/claude-code-annotate.sse', after: 'agents/claude-code-after-annotate.sse' } as const;
+export const ANNOTATE_TOOL = 'mcp__aibridge__annotate_work';
+const annotateCallId = () => agentFacts()[ANNOTATE.call]!.tool_calls[0]!.id;
 
 export interface Routed {
   method: string;
@@ -68,15 +75,17 @@ function responsesToolResults(body: any): string[] {
   return ids;
 }
 
-const offersInjected = (body: any) =>
-  Array.isArray(body?.tools) && body.tools.some((t: any) => t?.name === INJECTED_TOOL);
+const offers = (body: any, name: string) => Array.isArray(body?.tools) && body.tools.some((t: any) => t?.name === name);
+const offersInjected = (body: any) => offers(body, INJECTED_TOOL);
 
 function modelCall(api: 'anthropic' | 'openai', body: any, scenario: Scenario, results: string[]): string {
   const family = api === 'anthropic' ? 'anthropic-messages' : 'openai-responses';
   const stream = body?.stream === true;
   const ext = stream ? 'sse' : 'json';
   if (results.includes(clientCallId(api))) return CLIENT_TOOL[api].after;
+  if (api === 'anthropic' && results.includes(annotateCallId())) return ANNOTATE.after;
   if (results.length) return `${family}/after-tool.${ext}`;
+  if (scenario === 'annotate' && api === 'anthropic' && stream && offers(body, ANNOTATE_TOOL)) return ANNOTATE.call;
   if (scenario === 'tool' && offersInjected(body)) return `${family}/injected-tool.${ext}`;
   if (scenario === 'client-tool' && stream) return CLIENT_TOOL[api].call;
   return `${family}/text.${ext}`;
@@ -88,6 +97,11 @@ function modelCall(api: 'anthropic' | 'openai', body: any, scenario: Scenario, r
  */
 export function anthropicFixture(body: any, scenario: Scenario, stream = body?.stream === true): string {
   return modelCall('anthropic', { ...body, stream }, scenario, anthropicToolResults(body));
+}
+
+/** The fixture for an OpenAI Responses body, which is also what Azure OpenAI carries. */
+export function responsesFixture(body: any, scenario: Scenario): string {
+  return modelCall('openai', body, scenario, responsesToolResults(body));
 }
 
 function providerOf(request: UpstreamRequest): Routed['provider'] {

@@ -18,8 +18,11 @@ export interface Stage {
   home(prefix: string): string;
 }
 
-/** Sets the stage for one test file (hooks registered here); fields are filled before the first test. */
-export function agentStage(key: string): Stage {
+/**
+ * Sets the stage for one test file (hooks registered here); fields are filled before the first
+ * test. `config` is added to the bridge's configuration.
+ */
+export function agentStage(key: string, config: Record<string, unknown> = {}): Stage {
   const homes: string[] = [];
   const stage = {
     home(prefix: string) {
@@ -33,6 +36,7 @@ export function agentStage(key: string): Stage {
     stage.mcp = await startTestMcpServer({ extraTools: 0 });
     stage.h = await startHarness(key, {
       mcp_servers: [{ name: 'test', url: stage.mcp.url, tool_allow_regex: '^echo$' }],
+      ...config,
     });
     stage.router = routeAgents(stage.h.upstream);
     stage.tap = await startTap(stage.h.bridge.url);

@@ -203,6 +203,22 @@ describe('an owner', () => {
     await screenshot(p, 'interception');
   });
 
+  it('sees which interceptions came through the intercepting proxy, in the list and on the page', async () => {
+    await go(p, '#/interceptions?q=initiator:admin');
+    const table = p.getByRole('table', { name: 'Interceptions' });
+    await table.waitFor();
+    const row = table.locator('tbody tr', { has: p.getByRole('link', { name: `Interception ${world.proxiedId}` }) });
+    expect(await row.locator('.badge', { hasText: 'proxy' }).getAttribute('title')).toBe(
+      'intercepting proxy (api.openai.com)',
+    );
+    await go(p, `#/interceptions/${world.proxiedId}`);
+    const facts = p.locator('dl.facts');
+    await facts.waitFor();
+    expect(await facts.textContent()).toContain('Reached viaintercepting proxy (api.openai.com)');
+    await go(p, `#/interceptions/${world.toolCallId}`);
+    await expect.poll(() => p.locator('dl.facts').textContent()).toContain('Reached viadirect');
+  });
+
   it('marks a prompt that was stored cut, and shows it redacted as recorded', async () => {
     await go(p, `#/interceptions/${world.longPromptId}`);
     await expect.poll(() => p.getByText(/^truncated · [\d.]+ KiB originally$/).count()).toBe(1);
@@ -262,7 +278,13 @@ describe('a member', () => {
     const p = w.page;
     await signIn(p, world.url, world.dev.token);
     const nav = p.getByRole('navigation', { name: 'Main' });
-    expect(await nav.getByRole('link').allTextContents()).toEqual(['Overview', 'Interceptions', 'Sessions', 'Me']);
+    expect(await nav.getByRole('link').allTextContents()).toEqual([
+      'Overview',
+      'Interceptions',
+      'Sessions',
+      'Teams', // their own teams
+      'Me',
+    ]);
     await p.getByRole('table', { name: 'Top models' }).waitFor();
     expect(await p.getByRole('table', { name: 'Top users' }).count()).toBe(0);
 
@@ -271,6 +293,7 @@ describe('a member', () => {
     await users.first().waitFor();
     expect(new Set(await users.allTextContents())).toEqual(new Set(['dev']));
     expect(await p.getByRole('button', { name: 'Insert initiator:' }).count()).toBe(0);
+    expect(await p.getByRole('button', { name: 'Insert team:' }).count()).toBe(0);
 
     w.allowed.push(httpStatus(404), httpStatus(403)); // the refusals this test provokes
     await go(p, `#/interceptions/${world.aliceInterceptionId}`);
@@ -304,6 +327,14 @@ describe('a member', () => {
     const credentials = p.getByRole('table', { name: 'MCP credentials' });
     await expect.poll(() => credentials.textContent()).toContain('Authorization');
     expect(await credentials.textContent()).not.toContain('personal-secret');
+    await p.getByLabel('Provider').selectOption('openai');
+    await p.getByLabel('Key', { exact: true }).fill('sk-dev-own-openai-key');
+    await p.getByRole('button', { name: 'Save key' }).click();
+    const keys = p.getByRole('table', { name: 'Provider keys' });
+    await expect.poll(() => keys.textContent()).toContain('since');
+    expect(await keys.textContent()).not.toContain('sk-dev-own-openai-key');
+    expect(await p.getByLabel('Key', { exact: true }).inputValue()).toBe('');
+    expect((await world.h.bridge.ctx.userKeys.list(world.dev.id)).map((k) => k.provider)).toEqual(['openai']);
     await p.evaluate(() => window.scrollTo(0, 0));
     await screenshot(p, 'me');
 

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import { ProxyAgent } from 'undici';
 import { CREDENTIALS_KEY_ENV } from '../../src/mcp/credentials.ts';
 import type { RecordOp } from '../../src/store/records.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
@@ -49,6 +50,8 @@ export interface ConsoleWorld {
   cachedSession: string;
   /** A user deleted after twelve days of use: their spend stays, marked. */
   former: Person;
+  /** The owner's interception, sent through the intercepting proxy to api.openai.com. */
+  proxiedId: string;
   close(): Promise<void>;
 }
 
@@ -213,7 +216,12 @@ function history(people: Person[]): RecordOp[] {
 export async function startConsoleWorld(): Promise<ConsoleWorld> {
   process.env[CREDENTIALS_KEY_ENV] ??= randomBytes(32).toString('base64');
   const mcp = await startTestMcpServer({ extraTools: 0 });
-  const h = await startHarness('console', {
+  const h = await startHarness('console', (url) => ({
+    providers: [
+      // Users may bring their own OpenAI key (the Me page's "My provider keys").
+      { name: 'openai', type: 'openai', base_url: `${url}/v1`, api_key: 'sk-upstream-openai-key', byok: 'allowed' },
+      { name: 'anthropic', type: 'anthropic', base_url: url, api_key: 'sk-ant-upstream-key' },
+    ],
     mcp_servers: [
       // The fixtures' model calls bmcp_test_echo: the server must be named "test".
       { name: 'test', url: mcp.url, tool_allow_regex: '^(echo|fail)$' },
@@ -221,7 +229,8 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
     ],
     budgets: { member: { usd: 5, period: 'month' } },
     recording: { max_field_bytes: '4KiB' }, // so a pasted log is stored cut
-  });
+    proxy: { listen: '127.0.0.1:0', hosts: { 'api.openai.com': 'openai' }, tunnel: 'deny' },
+  }));
   const bootstrap = h.bridge.bootstrap;
   if (!bootstrap) throw new Error('the harness store was not fresh: no bootstrap owner');
   const ownerUser = await h.bridge.ctx.users.byUsername(bootstrap.username);
@@ -280,17 +289,31 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
   await asAlice.messages.create(ask('Private: draft the release notes'), {
     headers: { ...CLAUDE_CODE, 'x-claude-code-session-id': 'alice-session-1' },
   });
-  const asOwner = new OpenAI({ baseURL: `${h.bridge.url}/openai/v1`, apiKey: owner.token, maxRetries: 0 });
+  // The owner's, from a client with its default base URL, through the intercepting proxy.
+  const dispatcher = new ProxyAgent({
+    uri: h.bridge.proxy!.url,
+    token: `Bearer ${owner.token}`,
+    requestTls: { ca: h.bridge.proxy!.leaves.ca.certificatePem },
+  });
+  const asOwner = new OpenAI({ apiKey: 'sk-placeholder', fetchOptions: { dispatcher }, maxRetries: 0 });
   h.upstream.enqueue('openai-chat/cached.json');
   await asOwner.chat.completions.create({ model: 'gpt-5', messages: [{ role: 'user', content: 'Review the config' }] });
+  await dispatcher.close();
   await ended(8);
   const aliceRows = await h.store.audit.list({ initiator_id: alice.id }, { limit: 1 });
+  const [proxied] = await h.store.audit.list({ initiator_id: owner.id }, { limit: 1 });
 
   // Someone who used the bridge for twelve days, then left.
   const formerUser = await made('former', 'member');
   const cached = cachedSession(dev, CACHED_SESSION);
   await h.store.records.write([...history([dev, alice, owner, formerUser]), ...cached.ops]);
   await h.bridge.ctx.users.delete(formerUser.id);
+  // Teams: dev and alice share one with a budget; the owner is in another.
+  const platform = await h.bridge.ctx.teams.create('platform', { budget: { usd: 50, period: 'month' } });
+  const research = await h.bridge.ctx.teams.create('research');
+  await h.bridge.ctx.teams.add(platform, dev.id);
+  await h.bridge.ctx.teams.add(platform, alice.id);
+  await h.bridge.ctx.teams.add(research, owner.id);
   return {
     url: h.bridge.url,
     h,
@@ -305,6 +328,7 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
     cachedId: cached.id,
     cachedSession: CACHED_SESSION,
     former: formerUser,
+    proxiedId: proxied!.interception._id,
     async close() {
       await h.close();
       await mcp.stop();

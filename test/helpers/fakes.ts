@@ -254,7 +254,8 @@ export class EventLog implements InterceptionEvents {
   toolRan(): void {
     this.timeline.push('toolRan');
   }
-  ended({ status }: { status: string }): void {
+  ended({ status }: { status: string }): undefined {
     this.timeline.push(`ended ${status}`);
+    return undefined;
   }
 }

@@ -30,11 +30,12 @@ export interface Records {
 
 /**
  * The real bridge on a fresh store (the embedded one unless `kind` says otherwise), with an
- * `openai` and an `anthropic` provider on a replaying upstream.
+ * `openai` and an `anthropic` provider on a replaying upstream; `overrides` may be made from the
+ * upstream's URL (providers of other kinds, key pools).
  */
 export async function startHarness(
   key: string,
-  overrides: Record<string, unknown> = {},
+  overrides: Record<string, unknown> | ((upstreamUrl: string) => Record<string, unknown>) = {},
   kind: StoreKind = 'embedded',
 ): Promise<Harness> {
   const store = await testStore(kind, key);
@@ -44,7 +45,7 @@ export async function startHarness(
       { name: 'openai', type: 'openai', base_url: `${upstream.url}/v1`, api_key: 'sk-upstream-openai-key' },
       { name: 'anthropic', type: 'anthropic', base_url: upstream.url, api_key: 'sk-ant-upstream-key' },
     ],
-    ...overrides,
+    ...(typeof overrides === 'function' ? overrides(upstream.url) : overrides),
   });
   const user = await bridge.user('dev');
   const anthropic = new Anthropic({ baseURL: `${bridge.url}/anthropic`, apiKey: user.token, maxRetries: 0 });

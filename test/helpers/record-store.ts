@@ -57,7 +57,11 @@ export const ended = (id: string): RecordOp => ({
 
 /** The id of the interception a written record belongs to. */
 export const interceptionOf = (op: RecordOp): string =>
-  op.kind === 'interception' ? op.doc._id : op.kind === 'interception_ended' ? op.id : op.doc.interception_id;
+  op.kind === 'interception'
+    ? op.doc._id
+    : op.kind === 'interception_ended'
+      ? op.id
+      : (op.doc.interception_id ?? op.doc._id);
 
 export const logger = () => {
   const logs = new LogCapture();

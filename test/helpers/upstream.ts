@@ -19,6 +19,27 @@ export interface UpstreamRequest {
   body: string;
   /** The parsed body, or undefined when it is empty or not JSON. */
   json: any;
+  /** The key it carried (`Authorization: Bearer`, `x-api-key` or Azure's `api-key`), if any. */
+  key: string | undefined;
+}
+
+/**
+ * What a request with a given key gets instead of a fixture: an error status (with `retry-after`
+ * when given, in the error shape OpenAI and Anthropic share), or no answer at all (it hangs).
+ */
+export type KeyAnswer = { status: number; retryAfter?: string } | { hang: true };
+
+/** The key a request carries, as each provider kind sends it upstream. */
+export function keyOf(headers: IncomingHttpHeaders): string | undefined {
+  const bearer = /^Bearer\s+(.+)$/i.exec(headers.authorization ?? '')?.[1];
+  const key = bearer ?? headers['x-api-key'] ?? headers['api-key'];
+  return typeof key === 'string' ? key : undefined;
+}
+
+/** An error body both OpenAI's and Anthropic's SDKs read. */
+function errorBody(status: number, message: string): string {
+  const type = status === 401 ? 'authentication_error' : status === 429 ? 'rate_limit_error' : 'api_error';
+  return JSON.stringify({ type: 'error', error: { type, message, code: String(status) } });
 }
 
 export type SseChunk = { data: string } | { delayMs: number } | { cut: true } | { hang: true };
@@ -128,6 +149,12 @@ export class ReplayUpstream {
   #default: string | ((request: UpstreamRequest) => string) | undefined;
   /** Keep every request in `requests` (off for benchmarks, which send hundreds of thousands). */
   keepRequests = true;
+  /** Per-key answers that take the place of fixtures (a pool's keys failing each its own way). */
+  readonly keyAnswers = new Map<string, KeyAnswer>();
+  /** When set, a request whose key is not one of these is refused 401, as a provider refuses an unknown key. */
+  acceptedKeys: Set<string> | undefined;
+  /** Checks a request the way the real service would before answering; an answer refuses it. */
+  gate: ((request: UpstreamRequest) => { status: number; body: string } | undefined) | undefined;
 
   private constructor(server: Server, url: string) {
     this.#server = server;
@@ -166,6 +193,8 @@ export class ReplayUpstream {
     this.#queue = [];
     this.requests.length = 0;
     this.aborted = 0;
+    this.keyAnswers.clear();
+    this.acceptedKeys = undefined;
   }
 
   async close(): Promise<void> {
@@ -189,8 +218,39 @@ export class ReplayUpstream {
     try {
       json = body ? JSON.parse(body) : undefined;
     } catch {}
-    const request = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, json };
+    const request = {
+      method: req.method ?? '',
+      path: req.url ?? '',
+      headers: req.headers,
+      body,
+      json,
+      key: keyOf(req.headers),
+    };
     if (this.keepRequests) this.requests.push(request);
+    const refusal =
+      this.acceptedKeys && !this.acceptedKeys.has(request.key ?? '')
+        ? { status: 401, body: errorBody(401, 'invalid x-api-key') }
+        : this.gate?.(request);
+    if (refusal) {
+      res.writeHead(refusal.status, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(refusal.body),
+      });
+      res.end(refusal.body);
+      return;
+    }
+    const scripted = request.key === undefined ? undefined : this.keyAnswers.get(request.key);
+    if (scripted) {
+      if ('hang' in scripted) return; // no answer: the client's (or close()'s) to end
+      const text = errorBody(scripted.status, `scripted ${scripted.status} for this key`);
+      res.writeHead(scripted.status, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(text),
+        ...(scripted.retryAfter ? { 'retry-after': scripted.retryAfter } : {}),
+      });
+      res.end(text);
+      return;
+    }
 
     const chosen = this.#queue.shift() ?? this.#default;
     const name = typeof chosen === 'function' ? chosen(request) : chosen;

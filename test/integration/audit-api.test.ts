@@ -270,7 +270,13 @@ describe('listing', () => {
         duration_ms: null,
         metadata: {},
         created_at: at(60 + m).toISOString(),
+        // A client tool's result fields, null until one comes (always null for an injected call).
+        is_error: null,
+        result_at: null,
+        result_interception_id: null,
       })),
+      annotations: [],
+      work: null,
     });
   });
 

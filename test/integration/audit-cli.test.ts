@@ -201,6 +201,7 @@ describe('aibridge interceptions list', () => {
       'model',
       'client',
       'client_session_id',
+      'via',
       'total_input_tokens',
       'input_tokens',
       'cache_read_input_tokens',
@@ -208,6 +209,10 @@ describe('aibridge interceptions list', () => {
       'output_tokens',
       'cost_usd',
       'tool_calls',
+      'tools',
+      'tool_results',
+      'repo',
+      'branch',
       'prompt',
     ]);
     // The console's export has exactly these columns.
@@ -227,6 +232,7 @@ describe('aibridge interceptions list', () => {
       'claude-sonnet-4',
       'Claude Code',
       '',
+      'direct',
       '309',
       '300',
       '3',
@@ -234,6 +240,10 @@ describe('aibridge interceptions list', () => {
       '30',
       '',
       '1',
+      'Bash',
+      '0',
+      '',
+      '',
       PROMPT,
     ]);
     expect(stdout).toContain('"say ""hi"", then\nlist files"');

@@ -58,6 +58,21 @@ describe.each(STORE_KINDS)('retention on the %s store', (kind) => {
           kind: 'model_thought',
           doc: { _id: randomUUID(), interception_id: id, content: 'x', source: 's', created_at: started },
         },
+        {
+          kind: 'annotation',
+          doc: {
+            _id: randomUUID(),
+            interception_id: id,
+            client_session_id: null,
+            initiator_id: initiator,
+            repo: 'github.com/acme/app',
+            branch: null,
+            issue_urls: [],
+            pr_urls: [],
+            note: null,
+            created_at: started,
+          },
+        },
       );
     }
     await store.records.write(ops);
@@ -74,6 +89,9 @@ describe.each(STORE_KINDS)('retention on the %s store', (kind) => {
     const run = await purge(store, { holder: 'a', cutoff: new Date(Date.now() - HOUR), batchSize: 5, pauseMs: 0 });
     expect(run).toMatchObject({ ran: true, interceptions: 23, batches: 5 });
     for (const name of CHILD_COLLECTIONS) expect(run.children[name], name).toBe(23);
+    // Each old interception's own work context went too (nothing was added to it since).
+    expect(run.children[COLLECTIONS.workContexts]).toBe(23);
+    expect((await store.audit.get({}, recent[0]!))?.work?.repo).toBe('github.com/acme/app');
     expect(await remaining(old)).toBe(0);
     expect(await remaining(recent)).toBe(5);
     expect((await store.audit.get({}, recent[0]!))?.tool_usages).toHaveLength(1);
@@ -117,7 +135,8 @@ describe.each(STORE_KINDS)('retention on the %s store', (kind) => {
       const metrics = bridge.ctx.metrics;
       await waitUntil(async () => (await counted(metrics.retentionRuns)) >= 1);
       expect(await counted(metrics.retentionPurged, { collection: COLLECTIONS.interceptions })).toBe(7);
-      expect(await counted(metrics.retentionPurged)).toBe(7 + 7 * 4);
+      // Each interception, its five children, and the work context its annotation made.
+      expect(await counted(metrics.retentionPurged)).toBe(7 + 7 * 5 + 7);
       expect(await remaining(old)).toBe(0);
       expect(await remaining(recent)).toBe(2);
       const line = bridge.logs.lines.map((l) => JSON.parse(l)).find((l) => l.component === 'retention');

@@ -91,8 +91,17 @@ describe('aibridge users', SLOW, () => {
     expect(await status(token)).toBe(200); // the running server takes it at once
 
     const table = (await ok('users', 'list')).split('\n');
-    expect(table[0]?.split(/\s{2,}/)).toEqual(['USERNAME', 'NAME', 'ROLE', 'STATUS', 'BUDGET', 'CREATED_AT', 'ID']);
-    expect(table.find((l) => l.startsWith('ann '))).toMatch(/^ann\s+Ann A\.\s+auditor\s+active\s+-\s+\d{4}-/);
+    expect(table[0]?.split(/\s{2,}/)).toEqual([
+      'USERNAME',
+      'NAME',
+      'ROLE',
+      'STATUS',
+      'BUDGET',
+      'TEAMS',
+      'CREATED_AT',
+      'ID',
+    ]);
+    expect(table.find((l) => l.startsWith('ann '))).toMatch(/^ann\s+Ann A\.\s+auditor\s+active\s+-\s+-\s+\d{4}-/);
 
     const listed = await json('users', 'list');
     expect(listed.find((u: { username: string }) => u.username === 'ann')).toMatchObject({
@@ -106,8 +115,8 @@ describe('aibridge users', SLOW, () => {
     expect(JSON.parse(await ok('users', 'list', '--format', 'json'))).toEqual(listed); // the old flag still works
 
     const csv = (await ok('users', 'list', '-o', 'csv')).split('\r\n');
-    expect(csv[0]).toBe('username,name,role,status,budget,created_at,id');
-    expect(csv.find((l) => l.startsWith('ann,'))).toMatch(/^ann,Ann A\.,auditor,active,,\d{4}-.+,[0-9a-f-]{36}$/);
+    expect(csv[0]).toBe('username,name,role,status,budget,teams,created_at,id');
+    expect(csv.find((l) => l.startsWith('ann,'))).toMatch(/^ann,Ann A\.,auditor,active,,,\d{4}-.+,[0-9a-f-]{36}$/);
 
     const bad = await cli('users', 'create', 'no spaces');
     expect(bad.code).toBe(1);

@@ -16,9 +16,13 @@ import type {
 } from '../../src/store/records.ts';
 import {
   type ApiKeyDoc,
+  type BudgetNotificationDoc,
   type CredentialDoc,
   DuplicateError,
   type InterceptionFilter,
+  type ProviderKeyDoc,
+  type TeamDoc,
+  teamMemberId,
   type UserDoc,
 } from '../../src/store/store.ts';
 import { STORE_KINDS, type TestStore, testStore } from '../helpers/db.ts';
@@ -181,6 +185,65 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
       expect(found?.interception.metadata).toEqual({ streaming: true, error: 'boom' });
     });
 
+    it('gives a routed interception the target that answered, its attempts and key source, at its end', async () => {
+      const start = interception(alice._id, at(6), {
+        provider: 'anthropic',
+        provider_name: 'anthropic',
+        model: 'claude-haiku-4-5',
+        ended_at: null,
+        status: null,
+        cost_usd: null,
+        totals: null,
+        requested_model: 'fast',
+        attempts: [],
+        key_source: 'shared',
+      });
+      const routed = {
+        provider: 'bedrock' as const,
+        provider_name: 'bedrock',
+        model: 'us.anthropic.claude-haiku-4-5-20251001-v1:0',
+        requested_model: 'fast',
+        attempts: [
+          { provider_name: 'anthropic', model: 'claude-haiku-4-5', status: 529, error: 'upstream answered 529' },
+          { provider_name: 'bedrock', model: 'us.anthropic.claude-haiku-4-5-20251001-v1:0', status: 200, error: null },
+        ],
+        key_source: 'user' as const,
+      };
+      const ops: RecordOp[] = [
+        { kind: 'interception', doc: start },
+        {
+          kind: 'interception_ended',
+          id: start._id,
+          ended_at: at(7),
+          status: 'completed',
+          cost_usd: 0.01,
+          totals: totals(1),
+          routed,
+        },
+      ];
+      await store.records.write(ops);
+      await store.records.write(ops);
+      const found = await store.audit.get({}, start._id);
+      expect(found?.interception).toEqual({
+        ...start,
+        ...routed,
+        ended_at: at(7),
+        status: 'completed',
+        cost_usd: 0.01,
+        totals: totals(1),
+      });
+      // Filters and summaries see the model that answered.
+      expect(await store.audit.count({ model: routed.model })).toBe(1);
+      expect(await store.audit.count({ provider_name: 'anthropic', started_after: at(5.9) })).toBe(0);
+      expect(present(found!)).toMatchObject({ requested_model: 'fast', key_source: 'user', attempts: routed.attempts });
+
+      // The recorder's merged copy (start and end in one document) lands the same way.
+      const whole = interception(alice._id, at(8), { ...routed, cost_usd: 0.02 });
+      await store.records.write([{ kind: 'interception', doc: { ...whole, ...routed, provider_name: 'first-try' } }]);
+      await store.records.write([{ kind: 'interception', doc: whole }]);
+      expect((await store.audit.get({}, whole._id))?.interception).toMatchObject({ provider_name: 'bedrock' });
+    });
+
     it('takes records as journal lines, where it offers that, exactly as it takes them as objects', async () => {
       if (!store.records.writeLines) return; // optional: the recorder then writes objects
       const doc = interception(alice._id, at(5), { metadata: { via: 'lines' } });
@@ -306,6 +369,33 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
       ]);
       expect(await store.audit.count(scope)).toBe(12);
       expect(await store.audit.count({ ...scope, initiator_id: bob._id, model: 'tie-model' })).toBe(7);
+    });
+
+    it('filters by a list of initiators (a team), alone or with one initiator; an empty list matches nothing', async () => {
+      expect(await ids({ ...scope, initiator_ids: [alice._id, 'nobody'] })).toEqual([
+        rows.aliceClaude2!._id,
+        rows.aliceClaude!._id,
+      ]);
+      expect(await ids({ ...scope, initiator_ids: [] })).toEqual([]);
+      expect(await ids({ ...scope, initiator_ids: [alice._id], initiator_id: bob._id })).toEqual([]);
+      expect(await ids({ ...scope, initiator_ids: [alice._id, bob._id], initiator_id: alice._id })).toHaveLength(2);
+      // Counts and sums over whole days (the embedded store's day rollup) and partial ones agree with one initiator's.
+      for (const range of [{}, scope]) {
+        const one = { ...range, initiator_id: alice._id };
+        const many = { ...range, initiator_ids: [alice._id] };
+        expect(await store.audit.count(many)).toBe(await store.audit.count(one));
+        expect(await store.audit.usage(many, [])).toEqual(await store.audit.usage(one, []));
+      }
+      expect(await store.audit.count({ ...scope, initiator_ids: [alice._id] })).toBe(2);
+      expect(await store.audit.count({ initiator_ids: [] })).toBe(0);
+      const byInitiator = await store.audit.usage({ initiator_ids: [alice._id, bob._id] }, ['initiator']);
+      expect(byInitiator.map((g) => g.key.initiator).sort()).toEqual([alice._id, bob._id].sort());
+      expect(await store.audit.distinct('client', { ...scope, initiator_ids: [alice._id] })).toEqual(['Claude Code']);
+      expect(
+        (await store.audit.sessions({ ...scope, initiator_ids: [bob._id] }, { limit: 10 })).results.map(
+          (s) => s.client_session_id,
+        ),
+      ).toEqual(['sess-b']);
     });
 
     it('pages with offset and with a keyset cursor through ties', async () => {
@@ -782,6 +872,118 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
     });
   });
 
+  describe('teams', () => {
+    const team = (name: string, fields: Partial<TeamDoc> = {}): TeamDoc => ({
+      _id: randomUUID(),
+      name,
+      name_key: name.toLowerCase(),
+      created_at: at(0),
+      budget: null,
+      sso: false,
+      ...fields,
+    });
+    const member = (t: TeamDoc, u: UserDoc) => ({
+      _id: teamMemberId(t._id, u._id),
+      team_id: t._id,
+      user_id: u._id,
+      created_at: at(1),
+    });
+
+    it('keeps team names unique case-insensitively and finds a team by id or name', async () => {
+      const dev = team('Dev');
+      await store.teams.create(dev);
+      await expect(store.teams.create(team('dev'))).rejects.toBeInstanceOf(DuplicateError);
+      expect(await store.teams.byName('DEV')).toEqual(dev);
+      expect(await store.teams.byId(dev._id)).toEqual(dev);
+      expect(await store.teams.byName('nope')).toBeNull();
+      await store.teams.create(team('/engineering/Platform Team', { sso: true }));
+      expect((await store.teams.list()).map((t) => t.name)).toEqual(['/engineering/Platform Team', 'Dev']);
+      expect(await store.teams.update(dev._id, { budget: { usd: 50, period: 'week' } })).toBe(true);
+      expect((await store.teams.byId(dev._id))?.budget).toEqual({ usd: 50, period: 'week' });
+      expect(await store.teams.update('missing', { sso: true })).toBe(false);
+    });
+
+    it('adds a member once, removes them, lists by team or user, and deletes a team with its memberships', async () => {
+      const red = team('red');
+      const blue = team('blue');
+      await store.teams.create(red);
+      await store.teams.create(blue);
+      expect(await store.teams.addMember(member(red, alice))).toBe(true);
+      expect(await store.teams.addMember(member(red, alice))).toBe(false);
+      const racing = await Promise.all(Array.from({ length: 5 }, () => store.teams.addMember(member(red, bob))));
+      expect(racing.filter(Boolean)).toHaveLength(1);
+      await store.teams.addMember(member(blue, alice));
+      expect((await store.teams.members({ team_ids: [red._id] })).map((m) => m.user_id).sort()).toEqual(
+        [alice._id, bob._id].sort(),
+      );
+      expect(
+        (await store.teams.members({ user_id: alice._id, team_ids: [red._id, blue._id] })).map((m) => m.team_id).sort(),
+      ).toEqual([red._id, blue._id].sort());
+      expect(await store.teams.members({ team_ids: [] })).toEqual([]);
+      expect(await store.teams.removeMember(red._id, bob._id)).toBe(true);
+      expect(await store.teams.removeMember(red._id, bob._id)).toBe(false);
+      expect(await store.teams.delete(red._id)).toBe(true);
+      expect(await store.teams.byId(red._id)).toBeNull();
+      expect(await store.teams.members({ team_ids: [red._id] })).toEqual([]);
+      expect((await store.teams.members({ user_id: alice._id })).map((m) => m.team_id)).toContain(blue._id);
+      expect(await store.teams.delete(red._id)).toBe(false);
+    });
+  });
+
+  describe('budget notifications', () => {
+    const note = (scopeId: string, share: number, resetsAt: Date): BudgetNotificationDoc => ({
+      _id: `user:${scopeId}:month:${at(0).toISOString()}:${share}`,
+      scope: { kind: 'user', id: scopeId, name: 'alice' },
+      share,
+      budget: { usd: 10, period: 'month' },
+      spent_usd: share * 10,
+      period_start: at(0),
+      resets_at: resetsAt,
+      created_at: at(share * 10),
+    });
+
+    it('lets one of many racers claim a notification, and lists those of the current period newest first', async () => {
+      const claims = await Promise.all(
+        Array.from({ length: 6 }, () => store.notifications.claim(note('n-1', 0.8, at(100)))),
+      );
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      expect(await store.notifications.claim(note('n-1', 1, at(100)))).toBe(true);
+      expect(await store.notifications.claim(note('n-2', 0.8, at(5)))).toBe(true);
+      const current = await store.notifications.current(['n-1', 'n-2', 'n-3'], at(10));
+      expect(current.map((n) => n.share)).toEqual([1, 0.8]);
+      expect(current[0]).toEqual(note('n-1', 1, at(100)));
+      expect(await store.notifications.current([], at(10))).toEqual([]);
+    });
+  });
+
+  describe("users' own provider keys", () => {
+    it('upserts one row per user and provider, keeping its id and creation time', async () => {
+      const doc = (provider: string, enc: string, minute: number): ProviderKeyDoc => ({
+        _id: randomUUID(),
+        user_id: alice._id,
+        provider,
+        key_enc: enc,
+        created_at: at(minute),
+        updated_at: at(minute),
+      });
+      const first = doc('openai', 'v1.a', 1);
+      await store.providerKeys.upsert(first);
+      await store.providerKeys.upsert(doc('openai', 'v1.b', 2));
+      await store.providerKeys.upsert(doc('anthropic', 'v1.c', 3));
+      expect(await store.providerKeys.get(alice._id, 'openai')).toEqual({
+        ...first,
+        key_enc: 'v1.b',
+        updated_at: at(2),
+      });
+      expect(await store.providerKeys.get(bob._id, 'openai')).toBeNull();
+      expect((await store.providerKeys.list(alice._id)).map((k) => k.provider)).toEqual(['anthropic', 'openai']);
+      expect(await store.providerKeys.delete(alice._id, 'openai')).toBe(true);
+      expect(await store.providerKeys.delete(alice._id, 'openai')).toBe(false);
+      expect(await store.providerKeys.deleteForUser(alice._id)).toBe(1);
+      expect(await store.providerKeys.list()).toEqual([]);
+    });
+  });
+
   describe('leases', () => {
     it('lets one holder at a time hold a lease until it expires or is released', async () => {
       const now = at(0);
@@ -806,8 +1008,16 @@ describe.each(STORE_KINDS)('%s store', (kind) => {
       expect(await grant('q1', 'a', 1, 4, 10)).toEqual({ held: 4, spent: 0, othersHeld: 0 });
       expect(await grant('q1', 'b', 1, 10, 10)).toEqual({ held: 6, spent: 0, othersHeld: 4 });
       expect(await grant('q1', 'c', 1, 1, 10)).toEqual({ held: 0, spent: 0, othersHeld: 10 });
-      await store.quotas.settle({ key: 'q1', holder: 'a', spent: 3, release: true, expiresAt: until(30_000) });
+      expect(
+        await store.quotas.settle({ key: 'q1', holder: 'a', spent: 3, release: true, expiresAt: until(30_000) }),
+      ).toBe(3);
       expect(await grant('q1', 'c', 1, 5, 10)).toEqual({ held: 1, spent: 3, othersHeld: 6 });
+      expect(
+        await store.quotas.settle({ key: 'q1', holder: 'b', spent: 2, release: false, expiresAt: until(30_000) }),
+      ).toBe(5);
+      expect(
+        await store.quotas.settle({ key: 'none', holder: 'b', spent: 2, release: true, expiresAt: until(1) }),
+      ).toBe(0);
     });
 
     it('starts a ledger at the recorded spend; a live ledger keeps its own count', async () => {

@@ -35,6 +35,19 @@ describe('q language', () => {
     });
   });
 
+  it('reads the tool and work-context keys, URLs with their colons unquoted', () => {
+    expect(
+      ok('tool:Read repo:github.com/acme/app branch:feature/x pr:https://github.com/acme/app/pull/7 issue:#9'),
+    ).toEqual({
+      tool: 'Read',
+      repo: 'github.com/acme/app',
+      branch: 'feature/x',
+      pr: 'https://github.com/acme/app/pull/7',
+      issue: '#9',
+    });
+    expect(details('branch:a:b')).toContain('more than one ":"');
+  });
+
   it('treats a bare term as the initiator', () => {
     expect(ok('alice')).toEqual({ initiator: 'alice' });
     expect(ok('me model:gpt-5')).toEqual({ initiator: 'me', model: 'gpt-5' });

@@ -141,6 +141,48 @@ describe('initiators', () => {
     expect(await initiators.resolve([child('x')])).toEqual([null]);
   });
 
+  it('takes the initiator a client tool result or an annotation names, even one outside any interception', async () => {
+    const initiators = new Initiators(async () => {
+      throw new Error('never asked: these records name their initiator');
+    });
+    const result: RecordOp = {
+      kind: 'tool_result',
+      doc: {
+        _id: 'r1',
+        interception_id: 'later',
+        initiator_id: 'dave',
+        tool_call_id: 'toolu_1',
+        output: 'ok',
+        is_error: false,
+        created_at: at,
+      },
+    };
+    const annotation: RecordOp = {
+      kind: 'annotation',
+      doc: {
+        _id: 'a1',
+        interception_id: null,
+        client_session_id: null,
+        initiator_id: 'erin',
+        repo: 'github.com/acme/app',
+        branch: null,
+        issue_urls: [],
+        pr_urls: [],
+        note: null,
+        created_at: at,
+      },
+    };
+    expect(await initiators.resolve([result, child('later'), annotation])).toEqual(['dave', 'dave', 'erin']);
+    expect(toEvent(result, 'dave', bridge)).toMatchObject({
+      kind: 'tool_result',
+      id: 'r1',
+      interception_id: 'later',
+      time: at.toISOString(),
+      record: { tool_call_id: 'toolu_1', output: 'ok', is_error: false, initiator_id: 'dave' },
+    });
+    expect(toEvent(annotation, 'erin', bridge)).toMatchObject({ kind: 'annotation', id: 'a1', interception_id: null });
+  });
+
   it('is bounded: the oldest interceptions are forgotten first', async () => {
     const initiators = new Initiators(undefined, 2);
     const docs = ['u1', 'u2', 'u3'].map((u) => interceptionRecord({ initiator_id: u }));

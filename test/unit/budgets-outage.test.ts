@@ -41,6 +41,7 @@ function fakeStore(recorded: number) {
     async settle(r) {
       if (state.down) throw new Error('server selection timed out');
       doc = applySettle(doc, r);
+      return doc.spent;
     },
   };
   const store = { audit: { spend: async () => recorded } } as unknown as Store;
@@ -53,11 +54,11 @@ describe('budgets during a store outage', () => {
     state.down = true;
     const quotas = new Quotas({ ledger, holder: 'p', flushMs: 60_000 });
     const budgets = new Budgets(store, () => config, quotas);
-    const first = budgets.spending(member, 'm', price);
+    const first = await budgets.spending(member, 'm', price);
     expect(await first?.reserve(0, 6)).toBeNull(); // fail open: $0.60 of $1
     first?.answered(true);
     first?.settle(0.6);
-    const second = budgets.spending(member, 'm', price);
+    const second = await budgets.spending(member, 'm', price);
     expect(await second?.reserve(0, 6)).toMatchObject({ reason: 'budget', spent: 0.6 });
     await quotas.close();
   });
@@ -68,7 +69,7 @@ describe('budgets during a store outage', () => {
     const quotas = new Quotas({ ledger, holder: 'p', flushMs: 60_000, now: () => now });
     const budgets = new Budgets(store, () => config, quotas);
     const reserve = async () => {
-      const spending = budgets.spending(member, 'm', price, new Date(now));
+      const spending = await budgets.spending(member, 'm', price, new Date(now));
       const refused = await spending?.reserve(0, 1);
       spending?.end();
       return refused;

@@ -43,6 +43,7 @@ describe('defaults', () => {
       providers: [],
       mcp_servers: [],
       tool_loop: { max_iterations: 16 },
+      annotations: { inject: false },
       retention: '60d',
       tracing: { enabled: false, logs: false },
     });
@@ -202,6 +203,13 @@ describe('errors', () => {
     expect(problemsOf({ mcp_servers: [{ name: 'gh', url: 'https://m', tool_deny_regex: '(' }] })).toEqual([
       'mcp_servers[0].tool_deny_regex: must be a valid regular expression',
     ]);
+  });
+
+  it("keeps the bridge's own MCP server name for the bridge", () => {
+    expect(problemsOf({ mcp_servers: [{ name: 'aibridge', url: 'https://m' }] })).toEqual([
+      'mcp_servers[0].name: "aibridge" is the bridge\'s own (its tools are bmcp_aibridge_…)',
+    ]);
+    expect(problemsOf({ annotations: { inject: 'yes' } })).toEqual(['annotations.inject: must be boolean']);
   });
 
   it('names unreadable and unparsable files', () => {

@@ -48,6 +48,19 @@ describe('top-level members', () => {
     expect(bytes(text).subarray(span?.start, span?.end).toString()).toBe('[]');
   });
 
+  it('finds where each element of a top-level array starts, in bytes, nested arrays and strings aside', () => {
+    const text = '{"messages": [ {"c":"a,]b"} , ["x",[1,2]],"é→," ],"meta":{"list":[1,2]},"empty":[]}';
+    const raw = bytes(text);
+    const starts = scanJson(raw).object?.elements.get('messages') ?? [];
+    expect(starts.map((at) => raw.subarray(at).toString().trimStart().slice(0, 6))).toEqual([
+      '{"c":"',
+      '["x",[',
+      '"é→," ',
+    ]);
+    expect(scanJson(raw).object?.elements.has('meta')).toBe(false); // an object's arrays are not top-level
+    expect(scanJson(raw).object?.elements.get('empty')).toHaveLength(1); // one start, no element: callers count
+  });
+
   it('gives no shape when splicing could be wrong: repeated or escaped names, not an object, not complete', () => {
     expect(scanJson(bytes('{"tools":[],"tools":[1]}')).object).toBeUndefined();
     expect(scanJson(bytes('{"tool\\u0073":[]}')).object).toBeUndefined();

@@ -149,7 +149,7 @@ describe('pricing: from the config', () => {
       {},
     );
     expect(config.pricing).toEqual([{ model: 'my-*', input: 1, output: 2 }]);
-    expect(config.budgets).toEqual({ member: { usd: 100, period: 'month' }, unpriced: 'refuse' });
+    expect(config.budgets).toEqual({ member: { usd: 100, period: 'month' }, unpriced: 'refuse', notify: [0.8, 1] });
     expect(validateConfig({}, 'test', {})).toMatchObject({ pricing: [], budgets: {} });
 
     let problems: string[] = [];

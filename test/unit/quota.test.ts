@@ -18,7 +18,9 @@ class MemoryLedger implements QuotaLedger {
   async settle(r: Parameters<QuotaLedger['settle']>[0]) {
     await new Promise((resolve) => setTimeout(resolve, 1));
     if (this.failing) throw new Error('store down');
-    this.docs.set(r.key, applySettle(this.docs.get(r.key) ?? null, r));
+    const next = applySettle(this.docs.get(r.key) ?? null, r);
+    this.docs.set(r.key, next);
+    return next.spent;
   }
 }
 

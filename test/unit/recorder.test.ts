@@ -23,14 +23,15 @@ describe('recorder', () => {
     await recorder.close();
   });
 
-  it('journals an interception’s records synchronously when it ends, and a new recorder replays them', async () => {
+  it('journals an interception’s records when it ends, before durable() resolves, and a new recorder replays them', async () => {
     const dataDir = tempDir();
     const fake = fakeStore();
     fake.state.down = true;
     const first = new JournalRecorder(fake.store, logger().log, { dataDir });
     const id = randomUUID();
     for (const op of [started(id), prompt(id), ended(id)]) first.record(op);
-    // On disk at once, before anything was shipped (as a kill -9 right now would find it).
+    await first.durable();
+    // On disk once durable() resolved, before anything was shipped (as a kill -9 right now would find it).
     const segment = readdirSync(join(dataDir, 'journal')).find((n) => n.endsWith('.ndjson')) as string;
     expect(readFileSync(join(dataDir, 'journal', segment), 'utf8')).toContain(id);
     await first.close(200); // the store is down: everything stays in the journal
@@ -46,6 +47,31 @@ describe('recorder', () => {
     ).toEqual([id]);
     expect(second.stats().backlogBytes).toBe(0);
     await second.close();
+  });
+
+  it('appends the interceptions that end in one turn of the event loop in one write (group commit)', async () => {
+    const dataDir = tempDir();
+    const fake = fakeStore();
+    fake.state.down = true;
+    const recorder = new JournalRecorder(fake.store, logger().log, { dataDir });
+    const ids = [randomUUID(), randomUUID(), randomUUID()];
+    expect(recorder.durable()).toBeUndefined(); // nothing pending
+    for (const id of ids) for (const op of [started(id), ended(id)]) recorder.record(op);
+    const commit = recorder.durable();
+    expect(commit).toBeInstanceOf(Promise);
+    const journal = join(dataDir, 'journal');
+    const text = () =>
+      readdirSync(journal)
+        .filter((n) => n.endsWith('.ndjson'))
+        .map((n) => readFileSync(join(journal, n), 'utf8'))
+        .join('');
+    expect(text()).toBe(''); // not yet: the turn is not over
+    await commit;
+    const lines = text().trim().split('\n');
+    expect(lines).toHaveLength(3); // each interception's start and end merged into one record
+    for (const id of ids) expect(text()).toContain(id);
+    expect(recorder.durable()).toBeUndefined();
+    await recorder.close(100);
   });
 
   it('journals per worker, and ships what the journals of a run with another worker count left', async () => {

@@ -132,6 +132,44 @@ describe('records', () => {
     expect(op.doc.original_bytes).toEqual({ output: Buffer.byteLength(long) });
   });
 
+  it("treats a client tool's result and an annotation's note like any text", () => {
+    const key = ['sk', 'ant', 'z'.repeat(30)].join('-');
+    const long = `export KEY=${key}\n${'x'.repeat(2000)}`;
+    const result = sanitizer([], 1024).apply({
+      kind: 'tool_result',
+      doc: {
+        _id: 'r',
+        interception_id: 'i',
+        initiator_id: 'u',
+        tool_call_id: 'c',
+        output: long,
+        is_error: false,
+        created_at: new Date(0),
+      },
+    });
+    if (result.kind !== 'tool_result') throw new Error(result.kind);
+    expect(result.doc.output.startsWith('export KEY=[REDACTED]\nxxx')).toBe(true);
+    expect(Buffer.byteLength(result.doc.output)).toBe(1024);
+    expect(result.doc).toMatchObject({ truncated: true, original_bytes: { output: Buffer.byteLength(long) } });
+    const note = sanitizer().apply({
+      kind: 'annotation',
+      doc: {
+        _id: 'a',
+        interception_id: 'i',
+        client_session_id: null,
+        initiator_id: 'u',
+        repo: 'r',
+        branch: null,
+        issue_urls: [],
+        pr_urls: [],
+        note: `token ${key}`,
+        created_at: new Date(0),
+      },
+    });
+    if (note.kind !== 'annotation') throw new Error(note.kind);
+    expect(note.doc.note).toBe('token [REDACTED]');
+  });
+
   it('bounds the work on huge text and still redacts what it keeps', () => {
     const key = ['sk', 'proj', 'y'.repeat(40)].join('-');
     const huge = `${'a'.repeat(999)} ${key} ${'b'.repeat(5_000_000)}`;

@@ -7,10 +7,31 @@ import type { ApiKeyDoc } from '../../store/store.ts';
 import { principalOf, seesEveryone } from '../auth.ts';
 import { ApiError, guard, invalid } from '../errors.ts';
 import { ref } from '../schemas.ts';
+import { sees, visibilityOf } from '../visibility.ts';
 
 export const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
-export const presentUser = (u: User) => ({
+/** Who is in which team, by name, to show with users. */
+export interface TeamNames {
+  of(userId: string): string[];
+  name(teamId: string): string | undefined;
+}
+
+export async function teamNames(ctx: Pick<AppContext, 'store'>): Promise<TeamNames> {
+  const [teams, members] = await Promise.all([ctx.store.teams.list(), ctx.store.teams.members()]);
+  const names = new Map(teams.map((t) => [t._id, t.name]));
+  const byUser = new Map<string, string[]>();
+  for (const m of members) {
+    const name = names.get(m.team_id);
+    if (name) byUser.set(m.user_id, [...(byUser.get(m.user_id) ?? []), name]);
+  }
+  return {
+    of: (userId) => (byUser.get(userId) ?? []).sort((a, b) => a.localeCompare(b)),
+    name: (teamId) => names.get(teamId),
+  };
+}
+
+export const presentUser = (u: User, teams?: TeamNames) => ({
   id: u._id,
   username: u.username,
   name: u.name,
@@ -20,6 +41,14 @@ export const presentUser = (u: User) => ({
   deleted: u.deleted_at !== null,
   budget: u.budget ?? null,
   denied_servers: u.denied_servers ?? [],
+  email: u.email ?? null,
+  sso: Boolean(u.sso),
+  ...(teams
+    ? {
+        teams: teams.of(u._id),
+        audit_teams: (u.audit_teams ?? []).map((id) => teams.name(id)).filter((n): n is string => n !== undefined),
+      }
+    : {}),
 });
 
 export const presentToken = (k: ApiKeyDoc) => ({
@@ -55,8 +84,9 @@ export const caller = (ctx: AppContext, request: FastifyRequest) => principalOf(
 
 /**
  * The user a path names (`me` = the caller), visible to owners (and auditors when reading) or
- * themselves. Anyone else gets 403 whether the name exists or not (no probing for names),
- * unless it names the caller after all (in another case).
+ * themselves; an auditor limited to teams reads only their members. Anyone else gets 403
+ * whether the name exists or not (no probing for names), unless it names the caller after all
+ * (in another case).
  */
 export async function target(ctx: AppContext, principal: Principal, name: string, write: boolean): Promise<User> {
   const self = name === 'me' || name === principal.user._id || name === principal.user.username;
@@ -66,6 +96,9 @@ export async function target(ctx: AppContext, principal: Principal, name: string
   if (user?._id === principal.user._id) return principal.user;
   if (!allowed) throw new ApiError(403, 'you can only manage your own account');
   if (!user || user.deleted_at) throw new ApiError(404, `no user "${name}"`);
+  if (!write && !sees(await guard(ctx, () => visibilityOf(ctx, principal)), user._id)) {
+    throw new ApiError(404, `no user "${name}"`);
+  }
   return user;
 }
 

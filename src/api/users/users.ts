@@ -5,9 +5,25 @@ import { type Budget, ROLES, type Role } from '../../store/store.ts';
 import { requireOwner, seesEveryone } from '../auth.ts';
 import { ApiError, guard, invalid } from '../errors.ts';
 import { ref } from '../schemas.ts';
-import { caller, errors, identityErrors, type Params, presentUser, target, userParams } from './shared.ts';
+import { sees, visibilityOf } from '../visibility.ts';
+import { caller, errors, identityErrors, type Params, presentUser, target, teamNames, userParams } from './shared.ts';
 
-/** GET /users: owners and auditors; deleted users (marked `deleted`) with `?include_deleted=true`. */
+/** Team names or ids → ids, each one checked; null or [] clears the limit. */
+async function auditTeamIds(ctx: AppContext, names: string[] | null | undefined): Promise<string[] | undefined> {
+  if (names === undefined) return undefined;
+  const ids: string[] = [];
+  for (const name of names ?? []) {
+    const team = await guard(ctx, () => ctx.teams.resolve(name));
+    if (!team) throw invalid([{ field: 'audit_teams', detail: `no team "${name}"` }], 'invalid request body');
+    ids.push(team._id);
+  }
+  return [...new Set(ids)];
+}
+
+/**
+ * GET /users: owners and auditors (an auditor limited to teams sees their members); deleted
+ * users (marked `deleted`) with `?include_deleted=true`.
+ */
 export function listUsers(app: FastifyInstance, ctx: AppContext): void {
   app.get<{ Querystring: { include_deleted?: string } }>(
     '/users',
@@ -31,15 +47,21 @@ export function listUsers(app: FastifyInstance, ctx: AppContext): void {
       if (flag !== undefined && flag !== 'true' && flag !== 'false') {
         throw invalid([{ field: 'include_deleted', detail: 'include_deleted must be true or false' }]);
       }
-      const users = await guard(ctx, () => ctx.users.list({ includeDeleted: flag === 'true' }));
-      return { count: users.length, results: users.map(presentUser) };
+      return guard(ctx, async () => {
+        const visibility = await visibilityOf(ctx, principal);
+        const names = await teamNames(ctx);
+        const users = (await ctx.users.list({ includeDeleted: flag === 'true' })).filter((u) =>
+          sees(visibility, u._id),
+        );
+        return { count: users.length, results: users.map((u) => presentUser(u, names)) };
+      });
     },
   );
 }
 
 /** POST /users: a user and their first token, shown once (owners). */
 export function createUser(app: FastifyInstance, ctx: AppContext): void {
-  app.post<{ Body: { username: string; name?: string; role?: Role } }>(
+  app.post<{ Body: { username: string; name?: string; role?: Role; audit_teams?: string[] } }>(
     '/users',
     {
       schema: {
@@ -58,6 +80,12 @@ export function createUser(app: FastifyInstance, ctx: AppContext): void {
             },
             name: { type: 'string', minLength: 1, description: 'display name; the username by default' },
             role: { type: 'string', enum: [...ROLES], default: 'member' },
+            audit_teams: {
+              type: 'array',
+              items: { type: 'string' },
+              maxItems: 1000,
+              description: 'an auditor limited to these teams (names or ids)',
+            },
           },
         },
         response: { 201: ref('NewUser'), 409: ref('Error'), ...errors },
@@ -68,28 +96,46 @@ export function createUser(app: FastifyInstance, ctx: AppContext): void {
       const { username, name, role } = request.body;
       const problem = usernameProblem(username);
       if (problem) throw invalid([{ field: 'username', detail: problem }], 'invalid request body');
-      const user = await guard(
+      const auditTeams = await auditTeamIds(ctx, request.body.audit_teams);
+      let user = await guard(
         ctx,
         identityErrors(() => ctx.users.create(username, { name, role })),
       );
+      if (auditTeams?.length) {
+        user = await guard(
+          ctx,
+          identityErrors(() => ctx.users.update(user._id, { audit_teams: auditTeams })),
+        );
+      }
       const { token } = await guard(ctx, () => ctx.users.createToken(user._id, { name: 'first token' }));
-      return reply.code(201).send({ user: presentUser(user), token });
+      return reply.code(201).send({ user: presentUser(user, await guard(ctx, () => teamNames(ctx))), token });
     },
   );
 }
 
-/** GET /users/{user}: themselves, owners and auditors. */
+/** GET /users/{user}: themselves, owners and auditors (limited ones: their teams' members). */
 export function getUser(app: FastifyInstance, ctx: AppContext): void {
   app.get<{ Params: Params }>(
     '/users/:user',
     { schema: { tags: ['users'], summary: 'One user', params: userParams, response: { 200: ref('User'), ...errors } } },
-    async (request) => presentUser(await target(ctx, await caller(ctx, request), request.params.user, false)),
+    async (request) =>
+      presentUser(
+        await target(ctx, await caller(ctx, request), request.params.user, false),
+        await guard(ctx, () => teamNames(ctx)),
+      ),
   );
 }
 
-type Patch = { name?: string; role?: Role; disabled?: boolean; budget?: Budget | null; denied_servers?: string[] };
+type Patch = {
+  name?: string;
+  role?: Role;
+  disabled?: boolean;
+  budget?: Budget | null;
+  denied_servers?: string[];
+  audit_teams?: string[] | null;
+};
 
-/** PATCH /users/{user}: role, name, disabled, budget, denied MCP servers (owners). */
+/** PATCH /users/{user}: role, name, disabled, budget, denied MCP servers, an auditor's teams (owners). */
 export function patchUser(app: FastifyInstance, ctx: AppContext): void {
   app.patch<{ Params: Params; Body: Patch }>(
     '/users/:user',
@@ -108,6 +154,10 @@ export function patchUser(app: FastifyInstance, ctx: AppContext): void {
             disabled: { type: 'boolean' },
             budget: { anyOf: [ref('Budget'), { type: 'null' }] },
             denied_servers: { type: 'array', items: { type: 'string' } },
+            audit_teams: {
+              anyOf: [{ type: 'array', items: { type: 'string' }, maxItems: 1000 }, { type: 'null' }],
+              description: 'an auditor limited to these teams (names or ids); null or []: everyone',
+            },
           },
         },
         response: { 200: ref('User'), 409: ref('Error'), ...errors },
@@ -124,12 +174,14 @@ export function patchUser(app: FastifyInstance, ctx: AppContext): void {
       if (body.disabled !== undefined) patch.disabled_at = body.disabled ? (user.disabled_at ?? new Date()) : null;
       if (body.budget !== undefined) patch.budget = body.budget;
       if (body.denied_servers !== undefined) patch.denied_servers = [...new Set(body.denied_servers)].sort();
+      const auditTeams = await auditTeamIds(ctx, body.audit_teams);
+      if (auditTeams !== undefined) patch.audit_teams = auditTeams;
       const changed = await guard(
         ctx,
         identityErrors(() => ctx.users.update(user._id, patch)),
       );
       ctx.authenticator.forget();
-      return presentUser(changed);
+      return presentUser(changed, await guard(ctx, () => teamNames(ctx)));
     },
   );
 }

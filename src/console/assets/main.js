@@ -10,6 +10,7 @@ import { renderOverview } from './pages/overview.js';
 import { renderSession } from './pages/session.js';
 import { renderSessions } from './pages/sessions.js';
 import { renderSignIn } from './pages/signin.js';
+import { renderTeam, renderTeams } from './pages/teams.js';
 import { renderUser } from './pages/user.js';
 import { renderUsers } from './pages/users.js';
 
@@ -18,6 +19,7 @@ const SECTIONS = {
   interceptions: { label: 'Interceptions', list: renderInterceptions, one: renderInterception },
   sessions: { label: 'Sessions', list: renderSessions, one: renderSession },
   users: { label: 'Users', list: renderUsers, one: renderUser, owners: true },
+  teams: { label: 'Teams', list: renderTeams, one: renderTeam },
   me: { label: 'Me', list: renderMe },
 };
 
@@ -25,6 +27,7 @@ const app = document.getElementById('app');
 let user = null;
 let main;
 let nav;
+let banners;
 
 const allowed = (section) => !section.owners || user.role === 'owner';
 
@@ -39,10 +42,13 @@ function shell() {
   const signOut = h('button', { type: 'button' }, 'Sign out');
   signOut.addEventListener('click', async () => {
     signOut.disabled = true;
-    await api('/session', { method: 'DELETE', quiet401: true }).catch(() => {});
+    const out = await api('/session', { method: 'DELETE', quiet401: true }).catch(() => null);
+    // A single sign-on session also ends at the identity provider, which sends the browser back here.
+    if (out?.logout_url) return location.assign(out.logout_url);
     showSignIn('You are signed out.');
   });
   main = h('main', { id: 'main', tabindex: '-1' });
+  banners = h('div', { class: 'banners', role: 'region', 'aria-label': 'Budget notices' });
   fill(
     app,
     h(
@@ -58,7 +64,47 @@ function shell() {
         signOut,
       ),
     ),
+    banners,
     main,
+  );
+  showBanners();
+}
+
+const PERCENT = new Intl.NumberFormat('en-US', { style: 'percent', maximumFractionDigits: 0 });
+const PERIOD = { day: 'today', week: 'this week', month: 'this month' };
+
+/** Budget notifications of this period for me: my own budget's, my teams' (owners: every team's). */
+async function showBanners() {
+  let notifications;
+  try {
+    ({ notifications } = await api('/notifications', { quiet401: true }));
+  } catch {
+    return; // a banner is a courtesy: the pages say the rest
+  }
+  // The highest share reached per budget.
+  const top = new Map();
+  for (const n of notifications) {
+    const key = `${n.scope.kind}:${n.scope.id}`;
+    if (!top.has(key) || top.get(key).share < n.share) top.set(key, n);
+  }
+  fill(
+    banners,
+    [...top.values()].map((n) => {
+      const whose = n.scope.kind === 'team' ? `Team ${n.scope.name}` : n.scope.id === user.id ? 'You' : n.scope.name;
+      const what = n.share >= 1 ? 'reached' : `used ${PERCENT.format(n.share)} of`;
+      const link =
+        n.scope.kind === 'team'
+          ? h('a', { href: `#/teams/${encodeURIComponent(n.scope.name)}` }, 'See the team')
+          : null;
+      return h(
+        'div',
+        { class: `notice ${n.share >= 1 ? 'error' : 'warn'}`, role: 'status' },
+        h('strong', null, `${whose} ${what} the budget of $${n.budget.usd} ${PERIOD[n.budget.period]}.`),
+        ' ',
+        n.share >= 1 ? 'Model requests are refused until it resets. ' : '',
+        link,
+      );
+    }),
   );
 }
 

@@ -1,3 +1,4 @@
+import { chatResults } from '../client-results.ts';
 import { openaiUsage, textOnlyResult, validateModel } from '../openai-common.ts';
 import { openingUserMessage, textOf } from '../prompt.ts';
 import { toolFormatter } from '../tool-format.ts';
@@ -43,12 +44,16 @@ export const chatPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
   thoughtSource: 'reasoning_content',
   echoesTools: false,
 
-  validate(body) {
-    if (!Array.isArray(body.messages)) return validateModel(body) ?? 'messages: an array of messages is required';
-    return validateModel(body) ?? validateCommon(body, 'messages');
+  validate(body, modelInBody = true) {
+    // An Azure deployment route names the model in its URL: the body's is optional there.
+    const model = modelInBody ? validateModel(body) : null;
+    if (!Array.isArray(body.messages)) return model ?? 'messages: an array of messages is required';
+    return model ?? validateCommon(body, 'messages');
   },
 
   prompt: lastUserText,
+
+  results: chatResults,
 
   maxOutput: (body) => tokenCount(body.max_completion_tokens) ?? tokenCount(body.max_tokens),
 

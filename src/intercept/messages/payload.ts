@@ -1,4 +1,5 @@
 import type { ToolCallResult } from '../../mcp/types.ts';
+import { messagesResults } from '../client-results.ts';
 import { openingUserMessage, textOf } from '../prompt.ts';
 import { toolFormatter } from '../tool-format.ts';
 import type { ApiModule, Json, Turn, Usage } from '../types.ts';
@@ -72,6 +73,8 @@ export const messagesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> 
   },
 
   prompt: lastUserText,
+
+  results: messagesResults,
 
   maxOutput: (body) => tokenCount(body.max_tokens),
 

@@ -1,3 +1,4 @@
+import { responsesResults } from '../client-results.ts';
 import type { ClientView } from '../client-view.ts';
 import { openaiUsage, textOnlyResult, validateModel } from '../openai-common.ts';
 import { openingUserMessage, textOf } from '../prompt.ts';
@@ -67,6 +68,8 @@ export const responsesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'>
   },
 
   prompt: promptOf,
+
+  results: responsesResults,
 
   maxOutput: (body) => tokenCount(body.max_output_tokens),
 

@@ -20,7 +20,8 @@ export interface AuditEvent {
   kind: string;
   /** The record's id; for `interception` and `interception_ended`, the interception's. */
   id: string;
-  interception_id: string;
+  /** Null only for an annotation made outside any interception (README "Work context"). */
+  interception_id: string | null;
   /** Who made the interception; null when it could not be found (join on interception_id). */
   initiator: { id: string } | null;
   /** When it happened (RFC 3339): its start, creation or end. */
@@ -35,16 +36,22 @@ export interface AuditEvent {
 
 type Fields = Record<string, unknown>;
 
-/** The interception a record belongs to (the interception itself for its own records). */
-export function interceptionIdOf(op: RecordOp): string {
+/** The interception a record belongs to (the interception itself for its own records); null for none. */
+export function interceptionIdOf(op: RecordOp): string | null {
   const value = op as unknown as { id?: unknown; doc?: Fields };
-  if (value.doc) return String(value.doc.interception_id ?? value.doc._id);
+  if (value.doc) {
+    if (value.doc.interception_id === null) return null;
+    return String(value.doc.interception_id ?? value.doc._id);
+  }
   return String((value as Fields).interception_id ?? value.id);
 }
 
-/** The initiator an interception record names; undefined for every other kind. */
+/** The initiator a record names itself (interceptions, client tool results, annotations); undefined for the rest. */
 export function initiatorOf(op: RecordOp): string | undefined {
-  return op.kind === 'interception' ? op.doc.initiator_id : undefined;
+  if (op.kind === 'interception_ended') return undefined;
+  const initiator = (op.doc as { initiator_id?: unknown }).initiator_id;
+  // A tool usage carries its interception's initiator too (to find it by); learning from it is harmless.
+  return typeof initiator === 'string' ? initiator : undefined;
 }
 
 const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : value);

@@ -35,14 +35,17 @@ export class Initiators {
   /** Each record's initiator, in order; null where nobody knows it (or the lookup failed). */
   async resolve(ops: readonly RecordOp[]): Promise<Array<string | null>> {
     const ids = ops.map(interceptionIdOf);
+    const own = ops.map(initiatorOf);
     const unknown = new Set<string>();
-    ops.forEach((op, i) => {
-      const initiator = initiatorOf(op);
-      if (initiator !== undefined) this.#remember(ids[i] as string, initiator);
-      else if (!this.#known.has(ids[i] as string)) unknown.add(ids[i] as string);
+    ops.forEach((_op, i) => {
+      const id = ids[i] ?? null;
+      const initiator = own[i];
+      if (id === null) return; // an annotation outside any interception names its initiator itself
+      if (initiator !== undefined) this.#remember(id, initiator);
+      else if (!this.#known.has(id)) unknown.add(id);
     });
     if (unknown.size && this.#lookup) await this.#lookupAll([...unknown]);
-    return ids.map((id) => this.#known.get(id) ?? null);
+    return ids.map((id, i) => own[i] ?? (id === null ? null : (this.#known.get(id) ?? null)));
   }
 
   async #lookupAll(ids: string[]): Promise<void> {

@@ -5,7 +5,7 @@ import { bootstrapOwner } from '../../identity/bootstrap.ts';
 import { Users } from '../../identity/users.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { openStore } from '../../store/open.ts';
-import { checkCanListen, splitListen } from '../listen-error.ts';
+import { checkCanListenAll } from '../listen-error.ts';
 import { RestartBackoff } from './restarts.ts';
 import { MESSAGES, WORKER_ENV } from './worker-channel.ts';
 
@@ -76,8 +76,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     for (const slot of live()) slot.worker?.process.kill('SIGHUP');
   });
 
-  const { host, port } = splitListen(config.listen);
-  await checkCanListen(host, port, config.listen);
+  await checkCanListenAll(config);
   const store = await openStore(config, 'admin');
   let bootstrap: Awaited<ReturnType<typeof bootstrapOwner>>;
   try {

@@ -1,6 +1,6 @@
-import type { Db } from 'mongodb';
+import type { Db, Filter } from 'mongodb';
 import { present } from '../../audit/present.ts';
-import type { InterceptionRecord } from '../records.ts';
+import type { InterceptionRecord, ToolUsageRecord } from '../records.ts';
 import {
   type AuditStore,
   COLLECTIONS,
@@ -14,10 +14,12 @@ import {
   type UsageKey,
 } from '../store.ts';
 import { Details } from './details.ts';
-import { toMongoFilter } from './filter.ts';
+import { both, toMongoFilter } from './filter.ts';
 import { sessions } from './sessions.ts';
+import { clientToolCall } from './tool-calls.ts';
 import { topTools } from './top-tools.ts';
-import { usage } from './usage.ts';
+import { usageByRepo } from './usage.ts';
+import { workClause } from './work.ts';
 
 /** The audit's reads over the interceptions and their children. */
 export class MongoAudit implements AuditStore {
@@ -32,17 +34,21 @@ export class MongoAudit implements AuditStore {
     return this.#db.collection<InterceptionRecord>(COLLECTIONS.interceptions);
   }
 
+  /** The filter as a query, its work keys looked up first. */
+  async #match(filter: InterceptionFilter, after?: Cursor): Promise<Filter<InterceptionRecord>> {
+    return toMongoFilter(filter, after, await workClause(this.#db, filter));
+  }
+
   async cursor(filter: InterceptionFilter, id: string): Promise<Cursor | null> {
-    const row = await this.#interceptions.findOne(
-      { ...toMongoFilter(filter), _id: id },
-      { projection: { _id: 1, started_at: 1 } },
-    );
+    const row = await this.#interceptions.findOne(both(await this.#match(filter), { _id: id }), {
+      projection: { _id: 1, started_at: 1 },
+    });
     return row ? { _id: row._id, started_at: row.started_at } : null;
   }
 
   async list(filter: InterceptionFilter, page: { limit: number; offset?: number; after?: Cursor }) {
     const rows = await this.#interceptions
-      .find(toMongoFilter(filter, page.after))
+      .find(await this.#match(filter, page.after))
       .sort({ started_at: -1, _id: -1 })
       .skip(page.offset ?? 0)
       .limit(page.limit)
@@ -54,8 +60,8 @@ export class MongoAudit implements AuditStore {
     return JSON.stringify((await this.list(filter, page)).map(present));
   }
 
-  count(filter: InterceptionFilter): Promise<number> {
-    const query = toMongoFilter(filter);
+  async count(filter: InterceptionFilter): Promise<number> {
+    const query = await this.#match(filter);
     // With no filter the server's collection count answers without reading every document.
     return Object.keys(query).length
       ? this.#interceptions.countDocuments(query)
@@ -63,25 +69,32 @@ export class MongoAudit implements AuditStore {
   }
 
   async get(filter: InterceptionFilter, id: string) {
-    const row = await this.#interceptions.findOne({ ...toMongoFilter(filter), _id: id });
+    const row = await this.#interceptions.findOne(both(await this.#match(filter), { _id: id }));
     return row ? ((await this.#details.expand([row]))[0] ?? null) : null;
   }
 
   async distinct(field: 'model' | 'client', filter: InterceptionFilter): Promise<string[]> {
-    const values = await this.#interceptions.distinct(field, toMongoFilter(filter));
+    const values = await this.#interceptions.distinct(field, await this.#match(filter));
     return values.filter((v): v is string => typeof v === 'string' && v !== '').sort();
   }
 
-  usage(filter: InterceptionFilter, groupBy: readonly UsageKey[]): Promise<UsageGroup[]> {
-    return usage(this.#interceptions, filter, groupBy);
+  async usage(filter: InterceptionFilter, groupBy: readonly UsageKey[]): Promise<UsageGroup[]> {
+    return usageByRepo(this.#db, filter, groupBy, await workClause(this.#db, filter));
   }
 
-  sessions(filter: InterceptionFilter, page: { limit: number; offset?: number }): Promise<Listed<SessionSummary>> {
-    return sessions(this.#interceptions, filter, page);
+  async sessions(
+    filter: InterceptionFilter,
+    page: { limit: number; offset?: number },
+  ): Promise<Listed<SessionSummary>> {
+    return sessions(this.#interceptions, await this.#match(filter), page);
   }
 
-  tools(filter: InterceptionFilter, limit: number): Promise<Listed<ToolSummary>> {
-    return topTools(this.#db, filter, limit);
+  async tools(filter: InterceptionFilter, limit: number): Promise<Listed<ToolSummary>> {
+    return topTools(this.#db, await this.#match(filter), limit);
+  }
+
+  clientToolCall(initiatorId: string, toolCallId: string, before?: Date): Promise<ToolUsageRecord | null> {
+    return clientToolCall(this.#db, initiatorId, toolCallId, before);
   }
 
   async spend(userId: string, since: Date): Promise<number> {

@@ -1,12 +1,19 @@
 import type { Db } from 'mongodb';
 import type {
+  AnnotationRecord,
   InterceptionRecord,
   ModelThoughtRecord,
   TokenUsageRecord,
   ToolUsageRecord,
   UserPromptRecord,
 } from '../records.ts';
-import { COLLECTIONS, type IdentityStore, type InterceptionDetail } from '../store.ts';
+import {
+  COLLECTIONS,
+  type IdentityStore,
+  type InterceptionDetail,
+  type WorkContext,
+  workContextIdOf,
+} from '../store.ts';
 
 /** Interceptions with everything recorded under them, as the audit shows them. */
 export class Details {
@@ -21,13 +28,19 @@ export class Details {
   async expand(rows: InterceptionRecord[]): Promise<InterceptionDetail[]> {
     if (!rows.length) return [];
     const ids = rows.map((r) => r._id);
-    const [prompts, tokens, tools, thoughts, users] = await Promise.all([
+    const [prompts, tokens, tools, thoughts, annotations, work, users] = await Promise.all([
       this.#children<UserPromptRecord>(COLLECTIONS.userPrompts, ids),
       this.#children<TokenUsageRecord>(COLLECTIONS.tokenUsages, ids),
       this.#children<ToolUsageRecord>(COLLECTIONS.toolUsages, ids),
       this.#children<ModelThoughtRecord>(COLLECTIONS.modelThoughts, ids),
+      this.#children<AnnotationRecord>(COLLECTIONS.annotations, ids),
+      this.#db
+        .collection<WorkContext>(COLLECTIONS.workContexts)
+        .find({ _id: { $in: [...new Set(rows.map(workContextIdOf))] } })
+        .toArray(),
       this.#identity.usersByIds([...new Set(rows.map((r) => r.initiator_id))]),
     ]);
+    const workById = new Map(work.map((w) => [w._id, w]));
     const userById = new Map(users.map((u) => [u._id, u]));
     return rows.map((interception) => {
       const id = interception._id;
@@ -39,11 +52,16 @@ export class Details {
         token_usages: tokens.get(id) ?? [],
         tool_usages: tools.get(id) ?? [],
         model_thoughts: thoughts.get(id) ?? [],
+        annotations: annotations.get(id) ?? [],
+        work: workById.get(workContextIdOf(interception)) ?? null,
       };
     });
   }
 
-  async #children<T extends { interception_id: string }>(collection: string, ids: string[]): Promise<Map<string, T[]>> {
+  async #children<T extends { interception_id: string | null }>(
+    collection: string,
+    ids: string[],
+  ): Promise<Map<string, T[]>> {
     const docs = (await this.#db
       .collection(collection)
       .find({ interception_id: { $in: ids } })
@@ -51,9 +69,10 @@ export class Details {
       .toArray()) as unknown as T[];
     const groups = new Map<string, T[]>();
     for (const doc of docs) {
-      const group = groups.get(doc.interception_id);
+      const parent = doc.interception_id as string; // found by it, so never null
+      const group = groups.get(parent);
       if (group) group.push(doc);
-      else groups.set(doc.interception_id, [doc]);
+      else groups.set(parent, [doc]);
     }
     return groups;
   }

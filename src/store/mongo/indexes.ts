@@ -28,6 +28,8 @@ const INDEXES: Record<string, IndexDescription[]> = {
       key: { [key]: 1, ...PAGE_ORDER },
       name: `audit_${key}`,
     })),
+    // tool:NAME — the names an interception's calls used, kept on it when it ends (multikey).
+    { key: { 'totals.tools': 1, ...PAGE_ORDER }, name: 'audit_tool' },
   ],
   // A page's children: IXSCAN interception_created with $in over the page's ids, already in created_at order.
   ...Object.fromEntries(
@@ -36,7 +38,29 @@ const INDEXES: Record<string, IndexDescription[]> = {
       [{ key: { interception_id: 1, created_at: 1 }, name: 'interception_created' }],
     ]),
   ),
+  // A client tool's result finds its call: IXSCAN initiator_call, newest first, limit 1.
+  [COLLECTIONS.toolUsages]: [
+    { key: { interception_id: 1, created_at: 1 }, name: 'interception_created' },
+    { key: { initiator_id: 1, tool_call_id: 1, created_at: -1 }, name: 'initiator_call' },
+  ],
+  // An interception's context by its session, or (without one) by itself; q repo:, branch:; retention.
+  [COLLECTIONS.workContexts]: [
+    { key: { initiator_id: 1, client_session_id: 1 }, name: 'session' },
+    { key: { interception_id: 1 }, name: 'interception' },
+    { key: { repo: 1 }, name: 'repo' },
+    { key: { branch: 1 }, name: 'branch' },
+    { key: { updated_at: 1 }, name: 'updated' },
+  ],
   [COLLECTIONS.mcpCredentials]: [{ key: { user_id: 1, server: 1 }, name: 'user_server', unique: true }],
+  // Team names are unique as compared (lower case); memberships are found by team and by user.
+  [COLLECTIONS.teams]: [{ key: { name_key: 1 }, name: 'name_key_unique', unique: true }],
+  [COLLECTIONS.teamMembers]: [
+    { key: { team_id: 1 }, name: 'team_id' },
+    { key: { user_id: 1 }, name: 'user_id' },
+  ],
+  // A user's or team's current notifications (the console's banner).
+  [COLLECTIONS.budgetNotifications]: [{ key: { 'scope.id': 1, resets_at: 1 }, name: 'scope_resets' }],
+  [COLLECTIONS.providerKeys]: [{ key: { user_id: 1, provider: 1 }, name: 'user_provider', unique: true }],
   // Idle ledgers are pruned by their last use; a ledger's versions are found by _id range.
   [COLLECTIONS.quotaLedgers]: [{ key: { until: 1 }, name: 'until' }],
 };

@@ -44,8 +44,14 @@ export class MongoQuotas implements QuotaStore {
     return grant as QuotaGrant;
   }
 
-  async settle(request: Parameters<QuotaLedger['settle']>[0]): Promise<void> {
-    await this.#step(request.key, request.expiresAt, (current) => (current ? applySettle(current, request) : null));
+  async settle(request: Parameters<QuotaLedger['settle']>[0]): Promise<number> {
+    let spent = 0;
+    await this.#step(request.key, request.expiresAt, (current) => {
+      const next = current ? applySettle(current, request) : null;
+      spent = next?.spent ?? 0;
+      return next;
+    });
+    return spent;
   }
 
   async prune(before: Date): Promise<number> {

@@ -1,7 +1,7 @@
 import type { Collection, Filter } from 'mongodb';
 import type { InterceptionRecord } from '../records.ts';
-import type { InterceptionFilter, Listed, SessionSummary } from '../store.ts';
-import { toMongoFilter } from './filter.ts';
+import type { Listed, SessionSummary } from '../store.ts';
+import { both } from './filter.ts';
 import { keyText, sumByGroup } from './sums.ts';
 
 /** Sessions matching, counted by one $group on (session, initiator) and a $count stage. */
@@ -22,10 +22,10 @@ async function countSessions(
 /** Sessions by last activity, with how many match in all. */
 export async function sessions(
   interceptions: Collection<InterceptionRecord>,
-  filter: InterceptionFilter,
+  filter: Filter<InterceptionRecord>,
   page: { limit: number; offset?: number },
 ): Promise<Listed<SessionSummary>> {
-  const match = { ...toMongoFilter(filter), client_session_id: { $ne: null } } as Filter<InterceptionRecord>;
+  const match = both(filter, { client_session_id: { $ne: null } });
   const [count, results] = await Promise.all([countSessions(interceptions, match), pageOf(interceptions, match, page)]);
   return { count, results };
 }
@@ -64,15 +64,15 @@ async function pageOf(
   await walk.close();
   const chosen = [...seen.values()].slice(page.offset ?? 0, wanted);
   if (!chosen.length) return [];
-  const inPage = { ...match, client_session_id: { $in: chosen.map((c) => c.session) } } as Filter<InterceptionRecord>;
+  const inPage = both(match, { client_session_id: { $in: chosen.map((c) => c.session) } });
   const [sums, firsts] = await Promise.all([
     sumByGroup(interceptions, inPage, { s: '$client_session_id', i: '$initiator_id' }),
     Promise.all(
       chosen.map((c) =>
-        interceptions.findOne(
-          { ...match, client_session_id: c.session, initiator_id: c.initiator },
-          { sort: { started_at: 1 }, projection: { started_at: 1 } },
-        ),
+        interceptions.findOne(both(match, { client_session_id: c.session, initiator_id: c.initiator }), {
+          sort: { started_at: 1 },
+          projection: { started_at: 1 },
+        }),
       ),
     ),
   ]);

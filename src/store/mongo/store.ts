@@ -7,8 +7,11 @@ import { isPermanent } from './errors.ts';
 import { MongoIdentity } from './identity.ts';
 import { ensureIndexes } from './indexes.ts';
 import { MongoLeases } from './leases.ts';
+import { MongoNotifications } from './notifications.ts';
+import { MongoProviderKeys } from './provider-keys.ts';
 import { MongoQuotas } from './quotas.ts';
 import { MongoRecords } from './records.ts';
+import { MongoTeams } from './teams.ts';
 
 /**
  * The MongoDB store: a pooled client that keeps reconnecting on its own; the first ping must
@@ -49,6 +52,9 @@ export async function openMongoStore(uri: string, database: string, timeoutMs = 
     audit: new MongoAudit(db, identity),
     identity,
     credentials: new MongoCredentials(db),
+    teams: new MongoTeams(db),
+    notifications: new MongoNotifications(db),
+    providerKeys: new MongoProviderKeys(db),
     leases: new MongoLeases(db),
     quotas: new MongoQuotas(db),
     documents: new MongoDocuments(db),

@@ -1,15 +1,14 @@
 import type { Db, Filter } from 'mongodb';
 import type { InterceptionRecord, ToolUsageRecord } from '../records.ts';
-import { COLLECTIONS, type InterceptionFilter, type Listed, type ToolSummary } from '../store.ts';
-import { toMongoFilter } from './filter.ts';
+import { COLLECTIONS, type Listed, type ToolSummary } from '../store.ts';
 import { keyText } from './sums.ts';
 
 /** No join in both servers: the newest 20 000 matching interceptions' ids, then one $group per sum. */
-export async function topTools(db: Db, filter: InterceptionFilter, limit: number): Promise<Listed<ToolSummary>> {
+export async function topTools(db: Db, match: Filter<InterceptionRecord>, limit: number): Promise<Listed<ToolSummary>> {
   const ids = (
     await db
       .collection<InterceptionRecord>(COLLECTIONS.interceptions)
-      .find(toMongoFilter(filter), { projection: { _id: 1 } })
+      .find(match, { projection: { _id: 1 } })
       .sort({ started_at: -1, _id: -1 })
       .limit(20_000)
       .toArray()

@@ -1,24 +1,81 @@
-import type { Collection, Filter } from 'mongodb';
+import type { Collection, Db, Filter } from 'mongodb';
 import type { InterceptionRecord } from '../records.ts';
-import { DAY_MS, dayName, type InterceptionFilter, type UsageGroup, type UsageKey } from '../store.ts';
-import { toMongoFilter } from './filter.ts';
+import { COLLECTIONS, DAY_MS, dayName, type InterceptionFilter, type UsageGroup, type UsageKey } from '../store.ts';
+import { both, toMongoFilter } from './filter.ts';
 import { sumByGroup } from './sums.ts';
+import { contextQuery, contexts, inContexts } from './work.ts';
 
-const USAGE_FIELD: Record<Exclude<UsageKey, 'day'>, string> = {
+type FieldKey = Exclude<UsageKey, 'day' | 'repo'>;
+
+const USAGE_FIELD: Record<FieldKey, string> = {
   initiator: '$initiator_id',
   model: '$model',
   provider: '$provider',
   client: '$client',
 };
 
+/** Repos summed at once. */
+const REPO_PARALLELISM = 4;
+
+/**
+ * Usage, by repo too: the store has no join, so the work contexts matching the filter are read
+ * first, and each repo's interceptions (those of its sessions) are summed on their own; the
+ * interceptions of no repo are the rest.
+ */
+export async function usageByRepo(
+  db: Db,
+  filter: InterceptionFilter,
+  groupBy: readonly UsageKey[],
+  work: Filter<InterceptionRecord> | undefined,
+): Promise<UsageGroup[]> {
+  const interceptions = db.collection<InterceptionRecord>(COLLECTIONS.interceptions);
+  if (!groupBy.includes('repo')) return usage(interceptions, filter, groupBy, work);
+  const rest = groupBy.filter((k) => k !== 'repo');
+  const found = await contexts(db, contextQuery(filter), ['repo']);
+  const byRepo = new Map<string, typeof found>();
+  for (const c of found) {
+    if (c.repo === null || c.repo === undefined) continue;
+    const list = byRepo.get(c.repo) ?? [];
+    list.push(c);
+    byRepo.set(c.repo, list);
+  }
+  const withRepo = found.filter((c) => c.repo !== null && c.repo !== undefined);
+  const parts: Array<[string, Filter<InterceptionRecord>]> = [...byRepo].map(([repo, list]) => [
+    repo,
+    inContexts(list),
+  ]);
+  // A work filter keeps only its own sessions; without one, the interceptions of no repo are a group too.
+  if (!work) parts.push(['', { $nor: [inContexts(withRepo)] }]);
+  else {
+    const without = found.filter((c) => c.repo === null || c.repo === undefined);
+    if (without.length) parts.push(['', inContexts(without)]);
+  }
+  const groups: UsageGroup[] = [];
+  for (let i = 0; i < parts.length; i += REPO_PARALLELISM) {
+    const batch = await Promise.all(
+      parts.slice(i, i + REPO_PARALLELISM).map(async ([repo, clause]) => {
+        const sums = await usage(interceptions, filter, rest, clause);
+        return sums.map((g) => ({
+          ...g,
+          key: Object.fromEntries(groupBy.map((k) => [k, k === 'repo' ? repo : g.key[k]])),
+        }));
+      }),
+    );
+    groups.push(...batch.flat());
+  }
+  return groups;
+}
+
 /** Ended interceptions summed per group; by day, one grouping per UTC day in range. */
-export async function usage(
+async function usage(
   interceptions: Collection<InterceptionRecord>,
   filter: InterceptionFilter,
   groupBy: readonly UsageKey[],
+  extra?: Filter<InterceptionRecord>,
 ): Promise<UsageGroup[]> {
-  const keys = groupBy.filter((k): k is Exclude<UsageKey, 'day'> => k !== 'day');
-  const match: Filter<InterceptionRecord> = { ...toMongoFilter(filter), ended_at: { $ne: null } };
+  const keys = groupBy.filter((k): k is FieldKey => k !== 'day' && k !== 'repo');
+  const base = toMongoFilter(filter);
+  const match: Filter<InterceptionRecord> = both(extra ? both(base, extra) : base, { ended_at: { $ne: null } });
   if (!groupBy.includes('day')) return usageGroups(interceptions, match, keys);
   // No date operators to group by day with, in both servers: one $group per UTC day in range.
   const bound = (order: 1 | -1) =>
@@ -51,7 +108,7 @@ export async function usage(
 async function usageGroups(
   interceptions: Collection<InterceptionRecord>,
   match: Filter<InterceptionRecord>,
-  keys: ReadonlyArray<Exclude<UsageKey, 'day'>>,
+  keys: ReadonlyArray<FieldKey>,
 ) {
   const spec = keys.length ? Object.fromEntries(keys.map((key) => [key, USAGE_FIELD[key]])) : null;
   const groups = await sumByGroup(interceptions, match, spec);

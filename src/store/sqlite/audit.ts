@@ -1,4 +1,5 @@
 import { present } from '../../audit/present.ts';
+import type { ToolUsageRecord } from '../records.ts';
 import type {
   Cursor,
   InterceptionDetail,
@@ -14,6 +15,7 @@ import type { Details } from './details.ts';
 import { where } from './filter.ts';
 import type { Sync } from './protocol.ts';
 import type { Sql } from './sql.ts';
+import { clientToolCall } from './tool-calls.ts';
 import { countInterceptions, summarizeUsage } from './usage.ts';
 
 /** The audit's reads: pages, counts, usage, sessions and tools over the interceptions. */
@@ -127,6 +129,10 @@ export class EmbeddedAudit implements Sync<'audit'> {
         timed: r.timed as number,
       })),
     };
+  }
+
+  clientToolCall(initiatorId: string, toolCallId: string, before?: Date): ToolUsageRecord | null {
+    return clientToolCall(this.#sql, initiatorId, toolCallId, before);
   }
 
   spend(userId: string, since: Date): number {

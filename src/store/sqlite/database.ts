@@ -1,17 +1,21 @@
 import { DatabaseSync } from 'node:sqlite';
+import type { CollectionName } from '../store.ts';
 import { EmbeddedAudit } from './audit.ts';
 import { EmbeddedCredentials } from './credentials.ts';
 import { Details } from './details.ts';
 import { EmbeddedDocuments } from './documents.ts';
 import { EmbeddedIdentity } from './identity.ts';
 import { EmbeddedLeases } from './leases.ts';
+import { EmbeddedNotifications } from './notifications.ts';
 import { EmbeddedPageParts } from './page-parts.ts';
 import type { SyncStore } from './protocol.ts';
+import { EmbeddedProviderKeys } from './provider-keys.ts';
 import { EmbeddedQuotas } from './quotas.ts';
 import { EmbeddedRecords } from './records.ts';
 import { ROLLUP_BACKFILL } from './rollup.ts';
-import { createStatements, SCHEMA_VERSION } from './schema.ts';
+import { addedColumns, indexStatements, SCHEMA_VERSION, TABLES, tableStatements } from './schema.ts';
 import { rollBack, Sql } from './sql.ts';
+import { EmbeddedTeams } from './teams.ts';
 
 /** Opens (creating if needed) the file with the pragmas every connection uses. */
 export function openDatabase(file: string): DatabaseSync {
@@ -42,7 +46,14 @@ export function migrate(db: DatabaseSync): void {
       db.exec('COMMIT');
       return;
     }
-    for (const statement of createStatements()) db.exec(statement);
+    for (const statement of tableStatements()) db.exec(statement);
+    for (const name of Object.keys(TABLES) as CollectionName[]) {
+      const present = new Set(
+        (db.prepare(`PRAGMA table_info(${name})`).all() as Array<{ name: string }>).map((c) => c.name),
+      );
+      for (const statement of addedColumns(name, present)) db.exec(statement);
+    }
+    for (const statement of indexStatements()) db.exec(statement);
     if (now < 2) db.exec(ROLLUP_BACKFILL); // usage_days came with schema 2
     if (now < 3) db.exec('DROP TABLE IF EXISTS rate_windows'); // shared rate counts became quota ledgers
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
@@ -64,6 +75,9 @@ export class EmbeddedDatabase implements SyncStore {
   readonly audit: EmbeddedAudit;
   readonly identity: EmbeddedIdentity;
   readonly credentials: EmbeddedCredentials;
+  readonly teams: EmbeddedTeams;
+  readonly notifications: EmbeddedNotifications;
+  readonly providerKeys: EmbeddedProviderKeys;
   readonly leases: EmbeddedLeases;
   readonly quotas: EmbeddedQuotas;
   readonly documents: EmbeddedDocuments;
@@ -77,6 +91,9 @@ export class EmbeddedDatabase implements SyncStore {
     this.records = new EmbeddedRecords(sql);
     this.audit = new EmbeddedAudit(sql, details);
     this.credentials = new EmbeddedCredentials(sql);
+    this.teams = new EmbeddedTeams(sql);
+    this.notifications = new EmbeddedNotifications(sql);
+    this.providerKeys = new EmbeddedProviderKeys(sql);
     this.leases = new EmbeddedLeases(sql);
     this.quotas = new EmbeddedQuotas(sql);
     this.documents = new EmbeddedDocuments(sql);

@@ -1,4 +1,5 @@
 import type {
+  AnnotationRecord,
   InterceptionRecord,
   ModelThoughtRecord,
   TokenUsageRecord,
@@ -11,6 +12,8 @@ import {
   type InterceptionDetail,
   type InterceptionFilter,
   type PageRequest,
+  type WorkContext,
+  workContextIdOf,
 } from '../store.ts';
 import { where } from './filter.ts';
 import type { Sync } from './protocol.ts';
@@ -45,6 +48,8 @@ export class Details {
     const tokens = this.#children<TokenUsageRecord>(COLLECTIONS.tokenUsages, list);
     const tools = this.#children<ToolUsageRecord>(COLLECTIONS.toolUsages, list);
     const thoughts = this.#children<ModelThoughtRecord>(COLLECTIONS.modelThoughts, list);
+    const annotations = this.#children<AnnotationRecord>(COLLECTIONS.annotations, list);
+    const work = this.#work(interceptions);
     const users = new Map(
       this.#identity.usersByIds([...new Set(interceptions.map((i) => i.initiator_id))]).map((u) => [u._id, u]),
     );
@@ -58,20 +63,30 @@ export class Details {
         token_usages: tokens.get(id) ?? [],
         tool_usages: tools.get(id) ?? [],
         model_thoughts: thoughts.get(id) ?? [],
+        annotations: annotations.get(id) ?? [],
+        work: work.get(workContextIdOf(interception)) ?? null,
       };
     });
   }
 
-  #children<T extends { interception_id: string }>(collection: CollectionName, list: string): Map<string, T[]> {
+  /** The work contexts of these interceptions, by id. */
+  #work(interceptions: InterceptionRecord[]): Map<string, WorkContext> {
+    const ids = idList([...new Set(interceptions.map(workContextIdOf))]);
+    const rows = this.#sql.all('SELECT doc FROM work_contexts WHERE id IN (SELECT value FROM json_each(?))', [ids]);
+    return new Map(decodeAll<WorkContext>(COLLECTIONS.workContexts, rows).map((w) => [w._id, w]));
+  }
+
+  #children<T extends { interception_id: string | null }>(collection: CollectionName, list: string): Map<string, T[]> {
     const groups = new Map<string, T[]>();
     const rows = this.#sql.all(
       `SELECT doc FROM ${collection} WHERE interception_id IN (SELECT value FROM json_each(?)) ORDER BY created_at, id`,
       [list],
     );
     for (const doc of decodeAll<T>(collection, rows)) {
-      const group = groups.get(doc.interception_id);
+      const parent = doc.interception_id as string; // found by it, so never null
+      const group = groups.get(parent);
       if (group) group.push(doc);
-      else groups.set(doc.interception_id, [doc]);
+      else groups.set(parent, [doc]);
     }
     return groups;
   }

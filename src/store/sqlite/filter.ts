@@ -1,4 +1,5 @@
 import type { Cursor, InterceptionFilter } from '../store.ts';
+import { filtersWork, urlMatch } from '../work.ts';
 import type { DaySplit } from './rollup.ts';
 
 export type SqlValue = string | number | null;
@@ -47,6 +48,10 @@ export function dayWhere(filter: InterceptionFilter, days: DaySplit['days'], ext
 function keyTerms(filter: InterceptionFilter, running: string, extra: string[]) {
   const terms: string[] = [...extra];
   const params: SqlValue[] = [];
+  if (filter.initiator_ids !== undefined) {
+    terms.push('initiator_id IN (SELECT value FROM json_each(?))');
+    params.push(JSON.stringify(filter.initiator_ids));
+  }
   for (const key of EQUAL_KEYS) {
     const value = filter[key];
     if (value !== undefined) {
@@ -59,7 +64,46 @@ function keyTerms(filter: InterceptionFilter, running: string, extra: string[]) 
     terms.push('status = ?');
     params.push(filter.status);
   }
+  if (filter.tool !== undefined) {
+    terms.push('id IN (SELECT interception_id FROM tool_usages WHERE tool = ?)');
+    params.push(filter.tool);
+  }
+  if (filtersWork(filter)) workTerm(filter, terms, params);
   return { terms, params };
+}
+
+/**
+ * The work-context keys: interceptions whose session's context (or, without a session, whose
+ * own) matches. Only `where` over interceptions has them: usage_days knows no sessions.
+ */
+function workTerm(filter: InterceptionFilter, terms: string[], params: SqlValue[]): void {
+  const conditions: string[] = [];
+  const values: SqlValue[] = [];
+  for (const key of ['repo', 'branch'] as const) {
+    if (filter[key] === undefined) continue;
+    conditions.push(`${key} = ?`);
+    values.push(filter[key]);
+  }
+  for (const [key, field] of [
+    ['pr', 'pr_urls'],
+    ['issue', 'issue_urls'],
+  ] as const) {
+    const value = filter[key];
+    if (value === undefined) continue;
+    const match = urlMatch(value);
+    conditions.push(
+      `EXISTS (SELECT 1 FROM json_each(work_contexts.doc, '$.${field}') WHERE value ${'exact' in match ? '= ?' : 'LIKE ?'})`,
+    );
+    values.push('exact' in match ? match.exact : `%/${match.number}`);
+  }
+  const matching = conditions.join(' AND ');
+  terms.push(
+    `(client_session_id IS NOT NULL AND (initiator_id, client_session_id) IN
+       (SELECT initiator_id, client_session_id FROM work_contexts WHERE client_session_id IS NOT NULL AND ${matching})
+     OR client_session_id IS NULL AND id IN
+       (SELECT interception_id FROM work_contexts WHERE interception_id IS NOT NULL AND ${matching}))`,
+  );
+  params.push(...values, ...values);
 }
 
 const joined = (terms: string[], params: SqlValue[]): Where => ({

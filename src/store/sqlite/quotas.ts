@@ -24,10 +24,13 @@ export class EmbeddedQuotas implements Sync<'quotas'> {
     });
   }
 
-  settle(request: SettleRequest): void {
-    this.#sql.transaction(() => {
+  settle(request: SettleRequest): number {
+    return this.#sql.transaction(() => {
       const current = this.#read(request.key);
-      if (current) this.#write(request.key, applySettle(current, request), request.expiresAt.getTime());
+      if (!current) return 0;
+      const next = applySettle(current, request);
+      this.#write(request.key, next, request.expiresAt.getTime());
+      return next.spent;
     });
   }
 

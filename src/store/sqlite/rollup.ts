@@ -1,4 +1,5 @@
 import { DAY_MS, type InterceptionFilter } from '../store.ts';
+import { filtersWork } from '../work.ts';
 
 /**
  * Interceptions summed by UTC day: one row per day and combination of the keys an audit
@@ -71,10 +72,10 @@ export interface DaySplit {
 
 /**
  * Splits a filter's time range into whole days and the rest; null when usage_days cannot
- * answer it (a session filter, or a range that holds no whole day).
+ * answer it (a session, tool or work-context filter, or a range that holds no whole day).
  */
 export function splitByDays(filter: InterceptionFilter): DaySplit | null {
-  if (filter.client_session_id !== undefined) return null;
+  if (filter.client_session_id !== undefined || filter.tool !== undefined || filtersWork(filter)) return null;
   const since = filter.started_after?.getTime(); // started_at > since
   const until = filter.started_before?.getTime(); // started_at < until
   const first = since === undefined ? null : Math.floor(since / DAY_MS) + 1;

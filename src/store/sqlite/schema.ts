@@ -41,10 +41,33 @@ export const TABLES: Record<CollectionName, Table> = {
     dates: ['created_at', 'updated_at'],
     indexes: ['CREATE UNIQUE INDEX IF NOT EXISTS mcp_credentials_user_server ON mcp_credentials(user_id, server)'],
   },
+  provider_keys: {
+    columns: { user_id: '$.user_id', provider: '$.provider' },
+    dates: ['created_at', 'updated_at'],
+    indexes: ['CREATE UNIQUE INDEX IF NOT EXISTS provider_keys_user_provider ON provider_keys(user_id, provider)'],
+  },
   leases: {
     columns: { holder: '$.holder', until: '$.until' },
     dates: ['until'],
     indexes: [],
+  },
+  teams: {
+    columns: { name_key: '$.name_key' },
+    dates: ['created_at'],
+    indexes: ['CREATE UNIQUE INDEX IF NOT EXISTS teams_name ON teams(name_key)'],
+  },
+  team_members: {
+    columns: { team_id: '$.team_id', user_id: '$.user_id' },
+    dates: ['created_at'],
+    indexes: [
+      'CREATE INDEX IF NOT EXISTS team_members_team ON team_members(team_id)',
+      'CREATE INDEX IF NOT EXISTS team_members_user ON team_members(user_id)',
+    ],
+  },
+  budget_notifications: {
+    columns: { scope_id: '$.scope.id', resets_at: '$.resets_at' },
+    dates: ['period_start', 'resets_at', 'created_at'],
+    indexes: ['CREATE INDEX IF NOT EXISTS budget_notifications_scope ON budget_notifications(scope_id, resets_at)'],
   },
   quota_ledgers: {
     columns: { until: '$.until' },
@@ -95,40 +118,90 @@ export const TABLES: Record<CollectionName, Table> = {
   },
   user_prompts: child(),
   token_usages: child(),
-  tool_usages: child(),
+  tool_usages: child({
+    columns: { initiator_id: '$.initiator_id', tool_call_id: '$.tool_call_id', tool: '$.tool' },
+    dates: ['result_at'],
+    indexes: [
+      // A client tool's result finds its call: SEARCH tool_usages USING INDEX tool_usages_call.
+      'CREATE INDEX IF NOT EXISTS tool_usages_call ON tool_usages(initiator_id, tool_call_id, created_at)',
+      // q tool:NAME: the interceptions that called it.
+      'CREATE INDEX IF NOT EXISTS tool_usages_tool ON tool_usages(tool, interception_id)',
+    ],
+  }),
   model_thoughts: child(),
+  annotations: child({
+    columns: { initiator_id: '$.initiator_id', client_session_id: '$.client_session_id' },
+    dates: [],
+    indexes: [],
+  }),
+  work_contexts: {
+    columns: {
+      initiator_id: '$.initiator_id',
+      client_session_id: '$.client_session_id',
+      interception_id: '$.interception_id',
+      repo: '$.repo',
+      branch: '$.branch',
+      updated_at: '$.updated_at',
+    },
+    dates: ['repo_at', 'branch_at', 'updated_at'],
+    indexes: [
+      // An interception's context: by its session, or (without one) by itself.
+      'CREATE INDEX IF NOT EXISTS work_contexts_session ON work_contexts(initiator_id, client_session_id)',
+      'CREATE INDEX IF NOT EXISTS work_contexts_interception ON work_contexts(interception_id)',
+      // q repo: and branch:
+      'CREATE INDEX IF NOT EXISTS work_contexts_repo ON work_contexts(repo)',
+      'CREATE INDEX IF NOT EXISTS work_contexts_branch ON work_contexts(branch)',
+      'CREATE INDEX IF NOT EXISTS work_contexts_updated ON work_contexts(updated_at)',
+    ],
+  },
 };
 
-function child(): Table {
+/** A child of an interception: found by its parent, in created_at order; plus what `more` adds. */
+function child(more: Table = { columns: {}, dates: [], indexes: [] }): Table {
   return {
-    columns: { interception_id: '$.interception_id', created_at: '$.created_at' },
-    dates: ['created_at'],
-    indexes: [],
+    columns: { interception_id: '$.interception_id', created_at: '$.created_at', ...more.columns },
+    dates: ['created_at', ...more.dates],
+    indexes: [...more.indexes],
   };
 }
 
 for (const [name, table] of Object.entries(TABLES)) {
-  if (table.columns.interception_id) {
+  if (table.columns.interception_id && table.columns.created_at) {
     table.indexes.push(`CREATE INDEX IF NOT EXISTS ${name}_parent ON ${name}(interception_id, created_at)`);
   }
 }
 
 /**
  * Bumped when the layout changes (migrate() refuses a file from a newer version). 2: usage_days;
- * 3: quota_ledgers, in place of rate_windows; 4: users by case-folded username.
+ * 3: quota_ledgers, in place of rate_windows; 4: users by case-folded username; 5: teams,
+ * team_members, budget_notifications; 6: provider_keys; 7: annotations, work_contexts, and
+ * tool_usages' initiator_id, tool_call_id and tool columns.
  */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 7;
 
-export function createStatements(): string[] {
-  const statements: string[] = [];
-  for (const [name, table] of Object.entries(TABLES)) {
+/** Every table, created when missing (its indexes come after addedColumns). */
+export function tableStatements(): string[] {
+  return Object.entries(TABLES).map(([name, table]) => {
     const columns = Object.keys(table.columns).join(', ');
-    statements.push(
-      `CREATE TABLE IF NOT EXISTS ${name} (id TEXT PRIMARY KEY, doc TEXT NOT NULL, ${columns})`,
-      ...table.indexes,
-    );
-  }
-  return [...statements, ...ROLLUP_STATEMENTS];
+    return `CREATE TABLE IF NOT EXISTS ${name} (id TEXT PRIMARY KEY, doc TEXT NOT NULL, ${columns})`;
+  });
+}
+
+/**
+ * The statements that give a table written by an older version the columns it lacks, filled from
+ * each row's document. `present` lists the table's columns now.
+ */
+export function addedColumns(name: CollectionName, present: ReadonlySet<string>): string[] {
+  const missing = Object.entries(TABLES[name].columns).filter(([column]) => !present.has(column));
+  if (!missing.length) return [];
+  return [
+    ...missing.map(([column]) => `ALTER TABLE ${name} ADD COLUMN ${column}`),
+    `UPDATE ${name} SET ${missing.map(([column, path]) => `${column} = doc ->> '${path}'`).join(', ')}`,
+  ];
+}
+
+export function indexStatements(): string[] {
+  return [...Object.values(TABLES).flatMap((table) => table.indexes), ...ROLLUP_STATEMENTS];
 }
 
 /** Per table: its column names, and how to read each one's value off a document. */

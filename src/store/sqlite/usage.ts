@@ -1,12 +1,16 @@
 import { dayName, type InterceptionFilter, type UsageGroup, type UsageKey } from '../store.ts';
+import { filtersWork } from '../work.ts';
 import { dayWhere, type SqlValue, where } from './filter.ts';
 import { type DaySplit, dayOf, splitByDays } from './rollup.ts';
 
 type Row = Record<string, SqlValue>;
 type Query = (sql: string, params: SqlValue[]) => Row[];
 
-/** Interceptions by their filter keys whose index a usage scan should seek rather than read it all. */
-const SEEK_KEYS = ['initiator_id', 'provider_name', 'client_session_id'] as const;
+/**
+ * Interceptions by their filter keys whose index a usage scan should seek rather than read it all.
+ * (Grouping by repo reads the rows themselves: the covering index has no sessions.)
+ */
+const SEEK_KEYS = ['initiator_id', 'initiator_ids', 'provider_name', 'client_session_id'] as const;
 
 const GROUP_COLUMN: Record<UsageKey, string> = {
   initiator: 'initiator_id',
@@ -15,6 +19,13 @@ const GROUP_COLUMN: Record<UsageKey, string> = {
   client: 'client',
   // An integer day number (cheaper than strftime on every row), named in JS.
   day: dayOf('started_at'),
+  // The work context's repo: the session's, or (without a session) the interception's own; '' for none.
+  repo: `coalesce(
+    (SELECT repo FROM work_contexts w WHERE w.initiator_id = interceptions.initiator_id
+       AND w.client_session_id = interceptions.client_session_id),
+    (SELECT repo FROM work_contexts w WHERE interceptions.client_session_id IS NULL
+       AND w.interception_id = interceptions.id),
+    '')`,
 };
 
 /** How many interceptions match: whole days from usage_days, the rest from interceptions. */
@@ -32,7 +43,8 @@ export function countInterceptions(query: Query, filter: InterceptionFilter): nu
 
 /** Ended interceptions summed per group, from usage_days where whole days allow. */
 export function summarizeUsage(query: Query, filter: InterceptionFilter, groupBy: readonly UsageKey[]): UsageGroup[] {
-  const split = splitByDays(filter);
+  // usage_days knows no sessions, so no repos either.
+  const split = groupBy.includes('repo') ? null : splitByDays(filter);
   const parts = split
     ? [fromDays(query, filter, split.days, groupBy), ...split.edges.map((edge) => fromRows(query, edge, groupBy))]
     : [fromRows(query, filter, groupBy)];
@@ -44,7 +56,11 @@ function fromRows(query: Query, filter: InterceptionFilter, groupBy: readonly Us
   const w = where(filter, undefined, ['status IS NOT NULL']);
   // Without an equality filter to seek on, read the covering index (the planner would
   // rather walk a group key's index to skip the sort, and read every document).
-  const seeks = SEEK_KEYS.some((key) => filter[key] !== undefined);
+  const covered =
+    !SEEK_KEYS.some((key) => filter[key] !== undefined) &&
+    !groupBy.includes('repo') &&
+    filter.tool === undefined &&
+    !filtersWork(filter);
   const keys = groupBy.map((key, i) => `${GROUP_COLUMN[key]} AS k${i}`);
   const rows = query(
     `SELECT ${[...keys, ''].join(', ')}
@@ -52,7 +68,7 @@ function fromRows(query: Query, filter: InterceptionFilter, groupBy: readonly Us
        total(cache_read_input_tokens) AS cache_read_input_tokens,
        total(cache_write_input_tokens) AS cache_write_input_tokens,
        sum(cost_usd) AS cost_usd, total(tool_calls) AS tool_calls, total(status = 'failed') AS failed
-     FROM interceptions ${seeks ? '' : 'INDEXED BY interceptions_usage'} ${w.sql}
+     FROM interceptions ${covered ? 'INDEXED BY interceptions_usage' : ''} ${w.sql}
      ${groupClause(groupBy)}`,
     w.params,
   );

@@ -23,6 +23,7 @@ const COLUMNS = [
   ['model', (r) => r.model],
   ['client', (r) => r.client],
   ['client_session_id', (r) => r.client_session_id],
+  ['via', (r) => r.metadata?.via ?? 'direct'],
   ['total_input_tokens', (r) => figures(r.token_usages).input],
   ['input_tokens', sum('input_tokens')],
   ['cache_read_input_tokens', sum('cache_read_input_tokens')],
@@ -30,6 +31,11 @@ const COLUMNS = [
   ['output_tokens', sum('output_tokens')],
   ['cost_usd', (r) => r.cost_usd],
   ['tool_calls', (r) => r.tool_usages.length],
+  // The tools' names, once each; how many client tools' results came back.
+  ['tools', (r) => [...new Set(r.tool_usages.map((t) => t.tool))].join(' ')],
+  ['tool_results', (r) => r.tool_usages.filter((t) => t.result_at).length],
+  ['repo', (r) => r.work?.repo],
+  ['branch', (r) => r.work?.branch],
   ['prompt', (r) => r.user_prompts[0]?.prompt],
 ];
 

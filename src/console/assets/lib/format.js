@@ -111,6 +111,11 @@ export const inputParts = (f) =>
 
 /** A session's span, as the sessions API gives it: from its first turn's start to its latest turn's end (its start while it runs). */
 export const sessionSpan = (s) => Date.parse(s.last_ended_at ?? s.last_started_at) - Date.parse(s.first_started_at);
+/** How an interception reached the bridge: its own routes, or the intercepting proxy (README "Clients that cannot set a base URL"). */
+export const via = (interception) =>
+  interception.metadata?.via === 'proxy'
+    ? `intercepting proxy (${interception.metadata.proxy_host ?? 'unknown host'})`
+    : 'direct';
 
 /** Who someone is, as the API names them (a deleted user may have no username). */
 export const person = (initiator) => initiator?.username ?? initiator?.name ?? initiator?.id ?? '—';

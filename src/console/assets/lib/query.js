@@ -10,10 +10,16 @@ export const KEYS = [
   'started_before',
   'session',
   'status',
+  'team',
+  'tool',
+  'repo',
+  'branch',
+  'pr',
+  'issue',
 ];
 
-/** A value as one term: quoted when it holds spaces. */
-export const quote = (value) => (/[\s"]/.test(value) ? `"${String(value).replaceAll('"', '')}"` : String(value));
+/** A value as one term: quoted when it holds spaces or colons (team names from groups may). */
+export const quote = (value) => (/[\s":]/.test(value) ? `"${String(value).replaceAll('"', '')}"` : String(value));
 
 /** `q` with `key` set to `value` (an existing term for the key is replaced; no value removes it). */
 export function withTerm(q, key, value) {

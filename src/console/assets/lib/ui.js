@@ -37,7 +37,7 @@ export function errorBox(err, retry) {
 
 export const notice = (tone, ...children) => h('div', { class: `notice ${tone}`, role: 'status' }, children);
 
-export const badge = (text, tone = '') => h('span', { class: `badge ${tone}` }, text);
+export const badge = (text, tone = '', title = undefined) => h('span', { class: `badge ${tone}`, title }, text);
 
 export function statusBadge(status) {
   if (status === 'completed') return badge('completed', 'ok');

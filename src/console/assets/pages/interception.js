@@ -2,11 +2,12 @@
 // input, output and error, the model's thoughts, and a timeline of the loop.
 import { api, seg } from '../lib/api.js';
 import { fill, h } from '../lib/dom.js';
-import { cost, duration, figures, inOut, inputParts, int, person, time, tokens, when } from '../lib/format.js';
+import { cost, duration, figures, inOut, inputParts, int, person, time, tokens, via, when } from '../lib/format.js';
 import { href } from '../lib/router.js';
 import { empty, loading, pageHead, statusBadge, table } from '../lib/ui.js';
 import { timeline } from '../parts/timeline.js';
 import { cut, textBlock, toolCall } from '../parts/tool-call.js';
+import { annotationList, workRows } from '../parts/work.js';
 
 const back = () => h('div', { class: 'crumbs' }, h('a', { href: '#/interceptions' }, '← Interceptions'));
 
@@ -20,6 +21,7 @@ function facts(i) {
     ['Provider', `${i.provider_name} (${i.provider})`],
     ['Model', h('code', null, i.model)],
     ['Client', i.client],
+    ['Reached via', via(i)],
     [
       'Session',
       i.client_session_id
@@ -28,6 +30,7 @@ function facts(i) {
     ],
     ['Tokens', [inOut(t), h('span', { class: 'muted small' }, ` · input: ${inputParts(t)}`)]],
     ['Cost', cost(i.cost_usd)],
+    ...workRows(i.work),
     ['User agent', i.user_agent ? h('code', null, i.user_agent) : '—'],
     ['Token id', h('code', null, i.api_key_id)],
     ['Interception id', h('code', null, i.id)],
@@ -98,6 +101,9 @@ export async function renderInterception(view, { id }) {
           'Thoughts',
           i.model_thoughts.map((t) => textBlock(t.source, t.content, cut(t, 'content'))),
         )
+      : null,
+    i.annotations?.length
+      ? section('Work context given here', h('div', { class: 'card' }, annotationList(i.annotations)))
       : null,
   );
 }

@@ -2,7 +2,7 @@
 import { api } from '../lib/api.js';
 import { fill, h } from '../lib/dom.js';
 import { download, EXPORT_CAP, fetchAll, toCsv, toNdjson } from '../lib/export.js';
-import { cost, inputParts, int, person, time, tokens } from '../lib/format.js';
+import { cost, inputParts, int, person, time, tokens, via } from '../lib/format.js';
 import { go, href } from '../lib/router.js';
 import { badge, busy, errorBox, pageHead, statusBadge, table } from '../lib/ui.js';
 import { filterBox } from '../parts/filter.js';
@@ -17,7 +17,10 @@ export const interceptionColumns = [
       h('a', { href: href('/interceptions', r.id), 'aria-label': `Interception ${r.id}` }, time(r.started_at)),
   },
   { label: 'User', cell: (r) => person(r.initiator) },
-  { label: 'Client', cell: (r) => r.client },
+  {
+    label: 'Client',
+    cell: (r) => (r.metadata?.via === 'proxy' ? [r.client, ' ', badge('proxy', 'info', via(r))] : r.client),
+  },
   { label: 'Model', cls: 'clip', cell: (r) => r.model },
   {
     label: 'Tokens in / out',

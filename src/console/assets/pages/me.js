@@ -1,4 +1,4 @@
-// Me: my budget and usage, my tokens, my MCP credentials.
+// Me: my budget and usage, my tokens, my MCP credentials, my own provider keys.
 import { api } from '../lib/api.js';
 import { barChart } from '../lib/chart.js';
 import { h } from '../lib/dom.js';
@@ -6,6 +6,7 @@ import { day, usd } from '../lib/format.js';
 import { daysBetween, rangeQuery, withTerm } from '../lib/query.js';
 import { asyncCard, pageHead } from '../lib/ui.js';
 import { credentialsPanel, perUserServers, storedCredentials } from '../parts/credentials.js';
+import { providerKeysPanel } from '../parts/provider-keys.js';
 import { spendCard } from '../parts/spend.js';
 import { tokensPanel } from '../parts/tokens.js';
 
@@ -23,6 +24,22 @@ function usageCard() {
   });
 }
 
+/** My teams' budgets: each one my calls must fit too. */
+function teamCards() {
+  const place = h('div', { class: 'grid' });
+  api('/teams')
+    .then(({ teams }) =>
+      place.append(
+        ...teams
+          .filter((t) => t.budget || t.members)
+          .slice(0, 12)
+          .map((t) => spendCard(null, { path: `/teams/${encodeURIComponent(t.name)}/spend`, title: `Team ${t.name}` })),
+      ),
+    )
+    .catch(() => {});
+  return place;
+}
+
 export async function renderMe(view, { user }) {
   view.append(
     pageHead(
@@ -30,6 +47,7 @@ export async function renderMe(view, { user }) {
       `Signed in as ${user.username} (${user.role})`,
     ),
     h('div', { class: 'grid' }, spendCard('me'), usageCard()),
+    user.role === 'member' ? teamCards() : null,
     h(
       'section',
       { class: 'card' },
@@ -43,6 +61,17 @@ export async function renderMe(view, { user }) {
       tokensPanel('me'),
     ),
     credentialsCard(),
+    h(
+      'section',
+      { class: 'card' },
+      h('h2', null, 'My provider keys'),
+      h(
+        'p',
+        { class: 'hint' },
+        'Where a provider takes your own key, the bridge sends it upstream instead of its own.',
+      ),
+      providerKeysPanel(),
+    ),
   );
 }
 

@@ -18,6 +18,8 @@ import {
 import { quote } from '../lib/query.js';
 import { href } from '../lib/router.js';
 import { badge, empty, loading, pageHead, statusBadge } from '../lib/ui.js';
+import { resultDelay } from '../parts/tool-call.js';
+import { annotationList, workRows } from '../parts/work.js';
 
 /** Long prompts are shown cut here; the interception page has them whole. */
 const PREVIEW = 600;
@@ -33,6 +35,14 @@ function call(t) {
       ? h('span', { class: 'muted' }, ` ${duration(t.duration_ms)}`)
       : null,
     t.invocation_error ? [' ', badge('failed', 'bad'), h('span', { class: 'muted' }, ` ${t.invocation_error}`)] : null,
+    !t.injected && t.result_at
+      ? [
+          ' ',
+          t.is_error ? badge('error result', 'bad') : badge('result', 'ok'),
+          h('span', { class: 'muted' }, ` after ${duration(resultDelay(t))}`),
+          t.output ? h('span', { class: 'muted clip-line' }, ` ${t.output.split('\n')[0].slice(0, 120)}`) : null,
+        ]
+      : null,
   );
 }
 
@@ -66,6 +76,7 @@ function turn(i, n, t0) {
         ? h('p', { class: 'prompt' }, prompt.length > PREVIEW ? `${prompt.slice(0, PREVIEW)}…` : prompt)
         : h('p', { class: 'prompt muted' }, 'No prompt recorded.'),
       i.tool_usages.length ? h('ul', { class: 'calls', 'aria-label': 'Tool calls' }, i.tool_usages.map(call)) : null,
+      i.annotations?.length ? annotationList(i.annotations) : null,
     ),
   );
 }
@@ -85,6 +96,7 @@ export async function renderSession(view, { id, params }) {
   const summary = summaries.results.find((s) => !user || s.initiator.id === user) ?? summaries.results[0];
   if (!turns.length || !summary) return fill(body, empty('No turns recorded in this session, or none you may see.'));
   const first = turns[0];
+  const last = turns.at(-1);
   const t0 = Date.parse(summary.first_started_at);
   const f = figures([summary]);
   view.querySelector('.page-head p').textContent =
@@ -109,6 +121,8 @@ export async function renderSession(view, { id, params }) {
       h('dd', null, inOut(f), h('span', { class: 'muted small' }, ` · input: ${inputParts(f)}`)),
       h('dt', null, 'Cost'),
       h('dd', null, cost(summary.cost_usd)),
+      // The session's work context, as its latest turn shows it.
+      workRows(last.work).map(([k, v]) => [h('dt', null, k), h('dd', null, v)]),
     ),
     page.count > turns.length
       ? h('p', { class: 'hint' }, `Showing the latest ${int(turns.length)} of ${int(page.count)} turns.`)

@@ -143,6 +143,14 @@ export async function renderUsers(view, { user: me }) {
             { label: 'Role', cell: roleSelect },
             { label: 'Status', cell: (u) => (u.disabled ? badge('disabled', 'bad') : badge('enabled', 'ok')) },
             {
+              label: 'Teams',
+              cell: (u) => [
+                (u.teams ?? []).join(', ') || h('span', { class: 'muted' }, 'none'),
+                u.audit_teams?.length ? h('div', { class: 'muted small' }, `audits ${u.audit_teams.join(', ')}`) : null,
+                u.sso ? h('div', { class: 'muted small' }, 'single sign-on') : null,
+              ],
+            },
+            {
               label: 'Budget',
               cell: (u) =>
                 u.budget

@@ -5,7 +5,7 @@ import { uid } from '../lib/ui.js';
 
 const EXAMPLE = 'model:claude-sonnet-4-5 client:"Claude Code" status:failed started_after:2026-01-01T00:00:00Z';
 
-/** `onSearch(q)` runs on Enter or the button; members are not offered `initiator`. */
+/** `onSearch(q)` runs on Enter or the button; members are not offered `initiator` or `team`. */
 export function filterBox(q, onSearch, { everyone }) {
   const id = uid('q');
   const input = h('input', {
@@ -28,7 +28,7 @@ export function filterBox(q, onSearch, { everyone }) {
     event.preventDefault();
     onSearch(input.value.trim());
   });
-  const chips = KEYS.filter((key) => everyone || key !== 'initiator').map((key) => {
+  const chips = KEYS.filter((key) => everyone || (key !== 'initiator' && key !== 'team')).map((key) => {
     const chip = h('button', { type: 'button', class: 'chip', 'aria-label': `Insert ${key}:` }, `${key}:`);
     chip.addEventListener('click', () => insert(input, `${key}:`));
     return h('li', null, chip);

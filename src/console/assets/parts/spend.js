@@ -7,9 +7,10 @@ import { asyncCard, badge } from '../lib/ui.js';
 
 const PERIOD = { day: 'today', week: 'this week', month: 'this month' };
 
-export function spendCard(user) {
-  return asyncCard('Budget', async () => {
-    const { budget, spent_usd, resets_at, period_start } = await api(`/users/${seg(user)}/spend`);
+/** A user's budget (`me` or a username), or with `path` another spend (a team's: `/teams/NAME/spend`). */
+export function spendCard(user, { path = `/users/${seg(user)}/spend`, title = 'Budget' } = {}) {
+  return asyncCard(title, async () => {
+    const { budget, spent_usd, resets_at, period_start } = await api(path);
     if (!budget) {
       return [
         h(

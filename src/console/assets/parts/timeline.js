@@ -3,6 +3,7 @@
 import { FONT_PX, responsive, widthOf } from '../lib/chart.js';
 import { h, s } from '../lib/dom.js';
 import { duration, figures, inOut } from '../lib/format.js';
+import { resultDelay } from './tool-call.js';
 
 const W = 960;
 const LANES = ['Prompt', 'Model', 'Tools'];
@@ -40,7 +41,9 @@ export function events(i) {
       cls: t.invocation_error ? 'ev-tool failed' : 'ev-tool',
       text: t.injected
         ? `Tool ${t.tool} ran for ${duration(ms)}${t.invocation_error ? ' and failed' : ''}`
-        : `Model called client tool ${t.tool} (returned to the client)`,
+        : t.result_at
+          ? `Model called client tool ${t.tool}; its ${t.is_error ? 'error ' : ''}result came back ${duration(resultDelay(t))} later`
+          : `Model called client tool ${t.tool} (returned to the client)`,
     });
   }
   for (const th of i.model_thoughts)

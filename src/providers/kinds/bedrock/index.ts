@@ -12,6 +12,9 @@ export const bedrockErrors: ErrorFormat = {
   headers: (kind) => ({ 'x-amzn-errortype': bedrockErrorType(kind) }),
 };
 
+/** The `anthropic_version` Bedrock's Messages bodies carry. */
+const BEDROCK_ANTHROPIC_VERSION = 'bedrock-2023-05-31';
+
 /** What AWS answers when a signature or its key is wrong: the bridge's credentials, never the client's. */
 const CREDENTIAL_REFUSALS = new Set([
   'unrecognizedclientexception',
@@ -22,7 +25,7 @@ const CREDENTIAL_REFUSALS = new Set([
 ]);
 
 /** `{modelId}` as AWS encodes it in a path: every reserved character escaped (an ARN's `:` and `/`). */
-const modelSegment = (request: RouteRequest) => encodeURIComponent(request.params.modelId ?? '');
+const modelSegment = (model: string) => encodeURIComponent(model);
 
 /** The model is the URL's `{modelId}`, decoded, and recorded as the client sent it. */
 const invokeTarget =
@@ -109,13 +112,13 @@ export const bedrockKind = {
       path: '/model/:modelId/invoke',
       api: 'messages',
       target: invokeTarget(false),
-      upstreamPath: (r) => `/model/${modelSegment(r)}/invoke`,
+      upstreamPath: (_r, model) => `/model/${modelSegment(model)}/invoke`,
     },
     {
       path: '/model/:modelId/invoke-with-response-stream',
       api: 'messages',
       target: invokeTarget(true),
-      upstreamPath: (r) => `/model/${modelSegment(r)}/invoke-with-response-stream`,
+      upstreamPath: (_r, model) => `/model/${modelSegment(model)}/invoke-with-response-stream`,
     },
   ],
   passthrough: [
@@ -123,7 +126,7 @@ export const bedrockKind = {
     {
       methods: ['POST'],
       path: '/model/:modelId/count-tokens',
-      upstreamPath: (r) => `/model/${modelSegment(r)}/count-tokens`,
+      upstreamPath: (r) => `/model/${modelSegment(r.params.modelId ?? '')}/count-tokens`,
     },
     // Claude Code lists the control plane's inference profiles first, without credentials: it
     // gets an empty list, and nothing of the account behind the bridge.
@@ -133,6 +136,15 @@ export const bedrockKind = {
       anonymous: () => ({ status: 200, body: { inferenceProfileSummaries: [] } }),
     },
   ],
+  // An Anthropic body as Bedrock takes it: the model in the URL, the stream in the method, Bedrock's version.
+  retarget: (api, model, streaming) =>
+    api === 'messages'
+      ? {
+          path: `/model/${modelSegment(model)}/${streaming ? 'invoke-with-response-stream' : 'invoke'}`,
+          set: { anthropic_version: BEDROCK_ANTHROPIC_VERSION },
+          remove: ['model', 'stream'],
+        }
+      : undefined,
   check: settingProblems,
   connect(config, at) {
     const baseUrl = setting(config, 'base_url') || `https://bedrock-runtime.${config.region}.amazonaws.com`;

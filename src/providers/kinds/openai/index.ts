@@ -1,6 +1,7 @@
-import { apiKeyCredentials, splitBaseUrl } from '../../api-key.ts';
+import { apiKeyCredentials, keySettings, splitBaseUrl } from '../../api-key.ts';
 import { openaiErrors } from '../../errors.ts';
 import type { PassthroughRoute, ProviderKind, RouteRequest } from '../../kind.ts';
+import { bodyModelTarget } from '../../retarget.ts';
 
 /** OpenAI base URLs end in /v1 by convention; the client's paths start with it too. */
 const underV1 = (path: string) => path.replace(/^\/v1(?=\/|$)/, '');
@@ -11,8 +12,8 @@ const underV1 = (path: string) => path.replace(/^\/v1(?=\/|$)/, '');
  */
 export const OPENAI_PASSTHROUGH: PassthroughRoute[] = (
   [
-    { methods: ['GET'], path: '/v1/models' },
-    { methods: ['GET'], path: '/v1/models/:id' },
+    { methods: ['GET'], path: '/v1/models', models: 'list' },
+    { methods: ['GET'], path: '/v1/models/:id', models: 'one' },
     { methods: ['POST'], path: '/v1/responses/input_tokens' },
     { methods: ['GET', 'DELETE'], path: '/v1/responses/:id' },
     { methods: ['GET'], path: '/v1/responses/:id/input_items' },
@@ -36,7 +37,7 @@ export const openaiKind = {
       pattern: '^https?://',
       description: 'Upstream base URL, with /v1.',
     },
-    api_key: { type: 'string', default: '', description: 'Key the bridge sends upstream (Authorization: Bearer).' },
+    ...keySettings('Authorization: Bearer'),
   },
   required: ['base_url'],
   errors: openaiErrors,
@@ -52,10 +53,15 @@ export const openaiKind = {
     },
   ],
   passthrough: OPENAI_PASSTHROUGH,
+  retarget: bodyModelTarget({ chat: '/chat/completions', responses: '/responses' }),
+  // Codex's built-in provider takes its URL from config.toml only, and its key from CODEX_API_KEY
+  // (it ignores OPENAI_API_KEY); it talks Responses over WebSocket, which the bridge serves.
   clientSetup: (url, config, token) => [
-    `Codex / OpenAI SDKs (provider "${config.name}"):`,
+    `OpenAI SDKs (provider "${config.name}"):`,
     `  export OPENAI_BASE_URL=${url}/${config.name}/v1`,
     `  export OPENAI_API_KEY=${token}`,
+    `Codex (provider "${config.name}"): put openai_base_url = "${url}/${config.name}/v1" at the top of ~/.codex/config.toml, then`,
+    `  export CODEX_API_KEY=${token}`,
   ],
   connect(config, at) {
     return {

@@ -31,6 +31,9 @@ function target(request: RouteRequest): Target {
   return { from: 'path', model, streaming: METHODS[method] as boolean };
 }
 
+/** The `anthropic_version` Vertex's Messages bodies carry. */
+const VERTEX_ANTHROPIC_VERSION = 'vertex-2023-10-16';
+
 const region = (config: ProviderConfig) => String(config.region);
 
 /** Vertex's endpoint for a location: the global one, a multi-region one (`us`, `eu`), or the region's own. */
@@ -88,6 +91,15 @@ export const vertexKind = {
     // `::` is a literal colon in a route; the model is in the body here. Free, like Anthropic's count_tokens.
     { methods: ['POST'], path: `${MODELS}/count-tokens::rawPredict`, upstreamPath: () => '/count-tokens:rawPredict' },
   ],
+  // An Anthropic body as Vertex takes it: the model and method in the URL, Vertex's version.
+  retarget: (api, model, streaming) =>
+    api === 'messages'
+      ? {
+          path: `/${model}:${streaming ? 'streamRawPredict' : 'rawPredict'}`,
+          set: { anthropic_version: VERTEX_ANTHROPIC_VERSION, ...(streaming ? { stream: true } : {}) },
+          remove: ['model'],
+        }
+      : undefined,
   // Google answers 401 only for the access token, which is the bridge's; a 403 (no permission on the model) says what it means.
   refusedCredentials: (status) => status === 401,
   droppedHeaders: ['x-goog-user-project'], // names a project to bill the client's own credentials to
