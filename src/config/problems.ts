@@ -22,6 +22,9 @@ export const PATTERN_WORDS: Record<string, string> = {
   '^([\\w+=,.@-]{2,64})?$': 'must be 2-64 letters, digits or +=,.@-',
   '^([a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$': 'must be a Google Cloud project id (like my-project)',
   '^[a-z]+(-[a-z]+[0-9]+)?$': 'must be a Google Cloud location (like us-east5, europe-west1, us, eu or global)',
+  '^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$':
+    'must be 1-128 letters, digits, ., _, :, @, / or -, starting with a letter or digit (like fast)',
+  '^[!#-\\[\\]-~]+$': 'must be printable ASCII without spaces, " or \\ (an OAuth scope, like groups)',
 };
 
 /** Edit distance, for "did you mean": small strings only (setting names). */

@@ -209,7 +209,7 @@ describe('errors', () => {
     expect(problemsOf({ mcp_servers: [{ name: 'aibridge', url: 'https://m' }] })).toEqual([
       'mcp_servers[0].name: "aibridge" is the bridge\'s own (its tools are bmcp_aibridge_…)',
     ]);
-    expect(problemsOf({ annotations: { inject: 'yes' } })).toEqual(['annotations.inject: must be boolean']);
+    expect(problemsOf({ annotations: { inject: 'yes' } })).toEqual(['annotations.inject: must be true or false']);
   });
 
   it('names unreadable and unparsable files', () => {
