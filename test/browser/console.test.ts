@@ -496,7 +496,7 @@ describe('on a phone (390 px)', () => {
       const [viewport] = await boxes(p, 'html');
       const [nav] = await boxes(p, 'nav.nav');
       const links = await boxes(p, 'nav.nav a');
-      expect(links.map((l) => l.text)).toEqual(['Overview', 'Interceptions', 'Sessions', 'Users', 'Me']);
+      expect(links.map((l) => l.text)).toEqual(['Overview', 'Interceptions', 'Sessions', 'Users', 'Teams', 'Me']);
       for (const link of links) {
         expect(inside(link, nav!), `${link.text} cut by the nav`).toBe(true);
         expect(link.right, `${link.text} off the screen`).toBeLessThanOrEqual(PHONE.width);
