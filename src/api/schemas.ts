@@ -337,7 +337,7 @@ export const SCHEMAS = {
     members: count,
     created_at: time,
   }),
-  TeamList: object({ teams: { type: 'array', items: { $ref: 'Team#' } } }),
+  TeamList: list({ $ref: 'Team#' }),
   TeamDetail: object({
     id: str,
     name: str,
@@ -367,7 +367,7 @@ export const SCHEMAS = {
     resets_at: time,
     created_at: time,
   }),
-  NotificationList: object({ notifications: { type: 'array', items: { $ref: 'Notification#' } } }),
+  NotificationList: list({ $ref: 'Notification#' }),
   ProviderKey: object({
     provider: str,
     type: str,
@@ -375,13 +375,7 @@ export const SCHEMAS = {
     stored: { type: 'boolean', description: 'whether this user stored a key for it (never shown)' },
     updated_at: nullableTime,
   }),
-  ProviderKeyList: object({
-    providers: {
-      type: 'array',
-      description: 'the providers that take users’ own keys, and whether this user stored one',
-      items: { $ref: 'ProviderKey#' },
-    },
-  }),
+  ProviderKeyList: list({ $ref: 'ProviderKey#' }),
   Credential: object({ server: str, headers: { type: 'array', items: str }, created_at: time, updated_at: time }),
   CredentialList: list({ $ref: 'Credential#' }),
   Spend: object({

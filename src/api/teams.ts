@@ -86,7 +86,7 @@ export function teamRoutes(app: FastifyInstance, ctx: AppContext): void {
       return run(ctx, async () => {
         const teams = await visibleTeams(ctx, principal);
         const count = await counts(teams);
-        return { teams: teams.map((t) => presentTeam(t, count(t._id))) };
+        return { count: teams.length, results: teams.map((t) => presentTeam(t, count(t._id))) };
       });
     },
   );
@@ -249,7 +249,8 @@ export function teamRoutes(app: FastifyInstance, ctx: AppContext): void {
         const teams = user.role === 'owner' ? await ctx.teams.list() : await ctx.teams.teamsOf(user._id);
         const docs = await ctx.store.notifications.current([user._id, ...teams.map((t) => t._id)], new Date());
         return {
-          notifications: docs.map((d) => ({
+          count: docs.length,
+          results: docs.map((d) => ({
             id: d._id,
             scope: d.scope,
             share: d.share,

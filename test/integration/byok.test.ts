@@ -96,7 +96,7 @@ describe("users' own keys", () => {
   it('are stored through the API and listed without their value', async () => {
     expect((await store('alice', 'openai', ALICE_OPENAI)).status).toBe(204);
     const list = await api('GET', '/users/me/provider-keys', { token: users.alice!.token, schema: 'ProviderKeyList' });
-    expect(list.body.providers).toEqual([
+    expect(list.body.results).toEqual([
       { provider: 'openai', type: 'openai', byok: 'allowed', stored: true, updated_at: expect.any(String) },
       { provider: 'anthropic', type: 'anthropic', byok: 'required', stored: false, updated_at: null },
       { provider: 'openai-free', type: 'openai', byok: 'allowed', stored: false, updated_at: null },

@@ -127,7 +127,7 @@ describe.each(STORE_KINDS)('a team budget shared by two members on two replicas 
 
     // The console's banner: members of the team see both; carol sees none.
     const forDev = await api(b, 'GET', '/notifications', people.dev!.token);
-    expect(forDev.body.notifications.map((n: { share: number }) => n.share)).toEqual([1, 0.8]);
-    expect((await api(b, 'GET', '/notifications', people.carol!.token)).body.notifications).toEqual([]);
+    expect(forDev.body.results.map((n: { share: number }) => n.share)).toEqual([1, 0.8]);
+    expect((await api(b, 'GET', '/notifications', people.carol!.token)).body.results).toEqual([]);
   });
 });

@@ -115,7 +115,7 @@ describe('an auditor limited to a team', () => {
     expect((await get('tina', '/users/zed')).status).toBe(404);
     expect((await get('tina', '/users/zed/spend')).status).toBe(404);
     expect((await get('tina', '/users/mia/spend')).status).toBe(200);
-    expect((await get('tina', '/teams')).body.teams.map((t: { name: string }) => t.name)).toEqual(['red']);
+    expect((await get('tina', '/teams')).body.results.map((t: { name: string }) => t.name)).toEqual(['red']);
     expect((await get('tina', '/teams/Blue%20Team')).status).toBe(404);
     expect((await get('tina', '/users/me')).body.audit_teams).toEqual(['red']);
   });
@@ -148,8 +148,11 @@ describe('an auditor of every team, and a member', () => {
     );
     expect(named).toEqual({ 'Blue Team': 4, red: 3 }); // mia's $1 counts in both of her teams
     expect((await get('mia', `/interceptions?${q('team:red')}`)).status).toBe(403);
-    expect((await get('mia', '/teams')).body.teams.map((t: { name: string }) => t.name)).toEqual(['Blue Team', 'red']);
-    expect((await get('zed', '/teams')).body.teams.map((t: { name: string }) => t.name)).toEqual(['Blue Team']);
+    expect((await get('mia', '/teams')).body.results.map((t: { name: string }) => t.name)).toEqual([
+      'Blue Team',
+      'red',
+    ]);
+    expect((await get('zed', '/teams')).body.results.map((t: { name: string }) => t.name)).toEqual(['Blue Team']);
     const red = (await get('aud', '/teams/red')).body;
     expect(red.member_list.map((u: { username: string }) => u.username)).toEqual(['max', 'mia']);
     expect((await get('max', '/teams/red/spend')).body).toMatchObject({ budget: null, spent_usd: expect.any(Number) });

@@ -23,17 +23,16 @@ export function listProviderKeys(app: FastifyInstance, ctx: AppContext): void {
     async (request) => {
       const user = await target(ctx, await caller(ctx, request), request.params.user, true);
       const stored = new Map((await guard(ctx, () => ctx.userKeys.list(user._id))).map((k) => [k.provider, k]));
-      return {
-        providers: ctx.providers
-          .filter((p) => p.byok !== 'off')
-          .map((p) => ({
-            provider: p.name,
-            type: p.type,
-            byok: p.byok,
-            stored: stored.has(p.name),
-            updated_at: iso(stored.get(p.name)?.updated_at),
-          })),
-      };
+      const results = ctx.providers
+        .filter((p) => p.byok !== 'off')
+        .map((p) => ({
+          provider: p.name,
+          type: p.type,
+          byok: p.byok,
+          stored: stored.has(p.name),
+          updated_at: iso(stored.get(p.name)?.updated_at),
+        }));
+      return { count: results.length, results };
     },
   );
 }

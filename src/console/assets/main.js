@@ -77,7 +77,7 @@ const PERIOD = { day: 'today', week: 'this week', month: 'this month' };
 async function showBanners() {
   let notifications;
   try {
-    ({ notifications } = await api('/notifications', { quiet401: true }));
+    ({ results: notifications } = await api('/notifications', { quiet401: true }));
   } catch {
     return; // a banner is a courtesy: the pages say the rest
   }

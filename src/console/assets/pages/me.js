@@ -28,7 +28,7 @@ function usageCard() {
 function teamCards() {
   const place = h('div', { class: 'grid' });
   api('/teams')
-    .then(({ teams }) =>
+    .then(({ results: teams }) =>
       place.append(
         ...teams
           .filter((t) => t.budget || t.members)

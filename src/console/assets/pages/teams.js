@@ -37,7 +37,7 @@ export async function renderTeams(view, { user }) {
   const list = h('section', { 'aria-label': 'Teams' }, loading());
   async function refresh() {
     try {
-      const { teams } = await api('/teams');
+      const { results: teams } = await api('/teams');
       fill(
         list,
         table(

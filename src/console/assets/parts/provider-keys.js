@@ -27,7 +27,7 @@ export function providerKeysPanel() {
 
   async function refresh() {
     try {
-      const { providers } = await api(BASE);
+      const { results: providers } = await api(BASE);
       fill(
         provider,
         providers.map((p) => h('option', { value: p.provider }, p.provider)),
