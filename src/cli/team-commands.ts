@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { describeBudget } from '../budgets/budgets.ts';
 import { Teams } from '../identity/teams.ts';
 import { IdentityError, Users } from '../identity/users.ts';
 import type { Store } from '../store/store.ts';
@@ -57,7 +58,7 @@ export function teamCommands(program: Command): void {
           name: team.name,
           members: names.join(' '),
           member_list: names,
-          budget: team.budget ? `$${team.budget.usd}/${team.budget.period}` : null,
+          budget: team.budget ? describeBudget(team.budget) : null,
           budget_usd: team.budget,
           sso: team.sso ? 'yes' : 'no',
           created_at: team.created_at.toISOString(),
@@ -133,7 +134,7 @@ export function teamCommands(program: Command): void {
       const budget = budgetArgument(usd, opts.period);
       const team = await change(opts, (t) => t.setBudget(teamName, budget));
       process.stderr.write(
-        budget ? `${team.name}: budget $${budget.usd}/${budget.period}\n` : `${team.name}: own budget removed\n`,
+        budget ? `${team.name}: budget ${describeBudget(budget)}\n` : `${team.name}: own budget removed\n`,
       );
     });
 }

@@ -206,7 +206,7 @@ describe('teams', () => {
     const p = await page();
     await signIn(p, world.url, ken.token);
     const banner = p.getByRole('region', { name: 'Budget notices' });
-    await expect.poll(() => banner.textContent()).toContain('Team red used 80% of the budget of $10 this month.');
+    await expect.poll(() => banner.textContent()).toContain('Team red used 80% of the budget of $10.00 this month.');
     await screenshot(p, 'banner');
   });
 });

@@ -40,7 +40,7 @@ describe('aibridge teams', { timeout: 120_000 }, () => {
     );
     expect((await ok('teams', 'remove', 'Platform Team', 'bob')).stderr).toBe('bob removed from Platform Team\n');
     expect((await ok('teams', 'set-budget', 'Platform Team', '250', '--period', 'week')).stderr).toBe(
-      'Platform Team: budget $250/week\n',
+      'Platform Team: budget $250.00/week\n',
     );
     expect((await cli('teams', 'set-budget', 'Platform Team', '-3')).code).toBe(2);
     const listed = JSON.parse((await ok('teams', 'list', '-o', 'json')).stdout);
@@ -84,6 +84,6 @@ describe('aibridge teams', { timeout: 120_000 }, () => {
     const refused = await cli('teams', 'add', 'sso-group', 'ann');
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('managed by single sign-on');
-    expect((await ok('teams', 'set-budget', 'sso-group', '10')).stderr).toBe('sso-group: budget $10/month\n');
+    expect((await ok('teams', 'set-budget', 'sso-group', '10')).stderr).toBe('sso-group: budget $10.00/month\n');
   });
 });

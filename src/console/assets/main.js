@@ -1,6 +1,7 @@
 // The console's shell: who is signed in, the navigation, and which page the hash shows.
 import { api, whenSignedOut } from './lib/api.js';
 import { fill, h } from './lib/dom.js';
+import { budgetUsd } from './lib/format.js';
 import { current } from './lib/router.js';
 import { empty, errorBox, loading, pageHead } from './lib/ui.js';
 import { renderInterception } from './pages/interception.js';
@@ -99,7 +100,7 @@ async function showBanners() {
       return h(
         'div',
         { class: `notice ${n.share >= 1 ? 'error' : 'warn'}`, role: 'status' },
-        h('strong', null, `${whose} ${what} the budget of $${n.budget.usd} ${PERIOD[n.budget.period]}.`),
+        h('strong', null, `${whose} ${what} the budget of ${budgetUsd(n.budget.usd)} ${PERIOD[n.budget.period]}.`),
         ' ',
         n.share >= 1 ? 'Model requests are refused until it resets. ' : '',
         link,

@@ -2,13 +2,13 @@
 // single sign-on manages shows its members read-only: they follow their groups at the provider.
 import { api, seg } from '../lib/api.js';
 import { fill, h } from '../lib/dom.js';
-import { time } from '../lib/format.js';
+import { budgetUsd, time } from '../lib/format.js';
 import { withTerm } from '../lib/query.js';
 import { href } from '../lib/router.js';
 import { badge, busy, confirmButton, empty, errorBox, field, loading, notice, pageHead, table } from '../lib/ui.js';
 import { spendCard } from '../parts/spend.js';
 
-const budgetText = (b) => (b ? `$${b.usd} / ${b.period}` : null);
+const budgetText = (b) => (b ? `${budgetUsd(b.usd)} / ${b.period}` : null);
 const ssoBadge = (team) => (team.sso ? badge('single sign-on', 'info') : null);
 
 function createForm(onCreated) {
@@ -88,7 +88,7 @@ function budgetForm(team, onSaved) {
   const form = h('form', { class: 'form-row' }, field('USD', amount), field('Per', period), save, clear);
   const describe = () =>
     team.budget
-      ? `Shared by every member: $${team.budget.usd} per ${team.budget.period}, on top of their own budgets.`
+      ? `Shared by every member: ${budgetUsd(team.budget.usd)} per ${team.budget.period}, on top of their own budgets.`
       : 'The configuration’s default for teams applies, if any.';
   const hint = h('p', { class: 'hint' }, describe());
   const apply = (button, budget) =>
