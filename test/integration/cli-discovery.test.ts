@@ -1,7 +1,8 @@
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { saveCredential } from '../../src/cli/credentials.ts';
 import { type ChildServer, startChildServer } from '../helpers/child-server.ts';
 import { startTestMcpServer, type TestMcpServer } from '../helpers/mcp-server.ts';
 import { runCli, waitUntil } from '../helpers/process.ts';
@@ -14,12 +15,13 @@ import { ReplayUpstream } from '../helpers/upstream.ts';
  */
 
 const tempDir = tempDirs('aibridge-discovery-');
-// Nothing from the environment the tests run in may point the CLI at a config, a store or a bridge.
+// Nothing from the environment the tests run in may point the CLI at a config, a store, a bridge or a saved login.
 const CLEAN = {
   AIBRIDGE_CONFIG: undefined,
   AIBRIDGE_MONGODB_URI: undefined,
   AIBRIDGE_URL: undefined,
   AIBRIDGE_SESSION_TOKEN: undefined,
+  XDG_CONFIG_HOME: tempDir(),
 };
 
 let upstream: ReplayUpstream;
@@ -105,6 +107,70 @@ describe('a bridge running here', () => {
     const me = await cli(['interceptions', 'list', '--initiator', 'me']);
     expect(me.code).toBe(2);
     expect(me.stderr).toMatch(/"me" names the caller of a bridge: pass --token/);
+  });
+
+  it('takes --team, --tool, --repo and usage by team on the store as the API takes them', async () => {
+    const asApi = async (path: string) =>
+      (
+        await fetch(`${server.url}/api/v2/aibridge${path}`, { headers: { authorization: `Bearer ${server.token}` } })
+      ).json();
+    await ok(['teams', 'create', 'red']);
+    await ok(['teams', 'add', 'red', 'admin']);
+    for (const [flag, value] of [
+      ['team', 'red'],
+      ['tool', 'echo'],
+      ['repo', 'github.com/acme/app'],
+    ] as const) {
+      const local = JSON.parse(await ok(['interceptions', 'list', `--${flag}`, value]));
+      expect(local, flag).toEqual((await asApi(`/interceptions?q=${encodeURIComponent(`${flag}:${value}`)}`)).results);
+    }
+    expect(JSON.parse(await ok(['interceptions', 'list', '--team', 'red']))).toHaveLength(1);
+    const byTeam = JSON.parse(await ok(['usage', '--group-by', 'team', '-o', 'json']));
+    expect(byTeam).toEqual(await asApi('/usage?group_by=team'));
+    expect(byTeam.groups).toEqual([
+      expect.objectContaining({ key: { team: { id: expect.any(String), name: 'red' } }, interceptions: 1 }),
+    ]);
+    expect(await ok(['usage', '--group-by', 'team'])).toMatch(/^TEAM\s+INTERCEPTIONS[^\n]*\nred\s+1\s/);
+    const unknown = await cli(['interceptions', 'list', '--team', 'blue']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/no team "blue"/);
+  });
+
+  it('asks the bridge running here with the token aibridge login saved, unless a configuration is named', async () => {
+    const bob = (await ok(['users', 'create', 'bob'])).trim();
+    const home = tempDir();
+    saveCredential(
+      server.url,
+      {
+        token: bob,
+        token_id: 'first',
+        name: 'first token',
+        username: 'bob',
+        expires_at: new Date(Date.now() + 3_600_000).toISOString(),
+        saved_at: new Date().toISOString(),
+      },
+      { XDG_CONFIG_HOME: home },
+    );
+    const env = { ...CLEAN, XDG_CONFIG_HOME: home };
+    // Bob's own view through the API: he made no requests.
+    const asBob = await runCli(['interceptions', 'list'], env, 60_000, here);
+    expect(asBob.code, asBob.stderr).toBe(0);
+    expect(JSON.parse(asBob.stdout)).toEqual([]);
+    // A configuration named on the command line means its store: everyone's.
+    const named = await runCli(['interceptions', 'list', '--config', server.configFile], env, 60_000, here);
+    expect(named.code, named.stderr).toBe(0);
+    expect(JSON.parse(named.stdout)).toHaveLength(1);
+  });
+
+  it('lets aibridge login and proxy ca find the bridge running here', async () => {
+    // No --url: the running bridge is asked (it has no single sign-on), not the default port.
+    const login = await cli(['login', '--device']);
+    expect(login.code).toBe(1);
+    expect(login.stderr).toMatch(/^aibridge: the bridge answered 404: single sign-on is not configured on this bridge/);
+    const ca = await cli(['proxy', 'ca']);
+    expect(ca.code, ca.stderr).toBe(0);
+    expect(ca.stdout).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect(existsSync(join(here, '.data', 'proxy'))).toBe(true);
   });
 
   it('elsewhere, with no token and no store to read, usage and interceptions list stop with exit 2 saying so', async () => {
