@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { NO_CONFIG } from '../../src/cli/common.ts';
 import { openCa, proxyDir } from '../../src/proxy/ca-files.ts';
 import { type Finished, NODE, runCli } from '../helpers/process.ts';
 import { PROXY_TOKEN, useInterceptingProxy } from '../helpers/proxy.ts';
@@ -11,7 +12,6 @@ const tempDir = tempDirs('aibridge-proxy-cli-');
 const fixture = useInterceptingProxy(tempDir);
 // Nothing from the environment the tests run in may point the CLI at a config.
 const CLEAN = { AIBRIDGE_CONFIG: undefined, AIBRIDGE_MONGODB_URI: undefined };
-const NO_CONFIG = 'no configuration found: pass --config FILE, set AIBRIDGE_CONFIG or create ./aibridge.yaml';
 
 function configIn(dir: string): { file: string; dataDir: string } {
   const file = join(dir, 'aibridge.yaml');

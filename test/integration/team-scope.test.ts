@@ -157,7 +157,7 @@ describe('an auditor of every team, and a member', () => {
     expect(red.member_list.map((u: { username: string }) => u.username)).toEqual(['max', 'mia']);
     expect((await get('max', '/teams/red/spend')).body).toMatchObject({ budget: null, spent_usd: expect.any(Number) });
     expect((await get('zed', '/teams/red')).status).toBe(404);
-    expect((await get('max', '/notifications')).body).toEqual({ notifications: [] });
+    expect((await get('max', '/notifications')).body).toEqual({ count: 0, results: [] });
     expect((await get('aud', '/users/mia')).body.teams).toEqual(['Blue Team', 'red']);
   });
 });
