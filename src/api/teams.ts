@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { apiUsd } from '../audit/figures.ts';
 import { budgetWindow } from '../budgets/window.ts';
 import { NoSuchTeam } from '../identity/teams.ts';
 import { IdentityError, type Principal } from '../identity/users.ts';
@@ -46,7 +47,7 @@ async function spendOf(ctx: AppContext, team: TeamDoc) {
   const spent = await ctx.budgets.recordedSpend({ kind: 'team', id: team._id }, window.start);
   return {
     budget,
-    spent_usd: spent,
+    spent_usd: apiUsd(spent) ?? 0,
     period_start: window.start.toISOString(),
     resets_at: window.resetsAt.toISOString(),
   };
@@ -255,7 +256,7 @@ export function teamRoutes(app: FastifyInstance, ctx: AppContext): void {
             scope: d.scope,
             share: d.share,
             budget: d.budget,
-            spent_usd: d.spent_usd,
+            spent_usd: apiUsd(d.spent_usd) ?? 0,
             period_start: d.period_start.toISOString(),
             resets_at: d.resets_at.toISOString(),
             created_at: d.created_at.toISOString(),
