@@ -1,6 +1,11 @@
 import type { ProviderType } from '../providers/registry.ts';
+import type { ChainFields } from './chain.ts';
 
-/** The documents of SPEC §6, exactly as stored. Ids are UUID strings chosen by the bridge. */
+/**
+ * The documents of SPEC §6, exactly as stored. Ids are UUID strings chosen by the bridge. The
+ * store writer adds the chain's fields (chain.ts) as it writes them; records on their way
+ * there (the journal, the audit sinks) have none.
+ */
 
 /**
  * Set on a record whose text was cut to `recording.max_field_bytes`: `truncated: true` and,
@@ -23,7 +28,7 @@ export interface InterceptionTotals {
 
 export type InterceptionStatus = 'completed' | 'failed';
 
-export interface InterceptionRecord {
+export interface InterceptionRecord extends ChainFields {
   _id: string;
   initiator_id: string;
   api_key_id: string;
@@ -44,7 +49,7 @@ export interface InterceptionRecord {
   metadata: Record<string, unknown>;
 }
 
-export interface UserPromptRecord extends Truncation {
+export interface UserPromptRecord extends Truncation, ChainFields {
   _id: string;
   interception_id: string;
   provider_response_id: string | null;
@@ -52,7 +57,7 @@ export interface UserPromptRecord extends Truncation {
   created_at: Date;
 }
 
-export interface TokenUsageRecord {
+export interface TokenUsageRecord extends ChainFields {
   _id: string;
   interception_id: string;
   provider_response_id: string | null;
@@ -66,7 +71,7 @@ export interface TokenUsageRecord {
   created_at: Date;
 }
 
-export interface ToolUsageRecord extends Truncation {
+export interface ToolUsageRecord extends Truncation, ChainFields {
   _id: string;
   interception_id: string;
   provider_response_id: string | null;
@@ -84,7 +89,7 @@ export interface ToolUsageRecord extends Truncation {
   created_at: Date;
 }
 
-export interface ModelThoughtRecord extends Truncation {
+export interface ModelThoughtRecord extends Truncation, ChainFields {
   _id: string;
   interception_id: string;
   content: string;

@@ -1,5 +1,6 @@
 import { DatabaseSync } from 'node:sqlite';
 import { EmbeddedAudit } from './audit.ts';
+import { EmbeddedChain } from './chain.ts';
 import { EmbeddedCredentials } from './credentials.ts';
 import { Details } from './details.ts';
 import { EmbeddedDocuments } from './documents.ts';
@@ -10,7 +11,7 @@ import type { SyncStore } from './protocol.ts';
 import { EmbeddedQuotas } from './quotas.ts';
 import { EmbeddedRecords } from './records.ts';
 import { ROLLUP_BACKFILL } from './rollup.ts';
-import { createStatements, SCHEMA_VERSION } from './schema.ts';
+import { CHAIN_COLUMNS, CHAINED_TABLES, createStatements, SCHEMA_VERSION } from './schema.ts';
 import { rollBack, Sql } from './sql.ts';
 
 /** Opens (creating if needed) the file with the pragmas every connection uses. */
@@ -42,6 +43,7 @@ export function migrate(db: DatabaseSync): void {
       db.exec('COMMIT');
       return;
     }
+    if (now < 4) addChainColumns(db); // before the indexes on them are created
     for (const statement of createStatements()) db.exec(statement);
     if (now < 2) db.exec(ROLLUP_BACKFILL); // usage_days came with schema 2
     if (now < 3) db.exec('DROP TABLE IF EXISTS rate_windows'); // shared rate counts became quota ledgers
@@ -50,6 +52,19 @@ export function migrate(db: DatabaseSync): void {
   } catch (err) {
     rollBack(db);
     throw err;
+  }
+}
+
+/** Schema 4: records of an existing file gain the chain's columns (null: written before it). */
+function addChainColumns(db: DatabaseSync): void {
+  for (const table of CHAINED_TABLES) {
+    const present = new Set(
+      (db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((c) => c.name),
+    );
+    if (!present.size) continue; // a new file: created whole below
+    for (const column of CHAIN_COLUMNS) {
+      if (!present.has(column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column}`);
+    }
   }
 }
 
@@ -67,6 +82,7 @@ export class EmbeddedDatabase implements SyncStore {
   readonly leases: EmbeddedLeases;
   readonly quotas: EmbeddedQuotas;
   readonly documents: EmbeddedDocuments;
+  readonly chain: EmbeddedChain;
   readonly pages: EmbeddedPageParts;
 
   constructor(db: DatabaseSync) {
@@ -80,6 +96,7 @@ export class EmbeddedDatabase implements SyncStore {
     this.leases = new EmbeddedLeases(sql);
     this.quotas = new EmbeddedQuotas(sql);
     this.documents = new EmbeddedDocuments(sql);
+    this.chain = new EmbeddedChain(sql);
     this.pages = new EmbeddedPageParts(sql, details);
   }
 

@@ -1,16 +1,31 @@
+import { type ChainAnchorDoc, type ChainCursor, type ChainFields, purgedInto, sameRecord } from '../chain.ts';
 import { decodeOp } from '../codec.ts';
 import type { InterceptionEnd, InterceptionRecord, RecordOp } from '../records.ts';
-import { CHILD_COLLECTION_OF, CHILD_COLLECTIONS, COLLECTIONS, DAY_MS, type PurgeBatch } from '../store.ts';
+import {
+  CHILD_COLLECTION_OF,
+  CHILD_COLLECTIONS,
+  COLLECTIONS,
+  type CollectionName,
+  DAY_MS,
+  type PurgeBatch,
+  RECORD_COLLECTIONS,
+} from '../store.ts';
+import { EmbeddedChainHead } from './chain-head.ts';
 import type { Sync } from './protocol.ts';
 import { ROLLUP_PRUNE } from './rollup.ts';
 import { idList, type Sql } from './sql.ts';
 
-/** Recording and retention: every write in one transaction per batch. */
+/**
+ * Recording and retention: every write in one transaction per batch, which also moves the
+ * file's chain (chain.ts): each record inserted, and each change to one, is the next step.
+ */
 export class EmbeddedRecords implements Sync<'records'> {
   readonly #sql: Sql;
+  readonly #head: EmbeddedChainHead;
 
   constructor(sql: Sql) {
     this.#sql = sql;
+    this.#head = new EmbeddedChainHead(sql);
   }
 
   writeLines(lines: string[]): void {
@@ -19,19 +34,23 @@ export class EmbeddedRecords implements Sync<'records'> {
 
   write(ops: RecordOp[]): void {
     this.#sql.transaction(() => {
+      const chain = this.#head.open();
+      const start = chain.seq;
       for (const op of ops) {
         if (op.kind === 'interception_ended') {
-          this.#end(op.id, op);
+          this.#end(chain, op.id, op);
         } else if (op.kind === 'interception') {
-          const inserted = this.#sql.insert(COLLECTIONS.interceptions, op.doc);
+          const inserted = this.#insert(chain, COLLECTIONS.interceptions, op.doc);
           if (!inserted && op.doc.ended_at && op.doc.status) {
             const { ended_at, status, cost_usd, totals, metadata } = op.doc;
-            this.#end(op.doc._id, { ended_at, status, cost_usd, totals: totals ?? emptyTotals(), metadata });
+            const end = { ended_at, status, cost_usd, totals: totals ?? emptyTotals(), metadata };
+            this.#end(chain, op.doc._id, end, true);
           }
         } else {
-          this.#sql.insert(CHILD_COLLECTION_OF[op.kind], op.doc);
+          this.#insert(chain, CHILD_COLLECTION_OF[op.kind], op.doc);
         }
       }
+      if (chain.seq !== start) this.#head.save(chain);
     });
   }
 
@@ -42,6 +61,7 @@ export class EmbeddedRecords implements Sync<'records'> {
         .map((r) => r.id as string);
       const batch: PurgeBatch = { interceptions: 0, children: {} };
       const list = idList(ids);
+      if (ids.length) this.#keepAnchors(list);
       for (const name of CHILD_COLLECTIONS) {
         batch.children[name] = ids.length
           ? this.#sql.run(`DELETE FROM ${name} WHERE interception_id IN (SELECT value FROM json_each(?))`, [list])
@@ -57,16 +77,88 @@ export class EmbeddedRecords implements Sync<'records'> {
     });
   }
 
-  /** Closes an interception: end fields set, metadata merged key by key (as MongoDB's $set of metadata.k). */
-  #end(id: string, end: InterceptionEnd): void {
+  /** Inserts a record at the next step; a record already there (a replay) takes none. */
+  #insert(chain: ChainCursor, collection: CollectionName, doc: { _id: string }): boolean {
+    const { seq, hash } = chain;
+    if (this.#sql.insert(collection, chain.stamp(collection, doc))) return true;
+    chain.rewind(seq, hash);
+    return false;
+  }
+
+  /**
+   * Closes an interception: end fields set, metadata merged key by key (as MongoDB's $set of
+   * metadata.k). `ifRunning`: only one not ended yet (a replayed copy that carries its end).
+   */
+  #end(chain: ChainCursor, id: string, end: InterceptionEnd, ifRunning = false): void {
     const doc = this.#sql.find<InterceptionRecord>(COLLECTIONS.interceptions, id);
     if (!doc) return; // its start never reached the store; nothing to attach the end to
-    doc.ended_at = end.ended_at;
-    doc.status = end.status;
-    doc.cost_usd = end.cost_usd;
-    doc.totals = end.totals;
-    if (end.metadata) doc.metadata = { ...doc.metadata, ...end.metadata };
-    this.#sql.replace(COLLECTIONS.interceptions, doc);
+    if (ifRunning && doc.ended_at) return;
+    const ended: InterceptionRecord = {
+      ...doc,
+      ended_at: end.ended_at,
+      status: end.status,
+      cost_usd: end.cost_usd,
+      totals: end.totals,
+    };
+    if (end.metadata) ended.metadata = { ...doc.metadata, ...end.metadata };
+    this.#change(chain, COLLECTIONS.interceptions, doc, ended);
+  }
+
+  /**
+   * Replaces a record with its changed self at the next step, noting the step it leaves; a
+   * change that changes nothing (a replayed end) takes no step.
+   */
+  #change<T extends ChainFields & { _id: string }>(
+    chain: ChainCursor,
+    collection: CollectionName,
+    current: T,
+    changed: T,
+  ): void {
+    if (sameRecord(current, changed)) return;
+    const { record, link } = chain.restamp(collection, current, changed);
+    if (link) this.#sql.insert(COLLECTIONS.chainLinks, link);
+    this.#sql.replace(collection, record);
+  }
+
+  /**
+   * Before records are purged: their steps, and the steps they had left, join their chains'
+   * anchors (chain.ts), so the chains still verify from what is kept.
+   */
+  #keepAnchors(interceptionIds: string): void {
+    const byChain = new Map<string, Array<{ seq: number; hash: string }>>();
+    const add = (chain: unknown, seq: unknown, hash: unknown) => {
+      if (typeof chain !== 'string' || typeof seq !== 'number' || typeof hash !== 'string') return;
+      const steps = byChain.get(chain) ?? [];
+      steps.push({ seq, hash });
+      byChain.set(chain, steps);
+    };
+    for (const collection of RECORD_COLLECTIONS) {
+      const key = collection === COLLECTIONS.interceptions ? 'id' : 'interception_id';
+      const rows = this.#sql.all(
+        `SELECT id, chain, seq, doc ->> '$.hash' AS hash, doc -> '$.chain_prior' AS prior FROM ${collection}
+          WHERE ${key} IN (SELECT value FROM json_each(?))`,
+        [interceptionIds],
+      );
+      const left: string[] = [];
+      for (const row of rows) {
+        add(row.chain, row.seq, row.hash);
+        if (typeof row.prior !== 'string') continue;
+        left.push(row.id as string);
+        for (const step of JSON.parse(row.prior) as Array<{ chain: string; seq: number; hash: string }>)
+          add(step.chain, step.seq, step.hash);
+      }
+      if (left.length)
+        this.#sql.run(`DELETE FROM ${COLLECTIONS.chainLinks} WHERE record_id IN (SELECT value FROM json_each(?))`, [
+          idList(left),
+        ]);
+    }
+    const now = new Date();
+    for (const [chain, steps] of byChain) {
+      const anchor = this.#sql.find<ChainAnchorDoc>(COLLECTIONS.chainAnchors, chain);
+      const next = purgedInto(anchor, chain, steps, now);
+      if (anchor) this.#sql.replace(COLLECTIONS.chainAnchors, next);
+      else this.#sql.insert(COLLECTIONS.chainAnchors, next, false);
+    }
   }
 }
 

@@ -17,6 +17,8 @@ interface Table {
 }
 
 const TOTAL = (field: string) => `$.totals.${field}`;
+/** The chain's place of a record (chain.ts), copied out for verify's walk. */
+const CHAINED = { chain: '$.chain', seq: '$.seq' };
 
 export const TABLES: Record<CollectionName, Table> = {
   users: {
@@ -64,6 +66,7 @@ export const TABLES: Record<CollectionName, Table> = {
       cache_read_input_tokens: TOTAL('cache_read_input_tokens'),
       cache_write_input_tokens: TOTAL('cache_write_input_tokens'),
       tool_calls: TOTAL('tool_calls'),
+      ...CHAINED,
     },
     dates: ['started_at', 'ended_at'],
     // One index per audit filter key, each ending in the page order, so a filtered first
@@ -93,11 +96,21 @@ export const TABLES: Record<CollectionName, Table> = {
   token_usages: child(),
   tool_usages: child(),
   model_thoughts: child(),
+  chain_heads: { columns: {}, dates: ['started_at', 'updated_at'], indexes: [] },
+  chain_anchors: { columns: {}, dates: ['updated_at'], indexes: [] },
+  chain_links: {
+    columns: { chain: '$.chain', seq: '$.seq', record_id: '$.record_id' },
+    dates: [],
+    indexes: [
+      'CREATE INDEX IF NOT EXISTS chain_links_step ON chain_links(chain, seq)',
+      'CREATE INDEX IF NOT EXISTS chain_links_record ON chain_links(record_id)',
+    ],
+  },
 };
 
 function child(): Table {
   return {
-    columns: { interception_id: '$.interception_id', created_at: '$.created_at' },
+    columns: { interception_id: '$.interception_id', created_at: '$.created_at', ...CHAINED },
     dates: ['created_at'],
     indexes: [],
   };
@@ -107,22 +120,30 @@ for (const [name, table] of Object.entries(TABLES)) {
   if (table.columns.interception_id) {
     table.indexes.push(`CREATE INDEX IF NOT EXISTS ${name}_parent ON ${name}(interception_id, created_at)`);
   }
+  if (table.columns.seq && name !== 'chain_links') {
+    // A chain's steps in order (verify); with the record's date, records in no chain since a time.
+    const time = table.columns.started_at ? 'started_at' : 'created_at';
+    table.indexes.push(`CREATE INDEX IF NOT EXISTS ${name}_chain ON ${name}(chain, seq, ${time})`);
+  }
 }
+
+/** Tables whose rows gained the chain's columns in schema 4, and those columns. */
+export const CHAINED_TABLES = Object.entries(TABLES)
+  .filter(([name, table]) => table.columns.seq && name !== 'chain_links')
+  .map(([name]) => name);
+export const CHAIN_COLUMNS = Object.keys(CHAINED);
 
 /**
  * Bumped when the layout changes (migrate() refuses a file from a newer version). 2: usage_days;
- * 3: quota_ledgers, in place of rate_windows.
+ * 3: quota_ledgers, in place of rate_windows; 4: the tamper-evident chain's columns and tables.
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 export function createStatements(): string[] {
   const statements: string[] = [];
   for (const [name, table] of Object.entries(TABLES)) {
-    const columns = Object.keys(table.columns).join(', ');
-    statements.push(
-      `CREATE TABLE IF NOT EXISTS ${name} (id TEXT PRIMARY KEY, doc TEXT NOT NULL, ${columns})`,
-      ...table.indexes,
-    );
+    const columns = ['id TEXT PRIMARY KEY', 'doc TEXT NOT NULL', ...Object.keys(table.columns)].join(', ');
+    statements.push(`CREATE TABLE IF NOT EXISTS ${name} (${columns})`, ...table.indexes);
   }
   return [...statements, ...ROLLUP_STATEMENTS];
 }
