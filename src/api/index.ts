@@ -6,6 +6,7 @@ import { MAX_JSON_DEPTH, nestsDeeperThan } from '../limits/json-scan.ts';
 import { packageVersion } from '../paths.ts';
 import type { AppContext } from '../server/context.ts';
 import { auditRoutes } from './audit.ts';
+import { verifyRoutes } from './audit-verify.ts';
 import { authenticateFirst } from './auth.ts';
 import { API_BODY_BYTES, sendApiError } from './errors.ts';
 import { SCHEMAS } from './schemas.ts';
@@ -97,6 +98,7 @@ export async function registerApi(app: FastifyInstance, ctx: AppContext): Promis
           });
         }
         auditRoutes(api, ctx);
+        verifyRoutes(api, ctx);
         userRoutes(api, ctx);
         sessionRoutes(api, ctx);
         api.get('/openapi.json', { schema: { hide: true }, config: { anonymous: true } }, async () => app.swagger());

@@ -179,6 +179,38 @@ export const SCHEMAS = {
     period_start: nullableTime,
     resets_at: nullableTime,
   }),
+  AuditVerify: object({
+    ok: { type: 'boolean', description: 'false when a problem was found' },
+    checked: { ...count, description: 'steps checked by this request' },
+    problem: {
+      anyOf: [
+        object(
+          {
+            kind: { type: 'string', enum: ['changed', 'removed', 'inserted'] },
+            chain: nullableStr,
+            seq: { type: ['integer', 'null'] },
+            collection: str,
+            id: str,
+            detail: str,
+          },
+          ['kind', 'chain', 'seq', 'detail'],
+        ),
+        { type: 'null' },
+      ],
+      description: 'the first record changed, removed or inserted; null when none (so far)',
+    },
+    next: { ...nullableStr, description: 'pass as `after` to go on; null when everything is checked' },
+    chains: {
+      type: 'array',
+      items: object({
+        chain: str,
+        writer: object({ store: { type: 'string', enum: ['embedded', 'mongodb'] }, host: str, pid: count }),
+        started_at: time,
+        head: object({ seq: count, hash: str }),
+        anchor_seq: { ...count, description: 'steps up to this one were purged by retention' },
+      }),
+    },
+  }),
 } as const;
 
 type SchemaName = keyof typeof SCHEMAS;
