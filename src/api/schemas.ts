@@ -31,13 +31,41 @@ const object = (properties: Record<string, unknown>, required = Object.keys(prop
   ...extra,
 });
 
+/** A record's place in the tamper-evident chain; absent on records written before it. */
+const chained = {
+  chain: { ...str, description: 'the chain the record is a step of' },
+  seq: { ...count, description: 'its step in that chain' },
+  hash: { ...str, description: 'SHA-256 over the previous step’s hash and the record (README "Tamper evidence")' },
+} as const;
+
 const child = (properties: Record<string, unknown>, optional: Record<string, unknown> = {}) =>
-  object({ id: str, interception_id: str, ...properties, created_at: time, ...optional }, [
+  object({ id: str, interception_id: str, ...properties, created_at: time, ...optional, ...chained }, [
     'id',
     'interception_id',
     ...Object.keys(properties),
     'created_at',
   ]);
+
+const INTERCEPTION_FIELDS = [
+  'id',
+  'initiator',
+  'api_key_id',
+  'provider',
+  'provider_name',
+  'model',
+  'client',
+  'client_session_id',
+  'user_agent',
+  'status',
+  'cost_usd',
+  'metadata',
+  'started_at',
+  'ended_at',
+  'token_usages',
+  'user_prompts',
+  'tool_usages',
+  'model_thoughts',
+];
 
 export const SCHEMAS = {
   Error: object(
@@ -75,26 +103,30 @@ export const SCHEMAS = {
     truncation,
   ),
   ModelThought: child({ content: str, source: str }, truncation),
-  Interception: object({
-    id: str,
-    initiator: object({ id: str, username: nullableStr, name: nullableStr }),
-    api_key_id: str,
-    provider: { type: 'string', enum: [...PROVIDER_TYPES] },
-    provider_name: str,
-    model: str,
-    client: str,
-    client_session_id: nullableStr,
-    user_agent: nullableStr,
-    status: { type: ['string', 'null'], enum: ['completed', 'failed', null], description: 'null while running' },
-    cost_usd: usd,
-    metadata: freeForm,
-    started_at: time,
-    ended_at: { ...nullableTime, description: 'null while running' },
-    token_usages: { type: 'array', items: { $ref: 'TokenUsage#' } },
-    user_prompts: { type: 'array', items: { $ref: 'UserPrompt#' } },
-    tool_usages: { type: 'array', items: { $ref: 'ToolUsage#' } },
-    model_thoughts: { type: 'array', items: { $ref: 'ModelThought#' } },
-  }),
+  Interception: object(
+    {
+      id: str,
+      initiator: object({ id: str, username: nullableStr, name: nullableStr }),
+      api_key_id: str,
+      provider: { type: 'string', enum: [...PROVIDER_TYPES] },
+      provider_name: str,
+      model: str,
+      client: str,
+      client_session_id: nullableStr,
+      user_agent: nullableStr,
+      status: { type: ['string', 'null'], enum: ['completed', 'failed', null], description: 'null while running' },
+      cost_usd: usd,
+      metadata: freeForm,
+      started_at: time,
+      ended_at: { ...nullableTime, description: 'null while running' },
+      token_usages: { type: 'array', items: { $ref: 'TokenUsage#' } },
+      user_prompts: { type: 'array', items: { $ref: 'UserPrompt#' } },
+      tool_usages: { type: 'array', items: { $ref: 'ToolUsage#' } },
+      model_thoughts: { type: 'array', items: { $ref: 'ModelThought#' } },
+      ...chained,
+    },
+    INTERCEPTION_FIELDS,
+  ),
   InterceptionList: object({ count, results: { type: 'array', items: { $ref: 'Interception#' } } }),
   Session: object({
     client_session_id: str,

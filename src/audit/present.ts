@@ -1,10 +1,11 @@
+import type { ChainFields } from '../store/chain.ts';
 import type { InterceptionRecord } from '../store/records.ts';
 import type { InterceptionDetail } from '../store/store.ts';
 
 type Iso = string;
 
 /** A child record as the API shows it: `id` for `_id`, times as RFC 3339. */
-type ApiChild<T extends { _id: string; created_at: Date }> = Omit<T, '_id' | 'created_at'> & {
+type ApiChild<T extends { _id: string; created_at: Date }> = Omit<T, '_id' | 'created_at' | 'chain_prior'> & {
   id: string;
   created_at: Iso;
 };
@@ -28,6 +29,9 @@ export interface ApiInterception {
   user_prompts: ApiChild<InterceptionDetail['user_prompts'][number]>[];
   tool_usages: ApiChild<InterceptionDetail['tool_usages'][number]>[];
   model_thoughts: ApiChild<InterceptionDetail['model_thoughts'][number]>[];
+  chain?: string;
+  seq?: number;
+  hash?: string;
 }
 
 export interface ApiList {
@@ -35,7 +39,17 @@ export interface ApiList {
   results: ApiInterception[];
 }
 
-function child<T extends { _id: string; created_at: Date }>({ _id, created_at, ...fields }: T): ApiChild<T> {
+/** Its place in the chain (README "Tamper evidence"): chain, seq and hash; not the steps it left. */
+function chainOf(record: ChainFields): Pick<ChainFields, 'chain' | 'seq' | 'hash'> {
+  return record.hash === undefined ? {} : { chain: record.chain, seq: record.seq, hash: record.hash };
+}
+
+function child<T extends { _id: string; created_at: Date } & ChainFields>({
+  _id,
+  created_at,
+  chain_prior: _prior,
+  ...fields
+}: T): ApiChild<T> {
   return { id: _id, ...fields, created_at: created_at.toISOString() };
 }
 
@@ -65,5 +79,6 @@ export function present(detail: InterceptionDetail): ApiInterception {
     user_prompts: detail.user_prompts.map(child),
     tool_usages: detail.tool_usages.map(child),
     model_thoughts: detail.model_thoughts.map(child),
+    ...chainOf(r),
   };
 }
