@@ -1,4 +1,10 @@
-import { type ChainAnchorDoc, type ChainHeadDoc, type PriorStep, type PurgedRange, stepHash } from '../store/chain.ts';
+import {
+  type ChainAnchorDoc,
+  type ChainHeadDoc,
+  type PriorStep,
+  type PurgedRange,
+  recordHash,
+} from '../store/chain.ts';
 import type { ChainEntry, ChainState, ChainStore } from '../store/store.ts';
 
 /**
@@ -238,7 +244,7 @@ class Walk {
         if (seq > expected) return { checked, problem: this.#removed(expected, last) };
         const records = group.filter((e) => e.kind === 'record');
         if (records.length) {
-          const good = records.find((e) => stepHash(previous, e.collection, e.record) === e.record.hash);
+          const good = records.find((e) => recordHash(previous, e.collection, e.record) === e.record.hash);
           const bad = records.find((e) => e !== good);
           if (bad?.kind === 'record') {
             return {

@@ -8,50 +8,26 @@
  * Both stores therefore give one text for one document, whatever their encoding (epoch
  * milliseconds inside SQLite, BSON dates in MongoDB), and `aibridge migrate` keeps it.
  */
-export function canonicalJson(value: unknown, skipTopLevel?: string): string {
-  return write(value, skipTopLevel);
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(canonicalValue(value));
 }
 
-function write(value: unknown, skip?: string): string {
-  switch (typeof value) {
-    case 'string':
-      return JSON.stringify(value.isWellFormed() ? value : value.toWellFormed());
-    case 'number':
-      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'object':
-      if (value === null) return 'null';
-      if (value instanceof Date) return JSON.stringify(value.toISOString());
-      if (Array.isArray(value)) {
-        let out = '[';
-        for (let i = 0; i < value.length; i++) {
-          if (i) out += ',';
-          const item = value[i];
-          out += item === undefined || typeof item === 'function' ? 'null' : write(item);
-        }
-        return `${out}]`;
-      }
-      return object(value as Record<string, unknown>, skip);
-    case 'bigint':
-      return value.toString();
-    default:
-      return 'null'; // undefined and functions never reach here as members (left out below)
-  }
-}
-
-function object(value: Record<string, unknown>, skip: string | undefined): string {
+/**
+ * The value JSON.stringify turns into the canonical text: objects rebuilt with their members
+ * in order, dates and ill-formed text replaced; `skip` leaves members of the top object out. (Rebuilding and letting the native serialiser
+ * write it costs about half what writing the text member by member here did.)
+ */
+export function canonicalValue(value: unknown, skip?: ReadonlySet<string>): unknown {
+  if (typeof value === 'string') return value.isWellFormed() ? value : value.toWellFormed();
+  if (value === null || typeof value !== 'object') return value;
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map((item) => canonicalValue(item));
+  const source = value as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
   // Default sort compares UTF-16 code units, as RFC 8785 asks.
-  const keys = Object.keys(value).sort();
-  let out = '{';
-  let first = true;
-  for (const key of keys) {
-    if (key === skip) continue;
-    const item = value[key];
-    if (item === undefined || typeof item === 'function') continue;
-    if (!first) out += ',';
-    first = false;
-    out += `${JSON.stringify(key.isWellFormed() ? key : key.toWellFormed())}:${write(item)}`;
+  for (const key of Object.keys(source).sort()) {
+    if (skip?.has(key)) continue;
+    out[key.isWellFormed() ? key : key.toWellFormed()] = canonicalValue(source[key]);
   }
-  return `${out}}`;
+  return out;
 }

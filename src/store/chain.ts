@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto';
-import { canonicalJson } from './canonical.ts';
+import { hash } from 'node:crypto';
+import { canonicalJson, canonicalValue } from './canonical.ts';
 
 /**
  * The tamper-evident chain (README "Tamper evidence"). Each write that changes a stored record
  * is one step of a chain: the record then carries its chain's id, the step's `seq` and `hash` =
- * SHA-256 of the canonical JSON of `[previous step's hash, collection, the record without its
- * hash]`. A record that is changed later (an interception's end, a client tool's result) moves
+ * SHA-256 of the canonical JSON of `[previous step's hash, chain, seq, collection, the record
+ * without chain, seq and hash]`. A record that is changed later (an interception's end, a client tool's result) moves
  * to a new step, and keeps the steps it left in `chain_prior`, inside what its new hash covers.
  * So every step is accounted for by what the store holds: a record at it, a record that left
  * it, or a range retention purged (the chain's anchor).
@@ -72,14 +72,24 @@ export interface ChainLinkDoc {
 
 export const linkId = (chain: string, seq: number) => `${chain}#${seq}`;
 
-/** The hash of a step: over the previous step's hash, the collection, and the record as stored. */
-export function stepHash(previous: string, collection: string, record: object): string {
-  return createHash('sha256')
-    .update(`[${JSON.stringify(previous)},${JSON.stringify(collection)},`)
-    .update(canonicalJson(record, 'hash'))
-    .update(']')
-    .digest('hex');
+/** What a step's hash names beside the record's content. */
+const PLACE = new Set(['chain', 'seq', 'hash']);
+
+/** A record's content as hashed: canonical JSON of every field but chain, seq and hash (chain_prior in). */
+export const contentJson = (record: object): string => JSON.stringify(canonicalValue(record, PLACE));
+
+/**
+ * The hash of a step: SHA-256 (hex) of the canonical JSON of `[previous step's hash, chain,
+ * seq, collection, the record's content]`, `content` being that content's canonical JSON.
+ */
+export function stepHash(previous: string, chain: string, seq: number, collection: string, content: string): string {
+  const text = `[${JSON.stringify(previous)},${JSON.stringify(chain)},${seq},${JSON.stringify(collection)},${content}]`;
+  return hash('sha256', text, 'hex');
 }
+
+/** A stored record's hash as it should be, after `previous` (what verify compares with its `hash`). */
+export const recordHash = (previous: string, collection: string, record: Record<string, unknown>): string =>
+  stepHash(previous, String(record.chain), Number(record.seq), collection, contentJson(record));
 
 /** A record without the chain's fields: what a change is compared on. */
 export function withoutChain<T extends object>(record: T): T {
@@ -103,14 +113,16 @@ export class ChainCursor {
     this.hash = hash;
   }
 
-  /** The record at the next step: stamped with the chain, its seq and hash. */
-  stamp<T extends object>(collection: string, record: T): T & ChainFields {
-    const stamped = { ...record, chain: this.chain, seq: this.seq + 1 } as T & ChainFields;
-    delete stamped.hash;
-    stamped.hash = stepHash(this.hash, collection, stamped);
-    this.seq = stamped.seq as number;
-    this.hash = stamped.hash;
-    return stamped;
+  /**
+   * The record at the next step: stamped with the chain, its seq and hash. `content`: the
+   * record's contentJson when the caller has it already (a journal line carries it).
+   */
+  stamp<T extends object>(collection: string, record: T, content = contentJson(record)): T & ChainFields {
+    const seq = this.seq + 1;
+    const hash = stepHash(this.hash, this.chain, seq, collection, content);
+    this.seq = seq;
+    this.hash = hash;
+    return { ...record, chain: this.chain, seq, hash };
   }
 
   /**

@@ -3,12 +3,11 @@
  * recorder writes them, then changed, removed or inserted behind the bridge's back — straight
  * in the SQLite file or the MongoDB collection — and verify names the record.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
 import { verifyAll, verifyChains } from '../../src/audit/verify.ts';
 import { embeddedStorePath } from '../../src/paths.ts';
-import { stepHash } from '../../src/store/chain.ts';
 import { encodeOp } from '../../src/store/codec.ts';
 import type { InterceptionRecord, RecordOp } from '../../src/store/records.ts';
 import { decode, rowShape, toRow } from '../../src/store/sqlite/rows.ts';
@@ -163,8 +162,11 @@ describe.each(STORE_KINDS)('%s store: the chain', (kind) => {
     const [before] = await s.store.chain.steps(prompt.chain as string, (prompt.seq as number) - 2, 1);
     const priors = (before?.record?.chain_prior ?? []) as Array<{ seq: number; hash: string }>;
     const previous = before?.kind === 'record' ? before.record.hash : priors.find((p) => p.seq === before?.seq)?.hash;
-    const { hash, ...hashed } = prompt;
-    expect(hash).toBe(stepHash(previous as string, 'user_prompts', hashed));
+    // The definition, spelled out: SHA-256 of [previous hash, chain, seq, collection, content],
+    // the content being the record's other fields as canonical JSON (names sorted, dates RFC 3339).
+    const content = `{"_id":"${s.prompt._id}","created_at":"${s.prompt.created_at.toISOString()}","interception_id":"${s.merged._id}","prompt":"fix the build","provider_response_id":null}`;
+    const text = `["${previous}","${prompt.chain}",${prompt.seq},"user_prompts",${content}]`;
+    expect(prompt.hash).toBe(createHash('sha256').update(text).digest('hex'));
     // The interception that ended later left its first step for a later one, and says so.
     const running = await s.tamper.get('interceptions', s.running._id);
     expect(running.seq).toBe(7);

@@ -1,5 +1,5 @@
 import { type ChainAnchorDoc, type ChainCursor, type ChainFields, purgedInto, sameRecord } from '../chain.ts';
-import { decodeOp } from '../codec.ts';
+import { decodeOp, lineContent } from '../codec.ts';
 import type { InterceptionEnd, InterceptionRecord, RecordOp } from '../records.ts';
 import {
   CHILD_COLLECTION_OF,
@@ -29,25 +29,31 @@ export class EmbeddedRecords implements Sync<'records'> {
   }
 
   writeLines(lines: string[]): void {
-    this.write(lines.map(decodeOp));
+    this.#write(lines.map(decodeOp), lines);
   }
 
   write(ops: RecordOp[]): void {
+    this.#write(ops);
+  }
+
+  /** `lines`, when given, are the ops' journal lines: a record's hashed content is read off its line. */
+  #write(ops: RecordOp[], lines?: string[]): void {
     this.#sql.transaction(() => {
       const chain = this.#head.open();
       const start = chain.seq;
-      for (const op of ops) {
+      for (const [i, op] of ops.entries()) {
+        const content = lines && lineContent(lines[i] as string, op.kind);
         if (op.kind === 'interception_ended') {
           this.#end(chain, op.id, op);
         } else if (op.kind === 'interception') {
-          const inserted = this.#insert(chain, COLLECTIONS.interceptions, op.doc);
+          const inserted = this.#insert(chain, COLLECTIONS.interceptions, op.doc, content);
           if (!inserted && op.doc.ended_at && op.doc.status) {
             const { ended_at, status, cost_usd, totals, metadata } = op.doc;
             const end = { ended_at, status, cost_usd, totals: totals ?? emptyTotals(), metadata };
             this.#end(chain, op.doc._id, end, true);
           }
         } else {
-          this.#insert(chain, CHILD_COLLECTION_OF[op.kind], op.doc);
+          this.#insert(chain, CHILD_COLLECTION_OF[op.kind], op.doc, content);
         }
       }
       if (chain.seq !== start) this.#head.save(chain);
@@ -78,9 +84,9 @@ export class EmbeddedRecords implements Sync<'records'> {
   }
 
   /** Inserts a record at the next step; a record already there (a replay) takes none. */
-  #insert(chain: ChainCursor, collection: CollectionName, doc: { _id: string }): boolean {
+  #insert(chain: ChainCursor, collection: CollectionName, doc: { _id: string }, content?: string): boolean {
     const { seq, hash } = chain;
-    if (this.#sql.insert(collection, chain.stamp(collection, doc))) return true;
+    if (this.#sql.insert(collection, chain.stamp(collection, doc, content))) return true;
     chain.rewind(seq, hash);
     return false;
   }
