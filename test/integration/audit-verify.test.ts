@@ -4,8 +4,8 @@
  * and both name the record someone then edits straight in the database.
  */
 import { writeFileSync } from 'node:fs';
-import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { embeddedStorePath } from '../../src/paths.ts';
 import { mongoUri, STORE_KINDS } from '../helpers/db.ts';

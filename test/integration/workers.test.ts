@@ -147,7 +147,7 @@ describe('aibridge server --workers 2', () => {
     expect(output).toMatch(/"worker":2[^\n]*"worker died"|"worker died"[^\n]*"worker":2/);
   });
 
-  it('both workers extend the file\'s one chain, across a worker killed and restarted: verify finds it whole', async () => {
+  it("both workers extend the file's one chain, across a worker killed and restarted: verify finds it whole", async () => {
     const sends = Array.from({ length: 12 }, () =>
       fetch(`${url}/openai/v1/chat/completions`, {
         method: 'POST',
