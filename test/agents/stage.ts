@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { startTracing, type TracingHandle } from '../../src/observability/tracing.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
 import { startTestMcpServer, type TestMcpServer } from '../helpers/mcp-server.ts';
 import { type AgentRouter, routeAgents } from './router.ts';
@@ -14,12 +16,17 @@ export interface Stage {
   tap: Tap;
   sink: EgressSink;
   router: AgentRouter;
+  /** The bridge's spans, when the stage was set with `traces`. */
+  spans?: InMemorySpanExporter;
   /** A fresh directory (HOME for one CLI run), removed after the file's tests. */
   home(prefix: string): string;
 }
 
-/** Sets the stage for one test file (hooks registered here); fields are filled before the first test. */
-export function agentStage(key: string): Stage {
+/**
+ * Sets the stage for one test file (hooks registered here); fields are filled before the first
+ * test. `traces`: the bridge (in this process) traces into `spans`.
+ */
+export function agentStage(key: string, options: { traces?: boolean } = {}): Stage {
   const homes: string[] = [];
   const stage = {
     home(prefix: string) {
@@ -29,7 +36,15 @@ export function agentStage(key: string): Stage {
     },
   } as Stage;
 
+  let tracing: TracingHandle | undefined;
   beforeAll(async () => {
+    if (options.traces) {
+      stage.spans = new InMemorySpanExporter();
+      tracing = await startTracing({
+        logs: false,
+        spanProcessors: [new SimpleSpanProcessor({ exporter: stage.spans })],
+      });
+    }
     stage.mcp = await startTestMcpServer({ extraTools: 0 });
     stage.h = await startHarness(key, {
       mcp_servers: [{ name: 'test', url: stage.mcp.url, tool_allow_regex: '^echo$' }],
@@ -44,6 +59,7 @@ export function agentStage(key: string): Stage {
     await stage.sink?.close();
     await stage.h?.close();
     await stage.mcp?.stop();
+    await tracing?.stop();
     for (const home of homes) rmSync(home, { recursive: true, force: true });
   });
 
