@@ -83,7 +83,7 @@ export class MongoRecords implements RecordStore {
 
   async #write(ops: RecordOp[]): Promise<void> {
     if (!ops.length) return;
-    const inserts = new Map<RecordCollection, Stored[]>();
+    const inserts = new Map<string, Stored[]>();
     const changes: Change[] = [];
     for (const op of ops) {
       if (op.kind === 'interception_ended') {
@@ -99,7 +99,9 @@ export class MongoRecords implements RecordStore {
       const chain = await this.#chain.cursor();
       const start = chain.seq;
       const replayedEnds: Change[] = [];
-      for (const collection of RECORD_COLLECTIONS) {
+      // The record collections in a fixed order (so are the steps), then any other a new kind of record uses.
+      const order = [...new Set<string>([...RECORD_COLLECTIONS, ...inserts.keys()])];
+      for (const collection of order) {
         const docs = inserts.get(collection);
         if (!docs?.length) continue;
         const met = await this.#insert(chain, collection, docs);
@@ -124,7 +126,7 @@ export class MongoRecords implements RecordStore {
    * existing _id (a replay), which take no step. Existing ids are looked up first: FerretDB 1.24
    * can drop the connection answering an insert with several duplicate-key errors.
    */
-  async #insert(chain: ChainCursor, collection: RecordCollection, docs: Stored[]): Promise<Stored[]> {
+  async #insert(chain: ChainCursor, collection: string, docs: Stored[]): Promise<Stored[]> {
     const met: Stored[] = [];
     const seen = new Set<string>();
     let pending = docs.filter((d) => !seen.has(d._id) && seen.add(d._id));
