@@ -9,10 +9,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { verifyAll, verifyChains } from '../../src/audit/verify.ts';
 import { embeddedStorePath } from '../../src/paths.ts';
 import { encodeOp } from '../../src/store/codec.ts';
+import { openMongoStore } from '../../src/store/mongo/store.ts';
 import type { InterceptionRecord, RecordOp } from '../../src/store/records.ts';
 import { decode, rowShape, toRow } from '../../src/store/sqlite/rows.ts';
+import { openEmbeddedStore } from '../../src/store/sqlite/store.ts';
 import type { CollectionName } from '../../src/store/store.ts';
-import { STORE_KINDS, type StoreKind, type TestStore, testStore } from '../helpers/db.ts';
+import { mongoUri, STORE_KINDS, type StoreKind, type TestStore, testStore } from '../helpers/db.ts';
 import { interceptionRecord, promptRecord, toolUsageRecord } from '../helpers/records.ts';
 
 type Doc = Record<string, unknown> & { _id: string };
@@ -288,6 +290,38 @@ describe.each(STORE_KINDS)('%s store: the chain', (kind) => {
       kind: 'changed',
       id: s.prompt._id,
     });
+  });
+
+  it('two writers racing with the same records (one journal shipped twice) leave chains that verify', async () => {
+    store = await testStore(kind, `chain-${kind}-race`);
+    const other =
+      kind === 'mongodb'
+        ? await openMongoStore(mongoUri(), store.db!.databaseName)
+        : openEmbeddedStore(store.dataDir!, 'inline');
+    try {
+      const batches = Array.from({ length: 6 }, (_, i) => {
+        const doc = interceptionRecord({ started_at: at(i) });
+        return [
+          { kind: 'interception', doc },
+          { kind: 'user_prompt', doc: promptRecord(doc, `p${i}`) },
+          { kind: 'tool_usage', doc: toolUsageRecord(doc) },
+        ] as RecordOp[];
+      });
+      await Promise.all([
+        (async () => {
+          for (const batch of batches) await store!.records.write(batch);
+        })(),
+        (async () => {
+          for (const batch of batches) await other.records.write(batch);
+        })(),
+      ]);
+      const result = await verifyAll(store.chain);
+      expect(result.problem).toBeNull();
+      expect(result.checked).toBe(18); // every record once, in whichever chain wrote it first
+      expect(await store.audit.count({})).toBe(6);
+    } finally {
+      await other.close();
+    }
   });
 
   it('a record whose end fields differ only in undefined members and key order still verifies', async () => {
