@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { auditCommand } from './cli/audit-command.ts';
 import { ExitError } from './cli/common.ts';
 import { identityCommands } from './cli/identity-commands.ts';
 import { interceptionsCommand } from './cli/interceptions-command.ts';
@@ -30,6 +31,7 @@ mcpCommand(program);
 usageCommand(program);
 migrateCommand(program);
 proxyCommand(program);
+auditCommand(program);
 
 try {
   await program.parseAsync(process.argv);

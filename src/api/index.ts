@@ -7,6 +7,7 @@ import { packageVersion } from '../paths.ts';
 import type { AppContext } from '../server/context.ts';
 import { annotationRoutes } from './annotations.ts';
 import { auditRoutes } from './audit.ts';
+import { verifyRoutes } from './audit-verify.ts';
 import { authenticateFirst } from './auth.ts';
 import { API_BODY_BYTES, sendApiError } from './errors.ts';
 import { loginRoutes } from './login.ts';
@@ -102,6 +103,7 @@ export async function registerApi(app: FastifyInstance, ctx: AppContext): Promis
         }
         auditRoutes(api, ctx);
         annotationRoutes(api, ctx);
+        verifyRoutes(api, ctx);
         userRoutes(api, ctx);
         teamRoutes(api, ctx);
         sessionRoutes(api, ctx);

@@ -70,14 +70,41 @@ const initiator = object({
   name: nullableStr,
   deleted: { type: 'boolean', description: 'the user was deleted (their records stay)' },
 });
+/** A record's place in the tamper-evident chain; absent on records written before it. */
+const chained = {
+  chain: { ...str, description: 'the chain the record is a step of' },
+  seq: { ...count, description: 'its step in that chain' },
+  hash: { ...str, description: 'SHA-256 over the previous step’s hash and the record (README "Tamper evidence")' },
+} as const;
 
 const child = (properties: Record<string, unknown>, optional: Record<string, unknown> = {}) =>
-  object({ id: str, interception_id: str, ...properties, created_at: time, ...optional }, [
+  object({ id: str, interception_id: str, ...properties, created_at: time, ...optional, ...chained }, [
     'id',
     'interception_id',
     ...Object.keys(properties),
     'created_at',
   ]);
+
+const INTERCEPTION_FIELDS = [
+  'id',
+  'initiator',
+  'api_key_id',
+  'provider',
+  'provider_name',
+  'model',
+  'client',
+  'client_session_id',
+  'user_agent',
+  'status',
+  'cost_usd',
+  'metadata',
+  'started_at',
+  'ended_at',
+  'token_usages',
+  'user_prompts',
+  'tool_usages',
+  'model_thoughts',
+];
 
 export const SCHEMAS = {
   Error: object(
@@ -193,27 +220,9 @@ export const SCHEMAS = {
       },
       work: { anyOf: [{ $ref: 'Work#' }, { type: 'null' }], description: "its session's work context" },
       ...routedFields,
+      ...chained,
     },
-    [
-      'id',
-      'initiator',
-      'api_key_id',
-      'provider',
-      'provider_name',
-      'model',
-      'client',
-      'client_session_id',
-      'user_agent',
-      'status',
-      'cost_usd',
-      'metadata',
-      'started_at',
-      'ended_at',
-      'token_usages',
-      'user_prompts',
-      'tool_usages',
-      'model_thoughts',
-    ],
+    INTERCEPTION_FIELDS,
   ),
   InterceptionList: list({ $ref: 'Interception#' }),
   ValueList: list(str),
@@ -383,6 +392,38 @@ export const SCHEMAS = {
     spent_usd: { type: 'number' },
     period_start: nullableTime,
     resets_at: nullableTime,
+  }),
+  AuditVerify: object({
+    ok: { type: 'boolean', description: 'false when a problem was found' },
+    checked: { ...count, description: 'steps checked by this request' },
+    problem: {
+      anyOf: [
+        object(
+          {
+            kind: { type: 'string', enum: ['changed', 'removed', 'inserted'] },
+            chain: nullableStr,
+            seq: { type: ['integer', 'null'] },
+            collection: str,
+            id: str,
+            detail: str,
+          },
+          ['kind', 'chain', 'seq', 'detail'],
+        ),
+        { type: 'null' },
+      ],
+      description: 'the first record changed, removed or inserted; null when none (so far)',
+    },
+    next: { ...nullableStr, description: 'pass as `after` to go on; null when everything is checked' },
+    chains: {
+      type: 'array',
+      items: object({
+        chain: str,
+        writer: object({ store: { type: 'string', enum: ['embedded', 'mongodb'] }, host: str, pid: count }),
+        started_at: time,
+        head: object({ seq: count, hash: str }),
+        anchor_seq: { ...count, description: 'steps up to this one were purged by retention' },
+      }),
+    },
   }),
 } as const;
 

@@ -1,3 +1,4 @@
+import type { ChainFields } from '../store/chain.ts';
 import type { AnnotationRecord, InterceptionRecord, ToolUsageRecord } from '../store/records.ts';
 import type { InterceptionDetail, WorkContext } from '../store/store.ts';
 import { apiUsd, totalInput } from './figures.ts';
@@ -5,7 +6,7 @@ import { apiUsd, totalInput } from './figures.ts';
 type Iso = string;
 
 /** A child record as the API shows it: `id` for `_id`, times as RFC 3339. */
-type ApiChild<T extends { _id: string; created_at: Date }> = Omit<T, '_id' | 'created_at'> & {
+type ApiChild<T extends { _id: string; created_at: Date }> = Omit<T, '_id' | 'created_at' | 'chain_prior'> & {
   id: string;
   created_at: Iso;
 };
@@ -51,6 +52,9 @@ export interface ApiInterception {
   key_source?: InterceptionRecord['key_source'];
   annotations: ApiChild<AnnotationRecord>[];
   work: ApiWork | null;
+  chain?: string;
+  seq?: number;
+  hash?: string;
 }
 
 export interface ApiList {
@@ -58,7 +62,17 @@ export interface ApiList {
   results: ApiInterception[];
 }
 
-function child<T extends { _id: string; created_at: Date }>({ _id, created_at, ...fields }: T): ApiChild<T> {
+/** Its place in the chain (README "Tamper evidence"): chain, seq and hash; not the steps it left. */
+function chainOf(record: ChainFields): Pick<ChainFields, 'chain' | 'seq' | 'hash'> {
+  return record.hash === undefined ? {} : { chain: record.chain, seq: record.seq, hash: record.hash };
+}
+
+function child<T extends { _id: string; created_at: Date } & ChainFields>({
+  _id,
+  created_at,
+  chain_prior: _prior,
+  ...fields
+}: T): ApiChild<T> {
   return { id: _id, ...fields, created_at: created_at.toISOString() };
 }
 
@@ -116,5 +130,6 @@ export function present(detail: InterceptionDetail): ApiInterception {
     }),
     annotations: (detail.annotations ?? []).map(child),
     work: work(detail.work ?? null),
+    ...chainOf(r),
   };
 }

@@ -5,9 +5,9 @@ import type { Turn } from './types.ts';
 
 /**
  * Attributes of the OpenTelemetry semantic conventions for GenAI client inference and MCP tool
- * calls (still "development" status; the names of the 2026 registry: `gen_ai.provider.name`, not
- * the retired `gen_ai.system`; `cache_write`, not `cache_creation`). SPEC §10 fixes our span
- * names, so these ride on `Intercept.ProcessRequest.Upstream` and `…ToolCall` as they are.
+ * calls (still "development" status, now in their own `semantic-conventions-genai` repository;
+ * `gen_ai.provider.name`, not the retired `gen_ai.system`). SPEC §10 fixes our span names, so
+ * these ride on `Intercept`, `Intercept.ProcessRequest.Upstream` and `…ToolCall` as they are.
  */
 
 /** `openai.api.type` of each OpenAI API we bridge, whichever kind serves it (OpenAI, Azure, compatible servers). */
@@ -63,10 +63,14 @@ export function responseAttributes(turn: Turn): Attributes {
     attributes['gen_ai.usage.input_tokens'] = u.input_tokens + u.cache_read_input_tokens + u.cache_write_input_tokens;
     attributes['gen_ai.usage.output_tokens'] = u.output_tokens;
     attributes['gen_ai.usage.cache_read.input_tokens'] = u.cache_read_input_tokens;
-    attributes['gen_ai.usage.cache_write.input_tokens'] = u.cache_write_input_tokens;
+    attributes['gen_ai.usage.cache_creation.input_tokens'] = u.cache_write_input_tokens;
   }
   return attributes;
 }
+
+/** The client's session (Claude Code's, Codex's), so a backend shows the session as one conversation. */
+export const conversationAttributes = (sessionId: string | null | undefined): Attributes =>
+  sessionId ? { 'gen_ai.conversation.id': sessionId } : {};
 
 /** An injected MCP tool the bridge runs: an `execute_tool` span that is also the MCP client's `tools/call`. */
 export function toolAttributes(tool: ToolRef, callId: string): Attributes {

@@ -10,6 +10,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { ToolCallResult, ToolRef } from '../mcp/types.ts';
+import { genAiMetrics, metricAttributes } from '../observability/gen-ai-metrics.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { failSpan, startSpan, tracing, withSharedAttributes, withSpan } from '../observability/tracing.ts';
 import { sumCosts } from '../pricing/cost.ts';
@@ -26,8 +27,14 @@ import type {
   ToolRan,
   UpstreamOutcome,
 } from './events.ts';
-import { errorType, inferenceAttributes, responseAttributes, toolAttributes } from './gen-ai.ts';
-import type { ToolCall, Usage } from './types.ts';
+import {
+  conversationAttributes,
+  errorType,
+  inferenceAttributes,
+  responseAttributes,
+  toolAttributes,
+} from './gen-ai.ts';
+import type { ToolCall, Turn, Usage } from './types.ts';
 
 /** USD for one upstream response's usage; null when the model has no price. */
 export type CostFunction = (model: string, usage: Usage) => number | null;
@@ -99,6 +106,8 @@ export class InterceptionObserver implements InterceptionEvents {
   readonly #shared: Attributes | undefined;
   /** The GenAI attributes every upstream span of this interception starts with. */
   readonly #inference: Attributes | undefined;
+  /** `gen_ai.conversation.id` once the client's session is known (tracing on). */
+  #conversation: Attributes = {};
   #client = 'Unknown';
   #recorded = false;
   #prompt: string | null = null;
@@ -106,6 +115,10 @@ export class InterceptionObserver implements InterceptionEvents {
   #thoughtSource = '';
   #creating: Span | undefined;
   #upstream: Span | undefined;
+  /** When the upstream call in flight was sent, for `gen_ai.client.operation.duration`. */
+  #sentAt: number | undefined;
+  /** The GenAI histograms' attributes of this interception's calls, while they are exported. */
+  readonly #genAi: Attributes | undefined;
   #done = false;
   readonly #totals: InterceptionTotals = {
     input_tokens: 0,
@@ -137,6 +150,16 @@ export class InterceptionObserver implements InterceptionEvents {
     this.#user = start.user;
     this.#cost = deps.cost ? 0 : null;
     deps.metrics.inflight.labels(this.#provider, this.#modelLabel, this.#route).inc();
+    const inference = () =>
+      inferenceAttributes({
+        provider: start.provider.genAi,
+        api: start.api,
+        origin: start.provider.origin,
+        // The bounded label, as on the metrics: span-metrics connectors turn this attribute into series.
+        model: this.#modelLabel,
+        streaming: start.streaming,
+      });
+    if (genAiMetrics.duration) this.#genAi = metricAttributes(inference());
     if (!tracing.tracer) return;
     this.#shared = {
       user_id: start.user._id,
@@ -145,14 +168,7 @@ export class InterceptionObserver implements InterceptionEvents {
       streaming: start.streaming,
       request_path: start.path,
     };
-    this.#inference = inferenceAttributes({
-      provider: start.provider.genAi,
-      api: start.api,
-      origin: start.provider.origin,
-      // The bounded label, as on the metrics: span-metrics connectors turn this attribute into series.
-      model: this.#modelLabel,
-      streaming: start.streaming,
-    });
+    this.#inference = inference();
     const parent = withSharedAttributes(propagation.extract(ROOT_CONTEXT, start.headers), this.#shared);
     this.#root = startSpan('Intercept', undefined, parent, SpanKind.SERVER);
     this.#rootCtx = this.#root && trace.setSpan(parent, this.#root);
@@ -197,6 +213,12 @@ export class InterceptionObserver implements InterceptionEvents {
     }
     if (this.#shared) this.#shared.interception_id = this.id;
     this.#root?.setAttribute('interception_id', this.id);
+    if (this.#inference) {
+      // The client's session is the conversation: on the root, and on every call made from here on.
+      this.#conversation = conversationAttributes(started.record.client_session_id);
+      Object.assign(this.#inference, this.#conversation);
+      this.#root?.setAttributes(this.#conversation);
+    }
     span?.setAttribute('interception_id', this.id);
     span?.end();
   }
@@ -225,6 +247,7 @@ export class InterceptionObserver implements InterceptionEvents {
   async upstreamStarted<T>(send: () => Promise<T>): Promise<T> {
     this.#endUpstream('no complete response');
     const sent = performance.now();
+    this.#sentAt = sent;
     this.#upstream = startSpan('Intercept.ProcessRequest.Upstream', this.#inference, undefined, SpanKind.CLIENT);
     let response: T;
     try {
@@ -249,6 +272,7 @@ export class InterceptionObserver implements InterceptionEvents {
     this.#upstream = undefined;
     span?.setAttributes(responseAttributes(turn));
     span?.end();
+    this.#measureCall(turn);
     this.#recordPrompt(turn.responseId);
     if (turn.usage) this.#recordTokens(turn.usage, turn.responseId);
     for (const thought of turn.thoughts) this.#recordThought(thought);
@@ -289,6 +313,7 @@ export class InterceptionObserver implements InterceptionEvents {
             mcp_server_url: tool.serverUrl,
             mcp_tool_name: tool.rawName,
             ...toolAttributes(tool, callId),
+            ...this.#conversation,
           },
           undefined,
           SpanKind.CLIENT,
@@ -400,12 +425,33 @@ export class InterceptionObserver implements InterceptionEvents {
 
   /** Ends the upstream span as failed; the conventions want `error` as the finish reason of a generation that never finished. */
   #endUpstream(reason: unknown, type = '_OTHER'): void {
+    this.#measureCall(undefined, type);
     const span = this.#upstream;
     if (!span) return;
     this.#upstream = undefined;
     span.setAttributes({ 'error.type': type, 'gen_ai.response.finish_reasons': ['error'] });
     failSpan(span, reason);
     span.end();
+  }
+
+  /**
+   * One upstream call into the GenAI histograms (when exported): its duration, failed or not,
+   * and the tokens of a response; input counts cached tokens too, as on the spans.
+   */
+  #measureCall(turn: Turn | undefined, error?: string): void {
+    const sent = this.#sentAt;
+    this.#sentAt = undefined;
+    const { duration, tokens } = genAiMetrics;
+    if (sent === undefined || !this.#genAi || !duration || !tokens) return;
+    const attributes: Attributes = { ...this.#genAi };
+    if (turn?.responseModel) attributes['gen_ai.response.model'] = this.#deps.metrics.models.value(turn.responseModel);
+    if (error) attributes['error.type'] = error;
+    duration.record((performance.now() - sent) / 1000, attributes);
+    const u = turn?.usage;
+    if (!u) return;
+    const input = u.input_tokens + u.cache_read_input_tokens + u.cache_write_input_tokens;
+    tokens.record(input, { ...attributes, 'gen_ai.token.type': 'input' });
+    tokens.record(u.output_tokens, { ...attributes, 'gen_ai.token.type': 'output' });
   }
 
   /**

@@ -1,5 +1,5 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
   type CallToolResult,
   ErrorCode,
@@ -26,6 +26,7 @@ import {
 } from './tool-bounds.ts';
 import { injectedName, toolFilter } from './tool-names.ts';
 import { errorResult, mapToolResult } from './tool-result.ts';
+import { TracedTransport } from './traced-transport.ts';
 import type { InjectedTool, McpServerStatus, ToolCallResult } from './types.ts';
 
 export interface ProxyOptions {
@@ -253,7 +254,7 @@ export class StreamableHTTPServerProxy {
   async #open(): Promise<void> {
     if (this.#state === 'closed') throw new Error('closed');
     const client = new Client(CLIENT_INFO, { capabilities: {} });
-    const transport = new StreamableHTTPClientTransport(new URL(this.url), {
+    const transport = new TracedTransport(new URL(this.url), {
       requestInit: { headers: this.#headers },
       // Carries the active span's traceparent when tracing is on; one answer at most max_response_bytes.
       fetch: boundedFetch(tracedFetch, this.#maxResponseBytes, (err) => {

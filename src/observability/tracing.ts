@@ -3,6 +3,7 @@ import {
   type Context,
   context,
   createContextKey,
+  metrics,
   propagation,
   type Span,
   SpanKind,
@@ -10,8 +11,9 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
-import type { NodeSDK } from '@opentelemetry/sdk-node';
+import type { NodeSDK, NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
+import { startGenAiMetrics, stopGenAiMetrics } from './gen-ai-metrics.ts';
 
 /**
  * Process-wide tracing state. `tracer` is undefined while tracing is off, so every helper
@@ -24,6 +26,13 @@ export interface TracingOptions {
   logs: boolean;
   /** Replaces the OTLP exporter chosen from OTEL_* (tests pass an in-memory one). */
   spanProcessors?: SpanProcessor[];
+  /** Spans (default true); false when only the GenAI histograms are exported. */
+  traces?: boolean;
+  /**
+   * The GenAI histograms (gen-ai-metrics.ts): true exports them as the OTEL_* variables say
+   * (OTLP); readers given replace that (tests). Off by default.
+   */
+  metrics?: boolean | NonNullable<NodeSDKConfiguration['metricReaders']>;
 }
 
 export interface TracingHandle {
@@ -35,26 +44,34 @@ let sdk: Promise<NodeSDK> | undefined;
 let holders = 0;
 
 /**
- * Starts the OpenTelemetry SDK (traces only) unless it already runs; then this handle shares it.
- * The exporter, protocol (http/protobuf | http/json | grpc), endpoint, headers and batch
- * delays come from the standard OTEL_* variables, read by the SDK itself.
+ * Starts the OpenTelemetry SDK (traces, and the GenAI histograms when asked) unless it already
+ * runs; then this handle shares it. The exporter, protocol (http/protobuf | http/json | grpc),
+ * endpoint, headers, batch delays and export interval come from the standard OTEL_* variables,
+ * read by the SDK itself.
  */
 export async function startTracing(options: TracingOptions): Promise<TracingHandle> {
   holders++;
   sdk ??= (async () => {
     // Loaded only when needed: the SDK and its exporters cost ~250 ms and ~35 MB at start-up.
     const { NodeSDK } = await import('@opentelemetry/sdk-node');
+    const traces = options.traces ?? true;
+    const wanted = options.metrics ?? false;
     const started = new NodeSDK({
       serviceName: process.env.OTEL_SERVICE_NAME ? undefined : 'aibridge',
-      spanProcessors: options.spanProcessors,
-      // Prometheus serves the metrics, and logs stay on stdout: no OTLP metric or log pipelines.
-      metricReaders: [],
+      // An empty list starts no tracer provider; undefined lets OTEL_* choose the exporter.
+      spanProcessors: traces ? options.spanProcessors : [],
+      // Prometheus serves the bridge's metrics; over OTLP only the GenAI histograms, when asked.
+      // Logs stay on stdout: no OTLP log pipeline.
+      metricReaders: wanted === true ? undefined : wanted || [],
       logRecordProcessors: [],
       instrumentations: [],
     });
     started.start();
-    tracing.tracer = trace.getTracer('aibridge');
-    tracing.logs = options.logs;
+    if (traces) {
+      tracing.tracer = trace.getTracer('aibridge');
+      tracing.logs = options.logs;
+    }
+    if (wanted) startGenAiMetrics();
     return started;
   })();
   try {
@@ -74,9 +91,11 @@ export async function startTracing(options: TracingOptions): Promise<TracingHand
       sdk = undefined;
       tracing.tracer = undefined;
       tracing.logs = false;
-      await (await running)?.shutdown();
+      stopGenAiMetrics();
+      await (await running)?.shutdown(); // flushes spans and a last export of the histograms
       // Unregister the globals so a later start (tests) can register fresh ones.
       trace.disable();
+      metrics.disable();
       context.disable();
       propagation.disable();
     },

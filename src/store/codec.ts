@@ -1,3 +1,4 @@
+import { canonicalJson } from './canonical.ts';
 import type { RecordOp } from './records.ts';
 
 let second = Number.NaN;
@@ -26,19 +27,34 @@ function iso(value: Date | null): string | null {
  * One record as a journal line: plain JSON, dates as ISO strings. The dates are turned into
  * strings first: JSON.stringify leaves its fast path for any object with toJSON (a Date),
  * which made encoding cost four times as much.
+ *
+ * A record to insert is written `{"doc":…,"kind":…}` with its document as canonical JSON
+ * (canonical.ts): exactly the content the store writer hashes into the chain (chain.ts), which
+ * it then takes from the line as it is (`lineContent`) instead of encoding it once more.
  */
 export function encodeOp(op: RecordOp): string {
   switch (op.kind) {
     case 'interception':
-      return JSON.stringify({
-        kind: op.kind,
-        doc: { ...op.doc, started_at: iso(op.doc.started_at), ended_at: iso(op.doc.ended_at) },
-      });
+      return docLine(op.kind, { ...op.doc, started_at: iso(op.doc.started_at), ended_at: iso(op.doc.ended_at) });
     case 'interception_ended':
       return JSON.stringify({ ...op, ended_at: iso(op.ended_at) });
     default:
-      return JSON.stringify({ kind: op.kind, doc: { ...op.doc, created_at: iso(op.doc.created_at) } });
+      return docLine(op.kind, { ...op.doc, created_at: iso(op.doc.created_at) });
   }
+}
+
+const DOC_PREFIX = '{"doc":';
+
+const docLine = (kind: string, doc: object) => `${DOC_PREFIX}${canonicalJson(doc)},"kind":${JSON.stringify(kind)}}`;
+
+/**
+ * The canonical JSON of a journaled record's document, as its line holds it; undefined for a
+ * line that does not (an end, or a line an earlier version wrote).
+ */
+export function lineContent(line: string, kind: string): string | undefined {
+  if (!line.startsWith(DOC_PREFIX)) return undefined;
+  const suffix = `,"kind":${JSON.stringify(kind)}}`;
+  return line.endsWith(suffix) ? line.slice(DOC_PREFIX.length, line.length - suffix.length) : undefined;
 }
 
 const date = (value: unknown) => (typeof value === 'string' ? new Date(value) : (value as null));

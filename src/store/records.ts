@@ -1,6 +1,11 @@
 import type { ProviderType } from '../providers/registry.ts';
+import type { ChainFields } from './chain.ts';
 
-/** The documents of SPEC §6, exactly as stored. Ids are UUID strings chosen by the bridge. */
+/**
+ * The documents of SPEC §6, exactly as stored. Ids are UUID strings chosen by the bridge. The
+ * store writer adds the chain's fields (chain.ts) as it writes them; records on their way
+ * there (the journal, the audit sinks) have none.
+ */
 
 /**
  * Set on a record whose text was cut to `recording.max_field_bytes`: `truncated: true` and,
@@ -49,7 +54,7 @@ export interface Routing {
   key_source: KeySource;
 }
 
-export interface InterceptionRecord {
+export interface InterceptionRecord extends ChainFields {
   _id: string;
   initiator_id: string;
   api_key_id: string;
@@ -84,7 +89,7 @@ export function routedOf(doc: InterceptionRecord): RoutedFields | undefined {
   return { provider, provider_name, model, requested_model, attempts, key_source };
 }
 
-export interface UserPromptRecord extends Truncation {
+export interface UserPromptRecord extends Truncation, ChainFields {
   _id: string;
   interception_id: string;
   provider_response_id: string | null;
@@ -92,7 +97,7 @@ export interface UserPromptRecord extends Truncation {
   created_at: Date;
 }
 
-export interface TokenUsageRecord {
+export interface TokenUsageRecord extends ChainFields {
   _id: string;
   interception_id: string;
   provider_response_id: string | null;
@@ -106,7 +111,7 @@ export interface TokenUsageRecord {
   created_at: Date;
 }
 
-export interface ToolUsageRecord extends Truncation {
+export interface ToolUsageRecord extends Truncation, ChainFields {
   _id: string;
   interception_id: string;
   /**
@@ -163,7 +168,7 @@ export interface ToolResultRecord extends Truncation {
  * Work context an agent attached to its session (README "Work context"): through the bridge's
  * own MCP tool `annotate_work`, in-loop or at `/mcp`.
  */
-export interface AnnotationRecord extends Truncation {
+export interface AnnotationRecord extends Truncation, ChainFields {
   _id: string;
   /** The interception it was made in (injected tool), or the caller's latest one; null when none was found. */
   interception_id: string | null;
@@ -177,7 +182,7 @@ export interface AnnotationRecord extends Truncation {
   created_at: Date;
 }
 
-export interface ModelThoughtRecord extends Truncation {
+export interface ModelThoughtRecord extends Truncation, ChainFields {
   _id: string;
   interception_id: string;
   content: string;

@@ -3,6 +3,7 @@
  * makes of them. Two implementations — embedded SQLite (`store/sqlite/`) and MongoDB
  * (`store/mongo/`) — pass the same contract suite (test/store/contract.ts).
  */
+import type { ChainAnchorDoc, ChainHeadDoc } from './chain.ts';
 import type { QuotaLedger } from './ledger.ts';
 import type {
   AnnotationRecord,
@@ -444,6 +445,39 @@ export interface QuotaStore extends QuotaLedger {
   prune(before: Date): Promise<number>;
 }
 
+/** A chain as the store holds it: where its writer got to, and what retention left of its start. */
+export interface ChainState {
+  head: ChainHeadDoc;
+  anchor: ChainAnchorDoc | null;
+}
+
+type StoredRecord = Record<string, unknown> & { _id: string };
+
+/**
+ * One step of a chain as the store holds it: the record at it, or — for a step a record left
+ * when it was changed — that record (null when it is gone).
+ */
+export type ChainEntry =
+  | { kind: 'record'; seq: number; collection: string; record: StoredRecord }
+  | { kind: 'left'; seq: number; collection: string; record_id: string; record: StoredRecord | null };
+
+/** What `aibridge audit verify` reads (README "Tamper evidence"); the checking is audit/verify.ts's. */
+export interface ChainStore {
+  /** Every chain with a head, by id. */
+  chains(): Promise<ChainState[]>;
+  /** The smallest chain id any record names that is greater than `after`; null when none. */
+  nextChain(after: string): Promise<string | null>;
+  /** Up to `limit` entries of a chain with seq > `afterSeq`, in seq order (records before steps left). */
+  steps(chain: string, afterSeq: number, limit: number): Promise<ChainEntry[]>;
+  /**
+   * The lowest step of the first interceptions (by start) of a chain started at or after
+   * `since`, counting steps they left; null when there is none.
+   */
+  firstSeqSince(chain: string, since: Date): Promise<number | null>;
+  /** Up to `limit` records in no chain, dated at or after `since` (records of earlier versions are older). */
+  unchained(since: Date, limit: number): Promise<Array<{ collection: string; _id: string }>>;
+}
+
 /** Every collection, for `aibridge migrate` (SPEC §1): documents in _id order, in pages. */
 export const COLLECTIONS = {
   users: 'users',
@@ -462,6 +496,9 @@ export const COLLECTIONS = {
   teams: 'teams',
   teamMembers: 'team_members',
   budgetNotifications: 'budget_notifications',
+  chainHeads: 'chain_heads',
+  chainAnchors: 'chain_anchors',
+  chainLinks: 'chain_links',
 } as const;
 export type CollectionName = (typeof COLLECTIONS)[keyof typeof COLLECTIONS];
 
@@ -476,6 +513,12 @@ export const CHILD_COLLECTION_OF = {
 export type ChildKind = keyof typeof CHILD_COLLECTION_OF;
 
 export const CHILD_COLLECTIONS = Object.values(CHILD_COLLECTION_OF);
+
+/** Collections of records (each a step of a chain), and the field that dates each record. */
+export const RECORD_COLLECTIONS = [COLLECTIONS.interceptions, ...CHILD_COLLECTIONS] as const;
+export type RecordCollection = (typeof RECORD_COLLECTIONS)[number];
+export const timeFieldOf = (collection: RecordCollection) =>
+  collection === COLLECTIONS.interceptions ? 'started_at' : 'created_at';
 
 /** Usage is grouped by UTC day: day numbers since the epoch, named YYYY-MM-DD. */
 export const DAY_MS = 86_400_000;
@@ -493,6 +536,10 @@ export const MIGRATED_COLLECTIONS: readonly CollectionName[] = [
   COLLECTIONS.interceptions,
   ...CHILD_COLLECTIONS,
   COLLECTIONS.workContexts,
+  // The chains travel with their records, so the copy verifies as the original did.
+  COLLECTIONS.chainHeads,
+  COLLECTIONS.chainAnchors,
+  COLLECTIONS.chainLinks,
 ];
 
 export interface DocumentSource {
@@ -520,6 +567,7 @@ export interface Store {
   readonly leases: LeaseStore;
   readonly quotas: QuotaStore;
   readonly documents: DocumentSource & DocumentSink;
+  readonly chain: ChainStore;
   /** True when the store answers within `timeoutMs`. */
   ping(timeoutMs?: number): Promise<boolean>;
   /**

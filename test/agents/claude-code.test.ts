@@ -35,7 +35,8 @@ const ANNOTATE = agentFacts()['agents/claude-code-annotate.sse']!;
 const AFTER_ANNOTATE = agentFacts()['agents/claude-code-after-annotate.sse']!;
 const NOTE = 'the note says 42\n';
 
-const stage = agentStage('agents-claude-code');
+// Traced: the GenAI conventions are checked on a real Claude Code session's spans.
+const stage = agentStage('agents-claude-code', {}, { traces: true });
 const { home: newHome } = stage;
 
 interface ClaudeOptions {
@@ -243,7 +244,7 @@ describe.skipIf(!agents)(`Claude Code ${agents?.claude.version} (npm run test:ag
     expect(stage.mcp.calls.get('echo') ?? 0).toBe(before + 1);
 
     // One request from the CLI; it went up twice (the tool call, then the follow-up with its result).
-    const { calls, recorded } = await expectBridged(run, since, 'authorization');
+    const { calls, recorded, sessionId } = await expectBridged(run, since, 'authorization');
     expect(calls).toHaveLength(1);
     expect(stage.h.upstream.requests).toHaveLength(2);
     const main = recorded.find((r) => r.tools.length > 0);
@@ -267,6 +268,37 @@ describe.skipIf(!agents)(`Claude Code ${agents?.claude.version} (npm run test:ag
     expect(followUp, 'no follow-up with the tool result').toBeDefined();
     expect(JSON.stringify(followUp!.json.messages)).toContain(CALL.tool_calls[0]!.id);
     expect(followUp!.headers['anthropic-beta']).toBeTruthy();
+
+    // The session's spans carry the GenAI conventions, the session as the conversation.
+    const spans = stage.spans!.getFinishedSpans();
+    const root = spans.find((s) => s.name === 'Intercept' && s.attributes.interception_id === main!.interception._id);
+    expect(root?.attributes['gen_ai.conversation.id']).toBe(sessionId);
+    const tree = spans.filter((s) => s.spanContext().traceId === root!.spanContext().traceId);
+    const upstream = tree.filter((s) => s.name === 'Intercept.ProcessRequest.Upstream');
+    expect(upstream.map((s) => s.attributes)).toEqual(
+      [CALL, AFTER].map((turn) =>
+        expect.objectContaining({
+          'gen_ai.operation.name': 'chat',
+          'gen_ai.provider.name': 'anthropic',
+          'gen_ai.request.model': main!.interception.model,
+          'gen_ai.request.stream': true,
+          'gen_ai.response.id': turn.response_id,
+          'gen_ai.usage.output_tokens': turn.usage!.output_tokens,
+          'gen_ai.conversation.id': sessionId,
+        }),
+      ),
+    );
+    const tool = tree.find((s) => s.name === 'Intercept.ProcessRequest.ToolCall');
+    expect(tool?.attributes).toMatchObject({
+      'gen_ai.operation.name': 'execute_tool',
+      'gen_ai.tool.name': 'echo',
+      'gen_ai.tool.call.id': CALL.tool_calls[0]!.id,
+      'gen_ai.tool.type': 'extension',
+      'gen_ai.conversation.id': sessionId,
+      'mcp.method.name': 'tools/call',
+      'mcp.session.id': expect.any(String),
+      'jsonrpc.request.id': expect.stringMatching(/^\d+$/),
+    });
   });
 
   it('runs its own tool (Read): the call reaches it untouched and its result goes back up', async () => {

@@ -208,6 +208,10 @@ export async function startTestMcpServer(options: TestMcpServerOptions = {}): Pr
       return;
     }
     const body = req.method === 'POST' ? await readJson(req) : undefined;
+    // What the call was, beside its headers: tracing tests match spans to JSON-RPC requests.
+    const rpc = body as { method?: unknown; id?: unknown } | undefined;
+    if (typeof rpc?.method === 'string') seen['rpc.method'] = rpc.method;
+    if (rpc?.id !== undefined && rpc.id !== null) seen['rpc.id'] = String(rpc.id);
     const sessionId = seen['mcp-session-id'];
     let transport = sessionId ? sessions.get(sessionId)?.transport : undefined;
     if (!transport) {

@@ -14,15 +14,29 @@ export interface ReceivedSpan {
 type Scalar = string | number | boolean;
 type AttributeValue = Scalar | Scalar[];
 
+/** One histogram data point as a collector sees it (the GenAI histograms are all we export). */
+export interface ReceivedPoint {
+  metric: string;
+  unit: string;
+  attributes: Record<string, AttributeValue>;
+  count: number;
+  sum: number;
+  bounds: number[];
+}
+
 export interface ReceivedExport {
   path: string;
   contentType: string;
   headers: IncomingHttpHeaders;
   serviceName: string | undefined;
   spans: ReceivedSpan[];
+  points: ReceivedPoint[];
 }
 
-/** A minimal OTLP/HTTP trace collector: decodes http/json and http/protobuf exports and answers 200. */
+/**
+ * A minimal OTLP/HTTP collector: decodes http/json and http/protobuf exports of traces and of
+ * histogram metrics, and answers 200.
+ */
 export class OtlpReceiver {
   readonly exports: ReceivedExport[] = [];
   readonly url: string;
@@ -43,7 +57,10 @@ export class OtlpReceiver {
       let body = Buffer.concat(parts);
       if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
       const contentType = req.headers['content-type'] ?? '';
-      const decoded = contentType.includes('json') ? decodeJson(body) : decodeProtobuf(body);
+      const json = contentType.includes('json');
+      const decoded = req.url?.endsWith('/v1/metrics')
+        ? { spans: [], ...(json ? decodeJsonMetrics(body) : decodeProtobufMetrics(body)) }
+        : { points: [], ...(json ? decodeJson(body) : decodeProtobuf(body)) };
       receiver.exports.push({ path: req.url ?? '', contentType, headers: req.headers, ...decoded });
       res.writeHead(200, { 'content-type': contentType.includes('json') ? 'application/json' : contentType });
       res.end(contentType.includes('json') ? '{}' : undefined);
@@ -55,6 +72,10 @@ export class OtlpReceiver {
     return this.exports.flatMap((e) => e.spans);
   }
 
+  get points(): ReceivedPoint[] {
+    return this.exports.flatMap((e) => e.points);
+  }
+
   async close(): Promise<void> {
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
@@ -62,6 +83,7 @@ export class OtlpReceiver {
 }
 
 type Decoded = Pick<ReceivedExport, 'serviceName' | 'spans'>;
+type DecodedMetrics = Pick<ReceivedExport, 'serviceName' | 'points'>;
 
 interface JsonAnyValue {
   stringValue?: string;
@@ -199,4 +221,75 @@ function decodeProtobuf(body: Buffer): Decoded {
     }
   }
   return { serviceName, spans };
+}
+
+function decodeJsonMetrics(body: Buffer): DecodedMetrics {
+  const request = JSON.parse(body.toString('utf8')) as {
+    resourceMetrics: Array<{
+      resource?: { attributes?: JsonKeyValue[] };
+      scopeMetrics: Array<{
+        metrics: Array<{
+          name: string;
+          unit?: string;
+          histogram?: {
+            dataPoints: Array<{
+              attributes?: JsonKeyValue[];
+              count: string | number;
+              sum?: number;
+              explicitBounds?: number[];
+            }>;
+          };
+        }>;
+      }>;
+    }>;
+  };
+  let serviceName: string | undefined;
+  const points: ReceivedPoint[] = [];
+  for (const rm of request.resourceMetrics) {
+    const service = rm.resource?.attributes?.find((a) => a.key === 'service.name');
+    if (service) serviceName = String(jsonValue(service.value));
+    for (const sm of rm.scopeMetrics)
+      for (const m of sm.metrics)
+        for (const p of m.histogram?.dataPoints ?? [])
+          points.push({
+            metric: m.name,
+            unit: m.unit ?? '',
+            attributes: Object.fromEntries((p.attributes ?? []).map((a) => [a.key, jsonValue(a.value)])),
+            count: Number(p.count),
+            sum: p.sum ?? 0,
+            bounds: p.explicitBounds ?? [],
+          });
+  }
+  return { serviceName, points };
+}
+
+/** ExportMetricsServiceRequest → ResourceMetrics → ScopeMetrics → Metric → Histogram → HistogramDataPoint. */
+function decodeProtobufMetrics(body: Buffer): DecodedMetrics {
+  let serviceName: string | undefined;
+  const points: ReceivedPoint[] = [];
+  for (const rm of sub(readFields(body), 1).map(readFields)) {
+    const resource = sub(rm, 1)[0];
+    const service = resource ? keyValues(readFields(resource), 1)['service.name'] : undefined;
+    if (service !== undefined) serviceName = String(service);
+    for (const sm of sub(rm, 2).map(readFields)) {
+      for (const m of sub(sm, 2).map(readFields)) {
+        const text = (no: number) => sub(m, no)[0]?.toString('utf8') ?? '';
+        for (const histogram of sub(m, 9).map(readFields)) {
+          for (const p of sub(histogram, 1).map(readFields)) {
+            const fixed = (no: number) => p.find((f) => f.no === no)?.fixed64;
+            const packed = sub(p, 7)[0] ?? Buffer.alloc(0);
+            points.push({
+              metric: text(1),
+              unit: text(3),
+              attributes: keyValues(p, 9),
+              count: Number(fixed(4)?.readBigUInt64LE(0) ?? 0n),
+              sum: fixed(5)?.readDoubleLE(0) ?? 0,
+              bounds: Array.from({ length: packed.length / 8 }, (_, i) => packed.readDoubleLE(i * 8)),
+            });
+          }
+        }
+      }
+    }
+  }
+  return { serviceName, points };
 }

@@ -218,7 +218,10 @@ describe('listing', () => {
   it('shows an interception with its initiator and children exactly', async () => {
     const [found] = (await list(q('client:"Claude Code" initiator:alice'))).results;
     const r = row.aliceClaude!;
+    // Each record's place in the tamper-evident chain (README "Tamper evidence").
+    const place = { chain: expect.any(String), seq: expect.any(Number), hash: expect.stringMatching(/^[0-9a-f]{64}$/) };
     expect(found).toEqual({
+      ...place,
       id: r._id,
       initiator: { id: ids.alice, username: 'alice', name: 'alice' },
       api_key_id: r.api_key_id,
@@ -246,6 +249,7 @@ describe('listing', () => {
         cost_usd: null,
         metadata: { web_search_requests: m },
         created_at: at(60 + m).toISOString(),
+        ...place,
       })),
       user_prompts: [
         {
@@ -254,6 +258,7 @@ describe('listing', () => {
           provider_response_id: 'msg_1',
           prompt: 'fix the "flaky" test, please',
           created_at: at(60).toISOString(),
+          ...place,
         },
       ],
       tool_usages: [1, 2].map((m) => ({
@@ -274,6 +279,7 @@ describe('listing', () => {
         is_error: null,
         result_at: null,
         result_interception_id: null,
+        ...place,
       })),
       annotations: [],
       work: null,

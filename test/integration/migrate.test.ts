@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { verifyAll } from '../../src/audit/verify.ts';
 import { Users } from '../../src/identity/users.ts';
 import { McpCredentials } from '../../src/mcp/credentials.ts';
 import { openMongoStore } from '../../src/store/mongo/store.ts';
@@ -112,6 +113,10 @@ describe('aibridge migrate', () => {
       await source.audit.count({ client_session_id: 's3' }),
     );
     expect((await target.identity.userByUsername('alice'))?.role).toBe('owner');
+    // The chain came along with its records, and verifies in MongoDB as it did in the file.
+    const verified = await verifyAll(target.chain);
+    expect(verified).toMatchObject({ problem: null, checked: INTERCEPTIONS * 2 });
+    expect(verified.chains.map((c) => c.writer.store)).toEqual(['embedded']);
 
     const again = await runCli(args, {}, 120_000);
     expect(again.code, again.stderr).toBe(0);

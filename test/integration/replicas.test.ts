@@ -116,4 +116,26 @@ describe('two replicas on one MongoDB', () => {
     expect(counts).toEqual([0, OLD]);
     expect(await store.audit.count({ initiator_id: 'gone' })).toBe(0);
   });
+
+  it('each replica writes a chain of its own; after the purge, every chain verifies from its anchor', async () => {
+    // Both replicas recorded the first test's traffic.
+    const verify = async (replica: ChildServer) =>
+      (await (await api(replica.url, a.token, '/audit/verify')).json()) as {
+        ok: boolean;
+        checked: number;
+        chains: Array<{ writer: { store: string; pid: number }; head: { seq: number }; anchor_seq: number }>;
+      };
+    // The seeded old interceptions (this test's own chain, purged whole), and one chain per replica.
+    await waitUntil(async () => {
+      const { chains } = await verify(a);
+      return chains.filter((c) => c.writer.pid !== process.pid).every((c) => c.head.seq > 0) && chains.length === 3;
+    }, 20_000);
+    for (const replica of [a, b]) {
+      const result = await verify(replica);
+      expect(result.ok).toBe(true);
+      const seeded = result.chains.find((c) => c.writer.pid === process.pid);
+      expect(seeded).toMatchObject({ head: { seq: OLD }, anchor_seq: OLD });
+      expect(result.chains.filter((c) => c.writer.pid !== process.pid)).toHaveLength(2);
+    }
+  });
 });

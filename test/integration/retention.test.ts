@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Counter } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyAll } from '../../src/audit/verify.ts';
 import { parseDuration } from '../../src/config/duration.ts';
 import { purge, RETENTION_LEASE } from '../../src/retention/purge.ts';
 import type { RecordOp } from '../../src/store/records.ts';
@@ -97,6 +98,11 @@ describe.each(STORE_KINDS)('retention on the %s store', (kind) => {
     expect((await store.audit.get({}, recent[0]!))?.tool_usages).toHaveLength(1);
     const again = await purge(store, { holder: 'a', cutoff: new Date(Date.now() - HOUR) });
     expect(again).toMatchObject({ ran: true, interceptions: 0, batches: 0 });
+    // The purged steps became the chain's anchor: what is kept still verifies, from there.
+    const verified = await verifyAll(store.chain);
+    expect(verified.problem).toBeNull();
+    expect(verified.chains.map((c) => c.anchor_seq)).toEqual([23 * 6]); // six records each, the annotation too
+    expect(verified.checked).toBe(5 * 6);
   });
 
   it('lets only one of two racing purgers run, and deletes everything once', async () => {
@@ -110,6 +116,7 @@ describe.each(STORE_KINDS)('retention on the %s store', (kind) => {
     expect(runs.filter((r) => r.ran)).toHaveLength(1);
     expect(runs.map((r) => r.interceptions).sort()).toEqual([0, 40]);
     expect(await remaining(old)).toBe(0);
+    expect((await verifyAll(store.chain)).problem).toBeNull();
     // The winner released the lease: the next run, by anyone, may start at once.
     expect(await store.leases.acquire(RETENTION_LEASE, 'replica-3', 60_000)).toBe(true);
     await store.leases.release(RETENTION_LEASE, 'replica-3');

@@ -1,11 +1,12 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { genAiMetrics } from '../../src/observability/gen-ai-metrics.ts';
 import { startTracing, type TracingHandle } from '../../src/observability/tracing.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
 import { startTestMcpServer, type TestMcpServer } from '../helpers/mcp-server.ts';
-import { OtlpReceiver } from '../helpers/otlp-receiver.ts';
+import { OtlpReceiver, type ReceivedPoint } from '../helpers/otlp-receiver.ts';
 import { waitUntil } from '../helpers/process.ts';
 import { manifest, responseModelOf } from '../helpers/upstream.ts';
 
@@ -23,7 +24,7 @@ const SHARED = ['user_id', 'provider', 'model', 'streaming', 'request_path'];
  * Plain fetch, not the Anthropic SDK: in this process the SDK sees the bridge's global tracer
  * and would start its own client spans and replace the traceparent we send.
  */
-async function ask(h: Harness, options: { stream?: boolean; traceparent?: string } = {}) {
+async function ask(h: Harness, options: { stream?: boolean; traceparent?: string; session?: string } = {}) {
   const res = await fetch(`${h.bridge.url}/anthropic/v1/messages`, {
     method: 'POST',
     headers: {
@@ -31,6 +32,8 @@ async function ask(h: Harness, options: { stream?: boolean; traceparent?: string
       'anthropic-version': '2023-06-01',
       'x-api-key': h.token,
       ...(options.traceparent ? { traceparent: options.traceparent } : {}),
+      // Claude Code's session header: the conversation the spans belong to.
+      ...(options.session ? { 'x-claude-code-session-id': options.session } : {}),
     },
     body: JSON.stringify({ ...ASK, stream: options.stream ?? false }),
   });
@@ -95,7 +98,12 @@ describe('traces with an in-memory exporter', () => {
   });
 
   /** One interception with one injected call (echo) and then one client tool call (get_weather). */
-  async function expectInterceptionTree(streaming: boolean, clientTrace: string, clientParent: string) {
+  async function expectInterceptionTree(
+    streaming: boolean,
+    clientTrace: string,
+    clientParent: string,
+    session: string,
+  ) {
     const ext = streaming ? 'sse' : 'json';
     const r = await h.records();
     await waitUntil(() => spansOf(clientTrace).some((s) => s.name === 'Intercept'));
@@ -113,7 +121,9 @@ describe('traces with an in-memory exporter', () => {
       model: 'claude-test-1',
       streaming,
       request_path: '/anthropic/v1/messages',
+      'gen_ai.conversation.id': session,
     });
+    expect(r.interception.client_session_id).toBe(session);
     expect(root.status.code).toBe(SpanStatusCode.UNSET);
 
     const children = childrenOf(tree, root);
@@ -165,7 +175,8 @@ describe('traces with an in-memory exporter', () => {
           usage!.input_tokens + usage!.cache_read_input_tokens + usage!.cache_write_input_tokens,
         'gen_ai.usage.output_tokens': usage!.output_tokens,
         'gen_ai.usage.cache_read.input_tokens': usage!.cache_read_input_tokens,
-        'gen_ai.usage.cache_write.input_tokens': usage!.cache_write_input_tokens,
+        'gen_ai.usage.cache_creation.input_tokens': usage!.cache_write_input_tokens,
+        'gen_ai.conversation.id': session,
       };
     };
     expect(up1.kind).toBe(SpanKind.CLIENT);
@@ -179,12 +190,19 @@ describe('traces with an in-memory exporter', () => {
       mcp_server_url: mcp.url,
       mcp_tool_name: 'echo',
     });
+    // The MCP request this span made: the one carrying its traceparent.
+    const call = mcp.requests.find((q) => q.traceparent === traceparent(clientTrace, id(tool)));
+    expect(call).toMatchObject({ 'rpc.method': 'tools/call', 'mcp-session-id': expect.any(String) });
     expect(conventional(tool)).toEqual({
       'gen_ai.operation.name': 'execute_tool',
       'gen_ai.tool.name': 'echo',
       'gen_ai.tool.call.id': echoCall.tool_call_id,
       'gen_ai.tool.type': 'extension',
+      'gen_ai.conversation.id': session,
       'mcp.method.name': 'tools/call',
+      'mcp.session.id': call!['mcp-session-id'],
+      'mcp.protocol.version': call!['mcp-protocol-version'],
+      'jsonrpc.request.id': call!['rpc.id'],
       'server.address': mcpServer.hostname,
       'server.port': Number(mcpServer.port),
     });
@@ -206,12 +224,13 @@ describe('traces with an in-memory exporter', () => {
   it('blocking: the whole span tree of one interception, continuing the client trace', async () => {
     const [traceId, parent] = [hex(32), hex(16)];
     h.upstream.enqueue('anthropic-messages/injected-tool.json', 'anthropic-messages/client-tool.json');
-    const answer = await ask(h, { traceparent: traceparent(traceId, parent) });
+    const session = randomUUID();
+    const answer = await ask(h, { traceparent: traceparent(traceId, parent), session });
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.text).content.some((b: any) => b.type === 'tool_use' && b.name === 'get_weather')).toBe(
       true,
     );
-    const r = await expectInterceptionTree(false, traceId, parent);
+    const r = await expectInterceptionTree(false, traceId, parent, session);
     expect(r.tools.map((t: any) => [t.tool, t.injected])).toEqual([
       ['echo', true],
       ['get_weather', false],
@@ -221,11 +240,12 @@ describe('traces with an in-memory exporter', () => {
   it('streaming: the same tree, with streaming=true', async () => {
     const [traceId, parent] = [hex(32), hex(16)];
     h.upstream.enqueue('anthropic-messages/injected-tool.sse', 'anthropic-messages/client-tool.sse');
-    const answer = await ask(h, { stream: true, traceparent: traceparent(traceId, parent) });
+    const session = randomUUID();
+    const answer = await ask(h, { stream: true, traceparent: traceparent(traceId, parent), session });
     expect(answer.status).toBe(200);
     expect(answer.text).toContain('"name":"get_weather"');
     expect(answer.text).toContain('event: message_stop');
-    await expectInterceptionTree(true, traceId, parent);
+    await expectInterceptionTree(true, traceId, parent, session);
   });
 
   /** A blocking request whose upstream body breaks: the bridge logs a warning inside the Intercept span. */
@@ -356,4 +376,120 @@ describe('export over OTLP/HTTP to a real receiver', () => {
       }
     });
   }
+});
+
+describe('GenAI histograms over OTLP', () => {
+  const ENV = [
+    'OTEL_METRICS_EXPORTER',
+    'OTEL_EXPORTER_OTLP_ENDPOINT',
+    'OTEL_EXPORTER_OTLP_PROTOCOL',
+    'OTEL_METRIC_EXPORT_INTERVAL',
+    'OTEL_BSP_SCHEDULE_DELAY',
+  ];
+  afterEach(() => {
+    for (const key of ENV) delete process.env[key];
+  });
+
+  /** What one upstream call that read `fixture` adds to each histogram, by its attributes. */
+  function expectCall(points: ReceivedPoint[], fixture: string, upstream: URL) {
+    const { usage } = facts[fixture]!;
+    const call = {
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.provider.name': 'anthropic',
+      'gen_ai.request.model': 'claude-test-1',
+      'gen_ai.response.model': responseModelOf(fixture),
+      'server.address': upstream.hostname,
+      'server.port': Number(upstream.port),
+    };
+    const latest = (metric: string, type?: string) =>
+      points.findLast((p) => p.metric === metric && p.attributes['gen_ai.token.type'] === type);
+    expect(latest('gen_ai.client.operation.duration')).toMatchObject({ unit: 's', attributes: call, count: 1 });
+    expect(latest('gen_ai.client.operation.duration')!.sum).toBeGreaterThan(0);
+    expect(latest('gen_ai.client.operation.duration')!.bounds.slice(0, 3)).toEqual([0.01, 0.02, 0.04]);
+    expect(latest('gen_ai.client.token.usage', 'input')).toMatchObject({
+      unit: '{token}',
+      attributes: { ...call, 'gen_ai.token.type': 'input' },
+      count: 1,
+      sum: usage!.input_tokens + usage!.cache_read_input_tokens + usage!.cache_write_input_tokens,
+    });
+    expect(latest('gen_ai.client.token.usage', 'output')).toMatchObject({
+      attributes: { ...call, 'gen_ai.token.type': 'output' },
+      sum: usage!.output_tokens,
+    });
+  }
+
+  it('metrics alone (tracing off), http/json: token usage and call duration, a failed call with its error.type', async () => {
+    const receiver = await OtlpReceiver.start();
+    Object.assign(process.env, {
+      OTEL_METRICS_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_METRIC_EXPORT_INTERVAL: '100',
+    });
+    const h = await startHarness('gen-ai-metrics-json', { tracing: { enabled: false } });
+    try {
+      h.upstream.enqueue('anthropic-messages/text.json');
+      expect((await ask(h)).status).toBe(200);
+      await waitUntil(() => receiver.points.some((p) => p.metric === 'gen_ai.client.token.usage'));
+      expectCall(receiver.points, 'anthropic-messages/text.json', new URL(h.upstream.url));
+      expect(receiver.exports.every((e) => e.path === '/v1/metrics')).toBe(true); // no spans: tracing is off
+
+      h.upstream.enqueue('anthropic-messages/cut.sse');
+      expect((await ask(h)).status).toBe(502);
+      await waitUntil(() =>
+        receiver.points.some(
+          (p) => p.metric === 'gen_ai.client.operation.duration' && p.attributes['error.type'] === '_OTHER',
+        ),
+      );
+    } finally {
+      await h.close();
+      await receiver.close();
+    }
+  });
+
+  it('with tracing on, http/protobuf: spans and histograms side by side', async () => {
+    const receiver = await OtlpReceiver.start();
+    Object.assign(process.env, {
+      OTEL_METRICS_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+      OTEL_METRIC_EXPORT_INTERVAL: '100',
+      OTEL_BSP_SCHEDULE_DELAY: '50',
+    });
+    const h = await startHarness('gen-ai-metrics-protobuf', { tracing: { enabled: true, logs: false } });
+    try {
+      h.upstream.enqueue('anthropic-messages/text.json');
+      expect((await ask(h, { session: 'conversation-1' })).status).toBe(200);
+      await waitUntil(
+        () =>
+          receiver.points.some((p) => p.metric === 'gen_ai.client.token.usage') &&
+          receiver.spans.some((s) => s.name === 'Intercept'),
+      );
+      expectCall(receiver.points, 'anthropic-messages/text.json', new URL(h.upstream.url));
+      // The conversation is on the spans, never a metric attribute (one series per session would be unbounded).
+      expect(receiver.spans.find((s) => s.name === 'Intercept')?.attributes['gen_ai.conversation.id']).toBe(
+        'conversation-1',
+      );
+      expect(receiver.points.some((p) => 'gen_ai.conversation.id' in p.attributes)).toBe(false);
+    } finally {
+      await h.close();
+      await receiver.close();
+    }
+  });
+
+  it('not configured: no histograms and nothing exported, tracing on or not', async () => {
+    const receiver = await OtlpReceiver.start();
+    Object.assign(process.env, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '50' });
+    const h = await startHarness('gen-ai-metrics-off', { tracing: { enabled: true, logs: false } });
+    try {
+      expect(genAiMetrics.duration).toBeUndefined();
+      h.upstream.enqueue('anthropic-messages/text.json');
+      expect((await ask(h)).status).toBe(200);
+      await waitUntil(() => receiver.spans.some((s) => s.name === 'Intercept'));
+    } finally {
+      await h.close();
+      await receiver.close();
+    }
+    expect(receiver.exports.map((e) => e.path)).not.toContain('/v1/metrics');
+  });
 });

@@ -147,11 +147,34 @@ describe('aibridge server --workers 2', () => {
     expect(output).toMatch(/"worker":2[^\n]*"worker died"|"worker died"[^\n]*"worker":2/);
   });
 
+  it("both workers extend the file's one chain, across a worker killed and restarted: verify finds it whole", async () => {
+    const sends = Array.from({ length: 12 }, () =>
+      fetch(`${url}/openai/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', connection: 'close' },
+        body: JSON.stringify({ model: 'gpt-4.1', messages: [{ role: 'user', content: 'again' }] }),
+      }).then((r) => r.status),
+    );
+    expect(new Set(await Promise.all(sends))).toEqual(new Set([200]));
+    const verify = async () =>
+      (await fetch(`${url}/api/v2/aibridge/audit/verify`, {
+        headers: { authorization: `Bearer ${token}`, connection: 'close' },
+      }).then((r) => r.json())) as { ok: boolean; checked: number; chains: Array<{ head: { seq: number } }> };
+    // 20 interceptions, each written with its prompt and token usage.
+    await waitUntil(async () => (await verify()).checked === 60);
+    const result = await verify();
+    expect(result.ok).toBe(true);
+    expect(result.chains.map((c) => c.head.seq)).toEqual([60]);
+  });
+
   it('SIGTERM stops every worker and the primary exits 0', async () => {
     const pids = [...(await workersSeen(url, 2)).values()];
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     for (const pid of pids) expect(isAlive(pid)).toBe(false);
+    const verified = await runCli(['audit', 'verify', '--config', configFile]);
+    expect(verified.stderr).toContain('ok: 60 steps in 1 chain(s) verified');
+    expect(verified.code).toBe(0);
   });
 });
 

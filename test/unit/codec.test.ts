@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { decodeOp, encodeOp } from '../../src/store/codec.ts';
+import { canonicalJson } from '../../src/store/canonical.ts';
+import { contentJson } from '../../src/store/chain.ts';
+import { decodeOp, encodeOp, lineContent } from '../../src/store/codec.ts';
 import type { RecordOp } from '../../src/store/records.ts';
 
 const at = new Date('2026-11-30T12:34:56.789Z');
@@ -71,11 +73,28 @@ const OPS: RecordOp[] = [
 ];
 
 describe('journal codec', () => {
-  it('writes exactly what JSON.stringify would, dates as ISO strings, and reads it back', () => {
+  it('writes what JSON.stringify would, dates as ISO strings, and reads it back', () => {
     for (const op of OPS) {
-      expect(encodeOp(op)).toBe(JSON.stringify(op));
+      expect(JSON.parse(encodeOp(op))).toEqual(JSON.parse(JSON.stringify(op)));
       expect(decodeOp(encodeOp(op))).toEqual(op);
     }
+  });
+
+  it('writes a record to insert with its document as canonical JSON, which the store writer takes as it is', () => {
+    for (const op of OPS) {
+      const line = encodeOp(op);
+      if (!('doc' in op)) {
+        expect(lineContent(line, op.kind)).toBeUndefined();
+        continue;
+      }
+      const content = lineContent(line, op.kind);
+      expect(content).toBe(contentJson((decodeOp(line) as { doc: object }).doc));
+      // Names sorted at every depth, no whitespace.
+      expect(content).toBe(canonicalJson(JSON.parse(content as string)));
+    }
+    // A line an earlier version wrote (kind first) is hashed from its record instead.
+    const [first] = OPS as [RecordOp];
+    expect(lineContent(JSON.stringify(first), first.kind)).toBeUndefined();
   });
 });
 

@@ -1,22 +1,35 @@
+import { otlpMetricsConfigured } from '../../observability/gen-ai-metrics.ts';
 import { startTracing } from '../../observability/tracing.ts';
 import type { Service } from './index.ts';
 
 /**
- * Starts OpenTelemetry when `tracing.enabled`; first in SERVICES so the MCP start-up spans
- * are recorded, and so stopped last, after everything that makes spans, flushing them.
+ * Starts OpenTelemetry when `tracing.enabled`, or when OTLP metrics export is configured (the
+ * GenAI histograms); first in SERVICES so the MCP start-up spans are recorded, and so stopped
+ * last, after everything that makes spans, flushing them.
  */
 export const tracingService: Service = async (ctx) => {
-  if (!ctx.config.tracing.enabled) return { stop: async () => {} };
-  const handle = await startTracing({ logs: ctx.config.tracing.logs });
-  ctx.logger.info(
-    {
-      endpoint: origin(process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT),
-      protocol:
-        process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? process.env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf',
-      logs: ctx.config.tracing.logs,
-    },
-    'tracing on',
-  );
+  const traces = ctx.config.tracing.enabled;
+  const metrics = otlpMetricsConfigured();
+  if (!traces && !metrics) return { stop: async () => {} };
+  const handle = await startTracing({ logs: ctx.config.tracing.logs, traces, metrics });
+  const env = process.env;
+  if (traces)
+    ctx.logger.info(
+      {
+        endpoint: origin(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_ENDPOINT),
+        protocol: env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf',
+        logs: ctx.config.tracing.logs,
+      },
+      'tracing on',
+    );
+  if (metrics)
+    ctx.logger.info(
+      {
+        endpoint: origin(env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_ENDPOINT),
+        protocol: env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf',
+      },
+      'GenAI metrics exported over OTLP',
+    );
   return { stop: () => handle.stop() };
 };
 

@@ -1,5 +1,5 @@
 import type { Db, IndexDescription } from 'mongodb';
-import { CHILD_COLLECTIONS, COLLECTIONS } from '../store.ts';
+import { CHILD_COLLECTIONS, COLLECTIONS, RECORD_COLLECTIONS, timeFieldOf } from '../store.ts';
 
 const PAGE_ORDER = { started_at: -1, _id: -1 } as const;
 
@@ -63,7 +63,21 @@ const INDEXES: Record<string, IndexDescription[]> = {
   [COLLECTIONS.providerKeys]: [{ key: { user_id: 1, provider: 1 }, name: 'user_provider', unique: true }],
   // Idle ledgers are pruned by their last use; a ledger's versions are found by _id range.
   [COLLECTIONS.quotaLedgers]: [{ key: { until: 1 }, name: 'until' }],
+  // Steps a record left: verify's walk (IXSCAN steps); retention drops those of a purged record.
+  [COLLECTIONS.chainLinks]: [
+    { key: { chain: 1, seq: 1 }, name: 'steps' },
+    { key: { record_id: 1 }, name: 'record' },
+  ],
 };
+
+// A chain's steps in seq order (verify, IXSCAN chain_steps); with the record's date, records in
+// no chain since a time (chain and seq null, then the date's range).
+for (const collection of RECORD_COLLECTIONS) {
+  INDEXES[collection] = [
+    ...(INDEXES[collection] ?? []),
+    { key: { chain: 1, seq: 1, [timeFieldOf(collection)]: 1 }, name: 'chain_steps' },
+  ];
+}
 
 /** Indexes of earlier versions that the ones above replace. */
 const LEGACY: Record<string, string[]> = {

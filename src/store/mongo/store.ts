@@ -1,6 +1,7 @@
 import { type Db, MongoClient, MongoParseError } from 'mongodb';
 import { redactUri, type Store } from '../store.ts';
 import { MongoAudit } from './audit.ts';
+import { MongoChain } from './chain.ts';
 import { MongoCredentials } from './credentials.ts';
 import { MongoDocuments } from './documents.ts';
 import { isPermanent } from './errors.ts';
@@ -58,6 +59,7 @@ export async function openMongoStore(uri: string, database: string, timeoutMs = 
     leases: new MongoLeases(db),
     quotas: new MongoQuotas(db),
     documents: new MongoDocuments(db),
+    chain: new MongoChain(db),
     async ping(timeout = 1_000) {
       try {
         await db.command({ ping: 1 }, { timeoutMS: timeout });

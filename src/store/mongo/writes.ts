@@ -40,12 +40,15 @@ export async function insertIgnoringDuplicates<T extends Entity>(db: Db, collect
   }
 }
 
+/** Ordered updates; a field whose value is undefined is left out, as the embedded store leaves it. */
 export async function bulkInChunks(
   db: Db,
   collection: string,
   updates: AnyBulkWriteOperation<Entity>[],
 ): Promise<void> {
   for (let i = 0; i < updates.length; i += UPDATE_CHUNK) {
-    await db.collection<Entity>(collection).bulkWrite(updates.slice(i, i + UPDATE_CHUNK), { ordered: true });
+    await db
+      .collection<Entity>(collection)
+      .bulkWrite(updates.slice(i, i + UPDATE_CHUNK), { ordered: true, ignoreUndefined: true });
   }
 }

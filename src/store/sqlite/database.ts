@@ -1,6 +1,7 @@
 import { DatabaseSync } from 'node:sqlite';
 import type { CollectionName } from '../store.ts';
 import { EmbeddedAudit } from './audit.ts';
+import { EmbeddedChain } from './chain.ts';
 import { EmbeddedCredentials } from './credentials.ts';
 import { Details } from './details.ts';
 import { EmbeddedDocuments } from './documents.ts';
@@ -81,6 +82,7 @@ export class EmbeddedDatabase implements SyncStore {
   readonly leases: EmbeddedLeases;
   readonly quotas: EmbeddedQuotas;
   readonly documents: EmbeddedDocuments;
+  readonly chain: EmbeddedChain;
   readonly pages: EmbeddedPageParts;
 
   constructor(db: DatabaseSync) {
@@ -97,6 +99,7 @@ export class EmbeddedDatabase implements SyncStore {
     this.leases = new EmbeddedLeases(sql);
     this.quotas = new EmbeddedQuotas(sql);
     this.documents = new EmbeddedDocuments(sql);
+    this.chain = new EmbeddedChain(sql);
     this.pages = new EmbeddedPageParts(sql, details);
   }
 

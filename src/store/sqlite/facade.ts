@@ -19,6 +19,7 @@ export function facade(send: Send, store: Omit<Store, SubStoreName>, own: OwnMet
     leases: subStore(send, 'leases', own.leases),
     quotas: subStore(send, 'quotas', own.quotas),
     documents: subStore(send, 'documents', own.documents),
+    chain: subStore(send, 'chain', own.chain),
   };
 }
 

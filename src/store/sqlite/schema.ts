@@ -17,6 +17,8 @@ interface Table {
 }
 
 const TOTAL = (field: string) => `$.totals.${field}`;
+/** The chain's place of a record (chain.ts), copied out for verify's walk. */
+const CHAINED = { chain: '$.chain', seq: '$.seq' };
 
 export const TABLES: Record<CollectionName, Table> = {
   users: {
@@ -91,6 +93,7 @@ export const TABLES: Record<CollectionName, Table> = {
       cache_read_input_tokens: TOTAL('cache_read_input_tokens'),
       cache_write_input_tokens: TOTAL('cache_write_input_tokens'),
       tool_calls: TOTAL('tool_calls'),
+      ...CHAINED,
     },
     dates: ['started_at', 'ended_at'],
     // One index per audit filter key, each ending in the page order, so a filtered first
@@ -154,12 +157,22 @@ export const TABLES: Record<CollectionName, Table> = {
       'CREATE INDEX IF NOT EXISTS work_contexts_updated ON work_contexts(updated_at)',
     ],
   },
+  chain_heads: { columns: {}, dates: ['started_at', 'updated_at'], indexes: [] },
+  chain_anchors: { columns: {}, dates: ['updated_at'], indexes: [] },
+  chain_links: {
+    columns: { chain: '$.chain', seq: '$.seq', record_id: '$.record_id' },
+    dates: [],
+    indexes: [
+      'CREATE INDEX IF NOT EXISTS chain_links_step ON chain_links(chain, seq)',
+      'CREATE INDEX IF NOT EXISTS chain_links_record ON chain_links(record_id)',
+    ],
+  },
 };
 
 /** A child of an interception: found by its parent, in created_at order; plus what `more` adds. */
 function child(more: Table = { columns: {}, dates: [], indexes: [] }): Table {
   return {
-    columns: { interception_id: '$.interception_id', created_at: '$.created_at', ...more.columns },
+    columns: { interception_id: '$.interception_id', created_at: '$.created_at', ...CHAINED, ...more.columns },
     dates: ['created_at', ...more.dates],
     indexes: [...more.indexes],
   };
@@ -169,21 +182,27 @@ for (const [name, table] of Object.entries(TABLES)) {
   if (table.columns.interception_id && table.columns.created_at) {
     table.indexes.push(`CREATE INDEX IF NOT EXISTS ${name}_parent ON ${name}(interception_id, created_at)`);
   }
+  if (table.columns.seq && name !== 'chain_links') {
+    // A chain's steps in order (verify); with the record's date, records in no chain since a time.
+    const time = table.columns.started_at ? 'started_at' : 'created_at';
+    table.indexes.push(`CREATE INDEX IF NOT EXISTS ${name}_chain ON ${name}(chain, seq, ${time})`);
+  }
 }
 
 /**
  * Bumped when the layout changes (migrate() refuses a file from a newer version). 2: usage_days;
  * 3: quota_ledgers, in place of rate_windows; 4: users by case-folded username; 5: teams,
  * team_members, budget_notifications; 6: provider_keys; 7: annotations, work_contexts, and
- * tool_usages' initiator_id, tool_call_id and tool columns.
+ * tool_usages' initiator_id, tool_call_id and tool columns; 8: the tamper-evident chain's columns
+ * and tables (older rows keep no place in a chain).
  */
-export const SCHEMA_VERSION = 7;
+export const SCHEMA_VERSION = 8;
 
 /** Every table, created when missing (its indexes come after addedColumns). */
 export function tableStatements(): string[] {
   return Object.entries(TABLES).map(([name, table]) => {
-    const columns = Object.keys(table.columns).join(', ');
-    return `CREATE TABLE IF NOT EXISTS ${name} (id TEXT PRIMARY KEY, doc TEXT NOT NULL, ${columns})`;
+    const columns = ['id TEXT PRIMARY KEY', 'doc TEXT NOT NULL', ...Object.keys(table.columns)].join(', ');
+    return `CREATE TABLE IF NOT EXISTS ${name} (${columns})`;
   });
 }
 

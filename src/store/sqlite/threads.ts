@@ -63,6 +63,7 @@ export const THREAD_OF: { [G in Group]: { [N in MethodOf<G>]: Thread } } = {
   leases: { acquire: 'writer', release: 'writer' },
   quotas: { grant: 'writer', settle: 'writer', prune: 'writer' },
   documents: { scan: 'reader', estimate: 'reader', insertNew: 'writer' },
+  chain: { chains: 'reader', nextChain: 'reader', steps: 'reader', firstSeqSince: 'reader', unchained: 'reader' },
   pages: { ids: 'reader', json: 'reader' },
 };
 
