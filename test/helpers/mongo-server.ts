@@ -218,9 +218,12 @@ async function launch(
   const uri = uriFor(port);
   const stop = async () => {
     if (guardian.exitCode !== null || guardian.signalCode !== null) return;
+    let patience: NodeJS.Timeout | undefined;
     const exited = new Promise((r) => guardian.once('exit', r));
     guardian.stdin?.end();
-    await Promise.race([exited, sleep(10_000)]);
+    // A timer left pending would hold the test run open for its whole length after the last test.
+    await Promise.race([exited, new Promise((r) => (patience = setTimeout(r, 10_000)))]);
+    clearTimeout(patience);
     if (alive(pid)) process.kill(pid, 'SIGKILL');
     await unlink(stateFile).catch(() => {});
   };

@@ -167,8 +167,7 @@ describe('aibridge interceptions list', () => {
   });
 
   it('writes the same JSON with --all as one big page would', async () => {
-    const paged = await cli(['--all', '--limit', '4']);
-    const single = await cli(['--limit', '1000']);
+    const [paged, single] = await Promise.all([cli(['--all', '--limit', '4']), cli(['--limit', '1000'])]);
     expect(paged.code).toBe(0);
     expect(paged.stdout).toBe(single.stdout);
     expect(JSON.parse(paged.stdout)).toHaveLength(ROWS);
@@ -251,37 +250,44 @@ describe('aibridge interceptions list', () => {
 
   it('rejects a bad time before any request (exit 2)', async () => {
     const port = await freePort(); // nothing listens: a request would fail differently
-    const { code, stderr, stdout } = await cli(['--started-after', 'last tuesday'], owner.token, {
-      AIBRIDGE_URL: `http://127.0.0.1:${port}`,
-    });
+    const [{ code, stderr, stdout }, order2] = await Promise.all([
+      cli(['--started-after', 'last tuesday'], owner.token, { AIBRIDGE_URL: `http://127.0.0.1:${port}` }),
+      cli(['--started-after', '2025-05-02T00:00:00Z', '--started-before', '2025-05-01T00:00:00Z']),
+    ]);
     expect(code).toBe(2);
     expect(stdout).toBe('');
     expect(stderr.trim()).toBe(
       'aibridge: --started-after "last tuesday" is not an RFC 3339 time, e.g. 2025-01-31T13:45:00Z',
     );
-    const order2 = await cli(['--started-after', '2025-05-02T00:00:00Z', '--started-before', '2025-05-01T00:00:00Z']);
     expect(order2.code).toBe(2);
     expect(order2.stderr).toMatch(/later than/);
   });
 
   it('rejects bad flags with exit 2', async () => {
-    expect((await cli(['--limit', '0'])).code).toBe(2);
-    expect((await cli(['--limit', '5000'])).code).toBe(2);
-    expect((await cli(['--format', 'xml'])).code).toBe(2);
-    expect((await cli(['--url', 'ftp://x'])).code).toBe(2);
-    // Values the CLI knows are refused by it, naming what it takes, before any request.
-    const status = await cli(['--status', 'done']);
-    expect(status.code).toBe(2);
-    expect(status.stderr).toMatch(/'done' is invalid\. Allowed choices are completed, failed, running/);
-    expect((await cli(['--provider', 'gemini'])).code).toBe(2);
     const env = { AIBRIDGE_URL: bridge.url, AIBRIDGE_SESSION_TOKEN: owner.token };
-    const groupBy = await runCli(['usage', '--group-by', 'model,colour'], env);
-    expect(groupBy.code).toBe(2);
-    expect(groupBy.stderr).toMatch(/unknown key colour; use initiator, model, provider, client, day/);
-    expect((await runCli(['usage', '--since', 'last week'], env)).code).toBe(2);
-    const none = await cli([], '');
-    expect(none.code).toBe(2);
-    expect(none.stderr).toMatch(/AIBRIDGE_SESSION_TOKEN/);
+    const flags = [
+      ['--limit', '0'],
+      ['--limit', '5000'],
+      ['--format', 'xml'],
+      ['--url', 'ftp://x'],
+      ['--provider', 'gemini'],
+    ];
+    const [none, status, groupBy, since, ...refused] = await Promise.all([
+      cli([], ''),
+      cli(['--status', 'done']),
+      runCli(['usage', '--group-by', 'model,colour'], env),
+      runCli(['usage', '--since', 'last week'], env),
+      ...flags.map((args) => cli(args)),
+    ]);
+    expect(refused.map((result) => result.code)).toEqual(flags.map(() => 2));
+    // Values the CLI knows are refused by it, naming what it takes, before any request.
+    expect(status?.code).toBe(2);
+    expect(status?.stderr).toMatch(/'done' is invalid\. Allowed choices are completed, failed, running/);
+    expect(groupBy?.code).toBe(2);
+    expect(groupBy?.stderr).toMatch(/unknown key colour; use initiator, model, provider, client, day/);
+    expect(since?.code).toBe(2);
+    expect(none?.code).toBe(2);
+    expect(none?.stderr).toMatch(/AIBRIDGE_SESSION_TOKEN/);
   });
 
   it('turns a bad token into one line on stderr and exit 1, never echoing the token', async () => {
@@ -294,23 +300,27 @@ describe('aibridge interceptions list', () => {
   });
 
   it('reports server refusals and validation errors in one line', async () => {
-    const forbidden = await cli(['--initiator', 'owen'], member.token);
+    const [forbidden, unknown] = await Promise.all([
+      cli(['--initiator', 'owen'], member.token),
+      cli(['--after-id', randomUUID()]),
+    ]);
     expect(forbidden.code).toBe(1);
     expect(forbidden.stderr).toMatch(/^aibridge: server answered 403: .*own/);
-    const unknown = await cli(['--after-id', randomUUID()]);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/^aibridge: server answered 400: invalid after_id \(after_id: no interception/);
     expect(unknown.stderr.trim().split('\n')).toHaveLength(1);
   });
 
   it('takes --url and --token flags over the environment, and says when the bridge is down', async () => {
-    const viaFlags = await cli(['--url', bridge.url, '--token', owner.token, '--limit', '1'], 'wrong', {
-      AIBRIDGE_URL: 'http://127.0.0.1:1',
-    });
+    const port = await freePort();
+    const [viaFlags, down] = await Promise.all([
+      cli(['--url', bridge.url, '--token', owner.token, '--limit', '1'], 'wrong', {
+        AIBRIDGE_URL: 'http://127.0.0.1:1',
+      }),
+      cli([], owner.token, { AIBRIDGE_URL: `http://127.0.0.1:${port}` }),
+    ]);
     expect(viaFlags.code, viaFlags.stderr).toBe(0);
     expect(JSON.parse(viaFlags.stdout)).toHaveLength(1);
-    const port = await freePort();
-    const down = await cli([], owner.token, { AIBRIDGE_URL: `http://127.0.0.1:${port}` });
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(/^aibridge: cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/);
   });

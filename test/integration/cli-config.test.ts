@@ -32,16 +32,17 @@ const usernames = (stdout: string) => (JSON.parse(stdout) as Array<{ username: s
 describe('admin commands find the config as the server does', () => {
   it('stop with exit 2 when there is no config and no store to open, creating nothing', async () => {
     const cwd = tempDir();
-    for (const args of [
+    const commands = [
       ['users', 'list'],
       ['users', 'create', 'ann'],
       ['tokens', 'create', 'ann'],
       ['mcp-credentials', 'list'],
-    ]) {
-      const result = await runCli(args, CLEAN, 60_000, cwd);
-      expect(result.code, args.join(' ')).toBe(2);
+    ];
+    const results = await Promise.all(commands.map((args) => runCli(args, CLEAN, 60_000, cwd)));
+    results.forEach((result, i) => {
+      expect(result.code, commands[i]?.join(' ')).toBe(2);
       expect(result.stderr.trim()).toBe(`aibridge: ${NO_CONFIG}`);
-    }
+    });
     expect(existsSync(join(cwd, '.data'))).toBe(false);
   });
 

@@ -30,10 +30,14 @@ beforeAll(async () => {
 });
 afterAll(() => upstream?.close());
 
-function start(config: string): { child: ChildProcess; ready: Promise<string> } {
+/**
+ * The server on `config`, ready once `ready` is seen. The first start prints the owner's token to
+ * stderr after its "listening" log line on stdout, and the two pipes are read in either order.
+ */
+function start(config: string, ready = /aibridge listening/): { child: ChildProcess; ready: Promise<string> } {
   const child = spawn(NODE, [CLI, 'server', '--config', config], { cwd: ROOT, stdio: 'pipe' });
   child.stdout?.resume();
-  return { child, ready: waitForOutput(child, /aibridge listening/, 60_000) };
+  return { child, ready: waitForOutput(child, ready, 60_000) };
 }
 
 /** Every prompt of an ended interception in the store. */
@@ -65,7 +69,7 @@ describe.each(STORE_KINDS)('kill -9 mid-traffic (%s store)', (kind) => {
         providers: [{ name: 'anthropic', type: 'anthropic', base_url: upstream.url, api_key: 'sk-ant-test' }],
       }),
     );
-    let server = start(config);
+    let server = start(config, /ANTHROPIC_AUTH_TOKEN=\S+\n/);
     const banner = await server.ready;
     const token = /ANTHROPIC_AUTH_TOKEN=(\S+)/.exec(banner)?.[1] as string;
     expect(token).toMatch(/^aib_/);

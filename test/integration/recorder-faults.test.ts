@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
 import { openMongoStore } from '../../src/store/mongo/store.ts';
+import type { InterceptionDetail } from '../../src/store/store.ts';
 import { startTestBridge } from '../helpers/bridge.ts';
 import { freePort, startMongoServer } from '../helpers/mongo-server.ts';
 import { waitUntil } from '../helpers/process.ts';
@@ -42,8 +43,13 @@ describe('recorder under MongoDB faults', () => {
 
       db = await startMongoServer(dbDir, () => {}, { port });
       await waitUntil(async () => (await ended().catch(() => 0)) === 20, 30_000);
+      // A batch goes into every collection at once: an ended interception can be read a moment before its children.
+      const whole = (all: InterceptionDetail[]) =>
+        all.every((d) => d.token_usages.length === 1 && d.user_prompts.length === 1);
+      await waitUntil(async () => whole(await store.audit.list({}, { limit: 100 })), 10_000).catch(() => {});
       const all = await store.audit.list({}, { limit: 100 });
-      expect(all.every((d) => d.token_usages.length === 1 && d.user_prompts.length === 1)).toBe(true);
+      expect(all).toHaveLength(20);
+      expect(whole(all)).toBe(true);
       expect(bridge.ctx.recorder.stats()).toMatchObject({ dropped: 0, deadLettered: 0 });
 
       // Down again; the bridge stops with records the store did not take: they wait in the journal.

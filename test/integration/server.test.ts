@@ -107,15 +107,11 @@ describe('aibridge server (the CLI)', () => {
   });
 
   it('prints help for every command', async () => {
-    for (const args of [
-      ['--help'],
-      ['server', '--help'],
-      ['users', 'create', '--help'],
-      ['tokens', 'create', '--help'],
-    ]) {
-      const result = await runCli(args);
-      expect(result.code, args.join(' ')).toBe(0);
+    const commands = [['--help'], ['server', '--help'], ['users', 'create', '--help'], ['tokens', 'create', '--help']];
+    const results = await Promise.all(commands.map((args) => runCli(args)));
+    results.forEach((result, i) => {
+      expect(result.code, commands[i]?.join(' ')).toBe(0);
       expect(result.stdout).toContain('Usage: aibridge');
-    }
+    });
   });
 });

@@ -168,9 +168,10 @@ describe('soak: hostile traffic interleaved with normal requests', () => {
       expect([tooLarge, unauthenticated, headers]).toEqual([413, 401, 431]);
     }
     const slow = await Promise.all(hostile);
-    expect(slow.filter((s) => typeof s === 'number').every((s) => s === 408)).toBe(true);
+    // Said as "none other than": a failure shows the statuses that were not.
+    expect(slow.filter((s) => typeof s === 'number' && s !== 408)).toEqual([]);
 
-    expect(normal.every((s) => s === 200)).toBe(true);
+    expect(normal.filter((s) => s !== 200)).toEqual([]);
     // Fresh connections: a spare the soak's fetch pool opened and never used is closed by the bridge as idle.
     expect((await rawRequest(server.url, '/healthz')).status).toBe(200);
     const metrics = (await rawRequest(server.url, '/metrics')).text;

@@ -11,6 +11,7 @@ import { ReplayUpstream } from '../helpers/upstream.ts';
 
 const tempDir = tempDirs('aibridge-users-cli-');
 // Every command is a Node process of its own; on a busy machine a few of them take a while.
+// Commands whose outcomes do not depend on each other (refusals, mostly) run side by side.
 const SLOW = { timeout: 60_000 };
 // Nothing from the environment the tests run in may point the CLI at another config or store.
 const CLEAN = { AIBRIDGE_CONFIG: undefined, AIBRIDGE_MONGODB_URI: undefined };
@@ -118,20 +119,26 @@ describe('aibridge users', SLOW, () => {
     expect(csv[0]).toBe('username,name,role,status,budget,teams,created_at,id');
     expect(csv.find((l) => l.startsWith('ann,'))).toMatch(/^ann,Ann A\.,auditor,active,,,\d{4}-.+,[0-9a-f-]{36}$/);
 
-    const bad = await cli('users', 'create', 'no spaces');
+    const id = listed.find((u: { username: string }) => u.username === 'ann').id as string;
+    const [bad, twice, me, upper, idShaped, badRole, yaml] = await Promise.all([
+      cli('users', 'create', 'no spaces'),
+      cli('users', 'create', 'ann'),
+      cli('users', 'create', 'me'),
+      cli('users', 'create', 'ANN'),
+      cli('users', 'create', id),
+      cli('users', 'create', 'x', '--role', 'boss'),
+      cli('users', 'list', '-o', 'yaml'),
+    ]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('username "no spaces" must be 1-64 letters');
-    expect((await cli('users', 'create', 'ann')).stderr).toContain('user "ann" already exists');
-    expect((await cli('users', 'create', 'me')).stderr).toContain('"me" is reserved: it names the caller in the API');
-    const upper = await cli('users', 'create', 'ANN');
+    expect(twice.stderr).toContain('user "ann" already exists');
+    expect(me.stderr).toContain('"me" is reserved: it names the caller in the API');
     expect(upper.code).toBe(1);
     expect(upper.stderr).toContain('user "ann" already exists (usernames are unique regardless of case)');
-    const id = (await user('ann'))?.id as string;
-    const idShaped = await cli('users', 'create', id);
     expect(idShaped.code).toBe(1);
     expect(idShaped.stderr).toContain(`username "${id}" is shaped like a user id`);
-    expect((await cli('users', 'create', 'x', '--role', 'boss')).code).toBe(2);
-    expect((await cli('users', 'list', '-o', 'yaml')).code).not.toBe(0);
+    expect(badRole.code).toBe(2);
+    expect(yaml.code).not.toBe(0);
   });
 
   it('changes roles, disables and enables, sets budgets', async () => {
@@ -140,10 +147,13 @@ describe('aibridge users', SLOW, () => {
 
     await ok('users', 'set-role', 'bob', 'auditor');
     expect((await user('bob'))?.role).toBe('auditor');
-    const badRole = await cli('users', 'set-role', 'bob', 'boss');
+    const [badRole, nobody] = await Promise.all([
+      cli('users', 'set-role', 'bob', 'boss'),
+      cli('users', 'set-role', 'nobody', 'member'),
+    ]);
     expect(badRole.code).toBe(2);
     expect(badRole.stderr).toContain('role must be one of owner, auditor, member');
-    expect((await cli('users', 'set-role', 'nobody', 'member')).stderr).toContain('no user "nobody"');
+    expect(nobody.stderr).toContain('no user "nobody"');
 
     const disabled = await cli('users', 'disable', 'bob');
     expect(disabled.stderr).toContain('disabled bob; their tokens are refused within 5 s on every replica');
@@ -157,15 +167,19 @@ describe('aibridge users', SLOW, () => {
     expect((await ok('users', 'list')).split('\n').find((l) => l.startsWith('bob '))).toContain('$25.00/week');
     await ok('users', 'set-budget', 'bob', 'none');
     expect((await user('bob'))?.budget).toBeNull();
-    expect((await cli('users', 'set-budget', 'bob', '5', '--period', 'year')).code).toBe(2);
-    for (const bad of ['-5', 'abc', '', 'Infinity']) {
-      const refused = await cli('users', 'set-budget', 'bob', bad);
-      expect(refused.code, bad).toBe(2);
-      expect(refused.stderr).toContain('USD must be a number of at least 0, or "none"');
-    }
-    const unknown = await cli('users', 'set-budget', 'nobody', '5');
-    expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toContain('no user "nobody"');
+    const amounts = ['-5', 'abc', '', 'Infinity'];
+    const [year, unknown, ...refused] = await Promise.all([
+      cli('users', 'set-budget', 'bob', '5', '--period', 'year'),
+      cli('users', 'set-budget', 'nobody', '5'),
+      ...amounts.map((bad) => cli('users', 'set-budget', 'bob', bad)),
+    ]);
+    expect(year?.code).toBe(2);
+    refused.forEach((result, i) => {
+      expect(result.code, amounts[i]).toBe(2);
+      expect(result.stderr).toContain('USD must be a number of at least 0, or "none"');
+    });
+    expect(unknown?.code).toBe(1);
+    expect(unknown?.stderr).toContain('no user "nobody"');
   });
 
   it('prints a budget under a cent with its digits, not as "$0.00"', async () => {
@@ -194,15 +208,16 @@ describe('aibridge users', SLOW, () => {
   });
 
   it('refuses to demote, disable or delete the last enabled owner (exit 1)', async () => {
-    for (const args of [
+    const attempts = [
       ['set-role', 'admin', 'member'],
       ['disable', 'admin'],
       ['delete', 'admin'],
-    ]) {
-      const refused = await cli('users', ...args);
-      expect(refused.code, args.join(' ')).toBe(1);
+    ];
+    const refusals = await Promise.all(attempts.map((args) => cli('users', ...args)));
+    refusals.forEach((refused, i) => {
+      expect(refused.code, attempts[i]?.join(' ')).toBe(1);
       expect(refused.stderr).toContain('refused: this would leave no enabled owner');
-    }
+    });
     expect((await user('admin'))?.role).toBe('owner');
     // With a second owner, the first may step down.
     await ok('users', 'create', 'otto', '--role', 'owner');
@@ -220,13 +235,17 @@ describe('aibridge users', SLOW, () => {
 
     expect((await json('users', 'list')).map((u: { username: string }) => u.username)).not.toContain('dan');
     expect(await user('dan')).toMatchObject({ deleted: true });
-    const listed = await ok('users', 'list', '--deleted');
+    const [listed, again, tokenFor, twice] = await Promise.all([
+      ok('users', 'list', '--deleted'),
+      cli('users', 'create', 'dan'),
+      cli('tokens', 'create', 'dan'),
+      cli('users', 'delete', 'dan'),
+    ]);
     expect(listed).toMatch(/^dan\s.*\sdeleted\s/m);
-    const again = await cli('users', 'create', 'dan');
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/user "dan" was deleted on \d{4}-\d\d-\d\d; usernames of deleted users stay reserved/);
-    expect((await cli('tokens', 'create', 'dan')).stderr).toContain('no user "dan"');
-    expect((await cli('users', 'delete', 'dan')).code).toBe(1);
+    expect(tokenFor.stderr).toContain('no user "dan"');
+    expect(twice.code).toBe(1);
   });
 });
 
@@ -244,11 +263,12 @@ describe('aibridge tokens', SLOW, () => {
     expect(Date.parse(laptop.expires_at)).toBeGreaterThanOrEqual(before + 30 * 86_400_000);
     expect(Date.parse(laptop.expires_at)).toBeLessThanOrEqual(Date.now() + 30 * 86_400_000);
 
-    for (const expires of ['soon', '2001-01-01T00:00:00Z', '0s', '300000000d']) {
-      const bad = await cli('tokens', 'create', 'eve', '--expires', expires);
-      expect(bad.code, expires).toBe(2);
+    const expiries = ['soon', '2001-01-01T00:00:00Z', '0s', '300000000d'];
+    const refused = await Promise.all(expiries.map((expires) => cli('tokens', 'create', 'eve', '--expires', expires)));
+    refused.forEach((bad, i) => {
+      expect(bad.code, expiries[i]).toBe(2);
       expect(bad.stderr).toContain('--expires must be a duration like 30d or a future RFC 3339 time');
-    }
+    });
   });
 
   it('lists tokens without secrets: id, user, name, created, last used, expires, status', async () => {
@@ -292,10 +312,9 @@ describe('aibridge tokens', SLOW, () => {
     const listed = (await json('tokens', 'list', 'eve')).find((t: { id: string }) => t.id === id);
     expect(listed).toMatchObject({ status: 'revoked', revoked_at: expect.any(String) });
 
-    const twice = await cli('tokens', 'revoke', id);
+    const [twice, unknown] = await Promise.all([cli('tokens', 'revoke', id), cli('tokens', 'revoke', 'no-such-id')]);
     expect(twice.code).toBe(1);
     expect(twice.stderr).toContain(`token ${id} was already revoked`);
-    const unknown = await cli('tokens', 'revoke', 'no-such-id');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('no token "no-such-id"');
   });

@@ -175,7 +175,8 @@ describe('the MongoDB store’s log of user changes', () => {
   });
 
   it('completes an entry its maker left once it is stale, then decides the next change on what it made', async () => {
-    const helper = new MongoIdentity(store.db, { staleMs: 100 });
+    // Stale soon; the deadline (the test above's subject) far enough that a busy test database meets it.
+    const helper = new MongoIdentity(store.db, { staleMs: 100, deadlineMs: 30_000 });
     // The pending demotion of a (kept the rule when decided: b was an owner) is made first;
     // b is then the last owner, so b's demotion is refused.
     expect(await helper.updateUser(b._id, { role: 'member' })).toBe('last-owner');
@@ -201,7 +202,7 @@ describe('the MongoDB store’s log of user changes', () => {
   it('completes a create left half-way, and a create that lost its username to an insert outside the log', async () => {
     const left = user('half-made', 'member');
     await leavePending({ op: 'create', doc: left });
-    const helper = new MongoIdentity(store.db, { staleMs: 50 });
+    const helper = new MongoIdentity(store.db, { staleMs: 50, deadlineMs: 30_000 });
     expect(await helper.updateUser(b._id, { name: 'B.' })).toBe('updated');
     expect((await store.identity.userById(left._id))?.username).toBe('half-made');
 
