@@ -2,7 +2,7 @@
 // sessions.ts) replayed many at once against the upstream itself ("direct"), the floor proxy and
 // the bridge (recording on, embedded store), in interleaved rounds; added latency = system − direct
 // per call. Prints a Markdown table and writes bench/agents-results.json and bench/agents-results.md.
-// The method is in bench/AGENTS.md.
+// The method is in README.md, "Coding-agent sessions".
 //   --sessions N       sessions at once (default 64)
 //   --prompts N        prompts per session (default 15: the conversation grows from ~40 KB to ~200 KB)
 //   --rounds N         rounds; every system runs once per round (default 3)
