@@ -1,4 +1,4 @@
-// A request shaped like Claude Code 2.1's main-loop call (SPEC §11): system blocks with
+// A request shaped like Claude Code 2.1's main-loop call (README, "Pointing clients at the bridge"): system blocks with
 // cache_control, ~24 tools with long descriptions and JSON schemas, a conversation with tool
 // results, metadata.user_id — about 80 KB of compact JSON, deterministic from run to run.
 

@@ -287,7 +287,7 @@ export async function recordedSince(h: Harness, since: Date, count: number): Pro
   }));
 }
 
-/** The four counters SPEC §6 records, as the manifest states them. */
+/** The four token counters recorded (README, "Token figures"), as the manifest states them. */
 export const usageOf = (t: any) => ({
   input_tokens: t.input_tokens,
   output_tokens: t.output_tokens,

@@ -5,7 +5,7 @@ import { startTestBridge, type TestBridge } from '../helpers/bridge.ts';
 import { type TestStore, testEmbeddedStore } from '../helpers/db.ts';
 
 /**
- * SPEC §7: every non-provider route (API, /healthz, /readyz, /metrics, the console, unknown
+ * README "API": every non-provider route (API, /healthz, /readyz, /metrics, the console, unknown
  * paths) answers errors as `{message, detail?, validations?}`, never with internal addresses
  * or stack text. The API client checks each error body against the OpenAPI `Error` schema.
  */

@@ -1,5 +1,5 @@
 /**
- * SPEC §13 end to end, on both stores, through the official SDKs: cost on every token usage
+ * README "Cost and budgets" end to end, on both stores, through the official SDKs: cost on every token usage
  * and interception (checked against figures computed by hand), the usage summaries of the
  * API and CLI, and budgets that refuse model requests with 429 in the provider's format.
  */

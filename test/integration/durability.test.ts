@@ -1,5 +1,5 @@
 /**
- * SPEC §6: a request's records are on local disk before its response ends, so kill -9 loses
+ * README "Reliability": a request's records are on local disk before its response ends, so kill -9 loses
  * none. The real server (the CLI, a child process) is killed three times mid-traffic at
  * concurrency 10; after a restart, every request that was answered 200 is recorded, ended.
  */

@@ -1,5 +1,5 @@
 /**
- * The console's session cookie and its CSRF rules (SPEC §14) against a hostile browser page
+ * The console's session cookie and its CSRF rules (README, "Security") against a hostile browser page
  * and on a bad day: behind a TLS-terminating proxy, with a cookie planted by a sibling
  * subdomain, with a mangled cookie; and what API answers may be kept by a cache.
  */

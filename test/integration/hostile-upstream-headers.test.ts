@@ -1,5 +1,5 @@
 /**
- * A bridge token never reaches the upstream (SPEC §4: the client's credentials are removed).
+ * A bridge token never reaches the upstream (README, "Security": the client's credentials are removed).
  * A client on the console's site — a browser-based agent, a page calling the provider routes
  * with credentials — also sends the console's session cookie, itself a bridge token: it must
  * be taken out of the Cookie header like Authorization and X-Api-Key are, other cookies kept.

@@ -1,5 +1,5 @@
 /**
- * A bad day (SPEC §15): while MongoDB is down, users seen recently keep being served, the
+ * A bad day (README, "Reliability"): while MongoDB is down, users seen recently keep being served, the
  * audit API answers 503 at once, and nothing is lost. And a poison record (a 17 MB prompt)
  * never blocks the records behind it, on either store.
  */

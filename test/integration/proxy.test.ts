@@ -284,7 +284,7 @@ describe('intercepting a mapped host', () => {
 });
 
 describe('prometheus series', () => {
-  it('are the SPEC names, every result present from the start', async () => {
+  it('are the names README lists, every result present from the start', async () => {
     const registry = new Registry();
     const { proxy } = await start({ metrics: createProxyMetrics(registry) });
     const dispatcher = agentFor(proxy, ca.certificatePem);

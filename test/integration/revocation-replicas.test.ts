@@ -8,7 +8,7 @@ import { tempDirs } from '../helpers/temp.ts';
 import { ReplayUpstream } from '../helpers/upstream.ts';
 
 /**
- * SPEC §3 and §12: a revoked, expired or disabled identity gets 401 within 5 s on every
+ * README "Revocation, expiry and deletion": a revoked, expired or disabled identity gets 401 within 5 s on every
  * replica. Two `aibridge server` processes share one MongoDB; changes go through A's API,
  * B is asked until it refuses.
  */

@@ -1,5 +1,5 @@
 /**
- * `aibridge teams …` and `users … --teams` (SPEC §3, §13) through the real CLI on an embedded
+ * `aibridge teams …` and `users … --teams` (README, "Teams") through the real CLI on an embedded
  * store, as an admin on the bridge's machine runs them.
  */
 import { writeFileSync } from 'node:fs';

@@ -8,7 +8,7 @@ import { type TestStore, testEmbeddedStore } from '../helpers/db.ts';
 import { startTestMcpServer, type TestMcpServer } from '../helpers/mcp-server.ts';
 import { ReplayUpstream } from '../helpers/upstream.ts';
 
-/** The users, tokens, MCP credentials, spend and console session API (SPEC §3), over HTTP on a real server. */
+/** The users, tokens, MCP credentials, spend and console session API (README, "Users and tokens"), over HTTP on a real server. */
 
 const ask = { model: 'claude-test-1', max_tokens: 64, messages: [{ role: 'user' as const, content: 'Say hello' }] };
 

@@ -5,7 +5,7 @@ import { tempDirs } from '../helpers/temp.ts';
 import { ReplayUpstream } from '../helpers/upstream.ts';
 
 /**
- * `aibridge users …` and `aibridge tokens …` (SPEC §3) through the real CLI, on the embedded
+ * `aibridge users …` and `aibridge tokens …` (README, "Users and tokens") through the real CLI, on the embedded
  * store of a server running on the same data_dir, as on one machine.
  */
 

@@ -1,5 +1,5 @@
 /**
- * The one contract every store passes (SPEC §1): each operation the product uses, run
+ * The one contract every store passes (README, "Storage"): each operation the product uses, run
  * against the embedded SQLite store and the MongoDB store (FerretDB in CI) alike.
  */
 import { randomUUID } from 'node:crypto';
