@@ -59,7 +59,7 @@ export async function startUpstream(port = 0): Promise<{ upstreamUrl: string; mc
 }
 
 /** A bridge configuration on the benchmark upstream, with its embedded database under `work`. */
-export function writeBridgeConfig(work: string, upstreamUrl: string, mcpUrl: string): string {
+export function writeBridgeConfig(work: string, upstreamUrl: string, mcpUrl: string, extra: string[] = []): string {
   mkdirSync(work, { recursive: true });
   const file = join(work, 'aibridge.yaml');
   writeFileSync(
@@ -73,6 +73,7 @@ export function writeBridgeConfig(work: string, upstreamUrl: string, mcpUrl: str
       `  - { name: anthropic, type: anthropic, base_url: "${upstreamUrl}", api_key: sk-ant-bench }`,
       'mcp_servers:',
       `  - { name: test, url: "${mcpUrl}", tool_allow_regex: "^echo$" }`,
+      ...extra,
     ].join('\n'),
   );
   return file;

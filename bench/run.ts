@@ -12,6 +12,7 @@
 //   --compare-openai URL, --compare-anthropic URL   when the two live under different prefixes
 //   --compare-header 'Name: value'                 sent to the compared gateway (repeatable: auth, routing)
 //   --compare-pid PID    count this process's CPU as the compared gateway's (repeatable)
+//   --file-sink          the bridges also stream every record to a file audit sink (its cost)
 //   --upstream-port N    the replaying upstream's port (fixed, so the compared gateway can point at it)
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
@@ -60,6 +61,10 @@ const median = (xs: number[]) =>
     [...xs].sort((a, b) => a - b),
     50,
   );
+
+/** With --file-sink, a file audit sink in the bridge's own directory. */
+const sinkLines = (dir: string) =>
+  argv.includes('--file-sink') ? ['audit_sinks:', `  - { type: file, path: "${join(dir, 'sink.ndjson')}" }`] : [];
 
 function direct(c: Case, origin: string, name: string): Target {
   return { name, origin, path: c.upstreamPath, headers: { 'content-type': 'application/json' }, body: c.body };
@@ -141,7 +146,12 @@ async function main() {
     progress(`starting a bridge with ${workers} worker${workers > 1 ? 's' : ''}`);
     bridges.push({
       workers,
-      ...(await startBridge(writeBridgeConfig(join(work, `w${workers}`), upstreamUrl, mcpUrl), { workers })),
+      ...(await startBridge(
+        writeBridgeConfig(join(work, `w${workers}`), upstreamUrl, mcpUrl, sinkLines(join(work, `w${workers}`))),
+        {
+          workers,
+        },
+      )),
     });
   }
   await new Promise((r) => setTimeout(r, 1_000)); // their store threads and MCP connections settle
