@@ -50,63 +50,51 @@ const ms = (n: number | undefined) => (n === undefined ? '–' : n.toFixed(2));
 const rps = (w: Window | undefined) => (w ? w.rps.toFixed(0) : '–');
 const cpu = (w: Window | undefined) => (w?.cpu_ms_per_request == null ? '–' : w.cpu_ms_per_request.toFixed(3));
 
-/** Each target of issue 16 with the figure measured for it. */
+/**
+ * The latency, throughput and CPU targets (README, "Performance"), each with the figure measured
+ * for it: the bridge's added latency against the floor proxy's, in the same run.
+ */
 function targets(r: Results): NonNullable<Results['targets']> {
   const out: NonNullable<Results['targets']> = [];
-  const added = (label: string) => r.cases[label]?.added.bridge;
-  /** The bridge's own share: what it adds beyond what the floor proxy adds. */
-  const overFloor = (label: string, key: 'p50_ms' | 'p99_ms') => {
-    const floor = r.cases[label]?.added.floor?.[key];
-    const bridge = added(label)?.[key];
-    return floor === undefined || bridge === undefined ? '' : ` (${ms(bridge - floor)} over the floor's)`;
-  };
   const at = (label: string, c: number) => r.cases[label]?.throughput[c];
-  for (const label of ['small chat', 'streaming']) {
-    const a = added(label);
-    if (!a) continue;
-    out.push({
-      what: `${label}: added p50`,
-      target: '≤ 0.5 ms',
-      value: `${ms(a.p50_ms)} ms${overFloor(label, 'p50_ms')}`,
-      met: a.p50_ms <= 0.5,
-    });
-    out.push({
-      what: `${label}: added p99`,
-      target: '≤ 3 ms',
-      value: `${ms(a.p99_ms)} ms${overFloor(label, 'p99_ms')}`,
-      met: a.p99_ms <= 3,
-    });
-    for (const workers of [1, 2]) {
-      const w = at(label, 32);
-      const share =
-        w?.[`bridge_${workers}`] && w.floor ? (w[`bridge_${workers}`] as Window).rps / w.floor.rps : Number.NaN;
-      out.push({
-        what: `${label}: c=32 req/s vs floor, ${workers} worker${workers > 1 ? 's' : ''}`,
-        target: '≥ 70 %',
-        value: `${(share * 100).toFixed(0)} %`,
-        met: share >= 0.7,
-      });
-    }
-  }
-  const big = added('80 KB Claude Code');
-  if (big) {
-    out.push({
-      what: '80 KB Claude Code: added p50',
-      target: '≤ 1 ms',
-      value: `${ms(big.p50_ms)} ms${overFloor('80 KB Claude Code', 'p50_ms')}`,
-      met: big.p50_ms <= 1,
-    });
-  }
   for (const label of Object.keys(r.cases)) {
+    const bridge = r.cases[label]?.added.bridge;
+    const floor = r.cases[label]?.added.floor;
+    if (bridge && floor) {
+      for (const [key, times] of [
+        ['p50_ms', 1.5],
+        ['p99_ms', 2],
+      ] as const) {
+        out.push({
+          what: `${label}: added ${key.slice(0, 3)}`,
+          target: `≤ ${times}× the floor's`,
+          value: `${ms(bridge[key])} ms (the floor ${ms(floor[key])} ms)`,
+          met: bridge[key] <= times * Math.max(floor[key], 0),
+        });
+      }
+    }
     const w = at(label, 32);
-    const bridge = w?.bridge_1?.cpu_ms_per_request;
-    const floor = w?.floor?.cpu_ms_per_request;
-    if (bridge == null || floor == null) continue;
+    if (label !== '80 KB Claude Code') {
+      for (const workers of [1, 2]) {
+        const served = w?.[`bridge_${workers}`] as Window | undefined;
+        if (!served || !w?.floor) continue;
+        const share = served.rps / w.floor.rps;
+        out.push({
+          what: `${label}: c=32 req/s vs floor, ${workers} worker${workers > 1 ? 's' : ''}`,
+          target: '≥ 60 %',
+          value: `${(share * 100).toFixed(0)} %`,
+          met: share >= 0.6,
+        });
+      }
+    }
+    const cpuBridge = w?.bridge_1?.cpu_ms_per_request;
+    const cpuFloor = w?.floor?.cpu_ms_per_request;
+    if (cpuBridge == null || cpuFloor == null) continue;
     out.push({
       what: `${label}: CPU per request vs floor (c=32, 1 worker)`,
       target: '≤ 2×',
-      value: `${(bridge / floor).toFixed(1)}× (${cpu(w?.bridge_1)} / ${cpu(w?.floor)} ms)`,
-      met: bridge <= 2 * floor,
+      value: `${(cpuBridge / cpuFloor).toFixed(1)}× (${cpu(w?.bridge_1)} / ${cpu(w?.floor)} ms)`,
+      met: cpuBridge <= 2 * cpuFloor,
     });
   }
   if (r.idle_streams) {
