@@ -85,7 +85,9 @@ describe('two replicas on one MongoDB', () => {
     const token = created.token as string;
     expect((await ask(b.url, token)).status).toBe(200); // B has it cached now
     const tokens = await (await api(a.url, token, '/users/me/tokens')).json();
-    expect((await api(a.url, token, `/users/me/tokens/${tokens.results[0].id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await api(a.url, token, `/users/me/tokens/${tokens.results[0].id}`, { method: 'DELETE' })).status).toBe(
+      204,
+    );
     expect((await ask(a.url, token)).status).toBe(401); // at once where it was revoked
     // Refused on every replica within 5 s (B re-checks a cached token every 4 s).
     await waitUntil(async () => (await ask(b.url, token)).status === 401, 5_000);
