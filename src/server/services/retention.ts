@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { parseDuration } from '../../config/duration.ts';
+import { parseDuration } from '../../duration.ts';
 import { childTotal, purge } from '../../retention/purge.ts';
 import { COLLECTIONS } from '../../store/store.ts';
 import type { Service } from './index.ts';
