@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { apiUsd, withTotalInput } from '../audit/figures.ts';
 import { type ResolvedNames, toFilter } from '../audit/filter.ts';
-import { present } from '../audit/present.ts';
 import { type AuditQuery, parseQuery } from '../audit/query.ts';
 import { GROUP_KEYS, type GroupKey, initiatorNames, usageReport } from '../audit/usage-report.ts';
 import type { Principal } from '../identity/users.ts';
 import type { AppContext } from '../server/context.ts';
+import { apiUsd, withTotalInput } from '../store/figures.ts';
+import { present } from '../store/present.ts';
 import type { InterceptionFilter } from '../store/store.ts';
 import { principalOf } from './auth.ts';
 import { ApiError, guard, invalid, type Validation } from './errors.ts';

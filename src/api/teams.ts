@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { apiUsd } from '../audit/figures.ts';
 import { budgetWindow } from '../budgets/window.ts';
 import { NoSuchTeam } from '../identity/teams.ts';
 import { IdentityError, type Principal } from '../identity/users.ts';
 import type { AppContext } from '../server/context.ts';
+import { apiUsd } from '../store/figures.ts';
 import type { Budget, TeamDoc } from '../store/store.ts';
 import { principalOf, requireOwner } from './auth.ts';
 import { ApiError, guard } from './errors.ts';

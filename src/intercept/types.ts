@@ -2,21 +2,14 @@ import type { InjectedTool, ToolCallResult } from '../mcp/types.ts';
 import type { BridgeErrorKind } from '../providers/errors.ts';
 import type { ApiFamily } from '../providers/kind.ts';
 import type { SseEvent } from '../providers/sse.ts';
+import type { Usage } from '../store/figures.ts';
 import type { ResultReader } from './client-results.ts';
 import type { ClientView } from './client-view.ts';
 import type { FormattedTools } from './tool-format.ts';
 
-export type Json = Record<string, any>;
+export type { Usage };
 
-/** Token counts normalised as SPEC §6 records them. */
-export interface Usage {
-  input_tokens: number;
-  output_tokens: number;
-  cache_read_input_tokens: number;
-  cache_write_input_tokens: number;
-  /** Every other counter the provider reported. */
-  metadata: Record<string, unknown>;
-}
+export type Json = Record<string, any>;
 
 export interface ToolCall {
   id: string;

@@ -1,4 +1,3 @@
-import type { ProviderType } from '../providers/registry.ts';
 import type { ChainFields } from './chain.ts';
 
 /**
@@ -58,8 +57,8 @@ export interface InterceptionRecord extends ChainFields {
   _id: string;
   initiator_id: string;
   api_key_id: string;
-  /** The provider's kind (src/providers/registry.ts). */
-  provider: ProviderType;
+  /** The provider's kind: a type src/providers/registry.ts lists (checked where the config is read). */
+  provider: string;
   provider_name: string;
   model: string;
   client: string;

@@ -1,7 +1,7 @@
-import type { ChainFields } from '../store/chain.ts';
-import type { AnnotationRecord, InterceptionRecord, ToolUsageRecord } from '../store/records.ts';
-import type { InterceptionDetail, WorkContext } from '../store/store.ts';
+import type { ChainFields } from './chain.ts';
 import { apiUsd, totalInput } from './figures.ts';
+import type { AnnotationRecord, InterceptionRecord, ToolUsageRecord } from './records.ts';
+import type { InterceptionDetail, WorkContext } from './store.ts';
 
 type Iso = string;
 
