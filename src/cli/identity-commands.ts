@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { parseExpiry, presentToken, presentUser, teamNames } from '../api/users/index.ts';
-import { describeBudget } from '../budgets/budgets.ts';
+import { describeBudget } from '../budgets/scope.ts';
 import { Teams } from '../identity/teams.ts';
 import { IdentityError, ROLES, type Role, Users } from '../identity/users.ts';
 import { BUDGET_PERIODS, type Store } from '../store/store.ts';

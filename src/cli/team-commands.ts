@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { describeBudget } from '../budgets/budgets.ts';
+import { describeBudget } from '../budgets/scope.ts';
 import { Teams } from '../identity/teams.ts';
 import { IdentityError, Users } from '../identity/users.ts';
 import type { Store } from '../store/store.ts';

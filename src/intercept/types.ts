@@ -3,13 +3,10 @@ import type { BridgeErrorKind } from '../providers/errors.ts';
 import type { ApiFamily } from '../providers/kind.ts';
 import type { SseEvent } from '../providers/sse.ts';
 import type { Usage } from '../store/figures.ts';
-import type { ResultReader } from './client-results.ts';
 import type { ClientView } from './client-view.ts';
-import type { FormattedTools } from './tool-format.ts';
+import type { Json } from './json.ts';
 
-export type { Usage };
-
-export type Json = Record<string, any>;
+export type { Json, Usage };
 
 export interface ToolCall {
   id: string;
@@ -114,4 +111,21 @@ export interface RelayOptions {
   view: ClientView;
   /** False when the bridge asked for a usage chunk the client did not (it is held back). */
   clientWantsUsage: boolean;
+}
+
+/**
+ * How one API carries client tool results: the body member holding the conversation, where its
+ * trailing run after the last assistant turn starts (read from roles and types, exact in any
+ * parse), and the results in such a run.
+ */
+export interface ResultReader {
+  member: 'messages' | 'input';
+  start(items: readonly unknown[]): number;
+  read(items: readonly unknown[]): ClientToolResult[];
+}
+
+/** The injected tools in one API's format, and the same as JSON text (no brackets), ready to splice. */
+export interface FormattedTools {
+  readonly items: readonly Json[];
+  readonly json: string;
 }
