@@ -122,7 +122,7 @@ export async function principalOf(ctx: AppContext, request: FastifyRequest): Pro
 
 /**
  * The API's onRequest hook: the caller is checked before fastify reads the body, so an
- * unauthenticated request costs its headers only (SPEC §15), as on the provider routes.
+ * unauthenticated request costs its headers only (README "Security"), as on the provider routes.
  */
 export function authenticateFirst(ctx: AppContext) {
   return async (request: FastifyRequest, reply: FastifyReply) => {

@@ -21,7 +21,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
     '/session',
     {
       config: { anonymous: true }, // the token is in the body
-      // Read before anyone is known (SPEC §15): no bigger than a token needs.
+      // Read before anyone is known (README "Security"): no bigger than a token needs.
       bodyLimit: SIGN_IN_BODY_BYTES,
       schema: {
         tags: ['console'],

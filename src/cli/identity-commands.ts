@@ -60,7 +60,7 @@ function tokenStatus(t: ReturnType<typeof presentToken>): string {
   return 'active';
 }
 
-/** aibridge users … and aibridge tokens … (SPEC §3): they talk to the store directly. */
+/** aibridge users … and aibridge tokens … (README "From the command line"): they talk to the store directly. */
 export function identityCommands(program: Command): void {
   const users = program.command('users').description('manage users');
 

@@ -14,7 +14,7 @@ export interface ModelAlias {
   targets: Array<{ provider: string; model: string }>;
 }
 
-/** A `pricing:` entry: USD per million tokens for a model name or `*`/`?` glob (SPEC §13). */
+/** A `pricing:` entry: USD per million tokens for a model name or `*`/`?` glob (README "Cost and budgets"). */
 export interface PricingConfig {
   model: string;
   input: number;

@@ -108,7 +108,7 @@ export interface MetricsOptions {
 }
 
 /**
- * Every Prometheus series of SPEC §10, on a registry of its own (those every interception
+ * Every Prometheus series README "Metrics" lists, on a registry of its own (those every interception
  * updates are tallied: summed per label set, handed to prom-client when read) (one per server, so
  * servers in one process, as in tests, never share counts). Labels are bounded: route is
  * the API route template, provider the configured name, status completed|failed|ok|error,

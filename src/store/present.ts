@@ -93,7 +93,7 @@ function work(context: WorkContext | null): ApiWork | null {
   return { repo, branch, pr_urls, issue_urls, updated_at: updated_at.toISOString() };
 }
 
-/** One interception as the audit API returns it (SPEC §7). */
+/** One interception as the audit API returns it (README "Audit API"). */
 export function present(detail: InterceptionDetail): ApiInterception {
   const r = detail.interception;
   return {
