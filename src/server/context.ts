@@ -19,9 +19,9 @@ import type { WorkerIdentity } from './cluster/worker-channel.ts';
 import type { Runtime, Runtimes } from './runtime.ts';
 
 /**
- * Everything a route needs, built at start-up and passed down explicitly. A reload replaces
- * the Runtime it extends (config, OIDC, prices, providers, limits, mcp: runtime.ts) in one swap; a provider request works
- * on the ones current at its start.
+ * Everything a route needs, built at start-up and passed down explicitly. A reload replaces the
+ * Runtime it extends (config, OIDC, prices, providers, limits, mcp: runtime.ts) in one swap; a
+ * provider request works on the ones current at its start.
  */
 export interface AppContext extends Runtime {
   store: Store;
