@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { apiUsd, withTotalInput } from '../audit/figures.ts';
 import { type ResolvedNames, toFilter } from '../audit/filter.ts';
-import { present } from '../audit/present.ts';
 import { type AuditQuery, parseQuery } from '../audit/query.ts';
 import { GROUP_KEYS, type GroupKey, initiatorNames, usageReport } from '../audit/usage-report.ts';
 import type { Principal } from '../identity/users.ts';
 import type { AppContext } from '../server/context.ts';
+import { apiUsd, withTotalInput } from '../store/figures.ts';
+import { present } from '../store/present.ts';
 import type { InterceptionFilter } from '../store/store.ts';
 import { principalOf } from './auth.ts';
 import { ApiError, guard, invalid, type Validation } from './errors.ts';
@@ -105,7 +105,7 @@ function readGroupBy(raw: Raw): GroupKey[] {
 const listQuery = {
   type: 'object',
   properties: {
-    q: { type: 'string', description: 'space-separated key:value terms (SPEC §7)' },
+    q: { type: 'string', description: 'space-separated key:value terms (README "Audit API")' },
     limit: { type: 'string', description: `1..${MAX_LIMIT}, default ${DEFAULT_LIMIT}` },
     offset: { type: 'string' },
     after_id: { type: 'string', description: 'last id of the previous page' },
@@ -114,7 +114,7 @@ const listQuery = {
 const errors = { 400: ref('Error'), 401: ref('Error'), 403: ref('Error'), 503: ref('Error') };
 
 /**
- * The audit API (SPEC §7, §13): interceptions, pickers for filters, client sessions and usage
+ * The audit API (README "Audit API", "Cost and budgets"): interceptions, pickers for filters, client sessions and usage
  * summaries, all with one visibility rule — owners and auditors see everyone, members themselves.
  * `GET …/interceptions/{id}` answers 404 for an interception the caller may not see, exactly as
  * for one that does not exist, so ids of others' work are not confirmed.

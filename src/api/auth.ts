@@ -40,6 +40,21 @@ export function overHttps(request: FastifyRequest): boolean {
 export const sessionCookieName = (request: FastifyRequest) =>
   overHttps(request) ? SECURE_SESSION_COOKIE : SESSION_COOKIE;
 
+/** How long a console session lasts. */
+export const SESSION_HOURS = 12;
+
+/** Over HTTPS (direct or through a TLS-terminating proxy) the cookie is Secure and `__Host-` prefixed. */
+export function sessionCookieHeader(request: FastifyRequest, value: string, maxAge: number): string {
+  const flags = [
+    'Path=/',
+    'HttpOnly',
+    'SameSite=Strict',
+    `Max-Age=${maxAge}`,
+    ...(overHttps(request) ? ['Secure'] : []),
+  ];
+  return `${sessionCookieName(request)}=${encodeURIComponent(value)}; ${flags.join('; ')}`;
+}
+
 /** The session cookie's value; over HTTPS only the `__Host-` one counts. A mangled value is kept as it is (and refused). */
 export function sessionCookie(request: FastifyRequest): string | undefined {
   const header = request.headers.cookie;
@@ -107,7 +122,7 @@ export async function principalOf(ctx: AppContext, request: FastifyRequest): Pro
 
 /**
  * The API's onRequest hook: the caller is checked before fastify reads the body, so an
- * unauthenticated request costs its headers only (SPEC §15), as on the provider routes.
+ * unauthenticated request costs its headers only (README "Security"), as on the provider routes.
  */
 export function authenticateFirst(ctx: AppContext) {
   return async (request: FastifyRequest, reply: FastifyReply) => {

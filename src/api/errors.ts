@@ -7,7 +7,7 @@ export interface Validation {
   detail: string;
 }
 
-/** The one error body of every non-provider route (SPEC §7): `message`, optional `detail` and `validations`. */
+/** The one error body of every non-provider route (README "API"): `message`, optional `detail` and `validations`. */
 interface ApiErrorBody {
   message: string;
   detail?: string;

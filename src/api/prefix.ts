@@ -1,4 +1,4 @@
-/** Coder's AI Bridge routes, and the same after Coder renamed it AI Gateway (SPEC §4). */
+/** Coder's AI Bridge routes, and the same after Coder renamed it AI Gateway (README "Pointing clients at the bridge"). */
 export const API_PREFIXES = ['/api/v2/aibridge', '/api/v2/ai-gateway'] as const;
 
 /** The prefix links and registered callback addresses use. */

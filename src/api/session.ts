@@ -1,27 +1,14 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { hashToken } from '../identity/users.ts';
 import type { AppContext } from '../server/context.ts';
-import { overHttps, principalOf, sessionCookie, sessionCookieName } from './auth.ts';
+import { principalOf, SESSION_HOURS, sessionCookie, sessionCookieHeader } from './auth.ts';
 import { ApiError, guard } from './errors.ts';
 import { ref } from './schemas.ts';
 import { providerLogout } from './sso.ts';
 import { presentUser } from './users/index.ts';
 
-export const SESSION_HOURS = 12;
 /** A sign-in body is `{"token": …}`: a token is at most 512 characters. */
 const SIGN_IN_BODY_BYTES = 4096;
-
-/** Over HTTPS (direct or through a TLS-terminating proxy) the cookie is Secure and `__Host-` prefixed. */
-export function cookie(request: FastifyRequest, value: string, maxAge: number): string {
-  const flags = [
-    'Path=/',
-    'HttpOnly',
-    'SameSite=Strict',
-    `Max-Age=${maxAge}`,
-    ...(overHttps(request) ? ['Secure'] : []),
-  ];
-  return `${sessionCookieName(request)}=${encodeURIComponent(value)}; ${flags.join('; ')}`;
-}
 
 /**
  * Web console sign-in: a bridge token is exchanged for a console session — a token of its
@@ -34,7 +21,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
     '/session',
     {
       config: { anonymous: true }, // the token is in the body
-      // Read before anyone is known (SPEC §15): no bigger than a token needs.
+      // Read before anyone is known (README "Security"): no bigger than a token needs.
       bodyLimit: SIGN_IN_BODY_BYTES,
       schema: {
         tags: ['console'],
@@ -60,7 +47,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
       const session = await guard(ctx, () =>
         ctx.users.createToken(principal.user._id, { kind: 'console', name: 'web console', expiresAt }),
       );
-      reply.header('set-cookie', cookie(request, session.token, SESSION_HOURS * 3600));
+      reply.header('set-cookie', sessionCookieHeader(request, session.token, SESSION_HOURS * 3600));
       return presentUser(principal.user);
     },
   );
@@ -115,7 +102,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
           if (key.sso) logoutUrl = await providerLogout(ctx, request);
         }
       }
-      reply.header('set-cookie', cookie(request, '', 0));
+      reply.header('set-cookie', sessionCookieHeader(request, '', 0));
       return logoutUrl ? reply.code(200).send({ logout_url: logoutUrl }) : reply.code(204).send();
     },
   );

@@ -5,9 +5,8 @@ import { claimsToIdentity } from '../identity/oidc/identity.ts';
 import { signInUser } from '../identity/oidc/provision.ts';
 import { seal, sealingKey, unseal } from '../identity/oidc/seal.ts';
 import type { AppContext } from '../server/context.ts';
-import { overHttps } from './auth.ts';
+import { overHttps, SESSION_HOURS, sessionCookieHeader } from './auth.ts';
 import { API_PREFIX } from './prefix.ts';
-import { SESSION_HOURS, cookie as sessionCookieHeader } from './session.ts';
 
 /**
  * Single sign-on in the web console (README "Single sign-on"): `…/session/sso/start` sends the

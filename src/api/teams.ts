@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { apiUsd } from '../audit/figures.ts';
 import { budgetWindow } from '../budgets/window.ts';
 import { NoSuchTeam } from '../identity/teams.ts';
 import { IdentityError, type Principal } from '../identity/users.ts';
 import type { AppContext } from '../server/context.ts';
+import { apiUsd } from '../store/figures.ts';
 import type { Budget, TeamDoc } from '../store/store.ts';
 import { principalOf, requireOwner } from './auth.ts';
 import { ApiError, guard } from './errors.ts';
@@ -66,7 +66,7 @@ const errors = { 400: ref('Error'), 401: ref('Error'), 403: ref('Error'), 404: r
 const teamParams = { type: 'object', properties: { team: { type: 'string', description: 'team name or id' } } };
 
 /**
- * Teams over HTTP (SPEC §3, §13): owners create and delete them, set their budgets and add or
+ * Teams over HTTP (README "Teams"): owners create and delete them, set their budgets and add or
  * remove members (not of a team single sign-on manages: its members follow their groups);
  * everyone else reads the teams they may see.
  */

@@ -1,5 +1,5 @@
 /**
- * The `q` language of the audit API (SPEC §7): space-separated `key:value` terms,
+ * The `q` language of the audit API (README "Audit API"): space-separated `key:value` terms,
  * double quotes around anything with spaces, a bare term meaning `initiator`.
  */
 

@@ -1,5 +1,5 @@
+import { apiUsd, withTotalInput } from '../store/figures.ts';
 import { type InterceptionFilter, type Store, USAGE_KEYS, type UsageGroup, type UsageKey } from '../store/store.ts';
-import { apiUsd, withTotalInput } from './figures.ts';
 import { groupByTeam, TEAM_KEY, type TeamUsageGroup } from './team-usage.ts';
 
 /** What usage groups by: the store's keys, and `team` (folded from initiators here). */

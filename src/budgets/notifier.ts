@@ -2,7 +2,7 @@ import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { BudgetNotificationDoc, NotificationStore } from '../store/store.ts';
-import { type BudgetScope, describeBudget, formatUsd } from './budgets.ts';
+import { type BudgetScope, describeBudget, formatUsd } from './scope.ts';
 import type { WebhookSender } from './webhook.ts';
 
 /** Shares notified when `budgets.notify` is not set. */

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { verifyAll } from '../audit/verify.ts';
-import { parseDuration } from '../config/duration.ts';
+import { parseDuration } from '../duration.ts';
 import { CONFIG_FLAG, ExitError, withStore } from './common.ts';
 import { addOutputOptions, outputOf, printRows } from './output.ts';
 

@@ -1,10 +1,10 @@
 import { type ResolvedNames, toFilter } from '../audit/filter.ts';
-import type { ApiList } from '../audit/present.ts';
 import { parseQuery } from '../audit/query.ts';
 import { GROUP_KEYS, type GroupKey, type UsageReport, usageReport } from '../audit/usage-report.ts';
 import { Teams } from '../identity/teams.ts';
 import { Users } from '../identity/users.ts';
 import { openStore } from '../store/open.ts';
+import type { ApiList } from '../store/present.ts';
 import type { InterceptionFilter, Store } from '../store/store.ts';
 import { type ApiOptions, apiGet, checkApiOptions, defaultBridgeUrl } from './api-client.ts';
 import { ExitError, findCommandConfig, findConfig } from './common.ts';

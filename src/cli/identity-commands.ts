@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { parseExpiry, presentToken, presentUser, teamNames } from '../api/users/index.ts';
-import { describeBudget } from '../budgets/budgets.ts';
+import { describeBudget } from '../budgets/scope.ts';
 import { Teams } from '../identity/teams.ts';
 import { IdentityError, ROLES, type Role, Users } from '../identity/users.ts';
 import { BUDGET_PERIODS, type Store } from '../store/store.ts';
@@ -60,7 +60,7 @@ function tokenStatus(t: ReturnType<typeof presentToken>): string {
   return 'active';
 }
 
-/** aibridge users … and aibridge tokens … (SPEC §3): they talk to the store directly. */
+/** aibridge users … and aibridge tokens … (README "From the command line"): they talk to the store directly. */
 export function identityCommands(program: Command): void {
   const users = program.command('users').description('manage users');
 

@@ -1,9 +1,9 @@
 import { once } from 'node:events';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { totalInput } from '../audit/figures.ts';
-import type { ApiInterception, ApiList } from '../audit/present.ts';
 import { formatTerm, parseRfc3339, type QueryKey } from '../audit/query.ts';
 import { PROVIDER_TYPES } from '../providers/registry.ts';
+import { totalInput } from '../store/figures.ts';
+import type { ApiInterception, ApiList } from '../store/present.ts';
 import { addApiOptions } from './api-client.ts';
 import { type AuditSource, openAuditSource } from './audit-source.ts';
 import { CONFIG_FLAG, ExitError } from './common.ts';

@@ -63,7 +63,7 @@ async function copy(source: Store, target: Store, options: Options, checkpointFi
 }
 
 /**
- * aibridge migrate --to mongodb://… : copies the embedded store into MongoDB (SPEC §1), the
+ * aibridge migrate --to mongodb://… : copies the embedded store into MongoDB (README "Storage"), the
  * documents exactly as the MongoDB store writes them. Idempotent (documents already there are
  * skipped), resumable (a checkpoint in data_dir says how far each collection got), with
  * progress on stderr.

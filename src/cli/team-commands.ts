@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { describeBudget } from '../budgets/budgets.ts';
+import { describeBudget } from '../budgets/scope.ts';
 import { Teams } from '../identity/teams.ts';
 import { IdentityError, Users } from '../identity/users.ts';
 import type { Store } from '../store/store.ts';
@@ -20,7 +20,7 @@ function change<T>(opts: Opts, action: (teams: Teams, users: Users, store: Store
 const TEAM_COLUMNS = ['name', 'members', 'budget', 'sso', 'created_at', 'id'];
 
 /**
- * aibridge teams … (SPEC §3, §13): they talk to the store directly, as the other admin commands
+ * aibridge teams … (README "Teams"): they talk to the store directly, as the other admin commands
  * do. A team single sign-on manages takes no `add` or `remove`: its members follow their groups.
  */
 export function teamCommands(program: Command): void {

@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { formatTerm } from '../audit/query.ts';
 import { GROUP_KEYS, type UsageReport } from '../audit/usage-report.ts';
-import { parseDuration } from '../config/duration.ts';
+import { parseDuration } from '../duration.ts';
 import { addApiOptions } from './api-client.ts';
 import { openAuditSource, type SourceOptions } from './audit-source.ts';
 import { CONFIG_FLAG } from './common.ts';

@@ -1,36 +1,12 @@
-import type { Role } from '../identity/users.ts';
-
+import type { OidcConfig } from '../identity/oidc/config.ts';
+import type { McpServerConfig } from '../mcp/types.ts';
 import type { ProviderConfig } from '../providers/kind.ts';
 import type { ProxyConfig } from '../proxy/config.ts';
+import type { RecordingConfig } from '../recorder/sanitize.ts';
+import type { AuditSinkConfig } from '../recorder/sinks/settings.ts';
 
-export type { ProviderConfig, ProxyConfig };
-
-/** The validated configuration; shapes mirror schemas/config.schema.json, which owns defaults. */
-
-export interface McpServerConfig {
-  name: string;
-  url: string;
-  headers: Record<string, string>;
-  tool_allow_regex?: string;
-  tool_deny_regex?: string;
-  per_user_credentials: boolean;
-  call_timeout: string;
-  /** Largest answer to one request (bytes, or `512KiB` / `8MiB`). */
-  max_response_bytes?: string | number;
-  /** Tool definitions kept from this server, all pages together (bytes, or `512KiB` / `1MiB`). */
-  max_tools_bytes?: string | number;
-  /** Roles given this server's tools; absent = everyone. */
-  allowed_roles?: Role[];
-}
-
-export interface RecordingConfig {
-  /** Bytes, or `64KiB` / `1MiB`. */
-  max_field_bytes: string | number;
-  /** Extra redaction regexes (JS syntax, optional leading `(?i)`), checked at load. */
-  redact: string[];
-  /** New bridged requests while the journal cannot be written: 503, or served (README "Reliability"). */
-  on_failure: 'refuse' | 'serve';
-}
+// The sections whose checks live with the part that reads them are declared there too.
+export type { AuditSinkConfig, McpServerConfig, OidcConfig, ProviderConfig, ProxyConfig, RecordingConfig };
 
 /** A `models:` entry: a model name clients send, and the provider + model pairs it stands for, in order. */
 export interface ModelAlias {
@@ -38,7 +14,7 @@ export interface ModelAlias {
   targets: Array<{ provider: string; model: string }>;
 }
 
-/** A `pricing:` entry: USD per million tokens for a model name or `*`/`?` glob (SPEC §13). */
+/** A `pricing:` entry: USD per million tokens for a model name or `*`/`?` glob (README "Cost and budgets"). */
 export interface PricingConfig {
   model: string;
   input: number;
@@ -48,27 +24,6 @@ export interface PricingConfig {
   cache_write_1h?: number;
   max_output?: number;
 }
-
-/** `auth.oidc`: single sign-on with an OpenID Connect provider (README: Single sign-on). */
-export interface OidcConfig {
-  issuer: string;
-  client_id: string;
-  client_secret: string;
-  token_endpoint_auth_method: 'client_secret_basic' | 'client_secret_post';
-  /** The console's callback URL as registered; absent = derived from the request. */
-  redirect_url?: string;
-  /** Absent = openid profile email, plus the groups claim's scope when the provider offers one. */
-  scopes?: string[];
-  groups_claim: string;
-  /** Absent = preferred_username, else email. */
-  username_claim?: string;
-  /** Group → role; owner wins over auditor; everyone else is a member. */
-  roles: { owner?: string[]; auditor?: string[] };
-  /** When set, only members of one of these groups may sign in. */
-  allowed_groups?: string[];
-  clock_tolerance: string | number;
-}
-
 export type BudgetRole = 'owner' | 'auditor' | 'member';
 
 export interface BudgetConfig {
@@ -76,40 +31,7 @@ export interface BudgetConfig {
   period: 'day' | 'week' | 'month';
 }
 
-/** Settings every `audit_sinks` entry has (README "Audit sinks"). */
-interface AuditSinkCommon {
-  /** Names its checkpoint and metric label; default `<type>-<index>`. */
-  name?: string;
-  /** Bytes, or `512MiB` / `1GiB`. */
-  max_backlog_bytes: string | number;
-  retry_max: string;
-}
-
-export interface FileSinkConfig extends AuditSinkCommon {
-  type: 'file';
-  path: string;
-  max_bytes: string | number;
-  keep: number;
-}
-
-export interface SyslogSinkConfig extends AuditSinkCommon {
-  type: 'syslog';
-  /** `tcp://host:port`. */
-  url: string;
-  tls: boolean;
-  /** A PEM file of certificates trusted instead of the system's. */
-  ca?: string;
-}
-
-export interface WebhookSinkConfig extends AuditSinkCommon {
-  type: 'webhook';
-  url: string;
-  headers: Record<string, string>;
-  timeout: string;
-}
-
-export type AuditSinkConfig = FileSinkConfig | SyslogSinkConfig | WebhookSinkConfig;
-
+/** The validated configuration; shapes mirror schemas/config.schema.json, which owns defaults. */
 export interface Config {
   listen: string;
   /** Re-read the file when it changes (SIGHUP always does). */

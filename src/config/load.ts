@@ -3,14 +3,14 @@ import { dirname, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
-import { oidcProblems } from '../identity/oidc/loopback.ts';
-import { proxyProblems } from '../proxy/config.ts';
+import { oidcProblems } from '../identity/oidc/config.ts';
+import { BRIDGE_SERVER } from '../mcp/tool-names.ts';
 import { parseByteSize, recordingProblems } from '../recorder/sanitize.ts';
 import { auditSinkProblems } from '../recorder/sinks/settings.ts';
-import { BRIDGE_SERVER } from '../work/tool.ts';
 import type { Config } from './config.ts';
 import { describeErrors } from './problems.ts';
 import { providerProblems } from './provider-checks.ts';
+import { proxyProblems } from './proxy-checks.ts';
 import { configSchema } from './schema.ts';
 
 /**

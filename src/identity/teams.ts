@@ -36,7 +36,7 @@ export const teamBudget = (team: TeamDoc, fallback: Budget | undefined): Budget 
   team.budget ?? fallback ?? null;
 
 /**
- * Teams (SPEC §3): named groups of users with a shared budget, a scope for auditors, and, with
+ * Teams (README "Teams"): named groups of users with a shared budget, a scope for auditors, and, with
  * single sign-on, the provider's groups. A team made from a group is managed by single sign-on:
  * its members are set at each member's sign-in, never by hand.
  */

@@ -68,7 +68,7 @@ export function refusal(key: ApiKeyDoc, user: User | null, now = Date.now()): st
   return null;
 }
 
-/** Users and their tokens (SPEC §3), over the store's identity collections. */
+/** Users and their tokens (README "Users and tokens"), over the store's identity collections. */
 export class Users {
   readonly #store: Store;
   constructor(store: Store) {

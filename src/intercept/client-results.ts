@@ -1,15 +1,5 @@
-import type { ClientToolResult, Json } from './types.ts';
-
-/**
- * How one API carries client tool results: the body member holding the conversation, where its
- * trailing run after the last assistant turn starts (read from roles and types, exact in any
- * parse), and the results in such a run.
- */
-export interface ResultReader {
-  member: 'messages' | 'input';
-  start(items: readonly unknown[]): number;
-  read(items: readonly unknown[]): ClientToolResult[];
-}
+import type { Json } from './json.ts';
+import type { ClientToolResult, ResultReader } from './types.ts';
 
 /**
  * The results of the client's own tools a request carries (README "What is recorded"), read where

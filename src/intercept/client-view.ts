@@ -1,4 +1,4 @@
-import type { Json } from './types.ts';
+import type { Json } from './json.ts';
 
 /**
  * What the client sees of the model's tool calls: never a call the bridge owns. The three

@@ -6,7 +6,7 @@ import type { Turn } from './types.ts';
 /**
  * Attributes of the OpenTelemetry semantic conventions for GenAI client inference and MCP tool
  * calls (still "development" status, now in their own `semantic-conventions-genai` repository;
- * `gen_ai.provider.name`, not the retired `gen_ai.system`). SPEC §10 fixes our span names, so
+ * `gen_ai.provider.name`, not the retired `gen_ai.system`). README "Traces" fixes our span names, so
  * these ride on `Intercept`, `Intercept.ProcessRequest.Upstream` and `…ToolCall` as they are.
  */
 

@@ -87,7 +87,7 @@ const TOKEN_TYPES = [
 
 /**
  * The one observer of one interception: the loop's events become its records (sanitised, through
- * the Recorder port), its Prometheus series and its spans (SPEC §6, §10) — here and nowhere else.
+ * the Recorder port), its Prometheus series and its spans (README "What is recorded", "Observability") — here and nowhere else.
  * Metrics are plain counter updates; every span call returns at once while tracing is off.
  */
 export class InterceptionObserver implements InterceptionEvents {

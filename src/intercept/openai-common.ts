@@ -2,7 +2,7 @@ import type { ToolCallResult } from '../mcp/types.ts';
 import type { Json, Usage } from './types.ts';
 
 /**
- * OpenAI usage → SPEC §6: cached prompt tokens are reported inside the prompt count,
+ * OpenAI usage → the recorded counts (README "Token figures"): cached prompt tokens are reported inside the prompt count,
  * so they are subtracted from input and recorded as cache reads.
  */
 export function openaiUsage(

@@ -3,9 +3,8 @@ import { clientSessionId } from '../clients.ts';
 import { type JsonScan, scanBody } from '../limits/json-scan.ts';
 import type { InjectedTool } from '../mcp/types.ts';
 import { ClientBody, isAsciiText } from './client-body.ts';
-import type { ResultReader } from './client-results.ts';
 import { prepareFirstCall } from './first-call.ts';
-import type { ApiModule, ClientToolResult, Json } from './types.ts';
+import type { ApiModule, ClientToolResult, Json, ResultReader } from './types.ts';
 
 /** A bridged request's body, parsed and checked: or why the upstream could not take it. */
 export type ReadBody = { client: ClientBody } | { error: string };

@@ -1,11 +1,6 @@
 import type { InjectedTool } from '../mcp/types.ts';
-import type { Json } from './types.ts';
-
-/** The injected tools in one API's format, and the same as JSON text (no brackets), ready to splice. */
-export interface FormattedTools {
-  readonly items: readonly Json[];
-  readonly json: string;
-}
+import type { Json } from './json.ts';
+import type { FormattedTools } from './types.ts';
 
 /**
  * Formats and serialises a tool list once. The pool hands every request with the same access the

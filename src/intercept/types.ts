@@ -2,21 +2,11 @@ import type { InjectedTool, ToolCallResult } from '../mcp/types.ts';
 import type { BridgeErrorKind } from '../providers/errors.ts';
 import type { ApiFamily } from '../providers/kind.ts';
 import type { SseEvent } from '../providers/sse.ts';
-import type { ResultReader } from './client-results.ts';
+import type { Usage } from '../store/figures.ts';
 import type { ClientView } from './client-view.ts';
-import type { FormattedTools } from './tool-format.ts';
+import type { Json } from './json.ts';
 
-export type Json = Record<string, any>;
-
-/** Token counts normalised as SPEC §6 records them. */
-export interface Usage {
-  input_tokens: number;
-  output_tokens: number;
-  cache_read_input_tokens: number;
-  cache_write_input_tokens: number;
-  /** Every other counter the provider reported. */
-  metadata: Record<string, unknown>;
-}
+export type { Json, Usage };
 
 export interface ToolCall {
   id: string;
@@ -121,4 +111,21 @@ export interface RelayOptions {
   view: ClientView;
   /** False when the bridge asked for a usage chunk the client did not (it is held back). */
   clientWantsUsage: boolean;
+}
+
+/**
+ * How one API carries client tool results: the body member holding the conversation, where its
+ * trailing run after the last assistant turn starts (read from roles and types, exact in any
+ * parse), and the results in such a run.
+ */
+export interface ResultReader {
+  member: 'messages' | 'input';
+  start(items: readonly unknown[]): number;
+  read(items: readonly unknown[]): ClientToolResult[];
+}
+
+/** The injected tools in one API's format, and the same as JSON text (no brackets), ready to splice. */
+export interface FormattedTools {
+  readonly items: readonly Json[];
+  readonly json: string;
 }

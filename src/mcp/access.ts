@@ -1,6 +1,6 @@
-import type { McpServerConfig } from '../config/config.ts';
 import type { Role } from '../identity/users.ts';
 import { INJECTED_PREFIX } from './tool-names.ts';
+import type { McpServerConfig } from './types.ts';
 
 /** Who a request's tools are for: the principal's user as the pool needs it. */
 export interface ToolUser {

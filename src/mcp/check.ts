@@ -1,11 +1,10 @@
-import type { McpServerConfig } from '../config/config.ts';
 import { ROLES, type Role } from '../identity/users.ts';
 import type { Logger } from '../observability/logger.ts';
 import { ServerAccess } from './access.ts';
 import { StreamableHTTPServerProxy } from './streamable-http-proxy.ts';
 import { leftOut, ToolCap } from './tool-bounds.ts';
 import { compareNames } from './tool-names.ts';
-import type { LeftOut } from './types.ts';
+import type { LeftOut, McpServerConfig } from './types.ts';
 
 export interface ServerCheck {
   name: string;

@@ -1,10 +1,9 @@
-import type { McpServerConfig } from '../config/config.ts';
 import { ServerAccess, type ToolUser } from './access.ts';
 import { shownUrl } from './shown-url.ts';
 import { ToolCap } from './tool-bounds.ts';
 import { INJECTED_PREFIX } from './tool-names.ts';
 import { errorResult } from './tool-result.ts';
-import type { InjectedTool, RequestBridge, ToolCallResult, ToolClaim, ToolSource } from './types.ts';
+import type { InjectedTool, McpServerConfig, RequestBridge, ToolCallResult, ToolClaim, ToolSource } from './types.ts';
 
 /**
  * One user's connections seen through their access: the tools of allowed servers only, at most

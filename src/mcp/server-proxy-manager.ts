@@ -1,12 +1,11 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { McpServerConfig } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
 import { inSpan } from '../observability/tracing.ts';
 import { ProxyBridge } from './proxy-bridge.ts';
 import { shownUrl } from './shown-url.ts';
 import { StreamableHTTPServerProxy } from './streamable-http-proxy.ts';
 import { leftOut, type Selection, ToolCap } from './tool-bounds.ts';
-import type { InjectedTool, McpServerStatus, ToolSource } from './types.ts';
+import type { InjectedTool, McpServerConfig, McpServerStatus, ToolSource } from './types.ts';
 
 export interface ManagerOptions {
   /** Bound on each connect attempt, and so on init(). Default 10 s. */

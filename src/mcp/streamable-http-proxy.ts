@@ -8,8 +8,7 @@ import {
   type Tool,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
-import type { McpServerConfig } from '../config/config.ts';
-import { parseDuration } from '../config/duration.ts';
+import { parseDuration } from '../duration.ts';
 import type { Logger } from '../observability/logger.ts';
 import { inSpan, tracedFetch } from '../observability/tracing.ts';
 import { parseByteSize } from '../recorder/sanitize.ts';
@@ -27,7 +26,7 @@ import {
 import { injectedName, toolFilter } from './tool-names.ts';
 import { errorResult, mapToolResult } from './tool-result.ts';
 import { TracedTransport } from './traced-transport.ts';
-import type { InjectedTool, McpServerStatus, ToolCallResult } from './types.ts';
+import type { InjectedTool, McpServerConfig, McpServerStatus, ToolCallResult } from './types.ts';
 
 export interface ProxyOptions {
   logger: Logger;

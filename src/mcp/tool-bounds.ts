@@ -1,7 +1,6 @@
-import type { McpServerConfig } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
 import { compareNames } from './tool-names.ts';
-import type { InjectedTool, LeftOut } from './types.ts';
+import type { InjectedTool, LeftOut, McpServerConfig } from './types.ts';
 
 /** Injected tools per request, all servers together, when `mcp.max_tools` is not set. */
 export const DEFAULT_MAX_TOOLS = 128;

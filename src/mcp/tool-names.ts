@@ -5,6 +5,9 @@ export const MAX_TOOL_NAME = 64;
 const INVALID = /[^a-zA-Z0-9_-]/g;
 const HASH_HEX = 8;
 
+/** The bridge's own MCP server: its name in injected tool names (a configured server may not take it). */
+export const BRIDGE_SERVER = 'aibridge';
+
 /** What every injected tool's name starts with. */
 export const INJECTED_PREFIX = 'bmcp_';
 

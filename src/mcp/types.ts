@@ -1,3 +1,5 @@
+import type { Role } from '../store/store.ts';
+
 /** Which MCP tool an injected name stands for. */
 export interface ToolRef {
   /** bmcp_<server>_<tool>, shortened/sanitised to ^[a-zA-Z0-9_-]{1,64}$ (see tool-names.ts). */
@@ -84,4 +86,21 @@ export interface McpServerStatus {
   per_user?: true;
   /** Per-user servers: how many users have a live connection. */
   users?: number;
+}
+
+/** An `mcp_servers` entry of the configuration. */
+export interface McpServerConfig {
+  name: string;
+  url: string;
+  headers: Record<string, string>;
+  tool_allow_regex?: string;
+  tool_deny_regex?: string;
+  per_user_credentials: boolean;
+  call_timeout: string;
+  /** Largest answer to one request (bytes, or `512KiB` / `8MiB`). */
+  max_response_bytes?: string | number;
+  /** Tool definitions kept from this server, all pages together (bytes, or `512KiB` / `1MiB`). */
+  max_tools_bytes?: string | number;
+  /** Roles given this server's tools; absent = everyone. */
+  allowed_roles?: Role[];
 }

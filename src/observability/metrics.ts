@@ -1,19 +1,53 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { BreakerState } from '../limits/circuit-breaker.ts';
-import { type FailoverReason, KEY_STATES, type KeyPoolListener, type KeyState } from '../providers/key-pool.ts';
-import type { RecorderStats } from '../recorder/recorder.ts';
-import type { SinkStats } from '../recorder/sinks/runner.ts';
 import { Tally } from './tally.ts';
+
+// What the metrics read of the parts they watch is declared here, as plain shapes: the parts
+// stand above this ground floor, and where they are wired (src/server) a renamed or missing
+// field, state or reason fails to compile.
+
+/** The recorder's own figures (src/recorder/recorder.ts), copied at scrape time. */
+export type RecorderFigures = Readonly<
+  Record<
+    'pending' | 'backlogBytes' | 'written' | 'journaled' | 'deadLettered' | 'dropped' | 'unrecorded' | 'journalErrors',
+    number
+  >
+> & { readonly fromDisk: boolean };
+
+/** One audit sink's figures (src/recorder/sinks/runner.ts). */
+export interface SinkFigures {
+  name: string;
+  lag: number;
+  delivered: number;
+  errors: number;
+  dropped: number;
+}
+
+/** A circuit's state (src/limits/circuit-breaker.ts). */
+export type BreakerState = 'closed' | 'open' | 'half_open';
+
+/** The states a pooled key is in (src/providers/key-pool.ts). */
+export type KeyState = 'active' | 'cooling' | 'refused';
+const KEY_STATES: readonly KeyState[] = ['active', 'cooling', 'refused'];
+
+/** Why a key pool left a key for the next one: the `reason` label of `aibridge_key_pool_failovers_total`. */
+export type FailoverReason = 'rate_limited' | 'server_error' | 'timeout' | 'refused';
+
+/** What a key pool reports to (its KeyPoolListener). */
+export interface KeyPoolReports {
+  failover: (reason: FailoverReason) => void;
+  exhausted: () => void;
+  setAside: (index: number, status: number) => void;
+}
 
 /** What the scrape-time gauges read; nothing on the request path touches them. */
 export interface MetricSources {
-  recorder(): RecorderStats;
+  recorder(): RecorderFigures;
   /** Tool count per configured MCP server. */
   mcpServers(): Record<string, { tools: number }>;
   /** Every circuit the current providers keep (one per model they were asked for). */
   breakers(): Iterable<{ provider: string; model: string; state: BreakerState }>;
   /** Each configured audit sink's figures. */
-  auditSinks?(): Iterable<SinkStats>;
+  auditSinks?(): Iterable<SinkFigures>;
   /** How many keys of each provider's pool are in each state. */
   keyPools?(): Iterable<{ provider: string; counts: Record<KeyState, number> }>;
 }
@@ -74,7 +108,7 @@ export interface MetricsOptions {
 }
 
 /**
- * Every Prometheus series of SPEC §10, on a registry of its own (those every interception
+ * Every Prometheus series README "Metrics" lists, on a registry of its own (those every interception
  * updates are tallied: summed per label set, handed to prom-client when read) (one per server, so
  * servers in one process, as in tests, never share counts). Labels are bounded: route is
  * the API route template, provider the configured name, status completed|failed|ok|error,
@@ -398,7 +432,7 @@ export class Metrics {
    * What a provider's key pool reports to: failovers and exhaustions are counted (each series
    * starts at 0), a key set aside goes to `setAside` (the log).
    */
-  keyPoolListener(provider: string, setAside: KeyPoolListener['setAside']): KeyPoolListener {
+  keyPoolListener(provider: string, setAside: KeyPoolReports['setAside']): KeyPoolReports {
     const reasons: FailoverReason[] = ['rate_limited', 'server_error', 'timeout', 'refused'];
     for (const reason of reasons) this.keyPoolFailovers.labels(provider, reason).inc(0);
     this.keyPoolExhaustions.labels(provider).inc(0);

@@ -1,5 +1,6 @@
-import type { Usage } from '../intercept/types.ts';
 import type { ApiFamily } from '../providers/kind.ts';
+import type { Usage } from '../store/figures.ts';
+import { roundUsd } from '../store/figures.ts';
 
 /**
  * USD per million tokens. An omitted cache rate means no discount or surcharge is known:
@@ -22,9 +23,6 @@ export interface Price extends Rates {
   /** The most output tokens one call can produce: what a budget reserves when the request does not say. */
   max_output?: number;
 }
-
-/** Costs are kept to a billionth of a dollar, so sums of many records stay exact and repeatable. */
-export const roundUsd = (usd: number): number => Math.round(usd * 1e9) / 1e9;
 
 const count = (value: unknown): number =>
   typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;

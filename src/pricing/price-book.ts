@@ -1,6 +1,6 @@
 import type { PricingConfig } from '../config/config.ts';
-import type { Usage } from '../intercept/types.ts';
 import type { ApiFamily } from '../providers/kind.ts';
+import type { Usage } from '../store/figures.ts';
 import { costOf, type Price } from './cost.ts';
 import shipped from './prices.json' with { type: 'json' };
 import { candidates, NameIndex } from './resolve.ts';

@@ -1,13 +1,19 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent } from 'undici';
-import type { Config } from '../config/config.ts';
-import { parseDuration } from '../config/duration.ts';
+import { parseDuration } from '../duration.ts';
 import { BreakerSet, type BreakerState } from '../limits/circuit-breaker.ts';
 import { type ByokMode, byokOf } from './api-key.ts';
 import { forwardedHeaders } from './headers.ts';
 import type { KeyPool, KeyPoolListener } from './key-pool.ts';
 import type { ProviderConfig, ProviderKind, UpstreamCall, UpstreamCredentials } from './kind.ts';
 import { kindOf, type ProviderType } from './registry.ts';
+
+/** What a provider reads of the configuration's `limits:`. */
+export interface ProviderLimits {
+  upstream_timeout: string;
+  breaker_threshold: number;
+  breaker_cooldown: string;
+}
 
 /** A configured upstream: its kind, where it lives, how to authenticate to it, a pooled keep-alive dispatcher. */
 export class Provider {
@@ -34,7 +40,7 @@ export class Provider {
    */
   constructor(
     config: ProviderConfig,
-    limits: Config['limits'],
+    limits: ProviderLimits,
     index = 0,
     onBreakerTransition?: (model: string, to: BreakerState) => void,
     keyPool?: KeyPoolListener,

@@ -1,8 +1,17 @@
-import type { RecordingConfig } from '../config/config.ts';
 import type { RecordOp, Truncation } from '../store/records.ts';
 
 /** The settings that shape recorded text. */
 type TextSettings = Pick<RecordingConfig, 'max_field_bytes' | 'redact'>;
+
+/** The `recording:` section of the configuration. */
+export interface RecordingConfig {
+  /** Bytes, or `64KiB` / `1MiB`. */
+  max_field_bytes: string | number;
+  /** Extra redaction regexes (JS syntax, optional leading `(?i)`), checked at load. */
+  redact: string[];
+  /** New bridged requests while the journal cannot be written: 503, or served (README "Reliability"). */
+  on_failure: 'refuse' | 'serve';
+}
 
 export const REDACTED = '[REDACTED]';
 

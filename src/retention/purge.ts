@@ -30,7 +30,7 @@ export interface PurgeRun {
 
 /**
  * Deletes interceptions that started before `cutoff`, and all their children, batch by
- * batch, while holding the retention lease (one replica at a time, SPEC §9). Each batch
+ * batch, while holding the retention lease (one replica at a time, README "Retention"). Each batch
  * deletes children first: a run cut short leaves a parent to retry, never an orphan.
  */
 export async function purge(store: Store, options: PurgeOptions): Promise<PurgeRun> {

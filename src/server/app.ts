@@ -7,7 +7,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { registerApi } from '../api/index.ts';
-import { parseDuration } from '../config/duration.ts';
+import { parseDuration } from '../duration.ts';
 import type { BridgeErrorKind } from '../providers/errors.ts';
 import { rawBodyParser, tooLargeMessage } from './body.ts';
 import { clientErrorHandler } from './client-errors.ts';

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { classifyClient } from '../clients.ts';
-import { parseDuration } from '../config/duration.ts';
+import { parseDuration } from '../duration.ts';
 import type { Principal } from '../identity/users.ts';
 import type { ClientChannel } from '../intercept/client-channel.ts';
 import { runInterception } from '../intercept/interception.ts';

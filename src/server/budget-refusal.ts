@@ -1,4 +1,5 @@
-import { type BudgetRefusal, describeBudget, formatUsd } from '../budgets/budgets.ts';
+import type { BudgetRefusal } from '../budgets/budgets.ts';
+import { describeBudget, formatUsd } from '../budgets/scope.ts';
 import type { User } from '../identity/users.ts';
 import type { AppContext } from './context.ts';
 import type { RouteProvider } from './refuse.ts';

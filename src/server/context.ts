@@ -1,20 +1,13 @@
 import type { Budgets } from '../budgets/budgets.ts';
 import type { BudgetNotifier } from '../budgets/notifier.ts';
 import type { WebhookSender } from '../budgets/webhook.ts';
-import type { Config } from '../config/config.ts';
 import type { Authenticator } from '../identity/authenticator.ts';
-import type { OidcClient } from '../identity/oidc/client.ts';
 import type { StoreDirectory } from '../identity/sso-directory.ts';
 import type { Teams } from '../identity/teams.ts';
 import type { Users } from '../identity/users.ts';
-import type { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
 import type { Quotas } from '../limits/quota.ts';
-import type { CachedBridgePool } from '../mcp/cached-bridge-pool.ts';
-import type { ServerProxyManager } from '../mcp/server-proxy-manager.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import type { PriceBook } from '../pricing/price-book.ts';
-import type { Provider } from '../providers/provider.ts';
 import type { UserKeys } from '../providers/user-keys.ts';
 import type { ProxyPolicy } from '../proxy/server.ts';
 import type { JournalRecorder } from '../recorder/recorder.ts';
@@ -23,39 +16,30 @@ import type { Store } from '../store/store.ts';
 import type { Annotator } from '../work/annotate.ts';
 import type { RecentInterceptions } from '../work/recent.ts';
 import type { WorkerIdentity } from './cluster/worker-channel.ts';
-import type { Runtimes } from './runtime.ts';
+import type { Runtime, Runtimes } from './runtime.ts';
 
 /**
- * Everything a route needs, built at start-up and passed down explicitly. A reload replaces
- * config, prices, providers, limits and mcp together (runtime.ts); a provider request works
- * on the ones current at its start.
+ * Everything a route needs, built at start-up and passed down explicitly. A reload replaces the
+ * Runtime it extends (config, OIDC, prices, providers, limits, mcp: runtime.ts) in one swap; a
+ * provider request works on the ones current at its start.
  */
-export interface AppContext {
-  config: Config;
+export interface AppContext extends Runtime {
   store: Store;
   users: Users;
   /** Teams and memberships (their budgets, auditors' scopes, single sign-on groups). */
   teams: Teams;
   authenticator: Authenticator;
-  /** Single sign-on (`auth.oidc`): the client now in effect, rebuilt by a reload that changes it. */
-  oidc?: OidcClient;
   /** The store's users and teams as single sign-on creates and updates them. */
   directory: StoreDirectory;
   logger: Logger;
   recorder: JournalRecorder;
   /** Streams of every journaled record (audit_sinks). */
   auditSinks?: AuditSinks;
-  /** USD per token for every model the bridge knows a price of. */
-  prices: PriceBook;
   budgets: Budgets;
   /** Budget notifications at `budgets.notify` shares, and the webhook they are POSTed to. */
   notifications: { notifier: BudgetNotifier; webhook: WebhookSender };
   /** Users' own provider keys (README "Bring your own key"). */
   userKeys: UserKeys;
-  /** Configured upstreams, each with its pooled dispatcher. */
-  providers: Provider[];
-  /** Admission limits on provider routes. */
-  limits: { concurrency: ConcurrencyLimit; userRate: UserRateLimit };
   /** Limits shared by every worker and replica through the store: budgets and per-user rates. */
   quotas: Quotas;
   /** Prometheus series served on /metrics. */
@@ -64,8 +48,6 @@ export interface AppContext {
   readiness: Array<() => Record<string, unknown>>;
   /** Work context (README "Work context"): annotate_work, and each user's latest interception for `/mcp`. */
   work: { annotator: Annotator; recent: RecentInterceptions };
-  /** MCP servers and per-user tool bridges; set by mcpService at start-up. */
-  mcp?: { manager: ServerProxyManager; pool: CachedBridgePool };
   /** The runtime new requests get, and the retired ones requests in flight still hold. */
   runtimes: Runtimes;
   /** The intercepting proxy, when `proxy:` is configured; a reload gives it new hosts and tunnel settings. */

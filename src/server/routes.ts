@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import { consoleRoutes } from '../console/routes.ts';
-import { metricsRoutes } from '../observability/metrics-route.ts';
-import { mcpRoutes } from '../work/mcp-route.ts';
+import { consoleRoutes } from './console-routes.ts';
 import type { AppContext } from './context.ts';
+import { mcpRoutes } from './mcp-route.ts';
+import { metricsRoutes } from './metrics-route.ts';
 import { opsRoutes } from './ops-routes.ts';
 import { providerRoutes } from './provider-routes.ts';
 

@@ -1,14 +1,38 @@
+import type { Config } from '../config/config.ts';
+import type { OidcClient } from '../identity/oidc/client.ts';
+import type { ConcurrencyLimit, UserRateLimit } from '../limits/admission.ts';
+import type { CachedBridgePool } from '../mcp/cached-bridge-pool.ts';
+import type { ServerProxyManager } from '../mcp/server-proxy-manager.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { PriceBook } from '../pricing/price-book.ts';
 import type { Provider } from '../providers/provider.ts';
-import type { AppContext } from './context.ts';
 
-/** The parts of the context a reload replaces. A request uses one runtime from its start to its end. */
-export type Runtime = Pick<AppContext, 'config' | 'prices' | 'providers' | 'limits' | 'mcp' | 'oidc'>;
+/**
+ * The parts of the context (context.ts, whose AppContext extends this) a reload replaces. A
+ * request uses one runtime from its start to its end.
+ */
+export interface Runtime {
+  config: Config;
+  /** Single sign-on (`auth.oidc`): the client now in effect, rebuilt by a reload that changes it. */
+  oidc?: OidcClient;
+  /** USD per token for every model the bridge knows a price of. */
+  prices: PriceBook;
+  /** Configured upstreams, each with its pooled dispatcher. */
+  providers: Provider[];
+  /** Admission limits on provider routes. */
+  limits: { concurrency: ConcurrencyLimit; userRate: UserRateLimit };
+  /** MCP servers and per-user tool bridges; set by mcpService at start-up. */
+  mcp?: { manager: ServerProxyManager; pool: CachedBridgePool };
+}
+
+/** What Runtimes swaps the runtime of, and logs to: the AppContext. */
+type Context = Runtime & { logger: Logger };
 
 interface Closable {
   close(): Promise<void>;
 }
 
-const runtimeOf = (ctx: AppContext): Runtime => ({
+const runtimeOf = (ctx: Runtime): Runtime => ({
   config: ctx.config,
   prices: ctx.prices,
   providers: ctx.providers,
@@ -36,16 +60,16 @@ class Generation {
  * use shares (an unchanged provider or MCP server is carried over, not reopened).
  */
 export class Runtimes {
-  readonly #context: () => AppContext;
+  readonly #context: () => Context;
   #current = new Generation();
   readonly #retired = new Set<Generation>();
 
   /** Takes the context lazily: it is built with its Runtimes in it. */
-  constructor(context: () => AppContext) {
+  constructor(context: () => Context) {
     this.#context = context;
   }
 
-  get #ctx(): AppContext {
+  get #ctx(): Context {
     return this.#context();
   }
 
@@ -96,14 +120,14 @@ export class Runtimes {
  * provider (key, base URL, dispatcher) and MCP tools stay the same even if a reload happens
  * while it runs, and stay open until it returns.
  */
-export async function pinned<T>(
-  ctx: AppContext,
+export async function pinned<C extends Runtime & { runtimes: Runtimes }, T>(
+  ctx: C,
   providerName: string,
-  run: (ctx: AppContext, provider: Provider) => Promise<T>,
+  run: (ctx: C, provider: Provider) => Promise<T>,
 ): Promise<T> {
   const held = ctx.runtimes.hold();
   try {
-    const snapshot: AppContext = { ...ctx, ...held.runtime };
+    const snapshot: C = { ...ctx, ...held.runtime };
     // The set of provider names is fixed until a restart (config/diff.ts), so it is always there.
     const provider = snapshot.providers.find((p) => p.name === providerName) as Provider;
     return await run(snapshot, provider);

@@ -5,7 +5,7 @@ import { Budgets } from '../budgets/budgets.ts';
 import { BudgetNotifier } from '../budgets/notifier.ts';
 import { WebhookSender } from '../budgets/webhook.ts';
 import type { Config } from '../config/config.ts';
-import { parseDuration } from '../config/duration.ts';
+import { parseDuration } from '../duration.ts';
 import { Authenticator } from '../identity/authenticator.ts';
 import { bootstrapOwner } from '../identity/bootstrap.ts';
 import { StoreDirectory } from '../identity/sso-directory.ts';

@@ -1,8 +1,7 @@
-import type { ProviderType } from '../providers/registry.ts';
 import type { ChainFields } from './chain.ts';
 
 /**
- * The documents of SPEC §6, exactly as stored. Ids are UUID strings chosen by the bridge. The
+ * The documents README "What is recorded" describes, exactly as stored. Ids are UUID strings chosen by the bridge. The
  * store writer adds the chain's fields (chain.ts) as it writes them; records on their way
  * there (the journal, the audit sinks) have none.
  */
@@ -46,7 +45,7 @@ export interface Attempt {
   error: string | null;
 }
 
-/** The fields an interception through an alias, a key pool or a user's key carries (SPEC §6). */
+/** The fields an interception through an alias, a key pool or a user's key carries (README "Keys, aliases and fallbacks"). */
 export interface Routing {
   /** The model the client asked for (an alias, or the model itself). */
   requested_model: string;
@@ -58,8 +57,8 @@ export interface InterceptionRecord extends ChainFields {
   _id: string;
   initiator_id: string;
   api_key_id: string;
-  /** The provider's kind (src/providers/registry.ts). */
-  provider: ProviderType;
+  /** The provider's kind: a type src/providers/registry.ts lists (checked where the config is read). */
+  provider: string;
   provider_name: string;
   model: string;
   client: string;
@@ -68,7 +67,7 @@ export interface InterceptionRecord extends ChainFields {
   started_at: Date;
   ended_at: Date | null;
   status: InterceptionStatus | null;
-  /** Sum of the token usages' costs; null while running or when a usage had no price (SPEC §13). */
+  /** Sum of the token usages' costs; null while running or when a usage had no price (README "Cost and budgets"). */
   cost_usd: number | null;
   /** Null while running. */
   totals: InterceptionTotals | null;

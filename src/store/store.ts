@@ -1,5 +1,5 @@
 /**
- * The one storage interface (SPEC §1): every document the product keeps, and every query it
+ * The one storage interface (README "Storage"): every document the product keeps, and every query it
  * makes of them. Two implementations — embedded SQLite (`store/sqlite/`) and MongoDB
  * (`store/mongo/`) — pass the same contract suite (test/store/contract.ts).
  */
@@ -104,7 +104,7 @@ export interface ProviderKeyDoc {
   updated_at: Date;
 }
 
-/** The audit filter (SPEC §7 `q`) after `initiator` has been resolved to a user id. */
+/** The audit filter (the `q` of README "Audit API") after `initiator` has been resolved to a user id. */
 export interface InterceptionFilter {
   initiator_id?: string;
   /** Any of these initiators (a team's members, what a team auditor may see); empty matches nothing. */
@@ -195,7 +195,7 @@ export interface InterceptionDetail {
 export const USAGE_KEYS = ['initiator', 'model', 'provider', 'client', 'day', 'repo'] as const;
 export type UsageKey = (typeof USAGE_KEYS)[number];
 
-/** Sums over a group of interceptions (SPEC §13). */
+/** Sums over a group of interceptions (README "Cost and budgets"). */
 export interface UsageGroup {
   /**
    * One entry per group_by key; `initiator` is the user id, `day` is YYYY-MM-DD (UTC), `repo` is
@@ -237,7 +237,7 @@ export interface Listed<T> {
   results: T[];
 }
 
-/** Calls of one tool among matching interceptions (SPEC §14's top tools). */
+/** Calls of one tool among matching interceptions (the console's top tools, README "Web console"). */
 export interface ToolSummary {
   tool: string;
   /** Null for client-defined tools. */
@@ -280,7 +280,7 @@ export interface AuditStore {
   /** One page in (started_at desc, _id desc) order. */
   list(filter: InterceptionFilter, page: PageRequest): Promise<InterceptionDetail[]>;
   /**
-   * The same page as the audit API shows it (SPEC §7), as JSON text of the results array:
+   * The same page as the audit API shows it (README "Audit API"), as JSON text of the results array:
    * the embedded store builds it in its worker thread, so a large export never holds up the
    * event loop that serves the agents.
    */
@@ -342,7 +342,7 @@ export interface IdentityStore {
   pruneKeys(before: Date): Promise<number>;
 }
 
-/** A named group of users (SPEC §3): a budget shared by its members, a scope for auditors. */
+/** A named group of users (README "Teams"): a budget shared by its members, a scope for auditors. */
 export interface TeamDoc {
   _id: string;
   name: string;
@@ -386,7 +386,7 @@ export interface TeamStore {
   members(query?: { team_ids?: readonly string[]; user_id?: string }): Promise<TeamMemberDoc[]>;
 }
 
-/** A budget notification (SPEC §13): one per scope, period and share, whichever replica saw it first. */
+/** A budget notification (README "Cost and budgets"): one per scope, period and share, whichever replica saw it first. */
 export interface BudgetNotificationDoc {
   /** `<scope kind>:<scope id>:<period>:<period start>:<share>`: inserted once. */
   _id: string;
@@ -478,7 +478,7 @@ export interface ChainStore {
   unchained(since: Date, limit: number): Promise<Array<{ collection: string; _id: string }>>;
 }
 
-/** Every collection, for `aibridge migrate` (SPEC §1): documents in _id order, in pages. */
+/** Every collection, for `aibridge migrate` (README "Storage"): documents in _id order, in pages. */
 export const COLLECTIONS = {
   users: 'users',
   apiKeys: 'api_keys',

@@ -1,11 +1,10 @@
-import { compareNames } from '../mcp/tool-names.ts';
+import { BRIDGE_SERVER, compareNames } from '../mcp/tool-names.ts';
 import type { InjectedTool, RequestBridge, ToolCallResult, ToolClaim } from '../mcp/types.ts';
 import {
   ANNOTATE_WORK,
   ANNOTATE_WORK_DESCRIPTION,
   ANNOTATE_WORK_SCHEMA,
   BRIDGE_MCP_PATH,
-  BRIDGE_SERVER,
   INJECTED_ANNOTATE_WORK,
 } from './tool.ts';
 

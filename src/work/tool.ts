@@ -1,7 +1,5 @@
-import { injectedName } from '../mcp/tool-names.ts';
+import { BRIDGE_SERVER, injectedName } from '../mcp/tool-names.ts';
 
-/** The bridge's own MCP server: its name in injected tool names (a configured server may not take it). */
-export const BRIDGE_SERVER = 'aibridge';
 export const ANNOTATE_WORK = 'annotate_work';
 /** How annotate_work is offered when injected (annotations.inject): bmcp_aibridge_annotate_work. */
 export const INJECTED_ANNOTATE_WORK = injectedName(BRIDGE_SERVER, ANNOTATE_WORK);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiList } from '../../src/audit/present.ts';
+import type { ApiList } from '../../src/store/present.ts';
 import type {
   InterceptionRecord,
   TokenUsageRecord,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiInterception } from '../../src/audit/present.ts';
+import type { ApiInterception } from '../../src/store/present.ts';
 import type { InterceptionRecord, TokenUsageRecord } from '../../src/store/records.ts';
 import { startTestBridge, type TestBridge } from '../helpers/bridge.ts';
 import { type TestStore, testEmbeddedStore } from '../helpers/db.ts';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Counter } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAll } from '../../src/audit/verify.ts';
-import { parseDuration } from '../../src/config/duration.ts';
+import { parseDuration } from '../../src/duration.ts';
 import { purge, RETENTION_LEASE } from '../../src/retention/purge.ts';
 import type { RecordOp } from '../../src/store/records.ts';
 import { CHILD_COLLECTIONS, COLLECTIONS } from '../../src/store/store.ts';

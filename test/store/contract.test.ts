@@ -4,9 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { present } from '../../src/audit/present.ts';
 import { withoutChain } from '../../src/store/chain.ts';
 import { encodeOp } from '../../src/store/codec.ts';
+import { present } from '../../src/store/present.ts';
 import type {
   InterceptionRecord,
   InterceptionTotals,

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { present } from '../../src/audit/present.ts';
 import { embeddedStorePath } from '../../src/paths.ts';
 import { withoutChain } from '../../src/store/chain.ts';
 import { encodeOp } from '../../src/store/codec.ts';
+import { present } from '../../src/store/present.ts';
 import type {
   AnnotationRecord,
   InterceptionRecord,

@@ -3,10 +3,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseDuration } from '../../src/config/duration.ts';
 import { ConfigError, interpolate, loadConfig, validateConfig } from '../../src/config/load.ts';
 import { PATTERN_WORDS } from '../../src/config/problems.ts';
 import { configSchema } from '../../src/config/schema.ts';
+import { parseDuration } from '../../src/duration.ts';
 
 function problemsOf(doc: unknown, env: NodeJS.ProcessEnv = {}): string[] {
   try {

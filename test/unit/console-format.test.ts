@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatUsd } from '../../src/budgets/budgets.ts';
+import { formatUsd } from '../../src/budgets/scope.ts';
 
 /** The console's own modules (plain browser ES modules, no DOM needed for these). */
 const format = await import(new URL('../../src/console/assets/lib/format.js', import.meta.url).href);

@@ -5,7 +5,8 @@
  * budget's spend as the quotas learn it.
  */
 import { describe, expect, it } from 'vitest';
-import { type BudgetScope, Budgets } from '../../src/budgets/budgets.ts';
+import { Budgets } from '../../src/budgets/budgets.ts';
+import type { BudgetScope } from '../../src/budgets/scope.ts';
 import type { Config } from '../../src/config/config.ts';
 import type { User } from '../../src/identity/users.ts';
 import { Quotas } from '../../src/limits/quota.ts';

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { parseRfc3339 } from '../../audit/query.ts';
-import { parseDuration } from '../../config/duration.ts';
+import { parseDuration } from '../../duration.ts';
 import { IdentityError, type Principal, type User } from '../../identity/users.ts';
 import type { AppContext } from '../../server/context.ts';
 import type { ApiKeyDoc } from '../../store/store.ts';

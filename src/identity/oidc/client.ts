@@ -1,8 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import * as oidc from 'openid-client';
-import type { OidcConfig } from '../../config/config.ts';
-import { parseDuration } from '../../config/duration.ts';
+import { parseDuration } from '../../duration.ts';
 import type { Logger } from '../../observability/logger.ts';
+import type { OidcConfig } from './config.ts';
 import { OidcError, toOidcError } from './errors.ts';
 import { type Claims, claimAt } from './identity.ts';
 import { isLoopbackUrl } from './loopback.ts';

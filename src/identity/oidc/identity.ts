@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { OidcConfig } from '../../config/config.ts';
 import { type Role, usernameProblem } from '../users.ts';
+import type { OidcConfig } from './config.ts';
 import { OidcError } from './errors.ts';
 
 /** Who signed in, as the bridge keeps it: the provider's stable subject and what it says of them. */

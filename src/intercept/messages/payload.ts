@@ -5,7 +5,7 @@ import { toolFormatter } from '../tool-format.ts';
 import type { ApiModule, Json, Turn, Usage } from '../types.ts';
 import { tokenCount, validateCommon } from '../validate.ts';
 
-/** Anthropic usage → SPEC §6: cache creation is the cache write. */
+/** Anthropic usage → the recorded counts (README "Token figures"): cache creation is the cache write. */
 export function messagesUsage(usage: Json | undefined): Usage | null {
   if (!usage) return null;
   const { input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens, ...rest } = usage;

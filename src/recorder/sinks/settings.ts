@@ -1,6 +1,35 @@
 import { readFileSync } from 'node:fs';
-import type { AuditSinkConfig } from '../../config/config.ts';
 import { parseByteSize } from '../sanitize.ts';
+
+/** Settings every `audit_sinks` entry has (README "Audit sinks"). */
+interface AuditSinkCommon {
+  /** Names its checkpoint and metric label; default `<type>-<index>`. */
+  name?: string;
+  /** Bytes, or `512MiB` / `1GiB`. */
+  max_backlog_bytes: string | number;
+  retry_max: string;
+}
+export interface FileSinkConfig extends AuditSinkCommon {
+  type: 'file';
+  path: string;
+  max_bytes: string | number;
+  keep: number;
+}
+export interface SyslogSinkConfig extends AuditSinkCommon {
+  type: 'syslog';
+  /** `tcp://host:port`. */
+  url: string;
+  tls: boolean;
+  /** A PEM file of certificates trusted instead of the system's. */
+  ca?: string;
+}
+export interface WebhookSinkConfig extends AuditSinkCommon {
+  type: 'webhook';
+  url: string;
+  headers: Record<string, string>;
+  timeout: string;
+}
+export type AuditSinkConfig = FileSinkConfig | SyslogSinkConfig | WebhookSinkConfig;
 
 const COMMON = ['type', 'name', 'max_backlog_bytes', 'retry_max'];
 /** The settings each type takes besides the common ones. */

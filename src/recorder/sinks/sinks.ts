@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { extname, resolve } from 'node:path';
-import type { AuditSinkConfig } from '../../config/config.ts';
-import { parseDuration } from '../../config/duration.ts';
+import { parseDuration } from '../../duration.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { Journal } from '../journal.ts';
 import { parseByteSize } from '../sanitize.ts';
@@ -11,6 +10,7 @@ import type { BridgeIdentity } from './event.ts';
 import { FileSink } from './file.ts';
 import { type InitiatorLookup, Initiators } from './initiators.ts';
 import { SinkRunner, type SinkStats } from './runner.ts';
+import type { AuditSinkConfig } from './settings.ts';
 import { sinkName, syslogAddress } from './settings.ts';
 import { SyslogSink } from './syslog.ts';
 import type { SinkTransport } from './transport.ts';

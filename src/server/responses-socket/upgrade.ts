@@ -3,7 +3,7 @@ import { type IncomingHttpHeaders, type IncomingMessage, STATUS_CODES } from 'no
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer } from 'ws';
-import { parseDuration } from '../../config/duration.ts';
+import { parseDuration } from '../../duration.ts';
 import { API_MODULES } from '../../intercept/apis.ts';
 import { type BridgeErrorKind, statusOf } from '../../providers/errors.ts';
 import { isLoop } from '../../providers/hop.ts';

@@ -3,7 +3,7 @@ import { CachedBridgePool } from '../../mcp/cached-bridge-pool.ts';
 import { credentialsKeyFromEnv, McpCredentials } from '../../mcp/credentials.ts';
 import { ServerProxyManager } from '../../mcp/server-proxy-manager.ts';
 import type { AppContext } from '../context.ts';
-import type { Service } from './index.ts';
+import type { Service } from './service.ts';
 
 export type McpRuntime = NonNullable<AppContext['mcp']>;
 

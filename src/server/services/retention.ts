@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { parseDuration } from '../../config/duration.ts';
+import { parseDuration } from '../../duration.ts';
 import { childTotal, purge } from '../../retention/purge.ts';
 import { COLLECTIONS } from '../../store/store.ts';
-import type { Service } from './index.ts';
+import type { Service } from './service.ts';
 
 const PURGE_INTERVAL_MS = 10 * 60_000;
 

@@ -1,6 +1,6 @@
 import { otlpMetricsConfigured } from '../../observability/gen-ai-metrics.ts';
 import { startTracing } from '../../observability/tracing.ts';
-import type { Service } from './index.ts';
+import type { Service } from './service.ts';
 
 /**
  * Starts OpenTelemetry when `tracing.enabled`, or when OTLP metrics export is configured (the

@@ -1,5 +1,5 @@
 import type { Db, Filter } from 'mongodb';
-import { present } from '../../audit/present.ts';
+import { present } from '../present.ts';
 import type { InterceptionRecord, ToolUsageRecord } from '../records.ts';
 import {
   type AuditStore,

@@ -1,4 +1,4 @@
-import { present } from '../../audit/present.ts';
+import { present } from '../present.ts';
 import type { ToolUsageRecord } from '../records.ts';
 import type {
   Cursor,

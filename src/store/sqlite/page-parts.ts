@@ -1,4 +1,4 @@
-import { present } from '../../audit/present.ts';
+import { present } from '../present.ts';
 import type { Cursor, InterceptionFilter, PageRequest } from '../store.ts';
 import type { Details } from './details.ts';
 import type { Sync } from './protocol.ts';

@@ -1,4 +1,4 @@
-// The audit API's `q` language (SPEC §7) as the console writes it.
+// The audit API's `q` language (README "Audit API") as the console writes it.
 
 export const KEYS = [
   'initiator',

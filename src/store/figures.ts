@@ -1,4 +1,5 @@
-import { roundUsd } from '../pricing/cost.ts';
+/** Costs are kept to a billionth of a dollar, so sums of many records stay exact and repeatable. */
+export const roundUsd = (usd: number): number => Math.round(usd * 1e9) / 1e9;
 
 /** The four counts every token usage keeps, as recorded (OpenAI's input_tokens already excludes cached tokens). */
 export interface TokenCounts {
@@ -6,6 +7,12 @@ export interface TokenCounts {
   output_tokens: number;
   cache_read_input_tokens: number;
   cache_write_input_tokens: number;
+}
+
+/** One upstream response's token counts as recorded (README "Token figures"). */
+export interface Usage extends TokenCounts {
+  /** Every other counter the provider reported. */
+  metadata: Record<string, unknown>;
 }
 
 /**

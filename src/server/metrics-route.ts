@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../server/context.ts';
+import type { AppContext } from './context.ts';
 
 /** GET /metrics: Prometheus text. Unauthenticated, like any scrape target; it carries no tokens or prompts. */
 export function metricsRoutes(app: FastifyInstance, ctx: AppContext): void {

@@ -1,7 +1,7 @@
-import type { ChainFields } from '../store/chain.ts';
-import type { AnnotationRecord, InterceptionRecord, ToolUsageRecord } from '../store/records.ts';
-import type { InterceptionDetail, WorkContext } from '../store/store.ts';
+import type { ChainFields } from './chain.ts';
 import { apiUsd, totalInput } from './figures.ts';
+import type { AnnotationRecord, InterceptionRecord, ToolUsageRecord } from './records.ts';
+import type { InterceptionDetail, WorkContext } from './store.ts';
 
 type Iso = string;
 
@@ -93,7 +93,7 @@ function work(context: WorkContext | null): ApiWork | null {
   return { repo, branch, pr_urls, issue_urls, updated_at: updated_at.toISOString() };
 }
 
-/** One interception as the audit API returns it (SPEC §7). */
+/** One interception as the audit API returns it (README "Audit API"). */
 export function present(detail: InterceptionDetail): ApiInterception {
   const r = detail.interception;
   return {

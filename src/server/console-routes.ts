@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AppContext } from '../server/context.ts';
-import { type Asset, loadAssets } from './assets.ts';
+import { type Asset, loadAssets } from '../console/assets.ts';
+import type { AppContext } from './context.ts';
 
-/** No inline script or style anywhere, nothing from elsewhere, no framing (SPEC §14). */
+/** No inline script or style anywhere, nothing from elsewhere, no framing (README "Web console"). */
 const CONSOLE_CSP = [
   "default-src 'self'",
   "script-src 'self'",
