@@ -1,19 +1,9 @@
-import type { Store, UsageGroup } from '../store/store.ts';
+import { type Store, USAGE_COUNTS, type UsageGroup } from '../store/store.ts';
 
 export const TEAM_KEY = 'team';
 
 /** A usage group whose key may name a team (by id; '' for the members of no team). */
 export type TeamUsageGroup = Omit<UsageGroup, 'key'> & { key: UsageGroup['key'] & { team?: string } };
-
-const SUMMED = [
-  'interceptions',
-  'input_tokens',
-  'output_tokens',
-  'cache_read_input_tokens',
-  'cache_write_input_tokens',
-  'tool_calls',
-  'failed',
-] as const;
 
 /**
  * Usage by team (README "Teams"): the store sums by initiator, and each initiator's sums are
@@ -49,7 +39,7 @@ export async function groupByTeam(
         byKey.set(id, { ...group, key });
         continue;
       }
-      for (const field of SUMMED) into[field] += group[field];
+      for (const field of USAGE_COUNTS) into[field] += group[field];
       if (group.cost_usd !== null) into.cost_usd = (into.cost_usd ?? 0) + group.cost_usd;
     }
   }

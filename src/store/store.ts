@@ -214,6 +214,17 @@ export interface UsageGroup {
   failed: number;
 }
 
+/** The fields of a usage group that add up (cost apart: it may be null). */
+export const USAGE_COUNTS = [
+  'interceptions',
+  'input_tokens',
+  'output_tokens',
+  'cache_read_input_tokens',
+  'cache_write_input_tokens',
+  'tool_calls',
+  'failed',
+] as const satisfies ReadonlyArray<keyof UsageGroup>;
+
 /** Interceptions sharing one client session id (an agent's session), for the console. */
 export interface SessionSummary {
   client_session_id: string;

@@ -1,4 +1,4 @@
-import { dayName, type InterceptionFilter, type UsageGroup, type UsageKey } from '../store.ts';
+import { dayName, type InterceptionFilter, USAGE_COUNTS, type UsageGroup, type UsageKey } from '../store.ts';
 import { filtersWork } from '../work.ts';
 import { dayWhere, type SqlValue, where } from './filter.ts';
 import { type DaySplit, dayOf, splitByDays } from './rollup.ts';
@@ -115,16 +115,6 @@ function toGroup(row: Row, groupBy: readonly UsageKey[]): UsageGroup {
   };
 }
 
-const SUMMED = [
-  'interceptions',
-  'input_tokens',
-  'output_tokens',
-  'cache_read_input_tokens',
-  'cache_write_input_tokens',
-  'tool_calls',
-  'failed',
-] as const;
-
 /** Groups of the same key from different parts added up (a null cost stays null only if all are). */
 function merge(groups: UsageGroup[]): UsageGroup[] {
   const byKey = new Map<string, UsageGroup>();
@@ -135,7 +125,7 @@ function merge(groups: UsageGroup[]): UsageGroup[] {
       byKey.set(id, { ...group });
       continue;
     }
-    for (const field of SUMMED) into[field] += group[field];
+    for (const field of USAGE_COUNTS) into[field] += group[field];
     if (group.cost_usd !== null) into.cost_usd = (into.cost_usd ?? 0) + group.cost_usd;
   }
   return [...byKey.values()];
