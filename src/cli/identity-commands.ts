@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { parseExpiry, presentToken, presentUser, teamNames } from '../api/users/index.ts';
 import { describeBudget } from '../budgets/scope.ts';
 import { Teams } from '../identity/teams.ts';
 import { IdentityError, ROLES, type Role, Users } from '../identity/users.ts';
+import { parseExpiry, presentToken, presentUser, teamNames } from '../server/api/users/index.ts';
 import { BUDGET_PERIODS, type Store } from '../store/store.ts';
 import { budgetArgument } from './budget-argument.ts';
 import { CONFIG_FLAG, ExitError, withStore, withUsers } from './common.ts';

@@ -33,7 +33,7 @@ const DROPPED_REQUEST_HEADERS = new Set([
 
 const DROPPED_RESPONSE_HEADERS = new Set(HOP_BY_HOP);
 
-/** The web console's session cookie (src/api/auth.ts), over HTTP and HTTPS: a bridge token too. */
+/** The web console's session cookie (server/api/auth.ts), over HTTP and HTTPS: a bridge token too. */
 const SESSION_COOKIE = /^\s*(?:__Host-)?aibridge_session=/;
 
 /** A Cookie header without the console's session: null when nothing else is left. */

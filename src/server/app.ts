@@ -6,9 +6,9 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
-import { registerApi } from '../api/index.ts';
 import { parseDuration } from '../duration.ts';
 import type { BridgeErrorKind } from '../providers/errors.ts';
+import { registerApi } from './api/index.ts';
 import { rawBodyParser, tooLargeMessage } from './body.ts';
 import { clientErrorHandler } from './client-errors.ts';
 import type { AppContext } from './context.ts';

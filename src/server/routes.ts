@@ -9,7 +9,7 @@ import { providerRoutes } from './provider-routes.ts';
 export type RouteRegistrar = (app: FastifyInstance, ctx: AppContext) => void;
 
 /**
- * The HTTP surfaces beside the API (src/api), one registrar per concern; the bridge's own MCP
+ * The HTTP surfaces beside the API (server/api/), one registrar per concern; the bridge's own MCP
  * server answers `/mcp`, the web console `/`.
  */
 export const ROUTES: RouteRegistrar[] = [opsRoutes, metricsRoutes, providerRoutes, mcpRoutes, consoleRoutes];

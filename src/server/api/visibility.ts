@@ -1,6 +1,6 @@
-import type { Principal } from '../identity/users.ts';
-import type { AppContext } from '../server/context.ts';
-import type { InterceptionFilter } from '../store/store.ts';
+import type { Principal } from '../../identity/users.ts';
+import type { InterceptionFilter } from '../../store/store.ts';
+import type { AppContext } from '../context.ts';
 import { ApiError } from './errors.ts';
 
 /** Whose records a caller may see (README "Teams"). */

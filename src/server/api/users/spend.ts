@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { budgetWindow } from '../../budgets/window.ts';
-import type { AppContext } from '../../server/context.ts';
-import { apiUsd } from '../../store/figures.ts';
+import { budgetWindow } from '../../../budgets/window.ts';
+import { apiUsd } from '../../../store/figures.ts';
+import type { AppContext } from '../../context.ts';
 import { guard } from '../errors.ts';
 import { ref } from '../schemas.ts';
 import { caller, errors, type Params, target, userParams } from './shared.ts';

@@ -1,5 +1,5 @@
-import { PROVIDER_TYPES } from '../providers/registry.ts';
-import { API_KEY_KINDS, BUDGET_PERIODS, ROLES } from '../store/store.ts';
+import { PROVIDER_TYPES } from '../../providers/registry.ts';
+import { API_KEY_KINDS, BUDGET_PERIODS, ROLES } from '../../store/store.ts';
 
 /**
  * JSON Schemas of the non-provider API: they validate requests, serialise responses and are

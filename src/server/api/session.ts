@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { hashToken } from '../identity/users.ts';
-import type { AppContext } from '../server/context.ts';
+import { hashToken } from '../../identity/users.ts';
+import type { AppContext } from '../context.ts';
 import { principalOf, SESSION_HOURS, sessionCookie, sessionCookieHeader } from './auth.ts';
 import { ApiError, guard } from './errors.ts';
 import { ref } from './schemas.ts';

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { CredentialsKeyError, McpCredentials, parseHeader } from '../../mcp/credentials.ts';
-import type { AppContext } from '../../server/context.ts';
+import { CredentialsKeyError, McpCredentials, parseHeader } from '../../../mcp/credentials.ts';
+import type { AppContext } from '../../context.ts';
 import { ApiError, guard, invalid } from '../errors.ts';
 import { ref } from '../schemas.ts';
 import { caller, errors, type Params, target, userParams } from './shared.ts';

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import type { AppContext } from '../server/context.ts';
-import { TooBroadError } from '../store/store.ts';
+import { TooBroadError } from '../../store/store.ts';
+import type { AppContext } from '../context.ts';
 
 export interface Validation {
   field: string;

@@ -1,8 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { tokenFrom } from '../identity/authenticator.ts';
-import type { Principal } from '../identity/users.ts';
-import type { AppContext } from '../server/context.ts';
-import { answerBeforeBody } from '../server/refuse.ts';
+import { tokenFrom } from '../../identity/authenticator.ts';
+import type { Principal } from '../../identity/users.ts';
+import type { AppContext } from '../context.ts';
+import { answerBeforeBody } from '../refuse.ts';
 import { ApiError, sendApiError, storeUnavailable } from './errors.ts';
 
 declare module 'fastify' {

@@ -1,9 +1,9 @@
 import type { FastifyRequest } from 'fastify';
-import { parseRfc3339 } from '../../audit/query.ts';
-import { parseDuration } from '../../duration.ts';
-import { IdentityError, type Principal, type User } from '../../identity/users.ts';
-import type { AppContext } from '../../server/context.ts';
-import type { ApiKeyDoc } from '../../store/store.ts';
+import { parseRfc3339 } from '../../../audit/query.ts';
+import { parseDuration } from '../../../duration.ts';
+import { IdentityError, type Principal, type User } from '../../../identity/users.ts';
+import type { ApiKeyDoc } from '../../../store/store.ts';
+import type { AppContext } from '../../context.ts';
 import { principalOf, seesEveryone } from '../auth.ts';
 import { ApiError, guard, invalid } from '../errors.ts';
 import { ref } from '../schemas.ts';

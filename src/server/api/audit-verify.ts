@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { type VerifyCursor, verifyChains } from '../audit/verify.ts';
-import type { AppContext } from '../server/context.ts';
+import { type VerifyCursor, verifyChains } from '../../audit/verify.ts';
+import type { AppContext } from '../context.ts';
 import { principalOf, seesEveryone } from './auth.ts';
 import { ApiError, guard, invalid, type Validation } from './errors.ts';
 import { ref } from './schemas.ts';

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../../server/context.ts';
+import type { AppContext } from '../../context.ts';
 import { deleteBudget } from './budget.ts';
 import { deleteCredentials, listCredentials, putCredentials } from './credentials.ts';
 import { deleteProviderKey, listProviderKeys, putProviderKey } from './provider-keys.ts';

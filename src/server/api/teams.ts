@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { budgetWindow } from '../budgets/window.ts';
-import { NoSuchTeam } from '../identity/teams.ts';
-import { IdentityError, type Principal } from '../identity/users.ts';
-import type { AppContext } from '../server/context.ts';
-import { apiUsd } from '../store/figures.ts';
-import type { Budget, TeamDoc } from '../store/store.ts';
+import { budgetWindow } from '../../budgets/window.ts';
+import { NoSuchTeam } from '../../identity/teams.ts';
+import { IdentityError, type Principal } from '../../identity/users.ts';
+import { apiUsd } from '../../store/figures.ts';
+import type { Budget, TeamDoc } from '../../store/store.ts';
+import type { AppContext } from '../context.ts';
 import { principalOf, requireOwner } from './auth.ts';
 import { ApiError, guard } from './errors.ts';
 import { ref } from './schemas.ts';

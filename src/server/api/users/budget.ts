@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../../server/context.ts';
+import type { AppContext } from '../../context.ts';
 import { requireOwner } from '../auth.ts';
 import { guard } from '../errors.ts';
 import { caller, errors, identityErrors, type Params, target, userParams } from './shared.ts';

@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { PendingSignIn } from '../identity/oidc/client.ts';
-import { OidcError } from '../identity/oidc/errors.ts';
-import { claimsToIdentity } from '../identity/oidc/identity.ts';
-import { signInUser } from '../identity/oidc/provision.ts';
-import { seal, sealingKey, unseal } from '../identity/oidc/seal.ts';
-import type { AppContext } from '../server/context.ts';
+import type { PendingSignIn } from '../../identity/oidc/client.ts';
+import { OidcError } from '../../identity/oidc/errors.ts';
+import { claimsToIdentity } from '../../identity/oidc/identity.ts';
+import { signInUser } from '../../identity/oidc/provision.ts';
+import { seal, sealingKey, unseal } from '../../identity/oidc/seal.ts';
+import type { AppContext } from '../context.ts';
 import { overHttps, SESSION_HOURS, sessionCookieHeader } from './auth.ts';
 import { API_PREFIX } from './prefix.ts';
 

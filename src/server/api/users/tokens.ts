@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../../server/context.ts';
+import type { AppContext } from '../../context.ts';
 import { ApiError, guard } from '../errors.ts';
 import { ref } from '../schemas.ts';
 import { caller, errors, iso, type Params, parseExpiry, presentToken, target, userParams } from './shared.ts';

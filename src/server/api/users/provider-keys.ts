@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { CredentialsKeyError } from '../../mcp/credentials.ts';
-import { UserKeyError } from '../../providers/user-keys.ts';
-import type { AppContext } from '../../server/context.ts';
+import { CredentialsKeyError } from '../../../mcp/credentials.ts';
+import { UserKeyError } from '../../../providers/user-keys.ts';
+import type { AppContext } from '../../context.ts';
 import { ApiError, guard, invalid } from '../errors.ts';
 import { ref } from '../schemas.ts';
 import { caller, errors, iso, type Params, target, userParams } from './shared.ts';

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { USERNAME_PATTERN, type User, usernameProblem } from '../../identity/users.ts';
-import type { AppContext } from '../../server/context.ts';
-import { type Budget, ROLES, type Role } from '../../store/store.ts';
+import { USERNAME_PATTERN, type User, usernameProblem } from '../../../identity/users.ts';
+import { type Budget, ROLES, type Role } from '../../../store/store.ts';
+import type { AppContext } from '../../context.ts';
 import { requireOwner, seesEveryone } from '../auth.ts';
 import { ApiError, guard, invalid } from '../errors.ts';
 import { ref } from '../schemas.ts';

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../server/context.ts';
-import { ANNOTATE_WORK_SCHEMA } from '../work/tool.ts';
+import { ANNOTATE_WORK_SCHEMA } from '../../work/tool.ts';
+import type { AppContext } from '../context.ts';
 import { principalOf } from './auth.ts';
 import { invalid } from './errors.ts';
 import { ref } from './schemas.ts';
