@@ -23,7 +23,7 @@ function merge(values: unknown[]): unknown {
 const args = process.argv.slice(2);
 const at = args.indexOf('--out');
 const out = at >= 0 ? args[at + 1] : undefined;
-const files = args.filter((a, i) => a !== '--out' && i !== at + 1);
+const files = args.filter((_, i) => at < 0 || (i !== at && i !== at + 1));
 const runs = files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as Results);
 const median = merge(runs.map(({ targets: _, ...r }) => r)) as Results;
 median.runs = runs.length;
