@@ -1,4 +1,7 @@
-export type BreakerState = 'closed' | 'open' | 'half_open';
+// Its states are the metrics' labels, named there.
+import type { BreakerState } from '../observability/metrics.ts';
+
+export type { BreakerState };
 
 export interface BreakerOptions {
   /** Consecutive failures that open the circuit; 0 = never. */

@@ -25,7 +25,7 @@ export interface SinkFigures {
 /** A circuit's state (src/limits/circuit-breaker.ts). */
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
-/** The states a pooled key is in (src/providers/key-pool.ts). */
+/** A pooled key's health (src/providers/key-pool.ts): in turn, cooling down after a 429/5xx/timeout, or set aside after a 401/403. */
 export type KeyState = 'active' | 'cooling' | 'refused';
 const KEY_STATES: readonly KeyState[] = ['active', 'cooling', 'refused'];
 

@@ -1,16 +1,10 @@
-/** A pool key's health: in turn, cooling down after a 429/5xx/timeout, or set aside after a 401/403. */
-export type KeyState = 'active' | 'cooling' | 'refused';
-export const KEY_STATES: readonly KeyState[] = ['active', 'cooling', 'refused'];
+// A key's states and the reasons it is left are the metrics' labels, so they are named there.
+import type { FailoverReason, KeyPoolReports, KeyState } from '../observability/metrics.ts';
 
-/** Why a call left a key for the next one (the `reason` label of `aibridge_key_pool_failovers_total`). */
-export type FailoverReason = 'rate_limited' | 'server_error' | 'timeout' | 'refused';
+export type { FailoverReason, KeyState };
 
 /** What a pool reports as it goes: metrics count it, the log names a key set aside (by its place, never its value). */
-export interface KeyPoolListener {
-  failover(reason: FailoverReason): void;
-  exhausted(): void;
-  setAside(index: number, status: number): void;
-}
+export type KeyPoolListener = KeyPoolReports;
 
 /** One key of the pool, as a call takes it. */
 export interface PoolKey {
