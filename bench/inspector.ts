@@ -18,12 +18,20 @@ export class Inspector {
   readonly #socket: WebSocket;
   #next = 1;
   readonly #waiting = new Map<number, (result: unknown) => void>();
+  /** Heap snapshot chunks as they stream in, while a snapshot is being taken. */
+  #chunks: string[] | undefined;
 
   private constructor(socket: WebSocket) {
     this.#socket = socket;
     socket.addEventListener('message', (event) => {
-      const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown };
+      const message = JSON.parse(String(event.data)) as {
+        id?: number;
+        result?: unknown;
+        method?: string;
+        params?: { chunk?: string };
+      };
       if (message.id !== undefined) this.#waiting.get(message.id)?.(message.result);
+      else if (message.method === 'HeapProfiler.addHeapSnapshotChunk') this.#chunks?.push(message.params?.chunk ?? '');
     });
   }
 
@@ -48,6 +56,17 @@ export class Inspector {
   async heapUsedAfterGc(): Promise<number> {
     await this.#send('HeapProfiler.collectGarbage');
     return (await this.#send<{ usedSize: number }>('Runtime.getHeapUsage')).usedSize;
+  }
+
+  /** A heap snapshot (V8 collects garbage first), as the JSON DevTools reads from a .heapsnapshot file. */
+  async heapSnapshot(): Promise<string> {
+    this.#chunks = [];
+    try {
+      await this.#send('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
+      return this.#chunks.join('');
+    } finally {
+      this.#chunks = undefined;
+    }
   }
 
   /** Samples every allocation, garbage included (what a request costs the collector), about every `intervalBytes`. */

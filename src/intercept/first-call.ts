@@ -61,5 +61,5 @@ export function prepareFirstCall(
   // No closure here may hold `body`: one would share a context with `later`, which lives as long as the request.
   const shape = readable && isUtf8(raw) ? scan.object : undefined;
   const spliced = shape && spliceMembers(raw, shape, edits);
-  return { body: spliced ?? JSON.stringify(exact ? body : later()), clientWantsUsage, later };
+  return { body: spliced ?? Buffer.from(JSON.stringify(exact ? body : later())), clientWantsUsage, later };
 }

@@ -67,5 +67,5 @@ export function editTopLevel(
   const json = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
   for (const name of remove) delete json[name];
   Object.assign(json, set);
-  return JSON.stringify(json);
+  return Buffer.from(JSON.stringify(json));
 }

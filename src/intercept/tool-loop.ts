@@ -73,7 +73,8 @@ export class ToolLoop {
   /** Upstream call number `iteration`; a non-200 answer ends its span as failed. */
   async call(iteration: number): Promise<UpstreamReply> {
     const { events, send } = this.deps;
-    const body = iteration ? JSON.stringify(this.#conversation()) : this.deps.firstBody;
+    // Bytes, not a string: see callUpstream.
+    const body = iteration ? Buffer.from(JSON.stringify(this.#conversation())) : this.deps.firstBody;
     const reply = await events.upstreamStarted(() => send(body));
     if (reply.statusCode !== 200) {
       this.metadata.upstream_status = reply.statusCode;

@@ -48,7 +48,10 @@ export async function callUpstream(
       retryAfter,
     );
   }
-  const send = (key: string | undefined) => sendOnce(provider, path, clientHeaders, body, signal, breaker, key);
+  // undici keeps a string body for the whole response beside the bytes it encodes it to (twice
+  // its length when any character is beyond latin1): the bytes alone are kept.
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  const send = (key: string | undefined) => sendOnce(provider, path, clientHeaders, bytes, signal, breaker, key);
   const pool = userKey === undefined ? provider.pool : undefined;
   if (!pool) {
     const response = await send(userKey);

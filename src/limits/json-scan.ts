@@ -60,7 +60,8 @@ function closingQuote(text: string, open: number): number {
  * (prompts, tool descriptions) costs little more than a copy.
  */
 export function scanJson(body: Uint8Array, max = MAX_JSON_DEPTH): JsonScan {
-  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('latin1');
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const text = bytes.toString('latin1');
   const n = text.length;
   let first = 0;
   while (first < n && isSpace(text.charCodeAt(first))) first++;
@@ -92,7 +93,9 @@ export function scanJson(body: Uint8Array, max = MAX_JSON_DEPTH): JsonScan {
       if (end < 0) return { tooDeep: false, object: undefined }; // unterminated: JSON.parse will refuse it
       if (depth === 1 && expectKey) {
         expectKey = false;
-        const name = text.slice(i + 1, end);
+        // Read from the bytes, not sliced from `text`: a slice of 13 characters or more is a view
+        // that keeps all of `text` (a copy of the body) alive as long as the scan is kept.
+        const name = bytes.toString('latin1', i + 1, end);
         if (name.includes('\\') || members.has(name)) plain = false;
         key = name;
       }

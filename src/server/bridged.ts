@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { classifyClient } from '../clients.ts';
 import { parseDuration } from '../duration.ts';
 import type { Principal } from '../identity/users.ts';
+import type { ClientBody } from '../intercept/client-body.ts';
 import type { ClientChannel } from '../intercept/client-channel.ts';
 import { runInterception } from '../intercept/interception.ts';
 import { InterceptionObserver } from '../intercept/observer.ts';
@@ -13,7 +14,7 @@ import { clientToolsWin } from '../mcp/client-wins.ts';
 import { errorResult } from '../mcp/tool-result.ts';
 import type { RequestBridge } from '../mcp/types.ts';
 import { BridgeError, type BridgeErrorKind } from '../providers/errors.ts';
-import type { BridgedRoute, RouteRequest } from '../providers/kind.ts';
+import type { BridgedRoute, RouteRequest, Target } from '../providers/kind.ts';
 import type { Provider } from '../providers/provider.ts';
 import { sanitizerFor } from '../recorder/sanitize.ts';
 import { runWorkTool, type WorkCaller } from '../work/annotate.ts';
@@ -75,6 +76,31 @@ export function routeRequest(request: Pick<BridgedRequest, 'params' | 'url'>): R
 }
 
 /**
+ * Reads the body, and what the wiring needs of it before the first call. The parsed body is only
+ * in `held`, never in a local of bridge(): a suspended async function keeps its locals (dead or
+ * not) for as long as it waits, here the whole stream, and a coding agent's parsed conversation
+ * is a few hundred KB per request in flight. bridge() lets go of it once the first call is prepared.
+ */
+function firstLook(
+  api: ApiModule,
+  raw: unknown,
+  target: Exclude<Target, { error: string }>,
+):
+  | { error: string }
+  | { held: { client: ClientBody | undefined }; model: string; streaming: boolean; maxOutput: number | null } {
+  const read = readBody(api, raw, target.from === 'body');
+  if ('error' in read) return read;
+  const { client } = read;
+  return {
+    held: { client },
+    model: target.from === 'path' ? target.model : modelOf(client),
+    streaming:
+      target.from === 'path' && target.streaming !== undefined ? target.streaming : client.body.stream === true,
+    maxOutput: api.maxOutput(client.body),
+  };
+}
+
+/**
  * Wires one interception (src/intercept runs it): reads the body, builds its observer (records,
  * metrics, spans), acquires the user's MCP tools, and hands the engine everything it works with.
  * Refusals answer in the provider's format.
@@ -89,13 +115,9 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
   const where = routeRequest(request);
   const target = route.target?.(where) ?? { from: 'body' as const };
   if ('error' in target) return refuse(target.kind ?? 'invalid_request', target.error);
-  const read = readBody(api, request.body, target.from === 'body');
-  if ('error' in read) return refuse('invalid_request', read.error);
-  const { client } = read;
-  const model = target.from === 'path' ? target.model : modelOf(client);
-  const streaming =
-    target.from === 'path' && target.streaming !== undefined ? target.streaming : client.body.stream === true;
-  const maxOutput = api.maxOutput(client.body);
+  const look = firstLook(api, request.body, target);
+  if ('error' in look) return refuse('invalid_request', look.error);
+  const { held, model, streaming, maxOutput } = look;
   const user = ex.principal.user;
   // Where it may go: an alias's targets, or this provider; each with the user's own key where it takes one.
   const plan = await planRoute(ctx, provider, route, model, user, streaming);
@@ -149,8 +171,6 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
     },
   );
   caller.interceptionId = observer.id;
-  // Handed over, not kept here: the parsed body must be free to go once the first call is prepared.
-  const held = { client: read.client as typeof client | undefined };
   await observer.run(async () => {
     const pooled = (await ctx.mcp?.pool.acquire(user)) ?? NO_TOOLS;
     const acquired = ctx.config.annotations.inject
@@ -161,14 +181,14 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
     // all. A client tool named like an injected one wins: that injected one is left out of this request.
     const tools =
       maxIterations > 1 && route.tools !== false
-        ? clientToolsWin(acquired, clientToolNames((held.client as typeof client).body))
+        ? clientToolsWin(acquired, clientToolNames((held.client as ClientBody).body))
         : NO_TOOLS;
     const {
       prompt,
       sessionId,
       results,
       first: firstCall,
-    } = understand(api, held.client as typeof client, request.bodyScan, tools.tools, streaming, request.headers);
+    } = understand(api, held.client as ClientBody, request.bodyScan, tools.tools, streaming, request.headers);
     held.client = undefined;
     caller.sessionId = sessionId;
 

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { nestsDeeperThan, scanJson } from '../../src/limits/json-scan.ts';
 
@@ -68,5 +70,24 @@ describe('top-level members', () => {
     expect(scanJson(bytes('{"tools":[')).object).toBeUndefined();
     expect(scanJson(bytes('{"a":"unterminated}')).object).toBeUndefined();
     expect(membersOf('{}')).toEqual({});
+  });
+});
+
+describe('what a kept scan holds', () => {
+  it('keeps its member names, not the copy of the body it read them from', () => {
+    // A name of 13 characters or more sliced from a string is a view that keeps the whole string.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const used = () => {
+      gc();
+      const { heapUsed, external } = process.memoryUsage();
+      return heapUsed + external; // Node makes the copy of a body over about 1 MB an external string
+    };
+    const body = bytes(`{"parallel_tool_calls":true,"input":"${'x'.repeat(512 * 1024)}"}`);
+    const before = used();
+    const kept = Array.from({ length: 40 }, () => scanJson(body));
+    const grown = used() - before;
+    expect(kept.every((scan) => scan.object?.members.has('parallel_tool_calls'))).toBe(true);
+    expect(grown).toBeLessThan(4 * body.length); // 40 copies kept would be 20 MB
   });
 });
