@@ -130,8 +130,9 @@ const KIND_LABEL: Record<Kind, string> = {
 };
 
 /**
- * Targets of issue 28 with the figure measured for each. A figure is judged only when neither the
- * load generator nor the upstream lagged as much as the target itself: else it is the machine's.
+ * The agents benchmark's target (README "Coding-agent sessions") with the figure measured for it.
+ * A figure is judged only when neither the load generator nor the upstream lagged as much as the
+ * target itself: else it is the machine's.
  */
 function targets(r: AgentResults): NonNullable<AgentResults['targets']> {
   const bridge = r.systems.bridge;
