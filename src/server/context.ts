@@ -13,8 +13,8 @@ import type { ProxyPolicy } from '../proxy/server.ts';
 import type { JournalRecorder } from '../recorder/recorder.ts';
 import type { AuditSinks } from '../recorder/sinks/sinks.ts';
 import type { Store } from '../store/store.ts';
-import type { Annotator } from '../work/annotate.ts';
-import type { RecentInterceptions } from '../work/recent.ts';
+import type { Annotator } from '../work-context/annotate.ts';
+import type { RecentInterceptions } from '../work-context/recent.ts';
 import type { WorkerIdentity } from './cluster/worker-channel.ts';
 import type { Runtime, Runtimes } from './runtime.ts';
 

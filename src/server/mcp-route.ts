@@ -6,11 +6,16 @@ import { clientSessionId } from '../clients.ts';
 import { tokenFrom } from '../identity/authenticator.ts';
 import { BRIDGE_SERVER } from '../mcp/tool-names.ts';
 import { packageVersion } from '../paths.ts';
-import type { Annotator, WorkCaller } from '../work/annotate.ts';
-import { ANNOTATE_WORK, ANNOTATE_WORK_DESCRIPTION, ANNOTATE_WORK_SCHEMA, BRIDGE_MCP_PATH } from '../work/tool.ts';
+import type { Annotator, WorkCaller } from '../work-context/annotate.ts';
+import {
+  ANNOTATE_WORK,
+  ANNOTATE_WORK_DESCRIPTION,
+  ANNOTATE_WORK_SCHEMA,
+  BRIDGE_MCP_PATH,
+} from '../work-context/tool.ts';
 import type { AppContext } from './context.ts';
 
-/** A JSON-RPC message to /mcp is small: a call's arguments are bounded (work/tool.ts LIMITS). */
+/** A JSON-RPC message to /mcp is small: a call's arguments are bounded (work-context/tool.ts LIMITS). */
 export const MCP_BODY_BYTES = 256 * 1024;
 
 /** A JSON-RPC error as the whole answer, for what is refused before the MCP server sees it. */

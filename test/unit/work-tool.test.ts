@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { clientToolsWin } from '../../src/mcp/client-wins.ts';
 import type { InjectedTool, RequestBridge } from '../../src/mcp/types.ts';
-import { WORK_TOOL, withWorkTool } from '../../src/work/inject.ts';
-import { RecentInterceptions } from '../../src/work/recent.ts';
-import { LIMITS, normalizeRepo, parseWorkArgs } from '../../src/work/tool.ts';
+import { WORK_TOOL, withWorkTool } from '../../src/work-context/inject.ts';
+import { RecentInterceptions } from '../../src/work-context/recent.ts';
+import { LIMITS, normalizeRepo, parseWorkArgs } from '../../src/work-context/tool.ts';
 
 describe('annotate_work arguments', () => {
   it('keeps a repository as host/owner/name however it was given', () => {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { ANNOTATE_WORK_SCHEMA } from '../../work/tool.ts';
+import { ANNOTATE_WORK_SCHEMA } from '../../work-context/tool.ts';
 import type { AppContext } from '../context.ts';
 import { principalOf } from './auth.ts';
 import { invalid } from './errors.ts';
