@@ -9,6 +9,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { SseParser } from '../../src/providers/sse.ts';
+import { type DefaultAnswer, ScriptedAnswers } from './scripted-answers.ts';
 import { type AwsKey, verifySigV4 } from './sigv4-verify.ts';
 import { loadFixture, type SseChunk } from './upstream.ts';
 
@@ -101,8 +102,7 @@ export class FakeBedrock {
   readonly #server: Server;
   readonly #versions: Set<string>;
   readonly #profiles: Array<Record<string, unknown>>;
-  #queue: BedrockAnswer[] = [];
-  #default: BedrockAnswer | ((request: BedrockRequest) => BedrockAnswer) | undefined;
+  readonly #answers = new ScriptedAnswers<BedrockAnswer, BedrockRequest>(loadFixture);
 
   private constructor(server: Server, url: string, options: FakeBedrockOptions) {
     this.#server = server;
@@ -127,18 +127,16 @@ export class FakeBedrock {
 
   /** Queues answers; each invoke takes the next one. */
   enqueue(...answers: BedrockAnswer[]): void {
-    for (const a of answers) if (typeof a === 'string') loadFixture(a);
-    this.#queue.push(...answers);
+    this.#answers.enqueue(answers);
   }
 
   /** The answer when the queue is empty (otherwise such an invoke gets a 599): fixed, or chosen per request. */
-  setDefault(answer: BedrockAnswer | ((request: BedrockRequest) => BedrockAnswer) | undefined): void {
-    if (typeof answer === 'string') loadFixture(answer);
-    this.#default = answer;
+  setDefault(answer: DefaultAnswer<BedrockAnswer, BedrockRequest>): void {
+    this.#answers.setDefault(answer);
   }
 
   reset(): void {
-    this.#queue = [];
+    this.#answers.clear();
     this.requests.length = 0;
   }
 
@@ -211,8 +209,7 @@ export class FakeBedrock {
     const problem = this.#bodyProblem(json);
     if (problem) return refuse(400, 'ValidationException', problem);
 
-    const answer =
-      this.#queue.shift() ?? (typeof this.#default === 'function' ? this.#default(request) : this.#default);
+    const answer = this.#answers.next(request);
     if (answer === undefined) return awsError(res, 599, 'FakeBedrockError', 'no answer queued');
     if (typeof answer === 'object' && 'error' in answer) {
       return awsError(res, answer.status, answer.error, answer.message ?? `${answer.error} (scripted)`);

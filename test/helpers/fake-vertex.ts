@@ -9,6 +9,7 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { type DefaultAnswer, ScriptedAnswers } from './scripted-answers.ts';
 import { loadFixture } from './upstream.ts';
 
 /**
@@ -109,8 +110,7 @@ export class FakeVertex {
   readonly #server: Server;
   readonly #accounts = new Map<string, KeyObject>();
   readonly #tokens = new Map<string, { email: string; expiresAt: number }>();
-  #queue: VertexAnswer[] = [];
-  #default: VertexAnswer | ((request: VertexRequest) => VertexAnswer) | undefined;
+  readonly #answers = new ScriptedAnswers<VertexAnswer, VertexRequest>(loadFixture);
 
   private constructor(server: Server, url: string, options: { project?: string; tokenLifetimeSeconds?: number }) {
     this.#server = server;
@@ -140,18 +140,16 @@ export class FakeVertex {
   }
 
   enqueue(...answers: VertexAnswer[]): void {
-    for (const a of answers) if (typeof a === 'string') loadFixture(a);
-    this.#queue.push(...answers);
+    this.#answers.enqueue(answers);
   }
 
   /** The answer when nothing is queued: fixed, or chosen per request (as an agent's many calls need). */
-  setDefault(answer: VertexAnswer | ((request: VertexRequest) => VertexAnswer) | undefined): void {
-    if (typeof answer === 'string') loadFixture(answer);
-    this.#default = answer;
+  setDefault(answer: DefaultAnswer<VertexAnswer, VertexRequest>): void {
+    this.#answers.setDefault(answer);
   }
 
   reset(): void {
-    this.#queue = [];
+    this.#answers.clear();
     this.requests.length = 0;
     this.tokenRequests.length = 0;
   }
@@ -290,8 +288,7 @@ export class FakeVertex {
     }
     if (countTokens) return sendJson(res, 200, { input_tokens: Math.max(1, Math.ceil(body.length / 4)) });
 
-    const answer =
-      this.#queue.shift() ?? (typeof this.#default === 'function' ? this.#default(request) : this.#default);
+    const answer = this.#answers.next(request);
     if (answer === undefined) return googleError(res, 599, 'INTERNAL', 'fake vertex: no answer queued');
     if (typeof answer === 'object') return refuse(answer.status, answer.googleStatus, answer.message);
     const fixture = loadFixture(answer);

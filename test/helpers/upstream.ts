@@ -7,6 +7,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type DefaultAnswer, ScriptedAnswers } from './scripted-answers.ts';
 
 /** A fake OpenAI / Anthropic upstream that answers each request with the next queued fixture from `fixtures/`. */
 
@@ -145,8 +146,7 @@ export class ReplayUpstream {
   /** Requests whose client disconnected before the response ended. */
   aborted = 0;
   #server: Server;
-  #queue: string[] = [];
-  #default: string | ((request: UpstreamRequest) => string) | undefined;
+  readonly #answers = new ScriptedAnswers<string, UpstreamRequest>(loadFixture);
   /** Keep every request in `requests` (off for benchmarks, which send hundreds of thousands). */
   keepRequests = true;
   /** Per-key answers that take the place of fixtures (a pool's keys failing each its own way). */
@@ -176,21 +176,19 @@ export class ReplayUpstream {
 
   /** Queues fixtures (paths relative to `fixtures/`); each request takes the next one. */
   enqueue(...fixtures: string[]): void {
-    for (const f of fixtures) loadFixture(f); // fail fast on a typo
-    this.#queue.push(...fixtures);
+    this.#answers.enqueue(fixtures);
   }
 
   /**
    * The fixture served when the queue is empty (otherwise such a request gets a 599); a
    * function picks one per request (e.g. the answer after a tool result in a tool loop).
    */
-  setDefault(fixture: string | ((request: UpstreamRequest) => string) | undefined): void {
-    if (typeof fixture === 'string') loadFixture(fixture);
-    this.#default = fixture;
+  setDefault(fixture: DefaultAnswer<string, UpstreamRequest>): void {
+    this.#answers.setDefault(fixture);
   }
 
   reset(): void {
-    this.#queue = [];
+    this.#answers.clear();
     this.requests.length = 0;
     this.aborted = 0;
     this.keyAnswers.clear();
@@ -252,8 +250,7 @@ export class ReplayUpstream {
       return;
     }
 
-    const chosen = this.#queue.shift() ?? this.#default;
-    const name = typeof chosen === 'function' ? chosen(request) : chosen;
+    const name = this.#answers.next(request);
     let fixture: Fixture;
     try {
       if (!name) throw new Error('no fixture queued');
