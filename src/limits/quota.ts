@@ -63,7 +63,8 @@ class Account {
   /** The account's request to the store under way: one at a time, so their effects add up in order. */
   busy: Promise<unknown> | undefined;
   readonly key: string;
-  readonly limit: number;
+  /** The scope's limit as last asked for: a reload or a new budget changes it in place (tickets out keep this account). */
+  limit: number;
   constructor(key: string, limit: number) {
     this.key = key;
     this.limit = limit;
@@ -117,9 +118,11 @@ export class Quotas {
    */
   async reserve(key: string, limit: number, amount: number, seed: Seed, chunk = 0): Promise<Reservation> {
     let account = this.#accounts.get(key);
-    if (!account || account.limit !== limit) {
-      account = this.#replace(key, limit, account);
+    if (!account) {
+      account = new Account(key, limit);
+      this.#accounts.set(key, account);
     }
+    account.limit = limit;
     account.lastUse = this.#now();
     // An allowance about to lapse in the ledger is not used here: asking renews it.
     if (account.heldUntil - this.#now() < this.#holdMs / 4) account.held = Math.min(account.held, 0);
@@ -172,20 +175,6 @@ export class Quotas {
       },
     );
     return op;
-  }
-
-  /** A limit changed (a reload, a new budget): the old account's allowance is given back as it settles. */
-  #replace(key: string, limit: number, old: Account | undefined): Account {
-    const account = new Account(key, limit);
-    if (old) {
-      account.held = old.held;
-      account.inFlight = old.inFlight;
-      account.unflushed = old.unflushed;
-      account.spent = old.spent;
-      account.othersHeld = old.othersHeld;
-    }
-    this.#accounts.set(key, account);
-    return account;
   }
 
   async #ask(account: Account, min: number, want: number, seed: Seed): Promise<'ok' | 'unreachable'> {

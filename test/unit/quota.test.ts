@@ -49,6 +49,19 @@ describe('a quota shared through the store', () => {
     await Promise.all(processes.map((p) => p.close()));
   });
 
+  it('keeps every settled amount and gives its allowance back when the limit changes with calls in flight', async () => {
+    const ledger = new MemoryLedger();
+    const q = quotas(ledger, 'a');
+    const first = await q.reserve('u', 10, 4, 0, 4);
+    const second = await q.reserve('u', 20, 1, 0, 1); // a new budget, the same period
+    if (!first.ok || !second.ok) throw new Error('both fit');
+    first.ticket.settle(4);
+    second.ticket.settle(1);
+    await q.close();
+    expect(ledger.docs.get('u')?.spent).toBe(5);
+    expect(ledger.docs.get('u')?.holds).toEqual({});
+  });
+
   it('takes from its allowance without asking the store while it lasts', async () => {
     const ledger = new MemoryLedger();
     const q = quotas(ledger, 'a');
