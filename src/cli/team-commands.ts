@@ -125,7 +125,9 @@ export function teamCommands(program: Command): void {
 
   teams
     .command('set-budget')
-    .description('set a team’s budget in USD per period, shared by its members (0 or "none": budgets.team applies)')
+    .description(
+      'set a team’s budget in USD per period, shared by its members (0: no spend; "none": budgets.team applies)',
+    )
     .argument('<team>')
     .argument('<usd>')
     .option('--period <period>', 'day|week|month', 'month')

@@ -7,7 +7,7 @@ import {
   type TeamMemberDoc,
   teamMemberId,
 } from '../store/store.ts';
-import { IdentityError } from './users.ts';
+import { IdentityError, refuseBadBudget } from './users.ts';
 
 /** A team named that does not exist. */
 export class NoSuchTeam extends IdentityError {}
@@ -31,10 +31,6 @@ export function teamNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-/** A team's budget in effect: its own, else the configuration's default for teams. */
-export const teamBudget = (team: TeamDoc, fallback: Budget | undefined): Budget | null =>
-  team.budget ?? fallback ?? null;
-
 /**
  * Teams (README "Teams"): named groups of users with a shared budget, a scope for auditors, and, with
  * single sign-on, the provider's groups. A team made from a group is managed by single sign-on:
@@ -55,6 +51,7 @@ export class Teams {
   async create(name: string, options: { budget?: Budget | null; sso?: boolean } = {}): Promise<TeamDoc> {
     const problem = teamNameProblem(name);
     if (problem) throw new IdentityError(problem);
+    refuseBadBudget(options.budget);
     const team: TeamDoc = {
       _id: randomUUID(),
       name,
@@ -95,9 +92,7 @@ export class Teams {
   }
 
   async setBudget(nameOrId: string, budget: Budget | null): Promise<TeamDoc> {
-    if (budget && !(Number.isFinite(budget.usd) && budget.usd > 0)) {
-      throw new IdentityError('a budget must be a positive number of USD');
-    }
+    refuseBadBudget(budget);
     const team = await this.require(nameOrId);
     await this.#store.teams.update(team._id, { budget });
     this.forget();

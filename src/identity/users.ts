@@ -33,6 +33,13 @@ export class IdentityError extends Error {
   }
 }
 
+/** A user's or a team's budget is a number of USD, at least 0 ($0 allows no spend); null removes it. */
+export function refuseBadBudget(budget: Budget | null | undefined): void {
+  if (budget && !(Number.isFinite(budget.usd) && budget.usd >= 0)) {
+    throw new IdentityError('a budget must be a number of USD, at least 0');
+  }
+}
+
 export const USERNAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
 /** Ids are UUIDs; a username shaped like one could be read as another user's id. */
 const ID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -220,9 +227,7 @@ export class Users {
 
   /** A budget of $0 allows no spend; null returns the user to their role's default. */
   setBudget(idOrUsername: string, budget: Budget | null): Promise<User> {
-    if (budget && !(Number.isFinite(budget.usd) && budget.usd >= 0)) {
-      throw new IdentityError('a budget must be a number of USD, at least 0');
-    }
+    refuseBadBudget(budget);
     return this.update(idOrUsername, { budget });
   }
 

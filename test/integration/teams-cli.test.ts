@@ -39,6 +39,10 @@ describe('aibridge teams', { timeout: 120_000 }, () => {
       'ann added to Platform Team\nbob added to Platform Team\n',
     );
     expect((await ok('teams', 'remove', 'Platform Team', 'bob')).stderr).toBe('bob removed from Platform Team\n');
+    // $0 allows the team no spend (as for a user); "none" would leave budgets.team to apply.
+    expect((await ok('teams', 'set-budget', 'Platform Team', '0')).stderr).toMatch(
+      /^Platform Team: budget \$0(\.00)?\/month\n$/,
+    );
     expect((await ok('teams', 'set-budget', 'Platform Team', '250', '--period', 'week')).stderr).toBe(
       'Platform Team: budget $250.00/week\n',
     );
