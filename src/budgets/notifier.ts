@@ -19,6 +19,9 @@ const MAX_REMEMBERED = 10_000;
  * the console's banner — once per scope, period and share across every worker and replica: the
  * one that inserts the notification's document (a unique id) sends it.
  */
+/** How long notifications wait after the store failed a claim. */
+const STORE_PAUSE_MS = 5_000;
+
 export class BudgetNotifier {
   readonly #store: NotificationStore;
   readonly #config: () => Config;
@@ -27,6 +30,9 @@ export class BudgetNotifier {
   readonly #webhook: WebhookSender;
   readonly #known = new Set<string>();
   readonly #claiming = new Map<string, Promise<void>>();
+  /** After the store failed a claim: no claims until then, and one warning a minute at most. */
+  #quietUntil = 0;
+  #warnedAt = Number.NEGATIVE_INFINITY;
 
   constructor(deps: {
     store: NotificationStore;
@@ -44,6 +50,7 @@ export class BudgetNotifier {
 
   /** A scope's spend in a period, as this process now knows it; never throws, never waits. */
   observe(scope: BudgetScope, window: { start: Date; resetsAt: Date }, spent: number): void {
+    if (Date.now() < this.#quietUntil) return;
     const shares = this.#config().budgets.notify ?? DEFAULT_NOTIFY;
     for (const share of shares) {
       if (spent + SLACK < share * scope.budget.usd) continue;
@@ -74,8 +81,13 @@ export class BudgetNotifier {
     try {
       mine = await this.#store.claim(doc);
     } catch (err) {
-      // Not remembered: the next spend seen tries again.
-      this.#log.warn({ err: (err as Error).message }, 'budget notification: the store did not answer; will retry');
+      // Not remembered: a spend seen after a pause tries again (every settled call would otherwise ask, and log).
+      const now = Date.now();
+      this.#quietUntil = now + STORE_PAUSE_MS;
+      if (now - this.#warnedAt >= 60_000) {
+        this.#warnedAt = now;
+        this.#log.warn({ err: (err as Error).message }, 'budget notification: the store did not answer; will retry');
+      }
       return;
     }
     this.#known.add(doc._id);
