@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import { isOwnAddress } from '../proxy/target.ts';
 import { ExitError } from './common.ts';
 import { savedToken } from './credentials.ts';
 import { isRunning, readServerRecord } from './server-record.ts';
@@ -10,10 +11,24 @@ export interface ApiOptions {
 
 const DEFAULT_URL = 'http://127.0.0.1:4000';
 
-/** The bridge a command talks to without --url or AIBRIDGE_URL: the one running here (its server.json), else the default. */
+/**
+ * The bridge a command talks to without --url or AIBRIDGE_URL: the one running here (its
+ * server.json), else the default. The record is read from the working directory, where anyone
+ * may have put one (a cloned repository): it is followed only to this machine, as the token goes with it.
+ */
 export function defaultBridgeUrl(): string {
   const running = readServerRecord();
-  return running && isRunning(running) ? running.url : DEFAULT_URL;
+  if (!running || !isRunning(running)) return DEFAULT_URL;
+  return onThisMachine(running.url) ? running.url : DEFAULT_URL;
+}
+
+function onThisMachine(url: string): boolean {
+  try {
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    return host === 'localhost' || isOwnAddress(host);
+  } catch {
+    return false;
+  }
 }
 
 /**

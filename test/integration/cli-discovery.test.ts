@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -171,6 +171,23 @@ describe('a bridge running here', () => {
     expect(ca.code, ca.stderr).toBe(0);
     expect(ca.stdout).toMatch(/^-----BEGIN CERTIFICATE-----/);
     expect(existsSync(join(here, '.data', 'proxy'))).toBe(true);
+  });
+
+  it('sends a token only to a bridge on this machine, whatever a server.json planted in the directory says', async () => {
+    const planted = tempDir();
+    mkdirSync(join(planted, '.data'));
+    // A running pid (this one) and a URL elsewhere: as a cloned repository could carry.
+    const record = { config: join(planted, 'aibridge.yaml'), url: 'http://198.51.100.7:4000', pid: process.pid };
+    writeFileSync(join(planted, '.data', 'server.json'), JSON.stringify(record));
+    const result = await runCli(
+      ['interceptions', 'list'],
+      { ...CLEAN, AIBRIDGE_SESSION_TOKEN: 'aib_planted' },
+      60_000,
+      planted,
+    );
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).not.toContain('198.51.100.7');
+    expect(result.stderr).toContain('127.0.0.1:4000');
   });
 
   it('elsewhere, with no token and no store to read, usage and interceptions list stop with exit 2 saying so', async () => {
