@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { parseRfc3339 } from '../audit/query.ts';
 import { verifyAll } from '../audit/verify.ts';
 import { parseDuration } from '../duration.ts';
 import { CONFIG_FLAG, ExitError, withStore } from './common.ts';
@@ -12,8 +13,8 @@ export function sinceOf(text: string | undefined): Date | undefined {
   try {
     return new Date(Date.now() - parseDuration(text));
   } catch {}
-  const at = /^\d{4}-\d{2}-\d{2}/.test(text) ? new Date(text) : new Date(Number.NaN);
-  if (Number.isNaN(at.getTime())) throw new ExitError('--since must be an RFC 3339 time or a duration like 7d', 2);
+  const at = parseRfc3339(text);
+  if (!at) throw new ExitError('--since must be an RFC 3339 time or a duration like 7d', 2);
   return at;
 }
 

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
+import { parseRfc3339 } from '../../audit/query.ts';
 import { type VerifyCursor, verifyChains } from '../../audit/verify.ts';
 import type { AppContext } from '../context.ts';
 import { principalOf, seesEveryone } from './auth.ts';
-import { ApiError, guard, invalid, type Validation } from './errors.ts';
+import { ApiError, guard, invalid, single, type Validation } from './errors.ts';
 import { ref } from './schemas.ts';
 
 /** Steps one request checks by default, and at most: the hashing runs on the event loop. */
@@ -20,14 +21,6 @@ function readCursor(text: string, problems: Validation[]): VerifyCursor | undefi
     return undefined;
   }
   return { chain: match[1] as string, seq: Number(match[2]), hash: match[3] as string };
-}
-
-function one(query: Record<string, unknown>, name: string, problems: Validation[]): string | undefined {
-  const value = query[name];
-  if (value === undefined || value === '') return undefined;
-  if (typeof value === 'string') return value;
-  problems.push({ field: name, detail: `"${name}" must be given once` });
-  return undefined;
 }
 
 /**
@@ -63,13 +56,13 @@ export function verifyRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (!seesEveryone(principal)) throw new ApiError(403, 'only owners and auditors can verify the records');
       const query = request.query as Record<string, unknown>;
       const problems: Validation[] = [];
-      const sinceText = one(query, 'since', problems);
-      const since = sinceText === undefined ? undefined : new Date(sinceText);
-      if (since && (Number.isNaN(since.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(sinceText as string)))
+      const sinceText = single(query, 'since', problems);
+      const since = sinceText === undefined ? undefined : parseRfc3339(sinceText);
+      if (sinceText !== undefined && !since)
         problems.push({ field: 'since', detail: 'since must be an RFC 3339 time' });
-      const afterText = one(query, 'after', problems);
+      const afterText = single(query, 'after', problems);
       const after = afterText === undefined ? undefined : readCursor(afterText, problems);
-      const limitText = one(query, 'limit', problems);
+      const limitText = single(query, 'limit', problems);
       const limit = limitText === undefined ? DEFAULT_STEPS : /^\d+$/.test(limitText) ? Number(limitText) : 0;
       if (limit < 1 || limit > MAX_STEPS)
         problems.push({ field: 'limit', detail: `limit must be an integer from 1 to ${MAX_STEPS}` });

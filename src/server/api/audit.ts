@@ -8,7 +8,7 @@ import { present } from '../../store/present.ts';
 import type { InterceptionFilter } from '../../store/store.ts';
 import type { AppContext } from '../context.ts';
 import { principalOf } from './auth.ts';
-import { ApiError, guard, invalid, type Validation } from './errors.ts';
+import { ApiError, guard, invalid, single, type Validation } from './errors.ts';
 import { ref } from './schemas.ts';
 import { outside, sees, visibilityOf, visibleFilter } from './visibility.ts';
 
@@ -16,15 +16,6 @@ const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 
 type Raw = Record<string, unknown>;
-
-/** Query-string parameters arrive as a string, an array (repeated) or not at all. */
-function single(query: Raw, name: string, problems: Validation[]): string | undefined {
-  const value = query[name];
-  if (value === undefined || value === '') return undefined;
-  if (typeof value === 'string') return value;
-  problems.push({ field: name, detail: `"${name}" must be given once` });
-  return undefined;
-}
 
 function integer(text: string | undefined, field: string, min: number, max: number, problems: Validation[]) {
   if (text === undefined) return undefined;

@@ -113,3 +113,12 @@ export function sendApiError(err: unknown, request: FastifyRequest, reply: Fasti
   request.log.error({ err, request_id: request.id }, 'API request failed');
   return reply.code(500).send({ message: 'internal error', detail: `request id ${request.id}` });
 }
+
+/** A query-string parameter given at most once: they arrive as a string, an array (repeated) or not at all. */
+export function single(query: Record<string, unknown>, name: string, problems: Validation[]): string | undefined {
+  const value = query[name];
+  if (value === undefined || value === '') return undefined;
+  if (typeof value === 'string') return value;
+  problems.push({ field: name, detail: `"${name}" must be given once` });
+  return undefined;
+}

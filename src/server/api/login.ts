@@ -92,9 +92,6 @@ const errorBodies = {
   503: ref('Error'),
 };
 
-/** The status each sign-in refusal answers with (the console's callback too). */
-export const SIGN_IN_STATUS = STATUS;
-
 export function loginRoutes(app: FastifyInstance, deps: LoginDeps): void {
   const starts = new UserRateLimit(deps.startsPerMinute ?? 20);
   /** When each handle last reached the provider (this replica): polls faster than its interval wait. */

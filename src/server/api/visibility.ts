@@ -24,7 +24,6 @@ export async function visibilityOf(ctx: Pick<AppContext, 'teams'>, principal: Pr
   return { initiators: [...new Set([...members, user._id])], teams: [...scope] };
 }
 
-export const seesAll = (v: Visibility) => v.initiators === null;
 export const sees = (v: Visibility, userId: string) => v.initiators === null || v.initiators.includes(userId);
 
 /** The filter every read of records starts from: nothing outside what the caller may see. */

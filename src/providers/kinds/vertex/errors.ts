@@ -40,6 +40,3 @@ export function vertexError(kind: BridgeErrorKind, message: string): VertexError
     body: { error: { code: status, message, status: GOOGLE_STATUS[kind] } },
   };
 }
-
-/** The canonical code name for a kind (`RESOURCE_EXHAUSTED`). */
-export const googleStatusOf = (kind: BridgeErrorKind): string => GOOGLE_STATUS[kind];
