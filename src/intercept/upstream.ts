@@ -7,7 +7,7 @@ import { BridgeError, CircuitOpenError } from '../providers/errors.ts';
 import { DEFAULT_COOL_MS, failoverReason, type KeyPool, retryAfterMs } from '../providers/key-pool.ts';
 import type { StreamDecoder } from '../providers/kind.ts';
 import type { Provider } from '../providers/provider.ts';
-import { credentialsRefusal } from '../providers/upstream-failure.ts';
+import { credentialsRefusal, readLimited } from '../providers/upstream-failure.ts';
 
 type UpstreamResponse = Dispatcher.ResponseData;
 
@@ -134,8 +134,8 @@ function exhausted(provider: Provider, pool: KeyPool): BridgeError {
   );
 }
 
-/** Reads at most `limit` bytes of an error body for a message, discarding the rest. */
+/** At most `limit` characters of an error body for a message, with … where it was cut; the rest is not read. */
 export async function readSnippet(response: UpstreamReply, limit = 2_000): Promise<string> {
-  const text = await response.body.text().catch(() => '');
+  const text = await readLimited(response.body, limit + 1);
   return text.length > limit ? `${text.slice(0, limit)}…` : text;
 }

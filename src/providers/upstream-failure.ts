@@ -43,7 +43,20 @@ export function sendUpstreamFailure(
 interface Answer {
   statusCode: number;
   headers: Record<string, string | string[] | undefined>;
-  body: { text(): Promise<string> };
+  body: AsyncIterable<Uint8Array | string>;
+}
+
+/** At most `limit` characters of a body, never the rest of it (an error page may be large). */
+export async function readLimited(body: AsyncIterable<Uint8Array | string>, limit: number): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = '';
+  try {
+    for await (const chunk of body) {
+      text += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+      if (text.length >= limit) break;
+    }
+  } catch {}
+  return text.slice(0, limit);
 }
 
 /**
@@ -55,10 +68,10 @@ export async function credentialsRefusal(
   answer: Answer,
 ): Promise<UpstreamAuthError | undefined> {
   if (!provider.kind.refusedCredentials?.(answer.statusCode, answer.headers)) return undefined;
-  const said = await answer.body.text().catch(() => '');
+  const said = await readLimited(answer.body, 2_000);
   return new UpstreamAuthError(
     'upstream',
     `provider "${provider.name}" refused the bridge's own credentials; the bridge's operator can find why in its log`,
-    `upstream answered ${answer.statusCode}: ${said.slice(0, 2_000)}`,
+    `upstream answered ${answer.statusCode}: ${said}`,
   );
 }

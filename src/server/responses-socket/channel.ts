@@ -3,6 +3,7 @@ import type { Json } from '../../intercept/types.ts';
 import type { UpstreamReply } from '../../intercept/upstream.ts';
 import type { BridgeErrorKind } from '../../providers/errors.ts';
 import { type SseEvent, SseParser } from '../../providers/sse.ts';
+import { readLimited } from '../../providers/upstream-failure.ts';
 import { bridgeErrorFrame, type ErrorObject, errorFrame, keepAliveFrame, streamErrorFrame } from './frames.ts';
 
 /** Where the frames of one socket go. */
@@ -181,17 +182,4 @@ function openingOf(data: string): Json | undefined {
   if (!response || typeof response !== 'object') return undefined;
   const { id, object, created_at, model } = response as Json;
   return { id, object, created_at, status: 'in_progress', model };
-}
-
-/** At most `limit` characters of a body; the rest is not read. */
-async function readLimited(body: UpstreamReply['body'], limit: number): Promise<string> {
-  const decoder = new TextDecoder();
-  let text = '';
-  try {
-    for await (const chunk of body) {
-      text += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
-      if (text.length >= limit) break;
-    }
-  } catch {}
-  return text.slice(0, limit);
 }
