@@ -70,7 +70,8 @@ function readBody(raw: IncomingMessage, payload: Readable, limit: number): Promi
 export function rawBodyParser(app: FastifyInstance, limit: number): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (request, payload, done) => {
-    readBody(request.raw, payload, limit).then(
+    // A route may take less than every route does (its config's bodyBytes): read no more than that.
+    readBody(request.raw, payload, request.routeOptions.config?.bodyBytes ?? limit).then(
       (body) => {
         // One pass, kept with the request: the interceptor splices into the body with what it found.
         const scan = looksLikeJson(body) ? scanBody(body) : undefined;

@@ -9,6 +9,10 @@ declare module 'fastify' {
     /** Where a JSON body's top-level members lie, found once by the body parser (server/body.ts). */
     bodyScan: JsonScan | undefined;
   }
+  interface FastifyContextConfig {
+    /** A route that takes smaller bodies than limits.body_bytes: the body parser reads no more. */
+    bodyBytes?: number;
+  }
 }
 
 /** What a request carries from one stage to the next, declared once so every stage sees the same shape. */

@@ -96,46 +96,50 @@ export function mcpRoutes(app: FastifyInstance, ctx: AppContext): void {
     handler: (_request, reply) =>
       rpcError(reply, 405, ErrorCode.InvalidRequest, 'this MCP server takes POST only', { allow: 'POST' }),
   });
-  app.post(BRIDGE_MCP_PATH, { onRequest: authenticate(ctx) }, async (request, reply) => {
-    const raw = request.body;
-    if (!Buffer.isBuffer(raw) || raw.length > MCP_BODY_BYTES) {
-      return rpcError(reply, 400, ErrorCode.InvalidRequest, 'send one JSON-RPC message as application/json');
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch {
-      return rpcError(reply, 400, ErrorCode.ParseError, 'the body is not valid JSON');
-    }
-    const principal = request.principal;
-    if (!principal) return rpcError(reply, 401, -32001, 'not authenticated');
-    const caller: WorkCaller = {
-      userId: principal.user._id,
-      sessionId: clientSessionId(request.headers, {}),
-      interceptionId: null,
-    };
-    const server = serverFor(ctx.work.annotator, caller);
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-    reply.hijack();
-    reply.raw.on('close', () => {
-      void transport.close().catch(() => {});
-      void server.close().catch(() => {});
-    });
-    try {
-      await server.connect(transport);
-      await transport.handleRequest(request.raw, reply.raw, body);
-    } catch (err) {
-      request.log.warn({ err: (err as Error).message }, 'mcp: request failed');
-      if (!reply.raw.headersSent) {
-        reply.raw.writeHead(500, { 'content-type': 'application/json' });
-        reply.raw.end(
-          JSON.stringify({
-            jsonrpc: '2.0',
-            error: { code: ErrorCode.InternalError, message: 'internal error' },
-            id: null,
-          }),
-        );
-      } else reply.raw.end();
-    }
-  });
+  app.post(
+    BRIDGE_MCP_PATH,
+    { onRequest: authenticate(ctx), config: { bodyBytes: MCP_BODY_BYTES } },
+    async (request, reply) => {
+      const raw = request.body;
+      if (!Buffer.isBuffer(raw) || raw.length > MCP_BODY_BYTES) {
+        return rpcError(reply, 400, ErrorCode.InvalidRequest, 'send one JSON-RPC message as application/json');
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch {
+        return rpcError(reply, 400, ErrorCode.ParseError, 'the body is not valid JSON');
+      }
+      const principal = request.principal;
+      if (!principal) return rpcError(reply, 401, -32001, 'not authenticated');
+      const caller: WorkCaller = {
+        userId: principal.user._id,
+        sessionId: clientSessionId(request.headers, {}),
+        interceptionId: null,
+      };
+      const server = serverFor(ctx.work.annotator, caller);
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+      reply.hijack();
+      reply.raw.on('close', () => {
+        void transport.close().catch(() => {});
+        void server.close().catch(() => {});
+      });
+      try {
+        await server.connect(transport);
+        await transport.handleRequest(request.raw, reply.raw, body);
+      } catch (err) {
+        request.log.warn({ err: (err as Error).message }, 'mcp: request failed');
+        if (!reply.raw.headersSent) {
+          reply.raw.writeHead(500, { 'content-type': 'application/json' });
+          reply.raw.end(
+            JSON.stringify({
+              jsonrpc: '2.0',
+              error: { code: ErrorCode.InternalError, message: 'internal error' },
+              id: null,
+            }),
+          );
+        } else reply.raw.end();
+      }
+    },
+  );
 }

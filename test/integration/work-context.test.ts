@@ -185,6 +185,22 @@ describe.each(STORE_KINDS)('work context (%s store)', (kind) => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { pad: 'x'.repeat(300 * 1024) } }),
     });
     expect(huge.status).toBe(413);
+    // Sent without a length (chunked): refused once the route's own bound is passed, not limits.body_bytes.
+    const pad = new TextEncoder().encode('x'.repeat(64 * 1024));
+    let sent = 0;
+    const chunked = await fetch(`${h.bridge.url}/mcp`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${h.token}`, 'content-type': 'application/json' },
+      duplex: 'half',
+      body: new ReadableStream({
+        pull(controller) {
+          if (sent++ < 16)
+            controller.enqueue(pad); // 1 MiB at most
+          else controller.close();
+        },
+      }),
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
     const garbage = await fetch(`${h.bridge.url}/mcp`, {
       method: 'POST',
       headers: { authorization: `Bearer ${h.token}`, 'content-type': 'application/json' },
