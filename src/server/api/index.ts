@@ -9,7 +9,7 @@ import { annotationRoutes } from './annotations.ts';
 import { auditRoutes } from './audit.ts';
 import { verifyRoutes } from './audit-verify.ts';
 import { authenticateFirst } from './auth.ts';
-import { API_BODY_BYTES, sendApiError } from './errors.ts';
+import { API_BODY_BYTES, guard, sendApiError } from './errors.ts';
 import { loginRoutes } from './login.ts';
 import { API_PREFIXES } from './prefix.ts';
 import { SCHEMAS } from './schemas.ts';
@@ -111,7 +111,8 @@ export async function registerApi(app: FastifyInstance, ctx: AppContext): Promis
         loginRoutes(api, {
           oidc: () => ctx.oidc,
           directory: ctx.directory,
-          issueToken: (userId, options) => ctx.users.createToken(userId, options),
+          // A store outage answers 503 (the CLI waits and asks again), as POST /session does.
+          issueToken: (userId, options) => guard(ctx, () => ctx.users.createToken(userId, options)),
           log: ctx.logger.child({ component: 'sso' }),
         });
         api.get('/openapi.json', { schema: { hide: true }, config: { anonymous: true } }, async () => app.swagger());

@@ -17,8 +17,12 @@ export interface TeamNames {
   name(teamId: string): string | undefined;
 }
 
-export async function teamNames(ctx: Pick<AppContext, 'store'>): Promise<TeamNames> {
-  const [teams, members] = await Promise.all([ctx.store.teams.list(), ctx.store.teams.members()]);
+/** Every user's team names, or (given a user id) one user's: then only their memberships are read. */
+export async function teamNames(ctx: Pick<AppContext, 'store'>, userId?: string): Promise<TeamNames> {
+  const [teams, members] = await Promise.all([
+    ctx.store.teams.list(),
+    ctx.store.teams.members(userId === undefined ? undefined : { user_id: userId }),
+  ]);
   const names = new Map(teams.map((t) => [t._id, t.name]));
   const byUser = new Map<string, string[]>();
   for (const m of members) {

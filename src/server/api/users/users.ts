@@ -108,7 +108,7 @@ export function createUser(app: FastifyInstance, ctx: AppContext): void {
         );
       }
       const { token } = await guard(ctx, () => ctx.users.createToken(user._id, { name: 'first token' }));
-      return reply.code(201).send({ user: presentUser(user, await guard(ctx, () => teamNames(ctx))), token });
+      return reply.code(201).send({ user: presentUser(user, await guard(ctx, () => teamNames(ctx, user._id))), token });
     },
   );
 }
@@ -118,11 +118,10 @@ export function getUser(app: FastifyInstance, ctx: AppContext): void {
   app.get<{ Params: Params }>(
     '/users/:user',
     { schema: { tags: ['users'], summary: 'One user', params: userParams, response: { 200: ref('User'), ...errors } } },
-    async (request) =>
-      presentUser(
-        await target(ctx, await caller(ctx, request), request.params.user, false),
-        await guard(ctx, () => teamNames(ctx)),
-      ),
+    async (request) => {
+      const user = await target(ctx, await caller(ctx, request), request.params.user, false);
+      return presentUser(user, await guard(ctx, () => teamNames(ctx, user._id)));
+    },
   );
 }
 
@@ -181,7 +180,7 @@ export function patchUser(app: FastifyInstance, ctx: AppContext): void {
         identityErrors(() => ctx.users.update(user._id, patch)),
       );
       ctx.authenticator.forget();
-      return presentUser(changed, await guard(ctx, () => teamNames(ctx)));
+      return presentUser(changed, await guard(ctx, () => teamNames(ctx, changed._id)));
     },
   );
 }
