@@ -72,12 +72,21 @@ export function isPrivateAddress(address: string): boolean {
   return PRIVATE.check(plain, isIPv4(plain) ? 'ipv4' : 'ipv6');
 }
 
-/** True when `address` is one of this machine's: loopback, unspecified, or on one of its interfaces. */
-export function isOwnAddress(address: string): boolean {
+/** The addresses of this machine's interfaces, as they are now. */
+export function interfaceAddresses(): Set<string> {
+  const own = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) {
+    for (const entry of list ?? []) own.add(unmapped(entry.address).toLowerCase());
+  }
+  return own;
+}
+
+/**
+ * True when `address` is one of this machine's: loopback, unspecified, or on one of its interfaces
+ * (`interfaces`, read once by a caller that asks about several addresses).
+ */
+export function isOwnAddress(address: string, interfaces: Set<string> = interfaceAddresses()): boolean {
   const plain = unmapped(address).toLowerCase();
   if (/^127\./.test(plain) || plain === '::1' || plain === '0.0.0.0' || plain === '::') return true;
-  for (const list of Object.values(networkInterfaces())) {
-    for (const entry of list ?? []) if (unmapped(entry.address).toLowerCase() === plain) return true;
-  }
-  return false;
+  return interfaces.has(plain);
 }

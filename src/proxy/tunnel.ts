@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { connect, isIP, type Socket } from 'node:net';
 import type { ConnectResult } from './metrics.ts';
-import { type HostPort, isOwnAddress, isPrivateAddress } from './target.ts';
+import { type HostPort, interfaceAddresses, isOwnAddress, isPrivateAddress } from './target.ts';
 
 export interface TunnelPolicy {
   /** Whether tunnels may reach loopback, private and link-local addresses. */
@@ -51,10 +51,12 @@ async function addressesFor(target: HostPort, policy: TunnelPolicy, deadline: nu
       throw new TunnelRefusal(502, 'upstream_failed', `cannot resolve ${target.host} (${code})`);
     }
   }
-  const loops = addresses.filter((a) => policy.ownPorts.has(target.port) && isOwnAddress(a));
+  const interfaces = interfaceAddresses();
+  const own = new Set(addresses.filter((a) => isOwnAddress(a, interfaces)));
+  const loops = addresses.filter((a) => policy.ownPorts.has(target.port) && own.has(a));
   // This machine counts as private on every address it has, public ones included: its other services are not the internet.
   const usable = addresses.filter(
-    (a) => !loops.includes(a) && (policy.allowPrivate || !(isPrivateAddress(a) || isOwnAddress(a))),
+    (a) => !loops.includes(a) && (policy.allowPrivate || !(isPrivateAddress(a) || own.has(a))),
   );
   if (usable.length) return usable;
   if (loops.length) {
