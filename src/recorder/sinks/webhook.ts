@@ -24,10 +24,15 @@ export class WebhookSink implements SinkTransport {
   readonly target: string;
   readonly #options: WebhookSinkOptions;
   readonly #agent: Agent;
+  readonly #origin: string;
+  readonly #path: string;
 
   constructor(options: WebhookSinkOptions) {
     this.#options = options;
-    this.target = `webhook ${new URL(options.url).origin}`;
+    const url = new URL(options.url);
+    this.#origin = url.origin;
+    this.#path = `${url.pathname}${url.search}`;
+    this.target = `webhook ${url.origin}`;
     this.#agent = new Agent({
       connect: { timeout: options.timeoutMs },
       headersTimeout: options.timeoutMs,
@@ -39,8 +44,8 @@ export class WebhookSink implements SinkTransport {
   async deliver(events: readonly OutgoingEvent[], signal: AbortSignal): Promise<void> {
     const body = `{"events":[${events.map((e) => e.json).join(',')}]}`;
     const response = await this.#agent.request({
-      origin: new URL(this.#options.url).origin,
-      path: pathOf(this.#options.url),
+      origin: this.#origin,
+      path: this.#path,
       method: 'POST',
       headers: { ...this.#options.headers, 'content-type': 'application/json' },
       body,
@@ -57,8 +62,3 @@ export class WebhookSink implements SinkTransport {
     return true;
   }
 }
-
-const pathOf = (url: string) => {
-  const { pathname, search } = new URL(url);
-  return `${pathname}${search}`;
-};
