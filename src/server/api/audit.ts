@@ -10,7 +10,7 @@ import type { AppContext } from '../context.ts';
 import { principalOf } from './auth.ts';
 import { ApiError, guard, invalid, single, type Validation } from './errors.ts';
 import { ref } from './schemas.ts';
-import { outside, sees, visibilityOf, visibleFilter } from './visibility.ts';
+import { outside, sees, type Visibility, visibilityOf, visibleFilter } from './visibility.ts';
 
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
@@ -33,7 +33,11 @@ function integer(text: string | undefined, field: string, min: number, max: numb
  * themselves, and an auditor limited to teams only their members: anyone else is a 403 — for a
  * member decided before any lookup, so members cannot probe which usernames exist.
  */
-async function filterOf(ctx: AppContext, principal: Principal, query: AuditQuery): Promise<InterceptionFilter> {
+async function filterOf(
+  ctx: AppContext,
+  principal: Principal,
+  query: AuditQuery,
+): Promise<{ filter: InterceptionFilter; visibility: Visibility }> {
   const { initiator, team } = query;
   const visibility = await visibilityOf(ctx, principal);
   const names: ResolvedNames = { visible: visibleFilter(visibility) };
@@ -54,7 +58,7 @@ async function filterOf(ctx: AppContext, principal: Principal, query: AuditQuery
     const members = await ctx.teams.memberIds([found._id]);
     names.teamMembers = members.filter((id) => sees(visibility, id));
   }
-  return toFilter(query, names);
+  return { filter: toFilter(query, names), visibility };
 }
 
 /** Everything about a list request that can be checked before touching the data. */
@@ -75,8 +79,8 @@ async function readRequest(
     problems.push({ field: 'after_id', detail: 'after_id cannot be combined with offset' });
   }
   if (problems.length) throw invalid(problems);
-  const filter = await guard(ctx, () => filterOf(ctx, principal, query));
-  return { principal, filter, limit, offset, afterId, raw };
+  const { filter, visibility } = await guard(ctx, () => filterOf(ctx, principal, query));
+  return { principal, filter, visibility, limit, offset, afterId, raw };
 }
 
 function readGroupBy(raw: Raw): GroupKey[] {
@@ -254,12 +258,11 @@ export function auditRoutes(app: FastifyInstance, ctx: AppContext): void {
       },
     },
     async (request) => {
-      const { principal, filter, raw } = await readRequest(ctx, request);
+      const { filter, visibility, raw } = await readRequest(ctx, request);
       const groupBy = readGroupBy(raw);
-      return guard(ctx, async () => {
-        const visibleTeams = groupBy.includes('team') ? (await visibilityOf(ctx, principal)).teams : null;
-        return usageReport(ctx.store, filter, groupBy, visibleTeams);
-      });
+      return guard(ctx, () =>
+        usageReport(ctx.store, filter, groupBy, groupBy.includes('team') ? visibility.teams : null),
+      );
     },
   );
 }
