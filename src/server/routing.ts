@@ -8,7 +8,7 @@ import { callUpstream, readSnippet, type UpstreamReply } from '../intercept/upst
 import { isUpstreamFault, isUpstreamTimeout } from '../limits/upstream-faults.ts';
 import type { PriceBook } from '../pricing/price-book.ts';
 import { BridgeError, type BridgeErrorKind, CircuitOpenError, UpstreamAuthError } from '../providers/errors.ts';
-import type { ApiFamily, BridgedRoute, RouteRequest } from '../providers/kind.ts';
+import type { ApiFamily, BridgedRoute, Retarget, RouteRequest } from '../providers/kind.ts';
 import type { Provider } from '../providers/provider.ts';
 import { SseParser } from '../providers/sse.ts';
 import { describeUpstreamFailure } from '../providers/upstream-failure.ts';
@@ -26,6 +26,8 @@ export interface RouteTarget {
   unusable: string | undefined;
   /** Whether the user's budget counts its calls (not with their own key under `byok_budgets: false`). */
   budgeted: boolean;
+  /** For a provider of another kind than the route's: where the request goes there, and what changes in its body. */
+  retarget?: Retarget;
 }
 
 /** Where one request may go, in order (README "Aliases and fallbacks"). */
@@ -82,13 +84,13 @@ export async function planRoute(
   for (const pair of pairs) {
     const p = pair.provider;
     const userKey = p.byok !== 'off' ? await ctx.userKeys.key(user._id, p.name) : undefined;
+    const retarget = p === provider ? undefined : p.kind.retarget?.(route.api, pair.model, streaming);
     let unusable: string | undefined;
     if (!userKey && p.byok === 'required') unusable = `provider "${p.name}" takes only users' own keys`;
     else if (!userKey && !p.hasKey) unusable = `provider "${p.name}" has no key configured`;
-    else if (p !== provider && !p.kind.retarget?.(route.api, pair.model, streaming)) {
-      unusable = `provider "${p.name}" does not serve this API`;
-    }
+    else if (p !== provider && !retarget) unusable = `provider "${p.name}" does not serve this API`;
     targets.push({
+      retarget,
       provider: p,
       model: pair.model,
       userKey,
@@ -258,15 +260,14 @@ export class RoutedSender {
   };
 
   #call(target: RouteTarget, body: Buffer | string): Promise<UpstreamReply> {
-    const { provider, route, where, streaming, signal, model, modelInBody } = this.#deps;
+    const { route, where, signal, model, modelInBody } = this.#deps;
+    const to = target.retarget;
     let path: string;
     let sent = body;
-    if (target.provider === provider) {
+    if (!to) {
       path = route.upstreamPath(where, target.model);
       if (modelInBody && target.model !== model) sent = editTopLevel(body, { model: target.model });
     } else {
-      const to = target.provider.kind.retarget?.(route.api, target.model, streaming);
-      if (!to) throw new BridgeError('not_configured', `provider "${target.provider.name}" does not serve this API`);
       path = to.path;
       sent = editTopLevel(body, to.set, to.remove);
     }
