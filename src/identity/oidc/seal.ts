@@ -28,7 +28,7 @@ export function unseal(key: Buffer, text: string): unknown {
   const raw = Buffer.from(text.slice(VERSION.length + 1), 'base64url');
   if (raw.length < IV_BYTES + TAG_BYTES + 1) return undefined;
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, IV_BYTES));
+    const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES });
     decipher.setAuthTag(raw.subarray(raw.length - TAG_BYTES));
     const body = Buffer.concat([decipher.update(raw.subarray(IV_BYTES, raw.length - TAG_BYTES)), decipher.final()]);
     return JSON.parse(body.toString('utf8'));
