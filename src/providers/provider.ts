@@ -6,7 +6,7 @@ import { type ByokMode, byokOf } from './api-key.ts';
 import { forwardedHeaders } from './headers.ts';
 import type { KeyPool, KeyPoolListener } from './key-pool.ts';
 import type { ProviderConfig, ProviderKind, UpstreamCall, UpstreamCredentials } from './kind.ts';
-import { kindOf, type ProviderType } from './registry.ts';
+import { CLIENT_CREDENTIAL_HEADERS, kindOf, type ProviderType } from './registry.ts';
 
 /** What a provider reads of the configuration's `limits:`. */
 export interface ProviderLimits {
@@ -26,7 +26,6 @@ export class Provider {
   readonly dispatcher: Agent;
   /** One circuit per model served by this provider. */
   readonly breakers: BreakerSet;
-  readonly #dropped: ReadonlySet<string> | undefined;
   readonly #config: ProviderConfig;
 
   /** Users' own keys for it (README "Bring your own key"). */
@@ -56,8 +55,6 @@ export class Provider {
     if (keyPool) this.credentials.pool?.listen(keyPool);
     this.byok = this.kind.settings.byok ? byokOf(config) : 'off';
     this.byokBudgets = config.byok_budgets !== false;
-    const dropped = [...(this.kind.tokenHeaders ?? []), ...(this.kind.droppedHeaders ?? [])];
-    this.#dropped = dropped.length ? new Set(dropped) : undefined;
     const timeout = parseDuration(limits.upstream_timeout);
     this.breakers = new BreakerSet(
       { threshold: limits.breaker_threshold, cooldownMs: parseDuration(limits.breaker_cooldown) },
@@ -90,7 +87,7 @@ export class Provider {
 
   /** The client's headers for the upstream, without the client's credentials (the provider's are set by `authorize`). */
   upstreamHeaders(client: IncomingHttpHeaders): Record<string, string | string[]> {
-    return forwardedHeaders(client, this.#dropped);
+    return forwardedHeaders(client, CLIENT_CREDENTIAL_HEADERS);
   }
 
   /** An upstream path under the base URL's path. */

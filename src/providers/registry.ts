@@ -24,6 +24,15 @@ export type ProviderType = (typeof KINDS)[number]['type'];
 
 export const PROVIDER_TYPES: readonly string[] = KINDS.map((k) => k.type);
 
+/**
+ * Headers in which some kind's clients send credentials (Azure's `api-key`: the bridge token) or
+ * bill their own (`x-goog-user-project`): never forwarded by any provider, so a request an alias
+ * sends to a provider of another kind cannot carry them there either.
+ */
+export const CLIENT_CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(
+  KINDS.flatMap((k: ProviderKind) => [...(k.tokenHeaders ?? []), ...(k.droppedHeaders ?? [])]),
+);
+
 const BY_TYPE = new Map<string, ProviderKind>(KINDS.map((k) => [k.type, k]));
 
 /** The kind of a configured type; the schema admits only known types, so this always finds one. */

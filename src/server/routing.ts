@@ -168,8 +168,6 @@ const label = (t: RouteTarget) => `${t.provider.name}/${t.model}`;
  */
 export class RoutedSender {
   readonly #deps: SenderDeps;
-  /** The client's headers without its credentials in the route kind's own headers (Azure's `api-key`). */
-  readonly #headers: IncomingHttpHeaders;
   readonly #attempts: Attempt[] = [];
   #current: RouteTarget;
   #calls = 0;
@@ -177,14 +175,6 @@ export class RoutedSender {
   constructor(deps: SenderDeps) {
     this.#deps = deps;
     this.#current = deps.plan.targets[Math.max(0, deps.plan.first)] as RouteTarget;
-    const own = [...(deps.provider.kind.tokenHeaders ?? []), ...(deps.provider.kind.droppedHeaders ?? [])];
-    if (own.length) {
-      const headers = { ...deps.headers };
-      for (const name of own) delete headers[name];
-      this.#headers = headers;
-    } else {
-      this.#headers = deps.headers;
-    }
     for (const t of deps.plan.targets.slice(0, Math.max(0, deps.plan.first))) this.#attempt(t, null, t.unusable);
   }
 
@@ -271,7 +261,7 @@ export class RoutedSender {
       path = to.path;
       sent = editTopLevel(body, to.set, to.remove);
     }
-    return callUpstream(target.provider, path, this.#headers, sent, signal, target.model, target.userKey);
+    return callUpstream(target.provider, path, this.#deps.headers, sent, signal, target.model, target.userKey);
   }
 
   /**
