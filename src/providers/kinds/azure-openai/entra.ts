@@ -1,11 +1,9 @@
 import { UpstreamAuthError } from '../../errors.ts';
 import type { UpstreamCall } from '../../kind.ts';
+import { refreshing } from '../../refreshing.ts';
 
 /** The scope of Azure OpenAI (Cognitive Services) tokens. */
 export const AZURE_OPENAI_SCOPE = 'https://cognitiveservices.azure.com/.default';
-
-/** A token is asked for again this long before it expires, so a request sent now still lands in time. */
-const REFRESH_MARGIN_MS = 5 * 60_000;
 
 /** What `@azure/identity`'s credentials give: a token and when it expires. */
 export interface EntraTokenSource {
@@ -21,8 +19,8 @@ export interface EntraTokenSource {
 export class EntraBearer {
   readonly #source: () => Promise<EntraTokenSource>;
   readonly #failed: string;
-  #cached: { token: string; refreshAt: number } | undefined;
-  #pending: Promise<string> | undefined;
+  /** The token, fetched again shortly before it expires. */
+  readonly token: () => Promise<string> = refreshing(() => this.#fetch());
 
   constructor(provider: string, source?: EntraTokenSource) {
     let loaded: Promise<EntraTokenSource> | undefined;
@@ -39,16 +37,7 @@ export class EntraBearer {
     call.headers.authorization = `Bearer ${await this.token()}`;
   }
 
-  token(): Promise<string> {
-    if (this.#cached && Date.now() < this.#cached.refreshAt) return Promise.resolve(this.#cached.token);
-    this.#pending ??= this.#refresh().finally(() => {
-      this.#pending = undefined;
-    });
-    return this.#pending;
-  }
-
-  async #refresh(): Promise<string> {
-    const started = Date.now();
+  async #fetch(): Promise<{ value: string; expiresAt: number }> {
     let got: { token: string; expiresOnTimestamp: number } | null;
     try {
       got = await (await this.#source()).getToken(AZURE_OPENAI_SCOPE);
@@ -61,8 +50,6 @@ export class EntraBearer {
       );
     }
     if (!got?.token) throw new UpstreamAuthError('upstream', this.#failed, 'Microsoft Entra ID returned no token');
-    const margin = Math.min(REFRESH_MARGIN_MS, (got.expiresOnTimestamp - started) / 2);
-    this.#cached = { token: got.token, refreshAt: got.expiresOnTimestamp - margin };
-    return got.token;
+    return { value: got.token, expiresAt: got.expiresOnTimestamp };
   }
 }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { type AuthClient, GoogleAuth, gaxios } from 'google-auth-library';
 import type { BridgeErrorKind } from '../../errors.ts';
+import { refreshing } from '../../refreshing.ts';
 
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 
@@ -10,9 +11,6 @@ export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platf
  * private token endpoint too.
  */
 export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
-
-/** Refreshed this long before expiry (Google's libraries use the same margin), or at half-life for short tokens. */
-export const REFRESH_MARGIN_MS = 5 * 60_000;
 
 /** The credential settings of a `type: vertex` entry of `providers`. */
 export interface GoogleTokenConfig {
@@ -52,22 +50,14 @@ export async function createGoogleAuth(config: GoogleTokenConfig = {}): Promise<
 export class GoogleTokenSource {
   readonly #config: GoogleTokenConfig;
   #client: Promise<AuthClient> | undefined;
-  #cached: { token: string; refreshAt: number } | undefined;
-  #pending: Promise<string> | undefined;
+  /** The access token, fetched again shortly before it expires. */
+  readonly token: () => Promise<string> = refreshing(() => this.#fetch());
 
   constructor(config: GoogleTokenConfig = {}) {
     this.#config = config;
   }
 
-  token(): Promise<string> {
-    if (this.#cached && Date.now() < this.#cached.refreshAt) return Promise.resolve(this.#cached.token);
-    this.#pending ??= this.#refresh().finally(() => {
-      this.#pending = undefined;
-    });
-    return this.#pending;
-  }
-
-  async #refresh(): Promise<string> {
+  async #fetch(): Promise<{ value: string; expiresAt: number }> {
     this.#client ??= createGoogleAuth(this.#config).then((auth) => auth.getClient());
     let client: AuthClient;
     try {
@@ -84,10 +74,8 @@ export class GoogleTokenSource {
       throw tokenError(err, 'not_configured');
     }
     if (!token) throw new GoogleTokenError('upstream', 'Google returned no access token');
-    const expiresAt = client.credentials.expiry_date ?? started;
-    const margin = Math.min(REFRESH_MARGIN_MS, (expiresAt - started) / 2);
-    this.#cached = { token, refreshAt: expiresAt - margin };
-    return token;
+    // Without an expiry it is not kept: asked for again on the next call.
+    return { value: token, expiresAt: client.credentials.expiry_date ?? started };
   }
 }
 
