@@ -62,13 +62,33 @@ export function checkApiOptions(opts: ApiOptions): void {
   }
 }
 
+/** An API path of the bridge at `base`. */
+export const apiUrl = (base: string, path: string) => `${base.replace(/\/+$/, '')}/api/v2/aibridge${path}`;
+
+/** Why a request did not reach the bridge, in a few words (the error's code where there is one). */
+export function unreachable(origin: string, err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return `cannot reach ${origin}: ${cause?.code ?? cause?.message ?? (err as Error).message}`;
+}
+
+/** What a refusal's body says: the API's message and validations, or the start of whatever else it is. */
+export function refusalReason(text: string): string {
+  try {
+    const body = JSON.parse(text) as { message?: string; validations?: Array<{ field: string; detail: string }> };
+    const details = (body.validations ?? []).map((v) => `${v.field}: ${v.detail}`).join('; ');
+    return `${body.message ?? text.slice(0, 200)}${details ? ` (${details})` : ''}`;
+  } catch {
+    return text.slice(0, 200);
+  }
+}
+
 /** GET an API path; any non-200 becomes one line naming the server's reason (exit 1). */
 export async function apiGet<T>(
   opts: ApiOptions,
   path: string,
   params: Record<string, string | undefined>,
 ): Promise<T> {
-  const url = new URL(`${opts.url.replace(/\/+$/, '')}/api/v2/aibridge${path}`);
+  const url = new URL(apiUrl(opts.url, path));
   for (const [name, value] of Object.entries(params))
     if (value !== undefined && value !== '') url.searchParams.set(name, value);
   let response: Response;
@@ -78,18 +98,9 @@ export async function apiGet<T>(
       signal: AbortSignal.timeout(300_000),
     });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new ExitError(`cannot reach ${url.origin}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+    throw new ExitError(unreachable(url.origin, err));
   }
   const text = await response.text();
-  if (response.status !== 200) {
-    let reason = text.slice(0, 200);
-    try {
-      const body = JSON.parse(text) as { message?: string; validations?: Array<{ field: string; detail: string }> };
-      const details = (body.validations ?? []).map((v) => `${v.field}: ${v.detail}`).join('; ');
-      reason = `${body.message ?? reason}${details ? ` (${details})` : ''}`;
-    } catch {}
-    throw new ExitError(`server answered ${response.status}: ${reason}`);
-  }
+  if (response.status !== 200) throw new ExitError(`server answered ${response.status}: ${refusalReason(text)}`);
   return JSON.parse(text) as T;
 }

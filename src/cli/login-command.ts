@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { type Command, Option } from 'commander';
-import { defaultBridgeUrl } from './api-client.ts';
+import { apiUrl, defaultBridgeUrl, refusalReason, unreachable } from './api-client.ts';
 import { ExitError } from './common.ts';
 import { saveCredential } from './credentials.ts';
 
@@ -33,7 +33,7 @@ class Transient extends Error {}
 
 /** POST JSON to the bridge's API; a refusal becomes one line with the server's reason (exit 1). */
 async function post(base: string, path: string, body: unknown): Promise<{ status: number; body: any }> {
-  const url = `${base.replace(/\/+$/, '')}/api/v2/aibridge${path}`;
+  const url = apiUrl(base, path);
   let response: Response;
   try {
     response = await fetch(url, {
@@ -43,21 +43,17 @@ async function post(base: string, path: string, body: unknown): Promise<{ status
       signal: AbortSignal.timeout(60_000),
     });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause;
-    throw new Transient(`cannot reach ${new URL(url).origin}: ${cause?.code ?? (err as Error).message}`);
+    throw new Transient(unreachable(new URL(url).origin, err));
   }
   const text = await response.text();
-  let parsed: any;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
+  if (response.status < 400) {
+    let parsed: any;
+    try {
+      parsed = JSON.parse(text);
+    } catch {}
+    return { status: response.status, body: parsed };
   }
-  if (response.status < 400) return { status: response.status, body: parsed };
-  const details = ((parsed?.validations ?? []) as Array<{ field: string; detail: string }>)
-    .map((v) => `${v.field}: ${v.detail}`)
-    .join('; ');
-  const reason = `${parsed?.message ?? text.slice(0, 200)}${details ? ` (${details})` : ''}`;
+  const reason = refusalReason(text);
   if (response.status === 503) throw new Transient(`the bridge answered 503: ${reason}`);
   throw new ExitError(`the bridge answered ${response.status}: ${reason}`);
 }
