@@ -60,6 +60,8 @@ export interface BridgedExchange {
   route: BridgedRoute;
   api: ApiModule;
   principal: Principal;
+  /** The caller's own key for `provider`, as authentication read it (README "Bring your own key"). */
+  ownKey: string | undefined;
   request: BridgedRequest;
   /** Where the answer goes: the HTTP response, or a WebSocket's frames. */
   channel: ClientChannel;
@@ -120,7 +122,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
   const { held, model, streaming, maxOutput } = look;
   const user = ex.principal.user;
   // Where it may go: an alias's targets, or this provider; each with the user's own key where it takes one.
-  const plan = await planRoute(ctx, provider, route, model, user, streaming);
+  const plan = await planRoute(ctx, provider, route, model, user, streaming, ex.ownKey);
   const first = plan.targets[plan.first];
   if (!first) {
     const why = plan.targets.map((t) => t.unusable).join('; ');

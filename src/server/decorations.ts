@@ -8,6 +8,8 @@ declare module 'fastify' {
     principal: Principal | null;
     /** Where a JSON body's top-level members lie, found once by the body parser (server/body.ts). */
     bodyScan: JsonScan | undefined;
+    /** The caller's own key for the route's provider, read once with the token (README "Bring your own key"). */
+    providerKey: string | undefined;
   }
   interface FastifyContextConfig {
     /** A route that takes smaller bodies than limits.body_bytes: the body parser reads no more. */
@@ -19,4 +21,5 @@ declare module 'fastify' {
 export function decorateRequests(app: FastifyInstance): void {
   app.decorateRequest('principal', null);
   app.decorateRequest('bodyScan', undefined);
+  app.decorateRequest('providerKey', undefined);
 }

@@ -14,7 +14,8 @@ export interface Refusal {
   options?: RefusalOptions;
 }
 
-export type ProviderAuth = { principal: Principal } | { refusal: Refusal };
+/** Who calls, and their own key for the provider when it takes one and they stored it (README "Bring your own key"). */
+export type ProviderAuth = { principal: Principal; ownKey: string | undefined } | { refusal: Refusal };
 
 /**
  * Who sends a provider request, from its headers alone (an HTTP request's, or a WebSocket's
@@ -90,5 +91,5 @@ export async function authenticateProvider(
       },
     };
   }
-  return { principal };
+  return { principal, ownKey };
 }

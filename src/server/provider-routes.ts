@@ -37,6 +37,7 @@ function guard(ctx: AppContext, provider: Provider) {
       return refuse(ctx, reply, provider, kind, message, options);
     }
     request.principal = auth.principal;
+    request.providerKey = auth.ownKey;
   };
 }
 
@@ -84,9 +85,7 @@ async function passthrough(
   };
   try {
     // A user's own key where the provider takes one and they stored it (README "Bring your own key").
-    const principal = request.principal;
-    const ownKey =
-      principal && provider.byok !== 'off' ? await ctx.userKeys.key(principal.user._id, provider.name) : undefined;
+    const ownKey = request.providerKey;
     const signing = provider.authorize(call, ownKey);
     if (signing) await signing;
     const upstream = await provider.dispatcher.request({
@@ -132,7 +131,18 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
               const { signal } = abortOnClose(res);
               try {
                 const metadata = proxyMetadataOf(request.raw);
-                await bridge({ ctx, provider, route, api, principal, request, channel, signal, metadata });
+                await bridge({
+                  ctx,
+                  provider,
+                  route,
+                  api,
+                  principal,
+                  ownKey: request.providerKey,
+                  request,
+                  channel,
+                  signal,
+                  metadata,
+                });
               } catch (err) {
                 // A bug must not leave the client hanging or show it internals.
                 request.log.error({ err }, 'interception failed');

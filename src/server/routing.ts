@@ -71,6 +71,8 @@ export async function planRoute(
   model: string,
   user: User,
   streaming: boolean,
+  /** The user's own key for `provider`, read with their token; others' are looked up here. */
+  ownKey: string | undefined,
 ): Promise<RoutePlan> {
   const alias =
     route.tools === false ? undefined : aliasFor(ctx.config.models ?? [], ctx.providers, model, provider.kind.family);
@@ -83,7 +85,7 @@ export async function planRoute(
   const targets: RouteTarget[] = [];
   for (const pair of pairs) {
     const p = pair.provider;
-    const userKey = p.byok !== 'off' ? await ctx.userKeys.key(user._id, p.name) : undefined;
+    const userKey = p === provider ? ownKey : p.byok !== 'off' ? await ctx.userKeys.key(user._id, p.name) : undefined;
     const retarget = p === provider ? undefined : p.kind.retarget?.(route.api, pair.model, streaming);
     let unusable: string | undefined;
     if (!userKey && p.byok === 'required') unusable = `provider "${p.name}" takes only users' own keys`;

@@ -169,6 +169,7 @@ export class ResponsesSocket {
             route: target.route,
             api: target.api,
             principal,
+            ownKey: auth.ownKey,
             request,
             channel,
             signal: abort.signal,
