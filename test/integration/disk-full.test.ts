@@ -238,12 +238,15 @@ describe.skipIf(skip)(`a full disk under data_dir${skip ? ` (skipped: ${skip})` 
         ]) {
           expect(after.value(name), name).toBe(0);
         }
-        // One line when the journal started failing and one when it recovered; never one per record.
-        expect(
-          logged(before, /journal cannot be written/),
-          JSON.stringify(logged(before, /journal cannot be written/)),
-        ).toHaveLength(1);
-        expect(logged(before, /journal takes records again/)).toHaveLength(1);
+        // One line each time the journal started failing and one each time it recovered, in turn; never one
+        // per record. At the edge of a full disk a write may fit between two that do not (a file shrank),
+        // which is a change of state too.
+        const changes = logged(before, /journal cannot be written|journal takes records again/).map((l) =>
+          /cannot be written/.test(l.msg) ? 'failed' : 'recovered',
+        );
+        expect(changes.length, JSON.stringify(changes)).toBeGreaterThanOrEqual(2);
+        expect(changes.length, JSON.stringify(changes)).toBeLessThanOrEqual(6);
+        expect(changes).toEqual(changes.map((_, i) => (i % 2 ? 'recovered' : 'failed')));
         expect(before.logs.text).not.toMatch(/cannot rollback|record lost|lost at shutdown/);
 
         await r.restart();
