@@ -144,124 +144,121 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
     const { kind, message, headers } = err as BridgeError;
     return refuse(kind, message, { headers, reason: 'budget' });
   }
-  // Whatever happens from here (a store outage acquiring tools, a refused body), the reservation ends.
-  try {
-    let sender: RoutedSender | undefined;
-    const observer = new InterceptionObserver(
-      {
-        metrics: ctx.metrics,
-        recorder: ctx.recorder,
-        sanitizer: sanitizerFor(ctx.config.recording),
-        // Priced as the target that answered: an alias's targets may be other models, at other prices.
-        cost: (_model, usage) => {
-          const answered = sender?.current ?? first;
-          return ctx.prices.cost(answered.provider.priceNames(answered.model), api.family, usage);
-        },
-        spent: (usd) => {
-          if ((sender?.current ?? first).budgeted) spending?.settle(usd);
-        },
-        clientCalled: (id) => ctx.work.recent.clientCalled(user._id, id, observer.id, caller.sessionId),
+  let sender: RoutedSender | undefined;
+  const observer = new InterceptionObserver(
+    {
+      metrics: ctx.metrics,
+      recorder: ctx.recorder,
+      sanitizer: sanitizerFor(ctx.config.recording),
+      // Priced as the target that answered: an alias's targets may be other models, at other prices.
+      cost: (_model, usage) => {
+        const answered = sender?.current ?? first;
+        return ctx.prices.cost(answered.provider.priceNames(answered.model), api.family, usage);
       },
-      {
-        provider: { name: provider.name, genAi: provider.kind.genAiName, origin: first.provider.origin },
-        api: route.api,
-        route: route.path,
-        method: request.method,
-        path: request.url.split('?')[0] as string,
-        user,
-        model,
-        streaming,
-        headers: request.headers,
+      spent: (usd) => {
+        if ((sender?.current ?? first).budgeted) spending?.settle(usd);
       },
-    );
-    caller.interceptionId = observer.id;
-    await observer.run(async () => {
-      const pooled = (await ctx.mcp?.pool.acquire(user)) ?? NO_TOOLS;
-      const acquired = ctx.config.annotations.inject
-        ? withWorkTool(pooled, (args) => runWorkTool(ctx.work.annotator, caller, args))
-        : pooled;
-      const { max_iterations: maxIterations, parallelism, keepalive } = ctx.config.tool_loop;
-      // With one upstream call allowed there is no loop to run tools in; some routes take no tools at
-      // all. A client tool named like an injected one wins: that injected one is left out of this request.
-      const tools =
-        maxIterations > 1 && route.tools !== false
-          ? clientToolsWin(acquired, clientToolNames((held.client as ClientBody).body))
-          : NO_TOOLS;
-      const {
-        prompt,
-        sessionId,
-        results,
-        first: firstCall,
-      } = understand(api, held.client as ClientBody, request.bodyScan, tools.tools, streaming, request.headers);
-      held.client = undefined;
-      caller.sessionId = sessionId;
+      clientCalled: (id) => ctx.work.recent.clientCalled(user._id, id, observer.id, caller.sessionId),
+    },
+    {
+      provider: { name: provider.name, genAi: provider.kind.genAiName, origin: first.provider.origin },
+      api: route.api,
+      route: route.path,
+      method: request.method,
+      path: request.url.split('?')[0] as string,
+      user,
+      model,
+      streaming,
+      headers: request.headers,
+    },
+  );
+  caller.interceptionId = observer.id;
+  // However it ends (the tools not acquired in a store outage, a refused body, the loop done), the reservation ends.
+  const intercepted = observer.run(async () => {
+    const pooled = (await ctx.mcp?.pool.acquire(user)) ?? NO_TOOLS;
+    const acquired = ctx.config.annotations.inject
+      ? withWorkTool(pooled, (args) => runWorkTool(ctx.work.annotator, caller, args))
+      : pooled;
+    const { max_iterations: maxIterations, parallelism, keepalive } = ctx.config.tool_loop;
+    // With one upstream call allowed there is no loop to run tools in; some routes take no tools at
+    // all. A client tool named like an injected one wins: that injected one is left out of this request.
+    const tools =
+      maxIterations > 1 && route.tools !== false
+        ? clientToolsWin(acquired, clientToolNames((held.client as ClientBody).body))
+        : NO_TOOLS;
+    const {
+      prompt,
+      sessionId,
+      results,
+      first: firstCall,
+    } = understand(api, held.client as ClientBody, request.bodyScan, tools.tools, streaming, request.headers);
+    held.client = undefined;
+    caller.sessionId = sessionId;
 
-      sender = new RoutedSender({
-        ctx,
-        plan,
-        provider,
-        route,
-        where,
-        api,
-        model,
-        modelInBody: target.from === 'body',
-        streaming,
-        headers: request.headers,
-        signal: ex.signal,
-        spending,
-        maxOutput,
-        reserve,
-        routed: (fields) => {
-          if (plan.recorded) observer.routed(fields);
-        },
-        log: request.log,
-        requestId: request.id,
-      });
-      const routed = plan.recorded ? sender.fields() : undefined;
-      observer.started({
-        record: {
-          initiator_id: user._id,
-          api_key_id: ex.principal.apiKeyId,
-          provider: first.provider.type,
-          provider_name: first.provider.name,
-          model: first.model,
-          client: classifyClient(request.headers),
-          user_agent: request.headers['user-agent'] ?? null,
-          client_session_id: sessionId,
-          started_at: new Date(),
-          metadata: { ...ex.metadata },
-          ...(routed && {
-            requested_model: routed.requested_model,
-            attempts: [],
-            key_source: routed.key_source,
-          }),
-        },
-        prompt,
-        thoughtSource: api.thoughtSource,
-        toolResults: results,
-      });
-      if (routed) observer.routed(routed);
-      ctx.work.recent.started(user._id, observer.id, sessionId);
-
-      await runInterception({
-        api,
-        body: firstCall.later,
-        firstBody: firstCall.body,
-        streaming,
-        bridge: tools,
-        events: observer,
-        channel,
-        decoder: provider.kind.decoder,
-        send: sender.send,
-        signal: ex.signal,
-        limits: { maxIterations, parallelism, keepAliveMs: parseDuration(keepalive) },
-        clientWantsUsage: firstCall.clientWantsUsage,
-        toolsInjected: tools.tools.length > 0,
-        log: { warn: (fields, message) => request.log.warn({ ...fields, interception_id: observer.id }, message) },
-        requestId: request.id,
-      });
+    sender = new RoutedSender({
+      ctx,
+      plan,
+      provider,
+      route,
+      where,
+      api,
+      model,
+      modelInBody: target.from === 'body',
+      streaming,
+      headers: request.headers,
+      signal: ex.signal,
+      spending,
+      maxOutput,
+      reserve,
+      routed: (fields) => {
+        if (plan.recorded) observer.routed(fields);
+      },
+      log: request.log,
+      requestId: request.id,
     });
-  } finally {
-    spending?.end();
-  }
+    const routed = plan.recorded ? sender.fields() : undefined;
+    observer.started({
+      record: {
+        initiator_id: user._id,
+        api_key_id: ex.principal.apiKeyId,
+        provider: first.provider.type,
+        provider_name: first.provider.name,
+        model: first.model,
+        client: classifyClient(request.headers),
+        user_agent: request.headers['user-agent'] ?? null,
+        client_session_id: sessionId,
+        started_at: new Date(),
+        metadata: { ...ex.metadata },
+        ...(routed && {
+          requested_model: routed.requested_model,
+          attempts: [],
+          key_source: routed.key_source,
+        }),
+      },
+      prompt,
+      thoughtSource: api.thoughtSource,
+      toolResults: results,
+    });
+    if (routed) observer.routed(routed);
+    ctx.work.recent.started(user._id, observer.id, sessionId);
+
+    await runInterception({
+      api,
+      body: firstCall.later,
+      firstBody: firstCall.body,
+      streaming,
+      bridge: tools,
+      events: observer,
+      channel,
+      decoder: provider.kind.decoder,
+      send: sender.send,
+      signal: ex.signal,
+      limits: { maxIterations, parallelism, keepAliveMs: parseDuration(keepalive) },
+      clientWantsUsage: firstCall.clientWantsUsage,
+      toolsInjected: tools.tools.length > 0,
+      log: { warn: (fields, message) => request.log.warn({ ...fields, interception_id: observer.id }, message) },
+      requestId: request.id,
+    });
+  });
+  await intercepted.finally(() => spending?.end());
 }
