@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from './mongo-server.ts';
+import { freePort } from './ports.ts';
 import { CLI, NODE, ROOT, waitForOutput } from './process.ts';
 
 /** `aibridge server` in a process of its own, so its memory can be measured apart from the test's. */

@@ -1,11 +1,11 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { constants, existsSync } from 'node:fs';
 import { access, chmod, cp, mkdir, open, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { PACKAGE_ROOT as PROJECT_ROOT } from '../../src/paths.ts';
+import { freePort } from './ports.ts';
 
 const run = promisify(execFile);
 
@@ -55,18 +55,6 @@ async function which(command: string): Promise<string | undefined> {
     } catch {}
   }
   return undefined;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
 }
 
 function alive(pid: number): boolean {

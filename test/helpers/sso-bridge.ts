@@ -1,19 +1,7 @@
-import { createServer } from 'node:net';
 import { startTestBridge, type TestBridge } from './bridge.ts';
 import { type StoreKind, type TestStore, testStore } from './db.ts';
 import { startOidcProvider, type TestOidcProvider, type TestUser } from './oidc-provider.ts';
-
-/** A port free now on 127.0.0.1 (the provider must know the bridge's callback before the bridge starts). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from './ports.ts';
 
 export interface SsoWorld {
   idp: TestOidcProvider;

@@ -4,7 +4,7 @@ import type { ApiInterception } from '../../src/store/present.ts';
 import type { InterceptionRecord, TokenUsageRecord } from '../../src/store/records.ts';
 import { startTestBridge, type TestBridge } from '../helpers/bridge.ts';
 import { type TestStore, testEmbeddedStore } from '../helpers/db.ts';
-import { freePort } from '../helpers/mongo-server.ts';
+import { freePort } from '../helpers/ports.ts';
 import { runCli } from '../helpers/process.ts';
 import { promptRecord, toolUsageRecord } from '../helpers/records.ts';
 

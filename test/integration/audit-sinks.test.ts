@@ -9,7 +9,7 @@ import { checkpointFile } from '../../src/recorder/sinks/checkpoint.ts';
 import { AuditReceiver, firstArrivals, journalKeys } from '../helpers/audit-receiver.ts';
 import { startTestBridge, type TestBridge } from '../helpers/bridge.ts';
 import { type TestStore, testStore } from '../helpers/db.ts';
-import { freePort } from '../helpers/mongo-server.ts';
+import { freePort } from '../helpers/ports.ts';
 import { waitUntil } from '../helpers/process.ts';
 import { tempDirs } from '../helpers/temp.ts';
 import { ReplayUpstream } from '../helpers/upstream.ts';

@@ -12,7 +12,7 @@ import { firstArrivals, journalKeys } from '../helpers/audit-receiver.ts';
 import { startTestBridge, type TestBridge } from '../helpers/bridge.ts';
 import { hasOpensslCli, serverCertificates } from '../helpers/certs.ts';
 import { type TestStore, testStore } from '../helpers/db.ts';
-import { freePort } from '../helpers/mongo-server.ts';
+import { freePort } from '../helpers/ports.ts';
 import { waitUntil } from '../helpers/process.ts';
 import { findRsyslogd, Rsyslog, rsyslogHasOpenssl } from '../helpers/rsyslog.ts';
 import { tempDirs } from '../helpers/temp.ts';

@@ -12,7 +12,7 @@ import { openMongoStore } from '../../src/store/mongo/store.ts';
 import { openEmbeddedStore } from '../../src/store/sqlite/store.ts';
 import type { Store } from '../../src/store/store.ts';
 import { mongoUri, STORE_KINDS } from '../helpers/db.ts';
-import { freePort } from '../helpers/mongo-server.ts';
+import { freePort } from '../helpers/ports.ts';
 import { CLI, NODE, ROOT, waitForOutput, waitUntil } from '../helpers/process.ts';
 import { tempDirs } from '../helpers/temp.ts';
 import { ReplayUpstream } from '../helpers/upstream.ts';

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/store.ts';
 import { startTestBridge, type TestBridge } from '../helpers/bridge.ts';
 import { testEmbeddedStore } from '../helpers/db.ts';
-import { freePort } from '../helpers/mongo-server.ts';
+import { freePort } from '../helpers/ports.ts';
 import { parsePrometheus } from '../helpers/prometheus.ts';
 import { rawExchange, rawRequest } from '../helpers/raw-http.ts';
 import { ReplayUpstream } from '../helpers/upstream.ts';

@@ -4,7 +4,7 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startChildServer } from '../helpers/child-server.ts';
-import { freePort } from '../helpers/mongo-server.ts';
+import { freePort } from '../helpers/ports.ts';
 import { CLI, NODE, ROOT, runCli, waitForOutput } from '../helpers/process.ts';
 import { tempDirs } from '../helpers/temp.ts';
 

@@ -1,22 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServerProxyManager } from '../../src/mcp/server-proxy-manager.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { LogCapture } from '../helpers/bridge.ts';
+import { freePort } from '../helpers/ports.ts';
 import { NODE, waitForOutput } from '../helpers/process.ts';
 
 /** The reference server, run as its package's bin does, in streamable HTTP mode (PORT env, path /mcp). */
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise((r) => probe.close(r));
-  return port;
-}
 
 describe('@modelcontextprotocol/server-everything over streamable HTTP', () => {
   let child: ChildProcess;

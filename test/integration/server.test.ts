@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { openMongoStore } from '../../src/store/mongo/store.ts';
 import { startTestBridge } from '../helpers/bridge.ts';
 import { testEmbeddedStore } from '../helpers/db.ts';
-import { freePort, startMongoServer } from '../helpers/mongo-server.ts';
+import { startMongoServer } from '../helpers/mongo-server.ts';
+import { freePort } from '../helpers/ports.ts';
 import { CLI, NODE, ROOT, runCli, waitForOutput, waitUntil } from '../helpers/process.ts';
 import { tempDirs } from '../helpers/temp.ts';
 

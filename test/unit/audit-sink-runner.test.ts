@@ -12,7 +12,7 @@ import type { SinkTransport } from '../../src/recorder/sinks/transport.ts';
 import { WebhookSink } from '../../src/recorder/sinks/webhook.ts';
 import type { RecordOp } from '../../src/store/records.ts';
 import { LogCapture } from '../helpers/bridge.ts';
-import { freePort } from '../helpers/mongo-server.ts';
+import { freePort } from '../helpers/ports.ts';
 import { waitUntil } from '../helpers/process.ts';
 import { interceptionRecord, promptRecord } from '../helpers/records.ts';
 import { tempDirs } from '../helpers/temp.ts';
