@@ -122,6 +122,9 @@ export class Quotas {
       account = new Account(key, limit);
       this.#accounts.set(key, account);
     }
+    // An allowance granted under a higher limit is not this process's to spend any more: asking
+    // again gets what the new limit leaves (the ledger trims it), so a budget cut to 0 allows no call.
+    if (limit < account.limit) account.held = Math.min(account.held, 0);
     account.limit = limit;
     account.lastUse = this.#now();
     // An allowance about to lapse in the ledger is not used here: asking renews it.

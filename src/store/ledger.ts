@@ -60,11 +60,12 @@ export function applyGrant(
     holds[holder] = hold;
     others += hold.amount;
   }
-  const own = state?.holds[r.holder];
-  const held = own && own.until > now ? own.amount : 0;
   // Only a new ledger starts at the recorded spend: a live one already counts what its holders
   // settled, and the record of a call settled moments ago may or may not be in the store yet.
   const spent = state ? state.spent : r.seed;
+  const own = state?.holds[r.holder];
+  // An allowance granted under a higher limit (a budget lowered since) keeps only what this one leaves.
+  const held = own && own.until > now ? Math.max(0, Math.min(own.amount, r.limit - spent - others)) : 0;
   const left = r.limit - spent - others - held;
   const add = left + 1e-9 >= r.min ? Math.max(0, Math.min(r.want, left)) : 0; // a billionth: float sums are inexact
   if (held + add > 0) holds[r.holder] = { amount: held + add, until: r.expiresAt.getTime() };

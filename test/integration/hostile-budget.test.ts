@@ -50,3 +50,32 @@ describe('a member over budget', () => {
     expect(models.status).toBe(200);
   });
 });
+
+describe('a budget lowered mid-period', () => {
+  it('refuses the next call at once, though this process held an allowance under the old budget', async () => {
+    h.upstream.reset();
+    h.upstream.setDefault('anthropic-messages/cached.json');
+    const owner = (await h.bridge.user('boss', 'owner')).token;
+    const setBudget = async (usd: number) => {
+      const res = await fetch(`${h.bridge.url}/api/v2/aibridge/users/dev`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${owner}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ budget: { usd, period: 'day' } }),
+      });
+      expect(res.status).toBe(200);
+    };
+    const call = () =>
+      h.anthropic.messages
+        .create({ model: 'claude-test-1', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] })
+        .then(
+          () => 200,
+          (e: { status?: number }) => e.status,
+        );
+    await setBudget(100);
+    expect(await call()).toBe(200); // the process now holds a share of $100
+    await setBudget(0);
+    const before = h.upstream.requests.length;
+    expect(await Promise.all(Array.from({ length: 5 }, call))).toEqual([429, 429, 429, 429, 429]);
+    expect(h.upstream.requests.length).toBe(before);
+  });
+});

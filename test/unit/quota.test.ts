@@ -62,6 +62,19 @@ describe('a quota shared through the store', () => {
     expect(ledger.docs.get('u')?.holds).toEqual({});
   });
 
+  it('stops at once when the limit is lowered, even to 0, though this process held an allowance under the old one', async () => {
+    const ledger = new MemoryLedger();
+    const q = quotas(ledger, 'a');
+    const first = await q.reserve('u', 100, 1, 0, 10); // holds 10 of 100
+    if (!first.ok) throw new Error('fits');
+    first.ticket.settle(1);
+    expect(await q.reserve('u', 0, 1, 0, 10)).toMatchObject({ ok: false });
+    // 1 spent: 2 more fit under 3, whatever was held before.
+    const lowered = await Promise.all([1, 2, 3].map(() => q.reserve('u', 3, 1, 0, 10)));
+    expect(lowered.map((r) => r.ok)).toEqual([true, true, false]);
+    await q.close();
+  });
+
   it('takes from its allowance without asking the store while it lasts', async () => {
     const ledger = new MemoryLedger();
     const q = quotas(ledger, 'a');
