@@ -532,6 +532,25 @@ describe('Responses over WebSocket: keep-alives, disconnects and bounds', () => 
     for (const client of open) client.close();
   });
 
+  it('keeps what warm-ups chained on warm-ups add within limits.body_bytes', async () => {
+    const client = await Client.open(url, codexHeaders(h.token));
+    const chunk = [user('x'.repeat(40_000))];
+    client.send(create({ input: chunk, generate: false }));
+    const first = (await client.response()).at(-1);
+    expect(first.type).toBe('response.completed');
+    client.send(create({ previous_response_id: first.response.id, input: chunk, generate: false }));
+    const [refusal] = await client.response();
+    expect(refusal).toMatchObject({ type: 'error', status: 413 });
+    // Nothing held to chain to any more: the socket starts again from a full input.
+    client.send(create({ previous_response_id: first.response.id, input: chunk, generate: false }));
+    expect((await client.response())[0]).toMatchObject({
+      type: 'error',
+      error: { code: 'previous_response_not_found' },
+    });
+    expect(h.upstream.requests).toHaveLength(0);
+    client.close();
+  });
+
   it('refuses a second request while one runs, and closes once it ends when the bridge shuts down', async () => {
     h.upstream.enqueue('openai-responses/slow-text.sse');
     const client = await Client.open(url, codexHeaders(h.token));

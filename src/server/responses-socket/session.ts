@@ -124,13 +124,19 @@ export class ResponsesSocket {
     const warmup = message.generate === false;
     const input = warmup ? 'warmup' : chained.chained ? 'chained' : 'full';
     ctx.metrics.websocketRequests.labels(target.provider, input).inc();
+    this.#last = undefined; // whatever this response's fate, it is the one a next request would follow
+    const limit = ctx.config.limits.body_bytes;
     if (warmup) {
+      // Warm-ups chained on warm-ups would grow the input the socket keeps without end: it stays
+      // within what one request may carry, as a response's input does.
+      if (chained.fullInput && Buffer.byteLength(JSON.stringify(chained.fullInput)) > limit) {
+        return this.#refuse('too_large', tooLargeMessage(limit));
+      }
       const id = localResponseId();
       for (const frame of warmupFrames(id, message)) this.#send(frame);
       if (chained.fullInput) this.#last = { id, input: chained.fullInput, output: [] };
       return;
     }
-    this.#last = undefined; // whatever this response's fate, it is the one a next request would follow
     if (message.background === true) {
       return this.#refuse(
         'invalid_request',
@@ -139,7 +145,6 @@ export class ResponsesSocket {
     }
     const { body, headers } = httpRequest(message, chained.input);
     const raw = Buffer.from(JSON.stringify(body));
-    const limit = ctx.config.limits.body_bytes;
     if (raw.length > limit) return this.#refuse('too_large', tooLargeMessage(limit));
 
     const channel = new SocketChannel(this.#sink);
