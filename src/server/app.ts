@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -36,6 +36,9 @@ const notFoundMessage = (request: FastifyRequest) => `no route for ${request.met
  * server from serverFactory): the body must arrive within limits.body_timeout of the request's
  * start, checked every quarter of it; once it has, the response may last as long as it needs.
  */
+const isWebSocketUpgrade = (upgrade: string | undefined) =>
+  !!upgrade && upgrade.split(',').some((protocol) => protocol.trim().toLowerCase() === 'websocket');
+
 function serverOptions(ctx: AppContext) {
   const bodyTimeout = parseDuration(ctx.config.limits.body_timeout);
   return {
@@ -43,6 +46,9 @@ function serverOptions(ctx: AppContext) {
     requestTimeout: bodyTimeout,
     headersTimeout: bodyTimeout ? Math.min(60_000, bodyTimeout) : 60_000,
     connectionsCheckingInterval: bodyTimeout ? Math.max(100, Math.min(5_000, bodyTimeout / 4)) : 30_000,
+    // Only a WebSocket upgrade is one: Java's HttpClient and `curl --http2` ask every request to
+    // become h2c, and a server may ignore that and answer in HTTP/1.1.
+    shouldUpgradeCallback: (req: IncomingMessage) => isWebSocketUpgrade(req.headers.upgrade),
     // keepAliveTimeout stays Node's 5 s, what has always been in effect: clients' pools follow
     // the server's hint, and a longer one keeps their reconnected spares open on us for as long.
   };

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import OpenAI from 'openai';
 import { ResponsesWS } from 'openai/resources/responses/ws';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -530,6 +531,36 @@ describe('Responses over WebSocket: keep-alives, disconnects and bounds', () => 
       return opened;
     });
     for (const client of open) client.close();
+  });
+
+  it("serves a request that asks to become h2c (as Java's HttpClient does) in HTTP/1.1, and says nothing of it upstream", async () => {
+    h.upstream.setDefault('openai-chat/text.json');
+    const body = JSON.stringify({ model: 'gpt-4.1', messages: [{ role: 'user', content: 'hi' }] });
+    const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(`${h.bridge.url}/openai/v1/chat/completions`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${h.token}`,
+          'content-type': 'application/json',
+          connection: 'Upgrade, HTTP2-Settings',
+          upgrade: 'h2c',
+          'http2-settings': 'AAEAAEAAAAIAAAAAAAMAAAAAAAQBAAAAAAUAAEAAAAYABgAA',
+        },
+      });
+      req.on('response', (res) => {
+        let text = '';
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('upgrade', () => reject(new Error('upgraded')));
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(answer.status, answer.text).toBe(200);
+    expect(JSON.parse(answer.text).choices[0].message.content).toBeTruthy();
+    const sent = h.upstream.requests.at(-1)?.headers ?? {};
+    expect(Object.keys(sent)).not.toContain('upgrade');
+    expect(Object.keys(sent)).not.toContain('http2-settings');
   });
 
   it('keeps what warm-ups chained on warm-ups add within limits.body_bytes', async () => {
