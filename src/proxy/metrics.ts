@@ -10,6 +10,7 @@ export const CONNECT_RESULTS = [
   'auth_unavailable',
   'bad_request',
   'not_connect',
+  'too_many',
   'upstream_failed',
   'tls_failed',
   'error',

@@ -27,6 +27,12 @@ export interface ProxyLimits {
   idleTimeoutMs: number;
   /** Connections open at once; more are closed as they arrive. */
   maxConnections: number;
+  /**
+   * Connections from one address not yet past Proxy-Authorization; more get 429. A client that
+   * never finishes its headers holds its slot for headersTimeoutMs: without this, one address
+   * could hold every slot of maxConnections without a token.
+   */
+  maxUnauthenticatedPerSource: number;
 }
 
 export const DEFAULT_PROXY_LIMITS: ProxyLimits = {
@@ -36,6 +42,7 @@ export const DEFAULT_PROXY_LIMITS: ProxyLimits = {
   handshakeTimeoutMs: 10_000,
   idleTimeoutMs: 600_000,
   maxConnections: 4_096,
+  maxUnauthenticatedPerSource: 256,
 };
 
 /** Once one side of a tunnel has ended, how long the other may stay silent before both close. */
@@ -122,6 +129,27 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
     socket.once('close', () => open.delete(socket));
   };
 
+  /** Connections per source address still waiting to authenticate, and how each leaves that count. */
+  const waiting = new Map<string, number>();
+  const authenticated = new WeakMap<Socket, () => void>();
+  const awaitAuthentication = (socket: Socket): boolean => {
+    const source = socket.remoteAddress ?? '';
+    const count = waiting.get(source) ?? 0;
+    if (count >= limits.maxUnauthenticatedPerSource) return false;
+    waiting.set(source, count + 1);
+    let counted = true;
+    const leave = () => {
+      if (!counted) return;
+      counted = false;
+      const left = (waiting.get(source) ?? 1) - 1;
+      if (left > 0) waiting.set(source, left);
+      else waiting.delete(source);
+    };
+    authenticated.set(socket, leave);
+    socket.once('close', leave);
+    return true;
+  };
+
   const refuse = (
     socket: Socket,
     result: ConnectResult,
@@ -165,6 +193,7 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
   }
 
   async function onConnect(req: IncomingMessage, socket: Socket, head: Buffer) {
+    if (!socket.writable) return socket.destroy(); // answered already (too many waiting from its address)
     const target = parseHostPort(req.url ?? '');
     if (!target) {
       refuse(socket, 'bad_request', 400, 'CONNECT needs host:port (an IPv6 address in brackets)');
@@ -193,6 +222,7 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
       refuse(socket, 'unauthenticated', 407, 'the proxy token is not valid', PROXY_AUTHENTICATE);
       return;
     }
+    authenticated.get(socket)?.();
     if (socket.destroyed) return;
     const { hosts, tunnel, tunnelPrivate } = policy; // as it is now, after the wait for authentication
     const provider = hosts.byAddress.get(formatHostPort(target));
@@ -248,6 +278,10 @@ export async function startInterceptingProxy<P>(options: InterceptingProxyOption
   server.on('connection', (socket: Socket) => {
     track(socket);
     socket.on('error', (err) => log.debug({ err: err.message }, 'proxy: client connection error'));
+    if (!awaitAuthentication(socket)) {
+      metrics.connectSession('too_many');
+      answer(socket, 429, 'too many connections from this address are waiting to authenticate');
+    }
   });
 
   server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {

@@ -104,6 +104,35 @@ describe('hostile input', () => {
     await stillServes(proxy.address.port);
   });
 
+  it('one address cannot hold every slot without a token: past the limit of connections waiting to authenticate, 429', async () => {
+    const { proxy, metrics } = await fixture.start({ limits: { maxUnauthenticatedPerSource: 3 } });
+    const port = proxy.address.port;
+    const slow = await Promise.all(
+      [1, 2, 3].map(async () => {
+        const socket = connect(port, '127.0.0.1');
+        socket.on('error', () => {});
+        await once(socket, 'connect');
+        socket.write('CONNECT api.anthropic.com:443 HTTP/1.1\r\nX-Slow: '); // and never more
+        return socket;
+      }),
+    );
+    const turnedAway = await askProxy(port, connectRequest('api.anthropic.com:443', AUTH));
+    expect(turnedAway.status).toBe(429);
+    expect(metrics.count('too_many')).toBe(1);
+    // Authenticated sessions leave the count: three of them, and a fourth connection is still heard.
+    for (const socket of slow) socket.resetAndDestroy(); // a reset: the proxy would keep a half-closed one until its headers timeout
+    const sessions = [];
+    // The proxy hears of the closes a moment after the clients do: the first session may wait for it.
+    for (let tries = 0; tries < 100 && sessions.length === 0; tries++) {
+      const answer = await askProxy(port, connectRequest('api.anthropic.com:443', AUTH));
+      if (answer.status === 200) sessions.push(answer);
+    }
+    for (let i = 0; i < 2; i++) sessions.push(await askProxy(port, connectRequest('api.anthropic.com:443', AUTH)));
+    expect(sessions.map((a) => a.status)).toEqual([200, 200, 200]);
+    await stillServes(port);
+    for (const session of sessions) session.socket.destroy();
+  });
+
   it.each([
     'api.anthropic.com',
     'api.anthropic.com:',
