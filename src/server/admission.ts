@@ -22,15 +22,23 @@ function recordable(ctx: AppContext, refuse: Refuser): boolean {
   return false;
 }
 
+/**
+ * The user's request rate (`limits.user_requests_per_minute`): every provider route that reaches
+ * the upstream counts, a model list or token count as much as a model call — all spend the
+ * provider's own rate limit on the bridge's key.
+ */
+export async function withinUserRate(ctx: AppContext, principal: Principal, refuse: Refuser): Promise<boolean> {
+  const wait = await ctx.limits.userRate.take(principal.user._id);
+  if (!wait) return true;
+  refuse('rate_limited', `rate limit reached for ${principal.user.username}; retry in ${wait}s`, {
+    headers: { 'retry-after': String(wait) },
+  });
+  return false;
+}
+
 /** Per-user rate and global concurrency limits. */
 async function admit(ctx: AppContext, principal: Principal, refuse: Refuser): Promise<boolean> {
-  const wait = await ctx.limits.userRate.take(principal.user._id);
-  if (wait) {
-    refuse('rate_limited', `rate limit reached for ${principal.user.username}; retry in ${wait}s`, {
-      headers: { 'retry-after': String(wait) },
-    });
-    return false;
-  }
+  if (!(await withinUserRate(ctx, principal, refuse))) return false;
   if (!ctx.limits.concurrency.tryAcquire()) {
     refuse('overloaded', 'the bridge is at its concurrency limit; retry shortly', { headers: { 'retry-after': '1' } });
     return false;

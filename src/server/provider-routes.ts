@@ -8,7 +8,7 @@ import { abortOnClose, clientResponseHeaders, relayResponse } from '../providers
 import type { PassthroughRoute } from '../providers/kind.ts';
 import type { Provider } from '../providers/provider.ts';
 import { credentialsRefusal, sendUpstreamFailure } from '../providers/upstream-failure.ts';
-import { admitted, type Refuser } from './admission.ts';
+import { admitted, type Refuser, withinUserRate } from './admission.ts';
 import { bridge, routeRequest } from './bridged.ts';
 import type { AppContext } from './context.ts';
 import { aliasModel, MAX_MODEL_LIST_BYTES, withAliases } from './model-list.ts';
@@ -172,6 +172,9 @@ export function providerRoutes(app: FastifyInstance, ctx: AppContext): void {
               if (route.models === 'one' && id && aliasesFor(ctx, provider).includes(id)) {
                 return sendJson(reply.raw, 200, aliasModel(provider.kind.family, id));
               }
+              const refused: Refuser = (kind, message, options) =>
+                refuseHijacked(ctx, reply.raw, provider, kind, message, options);
+              if (!(await withinUserRate(ctx, request.principal as Principal, refused))) return;
               return passthrough(ctx, provider, route, prefix, request, reply);
             }),
         });

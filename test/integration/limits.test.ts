@@ -103,6 +103,19 @@ describe('per-user rate limit', () => {
       expect(err).toBeInstanceOf(OpenAI.RateLimitError);
       expect(Number(err.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       expect(limited.upstream.requests).toHaveLength(2);
+
+      // Routes passed through reach the upstream on the bridge's key too: they count, in their provider's format.
+      const counted = await fetch(`${limited.bridge.url}/anthropic/v1/messages/count_tokens`, {
+        method: 'POST',
+        headers: { 'x-api-key': limited.token, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+        body: JSON.stringify({ model: 'claude-test-1', messages: [{ role: 'user', content: 'x' }] }),
+      });
+      expect(counted.status).toBe(429);
+      expect(((await counted.json()) as { type: string; error: { type: string } }).error.type).toBe('rate_limit_error');
+      expect(Number(counted.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      const models = await limited.openai.models.list().catch((e) => e);
+      expect(models).toBeInstanceOf(OpenAI.RateLimitError);
+      expect(limited.upstream.requests).toHaveLength(2);
     } finally {
       await limited.close();
     }
