@@ -1,5 +1,6 @@
 import type { Config } from '../config/config.ts';
 import type { User } from '../identity/users.ts';
+import type { CostHints } from '../intercept/types.ts';
 import type { Quotas, Ticket } from '../limits/quota.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Price } from '../pricing/cost.ts';
@@ -231,9 +232,9 @@ export class Spending {
   }
 
   /** Reserves for the next upstream call; a refusal says why (a budget, or a model with no price). */
-  async reserve(bodyBytes: number, maxOutputTokens: number | null): Promise<BudgetRefusal | null> {
+  async reserve(bodyBytes: number, hints: CostHints): Promise<BudgetRefusal | null> {
     if (!this.#price) return this.#budgets.unpricedAllowed ? null : { reason: 'unpriced', model: this.#model };
-    const usd = estimateCost(this.#price, bodyBytes, maxOutputTokens);
+    const usd = estimateCost(this.#price, bodyBytes, hints);
     const taken: Ticket[] = [];
     for (const scope of this.#scopes) {
       const got = await this.#budgets.reserve(scope, usd, this.#now);

@@ -67,6 +67,15 @@ export interface StreamRelay {
   keepAlive(): void;
 }
 
+/** What a request body says of its cost beyond its own size (README "Cost and budgets"). */
+export interface CostHints {
+  /** The most output tokens each answer may have (`max_tokens` and its kin), when it says. */
+  maxOutput: number | null;
+  /** Answers the call asks for (Chat's `n`), each as long as `maxOutput` allows. */
+  answers: number;
+  /** It continues input the provider keeps and bills (`previous_response_id`, `conversation`) but the body does not carry. */
+  storedInput: boolean;
+}
 /** Everything that differs between Chat Completions, Responses and Messages. */
 export interface ApiModule {
   /** The wire dialect: how usage is counted and errors are framed in a stream. */
@@ -84,8 +93,8 @@ export interface ApiModule {
   prompt(body: Json): string | null;
   /** Where the request carries the results of client tools answering the previous response's calls (client-results.ts). */
   readonly results: ResultReader;
-  /** The most output tokens the request allows (`max_tokens` and its kin), when it says. */
-  maxOutput(body: Json): number | null;
+  /** What the body says of the call's cost beyond its own size: budgets reserve by it. */
+  costHints(body: Json): CostHints;
   /** The injected tools in the API's own format, built once per tool list. */
   formatTools(tools: readonly InjectedTool[]): FormattedTools;
   /**

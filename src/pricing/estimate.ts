@@ -1,3 +1,4 @@
+import type { CostHints } from '../intercept/types.ts';
 import type { Price, Rates } from './cost.ts';
 
 /**
@@ -11,13 +12,20 @@ const BYTES_PER_TOKEN = 2;
 export const DEFAULT_OUTPUT_CAP = 64_000;
 
 /**
+ * Input assumed for what a request continues but does not carry (a stored response or
+ * conversation): a whole context window of today's coding models.
+ */
+export const STORED_INPUT_TOKENS = 200_000;
+
+/**
  * The largest likely cost of one upstream call, reserved against budgets before it is sent:
  * every input token at the dearest input rate (a cache write costs more than a plain read), and
- * the whole output the request allows (`max_tokens`), else the model's cap.
+ * the whole output the request allows (`max_tokens`, else the model's cap) for each answer it
+ * asks for.
  */
-export function estimateCost(price: Price, bodyBytes: number, maxOutputTokens: number | null): number {
-  const input = Math.ceil(bodyBytes / BYTES_PER_TOKEN);
-  const output = maxOutputTokens ?? price.max_output ?? DEFAULT_OUTPUT_CAP;
+export function estimateCost(price: Price, bodyBytes: number, hints: CostHints): number {
+  const input = Math.ceil(bodyBytes / BYTES_PER_TOKEN) + (hints.storedInput ? STORED_INPUT_TOKENS : 0);
+  const output = (hints.maxOutput ?? price.max_output ?? DEFAULT_OUTPUT_CAP) * hints.answers;
   const tier = price.long_context;
   const rates: Rates = tier && input > tier.above ? tier : price;
   const inputRate = Math.max(rates.input, rates.cache_write ?? 0, rates.cache_write_1h ?? 0);

@@ -8,7 +8,7 @@ import { runInterception } from '../intercept/interception.ts';
 import { InterceptionObserver } from '../intercept/observer.ts';
 import { modelOf, readBody, understand } from '../intercept/request.ts';
 import { clientToolNames } from '../intercept/tool-format.ts';
-import type { ApiModule } from '../intercept/types.ts';
+import type { ApiModule, CostHints } from '../intercept/types.ts';
 import type { JsonScan } from '../limits/json-scan.ts';
 import { clientToolsWin } from '../mcp/client-wins.ts';
 import { errorResult } from '../mcp/tool-result.ts';
@@ -89,7 +89,7 @@ function firstLook(
   target: Exclude<Target, { error: string }>,
 ):
   | { error: string }
-  | { held: { client: ClientBody | undefined }; model: string; streaming: boolean; maxOutput: number | null } {
+  | { held: { client: ClientBody | undefined }; model: string; streaming: boolean; costHints: CostHints } {
   const read = readBody(api, raw, target.from === 'body');
   if ('error' in read) return read;
   const { client } = read;
@@ -98,7 +98,7 @@ function firstLook(
     model: target.from === 'path' ? target.model : modelOf(client),
     streaming:
       target.from === 'path' && target.streaming !== undefined ? target.streaming : client.body.stream === true,
-    maxOutput: api.maxOutput(client.body),
+    costHints: api.costHints(client.body),
   };
 }
 
@@ -119,7 +119,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
   if ('error' in target) return refuse(target.kind ?? 'invalid_request', target.error);
   const look = firstLook(api, request.body, target);
   if ('error' in look) return refuse('invalid_request', look.error);
-  const { held, model, streaming, maxOutput } = look;
+  const { held, model, streaming, costHints } = look;
   const user = ex.principal.user;
   // Where it may go: an alias's targets, or this provider; each with the user's own key where it takes one.
   const plan = await planRoute(ctx, provider, route, model, user, streaming, ex.ownKey);
@@ -133,7 +133,7 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
   // The first call's reservation, before anything is recorded: a refused request leaves no interception.
   const spending = await ctx.budgets.spending(user, first.model, priceOf(ctx.prices, first));
   const reserve = async (bytes: number) => {
-    const refusal = await spending?.reserve(bytes, maxOutput);
+    const refusal = await spending?.reserve(bytes, costHints);
     if (!refusal) return;
     const { message, headers } = budgetRefusal(ctx, provider, user, refusal);
     throw new BridgeError('rate_limited', message, headers);
@@ -208,7 +208,6 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
       headers: request.headers,
       signal: ex.signal,
       spending,
-      maxOutput,
       reserve,
       routed: (fields) => {
         if (plan.recorded) observer.routed(fields);

@@ -125,7 +125,6 @@ export interface SenderDeps {
   headers: IncomingHttpHeaders;
   signal: AbortSignal;
   spending: Spending | null;
-  maxOutput: number | null;
   /** Reserves a budget for a call, or throws the refusal (in the client's format). */
   reserve(bytes: number): Promise<void>;
   /** Told where the interception went, after each attempt. */

@@ -170,6 +170,35 @@ describe('budgets and prices', () => {
     expect(h.upstream.requests).toEqual([]);
   });
 
+  it('reserves every answer a chat call asks for (n), and the stored input a response continues', async () => {
+    h.upstream.reset();
+    h.upstream.setDefault('openai-chat/text.json');
+    const chat = (n?: number) =>
+      h.openai.chat.completions.create({
+        model: 'gpt-test-1',
+        max_completion_tokens: 4_000,
+        ...(n ? { n } : {}),
+        messages: [{ role: 'user', content: 'hi' }],
+      });
+    await chat(); // 4 000 tokens at $10/M: $0.04 of $5
+    const many = await chat(128).catch((e) => e); // 128 answers of 4 000 tokens: $5.12
+    expect(many).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(many.message).toMatch(/budget of \$5\.00\/day would be exceeded/);
+
+    h.upstream.setDefault('openai-responses/text.json');
+    const respond = (previous?: string) =>
+      h.openai.responses.create({
+        model: 'gpt-test-1',
+        max_output_tokens: 480_000, // $4.80
+        input: 'and then?',
+        ...(previous ? { previous_response_id: previous } : {}),
+      });
+    await respond();
+    // The input it continues is billed but not carried: a context window of it ($0.25) is reserved too.
+    expect(await respond('resp_stored').catch((e) => e)).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(h.upstream.requests.map((r) => r.path)).toEqual(['/v1/chat/completions', '/v1/responses']);
+  });
+
   it('records and costs a compaction like any call', async () => {
     h.upstream.reset();
     h.upstream.enqueue('openai-responses/text.json');

@@ -11,6 +11,7 @@ import type { User } from '../../src/identity/users.ts';
 import { Quotas } from '../../src/limits/quota.ts';
 import { applyGrant, applySettle, type LedgerState, type QuotaLedger } from '../../src/store/ledger.ts';
 import type { Store } from '../../src/store/store.ts';
+import { output } from '../helpers/cost-hints.ts';
 
 const member: User = {
   _id: 'u-member',
@@ -55,11 +56,11 @@ describe('budgets during a store outage', () => {
     const quotas = new Quotas({ ledger, holder: 'p', flushMs: 60_000 });
     const budgets = new Budgets(store, () => config, quotas);
     const first = await budgets.spending(member, 'm', price);
-    expect(await first?.reserve(0, 6)).toBeNull(); // fail open: $0.60 of $1
+    expect(await first?.reserve(0, output(6))).toBeNull(); // fail open: $0.60 of $1
     first?.answered(true);
     first?.settle(0.6);
     const second = await budgets.spending(member, 'm', price);
-    expect(await second?.reserve(0, 6)).toMatchObject({ reason: 'budget', spent: 0.6 });
+    expect(await second?.reserve(0, output(6))).toMatchObject({ reason: 'budget', spent: 0.6 });
     await quotas.close();
   });
 
@@ -70,7 +71,7 @@ describe('budgets during a store outage', () => {
     const budgets = new Budgets(store, () => config, quotas);
     const reserve = async () => {
       const spending = await budgets.spending(member, 'm', price, new Date(now));
-      const refused = await spending?.reserve(0, 1);
+      const refused = await spending?.reserve(0, output(1));
       spending?.end();
       return refused;
     };

@@ -12,6 +12,7 @@ import type { User } from '../../src/identity/users.ts';
 import { Quotas } from '../../src/limits/quota.ts';
 import { applyGrant, applySettle, type LedgerState, type QuotaLedger } from '../../src/store/ledger.ts';
 import type { Budget, Store, TeamDoc } from '../../src/store/store.ts';
+import { output } from '../helpers/cost-hints.ts';
 
 const user = (id: string, budget: Budget | null = null): User => ({
   _id: id,
@@ -68,19 +69,22 @@ describe('a call that must fit a user’s budget and their team’s', () => {
     const { budgets, quotas } = setUp(teams);
     const ann = user('ann', { usd: 1.2, period: 'day' });
     const first = await budgets.spending(ann, 'm', price);
-    expect(await first?.reserve(0, 6)).toBeNull(); // $0.60 of ann's $1.20 and of red's $1
+    expect(await first?.reserve(0, output(6))).toBeNull(); // $0.60 of ann's $1.20 and of red's $1
     const second = await budgets.spending(ann, 'm', price);
-    const refused = await second?.reserve(0, 6);
+    const refused = await second?.reserve(0, output(6));
     expect(refused).toMatchObject({ reason: 'budget', scope: { kind: 'team', name: 'red' } });
     // ben, in red with no budget of his own, has red's last $0.40.
     const ben = await budgets.spending(user('ben'), 'm', price);
-    expect(await ben?.reserve(0, 4)).toBeNull();
-    expect(await ben?.reserve(0, 1)).toMatchObject({ reason: 'budget', scope: { name: 'red' } });
+    expect(await ben?.reserve(0, output(4))).toBeNull();
+    expect(await ben?.reserve(0, output(1))).toMatchObject({ reason: 'budget', scope: { name: 'red' } });
     // ann's own budget got back the $0.60 the refused call had taken from it: out of red, she has $0.60 left.
     teams.ann = [];
     const outOfRed = await budgets.spending(ann, 'm', price);
-    expect(await outOfRed?.reserve(0, 6)).toBeNull();
-    expect(await outOfRed?.reserve(0, 1)).toMatchObject({ reason: 'budget', scope: { kind: 'user', name: 'ann' } });
+    expect(await outOfRed?.reserve(0, output(6))).toBeNull();
+    expect(await outOfRed?.reserve(0, output(1))).toMatchObject({
+      reason: 'budget',
+      scope: { kind: 'user', name: 'ann' },
+    });
     await quotas.close();
   });
 
@@ -94,7 +98,7 @@ describe('a call that must fit a user’s budget and their team’s', () => {
     const red = team('red', { usd: 1, period: 'day' });
     const { budgets, quotas, seen } = setUp({ ann: [red] });
     const spending = await budgets.spending(user('ann', { usd: 2, period: 'day' }), 'm', price);
-    await spending?.reserve(0, 8);
+    await spending?.reserve(0, output(8));
     spending?.answered(true);
     spending?.settle(0.8);
     expect(

@@ -55,7 +55,11 @@ export const chatPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> = {
 
   results: chatResults,
 
-  maxOutput: (body) => tokenCount(body.max_completion_tokens) ?? tokenCount(body.max_tokens),
+  costHints: (body) => ({
+    maxOutput: tokenCount(body.max_completion_tokens) ?? tokenCount(body.max_tokens),
+    answers: tokenCount(body.n) ?? 1,
+    storedInput: false,
+  }),
 
   formatTools,
 

@@ -76,7 +76,7 @@ export const messagesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'> 
 
   results: messagesResults,
 
-  maxOutput: (body) => tokenCount(body.max_tokens),
+  costHints: (body) => ({ maxOutput: tokenCount(body.max_tokens), answers: 1, storedInput: false }),
 
   formatTools,
 

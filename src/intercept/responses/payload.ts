@@ -71,7 +71,11 @@ export const responsesPayload: Omit<ApiModule, 'createRelay' | 'mergeResponses'>
 
   results: responsesResults,
 
-  maxOutput: (body) => tokenCount(body.max_output_tokens),
+  costHints: (body) => ({
+    maxOutput: tokenCount(body.max_output_tokens),
+    answers: 1,
+    storedInput: !!(body.previous_response_id || body.conversation),
+  }),
 
   formatTools,
 
