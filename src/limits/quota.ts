@@ -1,4 +1,4 @@
-import type { QuotaLedger } from '../store/ledger.ts';
+import { LedgerContendedError, type QuotaLedger } from '../store/ledger.ts';
 
 /**
  * A limit shared by every process of the bridge (workers and replicas) through the store, that
@@ -201,7 +201,8 @@ export class Quotas {
       this.#onSpent(account.key, account.spent + account.unflushed);
       return 'ok';
     } catch (err) {
-      this.#quietUntil = this.#now() + RETRY_STORE_MS;
+      // A store that answers but is busy is asked again by the next call; one that failed is left alone a while.
+      if (!(err instanceof LedgerContendedError)) this.#quietUntil = this.#now() + RETRY_STORE_MS;
       this.#onError(err);
       return 'unreachable';
     }

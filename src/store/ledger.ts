@@ -40,6 +40,17 @@ export interface QuotaLedger {
   prune?(before: Date): Promise<number>;
 }
 
+/**
+ * A ledger step that lost to other processes' steps every time it tried: the store answers, it is
+ * only busy — not an outage, so the caller does not stop asking it (limits/quota.ts).
+ */
+export class LedgerContendedError extends Error {
+  constructor(key: string) {
+    super(`quota ledger ${key} is too contended`);
+    this.name = 'LedgerContendedError';
+  }
+}
+
 /** A ledger as both stores keep it: one document per scope and period. */
 export interface LedgerState {
   spent: number;

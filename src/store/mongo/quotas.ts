@@ -1,5 +1,13 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from 'mongodb';
-import { applyGrant, applySettle, type LedgerState, type QuotaGrant, type QuotaLedger } from '../ledger.ts';
+import {
+  applyGrant,
+  applySettle,
+  LedgerContendedError,
+  type LedgerState,
+  type QuotaGrant,
+  type QuotaLedger,
+} from '../ledger.ts';
 import { COLLECTIONS, type QuotaStore } from '../store.ts';
 import { isDuplicate } from './errors.ts';
 
@@ -14,8 +22,13 @@ interface LedgerDoc extends LedgerState {
 /** Versions sort as text. */
 const versionId = (key: string, version: number) => `${key}#${String(version).padStart(12, '0')}`;
 
-/** Attempts at one step before the store is called too busy (the caller lets the call through on what it knows). */
-const ATTEMPTS = 20;
+/** Attempts at one step before it is given up as too contended (the caller lets that one call through on what it knows). */
+const ATTEMPTS = 40;
+/**
+ * The longest pause after a lost race, in ms: racers that retried at once could keep losing to
+ * the same faster one; a random pause growing with the attempts (at most ~1 s in all) breaks that.
+ */
+const MAX_BACKOFF_MS = 50;
 
 /**
  * Quota ledgers (limits/quota.ts). A conditional update is not atomic on every server the store
@@ -72,11 +85,13 @@ export class MongoQuotas implements QuotaStore {
       try {
         await this.#docs.insertOne({ _id: versionId(key, version), key, version, until, ...next });
       } catch (err) {
-        if (isDuplicate(err)) continue; // another process took this version: read it, decide again
-        throw err;
+        if (!isDuplicate(err)) throw err;
+        // Another process took this version: read it, decide again, after a pause of random length.
+        await sleep(Math.random() * Math.min(MAX_BACKOFF_MS, 2 ** attempt));
+        continue;
       }
       return;
     }
-    throw new Error(`quota ledger ${key} is too contended`);
+    throw new LedgerContendedError(key);
   }
 }
