@@ -83,6 +83,11 @@ describe('an auditor limited to a team', () => {
     expect((await get('tina', `/interceptions/${records.mia}`)).status).toBe(200);
     expect((await get('tina', `/interceptions/${records.zed}`)).status).toBe(404);
     expect((await get('tina', `/interceptions?${q('initiator:zed')}`)).status).toBe(403);
+    // A name that exists nowhere answers the same: nothing tells it from one outside the teams.
+    const nobody = await get('tina', `/interceptions?${q('initiator:nobody-here')}`);
+    expect(nobody.status).toBe(403);
+    expect(nobody.body).toEqual((await get('tina', `/interceptions?${q('initiator:zed')}`)).body);
+    expect((await get('tina', `/usage?${q('initiator:nobody-here')}`)).status).toBe(403);
     expect(initiators((await get('tina', `/interceptions?${q('initiator:mia')}`)).body)).toEqual(['mia']);
     expect(initiators((await get('tina', `/interceptions?${q('team:red')}`)).body)).toEqual(['max', 'mia']);
     expect((await get('tina', `/interceptions?${q('team:"Blue Team"')}`)).status).toBe(403);

@@ -46,7 +46,11 @@ async function filterOf(
     const isSelf = initiator === 'me' || initiator === self._id || initiator === self.username;
     if (!isSelf && self.role === 'member') throw outside(visibility);
     const user = isSelf ? self : await ctx.users.resolve(initiator);
-    if (!user) throw invalid([{ field: 'initiator', detail: `no user "${initiator}"` }]);
+    // An auditor limited to teams learns no more of a name that does not exist than of one outside them.
+    if (!user)
+      throw visibility.teams
+        ? outside(visibility)
+        : invalid([{ field: 'initiator', detail: `no user "${initiator}"` }]);
     if (!sees(visibility, user._id)) throw outside(visibility);
     names.initiatorId = user._id;
   }
