@@ -65,6 +65,8 @@ export class Authenticator {
   readonly #graceMs: number;
   readonly #maxEntries: number;
   readonly #touchTimer: NodeJS.Timeout;
+  /** Counts forget()s: a lookup begun before one may have read what was just changed, and is not kept. */
+  #generation = 0;
 
   constructor(users: Users, store: Store, options: AuthenticatorOptions = {}, log?: Logger) {
     this.#users = users;
@@ -89,6 +91,7 @@ export class Authenticator {
     if (refusedAt !== undefined && now - refusedAt < this.#negativeTtlMs) return null;
 
     let principal: Principal | null;
+    const generation = this.#generation;
     try {
       principal = await this.#lookup(hash, token);
     } catch (err) {
@@ -96,6 +99,7 @@ export class Authenticator {
       if (refusedAt !== undefined) return null; // a revocation seen before still holds
       throw err;
     }
+    if (generation !== this.#generation) return principal ? this.#use(principal, now) : null; // answers this request only
     if (principal) {
       this.#refused.delete(hash);
       remember(this.#known, hash, { principal, checkedAt: Date.now() }, this.#maxEntries);
@@ -126,8 +130,10 @@ export class Authenticator {
 
   /** Forgets every cached identity (tests; an operator's change made through this process). */
   forget(): void {
+    this.#generation++;
     this.#known.clear();
     this.#refused.clear();
+    this.#pending.clear(); // requests from now on read the store afresh
   }
 
   /** Writes last_used_at for the tokens used since the last call, in one batch. */

@@ -116,6 +116,33 @@ describe('authenticator', () => {
     await auth.close();
   });
 
+  it('keeps nothing a lookup read before a revocation made through this process', async () => {
+    const hana = await users.create('hana');
+    const { token, apiKeyId } = await users.createToken(hana._id);
+    const slow = new Users(store);
+    const verify = slow.verify.bind(slow);
+    let read!: () => void;
+    let release!: () => void;
+    const hasRead = new Promise<void>((resolve) => (read = resolve));
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    slow.verify = async (t: string) => {
+      const principal = await verify(t);
+      read();
+      await gate;
+      return principal;
+    };
+    const auth = new Authenticator(slow, store, { ttlMs: 60_000 });
+    const begun = auth.authenticate(token); // read while the token is good, answered after the revocation
+    await hasRead;
+    await users.revokeToken(apiKeyId);
+    auth.forget(); // what the API does after a change
+    release();
+    expect((await begun)?.user.username).toBe('hana'); // the request that began before it
+    slow.verify = verify;
+    expect(await auth.authenticate(token)).toBeNull();
+    await auth.close();
+  });
+
   it('serves identities seen recently through a store outage, keeps refusals, and fails unknown tokens', async () => {
     const frank = await users.create('frank');
     const good = await users.createToken(frank._id);
