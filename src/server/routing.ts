@@ -201,7 +201,13 @@ export class RoutedSender {
     if (this.#calls++ > 0) {
       const target = this.#current;
       if (target.budgeted) await this.#deps.reserve(Buffer.byteLength(body));
-      const reply = await this.#call(target, body);
+      let reply: UpstreamReply;
+      try {
+        reply = await this.#call(target, body);
+      } catch (err) {
+        if (target.budgeted) this.#deps.spending?.answered(this.#abandoned());
+        throw err;
+      }
       if (target.budgeted) this.#deps.spending?.answered(reply.statusCode === 200);
       return this.#adapt(target, reply);
     }
@@ -223,7 +229,7 @@ export class RoutedSender {
       try {
         reply = await this.#call(target, body);
       } catch (err) {
-        if (target.budgeted) this.#deps.spending?.answered(false);
+        if (target.budgeted) this.#deps.spending?.answered(this.#abandoned());
         if (this.#deps.signal.aborted) throw err;
         const reason = fallbackReason(err);
         this.#attempt(target, null, describeUpstreamFailure(err, this.#deps.requestId).what);
@@ -249,6 +255,14 @@ export class RoutedSender {
     // Every target was unusable (the plan's first is -1 only before the interception is recorded).
     throw new BridgeError('not_configured', 'no provider of this model can be used; ask the bridge’s operator');
   };
+
+  /**
+   * A call cut because the client left, after it was sent: the provider may go on and bill it
+   * (a blocking answer is generated whole before its headers), so it counts at its estimate.
+   */
+  #abandoned(): boolean {
+    return this.#deps.signal.aborted;
+  }
 
   #call(target: RouteTarget, body: Buffer | string): Promise<UpstreamReply> {
     const { route, where, signal, model, modelInBody } = this.#deps;

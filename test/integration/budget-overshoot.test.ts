@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STORE_KINDS } from '../helpers/db.ts';
 import { type Harness, startHarness } from '../helpers/harness.ts';
 import { startTestMcpServer, type TestMcpServer } from '../helpers/mcp-server.ts';
+import { waitUntil } from '../helpers/process.ts';
 
 /** $0.15 per output token, nothing for input: a call's cost is its output tokens × 0.15. */
 const PRICING = [
@@ -197,6 +198,27 @@ describe('budgets and prices', () => {
     // The input it continues is billed but not carried: a context window of it ($0.25) is reserved too.
     expect(await respond('resp_stored').catch((e) => e)).toBeInstanceOf(OpenAI.RateLimitError);
     expect(h.upstream.requests.map((r) => r.path)).toEqual(['/v1/chat/completions', '/v1/responses']);
+  });
+
+  it('keeps a call the client walked away from at its estimate: the provider may still bill it', async () => {
+    h.upstream.reset();
+    h.upstream.keyAnswers.set('sk-upstream-openai-key', { hang: true }); // generating, no headers yet
+    const chat = (maxTokens: number, signal?: AbortSignal) =>
+      h.openai.chat.completions.create(
+        { model: 'gpt-test-1', max_completion_tokens: maxTokens, messages: [{ role: 'user', content: 'hi' }] },
+        { signal },
+      );
+    const leaving = new AbortController();
+    const call = chat(100_000, leaving.signal).catch((e) => e); // $1.00 reserved
+    await waitUntil(() => h.upstream.requests.length === 1);
+    leaving.abort();
+    expect(await call).toBeInstanceOf(OpenAI.APIUserAbortError);
+    await waitUntil(() => h.bridge.ctx.limits.concurrency.active === 0); // the interception is over
+    h.upstream.keyAnswers.clear();
+    h.upstream.setDefault('openai-chat/text.json');
+    // $4.00 more would fit in $5 had the abandoned call been released; it was kept.
+    expect(await chat(400_000).catch((e) => e)).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(h.upstream.requests).toHaveLength(1);
   });
 
   it('records and costs a compaction like any call', async () => {
