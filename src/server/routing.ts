@@ -202,10 +202,11 @@ export class RoutedSender {
       const target = this.#current;
       if (target.budgeted) await this.#deps.reserve(Buffer.byteLength(body));
       let reply: UpstreamReply;
+      const live = !this.#deps.signal.aborted;
       try {
         reply = await this.#call(target, body);
       } catch (err) {
-        if (target.budgeted) this.#deps.spending?.answered(this.#abandoned());
+        if (target.budgeted) this.#deps.spending?.answered(this.#abandoned(live));
         throw err;
       }
       if (target.budgeted) this.#deps.spending?.answered(reply.statusCode === 200);
@@ -226,10 +227,11 @@ export class RoutedSender {
       }
       this.#current = target;
       let reply: UpstreamReply;
+      const live = !this.#deps.signal.aborted;
       try {
         reply = await this.#call(target, body);
       } catch (err) {
-        if (target.budgeted) this.#deps.spending?.answered(this.#abandoned());
+        if (target.budgeted) this.#deps.spending?.answered(this.#abandoned(live));
         if (this.#deps.signal.aborted) throw err;
         const reason = fallbackReason(err);
         this.#attempt(target, null, describeUpstreamFailure(err, this.#deps.requestId).what);
@@ -259,9 +261,10 @@ export class RoutedSender {
   /**
    * A call cut because the client left, after it was sent: the provider may go on and bill it
    * (a blocking answer is generated whole before its headers), so it counts at its estimate.
+   * `live`: the client was still there when the call began (else it was never sent).
    */
-  #abandoned(): boolean {
-    return this.#deps.signal.aborted;
+  #abandoned(live: boolean): boolean {
+    return live && this.#deps.signal.aborted;
   }
 
   #call(target: RouteTarget, body: Buffer | string): Promise<UpstreamReply> {
