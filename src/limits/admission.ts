@@ -6,17 +6,22 @@ import type { Quotas } from './quota.ts';
  */
 export class ConcurrencyLimit {
   readonly max: number;
-  active = 0;
-  constructor(configured: number, workers = 1) {
+  /** Shared with the limit this one replaces on a reload: requests still running count against it. */
+  readonly #running: { count: number };
+  constructor(configured: number, workers = 1, replacing?: ConcurrencyLimit) {
     this.max = configured && Math.ceil(configured / workers);
+    this.#running = replacing ? replacing.#running : { count: 0 };
+  }
+  get active(): number {
+    return this.#running.count;
   }
   tryAcquire(): boolean {
-    if (this.max && this.active >= this.max) return false;
-    this.active++;
+    if (this.max && this.#running.count >= this.max) return false;
+    this.#running.count++;
     return true;
   }
   release(): void {
-    this.active--;
+    this.#running.count--;
   }
 }
 

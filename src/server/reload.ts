@@ -46,7 +46,7 @@ async function buildRuntime(ctx: AppContext, next: Config, changes: ConfigChange
       concurrency:
         maxConcurrent === running.limits.max_concurrent_interceptions
           ? ctx.limits.concurrency
-          : new ConcurrencyLimit(maxConcurrent, ctx.worker?.count),
+          : new ConcurrencyLimit(maxConcurrent, ctx.worker?.count, ctx.limits.concurrency),
       userRate:
         perMinute === running.limits.user_requests_per_minute
           ? ctx.limits.userRate
