@@ -76,6 +76,7 @@ export interface CostHints {
   /** It continues input the provider keeps and bills (`previous_response_id`, `conversation`) but the body does not carry. */
   storedInput: boolean;
 }
+
 /** Everything that differs between Chat Completions, Responses and Messages. */
 export interface ApiModule {
   /** The wire dialect: how usage is counted and errors are framed in a stream. */

@@ -31,14 +31,14 @@ const MAX_PARAM_LENGTH = 512;
 
 const notFoundMessage = (request: FastifyRequest) => `no route for ${request.method} ${request.url.split('?')[0]}`;
 
+const isWebSocketUpgrade = (upgrade: string | undefined) =>
+  !!upgrade && upgrade.split(',').some((protocol) => protocol.trim().toLowerCase() === 'websocket');
+
 /**
  * Node's own limits, set on the server itself (fastify does not apply its timeout options to a
  * server from serverFactory): the body must arrive within limits.body_timeout of the request's
  * start, checked every quarter of it; once it has, the response may last as long as it needs.
  */
-const isWebSocketUpgrade = (upgrade: string | undefined) =>
-  !!upgrade && upgrade.split(',').some((protocol) => protocol.trim().toLowerCase() === 'websocket');
-
 function serverOptions(ctx: AppContext) {
   const bodyTimeout = parseDuration(ctx.config.limits.body_timeout);
   return {
