@@ -6,7 +6,7 @@ import type { ClientChannel } from './client-channel.ts';
 import { ClientView } from './client-view.ts';
 import type { InterceptionEvents } from './events.ts';
 import { type OwnedCall, runOwnedCalls } from './tool-runner.ts';
-import type { ApiModule, Json, ToolCall, Turn } from './types.ts';
+import type { ApiModule, CostHints, Json, ToolCall, Turn } from './types.ts';
 import type { UpstreamReply } from './upstream.ts';
 
 /** Why owned calls of a turn that ends the loop are not run (recorded as their invocation_error). */
@@ -30,8 +30,11 @@ export interface LoopDeps {
   bridge: RequestBridge;
   events: InterceptionEvents;
   channel: ClientChannel;
-  /** One upstream call with this body. */
-  send(body: Buffer | string): Promise<UpstreamReply>;
+  /**
+   * One upstream call with this body; `hints` say what it may cost when it is not the first call
+   * (whose hints were read with the client's body).
+   */
+  send(body: Buffer | string, hints?: CostHints): Promise<UpstreamReply>;
   /** Reads the upstream's stream framing into events; SSE when omitted. */
   decoder?: () => StreamDecoder;
   /** Fires when the client goes away. */
@@ -74,8 +77,11 @@ export class ToolLoop {
   async call(iteration: number): Promise<UpstreamReply> {
     const { events, send } = this.deps;
     // Bytes, not a string: see callUpstream.
-    const body = iteration ? Buffer.from(JSON.stringify(this.#conversation())) : this.deps.firstBody;
-    const reply = await events.upstreamStarted(() => send(body));
+    const conversation = iteration ? this.#conversation() : undefined;
+    const body = conversation ? Buffer.from(JSON.stringify(conversation)) : this.deps.firstBody;
+    // A follow-up may continue a response the upstream stored (Responses chains them): its own hints.
+    const hints = conversation && this.deps.api.costHints(conversation);
+    const reply = await events.upstreamStarted(() => send(body, hints));
     if (reply.statusCode !== 200) {
       this.metadata.upstream_status = reply.statusCode;
       events.upstreamEnded({ error: `upstream answered ${reply.statusCode}`, status: reply.statusCode });

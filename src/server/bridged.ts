@@ -132,8 +132,8 @@ export async function bridge(ex: BridgedExchange): Promise<void> {
   const caller: WorkCaller = { userId: ex.principal.user._id, sessionId: null, interceptionId: null };
   // The first call's reservation, before anything is recorded: a refused request leaves no interception.
   const spending = await ctx.budgets.spending(user, first.model, priceOf(ctx.prices, first));
-  const reserve = async (bytes: number) => {
-    const refusal = await spending?.reserve(bytes, costHints);
+  const reserve = async (bytes: number, hints = costHints) => {
+    const refusal = await spending?.reserve(bytes, hints);
     if (!refusal) return;
     const { message, headers } = budgetRefusal(ctx, provider, user, refusal);
     throw new BridgeError('rate_limited', message, headers);

@@ -3,7 +3,7 @@ import type { Spending } from '../budgets/budgets.ts';
 import type { ModelAlias } from '../config/config.ts';
 import type { User } from '../identity/users.ts';
 import { editTopLevel } from '../intercept/splice.ts';
-import type { ApiModule } from '../intercept/types.ts';
+import type { ApiModule, CostHints } from '../intercept/types.ts';
 import { callUpstream, readSnippet, type UpstreamReply } from '../intercept/upstream.ts';
 import { isUpstreamFault, isUpstreamTimeout } from '../limits/upstream-faults.ts';
 import type { PriceBook } from '../pricing/price-book.ts';
@@ -125,8 +125,8 @@ export interface SenderDeps {
   headers: IncomingHttpHeaders;
   signal: AbortSignal;
   spending: Spending | null;
-  /** Reserves a budget for a call, or throws the refusal (in the client's format). */
-  reserve(bytes: number): Promise<void>;
+  /** Reserves a budget for a call (by the client's body's hints unless given), or throws the refusal (in the client's format). */
+  reserve(bytes: number, hints?: CostHints): Promise<void>;
   /** Told where the interception went, after each attempt. */
   routed(fields: RoutedFields): void;
   log: { warn(fields: Record<string, unknown>, message: string): void };
@@ -197,10 +197,10 @@ export class RoutedSender {
     };
   }
 
-  readonly send = async (body: Buffer | string): Promise<UpstreamReply> => {
+  readonly send = async (body: Buffer | string, hints?: CostHints): Promise<UpstreamReply> => {
     if (this.#calls++ > 0) {
       const target = this.#current;
-      if (target.budgeted) await this.#deps.reserve(Buffer.byteLength(body));
+      if (target.budgeted) await this.#deps.reserve(Buffer.byteLength(body), hints);
       let reply: UpstreamReply;
       const live = !this.#deps.signal.aborted;
       try {

@@ -241,3 +241,31 @@ describe('budgets and prices', () => {
     expect(r.interception.cost_usd).toBeCloseTo((14 * 1.25 + 11 * 10) / 1e6, 9);
   });
 });
+
+describe('a Responses tool loop that chains stored responses', () => {
+  let h: Harness;
+  let mcp: TestMcpServer;
+  beforeAll(async () => {
+    mcp = await startTestMcpServer({ extraTools: 0 });
+    h = await startHarness('budget-chained-loop', {
+      pricing: [{ model: 'gpt-test-*', input: 1.25, output: 10 }],
+      budgets: { member: { usd: 0.2, period: 'day' } },
+      mcp_servers: [{ name: 'test', url: mcp.url, tool_allow_regex: '^echo$' }],
+    });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await mcp?.stop();
+  });
+
+  it('reserves for the stored input each follow-up continues, not only the tool output it carries', async () => {
+    h.upstream.enqueue('openai-responses/injected-tool.json', 'openai-responses/after-tool.json');
+    // The first call fits ($0.01 of output); the follow-up chains the stored response
+    // (previous_response_id): a context window of input, $0.25 more, does not fit in $0.20.
+    const stopped = await h.openai.responses
+      .create({ model: 'gpt-test-1', max_output_tokens: 1_000, input: 'echo something' })
+      .catch((e) => e);
+    expect(stopped).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(h.upstream.requests).toHaveLength(1);
+  });
+});
