@@ -201,14 +201,7 @@ export class RoutedSender {
     if (this.#calls++ > 0) {
       const target = this.#current;
       if (target.budgeted) await this.#deps.reserve(Buffer.byteLength(body), hints);
-      let reply: UpstreamReply;
-      const live = !this.#deps.signal.aborted;
-      try {
-        reply = await this.#call(target, body);
-      } catch (err) {
-        if (target.budgeted) this.#deps.spending?.answered(this.#abandoned(live));
-        throw err;
-      }
+      const reply = await this.#callBudgeted(target, body);
       if (target.budgeted) this.#deps.spending?.answered(reply.statusCode === 200);
       return this.#adapt(target, reply);
     }
@@ -227,11 +220,9 @@ export class RoutedSender {
       }
       this.#current = target;
       let reply: UpstreamReply;
-      const live = !this.#deps.signal.aborted;
       try {
-        reply = await this.#call(target, body);
+        reply = await this.#callBudgeted(target, body);
       } catch (err) {
-        if (target.budgeted) this.#deps.spending?.answered(this.#abandoned(live));
         if (this.#deps.signal.aborted) throw err;
         const reason = fallbackReason(err);
         this.#attempt(target, null, describeUpstreamFailure(err, this.#deps.requestId).what);
@@ -259,12 +250,18 @@ export class RoutedSender {
   };
 
   /**
-   * A call cut because the client left, after it was sent: the provider may go on and bill it
-   * (a blocking answer is generated whole before its headers), so it counts at its estimate.
-   * `live`: the client was still there when the call began (else it was never sent).
+   * One call; when it fails, its reservation is released — unless the client left after it was
+   * sent: the provider may go on and bill it (a blocking answer is generated whole before its
+   * headers), so it counts at its estimate.
    */
-  #abandoned(live: boolean): boolean {
-    return live && this.#deps.signal.aborted;
+  async #callBudgeted(target: RouteTarget, body: Buffer | string): Promise<UpstreamReply> {
+    const sent = !this.#deps.signal.aborted;
+    try {
+      return await this.#call(target, body);
+    } catch (err) {
+      if (target.budgeted) this.#deps.spending?.answered(sent && this.#deps.signal.aborted);
+      throw err;
+    }
   }
 
   #call(target: RouteTarget, body: Buffer | string): Promise<UpstreamReply> {
