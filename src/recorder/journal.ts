@@ -276,8 +276,12 @@ export class Journal {
     fdatasync(this.#fd, () => {});
   }
 
-  /** Records from `from` up to `limit` of them, with the position after each; [] at the end. */
-  read(from: Position, limit: number): Entry[] {
+  /**
+   * Records from `from` up to `limit` of them, with the position after each; [] at the end. A
+   * whole line that is no record (a write is all or nothing, and a torn last line is never read
+   * as one: this is damage to the file) is skipped and handed to `damaged`, with where it ends.
+   */
+  read(from: Position, limit: number, damaged?: (line: string, end: Position) => void): Entry[] {
     const out: Entry[] = [];
     let { segment, offset } = from;
     while (out.length < limit) {
@@ -306,6 +310,7 @@ export class Journal {
             offset += nl + 1 - start;
             start = nl + 1;
             if (op) out.push({ op, line, end: { segment, offset } });
+            else damaged?.(line, { segment, offset });
           }
           if (out.length >= limit) return out;
           if (got < size) break; // end of this segment (a torn last line, if any, is skipped)
@@ -378,6 +383,6 @@ function safeDecode(line: string): RecordOp | undefined {
   try {
     return decodeOp(line);
   } catch {
-    return undefined; // a line torn by a crash mid-write; everything before it is intact
+    return undefined;
   }
 }

@@ -131,6 +131,8 @@ export class JournalRecorder implements Recorder {
   /** Shutdown deadline: shipping stops after the batch in hand once it has passed. */
   #stopAt = Number.POSITIVE_INFINITY;
   readonly #stats = { journaled: 0, written: 0, deadLettered: 0, journalErrors: 0 };
+  /** Damaged journal lines already set aside (by where they end). */
+  readonly #damagedSeen = new Set<string>();
 
   constructor(store: Store, log: Logger, options: RecorderOptions) {
     this.#store = store;
@@ -340,7 +342,7 @@ export class JournalRecorder implements Recorder {
   /** The next batch in journal order: from disk while behind, else from memory. */
   #next(): Batch | undefined {
     if (this.#fromDisk) {
-      const read = this.#journal.read(this.#journal.checkpoint, BATCH_SIZE);
+      const read = this.#journal.read(this.#journal.checkpoint, BATCH_SIZE, (line, end) => this.#damaged(line, end));
       if (read.length) return queuedBatch(read);
       // Caught up with everything journaled: later records are queued in memory again.
       this.#journal.commit(this.#journal.end);
@@ -418,6 +420,33 @@ export class JournalRecorder implements Recorder {
     this.#log.error(
       { kind: op.kind, id, err: err.message, file },
       'recorder: the store refused a record for good; kept in dead-letter, the rest flow on',
+    );
+  }
+
+  /**
+   * A journal line that is no record: the file was damaged (a bad disk, an edit). It cannot be
+   * written to the store, so it is kept as it is in dead-letter, counted and logged — once, though
+   * a retried batch reads it again.
+   */
+  #damaged(line: string, end: Position): void {
+    const where = `${end.segment}:${end.offset}`;
+    if (this.#damagedSeen.has(where)) return;
+    this.#damagedSeen.add(where);
+    this.#stats.deadLettered++;
+    const at = new Date();
+    const file = join(this.#deadLetterDir, `${at.toISOString().slice(0, 10)}.ndjson`);
+    let kept = true;
+    try {
+      mkdirSync(this.#deadLetterDir, { recursive: true, mode: 0o700 });
+      appendWhole(file, `${JSON.stringify({ at, error: 'a damaged journal line: not a record', line })}\n`);
+    } catch {
+      kept = false;
+    }
+    this.#log.error(
+      { journal_position: where, bytes: Buffer.byteLength(line), file: kept ? file : null },
+      kept
+        ? 'recorder: a journal line is damaged and is no record; kept as it is in dead-letter'
+        : 'recorder: a journal line is damaged and is no record; the dead-letter file cannot take it either',
     );
   }
 

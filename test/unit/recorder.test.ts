@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { drainJournals, journalDir, orphanJournals } from '../../src/recorder/journal-dirs.ts';
@@ -97,6 +97,40 @@ describe('recorder', () => {
     expect(orphanJournals(dataDir, [journalDir(dataDir)])).toEqual([]); // nothing left to replay
     // A run with one worker owns worker-1 and finds nothing else either.
     expect(orphanJournals(dataDir, [journalDir(dataDir, 1)])).toEqual([]);
+  });
+
+  it('sets a damaged journal line aside in dead-letter, counted and logged, and writes the records around it', async () => {
+    const dataDir = tempDir();
+    const fake = fakeStore();
+    fake.state.down = true;
+    const first = new JournalRecorder(fake.store, logger().log, { dataDir });
+    const ids = [randomUUID(), randomUUID(), randomUUID()];
+    for (const id of ids) {
+      for (const op of [started(id), prompt(id), ended(id)]) first.record(op);
+      await first.durable(); // one line each
+    }
+    await first.close(200);
+    const segment = join(dataDir, 'journal', readdirSync(join(dataDir, 'journal')).find((n) => n.endsWith('.ndjson'))!);
+    const lines = readFileSync(segment, 'utf8').split('\n');
+    const hit = lines.findIndex((l) => l.includes(ids[1] as string) && l.includes('"interception"'));
+    lines[hit] = (lines[hit] as string).replace('{', '#'); // one byte of a bad disk
+    writeFileSync(segment, lines.join('\n'));
+
+    fake.state.down = false;
+    const { logs, log } = logger();
+    const second = new JournalRecorder(fake.store, log, { dataDir });
+    await second.flush();
+    const written = fake
+      .all()
+      .filter((op) => op.kind === 'interception')
+      .map((op) => (op as { doc: { _id: string } }).doc._id);
+    expect(written).toEqual([ids[0], ids[2]]);
+    expect(second.stats()).toMatchObject({ deadLettered: 1 });
+    expect(logs.text).toMatch(/a journal line is damaged/);
+    const [file] = readdirSync(join(dataDir, 'dead-letter'));
+    const letter = JSON.parse(readFileSync(join(dataDir, 'dead-letter', file as string), 'utf8'));
+    expect(letter.line).toBe(lines[hit]);
+    await second.close();
   });
 
   it('sets a record the store refuses for good aside in dead-letter, logs it, and writes the rest', async () => {
