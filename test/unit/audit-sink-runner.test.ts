@@ -1,4 +1,6 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/observability/logger.ts';
@@ -196,5 +198,35 @@ describe('audit sinks', () => {
     expect(logs.text).toContain('no longer configured');
     await sinks.stop();
     journal.close();
+  });
+});
+
+describe('the webhook sink', () => {
+  it('lets go of a receiver that answers 200 and then sends its body a byte at a time, for ever', async () => {
+    const trickles = new Set<NodeJS.Timeout>();
+    const receiver = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const drip = setInterval(() => res.write('.'), 50); // never trips the timeout between bytes
+      trickles.add(drip);
+      res.on('close', () => clearInterval(drip));
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const { port } = receiver.address() as AddressInfo;
+    const sink = new WebhookSink({ url: `http://127.0.0.1:${port}/ingest`, headers: {}, timeoutMs: 200 });
+    try {
+      // The receiver said 200: the batch is delivered, and the sink goes on without the rest of its body.
+      await expect(
+        sink.deliver(
+          [{ kind: 'interception', time: new Date().toISOString(), json: '{}' }],
+          new AbortController().signal,
+        ),
+      ).resolves.toBeUndefined();
+    } finally {
+      for (const drip of trickles) clearInterval(drip);
+      await sink.close();
+      receiver.closeAllConnections();
+      await new Promise((resolve) => receiver.close(resolve));
+    }
   });
 });

@@ -5,7 +5,7 @@ export interface WebhookSinkOptions {
   url: string;
   /** Sent with every request (an Authorization header, say): never logged. */
   headers: Record<string, string>;
-  /** Longest wait for the connection, the response headers, and between response body bytes. */
+  /** Longest wait for the connection, the response headers, and between response body bytes; three times it for a whole delivery. */
   timeoutMs: number;
 }
 
@@ -43,15 +43,19 @@ export class WebhookSink implements SinkTransport {
 
   async deliver(events: readonly OutgoingEvent[], signal: AbortSignal): Promise<void> {
     const body = `{"events":[${events.map((e) => e.json).join(',')}]}`;
+    // A receiver that answers a byte at a time never trips the timeouts between bytes: the whole
+    // delivery has a deadline too, so a batch cannot hold the sink (and its backlog cap) for ever.
+    const deadline = AbortSignal.any([signal, AbortSignal.timeout(3 * this.#options.timeoutMs)]);
     const response = await this.#agent.request({
       origin: this.#origin,
       path: this.#path,
       method: 'POST',
       headers: { ...this.#options.headers, 'content-type': 'application/json' },
       body,
-      signal,
+      signal: deadline,
     });
-    await response.body.dump({ limit: MAX_ANSWER_BYTES }).catch(() => {});
+    // The status decides; the answer is only read (and dropped) so the connection can be used again.
+    await response.body.dump({ limit: MAX_ANSWER_BYTES, signal: deadline }).catch(() => {});
     const status = response.statusCode;
     if (status === 413) throw new BatchTooLarge(`the receiver answered 413 to ${events.length} events`);
     if (status < 200 || status > 299) throw new WebhookRefused(`the receiver answered ${status}`);
