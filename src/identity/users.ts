@@ -11,6 +11,9 @@ import {
   type UserPatch,
 } from '../store/store.ts';
 
+/** Tokens of users the identity provider manages expire within this (leaving a group there ends none). */
+export const SSO_TOKEN_MAX_DAYS = 90;
+
 export { ROLES, type Role };
 export type User = UserDoc;
 

@@ -216,5 +216,39 @@ describe('aibridge login against the same provider, through the bridge', () => {
     const usage = await runCli(['usage', '--url', world.url, '-o', 'json'], env);
     expect(usage.code, usage.stderr).toBe(0);
     expect(world.bridge.logs.text).not.toContain(token);
+
+    // Leaving a group at the provider ends no token already issued, so none of hers lives past 90 days,
+    const minted = await fetch(`${world.url}/api/v2/aibridge/users/me/tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'for ever' }),
+    }).then((r) => r.json());
+    const mintedDays = (Date.parse(minted.expires_at) - Date.now()) / 86_400_000;
+    expect(mintedDays).toBeGreaterThan(89.9);
+    expect(mintedDays).toBeLessThanOrEqual(90);
+    // and a console session opened with a token ends when the token does.
+    const nearlyGone = await world.bridge.ctx.users.createToken(user.id, {
+      name: 'nearly gone',
+      expiresAt: new Date(Date.now() + 60_000),
+    });
+    const session = await fetch(`${world.url}/api/v2/aibridge/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: world.url },
+      body: JSON.stringify({ token: nearlyGone.token }),
+    });
+    expect(session.status).toBe(200);
+    expect(Number(/Max-Age=(\d+)/.exec(session.headers.getSetCookie()[0] ?? '')?.[1])).toBeLessThanOrEqual(60);
+    const sessions = (await world.bridge.ctx.users.tokens(user.id)).filter((t) => t.kind === 'console');
+    expect(sessions.at(-1)?.expires_at?.getTime()).toBeLessThanOrEqual(nearlyGone.key.expires_at!.getTime());
+  });
+
+  it('keeps the pending sign-in in a __Host- cookie over HTTPS, which no sibling subdomain can plant', async () => {
+    const response = await fetch(`${world.url}${START}`, {
+      redirect: 'manual',
+      headers: { 'x-forwarded-proto': 'https' },
+    });
+    expect(response.status).toBe(302);
+    const [cookie] = response.headers.getSetCookie();
+    expect(cookie).toMatch(/^__Host-aibridge_sso=[^;]+; Path=\/; HttpOnly; SameSite=Lax; Max-Age=600; Secure$/);
   });
 });

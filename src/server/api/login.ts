@@ -5,6 +5,7 @@ import { OidcError, type OidcErrorCode } from '../../identity/oidc/errors.ts';
 import { claimsToIdentity } from '../../identity/oidc/identity.ts';
 import { type SsoDirectory, signInUser } from '../../identity/oidc/provision.ts';
 import { seal, sealingKey, unseal } from '../../identity/oidc/seal.ts';
+import { SSO_TOKEN_MAX_DAYS } from '../../identity/users.ts';
 import { UserRateLimit } from '../../limits/admission.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { ApiError, invalid } from './errors.ts';
@@ -39,7 +40,6 @@ export interface LoginDeps {
 
 /** A token from `aibridge login` always expires: 30 days unless asked, 90 at most. */
 const DEFAULT_EXPIRY = '30d';
-const MAX_EXPIRY_DAYS = 90;
 const DEFAULT_NAME = 'aibridge login';
 /** A sealed handle is a few hundred characters; anything longer is not one. */
 const HANDLE_MAX = 4096;
@@ -127,7 +127,7 @@ export function loginRoutes(app: FastifyInstance, deps: LoginDeps): void {
             expires: {
               type: 'string',
               maxLength: 64,
-              description: `a duration (30d, 12h) or an RFC 3339 time; default ${DEFAULT_EXPIRY}, at most ${MAX_EXPIRY_DAYS}d`,
+              description: `a duration (30d, 12h) or an RFC 3339 time; default ${DEFAULT_EXPIRY}, at most ${SSO_TOKEN_MAX_DAYS}d`,
             },
           },
         },
@@ -274,9 +274,9 @@ export function loginRoutes(app: FastifyInstance, deps: LoginDeps): void {
 
 function expiryOf(text: string | undefined): Date {
   const at = parseExpiry(text ?? DEFAULT_EXPIRY) as Date;
-  if (at.getTime() - Date.now() > MAX_EXPIRY_DAYS * 86_400_000) {
+  if (at.getTime() - Date.now() > SSO_TOKEN_MAX_DAYS * 86_400_000) {
     throw invalid(
-      [{ field: 'expires', detail: `a token from aibridge login lasts at most ${MAX_EXPIRY_DAYS}d` }],
+      [{ field: 'expires', detail: `a token from aibridge login lasts at most ${SSO_TOKEN_MAX_DAYS}d` }],
       'invalid request body',
     );
   }

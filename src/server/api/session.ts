@@ -43,11 +43,14 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
         throw new ApiError(503, 'the store is unavailable', { detail: 'sign-in cannot be checked right now' });
       }
       if (!principal) throw new ApiError(401, 'invalid or expired token');
-      const expiresAt = new Date(Date.now() + SESSION_HOURS * 3_600_000);
+      // A session never outlives the token it was opened with (one about to expire gives a short one).
+      const now = Date.now();
+      const lasts = Math.min(SESSION_HOURS * 3_600_000, (principal.key.expires_at?.getTime() ?? Infinity) - now);
+      const expiresAt = new Date(now + lasts);
       const session = await guard(ctx, () =>
         ctx.users.createToken(principal.user._id, { kind: 'console', name: 'web console', expiresAt }),
       );
-      reply.header('set-cookie', sessionCookieHeader(request, session.token, SESSION_HOURS * 3600));
+      reply.header('set-cookie', sessionCookieHeader(request, session.token, Math.max(1, Math.floor(lasts / 1000))));
       return presentUser(principal.user);
     },
   );

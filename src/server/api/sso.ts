@@ -34,12 +34,15 @@ const isPending = (value: unknown): value is Pending =>
   ) &&
   typeof (value as Pending).at === 'number';
 
-/** The pending cookie's name: over HTTPS `__Secure-` (Secure by rule); a host-only cookie of the callback path. */
-const pendingName = (request: FastifyRequest) => (overHttps(request) ? `__Secure-${PENDING_COOKIE}` : PENDING_COOKIE);
+/**
+ * The pending cookie's name: over HTTPS `__Host-` (Secure, host-only, Path=/ by rule), so a
+ * sibling subdomain cannot plant its own pending sign-in and have a victim finish it (login CSRF).
+ */
+const pendingName = (request: FastifyRequest) => (overHttps(request) ? `__Host-${PENDING_COOKIE}` : PENDING_COOKIE);
 
 function pendingCookie(request: FastifyRequest, value: string, maxAge: number): string {
   const flags = [
-    `Path=${API_PREFIX}/session/sso`,
+    'Path=/',
     'HttpOnly',
     'SameSite=Lax',
     `Max-Age=${maxAge}`,
