@@ -174,7 +174,7 @@ type Outcome = { checked: number; problem?: VerifyProblem; next?: VerifyCursor }
 /** One chain's walk, step by step, through records, steps records left, and purged ranges. */
 class Walk {
   readonly #store: ChainStore;
-  readonly #head: ChainHeadDoc;
+  #head: ChainHeadDoc;
   readonly #anchor: ChainAnchorDoc | null;
   readonly #progress: VerifyOptions['progress'];
   readonly #chain: string;
@@ -238,18 +238,31 @@ class Walk {
         if (seq < expected) {
           if (this.#inGap(seq)) continue; // a purge cut short: the range is gone as far as the chain goes
           const extra = group.find((e) => e.kind === 'record');
-          if (extra?.kind === 'record') return { checked, problem: this.#inserted(extra, 'a second record at a step') };
+          if (extra?.kind === 'record') return { checked, problem: this.#inserted(extra, this.#secondAtStep) };
           continue; // a link written before its change: the record itself holds the step
         }
         if (seq > expected) return { checked, problem: this.#removed(expected, last) };
         const records = group.filter((e) => e.kind === 'record');
+        // The embedded store moves a chain's head in the transaction that writes its steps: a step
+        // past the head (as it is now: the bridge may have written since it was read) was added
+        // behind the writer's back. On MongoDB the head follows its records.
+        const pastHead = (await this.#beyondHead(seq)) ? records[0] : undefined;
+        if (pastHead?.kind === 'record') {
+          return {
+            checked,
+            problem: this.#inserted(
+              pastHead,
+              `is past the head of chain ${this.#chain} (step ${this.#head.seq}), which moves with every write: it was added behind the writer's back`,
+            ),
+          };
+        }
         if (records.length) {
           const good = records.find((e) => recordHash(previous, e.collection, e.record) === e.record.hash);
           const bad = records.find((e) => e !== good);
           if (bad?.kind === 'record') {
             return {
               checked,
-              problem: good ? this.#inserted(bad, 'a second record at a step') : this.#changed(bad, records.length > 1),
+              problem: good ? this.#inserted(bad, this.#secondAtStep) : this.#changed(bad, records.length > 1),
             };
           }
           const record = good as Extract<ChainEntry, { kind: 'record' }>;
@@ -275,6 +288,13 @@ class Walk {
     return { checked, problem: headCheck() };
   }
 
+  async #beyondHead(seq: number): Promise<boolean> {
+    if (this.#head.writer.store !== 'embedded' || seq <= this.#head.seq) return false;
+    const now = (await this.#store.chains()).find((c) => c.head._id === this.#chain)?.head;
+    if (now && now.seq >= seq) this.#head = now;
+    return seq > this.#head.seq;
+  }
+
   #gapAt(seq: number): PurgedRange | undefined {
     return this.#anchor?.gaps.find((g) => g.from <= seq && seq <= g.to);
   }
@@ -297,6 +317,10 @@ class Walk {
     };
   }
 
+  get #secondAtStep(): string {
+    return `is a second record at a step of chain ${this.#chain} that another record holds`;
+  }
+
   #inserted(entry: Extract<ChainEntry, { kind: 'record' }>, why: string): VerifyProblem {
     const { collection, record, seq } = entry;
     return {
@@ -305,7 +329,7 @@ class Walk {
       seq,
       collection,
       id: record._id,
-      detail: `${describe(collection, record._id, seq)} is ${why} of chain ${this.#chain} that another record holds`,
+      detail: `${describe(collection, record._id, seq)} ${why}`,
     };
   }
 

@@ -8,6 +8,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
 import { verifyAll, verifyChains } from '../../src/audit/verify.ts';
 import { embeddedStorePath } from '../../src/paths.ts';
+import { ChainCursor } from '../../src/store/chain.ts';
 import { encodeOp } from '../../src/store/codec.ts';
 import { openMongoStore } from '../../src/store/mongo/store.ts';
 import type { InterceptionRecord, RecordOp } from '../../src/store/records.ts';
@@ -284,6 +285,20 @@ describe.each(STORE_KINDS)('%s store: the chain', (kind) => {
     await s.tamper.remove('user_prompts', stranger._id);
     expect((await verifyAll(s.store.chain)).problem).toBeNull();
   });
+
+  it.skipIf(kind !== 'embedded')(
+    'a record chained on past the head, which the embedded store moves with every write: named as inserted',
+    async () => {
+      const s = await recorded('past-head');
+      const [chain] = (await verifyAll(s.store.chain)).chains;
+      const cursor = new ChainCursor(chain!.chain, chain!.head.seq, chain!.head.hash);
+      const forged = cursor.stamp('interceptions', interceptionRecord({ started_at: at(7), ended_at: at(8) }));
+      await s.tamper.insert('interceptions', forged as unknown as Doc);
+      const after = await verifyAll(s.store.chain);
+      expect(after.problem).toMatchObject({ kind: 'inserted', id: forged._id, seq: chain!.head.seq + 1 });
+      expect(after.problem?.detail).toMatch(/past the head/);
+    },
+  );
 
   it('after a retention purge the chain verifies from its anchor; a removal after it is still found', async () => {
     const s = await recorded('purged');
