@@ -28,6 +28,8 @@ export function teamNameProblem(name: string): string | undefined {
   if (/["\p{Cc}]/u.test(name)) return 'a team name cannot contain " or control characters';
   if (name.trim() !== name) return 'a team name cannot start or end with a space';
   if (UUID.test(name)) return 'a team name cannot look like an id';
+  // In a URL path (`/teams/{team}`) these would name the folder above, not the team.
+  if (name === '.' || name === '..') return 'a team name cannot be . or ..';
   return undefined;
 }
 

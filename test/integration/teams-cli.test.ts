@@ -35,6 +35,9 @@ describe('aibridge teams', { timeout: 120_000 }, () => {
     expect((await ok('teams', 'create', 'Platform Team')).stderr).toMatch(/^created team Platform Team \(/);
     expect((await cli('teams', 'create', 'platform team')).stderr).toContain('team "platform team" already exists');
     expect((await cli('teams', 'create', 'say "hi"')).code).toBe(1);
+    const dots = await cli('teams', 'create', '..'); // a URL path segment that names the folder above
+    expect(dots.code).toBe(1);
+    expect(dots.stderr).toContain('cannot be . or ..');
     expect((await ok('teams', 'add', 'platform team', 'ann', 'bob')).stderr).toBe(
       'ann added to Platform Team\nbob added to Platform Team\n',
     );
