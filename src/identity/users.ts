@@ -158,7 +158,7 @@ export class Users {
   /** Issues a token; only its hash is stored, so this is the one time it can be seen. */
   async createToken(
     userId: string,
-    options: { name?: string; expiresAt?: Date | null; kind?: ApiKeyKind; sso?: boolean } = {},
+    options: { name?: string; expiresAt?: Date | null; kind?: ApiKeyKind; sso?: boolean; openedWith?: string } = {},
   ): Promise<{ token: string; apiKeyId: string; key: ApiKeyDoc }> {
     const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
     const key: ApiKeyDoc = {
@@ -172,6 +172,7 @@ export class Users {
       last_used_at: null,
       revoked_at: null,
       ...(options.sso ? { sso: true } : {}),
+      ...(options.openedWith ? { opened_with: options.openedWith } : {}),
     };
     await this.#identity.createKey(key);
     return { token, apiKeyId: key._id, key };
@@ -189,9 +190,22 @@ export class Users {
     return this.#identity.keyById(id);
   }
 
-  /** False when it was already revoked or does not exist. */
+  /**
+   * False when it was already revoked or does not exist. Console sessions opened with it end
+   * with it: a leaked token revoked leaves its holder no session either.
+   */
   async revokeToken(id: string): Promise<boolean> {
-    return (await this.#identity.revokeKeys([id], new Date())) === 1;
+    const key = await this.#identity.keyById(id);
+    if (!key) return false;
+    const at = new Date();
+    const revoked = (await this.#identity.revokeKeys([id], at)) === 1;
+    const opened = (await this.#identity.keys(key.user_id)).filter((k) => k.opened_with === id && !k.revoked_at);
+    if (opened.length)
+      await this.#identity.revokeKeys(
+        opened.map((k) => k._id),
+        at,
+      );
+    return revoked;
   }
 
   /** The principal a token stands for, or null (unknown, revoked, expired, disabled, deleted). */

@@ -77,6 +77,8 @@ export interface ApiKeyDoc {
   kind: ApiKeyKind;
   /** A console session begun through single sign-on: signing out also offers the provider's sign-out. */
   sso?: boolean;
+  /** A console session opened with a token: the token's id (revoking it ends the session too). */
+  opened_with?: string;
   created_at: Date;
   expires_at: Date | null;
   last_used_at: Date | null;

@@ -493,6 +493,17 @@ describe('console session', () => {
     expect(await accepted(mia.token)).toBe(true); // the token signed in with is untouched
   });
 
+  it('ends the console sessions a token opened when the token is revoked (a leaked one leaves no session)', async () => {
+    const leaked = await bridge.user('lea');
+    const signIn = await api('POST', '/session', { body: { token: leaked.token } });
+    expect(signIn.status).toBe(200);
+    const cookie = { cookie: (signIn.headers.get('set-cookie') as string).split(';')[0] as string };
+    expect((await api('GET', '/session', { headers: cookie })).status).toBe(200);
+    const revoked = await api('DELETE', `/users/lea/tokens/${leaked.apiKeyId}`, { token: owner });
+    expect(revoked.status).toBe(204);
+    expect((await api('GET', '/session', { headers: cookie })).status).toBe(401);
+  });
+
   it('refuses a bad token or a bad body', async () => {
     expect((await api('POST', '/session', { body: { token: 'aib_nope' } })).status).toBe(401);
     expect((await api('POST', '/session', { body: {} })).body.validations[0].field).toBe('token');

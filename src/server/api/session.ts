@@ -48,7 +48,12 @@ export function sessionRoutes(app: FastifyInstance, ctx: AppContext): void {
       const lasts = Math.min(SESSION_HOURS * 3_600_000, (principal.key.expires_at?.getTime() ?? Infinity) - now);
       const expiresAt = new Date(now + lasts);
       const session = await guard(ctx, () =>
-        ctx.users.createToken(principal.user._id, { kind: 'console', name: 'web console', expiresAt }),
+        ctx.users.createToken(principal.user._id, {
+          kind: 'console',
+          name: 'web console',
+          expiresAt,
+          openedWith: principal.apiKeyId,
+        }),
       );
       reply.header('set-cookie', sessionCookieHeader(request, session.token, Math.max(1, Math.floor(lasts / 1000))));
       return presentUser(principal.user);

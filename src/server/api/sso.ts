@@ -41,13 +41,7 @@ const isPending = (value: unknown): value is Pending =>
 const pendingName = (request: FastifyRequest) => (overHttps(request) ? `__Host-${PENDING_COOKIE}` : PENDING_COOKIE);
 
 function pendingCookie(request: FastifyRequest, value: string, maxAge: number): string {
-  const flags = [
-    'Path=/',
-    'HttpOnly',
-    'SameSite=Lax',
-    `Max-Age=${maxAge}`,
-    ...(overHttps(request) ? ['Secure'] : []),
-  ];
+  const flags = ['Path=/', 'HttpOnly', 'SameSite=Lax', `Max-Age=${maxAge}`, ...(overHttps(request) ? ['Secure'] : [])];
   return `${pendingName(request)}=${value}; ${flags.join('; ')}`;
 }
 
