@@ -199,12 +199,10 @@ export class Users {
     if (!key) return false;
     const at = new Date();
     const revoked = (await this.#identity.revokeKeys([id], at)) === 1;
-    const opened = (await this.#identity.keys(key.user_id)).filter((k) => k.opened_with === id && !k.revoked_at);
-    if (opened.length)
-      await this.#identity.revokeKeys(
-        opened.map((k) => k._id),
-        at,
-      );
+    const opened = (await this.#identity.keys(key.user_id))
+      .filter((k) => k.opened_with === id && !k.revoked_at)
+      .map((k) => k._id);
+    if (opened.length) await this.#identity.revokeKeys(opened, at);
     return revoked;
   }
 
