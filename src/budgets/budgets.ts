@@ -1,9 +1,9 @@
 import type { Config } from '../config/config.ts';
 import type { User } from '../identity/users.ts';
-import type { CostHints } from '../intercept/types.ts';
 import type { Quotas, Ticket } from '../limits/quota.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Price } from '../pricing/cost.ts';
+import type { CostHints } from '../pricing/estimate.ts';
 import { estimateCost } from '../pricing/estimate.ts';
 import type { Budget, Store, TeamDoc } from '../store/store.ts';
 import type { BudgetNotifier } from './notifier.ts';

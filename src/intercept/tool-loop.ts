@@ -1,4 +1,5 @@
 import type { RequestBridge } from '../mcp/types.ts';
+import type { CostHints } from '../pricing/estimate.ts';
 import type { BridgeErrorKind } from '../providers/errors.ts';
 import type { StreamDecoder } from '../providers/kind.ts';
 import type { InterceptionStatus } from '../store/records.ts';
@@ -6,7 +7,7 @@ import type { ClientChannel } from './client-channel.ts';
 import { ClientView } from './client-view.ts';
 import type { InterceptionEvents } from './events.ts';
 import { type OwnedCall, runOwnedCalls } from './tool-runner.ts';
-import type { ApiModule, CostHints, Json, ToolCall, Turn } from './types.ts';
+import type { ApiModule, Json, ToolCall, Turn } from './types.ts';
 import type { UpstreamReply } from './upstream.ts';
 
 /** Why owned calls of a turn that ends the loop are not run (recorded as their invocation_error). */

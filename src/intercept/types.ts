@@ -1,4 +1,5 @@
 import type { InjectedTool, ToolCallResult } from '../mcp/types.ts';
+import type { CostHints } from '../pricing/estimate.ts';
 import type { BridgeErrorKind } from '../providers/errors.ts';
 import type { ApiFamily } from '../providers/kind.ts';
 import type { SseEvent } from '../providers/sse.ts';
@@ -65,16 +66,6 @@ export interface StreamRelay {
   finish(): void;
   fail(kind: BridgeErrorKind, message: string): void;
   keepAlive(): void;
-}
-
-/** What a request body says of its cost beyond its own size (README "Cost and budgets"). */
-export interface CostHints {
-  /** The most output tokens each answer may have (`max_tokens` and its kin), when it says. */
-  maxOutput: number | null;
-  /** Answers the call asks for (Chat's `n`), each as long as `maxOutput` allows. */
-  answers: number;
-  /** It continues input the provider keeps and bills (`previous_response_id`, `conversation`) but the body does not carry. */
-  storedInput: boolean;
 }
 
 /** Everything that differs between Chat Completions, Responses and Messages. */

@@ -1,4 +1,3 @@
-import type { CostHints } from '../intercept/types.ts';
 import type { Price, Rates } from './cost.ts';
 
 /**
@@ -7,6 +6,16 @@ import type { Price, Rates } from './cost.ts';
  * "Cost and budgets" names the exceptions).
  */
 const BYTES_PER_TOKEN = 2;
+
+/** What a request body says of its cost beyond its own size (README "Cost and budgets"): each API reads them (intercept/). */
+export interface CostHints {
+  /** The most output tokens each answer may have (`max_tokens` and its kin), when it says. */
+  maxOutput: number | null;
+  /** Answers the call asks for (Chat's `n`), each as long as `maxOutput` allows. */
+  answers: number;
+  /** It continues input the provider keeps and bills (`previous_response_id`, `conversation`) but the body does not carry. */
+  storedInput: boolean;
+}
 
 /** Output assumed when neither the request nor the price table bounds it. */
 export const DEFAULT_OUTPUT_CAP = 64_000;
