@@ -286,19 +286,22 @@ describe.each(STORE_KINDS)('%s store: the chain', (kind) => {
     expect((await verifyAll(s.store.chain)).problem).toBeNull();
   });
 
-  it.skipIf(kind !== 'embedded')(
-    'a record chained on past the head, which the embedded store moves with every write: named as inserted',
-    async () => {
-      const s = await recorded('past-head');
-      const [chain] = (await verifyAll(s.store.chain)).chains;
-      const cursor = new ChainCursor(chain!.chain, chain!.head.seq, chain!.head.hash);
-      const forged = cursor.stamp('interceptions', interceptionRecord({ started_at: at(7), ended_at: at(8) }));
-      await s.tamper.insert('interceptions', forged as unknown as Doc);
-      const after = await verifyAll(s.store.chain);
+  it('a record chained on past the head: an insertion on the embedded store (its head moves with every write), not on MongoDB (its head follows its records)', async () => {
+    const s = await recorded('past-head');
+    const [chain] = (await verifyAll(s.store.chain)).chains;
+    const cursor = new ChainCursor(chain!.chain, chain!.head.seq, chain!.head.hash);
+    const forged = cursor.stamp('interceptions', interceptionRecord({ started_at: at(7), ended_at: at(8) }));
+    await s.tamper.insert('interceptions', forged as unknown as Doc);
+    const after = await verifyAll(s.store.chain);
+    if (kind === 'embedded') {
       expect(after.problem).toMatchObject({ kind: 'inserted', id: forged._id, seq: chain!.head.seq + 1 });
       expect(after.problem?.detail).toMatch(/past the head/);
-    },
-  );
+    } else {
+      // What a crash between writing a batch and moving the head leaves: only the head kept outside tells.
+      expect(after.problem).toBeNull();
+      expect(after.checked).toBe(chain!.head.seq + 1);
+    }
+  });
 
   it('after a retention purge the chain verifies from its anchor; a removal after it is still found', async () => {
     const s = await recorded('purged');
