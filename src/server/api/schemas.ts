@@ -64,6 +64,16 @@ const totalInput = {
   description:
     'every prompt token the model read: input_tokens (uncached) + cache_read_input_tokens + cache_write_input_tokens',
 } as const;
+
+/** Tokens and cost, the same members wherever they are summed (a call, a session, a usage group). */
+const tokenFigures = {
+  input_tokens: { ...count, description: 'uncached input tokens' },
+  output_tokens: count,
+  cache_read_input_tokens: count,
+  cache_write_input_tokens: count,
+  total_input_tokens: totalInput,
+  cost_usd: usd,
+} as const;
 const initiator = object({
   id: str,
   username: nullableStr,
@@ -118,12 +128,7 @@ export const SCHEMAS = {
   ),
   TokenUsage: child({
     provider_response_id: nullableStr,
-    input_tokens: { ...count, description: 'uncached input tokens' },
-    output_tokens: count,
-    cache_read_input_tokens: count,
-    cache_write_input_tokens: count,
-    total_input_tokens: totalInput,
-    cost_usd: usd,
+    ...tokenFigures,
     metadata: { ...freeForm, description: 'every other usage counter the provider reported' },
   }),
   UserPrompt: child({ provider_response_id: nullableStr, prompt: str }, truncation),
@@ -234,12 +239,7 @@ export const SCHEMAS = {
     last_started_at: time,
     last_ended_at: { ...nullableTime, description: 'when the latest turn ended; null while it runs' },
     interceptions: count,
-    input_tokens: { ...count, description: 'uncached input tokens' },
-    output_tokens: count,
-    cache_read_input_tokens: count,
-    cache_write_input_tokens: count,
-    total_input_tokens: totalInput,
-    cost_usd: usd,
+    ...tokenFigures,
   }),
   SessionList: list({ $ref: 'Session#' }),
   UsageGroup: object({
@@ -260,12 +260,7 @@ export const SCHEMAS = {
       },
     },
     interceptions: count,
-    input_tokens: { ...count, description: 'uncached input tokens' },
-    output_tokens: count,
-    cache_read_input_tokens: count,
-    cache_write_input_tokens: count,
-    total_input_tokens: totalInput,
-    cost_usd: usd,
+    ...tokenFigures,
     tool_calls: count,
     failed: count,
   }),

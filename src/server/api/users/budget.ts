@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.ts';
 import { requireOwner } from '../auth.ts';
-import { guard } from '../errors.ts';
-import { caller, errors, identityErrors, type Params, target, userParams } from './shared.ts';
+import { caller, changeUser, errors, type Params, target, userParams } from './shared.ts';
 
 /** DELETE /users/{user}/budget: their role's default applies again (owners). */
 export function deleteBudget(app: FastifyInstance, ctx: AppContext): void {
@@ -20,11 +19,7 @@ export function deleteBudget(app: FastifyInstance, ctx: AppContext): void {
       const principal = await caller(ctx, request);
       requireOwner(principal);
       const user = await target(ctx, principal, request.params.user, true);
-      await guard(
-        ctx,
-        identityErrors(() => ctx.users.setBudget(user._id, null)),
-      );
-      ctx.authenticator.forget();
+      await changeUser(ctx, () => ctx.users.setBudget(user._id, null));
       return reply.code(204).send();
     },
   );

@@ -117,6 +117,16 @@ export function identityErrors<T>(work: () => Promise<T>): () => Promise<T> {
     });
 }
 
+/**
+ * An owner's change to a user: a refusal in the API's terms, and every cached identity forgotten
+ * after it, so this replica applies the change at once (the others within 5 s).
+ */
+export async function changeUser<T>(ctx: AppContext, work: () => Promise<T>): Promise<T> {
+  const done = await guard(ctx, identityErrors(work));
+  ctx.authenticator.forget();
+  return done;
+}
+
 export const errors = {
   400: ref('Error'),
   401: ref('Error'),

@@ -3,7 +3,17 @@ import { SSO_TOKEN_MAX_DAYS } from '../../../identity/users.ts';
 import type { AppContext } from '../../context.ts';
 import { ApiError, guard } from '../errors.ts';
 import { ref } from '../schemas.ts';
-import { caller, errors, iso, type Params, parseExpiry, presentToken, target, userParams } from './shared.ts';
+import {
+  caller,
+  changeUser,
+  errors,
+  iso,
+  type Params,
+  parseExpiry,
+  presentToken,
+  target,
+  userParams,
+} from './shared.ts';
 
 /** GET /users/{user}/tokens: their tokens and live console sessions, never the secrets (themselves, owners). */
 export function listTokens(app: FastifyInstance, ctx: AppContext): void {
@@ -80,8 +90,7 @@ export function revokeToken(app: FastifyInstance, ctx: AppContext): void {
       const user = await target(ctx, await caller(ctx, request), request.params.user, true);
       const key = await guard(ctx, () => ctx.users.token(request.params.id));
       if (!key || key.user_id !== user._id) throw new ApiError(404, `no token "${request.params.id}"`);
-      await guard(ctx, () => ctx.users.revokeToken(key._id));
-      ctx.authenticator.forget();
+      await changeUser(ctx, () => ctx.users.revokeToken(key._id));
       return reply.code(204).send();
     },
   );

@@ -6,7 +6,17 @@ import { requireOwner, seesEveryone } from '../auth.ts';
 import { ApiError, guard, invalid } from '../errors.ts';
 import { ref } from '../schemas.ts';
 import { sees, visibilityOf } from '../visibility.ts';
-import { caller, errors, identityErrors, type Params, presentUser, target, teamNames, userParams } from './shared.ts';
+import {
+  caller,
+  changeUser,
+  errors,
+  identityErrors,
+  type Params,
+  presentUser,
+  target,
+  teamNames,
+  userParams,
+} from './shared.ts';
 
 /** Team names or ids → ids, each one checked; null or [] clears the limit. */
 async function auditTeamIds(ctx: AppContext, names: string[] | null | undefined): Promise<string[] | undefined> {
@@ -175,11 +185,7 @@ export function patchUser(app: FastifyInstance, ctx: AppContext): void {
       if (body.denied_servers !== undefined) patch.denied_servers = [...new Set(body.denied_servers)].sort();
       const auditTeams = await auditTeamIds(ctx, body.audit_teams);
       if (auditTeams !== undefined) patch.audit_teams = auditTeams;
-      const changed = await guard(
-        ctx,
-        identityErrors(() => ctx.users.update(user._id, patch)),
-      );
-      ctx.authenticator.forget();
+      const changed = await changeUser(ctx, () => ctx.users.update(user._id, patch));
       return presentUser(changed, await guard(ctx, () => teamNames(ctx, changed._id)));
     },
   );
@@ -201,11 +207,7 @@ export function deleteUser(app: FastifyInstance, ctx: AppContext): void {
       const principal = await caller(ctx, request);
       requireOwner(principal);
       const user = await target(ctx, principal, request.params.user, true);
-      await guard(
-        ctx,
-        identityErrors(() => ctx.users.delete(user._id)),
-      );
-      ctx.authenticator.forget();
+      await changeUser(ctx, () => ctx.users.delete(user._id));
       return reply.code(204).send();
     },
   );
