@@ -11,6 +11,8 @@ export const DEFAULT_NOTIFY = [0.8, 1] as const;
 const SLACK = 1e-9;
 /** Notifications this process knows were sent (by it or another), so it asks the store about each once. */
 const MAX_REMEMBERED = 10_000;
+/** How long notifications wait after the store failed a claim. */
+const STORE_PAUSE_MS = 5_000;
 
 /**
  * Budget notifications (README "Teams"): when a user's or team's spend in a period reaches a
@@ -19,9 +21,6 @@ const MAX_REMEMBERED = 10_000;
  * the console's banner — once per scope, period and share across every worker and replica: the
  * one that inserts the notification's document (a unique id) sends it.
  */
-/** How long notifications wait after the store failed a claim. */
-const STORE_PAUSE_MS = 5_000;
-
 export class BudgetNotifier {
   readonly #store: NotificationStore;
   readonly #config: () => Config;
