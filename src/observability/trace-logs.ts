@@ -1,5 +1,4 @@
-import type { Attributes, AttributeValue } from '@opentelemetry/api';
-import { trace } from '@opentelemetry/api';
+import { type Attributes, type AttributeValue, trace } from '@opentelemetry/api';
 import { tracing } from './tracing.ts';
 
 /** Returned when there is nothing to add; the merge strategy below never mutates it. */

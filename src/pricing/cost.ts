@@ -1,6 +1,5 @@
 import type { ApiFamily } from '../providers/kind.ts';
-import type { Usage } from '../store/figures.ts';
-import { roundUsd } from '../store/figures.ts';
+import { roundUsd, type Usage } from '../store/figures.ts';
 
 /**
  * USD per million tokens. An omitted cache rate means no discount or surcharge is known:
