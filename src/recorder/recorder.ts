@@ -405,12 +405,10 @@ export class JournalRecorder implements Recorder {
 
   /** Sets a record aside in data_dir/dead-letter; throws DeadLetterUnwritable when the file cannot take it. */
   #deadLetter(op: RecordOp, err: Error): void {
-    const at = new Date();
     const id = op.kind === 'interception_ended' ? op.id : op.doc._id;
-    const file = join(this.#deadLetterDir, `${at.toISOString().slice(0, 10)}.ndjson`);
+    let file: string;
     try {
-      mkdirSync(this.#deadLetterDir, { recursive: true, mode: 0o700 });
-      appendWhole(file, `${JSON.stringify({ at, error: err.message, op: JSON.parse(encodeOp(op)) })}\n`);
+      file = this.#setAside({ error: err.message, op: JSON.parse(encodeOp(op)) });
     } catch (fileErr) {
       throw new DeadLetterUnwritable(`the dead-letter file cannot be written: ${failureCause(fileErr)}`, {
         cause: fileErr,
@@ -433,21 +431,25 @@ export class JournalRecorder implements Recorder {
     if (this.#damagedSeen.has(where)) return;
     this.#damagedSeen.add(where);
     this.#stats.deadLettered++;
-    const at = new Date();
-    const file = join(this.#deadLetterDir, `${at.toISOString().slice(0, 10)}.ndjson`);
-    let kept = true;
+    let file: string | null = null;
     try {
-      mkdirSync(this.#deadLetterDir, { recursive: true, mode: 0o700 });
-      appendWhole(file, `${JSON.stringify({ at, error: 'a damaged journal line: not a record', line })}\n`);
-    } catch {
-      kept = false;
-    }
+      file = this.#setAside({ error: 'a damaged journal line: not a record', line });
+    } catch {}
     this.#log.error(
-      { journal_position: where, bytes: Buffer.byteLength(line), file: kept ? file : null },
-      kept
+      { journal_position: where, bytes: Buffer.byteLength(line), file },
+      file
         ? 'recorder: a journal line is damaged and is no record; kept as it is in dead-letter'
         : 'recorder: a journal line is damaged and is no record; the dead-letter file cannot take it either',
     );
+  }
+
+  /** Appends one entry to today's dead-letter file (data_dir/dead-letter/<date>.ndjson); returns it. Throws when it cannot. */
+  #setAside(entry: Record<string, unknown>): string {
+    const at = new Date();
+    const file = join(this.#deadLetterDir, `${at.toISOString().slice(0, 10)}.ndjson`);
+    mkdirSync(this.#deadLetterDir, { recursive: true, mode: 0o700 });
+    appendWhole(file, `${JSON.stringify({ at, ...entry })}\n`);
+    return file;
   }
 
   /**
