@@ -155,12 +155,20 @@ export class Users {
     return user;
   }
 
-  /** Issues a token; only its hash is stored, so this is the one time it can be seen. */
+  /**
+   * Issues a token; only its hash is stored, so this is the one time it can be seen. A user the
+   * identity provider manages gets one that expires within SSO_TOKEN_MAX_DAYS, whatever was asked:
+   * leaving a group there ends no token already issued.
+   */
   async createToken(
     userId: string,
     options: { name?: string; expiresAt?: Date | null; kind?: ApiKeyKind; sso?: boolean; openedWith?: string } = {},
   ): Promise<{ token: string; apiKeyId: string; key: ApiKeyDoc }> {
     const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+    let expiresAt = options.expiresAt ?? null;
+    const ssoLimit = Date.now() + SSO_TOKEN_MAX_DAYS * 86_400_000;
+    if ((!expiresAt || expiresAt.getTime() > ssoLimit) && (await this.byId(userId))?.sso)
+      expiresAt = new Date(ssoLimit);
     const key: ApiKeyDoc = {
       _id: randomUUID(),
       user_id: userId,
@@ -168,7 +176,7 @@ export class Users {
       name: options.name ?? '',
       kind: options.kind ?? 'api',
       created_at: new Date(),
-      expires_at: options.expiresAt ?? null,
+      expires_at: expiresAt,
       last_used_at: null,
       revoked_at: null,
       ...(options.sso ? { sso: true } : {}),

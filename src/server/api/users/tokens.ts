@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import { SSO_TOKEN_MAX_DAYS } from '../../../identity/users.ts';
 import type { AppContext } from '../../context.ts';
 import { ApiError, guard } from '../errors.ts';
 import { ref } from '../schemas.ts';
@@ -61,16 +60,16 @@ export function createToken(app: FastifyInstance, ctx: AppContext): void {
     },
     async (request, reply) => {
       const user = await target(ctx, await caller(ctx, request), request.params.user, true);
-      const asked = parseExpiry(request.body?.expires);
-      // Leaving a group at the provider ends no token already issued: an SSO user's always expire (README "Single sign-on").
-      const ssoLimit = new Date(Date.now() + SSO_TOKEN_MAX_DAYS * 86_400_000);
-      const expiresAt = user.sso && (!asked || asked > ssoLimit) ? ssoLimit : asked;
+      const expiresAt = parseExpiry(request.body?.expires);
       const issued = await guard(ctx, () =>
         ctx.users.createToken(user._id, { name: request.body?.name ?? '', expiresAt }),
       );
-      return reply
-        .code(201)
-        .send({ token: issued.token, id: issued.apiKeyId, name: issued.key.name, expires_at: iso(expiresAt) });
+      return reply.code(201).send({
+        token: issued.token,
+        id: issued.apiKeyId,
+        name: issued.key.name,
+        expires_at: iso(issued.key.expires_at),
+      });
     },
   );
 }
